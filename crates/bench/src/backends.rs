@@ -1,0 +1,57 @@
+//! Opening backends by name at run time, and reporting the ones that cannot be opened.
+//!
+//! Every backend kernelab knows is listed, compiled in or not; one that is not compiled in, or
+//! finds no device, answers with a reason instead of disappearing.
+
+use kernelab_cpu::CpuBackend;
+use kernelab_tensor::{BackendKind, Device, Error, Result};
+
+/// The backend names `--backend` accepts.
+pub fn known() -> String {
+    BackendKind::ALL.map(BackendKind::name).join(", ")
+}
+
+/// Parses a backend name.
+pub fn kind(name: &str) -> Result<BackendKind> {
+    BackendKind::ALL
+        .into_iter()
+        .find(|k| k.name() == name.trim())
+        .ok_or_else(|| Error::UnknownBackend {
+            name: name.to_string(),
+            known: known(),
+        })
+}
+
+/// Opens a new device of `kind`, or says why it cannot.
+pub fn open(kind: BackendKind) -> Result<Device> {
+    match kind {
+        BackendKind::Cpu => Ok(Device::new(CpuBackend::new())),
+        BackendKind::Wgpu => Err(not_compiled(kind, "wgpu")),
+        BackendKind::Cuda => Err(not_compiled(kind, "cuda")),
+    }
+}
+
+/// Opens a device by name (`cpu`, `wgpu`, `cuda`).
+pub fn open_named(name: &str) -> Result<Device> {
+    open(kind(name)?)
+}
+
+fn not_compiled(kind: BackendKind, feature: &str) -> Error {
+    Error::BackendUnavailable {
+        backend: kind.name().into(),
+        reason: format!("not compiled into this build; rebuild with `--features {feature}`"),
+    }
+}
+
+/// Every known backend with a device, or the reason it has none.
+pub fn probe_all() -> Vec<(BackendKind, Result<Device>)> {
+    BackendKind::ALL.into_iter().map(|k| (k, open(k))).collect()
+}
+
+/// One device of every backend that is available here.
+pub fn available() -> Vec<Device> {
+    probe_all()
+        .into_iter()
+        .filter_map(|(_, d)| d.ok())
+        .collect()
+}

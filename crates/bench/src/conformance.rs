@@ -1,0 +1,230 @@
+//! The conformance suite: every op, every registered variant, on awkward shapes as well as round
+//! ones, against the f64 reference, with outputs poisoned before every launch. The same suite
+//! runs on every backend (`tests/conformance.rs`, `kernelab check`).
+
+use kernelab_tensor::{Device, Op, OpFamily, Result};
+
+use crate::case::{Case, Knobs};
+use crate::check::{Check, compare};
+
+/// The awkward sizes every op meets: primes and near-powers that break tile assumptions.
+pub const AWKWARD: [usize; 8] = [1, 3, 17, 31, 127, 257, 784, 1023];
+
+/// The shapes the suite runs `op` at.
+pub fn shapes(op: Op) -> Vec<Vec<usize>> {
+    match op.family() {
+        OpFamily::Elementwise => {
+            let mut sizes: Vec<Vec<usize>> = AWKWARD.iter().map(|&n| vec![n]).collect();
+            // Round sizes, and one past the CPU's threading threshold.
+            sizes.extend([vec![4096], vec![(1 << 16) + 3], vec![1 << 20]]);
+            sizes
+        }
+        OpFamily::Rowwise => {
+            let mut sizes = Vec::new();
+            for rows in [1, 3, 17, 127, 1023] {
+                for cols in [1, 3, 10, 31, 257, 784, 1023] {
+                    sizes.push(vec![rows, cols]);
+                }
+            }
+            sizes.extend([vec![64, 10], vec![256, 128], vec![64, 1024]]);
+            sizes
+        }
+        OpFamily::Matmul => {
+            let small = [1, 3, 17, 31];
+            let mut sizes = Vec::new();
+            for &m in &small {
+                for &n in &small {
+                    for &k in &small {
+                        sizes.push(vec![m, n, k]);
+                    }
+                }
+            }
+            sizes.extend([
+                vec![127, 257, 31],
+                vec![257, 127, 784],
+                vec![784, 10, 127],
+                vec![1023, 17, 257],
+                vec![17, 1023, 255],
+                vec![64, 128, 784],
+                vec![64, 10, 128],
+                vec![128, 128, 128],
+                vec![256, 256, 256],
+            ]);
+            sizes
+        }
+    }
+}
+
+/// The knobs the suite tries at each shape of `op`: every transpose pair for matmul (and scaled,
+/// accumulating forms), both modes of the column sum.
+pub fn knob_sets(op: Op) -> Vec<Knobs> {
+    let base = Knobs::default();
+    match op {
+        Op::Matmul => {
+            let mut sets: Vec<Knobs> = [(false, false), (false, true), (true, false), (true, true)]
+                .into_iter()
+                .map(|(trans_a, trans_b)| Knobs {
+                    trans_a,
+                    trans_b,
+                    ..base
+                })
+                .collect();
+            sets.push(Knobs {
+                alpha: 0.5,
+                beta: 1.0,
+                ..base
+            });
+            sets.push(Knobs {
+                trans_a: true,
+                alpha: -2.0,
+                beta: 0.25,
+                ..base
+            });
+            sets
+        }
+        Op::ColSum => vec![
+            base,
+            Knobs {
+                alpha: 0.5,
+                accumulate: true,
+                ..base
+            },
+        ],
+        Op::Fill => vec![Knobs {
+            alpha: -1.5,
+            ..base
+        }],
+        Op::Scale | Op::ScaleBy | Op::Axpy => vec![Knobs {
+            alpha: -0.75,
+            ..base
+        }],
+        _ => vec![base],
+    }
+}
+
+/// The result of one case with one variant.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub backend: String,
+    pub op: Op,
+    pub variant: &'static str,
+    pub case: String,
+    /// `Ok(check)` when it ran; `Err(reason)` when it was skipped (a SIMD path this machine lacks)
+    /// or failed to launch.
+    pub result: std::result::Result<Check, String>,
+    /// True when skipped for lack of hardware, false for a launch error.
+    pub skipped: bool,
+}
+
+impl Outcome {
+    pub fn passed(&self) -> bool {
+        matches!(&self.result, Ok(check) if check.ok())
+    }
+
+    /// A line for a person: `cpu:0 matmul/blocked 17x3x31 Aᵀ: FAIL output 0[4]: got NaN, …`.
+    pub fn describe(&self) -> String {
+        let head = format!(
+            "{} {}/{} {}",
+            self.backend, self.op, self.variant, self.case
+        );
+        match &self.result {
+            Ok(c) if c.ok() => format!(
+                "{head}: ok (max rel err {:.1e}, {:.2} of budget)",
+                c.max_rel_err, c.worst_budget_ratio
+            ),
+            Ok(c) => format!(
+                "{head}: FAIL, {} elements over budget; first: {}",
+                c.failures,
+                c.first_failure.as_deref().unwrap_or("?")
+            ),
+            Err(why) if self.skipped => format!("{head}: skipped ({why})"),
+            Err(why) => format!("{head}: ERROR {why}"),
+        }
+    }
+}
+
+/// Runs one prepared case with one variant: poison, launch, download, compare.
+pub fn check_case(device: &Device, case: &Case, variant: &str) -> Result<Check> {
+    run_checked(device, case, &case.expected(), variant)
+}
+
+/// Every shape and knob set of `op`, with every variant `device` registers.
+pub fn check_op(device: &Device, op: Op) -> Vec<Outcome> {
+    let variants = device.variants(op);
+    let mut outcomes = Vec::new();
+    for dims in shapes(op) {
+        for knobs in knob_sets(op) {
+            let seed = dims.iter().fold(op.index() as u64, |s, &d| {
+                s.wrapping_mul(1_000_003).wrapping_add(d as u64)
+            });
+            let case = match Case::new(op, &dims, knobs, seed) {
+                Ok(case) => case,
+                Err(e) => {
+                    outcomes.push(Outcome {
+                        backend: device.label().into(),
+                        op,
+                        variant: "-",
+                        case: format!("{dims:?}"),
+                        result: Err(e.to_string()),
+                        skipped: false,
+                    });
+                    continue;
+                }
+            };
+            let expected = case.expected();
+            for v in &variants {
+                let (result, skipped) = match &v.unavailable {
+                    Some(reason) => (Err(reason.clone()), true),
+                    None => (
+                        run_checked(device, &case, &expected, v.name).map_err(|e| e.to_string()),
+                        false,
+                    ),
+                };
+                outcomes.push(Outcome {
+                    backend: device.label().into(),
+                    op,
+                    variant: v.name,
+                    case: case.label(),
+                    result,
+                    skipped,
+                });
+            }
+        }
+    }
+    outcomes
+}
+
+fn run_checked(
+    device: &Device,
+    case: &Case,
+    expected: &[crate::reference::Expected],
+    variant: &str,
+) -> Result<Check> {
+    let mut prepared = case.prepare(device)?;
+    prepared.launch(Some(variant))?;
+    Ok(compare(expected, &prepared.outputs()?))
+}
+
+/// The devices a conformance run covers: one of every available backend. Backends named in the
+/// environment variable `KERNELAB_REQUIRE` (comma-separated, e.g. `wgpu,cuda`) must be among them:
+/// their absence is an error with the reason, never a silent skip.
+pub fn devices_under_test() -> Result<Vec<Device>> {
+    let required = std::env::var("KERNELAB_REQUIRE").unwrap_or_default();
+    let required: Vec<&str> = required
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    for name in &required {
+        crate::backends::kind(name)?;
+    }
+    let mut devices = Vec::new();
+    for (kind, device) in crate::backends::probe_all() {
+        match device {
+            Ok(device) => devices.push(device),
+            Err(e) if required.contains(&kind.name()) => return Err(e),
+            Err(_) => {}
+        }
+    }
+    Ok(devices)
+}

@@ -1,0 +1,13 @@
+//! Benchmarking and checking kernelab's kernels: the f64 [`reference`] of every op, [`case`]s
+//! that run an op on any device, the [`conformance`] suite, [`timing`], the benchmark [`runner`],
+//! result [`record`]s and the [`table`]; and [`backends`], which opens devices by name.
+
+pub mod backends;
+pub mod case;
+pub mod check;
+pub mod conformance;
+pub mod record;
+pub mod reference;
+pub mod runner;
+pub mod table;
+pub mod timing;

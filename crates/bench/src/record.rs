@@ -1,0 +1,108 @@
+//! Result records: one per benchmark row, with the machine that produced them, as JSON.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use kernelab_tensor::{Device, Error, Result};
+
+/// Reads a number that JSON may hold as `null` (how serde_json writes NaN) back as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+/// One row of the benchmark table. Times and rates of a row without numbers are NaN (`null`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Record {
+    pub op: String,
+    pub backend: String,
+    /// The device's own name (processor, adapter).
+    pub device: String,
+    pub variant: String,
+    /// `[M, N, K]` for matmul, `[R, C]` for row-wise ops, `[N]` for elementwise ones.
+    pub shape: Vec<usize>,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub median_s: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub p10_s: f64,
+    #[serde(deserialize_with = "nan_if_null")]
+    pub p90_s: f64,
+    pub samples: usize,
+    /// `flops / median_s / 1e9`; matmul counts `2·M·N·K`.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub gflops: f64,
+    /// The least traffic (each input read once, each output written once) over the median, in 1e9 B/s.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub gbps: f64,
+    /// The largest error relative to the element's magnitude, against the f64 reference.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub max_rel_err: f64,
+    /// The largest error as a fraction of its budget; `ok` is `budget_ratio ≤ 1`.
+    #[serde(deserialize_with = "nan_if_null")]
+    pub budget_ratio: f64,
+    pub ok: bool,
+    /// Why the row has no numbers (a skipped variant, a launch error), if so.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub note: Option<String>,
+}
+
+/// The machine and build that produced a set of records.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Machine {
+    pub cpu: String,
+    pub logical_cores: usize,
+    pub os: String,
+    pub arch: String,
+    pub git_commit: String,
+    pub kernelab_version: String,
+    /// Seconds since the Unix epoch when the run started.
+    pub unix_time: u64,
+    /// Every device the run used: `cpu:0 — AMD EPYC (2 threads)`.
+    pub devices: Vec<String>,
+}
+
+impl Machine {
+    pub fn describe(devices: &[Device]) -> Self {
+        Self {
+            cpu: kernelab_cpu::cpu_model(),
+            logical_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            os: std::env::consts::OS.into(),
+            arch: std::env::consts::ARCH.into(),
+            git_commit: env!("KERNELAB_GIT_COMMIT").into(),
+            kernelab_version: env!("CARGO_PKG_VERSION").into(),
+            unix_time: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            devices: devices
+                .iter()
+                .map(|d| format!("{} — {}", d.label(), d.info().name))
+                .collect(),
+        }
+    }
+}
+
+/// What `kernelab bench --json` writes.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    pub machine: Machine,
+    pub records: Vec<Record>,
+}
+
+impl Report {
+    /// Writes the report as pretty JSON, atomically: to a temporary file beside `path`, then renamed.
+    pub fn write_json(&self, path: &Path) -> Result<()> {
+        let io = |source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let json = serde_json::to_vec_pretty(self).map_err(|e| io(std::io::Error::other(e)))?;
+        let tmp = path.with_extension("json.tmp");
+        let mut file = std::fs::File::create(&tmp).map_err(io)?;
+        file.write_all(&json)
+            .and_then(|_| file.write_all(b"\n"))
+            .and_then(|_| file.sync_all())
+            .map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)
+    }
+}

@@ -1,0 +1,386 @@
+//! The f64 reference of every kernel, with an error budget per output element.
+//!
+//! Each function computes in f64 from the same f32 inputs the kernel saw and returns an
+//! [`Expected`]: the exact-ish value, a magnitude that scales the relative error, and a bound on
+//! the error an honest f32 kernel may make. For a dot product of length `K` the bound is the
+//! classical `γ_K·Σ|a||b|` with `γ_K ≈ (K+2)·u` and `u = 2⁻²⁴`, which holds for any summation
+//! order; row-wise ops get `(cols + c)·u` times their magnitude, plus room for a GPU's `exp`
+//! (a few ulp per unit of argument). A wrong kernel misses these bounds by orders of magnitude.
+
+use rayon::prelude::*;
+
+use kernelab_tensor::{AdamStep, Gemm};
+
+/// The unit roundoff of f32, `2⁻²⁴`.
+pub const U: f64 = 1.0 / 16_777_216.0;
+
+/// An absolute floor under every bound, so that values f32 cannot represent (denormals a GPU
+/// flushes to zero) do not fail.
+const TINY: f64 = 1e-30;
+
+/// One output of a kernel, as the reference sees it.
+#[derive(Clone, Debug, Default)]
+pub struct Expected {
+    pub value: Vec<f64>,
+    /// The size against which the error is relative (`Σ|a||b|` for a dot product, `|value|` for
+    /// a rounding of the value itself).
+    pub scale: Vec<f64>,
+    /// The largest error allowed for each element.
+    pub bound: Vec<f64>,
+}
+
+impl Expected {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            value: Vec::with_capacity(n),
+            scale: Vec::with_capacity(n),
+            bound: Vec::with_capacity(n),
+        }
+    }
+
+    fn push(&mut self, value: f64, scale: f64, gamma: f64) {
+        self.value.push(value);
+        self.scale.push(scale);
+        self.bound.push(gamma * scale + TINY);
+    }
+
+    fn extend(&mut self, other: Expected) {
+        self.value.extend(other.value);
+        self.scale.extend(other.scale);
+        self.bound.extend(other.bound);
+    }
+
+    /// Builds one expected output from per-row pieces computed in parallel.
+    fn from_rows(rows: usize, f: impl Fn(usize) -> Expected + Sync + Send) -> Self {
+        (0..rows)
+            .into_par_iter()
+            .map(f)
+            .reduce(Expected::default, |mut a, b| {
+                a.extend(b);
+                a
+            })
+    }
+}
+
+/// `C = α·op(A)·op(B) + β·C₀` (with `C₀` only when `β ≠ 0`).
+pub fn matmul(a: &[f32], b: &[f32], c0: &[f32], g: &Gemm) -> Expected {
+    let gamma = (g.k as f64 + 3.0) * U;
+    let at_a = |i: usize, p: usize| {
+        f64::from(if g.trans_a {
+            a[p * g.m + i]
+        } else {
+            a[i * g.k + p]
+        })
+    };
+    let at_b = |p: usize, j: usize| {
+        f64::from(if g.trans_b {
+            b[j * g.k + p]
+        } else {
+            b[p * g.n + j]
+        })
+    };
+    let (alpha, beta) = (f64::from(g.alpha), f64::from(g.beta));
+    Expected::from_rows(g.m, |i| {
+        let mut row = Expected::with_capacity(g.n);
+        for j in 0..g.n {
+            let (mut dot, mut mag) = (0.0, 0.0);
+            for p in 0..g.k {
+                let t = at_a(i, p) * at_b(p, j);
+                dot += t;
+                mag += t.abs();
+            }
+            let c = if g.beta == 0.0 {
+                0.0
+            } else {
+                beta * f64::from(c0[i * g.n + j])
+            };
+            row.push(alpha * dot + c, alpha.abs() * mag + c.abs(), gamma);
+        }
+        row
+    })
+}
+
+/// An elementwise result `f(i)` that an f32 kernel rounds `roundings` times.
+fn pointwise(n: usize, roundings: f64, f: impl Fn(usize) -> (f64, f64) + Sync + Send) -> Expected {
+    let (value, scale): (Vec<f64>, Vec<f64>) = (0..n).into_par_iter().map(f).unzip();
+    let bound = scale.iter().map(|s| roundings * U * s + TINY).collect();
+    Expected {
+        value,
+        scale,
+        bound,
+    }
+}
+
+pub fn fill(n: usize, value: f32) -> Expected {
+    pointwise(n, 0.0, |_| (f64::from(value), f64::from(value).abs()))
+}
+
+pub fn relu(x: &[f32]) -> Expected {
+    pointwise(x.len(), 0.0, |i| {
+        let v = f64::from(x[i]).max(0.0);
+        (v, v)
+    })
+}
+
+pub fn relu_backward(x: &[f32], dy: &[f32]) -> Expected {
+    pointwise(x.len(), 0.0, |i| {
+        let v = if x[i] > 0.0 { f64::from(dy[i]) } else { 0.0 };
+        (v, v.abs())
+    })
+}
+
+/// `x + bias` by rows, optionally through ReLU.
+pub fn bias_add(x: &[f32], bias: &[f32], cols: usize, relu: bool) -> Expected {
+    pointwise(x.len(), 1.0, |i| {
+        let (x, b) = (f64::from(x[i]), f64::from(bias[i % cols]));
+        let v = if relu { (x + b).max(0.0) } else { x + b };
+        (v, x.abs() + b.abs())
+    })
+}
+
+pub fn add(a: &[f32], b: &[f32]) -> Expected {
+    pointwise(a.len(), 1.0, |i| {
+        let (a, b) = (f64::from(a[i]), f64::from(b[i]));
+        (a + b, a.abs() + b.abs())
+    })
+}
+
+pub fn scale(x: &[f32], alpha: f64) -> Expected {
+    pointwise(x.len(), 2.0, |i| {
+        let v = alpha * f64::from(x[i]);
+        (v, v.abs())
+    })
+}
+
+/// `y₀ + α·x`.
+pub fn axpy(alpha: f32, x: &[f32], y0: &[f32]) -> Expected {
+    pointwise(x.len(), 2.0, |i| {
+        let (t, y) = (f64::from(alpha) * f64::from(x[i]), f64::from(y0[i]));
+        (y + t, y.abs() + t.abs())
+    })
+}
+
+/// `α·Σ_r x[r, c] (+ y₀[c])`.
+pub fn col_sum(
+    x: &[f32],
+    y0: &[f32],
+    rows: usize,
+    cols: usize,
+    alpha: f32,
+    accumulate: bool,
+) -> Expected {
+    let gamma = (rows as f64 + 3.0) * U;
+    let alpha = f64::from(alpha);
+    let mut out = Expected::with_capacity(cols);
+    for c in 0..cols {
+        let (mut sum, mut mag) = (0.0, 0.0);
+        for r in 0..rows {
+            let v = f64::from(x[r * cols + c]);
+            sum += v;
+            mag += v.abs();
+        }
+        let prior = if accumulate { f64::from(y0[c]) } else { 0.0 };
+        out.push(prior + alpha * sum, prior.abs() + alpha.abs() * mag, gamma);
+    }
+    out
+}
+
+/// The f64 row maximum of `scale·x` and `ln Σ exp(scale·x − max)`.
+fn row_stats(x: &[f32], scale: f64) -> (f64, f64) {
+    let max = x
+        .iter()
+        .map(|&v| f64::from(v) * scale)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let sum: f64 = x.iter().map(|&v| (f64::from(v) * scale - max).exp()).sum();
+    (max, sum.ln())
+}
+
+/// The relative budget of one exponential-based element: `cols` roundings in the row's sum, a
+/// few more in the element, and a GPU `exp`'s `2·|arg|` ulp.
+fn exp_gamma(cols: usize, arg: f64) -> f64 {
+    (cols as f64 + 16.0 + 4.0 * arg.abs()) * U
+}
+
+pub fn softmax(x: &[f32], rows: usize, cols: usize) -> Expected {
+    Expected::from_rows(rows, |r| {
+        let row = &x[r * cols..(r + 1) * cols];
+        let (max, log_sum) = row_stats(row, 1.0);
+        let mut out = Expected::with_capacity(cols);
+        for &v in row {
+            let arg = f64::from(v) - max;
+            let p = (arg - log_sum).exp();
+            out.push(p, p, exp_gamma(cols, arg));
+        }
+        out
+    })
+}
+
+pub fn log_softmax(x: &[f32], rows: usize, cols: usize) -> Expected {
+    Expected::from_rows(rows, |r| {
+        let row = &x[r * cols..(r + 1) * cols];
+        let (max, log_sum) = row_stats(row, 1.0);
+        let mut out = Expected::with_capacity(cols);
+        for &v in row {
+            let v = f64::from(v);
+            out.push(
+                v - max - log_sum,
+                v.abs() + max.abs() + log_sum.abs() + 1.0,
+                cols as f64 * U + 8.0 * U,
+            );
+        }
+        out
+    })
+}
+
+/// `dx = y ⊙ (dy − Σ dy·y)`.
+pub fn softmax_backward(y: &[f32], dy: &[f32], rows: usize, cols: usize) -> Expected {
+    Expected::from_rows(rows, |r| {
+        let (y, dy) = (&y[r * cols..(r + 1) * cols], &dy[r * cols..(r + 1) * cols]);
+        let dot: f64 = y
+            .iter()
+            .zip(dy)
+            .map(|(&y, &d)| f64::from(y) * f64::from(d))
+            .sum();
+        let mag: f64 = y
+            .iter()
+            .zip(dy)
+            .map(|(&y, &d)| (f64::from(y) * f64::from(d)).abs())
+            .sum();
+        let mut out = Expected::with_capacity(cols);
+        for (&y, &d) in y.iter().zip(dy) {
+            let (y, d) = (f64::from(y), f64::from(d));
+            out.push(
+                y * (d - dot),
+                y.abs() * (d.abs() + mag),
+                (cols as f64 + 4.0) * U,
+            );
+        }
+        out
+    })
+}
+
+/// `dx = dy − exp(y)·Σ dy`.
+pub fn log_softmax_backward(y: &[f32], dy: &[f32], rows: usize, cols: usize) -> Expected {
+    Expected::from_rows(rows, |r| {
+        let (y, dy) = (&y[r * cols..(r + 1) * cols], &dy[r * cols..(r + 1) * cols]);
+        let total: f64 = dy.iter().map(|&d| f64::from(d)).sum();
+        let mag: f64 = dy.iter().map(|&d| f64::from(d).abs()).sum();
+        let mut out = Expected::with_capacity(cols);
+        for (&y, &d) in y.iter().zip(dy) {
+            let (y, d) = (f64::from(y), f64::from(d));
+            out.push(
+                d - y.exp() * total,
+                d.abs() + y.exp() * mag,
+                exp_gamma(cols, y),
+            );
+        }
+        out
+    })
+}
+
+/// Fused cross-entropy: per-row losses, and the gradient of their mean.
+pub fn softmax_cross_entropy(
+    z: &[f32],
+    labels: &[f32],
+    rows: usize,
+    cols: usize,
+) -> (Expected, Expected) {
+    let mut loss = Expected::with_capacity(rows);
+    for r in 0..rows {
+        let row = &z[r * cols..(r + 1) * cols];
+        let (max, log_sum) = row_stats(row, 1.0);
+        let zl = f64::from(row[labels[r] as usize]);
+        loss.push(
+            log_sum + max - zl,
+            log_sum.abs() + max.abs() + zl.abs() + 1.0,
+            (cols as f64 + 8.0) * U,
+        );
+    }
+    let inv_rows = 1.0 / rows as f64;
+    let grad = Expected::from_rows(rows, |r| {
+        let row = &z[r * cols..(r + 1) * cols];
+        let (max, log_sum) = row_stats(row, 1.0);
+        let mut out = Expected::with_capacity(cols);
+        for (c, &v) in row.iter().enumerate() {
+            let arg = f64::from(v) - max;
+            let p = (arg - log_sum).exp();
+            let hot = if c == labels[r] as usize { 1.0 } else { 0.0 };
+            out.push(
+                (p - hot) * inv_rows,
+                (p + hot) * inv_rows,
+                exp_gamma(cols, arg),
+            );
+        }
+        out
+    });
+    (loss, grad)
+}
+
+/// Fused KL against soft targets at temperature `t`: per-row losses, and the gradient of their
+/// mean with respect to the logits.
+pub fn kl_div(z: &[f32], q: &[f32], rows: usize, cols: usize, t: f32) -> (Expected, Expected) {
+    let inv_t = 1.0 / f64::from(t);
+    let mut loss = Expected::with_capacity(rows);
+    for r in 0..rows {
+        let (row, q) = (&z[r * cols..(r + 1) * cols], &q[r * cols..(r + 1) * cols]);
+        let (max, log_sum) = row_stats(row, inv_t);
+        let (mut kl, mut mag) = (0.0, 0.0);
+        for (&v, &q) in row.iter().zip(q) {
+            let (s, q) = (f64::from(v) * inv_t, f64::from(q));
+            if q > 0.0 {
+                kl += q * (q.ln() - (s - max - log_sum));
+                mag += q * (q.ln().abs() + s.abs() + max.abs() + log_sum.abs() + 1.0);
+            }
+        }
+        loss.push(kl, mag, (cols as f64 + 16.0) * U);
+    }
+    let grad_scale = inv_t / rows as f64;
+    let grad = Expected::from_rows(rows, |r| {
+        let (row, q) = (&z[r * cols..(r + 1) * cols], &q[r * cols..(r + 1) * cols]);
+        let (max, log_sum) = row_stats(row, inv_t);
+        let mut out = Expected::with_capacity(cols);
+        for (&v, &q) in row.iter().zip(q) {
+            let arg = f64::from(v) * inv_t - max;
+            let (p, q) = ((arg - log_sum).exp(), f64::from(q));
+            out.push(
+                (p - q) * grad_scale,
+                (p + q) * grad_scale,
+                exp_gamma(cols, arg),
+            );
+        }
+        out
+    });
+    (loss, grad)
+}
+
+/// One Adam step: the new parameters, first and second moments.
+pub fn adam(p: &[f32], g: &[f32], m: &[f32], v: &[f32], s: &AdamStep) -> [Expected; 3] {
+    let (b1, b2, eps, lr) = (
+        f64::from(s.beta1),
+        f64::from(s.beta2),
+        f64::from(s.eps),
+        f64::from(s.lr),
+    );
+    let bc1 = 1.0 - b1.powi(s.step as i32);
+    let bc2 = 1.0 - b2.powi(s.step as i32);
+    let n = p.len();
+    let m_new = pointwise(n, 4.0, |i| {
+        let (a, b) = (b1 * f64::from(m[i]), (1.0 - b1) * f64::from(g[i]));
+        (a + b, a.abs() + b.abs())
+    });
+    let v_new = pointwise(n, 5.0, |i| {
+        let g = f64::from(g[i]);
+        let (a, b) = (b2 * f64::from(v[i]), (1.0 - b2) * g * g);
+        (a + b, a.abs() + b.abs())
+    });
+    let p_new = pointwise(n, 24.0, |i| {
+        let denom = v_new.value[i].sqrt() / bc2.sqrt() + eps;
+        let (step, step_mag) = (
+            lr / bc1 * m_new.value[i] / denom,
+            lr / bc1 * m_new.scale[i] / denom,
+        );
+        let p = f64::from(p[i]);
+        (p - step, p.abs() + step_mag)
+    });
+    [p_new, m_new, v_new]
+}

@@ -1,0 +1,156 @@
+//! `kernelab bench`: one op (or several) on every backend and variant, one table.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use kernelab_bench::backends;
+use kernelab_bench::record::{Machine, Report};
+use kernelab_bench::runner::{self, Spec, Variants};
+use kernelab_bench::table;
+use kernelab_bench::timing::Plan;
+use kernelab_tensor::{Device, Error, Result};
+
+use crate::args;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Ops to run, comma-separated (matmul, relu, softmax, …; `kernelab bench --op help` lists them).
+    /// Without --op and --shape: the default suite.
+    #[arg(long, value_delimiter = ',')]
+    op: Vec<String>,
+    /// Backends, comma-separated (cpu, wgpu, cuda). Default: every available one.
+    #[arg(long, value_delimiter = ',')]
+    backend: Vec<String>,
+    /// `all` (default), `default` (each backend's default), or variant names, comma-separated.
+    #[arg(long, default_value = "all")]
+    variant: String,
+    /// Shapes: MxNxK for matmul, RxC for row-wise ops, N for elementwise ones; repeat or comma-separate.
+    #[arg(long, value_delimiter = ',', value_parser = args::parse_shape)]
+    shape: Vec<Vec<usize>>,
+    /// Untimed runs before timing.
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// The most timed runs per row.
+    #[arg(long, default_value_t = 30)]
+    repeat: usize,
+    /// Seconds of timing per row, after which a row stops early (it still takes 3 runs).
+    #[arg(long, default_value_t = 2.0)]
+    budget: f64,
+    /// Write the records and a description of the machine as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// Runs the benchmark; returns how many rows failed their reference check.
+pub fn run(a: &BenchArgs) -> Result<usize> {
+    let specs = specs(a)?;
+    let devices = open_devices(&a.backend)?;
+    let variants = match a.variant.as_str() {
+        "all" => Variants::All,
+        "default" => Variants::Default,
+        names => Variants::Named(args::list(&[names.to_string()])),
+    };
+    if !(a.budget >= 0.0 && a.budget.is_finite()) {
+        return Err(Error::InvalidArgument {
+            op: "bench",
+            why: format!("--budget {} must be a number of seconds", a.budget),
+        });
+    }
+    let plan = Plan {
+        warmup: a.warmup,
+        repeat: a.repeat.max(1),
+        min_runs: 3.min(a.repeat.max(1)),
+        budget: Duration::from_secs_f64(a.budget),
+    };
+
+    let rows_expected: usize = specs
+        .iter()
+        .map(|s| {
+            devices
+                .iter()
+                .map(|d| count(d, s, &variants))
+                .sum::<usize>()
+        })
+        .sum();
+    let bar = progress(rows_expected as u64);
+    let machine = Machine::describe(&devices);
+    let records = runner::run(&devices, &specs, &variants, &plan, |r| {
+        bar.set_message(format!(
+            "{} {}/{} {:?}",
+            r.op, r.backend, r.variant, r.shape
+        ));
+        bar.inc(1);
+    })?;
+    bar.finish_and_clear();
+    if records.is_empty() {
+        return Err(Error::InvalidArgument {
+            op: "bench",
+            why: format!("no backend has the variant(s) `{}`", a.variant),
+        });
+    }
+    println!("{}", table::render(&records));
+    println!(
+        "\n{} · {} · commit {}",
+        machine.cpu,
+        machine.devices.join(", "),
+        machine.git_commit
+    );
+    let failed = records.iter().filter(|r| !r.ok && r.samples > 0).count();
+    if let Some(path) = &a.json {
+        Report { machine, records }.write_json(path)?;
+        println!("wrote {}", path.display());
+    }
+    Ok(failed)
+}
+
+/// The op × shape list: the default suite, or the requested ops at the requested (or default) shapes.
+fn specs(a: &BenchArgs) -> Result<Vec<Spec>> {
+    if a.op.is_empty() && a.shape.is_empty() {
+        return Ok(runner::default_suite());
+    }
+    let ops = if a.op.is_empty() {
+        vec![kernelab_tensor::Op::Matmul]
+    } else {
+        args::ops(&a.op)?
+    };
+    let mut specs = Vec::new();
+    for op in ops {
+        for dims in args::shapes_for(op, &a.shape)? {
+            specs.push(Spec { op, dims });
+        }
+    }
+    Ok(specs)
+}
+
+/// The requested backends (each must open), or every available one.
+pub fn open_devices(names: &[String]) -> Result<Vec<Device>> {
+    let names = args::list(names);
+    if names.is_empty() {
+        return Ok(backends::available());
+    }
+    names.iter().map(|n| backends::open_named(n)).collect()
+}
+
+fn count(device: &Device, spec: &Spec, variants: &Variants) -> usize {
+    let all = device.variants(spec.op);
+    match variants {
+        Variants::Default => 1,
+        Variants::All => all.len(),
+        Variants::Named(names) => all
+            .iter()
+            .filter(|v| names.iter().any(|n| n == v.name))
+            .count(),
+    }
+}
+
+/// A progress bar on stderr, hidden when stderr is not a terminal.
+fn progress(len: u64) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} rows  {elapsed}  {msg}") {
+        bar.set_style(style);
+    }
+    bar
+}

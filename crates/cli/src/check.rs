@@ -1,0 +1,70 @@
+//! `kernelab check`: the conformance suite from the one binary, for machines without a Rust
+//! toolchain. Exits non-zero on any failure.
+
+use clap::Args;
+
+use kernelab_bench::conformance::{Outcome, check_op};
+use kernelab_tensor::{Op, Result};
+
+use crate::args;
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Backends to check, comma-separated; each must be available. Default: every available one.
+    #[arg(long, value_delimiter = ',')]
+    backend: Vec<String>,
+    /// Ops to check, comma-separated. Default: all.
+    #[arg(long, value_delimiter = ',')]
+    op: Vec<String>,
+    /// Print every case, not only failures and a summary per op.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+/// Runs the suite; returns how many cases failed.
+pub fn run(a: &CheckArgs) -> Result<usize> {
+    let devices = crate::bench::open_devices(&a.backend)?;
+    let ops = if a.op.is_empty() {
+        Op::ALL.to_vec()
+    } else {
+        args::ops(&a.op)?
+    };
+    let mut failed = 0;
+    for device in &devices {
+        for &op in &ops {
+            let outcomes = check_op(device, op);
+            let bad: Vec<&Outcome> = outcomes
+                .iter()
+                .filter(|o| !o.passed() && !o.skipped)
+                .collect();
+            let skipped = outcomes.iter().filter(|o| o.skipped).count();
+            let worst = outcomes
+                .iter()
+                .filter_map(|o| o.result.as_ref().ok())
+                .map(|c| c.worst_budget_ratio)
+                .fold(0.0, f64::max);
+            println!(
+                "{:<8} {:<22} {:>4} cases  {:>3} failed  {:>3} skipped  worst {:.2} of budget",
+                device.label(),
+                op.name(),
+                outcomes.len(),
+                bad.len(),
+                skipped,
+                worst
+            );
+            for o in outcomes.iter().filter(|o| a.verbose || (!o.passed())) {
+                println!("    {}", o.describe());
+            }
+            failed += bad.len();
+        }
+    }
+    println!(
+        "{}",
+        if failed == 0 {
+            "all cases passed".to_string()
+        } else {
+            format!("{failed} cases FAILED")
+        }
+    );
+    Ok(failed)
+}

@@ -1,0 +1,33 @@
+//! `kernelab devices`: every backend kernelab knows, whether it is usable here, and why not.
+
+use kernelab_bench::backends;
+use kernelab_tensor::{Op, Result};
+
+pub fn run() -> Result<()> {
+    for (kind, device) in backends::probe_all() {
+        match device {
+            Ok(device) => {
+                let info = device.info();
+                println!("{kind:<5} available    {}", info.name);
+                println!("      driver       {}", info.driver);
+                for (key, value) in &info.details {
+                    println!("      {key:<12} {value}");
+                }
+                let matmul: Vec<String> = device
+                    .variants(Op::Matmul)
+                    .iter()
+                    .map(|v| {
+                        if v.is_available() {
+                            v.name.to_string()
+                        } else {
+                            format!("{} (unavailable)", v.name)
+                        }
+                    })
+                    .collect();
+                println!("      matmul       {}", matmul.join(", "));
+            }
+            Err(e) => println!("{kind:<5} unavailable  {e}"),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,219 @@
+//! The CPU backend of kernelab. Always available, and the home of the f64 reference's checks.
+//!
+//! Kernels live one family per module: [`matmul`] (the ladder of variants), [`elementwise`] and
+//! [`rowwise`]; [`registry`] names the variants. Buffers are host vectors ([`CpuBuffer`]).
+
+mod buffer;
+pub mod elementwise;
+pub mod matmul;
+mod parallel;
+pub mod registry;
+pub mod rowwise;
+
+pub use buffer::CpuBuffer;
+
+use buffer::{host, host_mut};
+use kernelab_tensor::{
+    Backend, BackendKind, DeviceBuffer, DeviceInfo, Error, Kernel, Op, Result, Variant,
+};
+
+/// The CPU as a device: kernels run on the calling thread or on rayon's global pool.
+#[derive(Debug, Default)]
+pub struct CpuBackend;
+
+impl CpuBackend {
+    pub fn new() -> Self {
+        Self
+    }
+
+    /// The variant to run: the requested one (checked against the registry) or the default.
+    fn resolve(&self, op: Op, requested: Option<&str>) -> Result<&'static str> {
+        let all = registry::variants(op);
+        let chosen = match requested {
+            None => all.first(),
+            Some(name) => all.iter().find(|v| v.name == name),
+        };
+        match chosen {
+            Some(v) if v.is_available() => Ok(v.name),
+            Some(v) => Err(Error::VariantUnavailable {
+                backend: "cpu".into(),
+                op: op.name(),
+                name: v.name.into(),
+                reason: v.unavailable.clone().unwrap_or_default(),
+            }),
+            None => Err(Error::UnknownVariant {
+                backend: "cpu".into(),
+                op: op.name(),
+                name: requested.unwrap_or_default().into(),
+                known: all.iter().map(|v| v.name).collect::<Vec<_>>().join(", "),
+            }),
+        }
+    }
+}
+
+/// The processor's model name, from `/proc/cpuinfo` where there is one.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, name)| name.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+}
+
+/// The SIMD extensions this processor reports, as a short list.
+fn simd_features() -> String {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut found = vec!["sse2"];
+        if is_x86_feature_detected!("avx2") {
+            found.push("avx2");
+        }
+        if is_x86_feature_detected!("fma") {
+            found.push("fma");
+        }
+        if is_x86_feature_detected!("avx512f") {
+            found.push("avx512f");
+        }
+        found.join(" ")
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        "neon".to_string()
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        "none detected".to_string()
+    }
+}
+
+impl Backend for CpuBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Cpu
+    }
+
+    fn info(&self) -> DeviceInfo {
+        DeviceInfo {
+            name: format!("{} ({} threads)", cpu_model(), rayon::current_num_threads()),
+            driver: format!("rayon, {} {}", std::env::consts::OS, std::env::consts::ARCH),
+            details: vec![("simd".into(), simd_features())],
+        }
+    }
+
+    fn variants(&self, op: Op) -> Vec<Variant> {
+        registry::variants(op)
+    }
+
+    fn alloc(&self, len: usize) -> Result<Box<dyn DeviceBuffer>> {
+        Ok(Box::new(CpuBuffer::try_new(len)?))
+    }
+
+    fn upload(&self, src: &[f32], dst: &mut dyn DeviceBuffer) -> Result<()> {
+        host_mut(dst)?.copy_from_slice(src);
+        Ok(())
+    }
+
+    fn download(&self, src: &dyn DeviceBuffer, dst: &mut [f32]) -> Result<()> {
+        dst.copy_from_slice(host(src)?);
+        Ok(())
+    }
+
+    fn synchronize(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn launch(&self, kernel: Kernel<'_>, variant: Option<&str>) -> Result<()> {
+        let variant = self.resolve(kernel.op(), variant)?;
+        match kernel {
+            Kernel::Matmul { a, b, c, gemm } => {
+                let (a, b, c) = (host(a)?, host(b)?, host_mut(c)?);
+                match variant {
+                    "naive" => matmul::naive(a, b, c, &gemm),
+                    _ => matmul::blocked(a, b, c, &gemm),
+                }
+            }
+            Kernel::Fill { y, value } => elementwise::fill(host_mut(y)?, value),
+            Kernel::BiasAdd {
+                x, bias, y, cols, ..
+            } => elementwise::bias_add(host(x)?, host(bias)?, host_mut(y)?, cols, false),
+            Kernel::BiasRelu {
+                x, bias, y, cols, ..
+            } => elementwise::bias_add(host(x)?, host(bias)?, host_mut(y)?, cols, true),
+            Kernel::ColSum {
+                x,
+                y,
+                rows,
+                cols,
+                alpha,
+                accumulate,
+            } => rowwise::col_sum(host(x)?, host_mut(y)?, rows, cols, alpha, accumulate),
+            Kernel::Relu { x, y } => elementwise::relu(host(x)?, host_mut(y)?),
+            Kernel::ReluBackward { x, dy, dx } => {
+                elementwise::relu_backward(host(x)?, host(dy)?, host_mut(dx)?)
+            }
+            Kernel::Softmax { x, y, cols, .. } => rowwise::softmax(host(x)?, host_mut(y)?, cols),
+            Kernel::SoftmaxBackward {
+                y, dy, dx, cols, ..
+            } => rowwise::softmax_backward(host(y)?, host(dy)?, host_mut(dx)?, cols),
+            Kernel::LogSoftmax { x, y, cols, .. } => {
+                rowwise::log_softmax(host(x)?, host_mut(y)?, cols)
+            }
+            Kernel::LogSoftmaxBackward {
+                y, dy, dx, cols, ..
+            } => rowwise::log_softmax_backward(host(y)?, host(dy)?, host_mut(dx)?, cols),
+            Kernel::SoftmaxCrossEntropy {
+                logits,
+                labels,
+                loss,
+                grad,
+                cols,
+                ..
+            } => rowwise::softmax_cross_entropy(
+                host(logits)?,
+                host(labels)?,
+                host_mut(loss)?,
+                host_mut(grad)?,
+                cols,
+            )?,
+            Kernel::KlDiv {
+                logits,
+                target,
+                loss,
+                grad,
+                cols,
+                temperature,
+                ..
+            } => rowwise::kl_div(
+                host(logits)?,
+                host(target)?,
+                host_mut(loss)?,
+                host_mut(grad)?,
+                cols,
+                temperature,
+            ),
+            Kernel::Add { a, b, y } => elementwise::add(host(a)?, host(b)?, host_mut(y)?),
+            Kernel::Scale { x, alpha, y } => elementwise::scale(host(x)?, alpha, host_mut(y)?),
+            Kernel::ScaleBy { x, s, alpha, y } => {
+                elementwise::scale(host(x)?, alpha * host(s)?[0], host_mut(y)?)
+            }
+            Kernel::Axpy { alpha, x, y } => elementwise::axpy(alpha, host(x)?, host_mut(y)?),
+            Kernel::Adam {
+                param,
+                grad,
+                m,
+                v,
+                step,
+            } => elementwise::adam(
+                host_mut(param)?,
+                host(grad)?,
+                host_mut(m)?,
+                host_mut(v)?,
+                &step,
+            ),
+        }
+        Ok(())
+    }
+}

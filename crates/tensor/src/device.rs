@@ -1,0 +1,169 @@
+//! [`Device`]: a cheap, clonable handle to one backend instance, chosen at run time.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use crate::{Backend, BackendKind, DeviceBuffer, DeviceInfo, Error, Kernel, Op, Result, Variant};
+
+static NEXT_DEVICE_ID: AtomicU64 = AtomicU64::new(0);
+
+/// A handle to one backend instance. Clones share the instance; two devices opened separately are
+/// different devices even when they are of the same kind (`--backend cpu,cpu`).
+#[derive(Clone)]
+pub struct Device(Arc<DeviceInner>);
+
+struct DeviceInner {
+    id: u64,
+    backend: Box<dyn Backend>,
+    /// The label used in messages: `cpu:0`, `wgpu:1`, …
+    label: String,
+    /// Per-op variant chosen by the user instead of the backend's default.
+    preferred: RwLock<[Option<&'static str>; Op::ALL.len()]>,
+}
+
+impl Device {
+    pub fn new(backend: impl Backend) -> Self {
+        let id = NEXT_DEVICE_ID.fetch_add(1, Ordering::Relaxed);
+        let label = format!("{}:{id}", backend.kind());
+        Self(Arc::new(DeviceInner {
+            id,
+            backend: Box::new(backend),
+            label,
+            preferred: RwLock::new([None; Op::ALL.len()]),
+        }))
+    }
+
+    /// A process-unique number; equal ids mean the same device.
+    pub fn id(&self) -> u64 {
+        self.0.id
+    }
+
+    pub fn kind(&self) -> BackendKind {
+        self.0.backend.kind()
+    }
+
+    /// `cpu:0`, `wgpu:1`, …, as error messages name the device.
+    pub fn label(&self) -> &str {
+        &self.0.label
+    }
+
+    pub fn info(&self) -> DeviceInfo {
+        self.0.backend.info()
+    }
+
+    pub fn backend(&self) -> &dyn Backend {
+        &*self.0.backend
+    }
+
+    pub fn same_as(&self, other: &Device) -> bool {
+        self.0.id == other.0.id
+    }
+
+    /// The registered variants of `op`, the default first.
+    pub fn variants(&self, op: Op) -> Vec<Variant> {
+        self.0.backend.variants(op)
+    }
+
+    /// Looks up a variant by name, with an error that lists the known names.
+    pub fn variant(&self, op: Op, name: &str) -> Result<Variant> {
+        let all = self.variants(op);
+        match all.iter().find(|v| v.name == name) {
+            Some(v) => Ok(v.clone()),
+            None => Err(Error::UnknownVariant {
+                backend: self.label().to_string(),
+                op: op.name(),
+                name: name.to_string(),
+                known: all.iter().map(|v| v.name).collect::<Vec<_>>().join(", "),
+            }),
+        }
+    }
+
+    /// Makes tensor ops on this device use the named variant of `op` instead of the default.
+    pub fn prefer_variant(&self, op: Op, name: &str) -> Result<()> {
+        let variant = self.variant(op, name)?;
+        if let Some(reason) = variant.unavailable {
+            return Err(self.unavailable_variant(op, name, reason));
+        }
+        let mut preferred = self
+            .0
+            .preferred
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        preferred[op.index()] = Some(variant.name);
+        Ok(())
+    }
+
+    /// Allocates a buffer of `len` values with unspecified contents.
+    pub fn alloc(&self, len: usize) -> Result<Box<dyn DeviceBuffer>> {
+        self.0.backend.alloc(len)
+    }
+
+    /// A buffer holding a copy of `data`.
+    pub fn upload(&self, data: &[f32]) -> Result<Box<dyn DeviceBuffer>> {
+        let mut buf = self.alloc(data.len())?;
+        self.0.backend.upload(data, &mut *buf)?;
+        Ok(buf)
+    }
+
+    /// Overwrites `dst` with `data`, which must have exactly its length.
+    pub fn write(&self, dst: &mut dyn DeviceBuffer, data: &[f32]) -> Result<()> {
+        if data.len() != dst.len() {
+            return Err(Error::BufferLength {
+                op: "upload",
+                buffer: "dst",
+                len: dst.len(),
+                expected: data.len(),
+            });
+        }
+        self.0.backend.upload(data, dst)
+    }
+
+    /// The contents of `buf`, after every pending kernel has finished.
+    pub fn download(&self, buf: &dyn DeviceBuffer) -> Result<Vec<f32>> {
+        let mut out = vec![0.0; buf.len()];
+        self.0.backend.download(buf, &mut out)?;
+        Ok(out)
+    }
+
+    pub fn synchronize(&self) -> Result<()> {
+        self.0.backend.synchronize()
+    }
+
+    /// Runs one kernel: checks its buffer lengths, then launches the given variant, else the
+    /// preferred one (see [`Device::prefer_variant`]), else the backend's default.
+    pub fn launch(&self, kernel: Kernel<'_>, variant: Option<&str>) -> Result<()> {
+        kernel.check()?;
+        let preferred = match variant {
+            Some(_) => None,
+            None => self
+                .0
+                .preferred
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())[kernel.op().index()],
+        };
+        self.0.backend.launch(kernel, variant.or(preferred))
+    }
+
+    /// The error for a variant that exists but cannot run here; for backends' use.
+    pub fn unavailable_variant(&self, op: Op, name: &str, reason: String) -> Error {
+        Error::VariantUnavailable {
+            backend: self.label().to_string(),
+            op: op.name(),
+            name: name.to_string(),
+            reason,
+        }
+    }
+}
+
+impl fmt::Debug for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+impl fmt::Display for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}

@@ -1,0 +1,28 @@
+//! The core of kernelab: [`Tensor`] (f32, row-major, contiguous, up to 4-D) on a [`Device`], the
+//! [`Backend`] contract every device implements, the [`Kernel`] launches it receives, and the
+//! autograd [`Tape`].
+//!
+//! This crate depends on no backend. A backend crate implements [`Backend`]; a program opens one
+//! (or several, of any kinds) at run time and wraps each in a [`Device`].
+
+mod backend;
+mod device;
+mod error;
+mod kernel;
+mod labels;
+mod op;
+mod ops;
+mod shape;
+mod tape;
+mod tensor;
+
+pub use backend::{Backend, BackendKind, DeviceBuffer, DeviceInfo, Variant};
+pub use device::Device;
+pub use error::{Error, Result};
+pub use kernel::{AdamStep, Gemm, In, Kernel, Out};
+pub use labels::Labels;
+pub use op::{Op, OpFamily};
+pub use ops::adam_step_;
+pub use shape::{MAX_RANK, Shape};
+pub use tape::{Grads, Tape};
+pub use tensor::{Tensor, TensorId};

@@ -1,0 +1,13 @@
+//! kernelab: a hand-written compute engine for studying compute kernels.
+//!
+//! This facade re-exports the workspace so that one dependency brings all of it:
+//! - [`tensor`]: `Tensor`, `Device`, the `Backend` contract, kernels, the autograd `Tape`;
+//! - [`cpu`]: the CPU backend;
+//! - [`bench`]: the f64 reference, the conformance suite, timing, records, opening backends by name.
+
+pub use kernelab_bench as bench;
+pub use kernelab_cpu as cpu;
+pub use kernelab_tensor as tensor;
+
+pub use kernelab_bench::backends;
+pub use kernelab_tensor::{Backend, BackendKind, Device, Error, Labels, Op, Result, Tape, Tensor};
