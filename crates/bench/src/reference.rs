@@ -18,6 +18,17 @@ pub const U: f64 = 1.0 / 16_777_216.0;
 /// flushes to zero) do not fail.
 const TINY: f64 = 1e-30;
 
+/// A kernel input the reference reads: f32 as kernels see it, or f64 for finite differences.
+pub trait Real: Copy + Into<f64> + Send + Sync {}
+impl Real for f32 {}
+impl Real for f64 {}
+
+/// Any input or parameter, widened to f64.
+#[inline(always)]
+fn wide(x: impl Into<f64>) -> f64 {
+    x.into()
+}
+
 /// One output of a kernel, as the reference sees it.
 #[derive(Clone, Debug, Default)]
 pub struct Expected {
@@ -63,23 +74,23 @@ impl Expected {
 }
 
 /// `C = α·op(A)·op(B) + β·C₀` (with `C₀` only when `β ≠ 0`).
-pub fn matmul(a: &[f32], b: &[f32], c0: &[f32], g: &Gemm) -> Expected {
+pub fn matmul<T: Real>(a: &[T], b: &[T], c0: &[T], g: &Gemm) -> Expected {
     let gamma = (g.k as f64 + 3.0) * U;
     let at_a = |i: usize, p: usize| {
-        f64::from(if g.trans_a {
+        wide(if g.trans_a {
             a[p * g.m + i]
         } else {
             a[i * g.k + p]
         })
     };
     let at_b = |p: usize, j: usize| {
-        f64::from(if g.trans_b {
+        wide(if g.trans_b {
             b[j * g.k + p]
         } else {
             b[p * g.n + j]
         })
     };
-    let (alpha, beta) = (f64::from(g.alpha), f64::from(g.beta));
+    let (alpha, beta) = (wide(g.alpha), wide(g.beta));
     Expected::from_rows(g.m, |i| {
         let mut row = Expected::with_capacity(g.n);
         for j in 0..g.n {
@@ -92,7 +103,7 @@ pub fn matmul(a: &[f32], b: &[f32], c0: &[f32], g: &Gemm) -> Expected {
             let c = if g.beta == 0.0 {
                 0.0
             } else {
-                beta * f64::from(c0[i * g.n + j])
+                beta * wide(c0[i * g.n + j])
             };
             row.push(alpha * dot + c, alpha.abs() * mag + c.abs(), gamma);
         }
@@ -112,86 +123,86 @@ fn pointwise(n: usize, roundings: f64, f: impl Fn(usize) -> (f64, f64) + Sync + 
 }
 
 pub fn fill(n: usize, value: f32) -> Expected {
-    pointwise(n, 0.0, |_| (f64::from(value), f64::from(value).abs()))
+    pointwise(n, 0.0, |_| (wide(value), wide(value).abs()))
 }
 
-pub fn relu(x: &[f32]) -> Expected {
+pub fn relu<T: Real>(x: &[T]) -> Expected {
     pointwise(x.len(), 0.0, |i| {
-        let v = f64::from(x[i]).max(0.0);
+        let v = wide(x[i]).max(0.0);
         (v, v)
     })
 }
 
-pub fn relu_backward(x: &[f32], dy: &[f32]) -> Expected {
+pub fn relu_backward<T: Real>(x: &[T], dy: &[T]) -> Expected {
     pointwise(x.len(), 0.0, |i| {
-        let v = if x[i] > 0.0 { f64::from(dy[i]) } else { 0.0 };
+        let v = if wide(x[i]) > 0.0 { wide(dy[i]) } else { 0.0 };
         (v, v.abs())
     })
 }
 
 /// `x + bias` by rows, optionally through ReLU.
-pub fn bias_add(x: &[f32], bias: &[f32], cols: usize, relu: bool) -> Expected {
+pub fn bias_add<T: Real>(x: &[T], bias: &[T], cols: usize, relu: bool) -> Expected {
     pointwise(x.len(), 1.0, |i| {
-        let (x, b) = (f64::from(x[i]), f64::from(bias[i % cols]));
+        let (x, b) = (wide(x[i]), wide(bias[i % cols]));
         let v = if relu { (x + b).max(0.0) } else { x + b };
         (v, x.abs() + b.abs())
     })
 }
 
-pub fn add(a: &[f32], b: &[f32]) -> Expected {
+pub fn add<T: Real>(a: &[T], b: &[T]) -> Expected {
     pointwise(a.len(), 1.0, |i| {
-        let (a, b) = (f64::from(a[i]), f64::from(b[i]));
+        let (a, b) = (wide(a[i]), wide(b[i]));
         (a + b, a.abs() + b.abs())
     })
 }
 
-pub fn scale(x: &[f32], alpha: f64) -> Expected {
+pub fn scale<T: Real>(x: &[T], alpha: f64) -> Expected {
     pointwise(x.len(), 2.0, |i| {
-        let v = alpha * f64::from(x[i]);
+        let v = alpha * wide(x[i]);
         (v, v.abs())
     })
 }
 
 /// `y₀ + α·x`.
-pub fn axpy(alpha: f32, x: &[f32], y0: &[f32]) -> Expected {
+pub fn axpy<T: Real>(alpha: f32, x: &[T], y0: &[T]) -> Expected {
     pointwise(x.len(), 2.0, |i| {
-        let (t, y) = (f64::from(alpha) * f64::from(x[i]), f64::from(y0[i]));
+        let (t, y) = (wide(alpha) * wide(x[i]), wide(y0[i]));
         (y + t, y.abs() + t.abs())
     })
 }
 
 /// `α·Σ_r x[r, c] (+ y₀[c])`.
-pub fn col_sum(
-    x: &[f32],
-    y0: &[f32],
+pub fn col_sum<T: Real>(
+    x: &[T],
+    y0: &[T],
     rows: usize,
     cols: usize,
     alpha: f32,
     accumulate: bool,
 ) -> Expected {
     let gamma = (rows as f64 + 3.0) * U;
-    let alpha = f64::from(alpha);
+    let alpha = wide(alpha);
     let mut out = Expected::with_capacity(cols);
     for c in 0..cols {
         let (mut sum, mut mag) = (0.0, 0.0);
         for r in 0..rows {
-            let v = f64::from(x[r * cols + c]);
+            let v = wide(x[r * cols + c]);
             sum += v;
             mag += v.abs();
         }
-        let prior = if accumulate { f64::from(y0[c]) } else { 0.0 };
+        let prior = if accumulate { wide(y0[c]) } else { 0.0 };
         out.push(prior + alpha * sum, prior.abs() + alpha.abs() * mag, gamma);
     }
     out
 }
 
 /// The f64 row maximum of `scale·x` and `ln Σ exp(scale·x − max)`.
-fn row_stats(x: &[f32], scale: f64) -> (f64, f64) {
+fn row_stats<T: Real>(x: &[T], scale: f64) -> (f64, f64) {
     let max = x
         .iter()
-        .map(|&v| f64::from(v) * scale)
+        .map(|&v| wide(v) * scale)
         .fold(f64::NEG_INFINITY, f64::max);
-    let sum: f64 = x.iter().map(|&v| (f64::from(v) * scale - max).exp()).sum();
+    let sum: f64 = x.iter().map(|&v| (wide(v) * scale - max).exp()).sum();
     (max, sum.ln())
 }
 
@@ -201,13 +212,13 @@ fn exp_gamma(cols: usize, arg: f64) -> f64 {
     (cols as f64 + 16.0 + 4.0 * arg.abs()) * U
 }
 
-pub fn softmax(x: &[f32], rows: usize, cols: usize) -> Expected {
+pub fn softmax<T: Real>(x: &[T], rows: usize, cols: usize) -> Expected {
     Expected::from_rows(rows, |r| {
         let row = &x[r * cols..(r + 1) * cols];
         let (max, log_sum) = row_stats(row, 1.0);
         let mut out = Expected::with_capacity(cols);
         for &v in row {
-            let arg = f64::from(v) - max;
+            let arg = wide(v) - max;
             let p = (arg - log_sum).exp();
             out.push(p, p, exp_gamma(cols, arg));
         }
@@ -215,13 +226,13 @@ pub fn softmax(x: &[f32], rows: usize, cols: usize) -> Expected {
     })
 }
 
-pub fn log_softmax(x: &[f32], rows: usize, cols: usize) -> Expected {
+pub fn log_softmax<T: Real>(x: &[T], rows: usize, cols: usize) -> Expected {
     Expected::from_rows(rows, |r| {
         let row = &x[r * cols..(r + 1) * cols];
         let (max, log_sum) = row_stats(row, 1.0);
         let mut out = Expected::with_capacity(cols);
         for &v in row {
-            let v = f64::from(v);
+            let v = wide(v);
             out.push(
                 v - max - log_sum,
                 v.abs() + max.abs() + log_sum.abs() + 1.0,
@@ -233,22 +244,18 @@ pub fn log_softmax(x: &[f32], rows: usize, cols: usize) -> Expected {
 }
 
 /// `dx = y ⊙ (dy − Σ dy·y)`.
-pub fn softmax_backward(y: &[f32], dy: &[f32], rows: usize, cols: usize) -> Expected {
+pub fn softmax_backward<T: Real>(y: &[T], dy: &[T], rows: usize, cols: usize) -> Expected {
     Expected::from_rows(rows, |r| {
         let (y, dy) = (&y[r * cols..(r + 1) * cols], &dy[r * cols..(r + 1) * cols]);
-        let dot: f64 = y
-            .iter()
-            .zip(dy)
-            .map(|(&y, &d)| f64::from(y) * f64::from(d))
-            .sum();
+        let dot: f64 = y.iter().zip(dy).map(|(&y, &d)| wide(y) * wide(d)).sum();
         let mag: f64 = y
             .iter()
             .zip(dy)
-            .map(|(&y, &d)| (f64::from(y) * f64::from(d)).abs())
+            .map(|(&y, &d)| (wide(y) * wide(d)).abs())
             .sum();
         let mut out = Expected::with_capacity(cols);
         for (&y, &d) in y.iter().zip(dy) {
-            let (y, d) = (f64::from(y), f64::from(d));
+            let (y, d) = (wide(y), wide(d));
             out.push(
                 y * (d - dot),
                 y.abs() * (d.abs() + mag),
@@ -260,14 +267,14 @@ pub fn softmax_backward(y: &[f32], dy: &[f32], rows: usize, cols: usize) -> Expe
 }
 
 /// `dx = dy − exp(y)·Σ dy`.
-pub fn log_softmax_backward(y: &[f32], dy: &[f32], rows: usize, cols: usize) -> Expected {
+pub fn log_softmax_backward<T: Real>(y: &[T], dy: &[T], rows: usize, cols: usize) -> Expected {
     Expected::from_rows(rows, |r| {
         let (y, dy) = (&y[r * cols..(r + 1) * cols], &dy[r * cols..(r + 1) * cols]);
-        let total: f64 = dy.iter().map(|&d| f64::from(d)).sum();
-        let mag: f64 = dy.iter().map(|&d| f64::from(d).abs()).sum();
+        let total: f64 = dy.iter().map(|&d| wide(d)).sum();
+        let mag: f64 = dy.iter().map(|&d| wide(d).abs()).sum();
         let mut out = Expected::with_capacity(cols);
         for (&y, &d) in y.iter().zip(dy) {
-            let (y, d) = (f64::from(y), f64::from(d));
+            let (y, d) = (wide(y), wide(d));
             out.push(
                 d - y.exp() * total,
                 d.abs() + y.exp() * mag,
@@ -279,8 +286,8 @@ pub fn log_softmax_backward(y: &[f32], dy: &[f32], rows: usize, cols: usize) -> 
 }
 
 /// Fused cross-entropy: per-row losses, and the gradient of their mean.
-pub fn softmax_cross_entropy(
-    z: &[f32],
+pub fn softmax_cross_entropy<T: Real>(
+    z: &[T],
     labels: &[f32],
     rows: usize,
     cols: usize,
@@ -289,7 +296,7 @@ pub fn softmax_cross_entropy(
     for r in 0..rows {
         let row = &z[r * cols..(r + 1) * cols];
         let (max, log_sum) = row_stats(row, 1.0);
-        let zl = f64::from(row[labels[r] as usize]);
+        let zl = wide(row[labels[r] as usize]);
         loss.push(
             log_sum + max - zl,
             log_sum.abs() + max.abs() + zl.abs() + 1.0,
@@ -302,7 +309,7 @@ pub fn softmax_cross_entropy(
         let (max, log_sum) = row_stats(row, 1.0);
         let mut out = Expected::with_capacity(cols);
         for (c, &v) in row.iter().enumerate() {
-            let arg = f64::from(v) - max;
+            let arg = wide(v) - max;
             let p = (arg - log_sum).exp();
             let hot = if c == labels[r] as usize { 1.0 } else { 0.0 };
             out.push(
@@ -318,15 +325,15 @@ pub fn softmax_cross_entropy(
 
 /// Fused KL against soft targets at temperature `t`: per-row losses, and the gradient of their
 /// mean with respect to the logits.
-pub fn kl_div(z: &[f32], q: &[f32], rows: usize, cols: usize, t: f32) -> (Expected, Expected) {
-    let inv_t = 1.0 / f64::from(t);
+pub fn kl_div<T: Real>(z: &[T], q: &[T], rows: usize, cols: usize, t: f32) -> (Expected, Expected) {
+    let inv_t = 1.0 / wide(t);
     let mut loss = Expected::with_capacity(rows);
     for r in 0..rows {
         let (row, q) = (&z[r * cols..(r + 1) * cols], &q[r * cols..(r + 1) * cols]);
         let (max, log_sum) = row_stats(row, inv_t);
         let (mut kl, mut mag) = (0.0, 0.0);
         for (&v, &q) in row.iter().zip(q) {
-            let (s, q) = (f64::from(v) * inv_t, f64::from(q));
+            let (s, q) = (wide(v) * inv_t, wide(q));
             if q > 0.0 {
                 kl += q * (q.ln() - (s - max - log_sum));
                 mag += q * (q.ln().abs() + s.abs() + max.abs() + log_sum.abs() + 1.0);
@@ -340,8 +347,8 @@ pub fn kl_div(z: &[f32], q: &[f32], rows: usize, cols: usize, t: f32) -> (Expect
         let (max, log_sum) = row_stats(row, inv_t);
         let mut out = Expected::with_capacity(cols);
         for (&v, &q) in row.iter().zip(q) {
-            let arg = f64::from(v) * inv_t - max;
-            let (p, q) = ((arg - log_sum).exp(), f64::from(q));
+            let arg = wide(v) * inv_t - max;
+            let (p, q) = ((arg - log_sum).exp(), wide(q));
             out.push(
                 (p - q) * grad_scale,
                 (p + q) * grad_scale,
@@ -354,23 +361,18 @@ pub fn kl_div(z: &[f32], q: &[f32], rows: usize, cols: usize, t: f32) -> (Expect
 }
 
 /// One Adam step: the new parameters, first and second moments.
-pub fn adam(p: &[f32], g: &[f32], m: &[f32], v: &[f32], s: &AdamStep) -> [Expected; 3] {
-    let (b1, b2, eps, lr) = (
-        f64::from(s.beta1),
-        f64::from(s.beta2),
-        f64::from(s.eps),
-        f64::from(s.lr),
-    );
+pub fn adam<T: Real>(p: &[T], g: &[T], m: &[T], v: &[T], s: &AdamStep) -> [Expected; 3] {
+    let (b1, b2, eps, lr) = (wide(s.beta1), wide(s.beta2), wide(s.eps), wide(s.lr));
     let bc1 = 1.0 - b1.powi(s.step as i32);
     let bc2 = 1.0 - b2.powi(s.step as i32);
     let n = p.len();
     let m_new = pointwise(n, 4.0, |i| {
-        let (a, b) = (b1 * f64::from(m[i]), (1.0 - b1) * f64::from(g[i]));
+        let (a, b) = (b1 * wide(m[i]), (1.0 - b1) * wide(g[i]));
         (a + b, a.abs() + b.abs())
     });
     let v_new = pointwise(n, 5.0, |i| {
-        let g = f64::from(g[i]);
-        let (a, b) = (b2 * f64::from(v[i]), (1.0 - b2) * g * g);
+        let g = wide(g[i]);
+        let (a, b) = (b2 * wide(v[i]), (1.0 - b2) * g * g);
         (a + b, a.abs() + b.abs())
     });
     let p_new = pointwise(n, 24.0, |i| {
@@ -379,7 +381,7 @@ pub fn adam(p: &[f32], g: &[f32], m: &[f32], v: &[f32], s: &AdamStep) -> [Expect
             lr / bc1 * m_new.value[i] / denom,
             lr / bc1 * m_new.scale[i] / denom,
         );
-        let p = f64::from(p[i]);
+        let p = wide(p[i]);
         (p - step, p.abs() + step_mag)
     });
     [p_new, m_new, v_new]

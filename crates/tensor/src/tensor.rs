@@ -134,6 +134,12 @@ impl Tensor {
         device: &Device,
     ) -> Result<Self> {
         let shape = Shape::new(dims)?;
+        if !(std >= 0.0 && std.is_finite() && mean.is_finite()) {
+            return Err(Error::InvalidArgument {
+                op: "rand_normal",
+                why: format!("N({mean}, {std}²) needs a finite mean and std ≥ 0"),
+            });
+        }
         let dist = Normal::new(mean, std).map_err(|e| Error::InvalidArgument {
             op: "rand_normal",
             why: format!("N({mean}, {std}²): {e}"),
