@@ -3,17 +3,11 @@
 use std::process::{Command, Output};
 
 fn kernelab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kernelab"))
-        .args(args)
-        .output()
-        .expect("the kernelab binary runs")
+    Command::new(env!("CARGO_BIN_EXE_kernelab")).args(args).output().expect("the kernelab binary runs")
 }
 
 fn text(out: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 fn temp_path(name: &str) -> std::path::PathBuf {
@@ -27,17 +21,9 @@ fn devices_lists_every_backend_with_a_status() {
     let out = kernelab(&["devices"]);
     let (stdout, _) = text(&out);
     assert!(out.status.success());
-    assert!(
-        stdout
-            .lines()
-            .any(|l| l.starts_with("cpu") && l.contains("available")),
-        "{stdout}"
-    );
+    assert!(stdout.lines().any(|l| l.starts_with("cpu") && l.contains("available")), "{stdout}");
     for name in ["wgpu", "cuda"] {
-        assert!(
-            stdout.lines().any(|l| l.starts_with(name)),
-            "{name} is not listed:\n{stdout}"
-        );
+        assert!(stdout.lines().any(|l| l.starts_with(name)), "{name} is not listed:\n{stdout}");
     }
     assert!(stdout.contains("matmul       blocked, naive"), "{stdout}");
 }
@@ -59,13 +45,9 @@ fn bench_writes_checked_rows_as_json() {
     ]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(
-        stdout.contains("GFLOP/s") && stdout.contains("max rel err"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("GFLOP/s") && stdout.contains("max rel err"), "{stdout}");
 
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let records = report["records"].as_array().unwrap();
     assert_eq!(records.len(), 2, "one row per CPU matmul variant");
     for r in records {
@@ -73,15 +55,9 @@ fn bench_writes_checked_rows_as_json() {
         assert_eq!(r["backend"], "cpu");
         assert_eq!(r["shape"], serde_json::json!([256, 256, 256]));
         assert_eq!(r["ok"], true, "{r}");
-        let (median, gflops) = (
-            r["median_s"].as_f64().unwrap(),
-            r["gflops"].as_f64().unwrap(),
-        );
+        let (median, gflops) = (r["median_s"].as_f64().unwrap(), r["gflops"].as_f64().unwrap());
         assert!(median > 0.0);
-        assert!(
-            (gflops - 2.0 * 256f64.powi(3) / median / 1e9).abs() < 1e-6 * gflops,
-            "GFLOP/s counts 2·M·N·K"
-        );
+        assert!((gflops - 2.0 * 256f64.powi(3) / median / 1e9).abs() < 1e-6 * gflops, "GFLOP/s counts 2·M·N·K");
         let gbps = r["gbps"].as_f64().unwrap();
         assert!(
             (gbps - 4.0 * 3.0 * 256f64.powi(2) / median / 1e9).abs() < 1e-6 * gbps,
@@ -118,8 +94,7 @@ fn bench_runs_several_ops_at_their_own_shapes() {
         json.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{:?}", text(&out));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let rows: Vec<(String, serde_json::Value)> = report["records"]
         .as_array()
         .unwrap()
@@ -140,35 +115,10 @@ fn bench_runs_several_ops_at_their_own_shapes() {
 fn bad_arguments_exit_2_with_a_message() {
     let cases: [(&[&str], &str); 5] = [
         (&["bench", "--op", "matmull"], "unknown op `matmull`"),
-        (
-            &[
-                "bench",
-                "--backend",
-                "cuda",
-                "--op",
-                "relu",
-                "--shape",
-                "10",
-            ],
-            "--features cuda",
-        ),
+        (&["bench", "--backend", "cuda", "--op", "relu", "--shape", "10"], "--features cuda"),
         (&["bench", "--backend", "tpu"], "unknown backend `tpu`"),
-        (
-            &["bench", "--op", "softmax", "--shape", "100"],
-            "no --shape fits softmax",
-        ),
-        (
-            &[
-                "bench",
-                "--op",
-                "relu",
-                "--shape",
-                "10",
-                "--variant",
-                "warp9",
-            ],
-            "no backend has the variant(s) `warp9`",
-        ),
+        (&["bench", "--op", "softmax", "--shape", "100"], "no --shape fits softmax"),
+        (&["bench", "--op", "relu", "--shape", "10", "--variant", "warp9"], "no backend has the variant(s) `warp9`"),
     ];
     for (args, message) in cases {
         let out = kernelab(args);
@@ -183,19 +133,11 @@ fn bad_arguments_exit_2_with_a_message() {
 
 #[test]
 fn check_runs_the_conformance_suite() {
-    let out = kernelab(&[
-        "check",
-        "--backend",
-        "cpu",
-        "--op",
-        "relu,softmax_cross_entropy",
-    ]);
+    let out = kernelab(&["check", "--backend", "cpu", "--op", "relu,softmax_cross_entropy"]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(
-        stdout.contains("relu")
-            && stdout.contains("softmax_cross_entropy")
-            && stdout.contains("all cases passed"),
+        stdout.contains("relu") && stdout.contains("softmax_cross_entropy") && stdout.contains("all cases passed"),
         "{stdout}"
     );
 }

@@ -5,25 +5,15 @@ use kernelab::Op;
 use kernelab::bench::conformance::{Outcome, check_op, devices_under_test};
 
 fn assert_conforms(op: Op) {
-    let devices =
-        devices_under_test().unwrap_or_else(|e| panic!("a required backend is missing: {e}"));
+    let devices = devices_under_test().unwrap_or_else(|e| panic!("a required backend is missing: {e}"));
     let outcomes: Vec<Outcome> = devices.iter().flat_map(|d| check_op(d, op)).collect();
     assert!(!outcomes.is_empty(), "no case ran for {op}");
     for skipped in outcomes.iter().filter(|o| o.skipped) {
         eprintln!("{}", skipped.describe());
     }
-    let failed: Vec<String> = outcomes
-        .iter()
-        .filter(|o| !o.passed() && !o.skipped)
-        .map(Outcome::describe)
-        .collect();
+    let failed: Vec<String> = outcomes.iter().filter(|o| !o.passed() && !o.skipped).map(Outcome::describe).collect();
     let ran = outcomes.iter().filter(|o| !o.skipped).count();
-    assert!(
-        failed.is_empty(),
-        "{} of {ran} {op} cases failed:\n{}",
-        failed.len(),
-        failed.join("\n")
-    );
+    assert!(failed.is_empty(), "{} of {ran} {op} cases failed:\n{}", failed.len(), failed.join("\n"));
     assert!(ran > 0, "every {op} case was skipped");
 }
 
@@ -60,9 +50,6 @@ fn every_op_is_covered() {
     let source = include_str!("conformance.rs");
     for op in Op::ALL {
         let variant = format!("{op:?}");
-        assert!(
-            source.contains(&format!("Op::{variant},")),
-            "Op::{variant} has no conformance test"
-        );
+        assert!(source.contains(&format!("Op::{variant},")), "Op::{variant} has no conformance test");
     }
 }

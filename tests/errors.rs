@@ -17,60 +17,29 @@ fn t(dims: &[usize], device: &Device) -> Tensor {
 fn shape_mismatch_names_the_op_and_both_shapes() {
     let d = cpu();
     let err = t(&[2, 3], &d).matmul(&t(&[4, 5], &d)).unwrap_err();
-    assert!(
-        matches!(err, Error::ShapeMismatch { op: "matmul", .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, Error::ShapeMismatch { op: "matmul", .. }), "{err:?}");
     let msg = err.to_string();
     assert!(
-        msg.contains("matmul")
-            && msg.contains("[2, 3]")
-            && msg.contains("[4, 5]")
-            && msg.contains("3 vs 4"),
+        msg.contains("matmul") && msg.contains("[2, 3]") && msg.contains("[4, 5]") && msg.contains("3 vs 4"),
         "{msg}"
     );
 
     let err = t(&[2, 3], &d).add(&t(&[3, 2], &d)).unwrap_err().to_string();
-    assert!(
-        err.contains("add") && err.contains("[2, 3]") && err.contains("[3, 2]"),
-        "{err}"
-    );
+    assert!(err.contains("add") && err.contains("[2, 3]") && err.contains("[3, 2]"), "{err}");
 
-    let err = t(&[2, 3], &d)
-        .bias_add(&t(&[2], &d))
-        .unwrap_err()
-        .to_string();
+    let err = t(&[2, 3], &d).bias_add(&t(&[2], &d)).unwrap_err().to_string();
     assert!(err.contains("bias must be a vector of 3"), "{err}");
 
-    let err = t(&[2, 3, 4], &d)
-        .matmul(&t(&[4, 2], &d))
-        .unwrap_err()
-        .to_string();
+    let err = t(&[2, 3, 4], &d).matmul(&t(&[4, 2], &d)).unwrap_err().to_string();
     assert!(err.contains("expected a matrix (rank 2)"), "{err}");
 }
 
 #[test]
 fn data_that_does_not_fill_the_shape_is_refused() {
     let err = Tensor::from_slice(&[1.0; 5], &[2, 3], &cpu()).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::LengthMismatch {
-                len: 5,
-                expected: 6,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
-    assert!(
-        err.to_string()
-            .contains("5 values cannot fill a tensor of shape [2, 3]"),
-        "{err}"
-    );
-    let err = Tensor::zeros(&[1, 1, 1, 1, 1], &cpu())
-        .unwrap_err()
-        .to_string();
+    assert!(matches!(err, Error::LengthMismatch { len: 5, expected: 6, .. }), "{err:?}");
+    assert!(err.to_string().contains("5 values cannot fill a tensor of shape [2, 3]"), "{err}");
+    let err = Tensor::zeros(&[1, 1, 1, 1, 1], &cpu()).unwrap_err().to_string();
     assert!(err.contains("at most 4 dimensions"), "{err}");
     let err = t(&[2, 3], &cpu()).reshape(&[4, 2]).unwrap_err().to_string();
     assert!(err.contains("6 elements cannot become 8"), "{err}");
@@ -79,23 +48,14 @@ fn data_that_does_not_fill_the_shape_is_refused() {
 #[test]
 fn unknown_names_list_the_known_ones() {
     let err = "softmaxx".parse::<Op>().unwrap_err().to_string();
-    assert!(
-        err.contains("unknown op `softmaxx`") && err.contains("log_softmax"),
-        "{err}"
-    );
+    assert!(err.contains("unknown op `softmaxx`") && err.contains("log_softmax"), "{err}");
 
     let err = backends::open_named("tpu").unwrap_err().to_string();
-    assert!(
-        err.contains("unknown backend `tpu`") && err.contains("cpu, wgpu, cuda"),
-        "{err}"
-    );
+    assert!(err.contains("unknown backend `tpu`") && err.contains("cpu, wgpu, cuda"), "{err}");
 
     let d = cpu();
     let err = d.variant(Op::Matmul, "fastest").unwrap_err().to_string();
-    assert!(
-        err.contains("no variant `fastest` for matmul") && err.contains("blocked, naive"),
-        "{err}"
-    );
+    assert!(err.contains("no variant `fastest` for matmul") && err.contains("blocked, naive"), "{err}");
     assert!(d.prefer_variant(Op::Matmul, "fastest").is_err());
 }
 
@@ -116,37 +76,17 @@ fn a_variant_can_be_preferred_and_is_then_used() {
 #[test]
 fn labels_out_of_range_are_refused() {
     let err = Labels::new(&[0, 9, 10], 10, &cpu()).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::LabelOutOfRange {
-                label: 10,
-                index: 2,
-                classes: 10
-            }
-        ),
-        "{err:?}"
-    );
-    assert!(
-        err.to_string()
-            .contains("label 10 at position 2 is out of range for 10 classes")
-    );
+    assert!(matches!(err, Error::LabelOutOfRange { label: 10, index: 2, classes: 10 }), "{err:?}");
+    assert!(err.to_string().contains("label 10 at position 2 is out of range for 10 classes"));
 
     let d = cpu();
     let labels = Labels::new(&[0, 1], 3, &d).unwrap();
-    let err = t(&[2, 4], &d)
-        .softmax_cross_entropy(&labels)
-        .unwrap_err()
-        .to_string();
+    let err = t(&[2, 4], &d).softmax_cross_entropy(&labels).unwrap_err().to_string();
     assert!(err.contains("2 labels over 3 classes"), "{err}");
 
     // A kernel launched directly with a bad label (bypassing `Labels`) still refuses it.
-    let (logits, bad, mut loss, mut grad) = (
-        d.upload(&[0.0; 6]).unwrap(),
-        d.upload(&[0.0, 3.0]).unwrap(),
-        d.alloc(2).unwrap(),
-        d.alloc(6).unwrap(),
-    );
+    let (logits, bad, mut loss, mut grad) =
+        (d.upload(&[0.0; 6]).unwrap(), d.upload(&[0.0, 3.0]).unwrap(), d.alloc(2).unwrap(), d.alloc(6).unwrap());
     let kernel = Kernel::SoftmaxCrossEntropy {
         logits: &*logits,
         labels: &*bad,
@@ -156,17 +96,7 @@ fn labels_out_of_range_are_refused() {
         cols: 3,
     };
     let err = d.launch(kernel, None).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::LabelOutOfRange {
-                label: 3,
-                index: 1,
-                classes: 3
-            }
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, Error::LabelOutOfRange { label: 3, index: 1, classes: 3 }), "{err:?}");
 }
 
 #[test]
@@ -174,10 +104,7 @@ fn backends_not_compiled_in_say_how_to_get_them() {
     for name in ["wgpu", "cuda"] {
         let err = backends::open_named(name).unwrap_err();
         assert!(matches!(err, Error::BackendUnavailable { .. }), "{err:?}");
-        assert!(
-            err.to_string().contains(&format!("--features {name}")),
-            "{err}"
-        );
+        assert!(err.to_string().contains(&format!("--features {name}")), "{err}");
     }
 }
 
@@ -185,10 +112,7 @@ fn backends_not_compiled_in_say_how_to_get_them() {
 fn tensors_on_different_devices_do_not_mix() {
     let (d0, d1) = (cpu(), cpu());
     let err = t(&[2, 2], &d0).add(&t(&[2, 2], &d1)).unwrap_err();
-    assert!(
-        matches!(err, Error::WrongDevice { op: "add", .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, Error::WrongDevice { op: "add", .. }), "{err:?}");
     assert!(err.to_string().contains("Tensor::to"), "{err}");
     let moved = t(&[2, 2], &d0).to(&d1).unwrap();
     assert!(moved.add(&t(&[2, 2], &d1)).is_ok());
@@ -197,35 +121,10 @@ fn tensors_on_different_devices_do_not_mix() {
 #[test]
 fn a_kernel_with_wrong_buffer_lengths_is_refused_before_it_runs() {
     let d = cpu();
-    let (a, b, mut c) = (
-        d.upload(&[1.0; 6]).unwrap(),
-        d.upload(&[1.0; 6]).unwrap(),
-        d.alloc(3).unwrap(),
-    );
+    let (a, b, mut c) = (d.upload(&[1.0; 6]).unwrap(), d.upload(&[1.0; 6]).unwrap(), d.alloc(3).unwrap());
     let gemm = kernelab::tensor::Gemm::new(2, 2, 3);
-    let err = d
-        .launch(
-            Kernel::Matmul {
-                a: &*a,
-                b: &*b,
-                c: &mut *c,
-                gemm,
-            },
-            None,
-        )
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::BufferLength {
-                op: "matmul",
-                buffer: "c",
-                len: 3,
-                expected: 4
-            }
-        ),
-        "{err:?}"
-    );
+    let err = d.launch(Kernel::Matmul { a: &*a, b: &*b, c: &mut *c, gemm }, None).unwrap_err();
+    assert!(matches!(err, Error::BufferLength { op: "matmul", buffer: "c", len: 3, expected: 4 }), "{err:?}");
 }
 
 #[test]
@@ -241,35 +140,17 @@ fn aliasing_an_in_place_op_is_an_error_not_a_deadlock() {
     let x = t(&[4], &d);
     let err = x.axpy_(1.0, &x).unwrap_err();
     assert!(matches!(err, Error::Borrowed { op: "axpy", .. }), "{err:?}");
-    let step = AdamStep {
-        lr: 1e-3,
-        beta1: 0.9,
-        beta2: 0.999,
-        eps: 1e-8,
-        step: 1,
-    };
-    assert!(matches!(
-        adam_step_(&x, &x, &t(&[4], &d), &t(&[4], &d), step),
-        Err(Error::Borrowed { .. })
-    ));
+    let step = AdamStep { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 1 };
+    assert!(matches!(adam_step_(&x, &x, &t(&[4], &d), &t(&[4], &d), step), Err(Error::Borrowed { .. })));
 }
 
 #[test]
 fn invalid_scalars_are_refused() {
     let d = cpu();
-    let err = t(&[2, 3], &d)
-        .kl_div(&t(&[2, 3], &d), 0.0)
-        .unwrap_err()
-        .to_string();
+    let err = t(&[2, 3], &d).kl_div(&t(&[2, 3], &d), 0.0).unwrap_err().to_string();
     assert!(err.contains("temperature 0 must be > 0"), "{err}");
     let (p, g, m, v) = (t(&[3], &d), t(&[3], &d), t(&[3], &d), t(&[3], &d));
-    let step = AdamStep {
-        lr: 1e-3,
-        beta1: 0.9,
-        beta2: 0.999,
-        eps: 1e-8,
-        step: 0,
-    };
+    let step = AdamStep { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 0 };
     let err = adam_step_(&p, &g, &m, &v, step).unwrap_err().to_string();
     assert!(err.contains("Adam steps count from 1"), "{err}");
     assert!(Tensor::rand_normal(&[3], 0.0, -1.0, 0, &d).is_err());

@@ -29,17 +29,10 @@ fn input(dims: &[usize], seed: u64, gap: f32) -> Input {
     let values = (0..n)
         .map(|_| {
             let v: f32 = rng.random_range(-1.0..1.0);
-            f64::from(if v.abs() < gap {
-                v.signum() * gap + v
-            } else {
-                v
-            })
+            f64::from(if v.abs() < gap { v.signum() * gap + v } else { v })
         })
         .collect();
-    Input {
-        dims: dims.to_vec(),
-        values,
-    }
+    Input { dims: dims.to_vec(), values }
 }
 
 fn f32s(values: &[f64]) -> Vec<f32> {
@@ -70,28 +63,16 @@ fn gradcheck(
     tape_loss: impl Fn(&mut Tape, &[Tensor]) -> Result<Tensor>,
     f64_loss: impl Fn(&[Vec<f64>]) -> f64,
 ) {
-    let tensors: Vec<Tensor> = inputs
-        .iter()
-        .map(|i| {
-            Tensor::from_slice(&f32s(&i.values), &i.dims, device)
-                .unwrap()
-                .requires_grad()
-        })
-        .collect();
+    let tensors: Vec<Tensor> =
+        inputs.iter().map(|i| Tensor::from_slice(&f32s(&i.values), &i.dims, device).unwrap().requires_grad()).collect();
     let mut tape = Tape::new();
-    let loss = tape_loss(&mut tape, &tensors)
-        .unwrap_or_else(|e| panic!("{name} on {device}: forward failed: {e}"));
-    let grads = tape
-        .backward(&loss)
-        .unwrap_or_else(|e| panic!("{name} on {device}: backward failed: {e}"));
+    let loss = tape_loss(&mut tape, &tensors).unwrap_or_else(|e| panic!("{name} on {device}: forward failed: {e}"));
+    let grads = tape.backward(&loss).unwrap_or_else(|e| panic!("{name} on {device}: backward failed: {e}"));
 
     let mut point: Vec<Vec<f64>> = inputs.iter().map(|i| i.values.clone()).collect();
     let value = f64_loss(&point);
     let got = f64::from(loss.item().unwrap());
-    assert!(
-        (got - value).abs() <= 1e-4 * (1.0 + value.abs()),
-        "{name} on {device}: loss {got}, f64 reference {value}"
-    );
+    assert!((got - value).abs() <= 1e-4 * (1.0 + value.abs()), "{name} on {device}: loss {got}, f64 reference {value}");
 
     for (which, tensor) in tensors.iter().enumerate() {
         let analytic = grads
@@ -195,10 +176,7 @@ fn bias_relu() {
     on_every_device(|device| {
         let (w, wv) = weights(20, 9, device);
         // |x| ≥ 0.2 and |bias| < 0.1 keep x + bias clear of the kink.
-        let bias = Input {
-            dims: vec![5],
-            values: input(&[5], 2, 0.0).values.iter().map(|v| v * 0.1).collect(),
-        };
+        let bias = Input { dims: vec![5], values: input(&[5], 2, 0.0).values.iter().map(|v| v * 0.1).collect() };
         gradcheck(
             "bias_relu",
             device,
@@ -279,13 +257,7 @@ fn cross_entropy() {
             device,
             &[input(&[4, 5], 1, 0.0)],
             |tape, t| tape.cross_entropy(&t[0], &labels),
-            |x| {
-                mean(
-                    &reference::softmax_cross_entropy(&x[0], &label_f32, 4, 5)
-                        .0
-                        .value,
-                )
-            },
+            |x| mean(&reference::softmax_cross_entropy(&x[0], &label_f32, 4, 5).0.value),
         );
     });
 }
@@ -322,20 +294,8 @@ fn kl_div() {
 #[test]
 fn sum_and_mean() {
     on_every_device(|device| {
-        gradcheck(
-            "sum",
-            device,
-            &[input(&[3, 4], 1, 0.0)],
-            |tape, t| tape.sum(&t[0]),
-            |x| x[0].iter().sum(),
-        );
-        gradcheck(
-            "mean",
-            device,
-            &[input(&[3, 4], 1, 0.0)],
-            |tape, t| tape.mean(&t[0]),
-            |x| mean(&x[0]),
-        );
+        gradcheck("sum", device, &[input(&[3, 4], 1, 0.0)], |tape, t| tape.sum(&t[0]), |x| x[0].iter().sum());
+        gradcheck("mean", device, &[input(&[3, 4], 1, 0.0)], |tape, t| tape.mean(&t[0]), |x| mean(&x[0]));
     });
 }
 
@@ -351,12 +311,7 @@ fn scale() {
                 let y = tape.scale(&t[0], -1.7)?;
                 project(tape, &y, &w)
             },
-            |x| {
-                project_f64(
-                    &x[0].iter().map(|v| -1.7f32 as f64 * v).collect::<Vec<_>>(),
-                    &wv,
-                )
-            },
+            |x| project_f64(&x[0].iter().map(|v| -1.7f32 as f64 * v).collect::<Vec<_>>(), &wv),
         );
     });
 }
@@ -428,11 +383,7 @@ fn mlp_with_cross_entropy() {
             },
             |x| {
                 let z = mlp_f64(&x[0], &x[1], &x[2], &x[3], &x[4]);
-                mean(
-                    &reference::softmax_cross_entropy(&z, &[1.0, 0.0, 2.0, 2.0], 4, 3)
-                        .0
-                        .value,
-                )
+                mean(&reference::softmax_cross_entropy(&z, &[1.0, 0.0, 2.0, 2.0], 4, 3).0.value)
             },
         );
     });
@@ -463,11 +414,7 @@ fn distillation_loss() {
             |x| {
                 let z = mlp_f64(&x[0], &x[1], &x[2], &x[3], &x[4]);
                 let kl = mean(&reference::kl_div(&z, &widen(&q), 4, 3, T).0.value);
-                let ce = mean(
-                    &reference::softmax_cross_entropy(&z, &[1.0, 0.0, 2.0, 2.0], 4, 3)
-                        .0
-                        .value,
-                );
+                let ce = mean(&reference::softmax_cross_entropy(&z, &[1.0, 0.0, 2.0, 2.0], 4, 3).0.value);
                 f64::from(ALPHA * T * T) * kl + f64::from(1.0 - ALPHA) * ce
             },
         );

@@ -18,10 +18,7 @@ enum Fault {
 struct Faulty(CpuBackend, Fault);
 
 fn cpu_values(buf: &dyn DeviceBuffer) -> &[f32] {
-    &buf.as_any()
-        .downcast_ref::<CpuBuffer>()
-        .expect("a CPU buffer")
-        .0
+    &buf.as_any().downcast_ref::<CpuBuffer>().expect("a CPU buffer").0
 }
 
 impl Backend for Faulty {
@@ -29,10 +26,7 @@ impl Backend for Faulty {
         BackendKind::Cpu
     }
     fn info(&self) -> DeviceInfo {
-        DeviceInfo {
-            name: format!("faulty CPU ({:?})", self.1),
-            ..DeviceInfo::default()
-        }
+        DeviceInfo { name: format!("faulty CPU ({:?})", self.1), ..DeviceInfo::default() }
     }
     fn variants(&self, op: Op) -> Vec<Variant> {
         self.0.variants(op)
@@ -57,11 +51,7 @@ impl Backend for Faulty {
         match (self.1, kernel) {
             (Fault::ReluSkipsLast, Kernel::Relu { x, y }) => {
                 let x = cpu_values(x);
-                let y = &mut y
-                    .as_any_mut()
-                    .downcast_mut::<CpuBuffer>()
-                    .expect("a CPU buffer")
-                    .0;
+                let y = &mut y.as_any_mut().downcast_mut::<CpuBuffer>().expect("a CPU buffer").0;
                 let n = y.len();
                 kernel_relu(&x[..n - 1], &mut y[..n - 1]);
                 Ok(())
@@ -81,11 +71,7 @@ fn an_unwritten_element_fails_every_case() {
     let outcomes = check_op(&device, Op::Relu);
     assert!(!outcomes.is_empty());
     for o in &outcomes {
-        assert!(
-            !o.passed(),
-            "the poisoned last element went unnoticed: {}",
-            o.describe()
-        );
+        assert!(!o.passed(), "the poisoned last element went unnoticed: {}", o.describe());
         assert!(o.describe().contains("got NaN"), "{}", o.describe());
     }
 }
@@ -95,16 +81,8 @@ fn a_five_percent_error_fails_every_case_of_every_op() {
     let device = Device::new(Faulty(CpuBackend::new(), Fault::PerturbFirst));
     for op in Op::ALL {
         let outcomes = check_op(&device, op);
-        let passed: Vec<String> = outcomes
-            .iter()
-            .filter(|o| o.passed())
-            .map(|o| o.describe())
-            .collect();
-        assert!(
-            passed.is_empty(),
-            "{op}: a 5% error passed:\n{}",
-            passed.join("\n")
-        );
+        let passed: Vec<String> = outcomes.iter().filter(|o| o.passed()).map(|o| o.describe()).collect();
+        assert!(passed.is_empty(), "{op}: a 5% error passed:\n{}", passed.join("\n"));
     }
 }
 

@@ -16,10 +16,7 @@ pub fn kind(name: &str) -> Result<BackendKind> {
     BackendKind::ALL
         .into_iter()
         .find(|k| k.name() == name.trim())
-        .ok_or_else(|| Error::UnknownBackend {
-            name: name.to_string(),
-            known: known(),
-        })
+        .ok_or_else(|| Error::UnknownBackend { name: name.to_string(), known: known() })
 }
 
 /// Opens a new device of `kind`, or says why it cannot.
@@ -50,8 +47,5 @@ pub fn probe_all() -> Vec<(BackendKind, Result<Device>)> {
 
 /// One device of every backend that is available here.
 pub fn available() -> Vec<Device> {
-    probe_all()
-        .into_iter()
-        .filter_map(|(_, d)| d.ok())
-        .collect()
+    probe_all().into_iter().filter_map(|(_, d)| d.ok()).collect()
 }

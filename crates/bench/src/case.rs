@@ -26,13 +26,7 @@ pub struct Knobs {
 
 impl Default for Knobs {
     fn default() -> Self {
-        Self {
-            trans_a: false,
-            trans_b: false,
-            alpha: 1.0,
-            beta: 0.0,
-            accumulate: false,
-        }
+        Self { trans_a: false, trans_b: false, alpha: 1.0, beta: 0.0, accumulate: false }
     }
 }
 
@@ -40,13 +34,7 @@ impl Default for Knobs {
 pub const KL_TEMPERATURE: f32 = 4.0;
 
 /// The Adam hyperparameters of every Adam case (a late step, so bias correction matters).
-pub const ADAM: AdamStep = AdamStep {
-    lr: 1e-3,
-    beta1: 0.9,
-    beta2: 0.999,
-    eps: 1e-8,
-    step: 7,
-};
+pub const ADAM: AdamStep = AdamStep { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 7 };
 
 /// One op at one shape with its inputs.
 #[derive(Clone, Debug)]
@@ -69,9 +57,7 @@ fn normal(rng: &mut ChaCha8Rng, n: usize, mean: f32, std: f32) -> Vec<f32> {
 /// Logits whose every third row is shifted by +80, where `exp` without the max subtracted overflows.
 fn logits(rng: &mut ChaCha8Rng, rows: usize, cols: usize) -> Vec<f32> {
     let mut z = normal(rng, rows * cols, 0.5, 3.0);
-    z.chunks_mut(cols.max(1))
-        .step_by(3)
-        .for_each(|row| row.iter_mut().for_each(|v| *v += 80.0));
+    z.chunks_mut(cols.max(1)).step_by(3).for_each(|row| row.iter_mut().for_each(|v| *v += 80.0));
     z
 }
 
@@ -79,15 +65,8 @@ fn logits(rng: &mut ChaCha8Rng, rows: usize, cols: usize) -> Vec<f32> {
 fn distributions(rng: &mut ChaCha8Rng, rows: usize, cols: usize) -> Vec<f32> {
     let mut q = Vec::with_capacity(rows * cols);
     for _ in 0..rows {
-        let mut row: Vec<f32> = (0..cols)
-            .map(|_| {
-                if rng.random::<f32>() < 0.25 {
-                    0.0
-                } else {
-                    rng.random()
-                }
-            })
-            .collect();
+        let mut row: Vec<f32> =
+            (0..cols).map(|_| if rng.random::<f32>() < 0.25 { 0.0 } else { rng.random() }).collect();
         if row.iter().all(|&v| v == 0.0) {
             row[0] = 1.0;
         }
@@ -126,53 +105,29 @@ impl Case {
             Op::Matmul => {
                 let (m, n, k) = (dims[0], dims[1], dims[2]);
                 let c0 = (knobs.beta != 0.0).then(|| normal(rng, m * n, 0.0, 1.0));
-                (
-                    vec![
-                        normal(rng, m * k, 0.25, 1.0),
-                        normal(rng, k * n, -0.125, 1.0),
-                    ],
-                    vec![(m * n, c0)],
-                )
+                (vec![normal(rng, m * k, 0.25, 1.0), normal(rng, k * n, -0.125, 1.0)], vec![(m * n, c0)])
             }
             Op::Fill => (vec![], vec![poisoned(dims[0])]),
-            Op::Relu | Op::Scale => (
-                vec![normal(rng, dims[0], 0.1, 1.0)],
-                vec![poisoned(dims[0])],
-            ),
+            Op::Relu | Op::Scale => (vec![normal(rng, dims[0], 0.1, 1.0)], vec![poisoned(dims[0])]),
             Op::ReluBackward | Op::Add => {
                 let n = dims[0];
-                (
-                    vec![normal(rng, n, 0.1, 1.0), normal(rng, n, -0.2, 1.0)],
-                    vec![poisoned(n)],
-                )
+                (vec![normal(rng, n, 0.1, 1.0), normal(rng, n, -0.2, 1.0)], vec![poisoned(n)])
             }
-            Op::ScaleBy => (
-                vec![normal(rng, dims[0], 0.1, 1.0), vec![-1.75]],
-                vec![poisoned(dims[0])],
-            ),
+            Op::ScaleBy => (vec![normal(rng, dims[0], 0.1, 1.0), vec![-1.75]], vec![poisoned(dims[0])]),
             Op::Axpy => {
                 let n = dims[0];
-                (
-                    vec![normal(rng, n, 0.1, 1.0)],
-                    vec![(n, Some(normal(rng, n, 1.0, 1.0)))],
-                )
+                (vec![normal(rng, n, 0.1, 1.0)], vec![(n, Some(normal(rng, n, 1.0, 1.0)))])
             }
             Op::Adam => {
                 let n = dims[0];
                 let grad = normal(rng, n, 0.01, 0.1);
                 let (param, m) = (normal(rng, n, 0.0, 0.5), normal(rng, n, 0.0, 0.05));
                 let v = (0..n).map(|_| rng.random::<f32>() * 0.01).collect();
-                (
-                    vec![grad],
-                    vec![(n, Some(param)), (n, Some(m)), (n, Some(v))],
-                )
+                (vec![grad], vec![(n, Some(param)), (n, Some(m)), (n, Some(v))])
             }
             Op::BiasAdd | Op::BiasRelu => {
                 let (r, c) = (dims[0], dims[1]);
-                (
-                    vec![normal(rng, r * c, 0.1, 1.0), normal(rng, c, 0.3, 0.5)],
-                    vec![poisoned(r * c)],
-                )
+                (vec![normal(rng, r * c, 0.1, 1.0), normal(rng, c, 0.3, 0.5)], vec![poisoned(r * c)])
             }
             Op::ColSum => {
                 let (r, c) = (dims[0], dims[1]);
@@ -191,58 +146,30 @@ impl Case {
                 } else {
                     reference::log_softmax(&z, r, c)
                 };
-                (
-                    vec![to_f32(&y.value), normal(rng, r * c, 0.1, 1.0)],
-                    vec![poisoned(r * c)],
-                )
+                (vec![to_f32(&y.value), normal(rng, r * c, 0.1, 1.0)], vec![poisoned(r * c)])
             }
             Op::SoftmaxCrossEntropy => {
                 let (r, c) = (dims[0], dims[1]);
-                let labels = (0..r)
-                    .map(|_| rng.random_range(0..c.max(1)) as f32)
-                    .collect();
-                (
-                    vec![logits(rng, r, c), labels],
-                    vec![poisoned(r), poisoned(r * c)],
-                )
+                let labels = (0..r).map(|_| rng.random_range(0..c.max(1)) as f32).collect();
+                (vec![logits(rng, r, c), labels], vec![poisoned(r), poisoned(r * c)])
             }
             Op::KlDiv => {
                 let (r, c) = (dims[0], dims[1]);
-                (
-                    vec![logits(rng, r, c), distributions(rng, r, c)],
-                    vec![poisoned(r), poisoned(r * c)],
-                )
+                (vec![logits(rng, r, c), distributions(rng, r, c)], vec![poisoned(r), poisoned(r * c)])
             }
         };
-        Ok(Self {
-            op,
-            dims: dims.to_vec(),
-            knobs,
-            inputs,
-            outputs,
-        })
+        Ok(Self { op, dims: dims.to_vec(), knobs, inputs, outputs })
     }
 
     /// The matmul parameters of a matmul case.
     pub fn gemm(&self) -> Gemm {
-        let (m, n, k) = (
-            self.dims[0],
-            self.dims[1],
-            self.dims.get(2).copied().unwrap_or(1),
-        );
-        Gemm::new(m, n, k)
-            .trans(self.knobs.trans_a, self.knobs.trans_b)
-            .scaled(self.knobs.alpha, self.knobs.beta)
+        let (m, n, k) = (self.dims[0], self.dims[1], self.dims.get(2).copied().unwrap_or(1));
+        Gemm::new(m, n, k).trans(self.knobs.trans_a, self.knobs.trans_b).scaled(self.knobs.alpha, self.knobs.beta)
     }
 
     /// `1024x1024x1024`, with the knobs that differ from the default: `17x3x31 Aᵀ α=0.5 β=1`.
     pub fn label(&self) -> String {
-        let mut s = self
-            .dims
-            .iter()
-            .map(usize::to_string)
-            .collect::<Vec<_>>()
-            .join("x");
+        let mut s = self.dims.iter().map(usize::to_string).collect::<Vec<_>>().join("x");
         let k = &self.knobs;
         if k.trans_a {
             s += " Aᵀ";
@@ -250,11 +177,7 @@ impl Case {
         if k.trans_b {
             s += " Bᵀ";
         }
-        if k.alpha != 1.0
-            && matches!(
-                self.op,
-                Op::Matmul | Op::ColSum | Op::Scale | Op::ScaleBy | Op::Axpy | Op::Fill
-            )
+        if k.alpha != 1.0 && matches!(self.op, Op::Matmul | Op::ColSum | Op::Scale | Op::ScaleBy | Op::Axpy | Op::Fill)
         {
             s += &format!(" α={}", k.alpha);
         }
@@ -273,13 +196,7 @@ impl Case {
         match self.op {
             Op::Matmul => self.gemm().flops(),
             Op::Fill => 0.0,
-            Op::Relu
-            | Op::ReluBackward
-            | Op::BiasAdd
-            | Op::ColSum
-            | Op::Add
-            | Op::Scale
-            | Op::ScaleBy => n,
+            Op::Relu | Op::ReluBackward | Op::BiasAdd | Op::ColSum | Op::Add | Op::Scale | Op::ScaleBy => n,
             Op::BiasRelu | Op::Axpy => 2.0 * n,
             Op::Softmax | Op::LogSoftmax | Op::SoftmaxBackward | Op::LogSoftmaxBackward => 4.0 * n,
             Op::SoftmaxCrossEntropy => 5.0 * n,
@@ -293,12 +210,7 @@ impl Case {
     pub fn bytes(&self) -> f64 {
         let read: usize = self.inputs.iter().map(Vec::len).sum();
         let written: usize = self.outputs.iter().map(|(n, _)| n).sum();
-        let reread: usize = self
-            .outputs
-            .iter()
-            .filter(|(_, init)| init.is_some())
-            .map(|(n, _)| n)
-            .sum();
+        let reread: usize = self.outputs.iter().filter(|(_, init)| init.is_some()).map(|(n, _)| n).sum();
         4.0 * (read + written + reread) as f64
     }
 
@@ -315,20 +227,11 @@ impl Case {
             Op::ReluBackward => vec![reference::relu_backward(&ins[0], &ins[1])],
             Op::BiasAdd => vec![reference::bias_add(&ins[0], &ins[1], cols, false)],
             Op::BiasRelu => vec![reference::bias_add(&ins[0], &ins[1], cols, true)],
-            Op::ColSum => vec![reference::col_sum(
-                &ins[0],
-                init(0),
-                rows,
-                cols,
-                k.alpha,
-                k.accumulate,
-            )],
+            Op::ColSum => vec![reference::col_sum(&ins[0], init(0), rows, cols, k.alpha, k.accumulate)],
             Op::Softmax => vec![reference::softmax(&ins[0], rows, cols)],
             Op::LogSoftmax => vec![reference::log_softmax(&ins[0], rows, cols)],
             Op::SoftmaxBackward => vec![reference::softmax_backward(&ins[0], &ins[1], rows, cols)],
-            Op::LogSoftmaxBackward => vec![reference::log_softmax_backward(
-                &ins[0], &ins[1], rows, cols,
-            )],
+            Op::LogSoftmaxBackward => vec![reference::log_softmax_backward(&ins[0], &ins[1], rows, cols)],
             Op::SoftmaxCrossEntropy => {
                 let (loss, grad) = reference::softmax_cross_entropy(&ins[0], &ins[1], rows, cols);
                 vec![loss, grad]
@@ -339,10 +242,7 @@ impl Case {
             }
             Op::Add => vec![reference::add(&ins[0], &ins[1])],
             Op::Scale => vec![reference::scale(&ins[0], f64::from(k.alpha))],
-            Op::ScaleBy => vec![reference::scale(
-                &ins[0],
-                f64::from(k.alpha) * f64::from(ins[1][0]),
-            )],
+            Op::ScaleBy => vec![reference::scale(&ins[0], f64::from(k.alpha) * f64::from(ins[1][0]))],
             Op::Axpy => vec![reference::axpy(k.alpha, &ins[0], init(0))],
             Op::Adam => reference::adam(init(0), &ins[0], init(1), init(2), &ADAM).into(),
         }
@@ -350,22 +250,9 @@ impl Case {
 
     /// Uploads the inputs to `device` and allocates the outputs, poisoned.
     pub fn prepare(&self, device: &Device) -> Result<Prepared<'_>> {
-        let ins = self
-            .inputs
-            .iter()
-            .map(|v| device.upload(v))
-            .collect::<Result<Vec<_>>>()?;
-        let outs = self
-            .outputs
-            .iter()
-            .map(|(n, _)| device.alloc(*n))
-            .collect::<Result<Vec<_>>>()?;
-        let mut prepared = Prepared {
-            case: self,
-            device: device.clone(),
-            ins,
-            outs,
-        };
+        let ins = self.inputs.iter().map(|v| device.upload(v)).collect::<Result<Vec<_>>>()?;
+        let outs = self.outputs.iter().map(|(n, _)| device.alloc(*n)).collect::<Result<Vec<_>>>()?;
+        let mut prepared = Prepared { case: self, device: device.clone(), ins, outs };
         prepared.reset_outputs()?;
         Ok(prepared)
     }
@@ -401,81 +288,20 @@ impl Prepared<'_> {
         let mut outs = self.outs.iter_mut().map(|b| &mut **b);
         let mut out = || outs.next().ok_or_else(|| internal(case));
         let kernel = match case.op {
-            Op::Fill => Kernel::Fill {
-                y: out()?,
-                value: k.alpha,
-            },
-            Op::Matmul => Kernel::Matmul {
-                a: ins[0],
-                b: ins[1],
-                c: out()?,
-                gemm: case.gemm(),
-            },
-            Op::BiasAdd => Kernel::BiasAdd {
-                x: ins[0],
-                bias: ins[1],
-                y: out()?,
-                rows,
-                cols,
-            },
-            Op::BiasRelu => Kernel::BiasRelu {
-                x: ins[0],
-                bias: ins[1],
-                y: out()?,
-                rows,
-                cols,
-            },
-            Op::ColSum => Kernel::ColSum {
-                x: ins[0],
-                y: out()?,
-                rows,
-                cols,
-                alpha: k.alpha,
-                accumulate: k.accumulate,
-            },
-            Op::Relu => Kernel::Relu {
-                x: ins[0],
-                y: out()?,
-            },
-            Op::ReluBackward => Kernel::ReluBackward {
-                x: ins[0],
-                dy: ins[1],
-                dx: out()?,
-            },
-            Op::Softmax => Kernel::Softmax {
-                x: ins[0],
-                y: out()?,
-                rows,
-                cols,
-            },
-            Op::SoftmaxBackward => Kernel::SoftmaxBackward {
-                y: ins[0],
-                dy: ins[1],
-                dx: out()?,
-                rows,
-                cols,
-            },
-            Op::LogSoftmax => Kernel::LogSoftmax {
-                x: ins[0],
-                y: out()?,
-                rows,
-                cols,
-            },
-            Op::LogSoftmaxBackward => Kernel::LogSoftmaxBackward {
-                y: ins[0],
-                dy: ins[1],
-                dx: out()?,
-                rows,
-                cols,
-            },
-            Op::SoftmaxCrossEntropy => Kernel::SoftmaxCrossEntropy {
-                logits: ins[0],
-                labels: ins[1],
-                loss: out()?,
-                grad: out()?,
-                rows,
-                cols,
-            },
+            Op::Fill => Kernel::Fill { y: out()?, value: k.alpha },
+            Op::Matmul => Kernel::Matmul { a: ins[0], b: ins[1], c: out()?, gemm: case.gemm() },
+            Op::BiasAdd => Kernel::BiasAdd { x: ins[0], bias: ins[1], y: out()?, rows, cols },
+            Op::BiasRelu => Kernel::BiasRelu { x: ins[0], bias: ins[1], y: out()?, rows, cols },
+            Op::ColSum => Kernel::ColSum { x: ins[0], y: out()?, rows, cols, alpha: k.alpha, accumulate: k.accumulate },
+            Op::Relu => Kernel::Relu { x: ins[0], y: out()? },
+            Op::ReluBackward => Kernel::ReluBackward { x: ins[0], dy: ins[1], dx: out()? },
+            Op::Softmax => Kernel::Softmax { x: ins[0], y: out()?, rows, cols },
+            Op::SoftmaxBackward => Kernel::SoftmaxBackward { y: ins[0], dy: ins[1], dx: out()?, rows, cols },
+            Op::LogSoftmax => Kernel::LogSoftmax { x: ins[0], y: out()?, rows, cols },
+            Op::LogSoftmaxBackward => Kernel::LogSoftmaxBackward { y: ins[0], dy: ins[1], dx: out()?, rows, cols },
+            Op::SoftmaxCrossEntropy => {
+                Kernel::SoftmaxCrossEntropy { logits: ins[0], labels: ins[1], loss: out()?, grad: out()?, rows, cols }
+            }
             Op::KlDiv => Kernel::KlDiv {
                 logits: ins[0],
                 target: ins[1],
@@ -485,44 +311,18 @@ impl Prepared<'_> {
                 cols,
                 temperature: KL_TEMPERATURE,
             },
-            Op::Add => Kernel::Add {
-                a: ins[0],
-                b: ins[1],
-                y: out()?,
-            },
-            Op::Scale => Kernel::Scale {
-                x: ins[0],
-                alpha: k.alpha,
-                y: out()?,
-            },
-            Op::ScaleBy => Kernel::ScaleBy {
-                x: ins[0],
-                s: ins[1],
-                alpha: k.alpha,
-                y: out()?,
-            },
-            Op::Axpy => Kernel::Axpy {
-                alpha: k.alpha,
-                x: ins[0],
-                y: out()?,
-            },
-            Op::Adam => Kernel::Adam {
-                param: out()?,
-                grad: ins[0],
-                m: out()?,
-                v: out()?,
-                step: ADAM,
-            },
+            Op::Add => Kernel::Add { a: ins[0], b: ins[1], y: out()? },
+            Op::Scale => Kernel::Scale { x: ins[0], alpha: k.alpha, y: out()? },
+            Op::ScaleBy => Kernel::ScaleBy { x: ins[0], s: ins[1], alpha: k.alpha, y: out()? },
+            Op::Axpy => Kernel::Axpy { alpha: k.alpha, x: ins[0], y: out()? },
+            Op::Adam => Kernel::Adam { param: out()?, grad: ins[0], m: out()?, v: out()?, step: ADAM },
         };
         self.device.launch(kernel, variant)
     }
 
     /// Every output, downloaded (which waits for the kernel).
     pub fn outputs(&self) -> Result<Vec<Vec<f32>>> {
-        self.outs
-            .iter()
-            .map(|b| self.device.download(&**b))
-            .collect()
+        self.outs.iter().map(|b| self.device.download(&**b)).collect()
     }
 
     pub fn device(&self) -> &Device {
@@ -531,8 +331,5 @@ impl Prepared<'_> {
 }
 
 fn internal(case: &Case) -> Error {
-    Error::InvalidArgument {
-        op: case.op.name(),
-        why: "internal: the case has fewer outputs than its kernel".into(),
-    }
+    Error::InvalidArgument { op: case.op.name(), why: "internal: the case has fewer outputs than its kernel".into() }
 }

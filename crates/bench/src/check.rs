@@ -23,19 +23,10 @@ impl Check {
 
 /// Compares every output (`got[o]`) with its reference (`expected[o]`).
 pub fn compare(expected: &[Expected], got: &[Vec<f32>]) -> Check {
-    let mut check = Check {
-        max_rel_err: 0.0,
-        worst_budget_ratio: 0.0,
-        failures: 0,
-        first_failure: None,
-    };
+    let mut check = Check { max_rel_err: 0.0, worst_budget_ratio: 0.0, failures: 0, first_failure: None };
     if expected.len() != got.len() {
         check.failures = 1;
-        check.first_failure = Some(format!(
-            "{} outputs, expected {}",
-            got.len(),
-            expected.len()
-        ));
+        check.first_failure = Some(format!("{} outputs, expected {}", got.len(), expected.len()));
         return check;
     }
     for (o, (exp, got)) in expected.iter().zip(got).enumerate() {
@@ -51,10 +42,7 @@ pub fn compare(expected: &[Expected], got: &[Vec<f32>]) -> Check {
         for (i, &g) in got.iter().enumerate() {
             let err = (f64::from(g) - exp.value[i]).abs();
             let (rel, ratio) = if err.is_finite() {
-                (
-                    err / exp.scale[i].max(f64::MIN_POSITIVE),
-                    err / exp.bound[i],
-                )
+                (err / exp.scale[i].max(f64::MIN_POSITIVE), err / exp.bound[i])
             } else {
                 (f64::INFINITY, f64::INFINITY)
             };
@@ -98,12 +86,7 @@ mod tests {
         let check = compare(&[expected(&[1.0, 2.0])], &[vec![1.0, f32::NAN]]);
         assert_eq!(check.failures, 1);
         assert!(check.max_rel_err.is_infinite());
-        assert!(
-            check
-                .first_failure
-                .unwrap()
-                .contains("output 0[1]: got NaN")
-        );
+        assert!(check.first_failure.unwrap().contains("output 0[1]: got NaN"));
     }
 
     #[test]

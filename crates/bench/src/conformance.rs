@@ -63,41 +63,15 @@ pub fn knob_sets(op: Op) -> Vec<Knobs> {
         Op::Matmul => {
             let mut sets: Vec<Knobs> = [(false, false), (false, true), (true, false), (true, true)]
                 .into_iter()
-                .map(|(trans_a, trans_b)| Knobs {
-                    trans_a,
-                    trans_b,
-                    ..base
-                })
+                .map(|(trans_a, trans_b)| Knobs { trans_a, trans_b, ..base })
                 .collect();
-            sets.push(Knobs {
-                alpha: 0.5,
-                beta: 1.0,
-                ..base
-            });
-            sets.push(Knobs {
-                trans_a: true,
-                alpha: -2.0,
-                beta: 0.25,
-                ..base
-            });
+            sets.push(Knobs { alpha: 0.5, beta: 1.0, ..base });
+            sets.push(Knobs { trans_a: true, alpha: -2.0, beta: 0.25, ..base });
             sets
         }
-        Op::ColSum => vec![
-            base,
-            Knobs {
-                alpha: 0.5,
-                accumulate: true,
-                ..base
-            },
-        ],
-        Op::Fill => vec![Knobs {
-            alpha: -1.5,
-            ..base
-        }],
-        Op::Scale | Op::ScaleBy | Op::Axpy => vec![Knobs {
-            alpha: -0.75,
-            ..base
-        }],
+        Op::ColSum => vec![base, Knobs { alpha: 0.5, accumulate: true, ..base }],
+        Op::Fill => vec![Knobs { alpha: -1.5, ..base }],
+        Op::Scale | Op::ScaleBy | Op::Axpy => vec![Knobs { alpha: -0.75, ..base }],
         _ => vec![base],
     }
 }
@@ -123,15 +97,11 @@ impl Outcome {
 
     /// A line for a person: `cpu:0 matmul/blocked 17x3x31 Aᵀ: FAIL output 0[4]: got NaN, …`.
     pub fn describe(&self) -> String {
-        let head = format!(
-            "{} {}/{} {}",
-            self.backend, self.op, self.variant, self.case
-        );
+        let head = format!("{} {}/{} {}", self.backend, self.op, self.variant, self.case);
         match &self.result {
-            Ok(c) if c.ok() => format!(
-                "{head}: ok (max rel err {:.1e}, {:.2} of budget)",
-                c.max_rel_err, c.worst_budget_ratio
-            ),
+            Ok(c) if c.ok() => {
+                format!("{head}: ok (max rel err {:.1e}, {:.2} of budget)", c.max_rel_err, c.worst_budget_ratio)
+            }
             Ok(c) => format!(
                 "{head}: FAIL, {} elements over budget; first: {}",
                 c.failures,
@@ -154,9 +124,7 @@ pub fn check_op(device: &Device, op: Op) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
     for dims in shapes(op) {
         for knobs in knob_sets(op) {
-            let seed = dims.iter().fold(op.index() as u64, |s, &d| {
-                s.wrapping_mul(1_000_003).wrapping_add(d as u64)
-            });
+            let seed = dims.iter().fold(op.index() as u64, |s, &d| s.wrapping_mul(1_000_003).wrapping_add(d as u64));
             let case = match Case::new(op, &dims, knobs, seed) {
                 Ok(case) => case,
                 Err(e) => {
@@ -175,10 +143,7 @@ pub fn check_op(device: &Device, op: Op) -> Vec<Outcome> {
             for v in &variants {
                 let (result, skipped) = match &v.unavailable {
                     Some(reason) => (Err(reason.clone()), true),
-                    None => (
-                        run_checked(device, &case, &expected, v.name).map_err(|e| e.to_string()),
-                        false,
-                    ),
+                    None => (run_checked(device, &case, &expected, v.name).map_err(|e| e.to_string()), false),
                 };
                 outcomes.push(Outcome {
                     backend: device.label().into(),
@@ -194,12 +159,7 @@ pub fn check_op(device: &Device, op: Op) -> Vec<Outcome> {
     outcomes
 }
 
-fn run_checked(
-    device: &Device,
-    case: &Case,
-    expected: &[crate::reference::Expected],
-    variant: &str,
-) -> Result<Check> {
+fn run_checked(device: &Device, case: &Case, expected: &[crate::reference::Expected], variant: &str) -> Result<Check> {
     let mut prepared = case.prepare(device)?;
     prepared.launch(Some(variant))?;
     Ok(compare(expected, &prepared.outputs()?))
@@ -210,11 +170,7 @@ fn run_checked(
 /// their absence is an error with the reason, never a silent skip.
 pub fn devices_under_test() -> Result<Vec<Device>> {
     let required = std::env::var("KERNELAB_REQUIRE").unwrap_or_default();
-    let required: Vec<&str> = required
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect();
+    let required: Vec<&str> = required.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
     for name in &required {
         crate::backends::kind(name)?;
     }

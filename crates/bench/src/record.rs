@@ -71,13 +71,8 @@ impl Machine {
             arch: std::env::consts::ARCH.into(),
             git_commit: env!("KERNELAB_GIT_COMMIT").into(),
             kernelab_version: env!("CARGO_PKG_VERSION").into(),
-            unix_time: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
-            devices: devices
-                .iter()
-                .map(|d| format!("{} — {}", d.label(), d.info().name))
-                .collect(),
+            unix_time: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+            devices: devices.iter().map(|d| format!("{} — {}", d.label(), d.info().name)).collect(),
         }
     }
 }
@@ -92,17 +87,11 @@ pub struct Report {
 impl Report {
     /// Writes the report as pretty JSON, atomically: to a temporary file beside `path`, then renamed.
     pub fn write_json(&self, path: &Path) -> Result<()> {
-        let io = |source| Error::Io {
-            path: path.display().to_string(),
-            source,
-        };
+        let io = |source| Error::Io { path: path.display().to_string(), source };
         let json = serde_json::to_vec_pretty(self).map_err(|e| io(std::io::Error::other(e)))?;
         let tmp = path.with_extension("json.tmp");
         let mut file = std::fs::File::create(&tmp).map_err(io)?;
-        file.write_all(&json)
-            .and_then(|_| file.write_all(b"\n"))
-            .and_then(|_| file.sync_all())
-            .map_err(io)?;
+        file.write_all(&json).and_then(|_| file.write_all(b"\n")).and_then(|_| file.sync_all()).map_err(io)?;
         std::fs::rename(&tmp, path).map_err(io)
     }
 }

@@ -42,11 +42,7 @@ pub struct Expected {
 
 impl Expected {
     fn with_capacity(n: usize) -> Self {
-        Self {
-            value: Vec::with_capacity(n),
-            scale: Vec::with_capacity(n),
-            bound: Vec::with_capacity(n),
-        }
+        Self { value: Vec::with_capacity(n), scale: Vec::with_capacity(n), bound: Vec::with_capacity(n) }
     }
 
     fn push(&mut self, value: f64, scale: f64, gamma: f64) {
@@ -63,33 +59,18 @@ impl Expected {
 
     /// Builds one expected output from per-row pieces computed in parallel.
     fn from_rows(rows: usize, f: impl Fn(usize) -> Expected + Sync + Send) -> Self {
-        (0..rows)
-            .into_par_iter()
-            .map(f)
-            .reduce(Expected::default, |mut a, b| {
-                a.extend(b);
-                a
-            })
+        (0..rows).into_par_iter().map(f).reduce(Expected::default, |mut a, b| {
+            a.extend(b);
+            a
+        })
     }
 }
 
 /// `C = α·op(A)·op(B) + β·C₀` (with `C₀` only when `β ≠ 0`).
 pub fn matmul<T: Real>(a: &[T], b: &[T], c0: &[T], g: &Gemm) -> Expected {
     let gamma = (g.k as f64 + 3.0) * U;
-    let at_a = |i: usize, p: usize| {
-        wide(if g.trans_a {
-            a[p * g.m + i]
-        } else {
-            a[i * g.k + p]
-        })
-    };
-    let at_b = |p: usize, j: usize| {
-        wide(if g.trans_b {
-            b[j * g.k + p]
-        } else {
-            b[p * g.n + j]
-        })
-    };
+    let at_a = |i: usize, p: usize| wide(if g.trans_a { a[p * g.m + i] } else { a[i * g.k + p] });
+    let at_b = |p: usize, j: usize| wide(if g.trans_b { b[j * g.k + p] } else { b[p * g.n + j] });
     let (alpha, beta) = (wide(g.alpha), wide(g.beta));
     Expected::from_rows(g.m, |i| {
         let mut row = Expected::with_capacity(g.n);
@@ -100,11 +81,7 @@ pub fn matmul<T: Real>(a: &[T], b: &[T], c0: &[T], g: &Gemm) -> Expected {
                 dot += t;
                 mag += t.abs();
             }
-            let c = if g.beta == 0.0 {
-                0.0
-            } else {
-                beta * wide(c0[i * g.n + j])
-            };
+            let c = if g.beta == 0.0 { 0.0 } else { beta * wide(c0[i * g.n + j]) };
             row.push(alpha * dot + c, alpha.abs() * mag + c.abs(), gamma);
         }
         row
@@ -115,11 +92,7 @@ pub fn matmul<T: Real>(a: &[T], b: &[T], c0: &[T], g: &Gemm) -> Expected {
 fn pointwise(n: usize, roundings: f64, f: impl Fn(usize) -> (f64, f64) + Sync + Send) -> Expected {
     let (value, scale): (Vec<f64>, Vec<f64>) = (0..n).into_par_iter().map(f).unzip();
     let bound = scale.iter().map(|s| roundings * U * s + TINY).collect();
-    Expected {
-        value,
-        scale,
-        bound,
-    }
+    Expected { value, scale, bound }
 }
 
 pub fn fill(n: usize, value: f32) -> Expected {
@@ -172,14 +145,7 @@ pub fn axpy<T: Real>(alpha: f32, x: &[T], y0: &[T]) -> Expected {
 }
 
 /// `α·Σ_r x[r, c] (+ y₀[c])`.
-pub fn col_sum<T: Real>(
-    x: &[T],
-    y0: &[T],
-    rows: usize,
-    cols: usize,
-    alpha: f32,
-    accumulate: bool,
-) -> Expected {
+pub fn col_sum<T: Real>(x: &[T], y0: &[T], rows: usize, cols: usize, alpha: f32, accumulate: bool) -> Expected {
     let gamma = (rows as f64 + 3.0) * U;
     let alpha = wide(alpha);
     let mut out = Expected::with_capacity(cols);
@@ -198,10 +164,7 @@ pub fn col_sum<T: Real>(
 
 /// The f64 row maximum of `scale·x` and `ln Σ exp(scale·x − max)`.
 fn row_stats<T: Real>(x: &[T], scale: f64) -> (f64, f64) {
-    let max = x
-        .iter()
-        .map(|&v| wide(v) * scale)
-        .fold(f64::NEG_INFINITY, f64::max);
+    let max = x.iter().map(|&v| wide(v) * scale).fold(f64::NEG_INFINITY, f64::max);
     let sum: f64 = x.iter().map(|&v| (wide(v) * scale - max).exp()).sum();
     (max, sum.ln())
 }
@@ -233,11 +196,7 @@ pub fn log_softmax<T: Real>(x: &[T], rows: usize, cols: usize) -> Expected {
         let mut out = Expected::with_capacity(cols);
         for &v in row {
             let v = wide(v);
-            out.push(
-                v - max - log_sum,
-                v.abs() + max.abs() + log_sum.abs() + 1.0,
-                cols as f64 * U + 8.0 * U,
-            );
+            out.push(v - max - log_sum, v.abs() + max.abs() + log_sum.abs() + 1.0, cols as f64 * U + 8.0 * U);
         }
         out
     })
@@ -248,19 +207,11 @@ pub fn softmax_backward<T: Real>(y: &[T], dy: &[T], rows: usize, cols: usize) ->
     Expected::from_rows(rows, |r| {
         let (y, dy) = (&y[r * cols..(r + 1) * cols], &dy[r * cols..(r + 1) * cols]);
         let dot: f64 = y.iter().zip(dy).map(|(&y, &d)| wide(y) * wide(d)).sum();
-        let mag: f64 = y
-            .iter()
-            .zip(dy)
-            .map(|(&y, &d)| (wide(y) * wide(d)).abs())
-            .sum();
+        let mag: f64 = y.iter().zip(dy).map(|(&y, &d)| (wide(y) * wide(d)).abs()).sum();
         let mut out = Expected::with_capacity(cols);
         for (&y, &d) in y.iter().zip(dy) {
             let (y, d) = (wide(y), wide(d));
-            out.push(
-                y * (d - dot),
-                y.abs() * (d.abs() + mag),
-                (cols as f64 + 4.0) * U,
-            );
+            out.push(y * (d - dot), y.abs() * (d.abs() + mag), (cols as f64 + 4.0) * U);
         }
         out
     })
@@ -275,33 +226,20 @@ pub fn log_softmax_backward<T: Real>(y: &[T], dy: &[T], rows: usize, cols: usize
         let mut out = Expected::with_capacity(cols);
         for (&y, &d) in y.iter().zip(dy) {
             let (y, d) = (wide(y), wide(d));
-            out.push(
-                d - y.exp() * total,
-                d.abs() + y.exp() * mag,
-                exp_gamma(cols, y),
-            );
+            out.push(d - y.exp() * total, d.abs() + y.exp() * mag, exp_gamma(cols, y));
         }
         out
     })
 }
 
 /// Fused cross-entropy: per-row losses, and the gradient of their mean.
-pub fn softmax_cross_entropy<T: Real>(
-    z: &[T],
-    labels: &[f32],
-    rows: usize,
-    cols: usize,
-) -> (Expected, Expected) {
+pub fn softmax_cross_entropy<T: Real>(z: &[T], labels: &[f32], rows: usize, cols: usize) -> (Expected, Expected) {
     let mut loss = Expected::with_capacity(rows);
     for r in 0..rows {
         let row = &z[r * cols..(r + 1) * cols];
         let (max, log_sum) = row_stats(row, 1.0);
         let zl = wide(row[labels[r] as usize]);
-        loss.push(
-            log_sum + max - zl,
-            log_sum.abs() + max.abs() + zl.abs() + 1.0,
-            (cols as f64 + 8.0) * U,
-        );
+        loss.push(log_sum + max - zl, log_sum.abs() + max.abs() + zl.abs() + 1.0, (cols as f64 + 8.0) * U);
     }
     let inv_rows = 1.0 / rows as f64;
     let grad = Expected::from_rows(rows, |r| {
@@ -312,11 +250,7 @@ pub fn softmax_cross_entropy<T: Real>(
             let arg = wide(v) - max;
             let p = (arg - log_sum).exp();
             let hot = if c == labels[r] as usize { 1.0 } else { 0.0 };
-            out.push(
-                (p - hot) * inv_rows,
-                (p + hot) * inv_rows,
-                exp_gamma(cols, arg),
-            );
+            out.push((p - hot) * inv_rows, (p + hot) * inv_rows, exp_gamma(cols, arg));
         }
         out
     });
@@ -349,11 +283,7 @@ pub fn kl_div<T: Real>(z: &[T], q: &[T], rows: usize, cols: usize, t: f32) -> (E
         for (&v, &q) in row.iter().zip(q) {
             let arg = wide(v) * inv_t - max;
             let (p, q) = ((arg - log_sum).exp(), wide(q));
-            out.push(
-                (p - q) * grad_scale,
-                (p + q) * grad_scale,
-                exp_gamma(cols, arg),
-            );
+            out.push((p - q) * grad_scale, (p + q) * grad_scale, exp_gamma(cols, arg));
         }
         out
     });
@@ -377,10 +307,7 @@ pub fn adam<T: Real>(p: &[T], g: &[T], m: &[T], v: &[T], s: &AdamStep) -> [Expec
     });
     let p_new = pointwise(n, 24.0, |i| {
         let denom = v_new.value[i].sqrt() / bc2.sqrt() + eps;
-        let (step, step_mag) = (
-            lr / bc1 * m_new.value[i] / denom,
-            lr / bc1 * m_new.scale[i] / denom,
-        );
+        let (step, step_mag) = (lr / bc1 * m_new.value[i] / denom, lr / bc1 * m_new.scale[i] / denom);
         let p = wide(p[i]);
         (p - step, p.abs() + step_mag)
     });

@@ -28,10 +28,7 @@ pub enum Variants {
 
 /// The default suite: matmul, ReLU and softmax at a small and a large size.
 pub fn default_suite() -> Vec<Spec> {
-    let spec = |op, dims: &[usize]| Spec {
-        op,
-        dims: dims.to_vec(),
-    };
+    let spec = |op, dims: &[usize]| Spec { op, dims: dims.to_vec() };
     vec![
         spec(Op::Matmul, &[256, 256, 256]),
         spec(Op::Matmul, &[1024, 1024, 1024]),
@@ -85,20 +82,13 @@ pub fn run(
             let chosen: Vec<_> = match variants {
                 Variants::Default => registered.iter().take(1).collect(),
                 Variants::All => registered.iter().collect(),
-                Variants::Named(names) => registered
-                    .iter()
-                    .filter(|v| names.iter().any(|n| n == v.name))
-                    .collect(),
+                Variants::Named(names) => registered.iter().filter(|v| names.iter().any(|n| n == v.name)).collect(),
             };
             for variant in chosen {
                 let row = match &variant.unavailable {
-                    Some(reason) => {
-                        empty_row(device, spec, variant.name, format!("skipped: {reason}"))
-                    }
+                    Some(reason) => empty_row(device, spec, variant.name, format!("skipped: {reason}")),
                     None => bench_one(device, spec, case, &expected, variant.name, plan)
-                        .unwrap_or_else(|e| {
-                            empty_row(device, spec, variant.name, format!("error: {e}"))
-                        }),
+                        .unwrap_or_else(|e| empty_row(device, spec, variant.name, format!("error: {e}"))),
                 };
                 on_row(&row);
                 rows.push(row);

@@ -24,26 +24,12 @@ pub fn format_time(secs: f64) -> String {
 }
 
 fn number(v: f64, digits: usize) -> String {
-    if v.is_finite() {
-        format!("{v:.digits$}")
-    } else {
-        "-".into()
-    }
+    if v.is_finite() { format!("{v:.digits$}") } else { "-".into() }
 }
 
 /// The header row, then one row per record.
-pub const HEADER: [&str; 10] = [
-    "op",
-    "backend",
-    "variant",
-    "shape",
-    "median",
-    "p10–p90",
-    "GFLOP/s",
-    "GB/s",
-    "max rel err",
-    "check",
-];
+pub const HEADER: [&str; 10] =
+    ["op", "backend", "variant", "shape", "median", "p10–p90", "GFLOP/s", "GB/s", "max rel err", "check"];
 
 /// The cells of one record.
 pub fn cells(r: &Record) -> [String; 10] {
@@ -56,24 +42,12 @@ pub fn cells(r: &Record) -> [String; 10] {
         r.op.clone(),
         r.backend.clone(),
         r.variant.clone(),
-        r.shape
-            .iter()
-            .map(usize::to_string)
-            .collect::<Vec<_>>()
-            .join("x"),
+        r.shape.iter().map(usize::to_string).collect::<Vec<_>>().join("x"),
         format_time(r.median_s),
-        if r.samples == 0 {
-            "-".into()
-        } else {
-            format!("{}–{}", format_time(r.p10_s), format_time(r.p90_s))
-        },
+        if r.samples == 0 { "-".into() } else { format!("{}–{}", format_time(r.p10_s), format_time(r.p90_s)) },
         number(r.gflops, 2),
         number(r.gbps, 2),
-        if r.max_rel_err.is_finite() {
-            format!("{:.1e}", r.max_rel_err)
-        } else {
-            "-".into()
-        },
+        if r.max_rel_err.is_finite() { format!("{:.1e}", r.max_rel_err) } else { "-".into() },
         check,
     ]
 }
@@ -117,13 +91,7 @@ pub fn render(records: &[Record]) -> String {
     let widths = widths(&rows);
     let mut out = line(&HEADER.map(String::from), &widths);
     out.push('\n');
-    out.push_str(
-        &widths
-            .iter()
-            .map(|&w| "─".repeat(w))
-            .collect::<Vec<_>>()
-            .join("  "),
-    );
+    out.push_str(&widths.iter().map(|&w| "─".repeat(w)).collect::<Vec<_>>().join("  "));
     for row in &rows {
         out.push('\n');
         out.push_str(&line(row, &widths));

@@ -7,7 +7,7 @@ use kernelab_tensor::{Device, Result};
 /// How long and how often to measure.
 #[derive(Clone, Copy, Debug)]
 pub struct Plan {
-    /// Untimed runs first (caches, JIT, clocks).
+    /// Untimed runs first (caches, JIT, clocks), cut short after a quarter of the budget.
     pub warmup: usize,
     /// The most timed runs.
     pub repeat: usize,
@@ -19,12 +19,7 @@ pub struct Plan {
 
 impl Default for Plan {
     fn default() -> Self {
-        Self {
-            warmup: 2,
-            repeat: 30,
-            min_runs: 3,
-            budget: Duration::from_secs(2),
-        }
+        Self { warmup: 2, repeat: 30, min_runs: 3, budget: Duration::from_secs(2) }
     }
 }
 
@@ -65,15 +60,16 @@ impl Samples {
 
 /// Times `run` on `device`: `plan.warmup` untimed runs, then timed runs each followed by a
 /// synchronize, until `plan.repeat` runs or the time budget (after at least `plan.min_runs`).
-pub fn measure(
-    device: &Device,
-    plan: &Plan,
-    mut run: impl FnMut() -> Result<()>,
-) -> Result<Samples> {
+pub fn measure(device: &Device, plan: &Plan, mut run: impl FnMut() -> Result<()>) -> Result<Samples> {
+    // Warm up, but no longer than a quarter of the budget: one run of a slow kernel warms it.
+    let warming = Instant::now();
     for _ in 0..plan.warmup {
         run()?;
+        device.synchronize()?;
+        if warming.elapsed() >= plan.budget / 4 {
+            break;
+        }
     }
-    device.synchronize()?;
     let started = Instant::now();
     let mut secs = Vec::with_capacity(plan.repeat);
     while secs.len() < plan.repeat.max(1) {

@@ -7,9 +7,9 @@ pub fn parse_shape(text: &str) -> std::result::Result<Vec<usize>, String> {
     let dims: Vec<usize> = text
         .split(['x', 'X', '×'])
         .map(|d| {
-            d.trim().parse::<usize>().map_err(|_| {
-                format!("`{text}` is not a shape like 1024x1024x1024, 4096x1000 or 16777216")
-            })
+            d.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("`{text}` is not a shape like 1024x1024x1024, 4096x1000 or 16777216"))
         })
         .collect::<std::result::Result<_, _>>()?;
     if dims.contains(&0) {
@@ -20,12 +20,7 @@ pub fn parse_shape(text: &str) -> std::result::Result<Vec<usize>, String> {
 
 /// Splits a comma-separated list, dropping empty items.
 pub fn list(items: &[String]) -> Vec<String> {
-    items
-        .iter()
-        .flat_map(|s| s.split(','))
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect()
+    items.iter().flat_map(|s| s.split(',')).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
 }
 
 /// Parses op names.
@@ -67,10 +62,7 @@ mod tests {
 
     #[test]
     fn shapes_parse() {
-        assert_eq!(
-            parse_shape("1024x1024x1024").unwrap(),
-            vec![1024, 1024, 1024]
-        );
+        assert_eq!(parse_shape("1024x1024x1024").unwrap(), vec![1024, 1024, 1024]);
         assert_eq!(parse_shape("16777216").unwrap(), vec![16777216]);
         assert_eq!(parse_shape("4096x1000").unwrap(), vec![4096, 1000]);
         assert!(parse_shape("4096xx1000").is_err());
@@ -80,15 +72,9 @@ mod tests {
     #[test]
     fn shapes_are_matched_to_ops_by_rank() {
         let given = vec![vec![64, 64, 64], vec![100]];
-        assert_eq!(
-            shapes_for(Op::Matmul, &given).unwrap(),
-            vec![vec![64, 64, 64]]
-        );
+        assert_eq!(shapes_for(Op::Matmul, &given).unwrap(), vec![vec![64, 64, 64]]);
         assert_eq!(shapes_for(Op::Relu, &given).unwrap(), vec![vec![100]]);
         let err = shapes_for(Op::Softmax, &given).unwrap_err().to_string();
-        assert!(
-            err.contains("no --shape fits softmax, which takes RxC"),
-            "{err}"
-        );
+        assert!(err.contains("no --shape fits softmax, which takes RxC"), "{err}");
     }
 }

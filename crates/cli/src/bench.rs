@@ -66,22 +66,12 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
         budget: Duration::from_secs_f64(a.budget),
     };
 
-    let rows_expected: usize = specs
-        .iter()
-        .map(|s| {
-            devices
-                .iter()
-                .map(|d| count(d, s, &variants))
-                .sum::<usize>()
-        })
-        .sum();
+    let rows_expected: usize =
+        specs.iter().map(|s| devices.iter().map(|d| count(d, s, &variants)).sum::<usize>()).sum();
     let bar = progress(rows_expected as u64);
     let machine = Machine::describe(&devices);
     let records = runner::run(&devices, &specs, &variants, &plan, |r| {
-        bar.set_message(format!(
-            "{} {}/{} {:?}",
-            r.op, r.backend, r.variant, r.shape
-        ));
+        bar.set_message(format!("{} {}/{} {:?}", r.op, r.backend, r.variant, r.shape));
         bar.inc(1);
     })?;
     bar.finish_and_clear();
@@ -92,12 +82,7 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
         });
     }
     println!("{}", table::render(&records));
-    println!(
-        "\n{} · {} · commit {}",
-        machine.cpu,
-        machine.devices.join(", "),
-        machine.git_commit
-    );
+    println!("\n{} · {} · commit {}", machine.cpu, machine.devices.join(", "), machine.git_commit);
     let failed = records.iter().filter(|r| !r.ok && r.samples > 0).count();
     if let Some(path) = &a.json {
         Report { machine, records }.write_json(path)?;
@@ -111,11 +96,7 @@ fn specs(a: &BenchArgs) -> Result<Vec<Spec>> {
     if a.op.is_empty() && a.shape.is_empty() {
         return Ok(runner::default_suite());
     }
-    let ops = if a.op.is_empty() {
-        vec![kernelab_tensor::Op::Matmul]
-    } else {
-        args::ops(&a.op)?
-    };
+    let ops = if a.op.is_empty() { vec![kernelab_tensor::Op::Matmul] } else { args::ops(&a.op)? };
     let mut specs = Vec::new();
     for op in ops {
         for dims in args::shapes_for(op, &a.shape)? {
@@ -139,10 +120,7 @@ fn count(device: &Device, spec: &Spec, variants: &Variants) -> usize {
     match variants {
         Variants::Default => 1,
         Variants::All => all.len(),
-        Variants::Named(names) => all
-            .iter()
-            .filter(|v| names.iter().any(|n| n == v.name))
-            .count(),
+        Variants::Named(names) => all.iter().filter(|v| names.iter().any(|n| n == v.name)).count(),
     }
 }
 

@@ -24,19 +24,12 @@ pub struct CheckArgs {
 /// Runs the suite; returns how many cases failed.
 pub fn run(a: &CheckArgs) -> Result<usize> {
     let devices = crate::bench::open_devices(&a.backend)?;
-    let ops = if a.op.is_empty() {
-        Op::ALL.to_vec()
-    } else {
-        args::ops(&a.op)?
-    };
+    let ops = if a.op.is_empty() { Op::ALL.to_vec() } else { args::ops(&a.op)? };
     let mut failed = 0;
     for device in &devices {
         for &op in &ops {
             let outcomes = check_op(device, op);
-            let bad: Vec<&Outcome> = outcomes
-                .iter()
-                .filter(|o| !o.passed() && !o.skipped)
-                .collect();
+            let bad: Vec<&Outcome> = outcomes.iter().filter(|o| !o.passed() && !o.skipped).collect();
             let skipped = outcomes.iter().filter(|o| o.skipped).count();
             let worst = outcomes
                 .iter()
@@ -58,13 +51,6 @@ pub fn run(a: &CheckArgs) -> Result<usize> {
             failed += bad.len();
         }
     }
-    println!(
-        "{}",
-        if failed == 0 {
-            "all cases passed".to_string()
-        } else {
-            format!("{failed} cases FAILED")
-        }
-    );
+    println!("{}", if failed == 0 { "all cases passed".to_string() } else { format!("{failed} cases FAILED") });
     Ok(failed)
 }

@@ -16,13 +16,7 @@ pub fn run() -> Result<()> {
                 let matmul: Vec<String> = device
                     .variants(Op::Matmul)
                     .iter()
-                    .map(|v| {
-                        if v.is_available() {
-                            v.name.to_string()
-                        } else {
-                            format!("{} (unavailable)", v.name)
-                        }
-                    })
+                    .map(|v| if v.is_available() { v.name.to_string() } else { format!("{} (unavailable)", v.name) })
                     .collect();
                 println!("      matmul       {}", matmul.join(", "));
             }

@@ -11,11 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "kernelab",
-    version,
-    about = "Study compute kernels: benchmark and check them on CPU, WGPU and CUDA"
-)]
+#[command(name = "kernelab", version, about = "Study compute kernels: benchmark and check them on CPU, WGPU and CUDA")]
 struct Cli {
     #[command(subcommand)]
     command: Command,

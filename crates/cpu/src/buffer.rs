@@ -26,12 +26,11 @@ impl CpuBuffer {
     /// A zero-filled buffer; an allocation the system refuses is [`Error::OutOfMemory`].
     pub fn try_new(len: usize) -> Result<Self> {
         let mut data = Vec::new();
-        data.try_reserve_exact(len)
-            .map_err(|_| Error::OutOfMemory {
-                device: "cpu".into(),
-                bytes: len.saturating_mul(4),
-                len,
-            })?;
+        data.try_reserve_exact(len).map_err(|_| Error::OutOfMemory {
+            device: "cpu".into(),
+            bytes: len.saturating_mul(4),
+            len,
+        })?;
         data.resize(len, 0.0);
         Ok(Self(data))
     }
@@ -46,10 +45,7 @@ fn foreign(what: &dyn DeviceBuffer) -> Error {
 
 /// The values of a buffer that must belong to the CPU backend.
 pub fn host(buf: &dyn DeviceBuffer) -> Result<&[f32]> {
-    buf.as_any()
-        .downcast_ref::<CpuBuffer>()
-        .map(|b| b.0.as_slice())
-        .ok_or_else(|| foreign(buf))
+    buf.as_any().downcast_ref::<CpuBuffer>().map(|b| b.0.as_slice()).ok_or_else(|| foreign(buf))
 }
 
 /// The values of a buffer that must belong to the CPU backend, for writing.
@@ -57,9 +53,6 @@ pub fn host_mut(buf: &mut dyn DeviceBuffer) -> Result<&mut [f32]> {
     if !buf.as_any().is::<CpuBuffer>() {
         return Err(foreign(buf));
     }
-    let cpu = buf
-        .as_any_mut()
-        .downcast_mut::<CpuBuffer>()
-        .expect("the type was checked just above");
+    let cpu = buf.as_any_mut().downcast_mut::<CpuBuffer>().expect("the type was checked just above");
     Ok(cpu.0.as_mut_slice())
 }

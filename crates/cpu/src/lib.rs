@@ -13,9 +13,7 @@ pub mod rowwise;
 pub use buffer::CpuBuffer;
 
 use buffer::{host, host_mut};
-use kernelab_tensor::{
-    Backend, BackendKind, DeviceBuffer, DeviceInfo, Error, Kernel, Op, Result, Variant,
-};
+use kernelab_tensor::{Backend, BackendKind, DeviceBuffer, DeviceInfo, Error, Kernel, Op, Result, Variant};
 
 /// The CPU as a device: kernels run on the calling thread or on rayon's global pool.
 #[derive(Debug, Default)]
@@ -136,83 +134,38 @@ impl Backend for CpuBackend {
                 }
             }
             Kernel::Fill { y, value } => elementwise::fill(host_mut(y)?, value),
-            Kernel::BiasAdd {
-                x, bias, y, cols, ..
-            } => elementwise::bias_add(host(x)?, host(bias)?, host_mut(y)?, cols, false),
-            Kernel::BiasRelu {
-                x, bias, y, cols, ..
-            } => elementwise::bias_add(host(x)?, host(bias)?, host_mut(y)?, cols, true),
-            Kernel::ColSum {
-                x,
-                y,
-                rows,
-                cols,
-                alpha,
-                accumulate,
-            } => rowwise::col_sum(host(x)?, host_mut(y)?, rows, cols, alpha, accumulate),
+            Kernel::BiasAdd { x, bias, y, cols, .. } => {
+                elementwise::bias_add(host(x)?, host(bias)?, host_mut(y)?, cols, false)
+            }
+            Kernel::BiasRelu { x, bias, y, cols, .. } => {
+                elementwise::bias_add(host(x)?, host(bias)?, host_mut(y)?, cols, true)
+            }
+            Kernel::ColSum { x, y, rows, cols, alpha, accumulate } => {
+                rowwise::col_sum(host(x)?, host_mut(y)?, rows, cols, alpha, accumulate)
+            }
             Kernel::Relu { x, y } => elementwise::relu(host(x)?, host_mut(y)?),
-            Kernel::ReluBackward { x, dy, dx } => {
-                elementwise::relu_backward(host(x)?, host(dy)?, host_mut(dx)?)
-            }
+            Kernel::ReluBackward { x, dy, dx } => elementwise::relu_backward(host(x)?, host(dy)?, host_mut(dx)?),
             Kernel::Softmax { x, y, cols, .. } => rowwise::softmax(host(x)?, host_mut(y)?, cols),
-            Kernel::SoftmaxBackward {
-                y, dy, dx, cols, ..
-            } => rowwise::softmax_backward(host(y)?, host(dy)?, host_mut(dx)?, cols),
-            Kernel::LogSoftmax { x, y, cols, .. } => {
-                rowwise::log_softmax(host(x)?, host_mut(y)?, cols)
+            Kernel::SoftmaxBackward { y, dy, dx, cols, .. } => {
+                rowwise::softmax_backward(host(y)?, host(dy)?, host_mut(dx)?, cols)
             }
-            Kernel::LogSoftmaxBackward {
-                y, dy, dx, cols, ..
-            } => rowwise::log_softmax_backward(host(y)?, host(dy)?, host_mut(dx)?, cols),
-            Kernel::SoftmaxCrossEntropy {
-                logits,
-                labels,
-                loss,
-                grad,
-                cols,
-                ..
-            } => rowwise::softmax_cross_entropy(
-                host(logits)?,
-                host(labels)?,
-                host_mut(loss)?,
-                host_mut(grad)?,
-                cols,
-            )?,
-            Kernel::KlDiv {
-                logits,
-                target,
-                loss,
-                grad,
-                cols,
-                temperature,
-                ..
-            } => rowwise::kl_div(
-                host(logits)?,
-                host(target)?,
-                host_mut(loss)?,
-                host_mut(grad)?,
-                cols,
-                temperature,
-            ),
+            Kernel::LogSoftmax { x, y, cols, .. } => rowwise::log_softmax(host(x)?, host_mut(y)?, cols),
+            Kernel::LogSoftmaxBackward { y, dy, dx, cols, .. } => {
+                rowwise::log_softmax_backward(host(y)?, host(dy)?, host_mut(dx)?, cols)
+            }
+            Kernel::SoftmaxCrossEntropy { logits, labels, loss, grad, cols, .. } => {
+                rowwise::softmax_cross_entropy(host(logits)?, host(labels)?, host_mut(loss)?, host_mut(grad)?, cols)?
+            }
+            Kernel::KlDiv { logits, target, loss, grad, cols, temperature, .. } => {
+                rowwise::kl_div(host(logits)?, host(target)?, host_mut(loss)?, host_mut(grad)?, cols, temperature)
+            }
             Kernel::Add { a, b, y } => elementwise::add(host(a)?, host(b)?, host_mut(y)?),
             Kernel::Scale { x, alpha, y } => elementwise::scale(host(x)?, alpha, host_mut(y)?),
-            Kernel::ScaleBy { x, s, alpha, y } => {
-                elementwise::scale(host(x)?, alpha * host(s)?[0], host_mut(y)?)
-            }
+            Kernel::ScaleBy { x, s, alpha, y } => elementwise::scale(host(x)?, alpha * host(s)?[0], host_mut(y)?),
             Kernel::Axpy { alpha, x, y } => elementwise::axpy(alpha, host(x)?, host_mut(y)?),
-            Kernel::Adam {
-                param,
-                grad,
-                m,
-                v,
-                step,
-            } => elementwise::adam(
-                host_mut(param)?,
-                host(grad)?,
-                host_mut(m)?,
-                host_mut(v)?,
-                &step,
-            ),
+            Kernel::Adam { param, grad, m, v, step } => {
+                elementwise::adam(host_mut(param)?, host(grad)?, host_mut(m)?, host_mut(v)?, &step)
+            }
         }
         Ok(())
     }

@@ -19,21 +19,13 @@ use crate::parallel::PAR_MIN_WORK;
 /// `op(A)[i, p]` of a row-major buffer, honoring the transpose flag.
 #[inline(always)]
 fn at_a(a: &[f32], g: &Gemm, i: usize, p: usize) -> f32 {
-    if g.trans_a {
-        a[p * g.m + i]
-    } else {
-        a[i * g.k + p]
-    }
+    if g.trans_a { a[p * g.m + i] } else { a[i * g.k + p] }
 }
 
 /// `op(B)[p, j]` of a row-major buffer, honoring the transpose flag.
 #[inline(always)]
 fn at_b(b: &[f32], g: &Gemm, p: usize, j: usize) -> f32 {
-    if g.trans_b {
-        b[j * g.k + p]
-    } else {
-        b[p * g.n + j]
-    }
+    if g.trans_b { b[j * g.k + p] } else { b[p * g.n + j] }
 }
 
 /// `c ← β·c`, where `β = 0` writes zeros without reading (so a NaN-poisoned output is cleared).
@@ -54,11 +46,7 @@ pub fn naive(a: &[f32], b: &[f32], c: &mut [f32], g: &Gemm) {
                 dot += at_a(a, g, i, p) * at_b(b, g, p, j);
             }
             let out = &mut c[i * g.n + j];
-            *out = if g.beta == 0.0 {
-                g.alpha * dot
-            } else {
-                g.alpha * dot + g.beta * *out
-            };
+            *out = if g.beta == 0.0 { g.alpha * dot } else { g.alpha * dot + g.beta * *out };
         }
     }
 }
@@ -77,20 +65,13 @@ pub fn blocked(a: &[f32], b: &[f32], c: &mut [f32], g: &Gemm) {
         return;
     }
     // Pack op(B) into a row-major k × n panel: row p holds op(B)[p, 0..n].
-    let packed_b: Vec<f32> = if g.trans_b {
-        (0..k)
-            .flat_map(|p| (0..n).map(move |j| b[j * k + p]))
-            .collect()
-    } else {
-        b.to_vec()
-    };
+    let packed_b: Vec<f32> =
+        if g.trans_b { (0..k).flat_map(|p| (0..n).map(move |j| b[j * k + p])).collect() } else { b.to_vec() };
     let block = |(blk, c_block): (usize, &mut [f32])| {
         let row0 = blk * MC;
         let rows = c_block.len() / n;
         // Pack this block's rows of op(A), pre-scaled by α, into a row-major rows × k strip.
-        let strip: Vec<f32> = (0..rows)
-            .flat_map(|i| (0..k).map(move |p| g.alpha * at_a(a, g, row0 + i, p)))
-            .collect();
+        let strip: Vec<f32> = (0..rows).flat_map(|i| (0..k).map(move |p| g.alpha * at_a(a, g, row0 + i, p))).collect();
         scale_output(c_block, g.beta);
         // Loop 1: split k into KC-deep passes; C's block accumulates across them.
         for p0 in (0..k).step_by(KC) {
@@ -99,14 +80,7 @@ pub fn blocked(a: &[f32], b: &[f32], c: &mut [f32], g: &Gemm) {
             let mut i = 0;
             while i < rows {
                 let mr = MR.min(rows - i);
-                update_rows(
-                    &strip[i * k..(i + mr) * k],
-                    k,
-                    &packed_b,
-                    n,
-                    p0..p1,
-                    &mut c_block[i * n..(i + mr) * n],
-                );
+                update_rows(&strip[i * k..(i + mr) * k], k, &packed_b, n, p0..p1, &mut c_block[i * n..(i + mr) * n]);
                 i += mr;
             }
         }
@@ -120,33 +94,17 @@ pub fn blocked(a: &[f32], b: &[f32], c: &mut [f32], g: &Gemm) {
 
 /// `C[r, :] += Σ_{p ∈ depth} A[r, p]·B[p, :]` for up to [`MR`] rows `r`; the inner loop over a row
 /// of `B` is unit-stride and vectorizes.
-fn update_rows(
-    a_rows: &[f32],
-    k: usize,
-    b: &[f32],
-    n: usize,
-    depth: std::ops::Range<usize>,
-    c_rows: &mut [f32],
-) {
+fn update_rows(a_rows: &[f32], k: usize, b: &[f32], n: usize, depth: std::ops::Range<usize>, c_rows: &mut [f32]) {
     let mr = c_rows.len() / n;
     if mr == MR {
         let (c0, rest) = c_rows.split_at_mut(n);
         let (c1, rest) = rest.split_at_mut(n);
         let (c2, c3) = rest.split_at_mut(n);
         for p in depth {
-            let (a0, a1, a2, a3) = (
-                a_rows[p],
-                a_rows[k + p],
-                a_rows[2 * k + p],
-                a_rows[3 * k + p],
-            );
+            let (a0, a1, a2, a3) = (a_rows[p], a_rows[k + p], a_rows[2 * k + p], a_rows[3 * k + p]);
             let b_row = &b[p * n..(p + 1) * n];
-            for ((((&bj, x0), x1), x2), x3) in b_row
-                .iter()
-                .zip(c0.iter_mut())
-                .zip(c1.iter_mut())
-                .zip(c2.iter_mut())
-                .zip(c3.iter_mut())
+            for ((((&bj, x0), x1), x2), x3) in
+                b_row.iter().zip(c0.iter_mut()).zip(c1.iter_mut()).zip(c2.iter_mut()).zip(c3.iter_mut())
             {
                 *x0 += a0 * bj;
                 *x1 += a1 * bj;
@@ -159,10 +117,7 @@ fn update_rows(
             for p in depth.clone() {
                 let a_rp = a_rows[r * k + p];
                 let b_row = &b[p * n..(p + 1) * n];
-                c_row
-                    .iter_mut()
-                    .zip(b_row)
-                    .for_each(|(x, &bj)| *x += a_rp * bj);
+                c_row.iter_mut().zip(b_row).for_each(|(x, &bj)| *x += a_rp * bj);
             }
         }
     }

@@ -13,9 +13,7 @@ pub fn chunks(y: &mut [f32], f: impl Fn(usize, &mut [f32]) + Sync + Send) {
     if y.len() < PAR_MIN_WORK {
         f(0, y);
     } else {
-        y.par_chunks_mut(CHUNK)
-            .enumerate()
-            .for_each(|(i, chunk)| f(i * CHUNK, chunk));
+        y.par_chunks_mut(CHUNK).enumerate().for_each(|(i, chunk)| f(i * CHUNK, chunk));
     }
 }
 
@@ -25,13 +23,9 @@ pub fn rows(y: &mut [f32], cols: usize, f: impl Fn(usize, &mut [f32]) + Sync + S
         return;
     }
     if y.len() < PAR_MIN_WORK {
-        y.chunks_mut(cols)
-            .enumerate()
-            .for_each(|(r, row)| f(r, row));
+        y.chunks_mut(cols).enumerate().for_each(|(r, row)| f(r, row));
     } else {
-        y.par_chunks_mut(cols)
-            .enumerate()
-            .for_each(|(r, row)| f(r, row));
+        y.par_chunks_mut(cols).enumerate().for_each(|(r, row)| f(r, row));
     }
 }
 
@@ -46,14 +40,8 @@ pub fn rows_with_scalar(
         return;
     }
     if y.len() < PAR_MIN_WORK {
-        y.chunks_mut(cols)
-            .zip(z.iter_mut())
-            .enumerate()
-            .for_each(|(r, (row, s))| f(r, row, s));
+        y.chunks_mut(cols).zip(z.iter_mut()).enumerate().for_each(|(r, (row, s))| f(r, row, s));
     } else {
-        y.par_chunks_mut(cols)
-            .zip(z.par_iter_mut())
-            .enumerate()
-            .for_each(|(r, (row, s))| f(r, row, s));
+        y.par_chunks_mut(cols).zip(z.par_iter_mut()).enumerate().for_each(|(r, (row, s))| f(r, row, s));
     }
 }

@@ -10,15 +10,9 @@ pub const PORTABLE: &str = "portable";
 pub fn variants(op: Op) -> Vec<Variant> {
     match op {
         Op::Matmul => vec![
-            Variant::available(
-                "blocked",
-                "packed op(A)/op(B), 4-row update, rayon over 32-row blocks",
-            ),
+            Variant::available("blocked", "packed op(A)/op(B), 4-row update, rayon over 32-row blocks"),
             Variant::available("naive", "textbook triple loop, one thread"),
         ],
-        _ => vec![Variant::available(
-            PORTABLE,
-            "plain loops, vectorized by the compiler, rayon above 32K elements",
-        )],
+        _ => vec![Variant::available(PORTABLE, "plain loops, vectorized by the compiler, rayon above 32K elements")],
     }
 }

@@ -73,11 +73,7 @@ pub struct Variant {
 
 impl Variant {
     pub fn available(name: &'static str, summary: &'static str) -> Self {
-        Self {
-            name,
-            summary,
-            unavailable: None,
-        }
+        Self { name, summary, unavailable: None }
     }
 
     pub fn is_available(&self) -> bool {

@@ -85,11 +85,7 @@ impl Device {
         if let Some(reason) = variant.unavailable {
             return Err(self.unavailable_variant(op, name, reason));
         }
-        let mut preferred = self
-            .0
-            .preferred
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut preferred = self.0.preferred.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         preferred[op.index()] = Some(variant.name);
         Ok(())
     }
@@ -109,12 +105,7 @@ impl Device {
     /// Overwrites `dst` with `data`, which must have exactly its length.
     pub fn write(&self, dst: &mut dyn DeviceBuffer, data: &[f32]) -> Result<()> {
         if data.len() != dst.len() {
-            return Err(Error::BufferLength {
-                op: "upload",
-                buffer: "dst",
-                len: dst.len(),
-                expected: data.len(),
-            });
+            return Err(Error::BufferLength { op: "upload", buffer: "dst", len: dst.len(), expected: data.len() });
         }
         self.0.backend.upload(data, dst)
     }
@@ -136,23 +127,14 @@ impl Device {
         kernel.check()?;
         let preferred = match variant {
             Some(_) => None,
-            None => self
-                .0
-                .preferred
-                .read()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())[kernel.op().index()],
+            None => self.0.preferred.read().unwrap_or_else(|poisoned| poisoned.into_inner())[kernel.op().index()],
         };
         self.0.backend.launch(kernel, variant.or(preferred))
     }
 
     /// The error for a variant that exists but cannot run here; for backends' use.
     pub fn unavailable_variant(&self, op: Op, name: &str, reason: String) -> Error {
-        Error::VariantUnavailable {
-            backend: self.label().to_string(),
-            op: op.name(),
-            name: name.to_string(),
-            reason,
-        }
+        Error::VariantUnavailable { backend: self.label().to_string(), op: op.name(), name: name.to_string(), reason }
     }
 }
 

@@ -7,37 +7,19 @@ use crate::Shape;
 pub enum Error {
     /// Two operands whose shapes do not fit together.
     #[error("shape mismatch in {op}: {lhs} and {rhs} ({why})")]
-    ShapeMismatch {
-        op: &'static str,
-        lhs: Shape,
-        rhs: Shape,
-        why: String,
-    },
+    ShapeMismatch { op: &'static str, lhs: Shape, rhs: Shape, why: String },
 
     /// A shape the operation cannot take at all (wrong rank, an empty dimension, too many dims).
     #[error("bad shape {shape:?} for {op}: {why}")]
-    BadShape {
-        op: &'static str,
-        shape: Vec<usize>,
-        why: String,
-    },
+    BadShape { op: &'static str, shape: Vec<usize>, why: String },
 
     /// Data whose length does not match the shape it is given with.
     #[error("{len} values cannot fill a tensor of shape {shape} ({expected} elements)")]
-    LengthMismatch {
-        len: usize,
-        shape: Shape,
-        expected: usize,
-    },
+    LengthMismatch { len: usize, shape: Shape, expected: usize },
 
     /// A buffer handed to a kernel whose length is not what the kernel's parameters imply.
     #[error("{op}: buffer `{buffer}` holds {len} elements, the parameters need {expected}")]
-    BufferLength {
-        op: &'static str,
-        buffer: &'static str,
-        len: usize,
-        expected: usize,
-    },
+    BufferLength { op: &'static str, buffer: &'static str, len: usize, expected: usize },
 
     /// An operation name nobody registered.
     #[error("unknown op `{name}`; known ops: {known}")]
@@ -45,21 +27,11 @@ pub enum Error {
 
     /// A kernel variant the backend does not have for this op.
     #[error("backend {backend} has no variant `{name}` for {op}; it has: {known}")]
-    UnknownVariant {
-        backend: String,
-        op: &'static str,
-        name: String,
-        known: String,
-    },
+    UnknownVariant { backend: String, op: &'static str, name: String, known: String },
 
     /// A variant that exists but cannot run on this machine (a SIMD path the CPU lacks, say).
     #[error("variant {op}/{name} on {backend} cannot run here: {reason}")]
-    VariantUnavailable {
-        backend: String,
-        op: &'static str,
-        name: String,
-        reason: String,
-    },
+    VariantUnavailable { backend: String, op: &'static str, name: String, reason: String },
 
     /// A backend name nobody registered.
     #[error("unknown backend `{name}`; known backends: {known}")]
@@ -70,30 +42,16 @@ pub enum Error {
     BackendUnavailable { backend: String, reason: String },
 
     /// Tensors on different devices given to one operation.
-    #[error(
-        "{op}: operands live on different devices ({lhs} and {rhs}); move one with `Tensor::to`"
-    )]
-    WrongDevice {
-        op: &'static str,
-        lhs: String,
-        rhs: String,
-    },
+    #[error("{op}: operands live on different devices ({lhs} and {rhs}); move one with `Tensor::to`")]
+    WrongDevice { op: &'static str, lhs: String, rhs: String },
 
     /// A class label that does not index the logits' columns.
     #[error("label {label} at position {index} is out of range for {classes} classes")]
-    LabelOutOfRange {
-        label: u32,
-        index: usize,
-        classes: usize,
-    },
+    LabelOutOfRange { label: u32, index: usize, classes: usize },
 
     /// A device that refused an allocation.
     #[error("{device} could not allocate {bytes} bytes ({len} f32 values)")]
-    OutOfMemory {
-        device: String,
-        bytes: usize,
-        len: usize,
-    },
+    OutOfMemory { device: String, bytes: usize, len: usize },
 
     /// A tensor that is being written while another use reads it (or the other way round).
     #[error("{op}: tensor #{id} is borrowed elsewhere (an in-place op may not alias its inputs)")]
@@ -113,10 +71,7 @@ pub enum Error {
 
     /// Reading or writing a file.
     #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
 
     /// A file whose contents are not what its format promises.
     #[error("{path}: {why}")]

@@ -28,31 +28,15 @@ pub struct Gemm {
 impl Gemm {
     /// `C ← op(A)·op(B)`.
     pub fn new(m: usize, n: usize, k: usize) -> Self {
-        Self {
-            m,
-            n,
-            k,
-            trans_a: false,
-            trans_b: false,
-            alpha: 1.0,
-            beta: 0.0,
-        }
+        Self { m, n, k, trans_a: false, trans_b: false, alpha: 1.0, beta: 0.0 }
     }
 
     pub fn trans(self, trans_a: bool, trans_b: bool) -> Self {
-        Self {
-            trans_a,
-            trans_b,
-            ..self
-        }
+        Self { trans_a, trans_b, ..self }
     }
 
     pub fn scaled(self, alpha: f32, beta: f32) -> Self {
-        Self {
-            alpha,
-            beta,
-            ..self
-        }
+        Self { alpha, beta, ..self }
     }
 
     /// `2·m·n·k`: one multiply and one add per term of every dot product.
@@ -96,115 +80,43 @@ pub enum Kernel<'a> {
     /// `y ← value` everywhere.
     Fill { y: Out<'a>, value: f32 },
     /// `C ← α·op(A)·op(B) + β·C` (see [`Gemm`]).
-    Matmul {
-        a: In<'a>,
-        b: In<'a>,
-        c: Out<'a>,
-        gemm: Gemm,
-    },
+    Matmul { a: In<'a>, b: In<'a>, c: Out<'a>, gemm: Gemm },
     /// `y[r, c] ← x[r, c] + bias[c]`.
-    BiasAdd {
-        x: In<'a>,
-        bias: In<'a>,
-        y: Out<'a>,
-        rows: usize,
-        cols: usize,
-    },
+    BiasAdd { x: In<'a>, bias: In<'a>, y: Out<'a>, rows: usize, cols: usize },
     /// `y[r, c] ← max(0, x[r, c] + bias[c])`, the fused Linear epilogue.
-    BiasRelu {
-        x: In<'a>,
-        bias: In<'a>,
-        y: Out<'a>,
-        rows: usize,
-        cols: usize,
-    },
+    BiasRelu { x: In<'a>, bias: In<'a>, y: Out<'a>, rows: usize, cols: usize },
     /// `y[c] ← α·Σ_r x[r, c] (+ y[c] when accumulate)`; a full sum is `rows = n, cols = 1`.
-    ColSum {
-        x: In<'a>,
-        y: Out<'a>,
-        rows: usize,
-        cols: usize,
-        alpha: f32,
-        accumulate: bool,
-    },
+    ColSum { x: In<'a>, y: Out<'a>, rows: usize, cols: usize, alpha: f32, accumulate: bool },
     /// `y ← max(0, x)`.
     Relu { x: In<'a>, y: Out<'a> },
     /// `dx ← dy · [x > 0]`.
     ReluBackward { x: In<'a>, dy: In<'a>, dx: Out<'a> },
     /// `y[r, :] ← exp(x[r, :] − max) / Σ exp(x[r, :] − max)`.
-    Softmax {
-        x: In<'a>,
-        y: Out<'a>,
-        rows: usize,
-        cols: usize,
-    },
+    Softmax { x: In<'a>, y: Out<'a>, rows: usize, cols: usize },
     /// `dx ← y ⊙ (dy − Σ_c dy·y)` per row, from the softmax output `y`.
-    SoftmaxBackward {
-        y: In<'a>,
-        dy: In<'a>,
-        dx: Out<'a>,
-        rows: usize,
-        cols: usize,
-    },
+    SoftmaxBackward { y: In<'a>, dy: In<'a>, dx: Out<'a>, rows: usize, cols: usize },
     /// `y[r, :] ← x[r, :] − max − ln Σ exp(x[r, :] − max)`.
-    LogSoftmax {
-        x: In<'a>,
-        y: Out<'a>,
-        rows: usize,
-        cols: usize,
-    },
+    LogSoftmax { x: In<'a>, y: Out<'a>, rows: usize, cols: usize },
     /// `dx ← dy − exp(y) · Σ_c dy` per row, from the log-softmax output `y`.
-    LogSoftmaxBackward {
-        y: In<'a>,
-        dy: In<'a>,
-        dx: Out<'a>,
-        rows: usize,
-        cols: usize,
-    },
+    LogSoftmaxBackward { y: In<'a>, dy: In<'a>, dx: Out<'a>, rows: usize, cols: usize },
     /// Fused cross-entropy from logits: `loss[r] ← −log softmax(z[r])[label[r]]` and
     /// `grad[r, :] ← (softmax(z[r]) − onehot(label[r])) / rows`, the gradient of the mean loss.
     /// Labels are class indices stored as f32 (exact below 2²⁴) and were checked `< cols`.
-    SoftmaxCrossEntropy {
-        logits: In<'a>,
-        labels: In<'a>,
-        loss: Out<'a>,
-        grad: Out<'a>,
-        rows: usize,
-        cols: usize,
-    },
+    SoftmaxCrossEntropy { logits: In<'a>, labels: In<'a>, loss: Out<'a>, grad: Out<'a>, rows: usize, cols: usize },
     /// Fused KL divergence against soft targets `q` at temperature `T`, with `p = softmax(z/T)`:
     /// `loss[r] ← Σ_c q·(ln q − ln p)` (0·ln 0 = 0) and `grad[r, :] ← (p − q) / (T·rows)`, the
     /// gradient of the mean loss with respect to the logits `z`.
-    KlDiv {
-        logits: In<'a>,
-        target: In<'a>,
-        loss: Out<'a>,
-        grad: Out<'a>,
-        rows: usize,
-        cols: usize,
-        temperature: f32,
-    },
+    KlDiv { logits: In<'a>, target: In<'a>, loss: Out<'a>, grad: Out<'a>, rows: usize, cols: usize, temperature: f32 },
     /// `y ← a + b`.
     Add { a: In<'a>, b: In<'a>, y: Out<'a> },
     /// `y ← α·x`.
     Scale { x: In<'a>, alpha: f32, y: Out<'a> },
     /// `y ← α·s[0]·x`, scaling by a scalar that lives on the device (an upstream gradient).
-    ScaleBy {
-        x: In<'a>,
-        s: In<'a>,
-        alpha: f32,
-        y: Out<'a>,
-    },
+    ScaleBy { x: In<'a>, s: In<'a>, alpha: f32, y: Out<'a> },
     /// `y ← y + α·x`.
     Axpy { alpha: f32, x: In<'a>, y: Out<'a> },
     /// One Adam step over one parameter tensor (see [`AdamStep`]), updating `param`, `m`, `v`.
-    Adam {
-        param: Out<'a>,
-        grad: In<'a>,
-        m: Out<'a>,
-        v: Out<'a>,
-        step: AdamStep,
-    },
+    Adam { param: Out<'a>, grad: In<'a>, m: Out<'a>, v: Out<'a>, step: AdamStep },
 }
 
 impl Kernel<'_> {
@@ -238,12 +150,7 @@ impl Kernel<'_> {
             if buf.len() == expected {
                 Ok(())
             } else {
-                Err(Error::BufferLength {
-                    op,
-                    buffer,
-                    len: buf.len(),
-                    expected,
-                })
+                Err(Error::BufferLength { op, buffer, len: buf.len(), expected })
             }
         };
         match self {
@@ -253,27 +160,12 @@ impl Kernel<'_> {
                 want("b", *b, g.k * g.n)?;
                 want("c", &**c, g.m * g.n)
             }
-            Kernel::BiasAdd {
-                x,
-                bias,
-                y,
-                rows,
-                cols,
-            }
-            | Kernel::BiasRelu {
-                x,
-                bias,
-                y,
-                rows,
-                cols,
-            } => {
+            Kernel::BiasAdd { x, bias, y, rows, cols } | Kernel::BiasRelu { x, bias, y, rows, cols } => {
                 want("x", *x, rows * cols)?;
                 want("bias", *bias, *cols)?;
                 want("y", &**y, rows * cols)
             }
-            Kernel::ColSum {
-                x, y, rows, cols, ..
-            } => {
+            Kernel::ColSum { x, y, rows, cols, .. } => {
                 want("x", *x, rows * cols)?;
                 want("y", &**y, *cols)
             }
@@ -286,51 +178,21 @@ impl Kernel<'_> {
                 want("x", *x, rows * cols)?;
                 want("y", &**y, rows * cols)
             }
-            Kernel::SoftmaxBackward {
-                y,
-                dy,
-                dx,
-                rows,
-                cols,
-            }
-            | Kernel::LogSoftmaxBackward {
-                y,
-                dy,
-                dx,
-                rows,
-                cols,
-            } => {
+            Kernel::SoftmaxBackward { y, dy, dx, rows, cols }
+            | Kernel::LogSoftmaxBackward { y, dy, dx, rows, cols } => {
                 want("y", *y, rows * cols)?;
                 want("dy", *dy, rows * cols)?;
                 want("dx", &**dx, rows * cols)
             }
-            Kernel::SoftmaxCrossEntropy {
-                logits,
-                labels,
-                loss,
-                grad,
-                rows,
-                cols,
-            } => {
+            Kernel::SoftmaxCrossEntropy { logits, labels, loss, grad, rows, cols } => {
                 want("logits", *logits, rows * cols)?;
                 want("labels", *labels, *rows)?;
                 want("loss", &**loss, *rows)?;
                 want("grad", &**grad, rows * cols)
             }
-            Kernel::KlDiv {
-                logits,
-                target,
-                loss,
-                grad,
-                rows,
-                cols,
-                temperature,
-            } => {
+            Kernel::KlDiv { logits, target, loss, grad, rows, cols, temperature } => {
                 if !(*temperature > 0.0 && temperature.is_finite()) {
-                    return Err(Error::InvalidArgument {
-                        op,
-                        why: format!("temperature {temperature} must be > 0"),
-                    });
+                    return Err(Error::InvalidArgument { op, why: format!("temperature {temperature} must be > 0") });
                 }
                 want("logits", *logits, rows * cols)?;
                 want("target", *target, rows * cols)?;
@@ -347,18 +209,9 @@ impl Kernel<'_> {
                 want("y", &**y, x.len())
             }
             Kernel::Axpy { x, y, .. } => want("y", &**y, x.len()),
-            Kernel::Adam {
-                param,
-                grad,
-                m,
-                v,
-                step,
-            } => {
+            Kernel::Adam { param, grad, m, v, step } => {
                 if step.step == 0 {
-                    return Err(Error::InvalidArgument {
-                        op,
-                        why: "Adam steps count from 1".into(),
-                    });
+                    return Err(Error::InvalidArgument { op, why: "Adam steps count from 1".into() });
                 }
                 want("grad", *grad, param.len())?;
                 want("m", &**m, param.len())?;

@@ -13,27 +13,13 @@ pub struct Labels {
 impl Labels {
     pub fn new(labels: &[u32], classes: usize, device: &Device) -> Result<Self> {
         if classes == 0 || classes >= 1 << 24 {
-            return Err(Error::InvalidArgument {
-                op: "labels",
-                why: format!("{classes} classes (need 1 ..= 2^24-1)"),
-            });
+            return Err(Error::InvalidArgument { op: "labels", why: format!("{classes} classes (need 1 ..= 2^24-1)") });
         }
-        if let Some((index, &label)) = labels
-            .iter()
-            .enumerate()
-            .find(|&(_, &l)| l as usize >= classes)
-        {
-            return Err(Error::LabelOutOfRange {
-                label,
-                index,
-                classes,
-            });
+        if let Some((index, &label)) = labels.iter().enumerate().find(|&(_, &l)| l as usize >= classes) {
+            return Err(Error::LabelOutOfRange { label, index, classes });
         }
         let values: Vec<f32> = labels.iter().map(|&l| l as f32).collect();
-        Ok(Self {
-            tensor: Tensor::from_slice(&values, &[labels.len()], device)?,
-            classes,
-        })
+        Ok(Self { tensor: Tensor::from_slice(&values, &[labels.len()], device)?, classes })
     }
 
     pub fn len(&self) -> usize {

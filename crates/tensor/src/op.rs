@@ -99,14 +99,9 @@ impl Op {
             | Op::LogSoftmaxBackward
             | Op::SoftmaxCrossEntropy
             | Op::KlDiv => OpFamily::Rowwise,
-            Op::Fill
-            | Op::Relu
-            | Op::ReluBackward
-            | Op::Add
-            | Op::Scale
-            | Op::ScaleBy
-            | Op::Axpy
-            | Op::Adam => OpFamily::Elementwise,
+            Op::Fill | Op::Relu | Op::ReluBackward | Op::Add | Op::Scale | Op::ScaleBy | Op::Axpy | Op::Adam => {
+                OpFamily::Elementwise
+            }
         }
     }
 
@@ -129,10 +124,7 @@ impl FromStr for Op {
         Op::ALL
             .into_iter()
             .find(|op| op.name() == name)
-            .ok_or_else(|| Error::UnknownOp {
-                name: name.to_string(),
-                known: Op::ALL.map(Op::name).join(", "),
-            })
+            .ok_or_else(|| Error::UnknownOp { name: name.to_string(), known: Op::ALL.map(Op::name).join(", ") })
     }
 }
 
@@ -151,9 +143,6 @@ mod tests {
     #[test]
     fn unknown_op_lists_the_known_ones() {
         let err = "matmull".parse::<Op>().unwrap_err().to_string();
-        assert!(
-            err.contains("unknown op `matmull`") && err.contains("softmax_cross_entropy"),
-            "{err}"
-        );
+        assert!(err.contains("unknown op `matmull`") && err.contains("softmax_cross_entropy"), "{err}");
     }
 }

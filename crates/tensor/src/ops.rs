@@ -6,11 +6,7 @@ use crate::{AdamStep, Error, Gemm, Kernel, Labels, Result, Shape, Tensor};
 
 impl Tensor {
     /// A new tensor of `shape` on this tensor's device, written by `kernel(out)`.
-    fn produce(
-        &self,
-        shape: Shape,
-        kernel: impl FnOnce(&mut dyn crate::DeviceBuffer) -> Result<()>,
-    ) -> Result<Tensor> {
+    fn produce(&self, shape: Shape, kernel: impl FnOnce(&mut dyn crate::DeviceBuffer) -> Result<()>) -> Result<Tensor> {
         let mut out = self.device().alloc(shape.numel())?;
         kernel(&mut *out)?;
         Tensor::from_buffer(out, shape, self.device())
@@ -21,11 +17,7 @@ impl Tensor {
         if self.device().same_as(other.device()) {
             Ok(())
         } else {
-            Err(Error::WrongDevice {
-                op,
-                lhs: self.device().to_string(),
-                rhs: other.device().to_string(),
-            })
+            Err(Error::WrongDevice { op, lhs: self.device().to_string(), rhs: other.device().to_string() })
         }
     }
 
@@ -35,12 +27,7 @@ impl Tensor {
         if self.shape() == other.shape() {
             Ok(())
         } else {
-            Err(Error::ShapeMismatch {
-                op,
-                lhs: self.shape(),
-                rhs: other.shape(),
-                why: "shapes must be equal".into(),
-            })
+            Err(Error::ShapeMismatch { op, lhs: self.shape(), rhs: other.shape(), why: "shapes must be equal".into() })
         }
     }
 
@@ -55,15 +42,7 @@ impl Tensor {
         let gemm = gemm_for("matmul", self, rhs, trans_a, trans_b)?;
         let (a, b) = (self.read("matmul")?, rhs.read("matmul")?);
         self.produce(Shape::matrix(gemm.m, gemm.n), |c| {
-            self.device().launch(
-                Kernel::Matmul {
-                    a: &**a,
-                    b: &**b,
-                    c,
-                    gemm,
-                },
-                None,
-            )
+            self.device().launch(Kernel::Matmul { a: &**a, b: &**b, c, gemm }, None)
         })
     }
 
@@ -87,44 +66,21 @@ impl Tensor {
                 why: "the output must have the product's shape".into(),
             });
         }
-        let (a, b, mut c) = (
-            self.read("matmul")?,
-            rhs.read("matmul")?,
-            out.write("matmul")?,
-        );
-        self.device().launch(
-            Kernel::Matmul {
-                a: &**a,
-                b: &**b,
-                c: &mut **c,
-                gemm,
-            },
-            None,
-        )
+        let (a, b, mut c) = (self.read("matmul")?, rhs.read("matmul")?, out.write("matmul")?);
+        self.device().launch(Kernel::Matmul { a: &**a, b: &**b, c: &mut **c, gemm }, None)
     }
 
     /// `max(0, x)` elementwise.
     pub fn relu(&self) -> Result<Tensor> {
         let x = self.read("relu")?;
-        self.produce(self.shape(), |y| {
-            self.device().launch(Kernel::Relu { x: &**x, y }, None)
-        })
+        self.produce(self.shape(), |y| self.device().launch(Kernel::Relu { x: &**x, y }, None))
     }
 
     /// `dy · [self > 0]`: the gradient of ReLU at `self` given the output gradient `dy`.
     pub fn relu_backward(&self, dy: &Tensor) -> Result<Tensor> {
         self.same_shape("relu_backward", dy)?;
         let (x, dy) = (self.read("relu_backward")?, dy.read("relu_backward")?);
-        self.produce(self.shape(), |dx| {
-            self.device().launch(
-                Kernel::ReluBackward {
-                    x: &**x,
-                    dy: &**dy,
-                    dx,
-                },
-                None,
-            )
-        })
+        self.produce(self.shape(), |dx| self.device().launch(Kernel::ReluBackward { x: &**x, dy: &**dy, dx }, None))
     }
 
     /// `self[r, c] + bias[c]` for a matrix-like `self` (`rows × cols`) and a bias of `cols`.
@@ -132,16 +88,7 @@ impl Tensor {
         let (rows, cols) = bias_dims("bias_add", self, bias)?;
         let (x, b) = (self.read("bias_add")?, bias.read("bias_add")?);
         self.produce(self.shape(), |y| {
-            self.device().launch(
-                Kernel::BiasAdd {
-                    x: &**x,
-                    bias: &**b,
-                    y,
-                    rows,
-                    cols,
-                },
-                None,
-            )
+            self.device().launch(Kernel::BiasAdd { x: &**x, bias: &**b, y, rows, cols }, None)
         })
     }
 
@@ -150,16 +97,7 @@ impl Tensor {
         let (rows, cols) = bias_dims("bias_relu", self, bias)?;
         let (x, b) = (self.read("bias_relu")?, bias.read("bias_relu")?);
         self.produce(self.shape(), |y| {
-            self.device().launch(
-                Kernel::BiasRelu {
-                    x: &**x,
-                    bias: &**b,
-                    y,
-                    rows,
-                    cols,
-                },
-                None,
-            )
+            self.device().launch(Kernel::BiasRelu { x: &**x, bias: &**b, y, rows, cols }, None)
         })
     }
 
@@ -168,17 +106,7 @@ impl Tensor {
         let (rows, cols) = self.shape().rows_cols();
         let x = self.read("col_sum")?;
         self.produce(Shape::vector(cols), |y| {
-            self.device().launch(
-                Kernel::ColSum {
-                    x: &**x,
-                    y,
-                    rows,
-                    cols,
-                    alpha,
-                    accumulate: false,
-                },
-                None,
-            )
+            self.device().launch(Kernel::ColSum { x: &**x, y, rows, cols, alpha, accumulate: false }, None)
         })
     }
 
@@ -196,17 +124,7 @@ impl Tensor {
         let x = self.read(op)?;
         let rows = self.numel();
         self.produce(Shape::scalar(), |y| {
-            self.device().launch(
-                Kernel::ColSum {
-                    x: &**x,
-                    y,
-                    rows,
-                    cols: 1,
-                    alpha,
-                    accumulate: false,
-                },
-                None,
-            )
+            self.device().launch(Kernel::ColSum { x: &**x, y, rows, cols: 1, alpha, accumulate: false }, None)
         })
     }
 
@@ -214,17 +132,7 @@ impl Tensor {
     pub fn softmax(&self) -> Result<Tensor> {
         let (rows, cols) = self.shape().rows_cols();
         let x = self.read("softmax")?;
-        self.produce(self.shape(), |y| {
-            self.device().launch(
-                Kernel::Softmax {
-                    x: &**x,
-                    y,
-                    rows,
-                    cols,
-                },
-                None,
-            )
-        })
+        self.produce(self.shape(), |y| self.device().launch(Kernel::Softmax { x: &**x, y, rows, cols }, None))
     }
 
     /// `y ⊙ (dy − Σ_c dy·y)` per row, where `self` is the softmax output `y`.
@@ -233,16 +141,7 @@ impl Tensor {
         let (rows, cols) = self.shape().rows_cols();
         let (y, dy) = (self.read("softmax_backward")?, dy.read("softmax_backward")?);
         self.produce(self.shape(), |dx| {
-            self.device().launch(
-                Kernel::SoftmaxBackward {
-                    y: &**y,
-                    dy: &**dy,
-                    dx,
-                    rows,
-                    cols,
-                },
-                None,
-            )
+            self.device().launch(Kernel::SoftmaxBackward { y: &**y, dy: &**dy, dx, rows, cols }, None)
         })
     }
 
@@ -250,38 +149,16 @@ impl Tensor {
     pub fn log_softmax(&self) -> Result<Tensor> {
         let (rows, cols) = self.shape().rows_cols();
         let x = self.read("log_softmax")?;
-        self.produce(self.shape(), |y| {
-            self.device().launch(
-                Kernel::LogSoftmax {
-                    x: &**x,
-                    y,
-                    rows,
-                    cols,
-                },
-                None,
-            )
-        })
+        self.produce(self.shape(), |y| self.device().launch(Kernel::LogSoftmax { x: &**x, y, rows, cols }, None))
     }
 
     /// `dy − exp(y)·Σ_c dy` per row, where `self` is the log-softmax output `y`.
     pub fn log_softmax_backward(&self, dy: &Tensor) -> Result<Tensor> {
         self.same_shape("log_softmax_backward", dy)?;
         let (rows, cols) = self.shape().rows_cols();
-        let (y, dy) = (
-            self.read("log_softmax_backward")?,
-            dy.read("log_softmax_backward")?,
-        );
+        let (y, dy) = (self.read("log_softmax_backward")?, dy.read("log_softmax_backward")?);
         self.produce(self.shape(), |dx| {
-            self.device().launch(
-                Kernel::LogSoftmaxBackward {
-                    y: &**y,
-                    dy: &**dy,
-                    dx,
-                    rows,
-                    cols,
-                },
-                None,
-            )
+            self.device().launch(Kernel::LogSoftmaxBackward { y: &**y, dy: &**dy, dx, rows, cols }, None)
         })
     }
 
@@ -295,32 +172,16 @@ impl Tensor {
                 op: "softmax_cross_entropy",
                 lhs: self.shape(),
                 rhs: Shape::matrix(labels.len(), labels.classes()),
-                why: format!(
-                    "{} labels over {} classes do not fit these logits",
-                    labels.len(),
-                    labels.classes()
-                ),
+                why: format!("{} labels over {} classes do not fit these logits", labels.len(), labels.classes()),
             });
         }
-        let (z, l) = (
-            self.read("softmax_cross_entropy")?,
-            labels.tensor().read("softmax_cross_entropy")?,
-        );
+        let (z, l) = (self.read("softmax_cross_entropy")?, labels.tensor().read("softmax_cross_entropy")?);
         let device = self.device();
         let (mut loss, mut grad) = (device.alloc(rows)?, device.alloc(rows * cols)?);
-        let kernel = Kernel::SoftmaxCrossEntropy {
-            logits: &**z,
-            labels: &**l,
-            loss: &mut *loss,
-            grad: &mut *grad,
-            rows,
-            cols,
-        };
+        let kernel =
+            Kernel::SoftmaxCrossEntropy { logits: &**z, labels: &**l, loss: &mut *loss, grad: &mut *grad, rows, cols };
         device.launch(kernel, None)?;
-        Ok((
-            Tensor::from_buffer(loss, Shape::vector(rows), device)?,
-            Tensor::from_buffer(grad, self.shape(), device)?,
-        ))
+        Ok((Tensor::from_buffer(loss, Shape::vector(rows), device)?, Tensor::from_buffer(grad, self.shape(), device)?))
     }
 
     /// Fused KL divergence `KL(q ‖ softmax(self/T))` per row against soft targets `q` (each row a
@@ -331,45 +192,23 @@ impl Tensor {
         let (z, q) = (self.read("kl_div")?, target.read("kl_div")?);
         let device = self.device();
         let (mut loss, mut grad) = (device.alloc(rows)?, device.alloc(rows * cols)?);
-        let kernel = Kernel::KlDiv {
-            logits: &**z,
-            target: &**q,
-            loss: &mut *loss,
-            grad: &mut *grad,
-            rows,
-            cols,
-            temperature,
-        };
+        let kernel =
+            Kernel::KlDiv { logits: &**z, target: &**q, loss: &mut *loss, grad: &mut *grad, rows, cols, temperature };
         device.launch(kernel, None)?;
-        Ok((
-            Tensor::from_buffer(loss, Shape::vector(rows), device)?,
-            Tensor::from_buffer(grad, self.shape(), device)?,
-        ))
+        Ok((Tensor::from_buffer(loss, Shape::vector(rows), device)?, Tensor::from_buffer(grad, self.shape(), device)?))
     }
 
     /// `self + rhs`, elementwise, equal shapes.
     pub fn add(&self, rhs: &Tensor) -> Result<Tensor> {
         self.same_shape("add", rhs)?;
         let (a, b) = (self.read("add")?, rhs.read("add")?);
-        self.produce(self.shape(), |y| {
-            self.device().launch(
-                Kernel::Add {
-                    a: &**a,
-                    b: &**b,
-                    y,
-                },
-                None,
-            )
-        })
+        self.produce(self.shape(), |y| self.device().launch(Kernel::Add { a: &**a, b: &**b, y }, None))
     }
 
     /// `α·self`.
     pub fn scale(&self, alpha: f32) -> Result<Tensor> {
         let x = self.read("scale")?;
-        self.produce(self.shape(), |y| {
-            self.device()
-                .launch(Kernel::Scale { x: &**x, alpha, y }, None)
-        })
+        self.produce(self.shape(), |y| self.device().launch(Kernel::Scale { x: &**x, alpha, y }, None))
     }
 
     /// `α·s·self` for a one-element tensor `s` that stays on the device.
@@ -379,78 +218,34 @@ impl Tensor {
             return Err(Error::NotScalar(s.shape()));
         }
         let (x, s) = (self.read("scale_by")?, s.read("scale_by")?);
-        self.produce(self.shape(), |y| {
-            self.device().launch(
-                Kernel::ScaleBy {
-                    x: &**x,
-                    s: &**s,
-                    alpha,
-                    y,
-                },
-                None,
-            )
-        })
+        self.produce(self.shape(), |y| self.device().launch(Kernel::ScaleBy { x: &**x, s: &**s, alpha, y }, None))
     }
 
     /// `self ← self + α·x`, in place.
     pub fn axpy_(&self, alpha: f32, x: &Tensor) -> Result<()> {
         self.same_shape("axpy", x)?;
         let (x, mut y) = (x.read("axpy")?, self.write("axpy")?);
-        self.device().launch(
-            Kernel::Axpy {
-                alpha,
-                x: &**x,
-                y: &mut **y,
-            },
-            None,
-        )
+        self.device().launch(Kernel::Axpy { alpha, x: &**x, y: &mut **y }, None)
     }
 
     /// Sets every value to `value`, in place.
     pub fn fill_(&self, value: f32) -> Result<()> {
         let mut y = self.write("fill")?;
-        self.device()
-            .launch(Kernel::Fill { y: &mut **y, value }, None)
+        self.device().launch(Kernel::Fill { y: &mut **y, value }, None)
     }
 }
 
 /// One Adam step on `param` in place, with its moments `m` and `v` (see [`AdamStep`]).
-pub fn adam_step_(
-    param: &Tensor,
-    grad: &Tensor,
-    m: &Tensor,
-    v: &Tensor,
-    step: AdamStep,
-) -> Result<()> {
+pub fn adam_step_(param: &Tensor, grad: &Tensor, m: &Tensor, v: &Tensor, step: AdamStep) -> Result<()> {
     for other in [grad, m, v] {
         param.same_shape("adam", other)?;
     }
-    let (g, mut p, mut m, mut v) = (
-        grad.read("adam")?,
-        param.write("adam")?,
-        m.write("adam")?,
-        v.write("adam")?,
-    );
-    param.device().launch(
-        Kernel::Adam {
-            param: &mut **p,
-            grad: &**g,
-            m: &mut **m,
-            v: &mut **v,
-            step,
-        },
-        None,
-    )
+    let (g, mut p, mut m, mut v) = (grad.read("adam")?, param.write("adam")?, m.write("adam")?, v.write("adam")?);
+    param.device().launch(Kernel::Adam { param: &mut **p, grad: &**g, m: &mut **m, v: &mut **v, step }, None)
 }
 
 /// The [`Gemm`] of `op(a)·op(b)`, or a shape error naming both operands.
-fn gemm_for(
-    op: &'static str,
-    a: &Tensor,
-    b: &Tensor,
-    trans_a: bool,
-    trans_b: bool,
-) -> Result<Gemm> {
+fn gemm_for(op: &'static str, a: &Tensor, b: &Tensor, trans_a: bool, trans_b: bool) -> Result<Gemm> {
     a.same_device(op, b)?;
     let (ar, ac) = a.shape().as_matrix(op)?;
     let (br, bc) = b.shape().as_matrix(op)?;

@@ -26,34 +26,22 @@ impl Shape {
         }
         let mut all = [1; MAX_RANK];
         all[..dims.len()].copy_from_slice(dims);
-        Ok(Self {
-            dims: all,
-            rank: dims.len() as u8,
-        })
+        Ok(Self { dims: all, rank: dims.len() as u8 })
     }
 
     /// The shape of a scalar (rank 0, one element).
     pub const fn scalar() -> Self {
-        Self {
-            dims: [1; MAX_RANK],
-            rank: 0,
-        }
+        Self { dims: [1; MAX_RANK], rank: 0 }
     }
 
     /// A rank-1 shape of `n` elements.
     pub const fn vector(n: usize) -> Self {
-        Self {
-            dims: [n, 1, 1, 1],
-            rank: 1,
-        }
+        Self { dims: [n, 1, 1, 1], rank: 1 }
     }
 
     /// A rank-2 shape of `rows × cols`.
     pub const fn matrix(rows: usize, cols: usize) -> Self {
-        Self {
-            dims: [rows, cols, 1, 1],
-            rank: 2,
-        }
+        Self { dims: [rows, cols, 1, 1], rank: 2 }
     }
 
     pub fn dims(&self) -> &[usize] {
@@ -82,11 +70,7 @@ impl Shape {
     pub fn as_matrix(&self, op: &'static str) -> Result<(usize, usize)> {
         match *self.dims() {
             [r, c] => Ok((r, c)),
-            _ => Err(Error::BadShape {
-                op,
-                shape: self.dims().to_vec(),
-                why: "expected a matrix (rank 2)".into(),
-            }),
+            _ => Err(Error::BadShape { op, shape: self.dims().to_vec(), why: "expected a matrix (rank 2)".into() }),
         }
     }
 }

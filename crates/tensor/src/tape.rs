@@ -99,36 +99,17 @@ impl Node {
     }
 
     /// Propagates `dy = ∂L/∂out` to the inputs that need it, accumulating into `grads`.
-    fn backward(
-        &self,
-        dy: &Tensor,
-        grads: &mut Grads,
-        needs: impl Fn(&Tensor) -> bool,
-    ) -> Result<()> {
+    fn backward(&self, dy: &Tensor, grads: &mut Grads, needs: impl Fn(&Tensor) -> bool) -> Result<()> {
         match self {
             // C = op(A)·op(B):  dA = dC·op(B)ᵀ, dB = op(A)ᵀ·dC, each transposed back when its
             // operand was used transposed; no transpose is ever materialized.
-            Node::Matmul {
-                a,
-                b,
-                trans_a,
-                trans_b,
-                ..
-            } => {
+            Node::Matmul { a, b, trans_a, trans_b, .. } => {
                 if needs(a) {
-                    let da = if *trans_a {
-                        b.matmul_t(dy, *trans_b, true)?
-                    } else {
-                        dy.matmul_t(b, false, !*trans_b)?
-                    };
+                    let da = if *trans_a { b.matmul_t(dy, *trans_b, true)? } else { dy.matmul_t(b, false, !*trans_b)? };
                     grads.accumulate(a, da)?;
                 }
                 if needs(b) {
-                    let db = if *trans_b {
-                        dy.matmul_t(a, true, *trans_a)?
-                    } else {
-                        a.matmul_t(dy, !*trans_a, false)?
-                    };
+                    let db = if *trans_b { dy.matmul_t(a, true, *trans_a)? } else { a.matmul_t(dy, !*trans_a, false)? };
                     grads.accumulate(b, db)?;
                 }
             }
@@ -158,24 +139,15 @@ impl Node {
             // y = log_softmax(x):  dx = dy − softmax(x)·Σ_c dy = dy − exp(y)·Σ_c dy
             Node::LogSoftmax { x, out } => grads.accumulate(x, out.log_softmax_backward(dy)?)?,
             // L = mean_r −log softmax(z_r)[label_r]:  dz = dL·(softmax(z) − onehot)/rows, saved as G
-            Node::CrossEntropy { logits, grad, .. } => {
-                grads.accumulate(logits, grad.scale_by(dy, 1.0)?)?
-            }
+            Node::CrossEntropy { logits, grad, .. } => grads.accumulate(logits, grad.scale_by(dy, 1.0)?)?,
             // L = mean_r KL(q_r ‖ softmax(z_r/T)):  dz = dL·(softmax(z/T) − q)/(T·rows), saved as G
-            Node::KlDiv { logits, grad, .. } => {
-                grads.accumulate(logits, grad.scale_by(dy, 1.0)?)?
-            }
+            Node::KlDiv { logits, grad, .. } => grads.accumulate(logits, grad.scale_by(dy, 1.0)?)?,
             // y = Σ x:  dx = dy·1
-            Node::Sum { x, .. } => {
-                grads.accumulate(x, Tensor::ones(x.dims(), x.device())?.scale_by(dy, 1.0)?)?
-            }
+            Node::Sum { x, .. } => grads.accumulate(x, Tensor::ones(x.dims(), x.device())?.scale_by(dy, 1.0)?)?,
             // y = Σ x / n:  dx = dy·1/n
             Node::Mean { x, .. } => {
                 let n = x.numel() as f32;
-                grads.accumulate(
-                    x,
-                    Tensor::ones(x.dims(), x.device())?.scale_by(dy, 1.0 / n)?,
-                )?
+                grads.accumulate(x, Tensor::ones(x.dims(), x.device())?.scale_by(dy, 1.0 / n)?)?
             }
             // y = α·x:  dx = α·dy
             Node::Scale { x, alpha, .. } => grads.accumulate(x, dy.scale(*alpha)?)?,
@@ -198,21 +170,8 @@ impl Node {
         let id = |t: &Tensor| format!("#{}", t.id());
         let t = |on: bool| if on { "ᵀ" } else { "" };
         match self {
-            Node::Matmul {
-                a,
-                b,
-                trans_a,
-                trans_b,
-                ..
-            } => {
-                write!(
-                    f,
-                    "matmul({}{}, {}{})",
-                    id(a),
-                    t(*trans_a),
-                    id(b),
-                    t(*trans_b)
-                )
+            Node::Matmul { a, b, trans_a, trans_b, .. } => {
+                write!(f, "matmul({}{}, {}{})", id(a), t(*trans_a), id(b), t(*trans_b))
             }
             Node::BiasAdd { x, bias, .. } => write!(f, "bias_add({}, {})", id(x), id(bias)),
             Node::BiasRelu { x, bias, .. } => write!(f, "bias_relu({}, {})", id(x), id(bias)),
@@ -277,10 +236,7 @@ impl Tape {
 
     /// A tape that computes and records nothing: the inference path.
     pub fn no_grad() -> Self {
-        Self {
-            no_grad: true,
-            ..Self::default()
-        }
+        Self { no_grad: true, ..Self::default() }
     }
 
     /// The number of recorded ops.
@@ -318,48 +274,19 @@ impl Tape {
     }
 
     /// `op(a) · op(b)`; see [`Tensor::matmul_t`].
-    pub fn matmul_t(
-        &mut self,
-        a: &Tensor,
-        b: &Tensor,
-        trans_a: bool,
-        trans_b: bool,
-    ) -> Result<Tensor> {
+    pub fn matmul_t(&mut self, a: &Tensor, b: &Tensor, trans_a: bool, trans_b: bool) -> Result<Tensor> {
         let out = a.matmul_t(b, trans_a, trans_b)?;
-        Ok(self.record(
-            &[a, b],
-            Node::Matmul {
-                a: a.clone(),
-                b: b.clone(),
-                trans_a,
-                trans_b,
-                out,
-            },
-        ))
+        Ok(self.record(&[a, b], Node::Matmul { a: a.clone(), b: b.clone(), trans_a, trans_b, out }))
     }
 
     pub fn bias_add(&mut self, x: &Tensor, bias: &Tensor) -> Result<Tensor> {
         let out = x.bias_add(bias)?;
-        Ok(self.record(
-            &[x, bias],
-            Node::BiasAdd {
-                x: x.clone(),
-                bias: bias.clone(),
-                out,
-            },
-        ))
+        Ok(self.record(&[x, bias], Node::BiasAdd { x: x.clone(), bias: bias.clone(), out }))
     }
 
     pub fn bias_relu(&mut self, x: &Tensor, bias: &Tensor) -> Result<Tensor> {
         let out = x.bias_relu(bias)?;
-        Ok(self.record(
-            &[x, bias],
-            Node::BiasRelu {
-                x: x.clone(),
-                bias: bias.clone(),
-                out,
-            },
-        ))
+        Ok(self.record(&[x, bias], Node::BiasRelu { x: x.clone(), bias: bias.clone(), out }))
     }
 
     pub fn relu(&mut self, x: &Tensor) -> Result<Tensor> {
@@ -381,28 +308,14 @@ impl Tape {
     pub fn cross_entropy(&mut self, logits: &Tensor, labels: &Labels) -> Result<Tensor> {
         let (rows, grad) = logits.softmax_cross_entropy(labels)?;
         let out = rows.mean()?;
-        Ok(self.record(
-            &[logits],
-            Node::CrossEntropy {
-                logits: logits.clone(),
-                grad,
-                out,
-            },
-        ))
+        Ok(self.record(&[logits], Node::CrossEntropy { logits: logits.clone(), grad, out }))
     }
 
     /// The mean over rows of `KL(target ‖ softmax(logits / T))`, a scalar; `target` is constant.
     pub fn kl_div(&mut self, logits: &Tensor, target: &Tensor, temperature: f32) -> Result<Tensor> {
         let (rows, grad) = logits.kl_div(target, temperature)?;
         let out = rows.mean()?;
-        Ok(self.record(
-            &[logits],
-            Node::KlDiv {
-                logits: logits.clone(),
-                grad,
-                out,
-            },
-        ))
+        Ok(self.record(&[logits], Node::KlDiv { logits: logits.clone(), grad, out }))
     }
 
     pub fn sum(&mut self, x: &Tensor) -> Result<Tensor> {
@@ -417,26 +330,12 @@ impl Tape {
 
     pub fn scale(&mut self, x: &Tensor, alpha: f32) -> Result<Tensor> {
         let out = x.scale(alpha)?;
-        Ok(self.record(
-            &[x],
-            Node::Scale {
-                x: x.clone(),
-                alpha,
-                out,
-            },
-        ))
+        Ok(self.record(&[x], Node::Scale { x: x.clone(), alpha, out }))
     }
 
     pub fn add(&mut self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         let out = a.add(b)?;
-        Ok(self.record(
-            &[a, b],
-            Node::Add {
-                a: a.clone(),
-                b: b.clone(),
-                out,
-            },
-        ))
+        Ok(self.record(&[a, b], Node::Add { a: a.clone(), b: b.clone(), out }))
     }
 
     pub fn reshape(&mut self, x: &Tensor, dims: &[usize]) -> Result<Tensor> {
@@ -458,18 +357,14 @@ impl Tape {
             });
         }
         let mut grads = Grads::default();
-        grads
-            .0
-            .insert(loss.id(), Tensor::ones(loss.dims(), loss.device())?);
+        grads.0.insert(loss.id(), Tensor::ones(loss.dims(), loss.device())?);
         for node in self.nodes.iter().rev() {
             let Some(dy) = grads.get(node.out()).cloned() else {
                 continue;
             };
             node.backward(&dy, &mut grads, |t| self.is_tracked(t))?;
         }
-        grads
-            .0
-            .retain(|id, _| !self.tracked.contains(id) || *id == loss.id());
+        grads.0.retain(|id, _| !self.tracked.contains(id) || *id == loss.id());
         Ok(grads)
     }
 }
@@ -477,12 +372,7 @@ impl Tape {
 impl fmt::Debug for Tape {
     /// One line per recorded op: `#12 = matmul(#3, #7ᵀ)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "Tape ({} ops{})",
-            self.nodes.len(),
-            if self.no_grad { ", no_grad" } else { "" }
-        )?;
+        writeln!(f, "Tape ({} ops{})", self.nodes.len(), if self.no_grad { ", no_grad" } else { "" })?;
         for node in &self.nodes {
             write!(f, "  #{} = ", node.out().id())?;
             node.describe(f)?;

@@ -42,34 +42,18 @@ impl Tensor {
     }
 
     /// Wraps a freshly written device buffer, which must hold `shape.numel()` values.
-    pub fn from_buffer(
-        buffer: Box<dyn DeviceBuffer>,
-        shape: Shape,
-        device: &Device,
-    ) -> Result<Self> {
+    pub fn from_buffer(buffer: Box<dyn DeviceBuffer>, shape: Shape, device: &Device) -> Result<Self> {
         if buffer.len() != shape.numel() {
-            return Err(Error::LengthMismatch {
-                len: buffer.len(),
-                shape,
-                expected: shape.numel(),
-            });
+            return Err(Error::LengthMismatch { len: buffer.len(), shape, expected: shape.numel() });
         }
-        Ok(Self::from_storage(
-            Arc::new(RwLock::new(buffer)),
-            shape,
-            device.clone(),
-        ))
+        Ok(Self::from_storage(Arc::new(RwLock::new(buffer)), shape, device.clone()))
     }
 
     /// A tensor of the given dimensions holding a copy of `data` (length checked).
     pub fn from_slice(data: &[f32], dims: &[usize], device: &Device) -> Result<Self> {
         let shape = Shape::new(dims)?;
         if data.len() != shape.numel() {
-            return Err(Error::LengthMismatch {
-                len: data.len(),
-                shape,
-                expected: shape.numel(),
-            });
+            return Err(Error::LengthMismatch { len: data.len(), shape, expected: shape.numel() });
         }
         Self::from_buffer(device.upload(data)?, shape, device)
     }
@@ -88,13 +72,7 @@ impl Tensor {
     pub fn full(dims: &[usize], value: f32, device: &Device) -> Result<Self> {
         let shape = Shape::new(dims)?;
         let mut buf = device.alloc(shape.numel())?;
-        device.launch(
-            Kernel::Fill {
-                y: &mut *buf,
-                value,
-            },
-            None,
-        )?;
+        device.launch(Kernel::Fill { y: &mut *buf, value }, None)?;
         Self::from_buffer(buf, shape, device)
     }
 
@@ -108,31 +86,17 @@ impl Tensor {
 
     /// Values drawn uniformly from `[lo, hi)` by a ChaCha8 generator seeded with `seed`; the same
     /// seed gives the same values on every device and every run.
-    pub fn rand_uniform(
-        dims: &[usize],
-        lo: f32,
-        hi: f32,
-        seed: u64,
-        device: &Device,
-    ) -> Result<Self> {
+    pub fn rand_uniform(dims: &[usize], lo: f32, hi: f32, seed: u64, device: &Device) -> Result<Self> {
         let shape = Shape::new(dims)?;
-        let dist = Uniform::new(lo, hi).map_err(|e| Error::InvalidArgument {
-            op: "rand_uniform",
-            why: format!("[{lo}, {hi}): {e}"),
-        })?;
+        let dist = Uniform::new(lo, hi)
+            .map_err(|e| Error::InvalidArgument { op: "rand_uniform", why: format!("[{lo}, {hi}): {e}") })?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let data: Vec<f32> = (0..shape.numel()).map(|_| dist.sample(&mut rng)).collect();
         Self::from_slice(&data, dims, device)
     }
 
     /// Values drawn from `N(mean, std²)`, seeded like [`Tensor::rand_uniform`].
-    pub fn rand_normal(
-        dims: &[usize],
-        mean: f32,
-        std: f32,
-        seed: u64,
-        device: &Device,
-    ) -> Result<Self> {
+    pub fn rand_normal(dims: &[usize], mean: f32, std: f32, seed: u64, device: &Device) -> Result<Self> {
         let shape = Shape::new(dims)?;
         if !(std >= 0.0 && std.is_finite() && mean.is_finite()) {
             return Err(Error::InvalidArgument {
@@ -140,10 +104,8 @@ impl Tensor {
                 why: format!("N({mean}, {std}²) needs a finite mean and std ≥ 0"),
             });
         }
-        let dist = Normal::new(mean, std).map_err(|e| Error::InvalidArgument {
-            op: "rand_normal",
-            why: format!("N({mean}, {std}²): {e}"),
-        })?;
+        let dist = Normal::new(mean, std)
+            .map_err(|e| Error::InvalidArgument { op: "rand_normal", why: format!("N({mean}, {std}²): {e}") })?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let data: Vec<f32> = (0..shape.numel()).map(|_| dist.sample(&mut rng)).collect();
         Self::from_slice(&data, dims, device)
@@ -205,11 +167,7 @@ impl Tensor {
     /// Overwrites the values with `data` (length checked), keeping the buffer.
     pub fn assign_(&self, data: &[f32]) -> Result<()> {
         if data.len() != self.numel() {
-            return Err(Error::LengthMismatch {
-                len: data.len(),
-                shape: self.shape(),
-                expected: self.numel(),
-            });
+            return Err(Error::LengthMismatch { len: data.len(), shape: self.shape(), expected: self.numel() });
         }
         let mut buf = self.write("assign_")?;
         self.device().write(&mut **buf, data)
@@ -226,38 +184,22 @@ impl Tensor {
                 why: format!("{} elements cannot become {}", self.numel(), shape.numel()),
             });
         }
-        Ok(Tensor::from_storage(
-            self.0.storage.clone(),
-            shape,
-            self.device().clone(),
-        ))
+        Ok(Tensor::from_storage(self.0.storage.clone(), shape, self.device().clone()))
     }
 
     /// Read access to the device buffer, for launching kernels.
     pub fn read(&self, op: &'static str) -> Result<RwLockReadGuard<'_, Box<dyn DeviceBuffer>>> {
-        self.0
-            .storage
-            .try_read()
-            .map_err(|_| Error::Borrowed { op, id: self.id() })
+        self.0.storage.try_read().map_err(|_| Error::Borrowed { op, id: self.id() })
     }
 
     /// Write access to the device buffer, for in-place kernels.
     pub fn write(&self, op: &'static str) -> Result<RwLockWriteGuard<'_, Box<dyn DeviceBuffer>>> {
-        self.0
-            .storage
-            .try_write()
-            .map_err(|_| Error::Borrowed { op, id: self.id() })
+        self.0.storage.try_write().map_err(|_| Error::Borrowed { op, id: self.id() })
     }
 }
 
 impl fmt::Debug for Tensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "Tensor#{}{} on {}",
-            self.id(),
-            self.shape(),
-            self.device()
-        )
+        write!(f, "Tensor#{}{} on {}", self.id(), self.shape(), self.device())
     }
 }
