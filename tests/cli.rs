@@ -141,3 +141,116 @@ fn check_runs_the_conformance_suite() {
         "{stdout}"
     );
 }
+
+/// A small MNIST-format folder of 2×2 images in 3 classes, the class readable from the pixels.
+fn tiny_mnist() -> std::path::PathBuf {
+    let dir = temp_path("tiny-mnist");
+    std::fs::create_dir_all(&dir).unwrap();
+    let n = 90;
+    let labels: Vec<u8> = (0..n).map(|i| (i % 3) as u8).collect();
+    let pixels: Vec<u8> =
+        labels.iter().flat_map(|&l| (0..4).map(move |p| if p == l as usize { 250 } else { 20 })).collect();
+    for (images, label_file) in
+        [("train-images-idx3-ubyte", "train-labels-idx1-ubyte"), ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")]
+    {
+        kernelab::nn::idx::write(&dir.join(images), &[n, 2, 2], &pixels).unwrap();
+        kernelab::nn::idx::write(&dir.join(label_file), &[n], &labels).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn train_prints_one_json_line_per_epoch_and_saves_a_checkpoint() {
+    let data = tiny_mnist();
+    let (json, save) = (temp_path("train.jsonl"), temp_path("tiny.safetensors"));
+    let out = kernelab(&[
+        "train",
+        "--model",
+        "4-8-3",
+        "--epochs",
+        "3",
+        "--batch",
+        "16",
+        "--lr",
+        "0.05",
+        "--data",
+        data.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        "--save",
+        save.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3);
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line["epoch"], i + 1);
+        assert_eq!(line["model"], "model");
+        for field in ["train_loss", "test_loss", "test_acc", "epoch_s", "samples_per_s"] {
+            assert!(line[field].as_f64().is_some_and(f64::is_finite), "{field} in {line}");
+        }
+    }
+    assert!(lines[2]["test_acc"].as_f64().unwrap() > 0.9, "the classes are separable: {}", lines[2]);
+    assert_eq!(std::fs::read_to_string(&json).unwrap().lines().count(), 3);
+    assert!(save.is_file() && stderr.contains("saved"), "{stderr}");
+
+    // Two CPU devices, data parallel, same flags.
+    let out = kernelab(&[
+        "train",
+        "--model",
+        "4-8-3",
+        "--epochs",
+        "1",
+        "--backend",
+        "cpu,cpu",
+        "--split",
+        "1,3",
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{:?}", text(&out));
+}
+
+#[test]
+fn distill_reports_teacher_student_and_distilled() {
+    let data = tiny_mnist();
+    let out = kernelab(&[
+        "distill",
+        "--teacher",
+        "4-16-3",
+        "--student",
+        "4-4-3",
+        "--epochs",
+        "2",
+        "--batch",
+        "16",
+        "--lr",
+        "0.05",
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let models: Vec<String> = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["model"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(models, ["teacher", "teacher", "student", "student", "distilled", "distilled"]);
+    assert!(stderr.contains("distilled") && stderr.contains("test accuracy"), "{stderr}");
+}
+
+#[test]
+fn training_input_errors_are_clear() {
+    let out = kernelab(&["train", "--data", "/nonexistent-kernelab-data", "--epochs", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("/nonexistent-kernelab-data/train-images-idx3-ubyte"), "{:?}", text(&out));
+    let data = tiny_mnist();
+    let out = kernelab(&["train", "--model", "784-10", "--data", data.to_str().unwrap(), "--epochs", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).1.contains("the model takes 784 inputs") && text(&out).1.contains("have 4 pixels"),
+        "{:?}",
+        text(&out)
+    );
+}

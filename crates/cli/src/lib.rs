@@ -5,6 +5,7 @@ mod args;
 mod bench;
 mod check;
 mod devices;
+mod train;
 
 use std::process::ExitCode;
 
@@ -25,6 +26,10 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Run the conformance suite (every op and variant against the f64 reference).
     Check(check::CheckArgs),
+    /// Train an MLP on an MNIST-format dataset, printing one JSON line per epoch.
+    Train(train::TrainArgs),
+    /// Train a teacher, then a student on labels alone and a student distilled from the teacher.
+    Distill(train::DistillArgs),
 }
 
 /// Parses the arguments and runs the command. Exit codes: 0 success, 1 a kernel failed its
@@ -35,6 +40,8 @@ pub fn main() -> ExitCode {
         Command::Devices => devices::run().map(|()| 0),
         Command::Bench(a) => bench::run(a),
         Command::Check(a) => check::run(a),
+        Command::Train(a) => train::train(a).map(|()| 0),
+        Command::Distill(a) => train::distill(a).map(|()| 0),
     };
     match outcome {
         Ok(0) => ExitCode::SUCCESS,

@@ -207,6 +207,11 @@ impl Grads {
         self.0.is_empty()
     }
 
+    /// Sets the gradient of `t` to `g`, replacing any (an all-reduce writes combined gradients so).
+    pub fn set(&mut self, t: &Tensor, g: Tensor) {
+        self.0.insert(t.id(), g);
+    }
+
     /// Adds `g` to the gradient of `t`. Gradients are never written in place, so one gradient
     /// tensor may safely stand for several inputs (as `add` and `bias_add` hand on `dy` itself).
     fn accumulate(&mut self, t: &Tensor, g: Tensor) -> Result<()> {

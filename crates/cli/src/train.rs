@@ -1,0 +1,245 @@
+//! `kernelab train` and `kernelab distill`: the seed workloads on real MNIST-format data.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use kernelab_nn::{
+    Adam, DataParallel, Dataset, EpochLog, FASHION_MNIST_DIR, Fit, FitConfig, Mlp, Objective, Split, Trainer, fit,
+};
+use kernelab_tensor::{Device, Error, Result};
+
+use crate::bench::open_devices;
+
+/// Flags shared by `train` and `distill`.
+#[derive(Args, Debug)]
+pub struct CommonArgs {
+    /// Backends to train on; several (`cpu,wgpu`, `cpu,cpu`) train data-parallel.
+    #[arg(long, value_delimiter = ',', default_value = "cpu")]
+    backend: Vec<String>,
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    /// Mini-batch size (the last partial batch of an epoch is kept).
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Adam's learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f32,
+    /// Seeds the initialization and the shuffling.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// An MNIST-format folder (train-images-idx3-ubyte[.gz], …). Default: Debian's Fashion-MNIST.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Train on the first N training images only.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Data parallel: each device's share of a batch, comma-separated (default: equal).
+    #[arg(long, value_delimiter = ',')]
+    split: Vec<f64>,
+    /// Also append each epoch's JSON line to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// The MLP, as layer widths.
+    #[arg(long, default_value = "784-128-10")]
+    model: String,
+    /// Save the trained model as safetensors (PyTorch `nn.Sequential` names), atomically.
+    #[arg(long)]
+    save: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct DistillArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[arg(long, default_value = "784-512-256-10")]
+    teacher: String,
+    #[arg(long, default_value = "784-128-10")]
+    student: String,
+    /// Softmax temperature of the soft targets.
+    #[arg(long, default_value_t = 4.0)]
+    temperature: f32,
+    /// Weight of the distillation term; 1 − alpha goes to the labels.
+    #[arg(long, default_value_t = 0.9)]
+    alpha: f32,
+    /// Load the teacher instead of training it.
+    #[arg(long)]
+    teacher_checkpoint: Option<PathBuf>,
+    /// Save the trained teacher here.
+    #[arg(long)]
+    save_teacher: Option<PathBuf>,
+}
+
+/// The data folder: `--data`, else Debian's Fashion-MNIST, else an error that says how to get one.
+fn data_dir(given: &Option<PathBuf>) -> Result<PathBuf> {
+    match given {
+        Some(dir) => Ok(dir.clone()),
+        None if Path::new(FASHION_MNIST_DIR).is_dir() => Ok(FASHION_MNIST_DIR.into()),
+        None => Err(Error::InvalidArgument {
+            op: "data",
+            why: format!(
+                "no --data given and {FASHION_MNIST_DIR} does not exist: install Debian's `dataset-fashion-mnist` \
+                 package (apt-get install dataset-fashion-mnist) or pass --data DIR with any MNIST-format folder"
+            ),
+        }),
+    }
+}
+
+/// Training and test sets, the training set cut to `--limit`.
+fn load_data(common: &CommonArgs, inputs: usize, classes: usize) -> Result<(Dataset, Dataset)> {
+    let dir = data_dir(&common.data)?;
+    let train = Dataset::load(&dir, Split::Train, classes)?;
+    let test = Dataset::load(&dir, Split::Test, classes)?;
+    if train.features != inputs {
+        return Err(Error::InvalidArgument {
+            op: "train",
+            why: format!(
+                "the model takes {inputs} inputs, the images in {} have {} pixels",
+                dir.display(),
+                train.features
+            ),
+        });
+    }
+    let train = match common.limit {
+        Some(n) => train.take(n),
+        None => train,
+    };
+    Ok((train, test))
+}
+
+/// Writes each log line to stdout (and to `--json`) as it comes.
+struct Logger(Option<std::fs::File>);
+
+impl Logger {
+    fn new(path: &Option<PathBuf>) -> Result<Self> {
+        let file = path
+            .as_ref()
+            .map(|p| std::fs::File::create(p).map_err(|source| Error::Io { path: p.display().to_string(), source }))
+            .transpose()?;
+        Ok(Self(file))
+    }
+
+    fn log(&mut self, log: &EpochLog) {
+        let line = serde_json::to_string(log).unwrap_or_default();
+        println!("{line}");
+        if let Some(file) = &mut self.0 {
+            // A log line that cannot be written must not stop training; say so once per line.
+            if let Err(e) = writeln!(file, "{line}").and_then(|_| file.flush()) {
+                eprintln!("warning: could not append to the JSON log: {e}");
+            }
+        }
+    }
+}
+
+/// Trains `model` with `objective` on one device or data-parallel on several.
+fn run_fit(
+    model: Mlp,
+    devices: &[Device],
+    common: &CommonArgs,
+    objective: Objective,
+    name: &str,
+    data: &(Dataset, Dataset),
+    logger: &mut Logger,
+) -> Result<(Mlp, Vec<EpochLog>)> {
+    let config = FitConfig { epochs: common.epochs, batch: common.batch, seed: common.seed, name: name.into() };
+    if devices.len() > 1 {
+        let mut parallel = DataParallel::new(&model, devices, &common.split, common.lr, &objective)?;
+        let logs = fit(&mut parallel, &data.0, &data.1, &config, |l| logger.log(l))?;
+        Ok((parallel.model().clone(), logs))
+    } else {
+        let adam = Adam::new(model.parameters(), common.lr)?;
+        let mut trainer = Trainer::new(model, Box::new(adam), objective)?;
+        let logs = fit(&mut trainer, &data.0, &data.1, &config, |l| logger.log(l))?;
+        Ok((trainer.model, logs))
+    }
+}
+
+fn summary(name: &str, model: &Mlp, logs: &[EpochLog]) {
+    if let Some(last) = logs.last() {
+        let mean_epoch = logs.iter().map(|l| l.epoch_s).sum::<f64>() / logs.len() as f64;
+        eprintln!(
+            "{name:<10} {:<16} test accuracy {:.2}% after {} epochs, {:.3} s/epoch ({:.0} samples/s)",
+            model.spec(),
+            100.0 * last.test_acc,
+            last.epoch,
+            mean_epoch,
+            last.samples_per_s
+        );
+    }
+}
+
+fn check_batch(common: &CommonArgs) -> Result<()> {
+    if common.batch == 0 || common.epochs == 0 {
+        return Err(Error::InvalidArgument { op: "train", why: "--batch and --epochs must be at least 1".into() });
+    }
+    Ok(())
+}
+
+pub fn train(a: &TrainArgs) -> Result<()> {
+    check_batch(&a.common)?;
+    let devices = open_devices(&a.common.backend)?;
+    let model = Mlp::new(&a.model, a.common.seed, &devices[0])?;
+    let widths = model.widths();
+    let data = load_data(&a.common, widths[0], widths[widths.len() - 1])?;
+    let mut logger = Logger::new(&a.common.json)?;
+    let (model, logs) = run_fit(model, &devices, &a.common, Objective::CrossEntropy, "model", &data, &mut logger)?;
+    summary("model", &model, &logs);
+    if let Some(path) = &a.save {
+        model.save(path)?;
+        eprintln!("saved {}", path.display());
+    }
+    Ok(())
+}
+
+pub fn distill(a: &DistillArgs) -> Result<()> {
+    check_batch(&a.common)?;
+    if !(a.temperature > 0.0 && (0.0..=1.0).contains(&a.alpha)) {
+        return Err(Error::InvalidArgument {
+            op: "distill", why: "need --temperature > 0 and 0 ≤ --alpha ≤ 1".into()
+        });
+    }
+    let devices = open_devices(&a.common.backend)?;
+    let student = Mlp::new(&a.student, a.common.seed, &devices[0])?;
+    let widths = student.widths();
+    let data = load_data(&a.common, widths[0], widths[widths.len() - 1])?;
+    let mut logger = Logger::new(&a.common.json)?;
+
+    let teacher = match &a.teacher_checkpoint {
+        Some(path) => {
+            let teacher = Mlp::load(path, &devices[0])?;
+            let (loss, acc) = kernelab_nn::evaluate(&teacher, &data.1, 1000)?;
+            eprintln!(
+                "teacher    {:<16} loaded from {}: test loss {loss:.4}, accuracy {:.2}%",
+                teacher.spec(),
+                path.display(),
+                100.0 * acc
+            );
+            teacher
+        }
+        None => {
+            let teacher = Mlp::new(&a.teacher, a.common.seed.wrapping_add(1000), &devices[0])?;
+            let (teacher, logs) =
+                run_fit(teacher, &devices, &a.common, Objective::CrossEntropy, "teacher", &data, &mut logger)?;
+            summary("teacher", &teacher, &logs);
+            teacher
+        }
+    };
+    if let Some(path) = &a.save_teacher {
+        teacher.save(path)?;
+    }
+    let (plain, plain_logs) =
+        run_fit(student.clone(), &devices, &a.common, Objective::CrossEntropy, "student", &data, &mut logger)?;
+    let objective = Objective::Distill { teacher, temperature: a.temperature, alpha: a.alpha };
+    let fresh = Mlp::new(&a.student, a.common.seed, &devices[0])?;
+    let (distilled, distilled_logs) = run_fit(fresh, &devices, &a.common, objective, "distilled", &data, &mut logger)?;
+    summary("student", &plain, &plain_logs);
+    summary("distilled", &distilled, &distilled_logs);
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! `Linear` and the MLP built from a spec string such as `784-512-256-10`.
+
+use std::fmt;
+
+use kernelab_tensor::{Device, Error, Result, Tape, Tensor};
+
+/// `y = x·Wᵀ + b` with `W` of shape `out × in` (PyTorch's layout, so checkpoints load there).
+#[derive(Clone, Debug)]
+pub struct Linear {
+    pub weight: Tensor,
+    pub bias: Tensor,
+}
+
+impl Linear {
+    /// PyTorch's default initialization: Kaiming-uniform weights with `a = √5`, which is
+    /// `U(−1/√in, 1/√in)`, and the bias drawn from the same range.
+    pub fn new(inputs: usize, outputs: usize, seed: u64, device: &Device) -> Result<Self> {
+        let bound = 1.0 / (inputs as f32).sqrt();
+        let weight = Tensor::rand_uniform(&[outputs, inputs], -bound, bound, seed, device)?.requires_grad();
+        let bias = Tensor::rand_uniform(&[outputs], -bound, bound, seed ^ 0xb1a5, device)?.requires_grad();
+        Ok(Self { weight, bias })
+    }
+
+    pub fn inputs(&self) -> usize {
+        self.weight.dims()[1]
+    }
+
+    pub fn outputs(&self) -> usize {
+        self.weight.dims()[0]
+    }
+
+    /// `x·Wᵀ + b`, through ReLU when `relu` is set (one fused kernel for bias and ReLU).
+    pub fn forward(&self, tape: &mut Tape, x: &Tensor, relu: bool) -> Result<Tensor> {
+        let z = tape.matmul_t(x, &self.weight, false, true)?;
+        if relu { tape.bias_relu(&z, &self.bias) } else { tape.bias_add(&z, &self.bias) }
+    }
+}
+
+/// A multilayer perceptron: Linear layers with ReLU between them, logits out.
+#[derive(Clone, Debug)]
+pub struct Mlp {
+    pub layers: Vec<Linear>,
+}
+
+/// Parses `784-128-10` into layer widths (at least an input and an output, none zero).
+pub fn parse_spec(spec: &str) -> Result<Vec<usize>> {
+    let bad = |why: &str| Error::InvalidArgument { op: "mlp", why: format!("model spec `{spec}`: {why}") };
+    let widths: Vec<usize> = spec
+        .split('-')
+        .map(|w| w.trim().parse::<usize>().map_err(|_| bad("expected widths joined by '-', e.g. 784-128-10")))
+        .collect::<Result<_>>()?;
+    if widths.len() < 2 {
+        return Err(bad("needs at least an input and an output width"));
+    }
+    if widths.contains(&0) {
+        return Err(bad("a width of 0"));
+    }
+    Ok(widths)
+}
+
+impl Mlp {
+    /// A freshly initialized MLP; layer `i` is seeded with `seed + i`.
+    pub fn new(spec: &str, seed: u64, device: &Device) -> Result<Self> {
+        let widths = parse_spec(spec)?;
+        let layers = widths
+            .windows(2)
+            .enumerate()
+            .map(|(i, w)| Linear::new(w[0], w[1], seed.wrapping_add(i as u64), device))
+            .collect::<Result<_>>()?;
+        Ok(Self { layers })
+    }
+
+    /// The widths, `[784, 128, 10]`.
+    pub fn widths(&self) -> Vec<usize> {
+        let mut w = vec![self.layers[0].inputs()];
+        w.extend(self.layers.iter().map(Linear::outputs));
+        w
+    }
+
+    pub fn spec(&self) -> String {
+        self.widths().iter().map(usize::to_string).collect::<Vec<_>>().join("-")
+    }
+
+    /// The logits for a batch `x` (`rows × inputs`).
+    pub fn forward(&self, tape: &mut Tape, x: &Tensor) -> Result<Tensor> {
+        let last = self.layers.len() - 1;
+        let mut h = x.clone();
+        for (i, layer) in self.layers.iter().enumerate() {
+            h = layer.forward(tape, &h, i < last)?;
+        }
+        Ok(h)
+    }
+
+    /// Every parameter, named as in PyTorch's `nn.Sequential(Linear, ReLU, Linear, …)`:
+    /// `0.weight`, `0.bias`, `2.weight`, …
+    pub fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        self.layers
+            .iter()
+            .enumerate()
+            .flat_map(|(i, l)| {
+                [(format!("{}.weight", 2 * i), l.weight.clone()), (format!("{}.bias", 2 * i), l.bias.clone())]
+            })
+            .collect()
+    }
+
+    pub fn parameters(&self) -> Vec<Tensor> {
+        self.named_parameters().into_iter().map(|(_, t)| t).collect()
+    }
+
+    /// The number of scalar parameters.
+    pub fn parameter_count(&self) -> usize {
+        self.parameters().iter().map(Tensor::numel).sum()
+    }
+
+    /// A copy of this model on `device`.
+    pub fn to(&self, device: &Device) -> Result<Self> {
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| {
+                Ok(Linear { weight: l.weight.to(device)?.requires_grad(), bias: l.bias.to(device)?.requires_grad() })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self { layers })
+    }
+}
+
+impl fmt::Display for Mlp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MLP {} ({} parameters)", self.spec(), self.parameter_count())
+    }
+}

@@ -1,0 +1,73 @@
+//! Optimizers: Adam (PyTorch-equivalent, one fused kernel per parameter tensor) and plain SGD.
+
+use kernelab_tensor::{AdamStep, Grads, Result, Tensor, adam_step_};
+
+/// Updates parameters from their gradients.
+pub trait Optimizer {
+    /// One update of every parameter that has a gradient in `grads`.
+    fn step(&mut self, grads: &Grads) -> Result<()>;
+}
+
+/// Adam with bias correction, as `torch.optim.Adam` (no weight decay, no amsgrad).
+pub struct Adam {
+    params: Vec<Tensor>,
+    /// First and second moments, one pair per parameter, on the parameter's device.
+    moments: Vec<(Tensor, Tensor)>,
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    steps: u32,
+}
+
+impl Adam {
+    /// Adam over `params` with PyTorch's defaults `β = (0.9, 0.999)`, `ε = 1e-8`.
+    pub fn new(params: Vec<Tensor>, lr: f32) -> Result<Self> {
+        let moments = params
+            .iter()
+            .map(|p| Ok((Tensor::zeros(p.dims(), p.device())?, Tensor::zeros(p.dims(), p.device())?)))
+            .collect::<Result<_>>()?;
+        Ok(Self { params, moments, lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, steps: 0 })
+    }
+
+    /// The number of steps taken.
+    pub fn steps(&self) -> u32 {
+        self.steps
+    }
+}
+
+impl Optimizer for Adam {
+    fn step(&mut self, grads: &Grads) -> Result<()> {
+        self.steps += 1;
+        let step = AdamStep { lr: self.lr, beta1: self.beta1, beta2: self.beta2, eps: self.eps, step: self.steps };
+        for (param, (m, v)) in self.params.iter().zip(&self.moments) {
+            if let Some(grad) = grads.get(param) {
+                adam_step_(param, grad, m, v, step)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `p ← p − lr·g`.
+pub struct Sgd {
+    params: Vec<Tensor>,
+    pub lr: f32,
+}
+
+impl Sgd {
+    pub fn new(params: Vec<Tensor>, lr: f32) -> Self {
+        Self { params, lr }
+    }
+}
+
+impl Optimizer for Sgd {
+    fn step(&mut self, grads: &Grads) -> Result<()> {
+        for param in &self.params {
+            if let Some(grad) = grads.get(param) {
+                param.axpy_(-self.lr, grad)?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,122 @@
+//! Data-parallel training: replicas of one model on several devices of any kinds. Each batch is
+//! split between them (equally or by a weight per device), each replica computes the gradient of
+//! the mean loss over its shard, the gradients are combined as `g = Σ_r (n_r/n)·g_r` (the gradient
+//! of the mean over the whole batch), and every replica applies the same update.
+
+use kernelab_tensor::{Device, Error, Grads, Result, Tensor};
+
+use crate::Mlp;
+use crate::optim::Adam;
+use crate::train::{Fit, Objective, Trainer};
+
+pub struct DataParallel {
+    replicas: Vec<Trainer>,
+    /// Relative share of each batch per replica.
+    weights: Vec<f64>,
+}
+
+impl DataParallel {
+    /// Copies `model` (and the objective's teacher) onto every device, each with its own Adam.
+    pub fn new(model: &Mlp, devices: &[Device], weights: &[f64], lr: f32, objective: &Objective) -> Result<Self> {
+        if devices.is_empty() {
+            return Err(Error::InvalidArgument { op: "data_parallel", why: "no devices".into() });
+        }
+        let weights = if weights.is_empty() { vec![1.0; devices.len()] } else { weights.to_vec() };
+        if weights.len() != devices.len()
+            || weights.iter().any(|w| !(*w >= 0.0 && w.is_finite()))
+            || weights.iter().sum::<f64>() <= 0.0
+        {
+            return Err(Error::InvalidArgument {
+                op: "data_parallel",
+                why: format!("{} devices need as many non-negative split weights, not {weights:?}", devices.len()),
+            });
+        }
+        let replicas = devices
+            .iter()
+            .map(|d| {
+                let replica = model.to(d)?;
+                let adam = Adam::new(replica.parameters(), lr)?;
+                Trainer::new(replica, Box::new(adam), objective.to(d)?)
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self { replicas, weights })
+    }
+
+    pub fn replicas(&self) -> &[Trainer] {
+        &self.replicas
+    }
+
+    /// How many of `rows` each replica takes: proportional to its weight, the rounding remainder
+    /// to the last replicas.
+    pub fn shares(&self, rows: usize) -> Vec<usize> {
+        let total: f64 = self.weights.iter().sum();
+        let mut shares: Vec<usize> = self.weights.iter().map(|w| (rows as f64 * w / total).floor() as usize).collect();
+        let mut left = rows - shares.iter().sum::<usize>();
+        for s in shares.iter_mut().rev() {
+            if left == 0 {
+                break;
+            }
+            *s += 1;
+            left -= 1;
+        }
+        shares
+    }
+}
+
+impl Fit for DataParallel {
+    fn step(&mut self, images: &[f32], labels: &[u32]) -> Result<()> {
+        let rows = labels.len();
+        let features = images.len() / rows.max(1);
+        let shares = self.shares(rows);
+        let mut offsets = vec![0];
+        shares.iter().for_each(|s| offsets.push(offsets.last().unwrap_or(&0) + s));
+        // Forward and backward on every replica at once.
+        let grads: Vec<Option<Grads>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .replicas
+                .iter_mut()
+                .enumerate()
+                .map(|(r, replica)| {
+                    let (lo, hi) = (offsets[r], offsets[r + 1]);
+                    let (x, y) = (&images[lo * features..hi * features], &labels[lo..hi]);
+                    scope.spawn(move || if hi > lo { replica.gradients(x, y).map(Some) } else { Ok(None) })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(replica_panicked())))
+                .collect::<Result<Vec<_>>>()
+        })?;
+        // All-reduce through the host: g = Σ_r (n_r/n)·g_r, the same sum on every replica.
+        let params: Vec<Vec<Tensor>> = self.replicas.iter().map(|r| r.model.parameters()).collect();
+        let mut reduced: Vec<Grads> = vec![Grads::default(); self.replicas.len()];
+        for p in 0..params[0].len() {
+            let mut sum = vec![0.0f32; params[0][p].numel()];
+            for (r, g) in grads.iter().enumerate() {
+                let Some(g) = g.as_ref().and_then(|g| g.get(&params[r][p])) else { continue };
+                let w = shares[r] as f32 / rows as f32;
+                sum.iter_mut().zip(g.to_vec()?).for_each(|(s, v)| *s += w * v);
+            }
+            for (r, replica_params) in params.iter().enumerate() {
+                let param = &replica_params[p];
+                reduced[r].set(param, Tensor::from_slice(&sum, param.dims(), param.device())?);
+            }
+        }
+        for (replica, g) in self.replicas.iter_mut().zip(&reduced) {
+            replica.apply(g)?;
+        }
+        Ok(())
+    }
+
+    fn take_loss_sum(&mut self) -> Result<f64> {
+        self.replicas.iter_mut().map(|r| r.take_loss_sum()).sum()
+    }
+
+    fn model(&self) -> &Mlp {
+        &self.replicas[0].model
+    }
+}
+
+fn replica_panicked() -> Error {
+    Error::Device { backend: "data_parallel".into(), message: "a replica's thread panicked".into() }
+}

@@ -1,0 +1,225 @@
+//! Training: one step (upload a batch, forward, backward, update; the loss stays on the device),
+//! the epoch loop with validation, and evaluation without a tape.
+
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use kernelab_tensor::{Device, Grads, Labels, Result, Tape, Tensor};
+
+use crate::Mlp;
+use crate::data::{Dataset, epoch_order};
+use crate::optim::Optimizer;
+
+/// What a step minimizes.
+#[derive(Clone, Debug)]
+pub enum Objective {
+    /// Mean cross-entropy of the logits against the labels.
+    CrossEntropy,
+    /// Knowledge distillation from a frozen teacher at temperature `T`:
+    /// `α·T²·KL(softmax(teacher/T) ‖ softmax(student/T)) + (1−α)·CE(student, labels)`.
+    Distill { teacher: Mlp, temperature: f32, alpha: f32 },
+}
+
+impl Objective {
+    /// The scalar loss of `model` on a batch, recorded on `tape` (the teacher runs without one).
+    pub fn loss(&self, tape: &mut Tape, model: &Mlp, x: &Tensor, labels: &Labels) -> Result<Tensor> {
+        let logits = model.forward(tape, x)?;
+        match self {
+            Objective::CrossEntropy => tape.cross_entropy(&logits, labels),
+            Objective::Distill { teacher, temperature: t, alpha } => {
+                let soft_targets = teacher.forward(&mut Tape::no_grad(), x)?.scale(1.0 / t)?.softmax()?;
+                let kl = tape.kl_div(&logits, &soft_targets, *t)?;
+                let ce = tape.cross_entropy(&logits, labels)?;
+                let soft = tape.scale(&kl, alpha * t * t)?;
+                let hard = tape.scale(&ce, 1.0 - alpha)?;
+                tape.add(&soft, &hard)
+            }
+        }
+    }
+
+    /// The same objective with its teacher on `device`.
+    pub fn to(&self, device: &Device) -> Result<Self> {
+        Ok(match self {
+            Objective::CrossEntropy => Objective::CrossEntropy,
+            Objective::Distill { teacher, temperature, alpha } => {
+                Objective::Distill { teacher: teacher.to(device)?, temperature: *temperature, alpha: *alpha }
+            }
+        })
+    }
+}
+
+/// One model, its optimizer and objective on one device.
+pub struct Trainer {
+    pub model: Mlp,
+    optimizer: Box<dyn Optimizer + Send>,
+    objective: Objective,
+    tape: Tape,
+    /// `Σ rows·loss` over the steps since the last [`Trainer::take_loss_sum`], kept on the device.
+    loss_sum: Tensor,
+}
+
+impl Trainer {
+    pub fn new(model: Mlp, optimizer: Box<dyn Optimizer + Send>, objective: Objective) -> Result<Self> {
+        let loss_sum = Tensor::zeros(&[], model.layers[0].weight.device())?;
+        Ok(Self { model, optimizer, objective, tape: Tape::new(), loss_sum })
+    }
+
+    pub fn device(&self) -> &Device {
+        self.model.layers[0].weight.device()
+    }
+
+    /// Forward and backward on one batch: the gradients, and the rows' loss added to the running sum.
+    pub fn gradients(&mut self, images: &[f32], labels: &[u32]) -> Result<Grads> {
+        let rows = labels.len();
+        let device = self.device().clone();
+        let x = Tensor::from_slice(images, &[rows, images.len() / rows.max(1)], &device)?;
+        let classes = self.model.widths().last().copied().unwrap_or(1);
+        let labels = Labels::new(labels, classes, &device)?;
+        self.tape.clear();
+        let loss = self.objective.loss(&mut self.tape, &self.model, &x, &labels)?;
+        self.loss_sum.axpy_(rows as f32, &loss)?;
+        self.tape.backward(&loss)
+    }
+
+    /// Updates the parameters from `grads`.
+    pub fn apply(&mut self, grads: &Grads) -> Result<()> {
+        self.optimizer.step(grads)
+    }
+
+    /// The summed loss since the last call (one download), then zero.
+    pub fn take_loss_sum(&mut self) -> Result<f64> {
+        let sum = self.loss_sum.item()?;
+        self.loss_sum.fill_(0.0)?;
+        Ok(f64::from(sum))
+    }
+}
+
+/// Anything the epoch loop can drive: one device, or several in data parallel.
+pub trait Fit {
+    /// One optimization step on a host batch.
+    fn step(&mut self, images: &[f32], labels: &[u32]) -> Result<()>;
+    /// The summed per-sample training loss since the last call.
+    fn take_loss_sum(&mut self) -> Result<f64>;
+    /// The model to evaluate (replica 0 in data parallel).
+    fn model(&self) -> &Mlp;
+}
+
+impl Fit for Trainer {
+    fn step(&mut self, images: &[f32], labels: &[u32]) -> Result<()> {
+        let grads = self.gradients(images, labels)?;
+        self.apply(&grads)
+    }
+
+    fn take_loss_sum(&mut self) -> Result<f64> {
+        Trainer::take_loss_sum(self)
+    }
+
+    fn model(&self) -> &Mlp {
+        &self.model
+    }
+}
+
+/// Loss and accuracy of `model` on `data`, without a tape, in batches of `batch`.
+pub fn evaluate(model: &Mlp, data: &Dataset, batch: usize) -> Result<(f64, f64)> {
+    let device = model.layers[0].weight.device();
+    let (mut loss, mut correct) = (0.0f64, 0usize);
+    let (mut images, mut labels) = (Vec::new(), Vec::new());
+    let indices: Vec<usize> = (0..data.len()).collect();
+    for chunk in indices.chunks(batch.max(1)) {
+        data.gather(chunk, &mut images, &mut labels);
+        let x = Tensor::from_slice(&images, &[chunk.len(), data.features], device)?;
+        let logits = model.forward(&mut Tape::no_grad(), &x)?;
+        let (rows, _) = logits.softmax_cross_entropy(&Labels::new(&labels, data.classes, device)?)?;
+        loss += rows.to_vec()?.iter().map(|&l| f64::from(l)).sum::<f64>();
+        let z = logits.to_vec()?;
+        correct += z.chunks(data.classes).zip(&labels).filter(|(row, label)| argmax(row) == **label as usize).count();
+    }
+    let n = data.len().max(1) as f64;
+    Ok((loss / n, correct as f64 / n))
+}
+
+fn argmax(row: &[f32]) -> usize {
+    row.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best }).0
+}
+
+/// One line of the training log, as JSON.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EpochLog {
+    /// `model` (plain training), or `teacher`, `student`, `distilled` in a distillation run.
+    pub model: String,
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub test_loss: f64,
+    pub test_acc: f64,
+    pub epoch_s: f64,
+    pub samples_per_s: f64,
+}
+
+/// How to run the epoch loop.
+#[derive(Clone, Debug)]
+pub struct FitConfig {
+    pub epochs: usize,
+    pub batch: usize,
+    pub seed: u64,
+    /// The `model` field of the logs.
+    pub name: String,
+}
+
+/// Trains for `config.epochs` epochs over `train` (shuffled, the last partial batch included),
+/// evaluating on `test` after each; `on_epoch` receives every log line as it is made.
+pub fn fit(
+    learner: &mut dyn Fit,
+    train: &Dataset,
+    test: &Dataset,
+    config: &FitConfig,
+    mut on_epoch: impl FnMut(&EpochLog),
+) -> Result<Vec<EpochLog>> {
+    let mut logs = Vec::new();
+    let (mut images, mut labels) = (Vec::new(), Vec::new());
+    for epoch in 1..=config.epochs {
+        let order = epoch_order(train.len(), config.seed, epoch);
+        let bar = progress(
+            order.len().div_ceil(config.batch.max(1)) as u64,
+            &format!("{} epoch {epoch}/{}", config.name, config.epochs),
+        );
+        let started = Instant::now();
+        for chunk in order.chunks(config.batch.max(1)) {
+            train.gather(chunk, &mut images, &mut labels);
+            learner.step(&images, &labels)?;
+            bar.inc(1);
+        }
+        let train_loss = learner.take_loss_sum()? / train.len().max(1) as f64;
+        let epoch_s = started.elapsed().as_secs_f64();
+        bar.finish_and_clear();
+        let (test_loss, test_acc) = evaluate(learner.model(), test, 1000)?;
+        let log = EpochLog {
+            model: config.name.clone(),
+            epoch,
+            train_loss,
+            test_loss,
+            test_acc,
+            epoch_s,
+            samples_per_s: train.len() as f64 / epoch_s,
+        };
+        on_epoch(&log);
+        logs.push(log);
+    }
+    Ok(logs)
+}
+
+/// A progress bar over an epoch's steps, drawn on stderr only when stdout is a terminal (so piped
+/// JSON stays clean and logs carry no bar).
+fn progress(steps: u64, label: &str) -> ProgressBar {
+    if !std::io::stdout().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(steps), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} steps {per_sec} eta {eta}") {
+        bar.set_style(style);
+    }
+    bar.set_message(label.to_string());
+    bar
+}
