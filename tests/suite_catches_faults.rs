@@ -18,7 +18,7 @@ enum Fault {
 struct Faulty(CpuBackend, Fault);
 
 fn cpu_values(buf: &dyn DeviceBuffer) -> &[f32] {
-    &buf.as_any().downcast_ref::<CpuBuffer>().expect("a CPU buffer").0
+    buf.as_any().downcast_ref::<CpuBuffer>().expect("a CPU buffer").values()
 }
 
 impl Backend for Faulty {
@@ -51,7 +51,7 @@ impl Backend for Faulty {
         match (self.1, kernel) {
             (Fault::ReluSkipsLast, Kernel::Relu { x, y }) => {
                 let x = cpu_values(x);
-                let y = &mut y.as_any_mut().downcast_mut::<CpuBuffer>().expect("a CPU buffer").0;
+                let y = y.as_any_mut().downcast_mut::<CpuBuffer>().expect("a CPU buffer").values_mut();
                 let n = y.len();
                 kernel_relu(&x[..n - 1], &mut y[..n - 1]);
                 Ok(())

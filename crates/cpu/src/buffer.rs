@@ -1,16 +1,57 @@
-//! Host memory as a device buffer.
+//! Host memory as a device buffer, recycled through a per-device pool: a training step allocates
+//! the same sizes every step, and reusing them saves the allocator, the page faults and the zeroing.
 
 use std::any::Any;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use kernelab_tensor::{DeviceBuffer, Error, Result};
 
-/// A CPU "device" buffer: a plain vector of f32 values.
+/// The most bytes a pool keeps for reuse; beyond it, freed buffers go back to the allocator.
+const MAX_POOLED_BYTES: usize = 256 << 20;
+
+/// Freed buffers by length, for reuse.
+#[derive(Debug, Default)]
+pub struct Pool {
+    free: Mutex<FreeLists>,
+}
+
+#[derive(Debug, Default)]
+struct FreeLists {
+    by_len: HashMap<usize, Vec<Vec<f32>>>,
+    bytes: usize,
+}
+
+impl Pool {
+    /// A pooled buffer of exactly `len` values, with stale contents, if there is one.
+    fn take(&self, len: usize) -> Option<Vec<f32>> {
+        let mut free = self.free.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let buf = free.by_len.get_mut(&len)?.pop()?;
+        free.bytes -= len * 4;
+        Some(buf)
+    }
+
+    /// Keeps `buf` for reuse while the pool is under its size limit.
+    fn give(&self, buf: Vec<f32>) {
+        let len = buf.len();
+        let mut free = self.free.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if len > 0 && free.bytes + len * 4 <= MAX_POOLED_BYTES {
+            free.bytes += len * 4;
+            free.by_len.entry(len).or_default().push(buf);
+        }
+    }
+}
+
+/// A CPU "device" buffer: a vector of f32 values, returned to its pool when dropped.
 #[derive(Debug)]
-pub struct CpuBuffer(pub Vec<f32>);
+pub struct CpuBuffer {
+    data: Vec<f32>,
+    pool: Option<Arc<Pool>>,
+}
 
 impl DeviceBuffer for CpuBuffer {
     fn len(&self) -> usize {
-        self.0.len()
+        self.data.len()
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -22,8 +63,17 @@ impl DeviceBuffer for CpuBuffer {
     }
 }
 
+impl Drop for CpuBuffer {
+    fn drop(&mut self) {
+        if let Some(pool) = &self.pool {
+            pool.give(std::mem::take(&mut self.data));
+        }
+    }
+}
+
 impl CpuBuffer {
-    /// A zero-filled buffer; an allocation the system refuses is [`Error::OutOfMemory`].
+    /// A zero-filled buffer outside any pool; an allocation the system refuses is
+    /// [`Error::OutOfMemory`].
     pub fn try_new(len: usize) -> Result<Self> {
         let mut data = Vec::new();
         data.try_reserve_exact(len).map_err(|_| Error::OutOfMemory {
@@ -32,7 +82,29 @@ impl CpuBuffer {
             len,
         })?;
         data.resize(len, 0.0);
-        Ok(Self(data))
+        Ok(Self { data, pool: None })
+    }
+
+    /// A buffer of `len` values from `pool` (stale contents) or, failing that, a new one; either
+    /// way it returns to `pool` when dropped.
+    pub fn pooled(len: usize, pool: &Arc<Pool>) -> Result<Self> {
+        let data = match pool.take(len) {
+            Some(data) => data,
+            None => Self::try_new(len)?.into_values(),
+        };
+        Ok(Self { data, pool: Some(pool.clone()) })
+    }
+
+    pub fn values(&self) -> &[f32] {
+        &self.data
+    }
+
+    pub fn values_mut(&mut self) -> &mut [f32] {
+        &mut self.data
+    }
+
+    fn into_values(mut self) -> Vec<f32> {
+        std::mem::take(&mut self.data)
     }
 }
 
@@ -45,7 +117,7 @@ fn foreign(what: &dyn DeviceBuffer) -> Error {
 
 /// The values of a buffer that must belong to the CPU backend.
 pub fn host(buf: &dyn DeviceBuffer) -> Result<&[f32]> {
-    buf.as_any().downcast_ref::<CpuBuffer>().map(|b| b.0.as_slice()).ok_or_else(|| foreign(buf))
+    buf.as_any().downcast_ref::<CpuBuffer>().map(CpuBuffer::values).ok_or_else(|| foreign(buf))
 }
 
 /// The values of a buffer that must belong to the CPU backend, for writing.
@@ -54,5 +126,23 @@ pub fn host_mut(buf: &mut dyn DeviceBuffer) -> Result<&mut [f32]> {
         return Err(foreign(buf));
     }
     let cpu = buf.as_any_mut().downcast_mut::<CpuBuffer>().expect("the type was checked just above");
-    Ok(cpu.0.as_mut_slice())
+    Ok(cpu.values_mut())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropped_buffers_are_reused_by_length() {
+        let pool = Arc::new(Pool::default());
+        let mut a = CpuBuffer::pooled(1000, &pool).unwrap();
+        a.values_mut()[0] = 7.0;
+        let address = a.values().as_ptr();
+        drop(a);
+        let b = CpuBuffer::pooled(1000, &pool).unwrap();
+        assert_eq!((b.values().as_ptr(), b.values()[0]), (address, 7.0), "the same memory, contents stale");
+        let c = CpuBuffer::pooled(999, &pool).unwrap();
+        assert_ne!(c.values().as_ptr(), address);
+    }
 }

@@ -51,21 +51,41 @@ pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
     parallel::chunks(y, |at, y| y.iter_mut().zip(&x[at..]).for_each(|(y, &x)| *y += alpha * x));
 }
 
-/// One bias-corrected Adam step, in PyTorch's order of operations (see [`AdamStep`]).
+/// One bias-corrected Adam step, in PyTorch's order of operations (see [`AdamStep`]), in chunks
+/// on rayon threads above [`PAR_MIN_WORK`](crate::parallel) elements.
 pub fn adam(param: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32], s: &AdamStep) {
-    let step_size = s.lr / s.bias_correction1();
-    let sqrt_bc2 = s.bias_correction2().sqrt();
-    let update = |p: &mut f32, g: f32, m: &mut f32, v: &mut f32| {
-        *m = s.beta1 * *m + (1.0 - s.beta1) * g;
-        *v = s.beta2 * *v + (1.0 - s.beta2) * g * g;
-        *p -= step_size * *m / (v.sqrt() / sqrt_bc2 + s.eps);
+    use rayon::prelude::*;
+    const CHUNK: usize = 1 << 14;
+    let k = AdamConstants {
+        step_size: s.lr / s.bias_correction1(),
+        inv_sqrt_bc2: 1.0 / s.bias_correction2().sqrt(),
+        beta1: s.beta1,
+        beta2: s.beta2,
+        eps: s.eps,
     };
     if param.len() < parallel::PAR_MIN_WORK {
-        let zipped = param.iter_mut().zip(grad).zip(m.iter_mut()).zip(v.iter_mut());
-        zipped.for_each(|(((p, &g), m), v)| update(p, g, m, v));
+        adam_chunk(param, grad, m, v, &k);
     } else {
-        use rayon::prelude::*;
-        let zipped = param.par_iter_mut().zip(grad).zip(m.par_iter_mut()).zip(v.par_iter_mut());
-        zipped.with_min_len(1 << 12).for_each(|(((p, &g), m), v)| update(p, g, m, v));
+        let chunks = param.par_chunks_mut(CHUNK).zip(grad.par_chunks(CHUNK)).zip(m.par_chunks_mut(CHUNK));
+        chunks.zip(v.par_chunks_mut(CHUNK)).for_each(|(((p, g), m), v)| adam_chunk(p, g, m, v, &k));
+    }
+}
+
+/// The per-step constants of Adam: `lr/(1−β₁ᵗ)` and `1/√(1−β₂ᵗ)`.
+struct AdamConstants {
+    step_size: f32,
+    inv_sqrt_bc2: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+}
+
+/// Adam over equal-length slices: a loop the compiler vectorizes, square root and division too.
+fn adam_chunk(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], k: &AdamConstants) {
+    let n = p.len().min(g.len()).min(m.len()).min(v.len());
+    for i in 0..n {
+        m[i] = k.beta1 * m[i] + (1.0 - k.beta1) * g[i];
+        v[i] = k.beta2 * v[i] + (1.0 - k.beta2) * g[i] * g[i];
+        p[i] -= k.step_size * m[i] / (v[i].sqrt() * k.inv_sqrt_bc2 + k.eps);
     }
 }

@@ -5,23 +5,27 @@
 
 mod buffer;
 pub mod elementwise;
+pub mod gemm;
 pub mod matmul;
 mod parallel;
 pub mod registry;
 pub mod rowwise;
 
-pub use buffer::CpuBuffer;
+pub use buffer::{CpuBuffer, Pool};
 
 use buffer::{host, host_mut};
 use kernelab_tensor::{Backend, BackendKind, DeviceBuffer, DeviceInfo, Error, Kernel, Op, Result, Variant};
 
-/// The CPU as a device: kernels run on the calling thread or on rayon's global pool.
+/// The CPU as a device: kernels run on the calling thread or on rayon's global pool; buffers are
+/// recycled through the device's own [`Pool`].
 #[derive(Debug, Default)]
-pub struct CpuBackend;
+pub struct CpuBackend {
+    pool: std::sync::Arc<Pool>,
+}
 
 impl CpuBackend {
     pub fn new() -> Self {
-        Self
+        Self::default()
     }
 
     /// The variant to run: the requested one (checked against the registry) or the default.
@@ -106,7 +110,7 @@ impl Backend for CpuBackend {
     }
 
     fn alloc(&self, len: usize) -> Result<Box<dyn DeviceBuffer>> {
-        Ok(Box::new(CpuBuffer::try_new(len)?))
+        Ok(Box::new(CpuBuffer::pooled(len, &self.pool)?))
     }
 
     fn upload(&self, src: &[f32], dst: &mut dyn DeviceBuffer) -> Result<()> {
@@ -128,9 +132,23 @@ impl Backend for CpuBackend {
         match kernel {
             Kernel::Matmul { a, b, c, gemm } => {
                 let (a, b, c) = (host(a)?, host(b)?, host_mut(c)?);
+                let mut packed = |kernel: &str, threaded| -> Result<()> {
+                    let kernel = gemm::MicroKernel::detect(kernel).map_err(|reason| Error::VariantUnavailable {
+                        backend: "cpu".into(),
+                        op: "matmul",
+                        name: variant.into(),
+                        reason,
+                    })?;
+                    gemm::gemm(a, b, c, &gemm, kernel, threaded);
+                    Ok(())
+                };
                 match variant {
                     "naive" => matmul::naive(a, b, c, &gemm),
-                    _ => matmul::blocked(a, b, c, &gemm),
+                    "blocked" => matmul::blocked(a, b, c, &gemm),
+                    "packed_portable" => packed("portable", false)?,
+                    "packed_avx2" => packed("avx2", false)?,
+                    "packed_avx512" => packed("avx512", false)?,
+                    _ => gemm::gemm(a, b, c, &gemm, gemm::MicroKernel::best(), true),
                 }
             }
             Kernel::Fill { y, value } => elementwise::fill(host_mut(y)?, value),

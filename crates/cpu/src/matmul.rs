@@ -8,7 +8,8 @@
 //!   the compiler vectorizes; blocks of rows run on rayon threads once the product is large enough.
 //!
 //! Both read transposed operands in place through the strides; neither materializes `Aᵀ` or `Bᵀ`
-//! for the caller. SIMD microkernels with explicit `std::arch` are a later rung of this ladder.
+//! for the caller. The rungs above these, packed GEMM with `std::arch` microkernels, live in
+//! [`crate::gemm`].
 
 use rayon::prelude::*;
 
@@ -29,7 +30,7 @@ fn at_b(b: &[f32], g: &Gemm, p: usize, j: usize) -> f32 {
 }
 
 /// `c ← β·c`, where `β = 0` writes zeros without reading (so a NaN-poisoned output is cleared).
-fn scale_output(c: &mut [f32], beta: f32) {
+pub(crate) fn scale_output(c: &mut [f32], beta: f32) {
     if beta == 0.0 {
         c.fill(0.0);
     } else if beta != 1.0 {
