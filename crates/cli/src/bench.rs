@@ -39,6 +39,9 @@ pub struct BenchArgs {
     /// Seconds of timing per row, after which a row stops early (it still takes 3 runs).
     #[arg(long, default_value_t = 2.0)]
     budget: f64,
+    /// Threads for every CPU kernel (and OpenBLAS); default: one per core.
+    #[arg(long)]
+    threads: Option<usize>,
     /// Write the records and a description of the machine as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -46,6 +49,9 @@ pub struct BenchArgs {
 
 /// Runs the benchmark; returns how many rows failed their reference check.
 pub fn run(a: &BenchArgs) -> Result<usize> {
+    if let Some(threads) = a.threads {
+        kernelab_cpu::set_threads(threads)?;
+    }
     let specs = specs(a)?;
     let devices = open_devices(&a.backend)?;
     let variants = match a.variant.as_str() {

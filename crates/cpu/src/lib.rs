@@ -7,6 +7,8 @@ mod buffer;
 pub mod elementwise;
 pub mod gemm;
 pub mod matmul;
+#[cfg(feature = "openblas")]
+pub mod openblas;
 mod parallel;
 pub mod registry;
 pub mod rowwise;
@@ -51,6 +53,18 @@ impl CpuBackend {
             }),
         }
     }
+}
+
+/// Runs every CPU kernel (and OpenBLAS, when linked) on `threads` threads. Call before any kernel
+/// runs: rayon's global pool can be sized only once per process.
+pub fn set_threads(threads: usize) -> Result<()> {
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().map_err(|e| Error::InvalidArgument {
+        op: "threads",
+        why: format!("cannot size the thread pool to {threads}: {e}"),
+    })?;
+    #[cfg(feature = "openblas")]
+    openblas::set_threads(threads);
+    Ok(())
 }
 
 /// The processor's model name, from `/proc/cpuinfo` where there is one.
@@ -101,7 +115,13 @@ impl Backend for CpuBackend {
         DeviceInfo {
             name: format!("{} ({} threads)", cpu_model(), rayon::current_num_threads()),
             driver: format!("rayon, {} {}", std::env::consts::OS, std::env::consts::ARCH),
-            details: vec![("simd".into(), simd_features())],
+            details: {
+                #[allow(unused_mut)]
+                let mut details = vec![("simd".into(), simd_features())];
+                #[cfg(feature = "openblas")]
+                details.push(("openblas".into(), openblas::describe()));
+                details
+            },
         }
     }
 
@@ -148,6 +168,8 @@ impl Backend for CpuBackend {
                     "packed_portable" => packed("portable", false)?,
                     "packed_avx2" => packed("avx2", false)?,
                     "packed_avx512" => packed("avx512", false)?,
+                    #[cfg(feature = "openblas")]
+                    "openblas" => openblas::sgemm(a, b, c, &gemm)?,
                     _ => gemm::gemm(a, b, c, &gemm, gemm::MicroKernel::best(), true),
                 }
             }

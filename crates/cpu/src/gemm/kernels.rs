@@ -100,7 +100,8 @@ mod x86 {
         }
     }
 
-    /// AVX-512F, 8 × 32: sixteen zmm accumulators.
+    /// AVX-512F, 8 × 32: sixteen zmm accumulators. (A 12 × 32 tile measured no faster at 1024³
+    /// and wastes a third of a sliver on the MLP's 64-row batches.)
     #[target_feature(enable = "avx512f")]
     pub unsafe fn avx512_8x32(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize) {
         let mut acc = [[_mm512_setzero_ps(); 2]; 8];

@@ -52,7 +52,7 @@ pub fn gemm(a: &[f32], b: &[f32], c: &mut [f32], g: &Gemm, kernel: MicroKernel, 
     if m == 0 || n == 0 || k == 0 || g.alpha == 0.0 {
         return;
     }
-    let parallel = threaded && m * n * k >= PAR_MIN_FMAS;
+    let parallel = threaded && rayon::current_num_threads() > 1 && m * n * k >= PAR_MIN_FMAS;
     let shared = SharedC(c.as_mut_ptr());
     if parallel {
         let width = task_width(n, kernel.nr);
@@ -65,7 +65,7 @@ pub fn gemm(a: &[f32], b: &[f32], c: &mut [f32], g: &Gemm, kernel: MicroKernel, 
 
 thread_local! {
     /// Each thread's packing buffers, kept between products so that packing allocates nothing.
-    static PACKED: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+    static PACKED: std::cell::RefCell<(pack::Packed, pack::Packed)> = std::cell::RefCell::new(Default::default());
 }
 
 /// Loops 4 to 1 for the columns `cols` of `C`, packing into this thread's buffers.
@@ -84,8 +84,8 @@ fn column_block_with(
     cols: std::ops::Range<usize>,
     kernel: MicroKernel,
     c: SharedC,
-    a_pack: &mut Vec<f32>,
-    b_pack: &mut Vec<f32>,
+    a_pack: &mut pack::Packed,
+    b_pack: &mut pack::Packed,
 ) {
     // Loop 4: passes of KC over the depth.
     for pc in (0..g.k).step_by(KC) {
@@ -95,7 +95,9 @@ fn column_block_with(
         for ic in (0..g.m).step_by(MC) {
             let rows = ic..(ic + MC).min(g.m);
             pack::pack_a(a, g, rows.clone(), pc..pc + kc, kernel.mr, a_pack);
-            tiles(a_pack, b_pack, kc, rows, cols.clone(), g.n, kernel, c);
+            let a_len = rows.len().div_ceil(kernel.mr) * kc * kernel.mr;
+            let b_len = cols.len().div_ceil(kernel.nr) * kc * kernel.nr;
+            tiles(a_pack.values(a_len), b_pack.values(b_len), kc, rows, cols.clone(), g.n, kernel, c);
         }
     }
 }

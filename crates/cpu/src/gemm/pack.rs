@@ -11,6 +11,27 @@
 
 use kernelab_tensor::Gemm;
 
+/// A packing buffer whose contents start on a 64-byte cache line, so that the microkernel's
+/// vector loads never straddle two lines.
+#[derive(Debug, Default)]
+pub struct Packed(Vec<f32>);
+
+impl Packed {
+    /// `len` zeroed values, cache-line aligned.
+    fn reset(&mut self, len: usize) -> &mut [f32] {
+        self.0.clear();
+        self.0.resize(len + 16, 0.0);
+        let offset = self.0.as_ptr().align_offset(64).min(16);
+        &mut self.0[offset..offset + len]
+    }
+
+    /// The values written by the last `pack_*` call.
+    pub fn values(&self, len: usize) -> &[f32] {
+        let offset = self.0.as_ptr().align_offset(64).min(16);
+        &self.0[offset..offset + len]
+    }
+}
+
 /// Packs `α·op(A)[rows, depth]` into `MR`-row slivers (see the module header).
 pub fn pack_a(
     a: &[f32],
@@ -18,12 +39,11 @@ pub fn pack_a(
     rows: std::ops::Range<usize>,
     depth: std::ops::Range<usize>,
     mr: usize,
-    out: &mut Vec<f32>,
+    buf: &mut Packed,
 ) {
     let kc = depth.len();
     let slivers = rows.len().div_ceil(mr);
-    out.clear();
-    out.resize(slivers * kc * mr, 0.0);
+    let out = buf.reset(slivers * kc * mr);
     if g.trans_a {
         // A is k × m: op(A)[i, p] = A[p, i]. Read each row of A (contiguous in i), scatter by lane.
         for (q, p) in depth.enumerate() {
@@ -49,12 +69,11 @@ pub fn pack_b(
     depth: std::ops::Range<usize>,
     cols: std::ops::Range<usize>,
     nr: usize,
-    out: &mut Vec<f32>,
+    buf: &mut Packed,
 ) {
     let kc = depth.len();
     let slivers = cols.len().div_ceil(nr);
-    out.clear();
-    out.resize(slivers * kc * nr, 0.0);
+    let out = buf.reset(slivers * kc * nr);
     for s in 0..slivers {
         let j0 = cols.start + s * nr;
         let width = nr.min(cols.end - j0);
