@@ -35,6 +35,9 @@ pub struct Record {
     /// The least traffic (each input read once, each output written once) over the median, in 1e9 B/s.
     #[serde(deserialize_with = "nan_if_null")]
     pub gbps: f64,
+    /// The fraction of the device's measured roofline reached (`max(gflops/peak, gbps/bandwidth)`).
+    #[serde(deserialize_with = "nan_if_null")]
+    pub roofline: f64,
     /// The largest error relative to the element's magnitude, against the f64 reference.
     #[serde(deserialize_with = "nan_if_null")]
     pub max_rel_err: f64,
@@ -60,6 +63,8 @@ pub struct Machine {
     pub unix_time: u64,
     /// Every device the run used: `cpu:0 — AMD EPYC (2 threads)`.
     pub devices: Vec<String>,
+    /// Each device's measured roofline, as `cpu:0: 150 GFLOP/s FMA peak, 20 GB/s copy`.
+    pub rooflines: Vec<String>,
 }
 
 impl Machine {
@@ -73,8 +78,20 @@ impl Machine {
             kernelab_version: env!("CARGO_PKG_VERSION").into(),
             unix_time: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
             devices: devices.iter().map(|d| format!("{} — {}", d.label(), d.info().name)).collect(),
+            rooflines: devices
+                .iter()
+                .filter_map(|d| d.roofline().map(|r| format!("{}: {}", d.label(), describe_roofline(&r))))
+                .collect(),
         }
     }
+}
+
+/// `152 GFLOP/s FMA peak (77 on one thread), 21.3 GB/s copy`.
+pub fn describe_roofline(r: &kernelab_tensor::Roofline) -> String {
+    format!(
+        "{:.0} GFLOP/s FMA peak ({:.0} on one thread), {:.1} GB/s copy ({})",
+        r.peak_gflops, r.peak_gflops_one_thread, r.bandwidth_gbps, r.how
+    )
 }
 
 /// What `kernelab bench --json` writes.

@@ -53,6 +53,7 @@ fn empty_row(device: &Device, spec: &Spec, variant: &str, note: String) -> Recor
         samples: 0,
         gflops: f64::NAN,
         gbps: f64::NAN,
+        roofline: f64::NAN,
         max_rel_err: f64::NAN,
         budget_ratio: f64::NAN,
         ok: false,
@@ -112,6 +113,7 @@ fn bench_one(
     let check = compare(expected, &prepared.outputs()?);
     let samples = measure(device, plan, || prepared.launch(Some(variant)))?;
     let median = samples.median();
+    let (gflops, gbps) = (case.flops() / median / 1e9, case.bytes() / median / 1e9);
     Ok(Record {
         op: spec.op.name().into(),
         backend: device.kind().name().into(),
@@ -122,8 +124,9 @@ fn bench_one(
         p10_s: samples.quantile(0.1),
         p90_s: samples.quantile(0.9),
         samples: samples.len(),
-        gflops: case.flops() / median / 1e9,
-        gbps: case.bytes() / median / 1e9,
+        gflops,
+        gbps,
+        roofline: device.roofline().map_or(f64::NAN, |r| r.fraction(gflops, gbps)),
         max_rel_err: check.max_rel_err,
         budget_ratio: check.worst_budget_ratio,
         ok: check.ok(),

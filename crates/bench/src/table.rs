@@ -28,11 +28,11 @@ fn number(v: f64, digits: usize) -> String {
 }
 
 /// The header row, then one row per record.
-pub const HEADER: [&str; 10] =
-    ["op", "backend", "variant", "shape", "median", "p10–p90", "GFLOP/s", "GB/s", "max rel err", "check"];
+pub const HEADER: [&str; 11] =
+    ["op", "backend", "variant", "shape", "median", "p10–p90", "GFLOP/s", "GB/s", "% roof", "max rel err", "check"];
 
 /// The cells of one record.
-pub fn cells(r: &Record) -> [String; 10] {
+pub fn cells(r: &Record) -> [String; 11] {
     let check = match (&r.note, r.ok) {
         (_, true) => "ok".to_string(),
         (Some(note), false) if r.samples == 0 => note.clone(),
@@ -47,13 +47,14 @@ pub fn cells(r: &Record) -> [String; 10] {
         if r.samples == 0 { "-".into() } else { format!("{}–{}", format_time(r.p10_s), format_time(r.p90_s)) },
         number(r.gflops, 2),
         number(r.gbps, 2),
+        number(100.0 * r.roofline, 1),
         if r.max_rel_err.is_finite() { format!("{:.1e}", r.max_rel_err) } else { "-".into() },
         check,
     ]
 }
 
 /// Column widths that fit the header and every row.
-pub fn widths(rows: &[[String; 10]]) -> [usize; 10] {
+pub fn widths(rows: &[[String; 11]]) -> [usize; 11] {
     let mut w = HEADER.map(|h| h.chars().count());
     for row in rows {
         for (w, cell) in w.iter_mut().zip(row) {
@@ -64,11 +65,11 @@ pub fn widths(rows: &[[String; 10]]) -> [usize; 10] {
 }
 
 /// One line of the table: text columns left-aligned, numbers right-aligned.
-pub fn line(cells: &[String; 10], widths: &[usize; 10]) -> String {
+pub fn line(cells: &[String; 11], widths: &[usize; 11]) -> String {
     let mut out = String::new();
     for (i, (cell, &w)) in cells.iter().zip(widths).enumerate() {
         let pad = w.saturating_sub(cell.chars().count());
-        let right = (4..9).contains(&i);
+        let right = (4..10).contains(&i);
         if right {
             out.push_str(&" ".repeat(pad));
             out.push_str(cell);
@@ -87,7 +88,7 @@ pub fn line(cells: &[String; 10], widths: &[usize; 10]) -> String {
 
 /// The whole table.
 pub fn render(records: &[Record]) -> String {
-    let rows: Vec<[String; 10]> = records.iter().map(cells).collect();
+    let rows: Vec<[String; 11]> = records.iter().map(cells).collect();
     let widths = widths(&rows);
     let mut out = line(&HEADER.map(String::from), &widths);
     out.push('\n');

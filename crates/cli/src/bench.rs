@@ -89,6 +89,9 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
     }
     println!("{}", table::render(&records));
     println!("\n{} · {} · commit {}", machine.cpu, machine.devices.join(", "), machine.git_commit);
+    for roofline in &machine.rooflines {
+        println!("roofline {roofline}");
+    }
     let failed = records.iter().filter(|r| !r.ok && r.samples > 0).count();
     if let Some(path) = &a.json {
         Report { machine, records }.write_json(path)?;

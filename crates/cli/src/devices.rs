@@ -19,6 +19,9 @@ pub fn run() -> Result<()> {
                     .map(|v| if v.is_available() { v.name.to_string() } else { format!("{} (unavailable)", v.name) })
                     .collect();
                 println!("      matmul       {}", matmul.join(", "));
+                if let Some(r) = device.roofline() {
+                    println!("      roofline     {}", kernelab_bench::record::describe_roofline(&r));
+                }
             }
             Err(e) => println!("{kind:<5} unavailable  {e}"),
         }

@@ -1,59 +1,121 @@
 //! Elementwise kernels: fill, ReLU and its backward, bias add and fused bias+ReLU, add, scale,
-//! scale-by-device-scalar, axpy, and the Adam update. One variant each (`portable`): plain loops
-//! the compiler vectorizes, split over rayon threads above [`PAR_MIN_WORK`](crate::parallel).
+//! axpy, and the Adam update. Variants `avx512`, `avx2`, `portable` (see [`crate::simd`]): one
+//! loop body per kernel, compiled for each instruction set; chunks run on rayon threads above
+//! [`PAR_MIN_WORK`](crate::parallel) elements.
 
 use kernelab_tensor::AdamStep;
 
 use crate::parallel;
+use crate::simd::{Isa, multiversion};
 
-/// `y ← value`.
-pub fn fill(y: &mut [f32], value: f32) {
-    parallel::chunks(y, |_, y| y.fill(value));
+multiversion! {
+    /// `y ← value`.
+    pub fn fill_chunk(y: &mut [f32], value: f32) {
+        y.iter_mut().for_each(|v| *v = value);
+    }
 }
 
-/// `y ← max(0, x)`. NaN stays NaN, so a poisoned input is never hidden.
-pub fn relu(x: &[f32], y: &mut [f32]) {
-    parallel::chunks(y, |at, y| {
-        y.iter_mut().zip(&x[at..]).for_each(|(y, &x)| *y = if x > 0.0 || x.is_nan() { x } else { 0.0 })
-    });
+multiversion! {
+    /// `y ← max(0, x)`; NaN stays NaN, so a poisoned input is never hidden.
+    pub fn relu_chunk(x: &[f32], y: &mut [f32]) {
+        y.iter_mut().zip(x).for_each(|(y, &x)| *y = if x > 0.0 || x.is_nan() { x } else { 0.0 });
+    }
 }
 
-/// `dx ← dy · [x > 0]`.
-pub fn relu_backward(x: &[f32], dy: &[f32], dx: &mut [f32]) {
-    parallel::chunks(dx, |at, dx| {
-        dx.iter_mut().zip(&x[at..]).zip(&dy[at..]).for_each(|((dx, &x), &dy)| *dx = if x > 0.0 { dy } else { 0.0 })
-    });
+multiversion! {
+    /// `dx ← dy · [x > 0]`.
+    pub fn relu_backward_chunk(x: &[f32], dy: &[f32], dx: &mut [f32]) {
+        dx.iter_mut().zip(x).zip(dy).for_each(|((dx, &x), &dy)| *dx = if x > 0.0 { dy } else { 0.0 });
+    }
+}
+
+multiversion! {
+    /// One row of `x + bias`, through ReLU when `relu` is set.
+    pub fn bias_row(x: &[f32], bias: &[f32], y: &mut [f32], relu: bool) {
+        if relu {
+            y.iter_mut().zip(x).zip(bias).for_each(|((y, &x), &b)| *y = (x + b).max(0.0));
+        } else {
+            y.iter_mut().zip(x).zip(bias).for_each(|((y, &x), &b)| *y = x + b);
+        }
+    }
+}
+
+multiversion! {
+    /// `y ← a + b`.
+    pub fn add_chunk(a: &[f32], b: &[f32], y: &mut [f32]) {
+        y.iter_mut().zip(a).zip(b).for_each(|((y, &a), &b)| *y = a + b);
+    }
+}
+
+multiversion! {
+    /// `y ← α·x`.
+    pub fn scale_chunk(x: &[f32], alpha: f32, y: &mut [f32]) {
+        y.iter_mut().zip(x).for_each(|(y, &x)| *y = alpha * x);
+    }
+}
+
+multiversion! {
+    /// `y ← y + α·x`.
+    pub fn axpy_chunk(alpha: f32, x: &[f32], y: &mut [f32]) {
+        y.iter_mut().zip(x).for_each(|(y, &x)| *y += alpha * x);
+    }
+}
+
+pub fn fill(isa: Isa, y: &mut [f32], value: f32) {
+    parallel::chunks(y, |_, y| fill_chunk(isa, y, value));
+}
+
+pub fn relu(isa: Isa, x: &[f32], y: &mut [f32]) {
+    parallel::chunks(y, |at, y| relu_chunk(isa, &x[at..at + y.len()], y));
+}
+
+pub fn relu_backward(isa: Isa, x: &[f32], dy: &[f32], dx: &mut [f32]) {
+    parallel::chunks(dx, |at, dx| relu_backward_chunk(isa, &x[at..at + dx.len()], &dy[at..at + dx.len()], dx));
 }
 
 /// `y[r, c] ← x[r, c] + bias[c]`, then ReLU when `relu` is set.
-pub fn bias_add(x: &[f32], bias: &[f32], y: &mut [f32], cols: usize, relu: bool) {
-    parallel::rows(y, cols, |r, y| {
-        let x = &x[r * cols..(r + 1) * cols];
-        for ((y, &x), &b) in y.iter_mut().zip(x).zip(bias) {
-            let v = x + b;
-            *y = if relu && v <= 0.0 { 0.0 } else { v };
+pub fn bias_add(isa: Isa, x: &[f32], bias: &[f32], y: &mut [f32], cols: usize, relu: bool) {
+    parallel::rows(y, cols, |r, y| bias_row(isa, &x[r * cols..(r + 1) * cols], bias, y, relu));
+}
+
+pub fn add(isa: Isa, a: &[f32], b: &[f32], y: &mut [f32]) {
+    parallel::chunks(y, |at, y| add_chunk(isa, &a[at..at + y.len()], &b[at..at + y.len()], y));
+}
+
+pub fn scale(isa: Isa, x: &[f32], alpha: f32, y: &mut [f32]) {
+    parallel::chunks(y, |at, y| scale_chunk(isa, &x[at..at + y.len()], alpha, y));
+}
+
+pub fn axpy(isa: Isa, alpha: f32, x: &[f32], y: &mut [f32]) {
+    parallel::chunks(y, |at, y| axpy_chunk(isa, alpha, &x[at..at + y.len()], y));
+}
+
+/// The per-step constants of Adam: `lr/(1−β₁ᵗ)` and `1/√(1−β₂ᵗ)`.
+#[derive(Clone, Copy)]
+pub struct AdamConstants {
+    step_size: f32,
+    inv_sqrt_bc2: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+}
+
+multiversion! {
+    /// Adam over equal-length slices (square root and division vectorize too).
+    pub fn adam_chunk(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], k: AdamConstants) {
+        let n = p.len().min(g.len()).min(m.len()).min(v.len());
+        let (p, g, m, v) = (&mut p[..n], &g[..n], &mut m[..n], &mut v[..n]);
+        for i in 0..n {
+            m[i] = k.beta1 * m[i] + (1.0 - k.beta1) * g[i];
+            v[i] = k.beta2 * v[i] + (1.0 - k.beta2) * g[i] * g[i];
+            p[i] -= k.step_size * m[i] / (v[i].sqrt() * k.inv_sqrt_bc2 + k.eps);
         }
-    });
-}
-
-/// `y ← a + b`.
-pub fn add(a: &[f32], b: &[f32], y: &mut [f32]) {
-    parallel::chunks(y, |at, y| y.iter_mut().zip(&a[at..]).zip(&b[at..]).for_each(|((y, &a), &b)| *y = a + b));
-}
-
-/// `y ← α·x`.
-pub fn scale(x: &[f32], alpha: f32, y: &mut [f32]) {
-    parallel::chunks(y, |at, y| y.iter_mut().zip(&x[at..]).for_each(|(y, &x)| *y = alpha * x));
-}
-
-/// `y ← y + α·x`.
-pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
-    parallel::chunks(y, |at, y| y.iter_mut().zip(&x[at..]).for_each(|(y, &x)| *y += alpha * x));
+    }
 }
 
 /// One bias-corrected Adam step, in PyTorch's order of operations (see [`AdamStep`]), in chunks
 /// on rayon threads above [`PAR_MIN_WORK`](crate::parallel) elements.
-pub fn adam(param: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32], s: &AdamStep) {
+pub fn adam(isa: Isa, param: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32], s: &AdamStep) {
     use rayon::prelude::*;
     const CHUNK: usize = 1 << 14;
     let k = AdamConstants {
@@ -64,28 +126,9 @@ pub fn adam(param: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32], s: &A
         eps: s.eps,
     };
     if param.len() < parallel::PAR_MIN_WORK {
-        adam_chunk(param, grad, m, v, &k);
+        adam_chunk(isa, param, grad, m, v, k);
     } else {
         let chunks = param.par_chunks_mut(CHUNK).zip(grad.par_chunks(CHUNK)).zip(m.par_chunks_mut(CHUNK));
-        chunks.zip(v.par_chunks_mut(CHUNK)).for_each(|(((p, g), m), v)| adam_chunk(p, g, m, v, &k));
-    }
-}
-
-/// The per-step constants of Adam: `lr/(1−β₁ᵗ)` and `1/√(1−β₂ᵗ)`.
-struct AdamConstants {
-    step_size: f32,
-    inv_sqrt_bc2: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-}
-
-/// Adam over equal-length slices: a loop the compiler vectorizes, square root and division too.
-fn adam_chunk(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], k: &AdamConstants) {
-    let n = p.len().min(g.len()).min(m.len()).min(v.len());
-    for i in 0..n {
-        m[i] = k.beta1 * m[i] + (1.0 - k.beta1) * g[i];
-        v[i] = k.beta2 * v[i] + (1.0 - k.beta2) * g[i] * g[i];
-        p[i] -= k.step_size * m[i] / (v[i].sqrt() * k.inv_sqrt_bc2 + k.eps);
+        chunks.zip(v.par_chunks_mut(CHUNK)).for_each(|(((p, g), m), v)| adam_chunk(isa, p, g, m, v, k));
     }
 }

@@ -11,18 +11,21 @@ pub mod matmul;
 pub mod openblas;
 mod parallel;
 pub mod registry;
+pub mod roofline;
 pub mod rowwise;
+pub mod simd;
 
 pub use buffer::{CpuBuffer, Pool};
 
 use buffer::{host, host_mut};
-use kernelab_tensor::{Backend, BackendKind, DeviceBuffer, DeviceInfo, Error, Kernel, Op, Result, Variant};
+use kernelab_tensor::{Backend, BackendKind, DeviceBuffer, DeviceInfo, Error, Kernel, Op, Result, Roofline, Variant};
 
 /// The CPU as a device: kernels run on the calling thread or on rayon's global pool; buffers are
 /// recycled through the device's own [`Pool`].
 #[derive(Debug, Default)]
 pub struct CpuBackend {
     pool: std::sync::Arc<Pool>,
+    roofline: std::sync::OnceLock<Roofline>,
 }
 
 impl CpuBackend {
@@ -129,6 +132,10 @@ impl Backend for CpuBackend {
         registry::variants(op)
     }
 
+    fn roofline(&self) -> Option<Roofline> {
+        Some(self.roofline.get_or_init(roofline::measure).clone())
+    }
+
     fn alloc(&self, len: usize) -> Result<Box<dyn DeviceBuffer>> {
         Ok(Box::new(CpuBuffer::pooled(len, &self.pool)?))
     }
@@ -173,40 +180,52 @@ impl Backend for CpuBackend {
                     _ => gemm::gemm(a, b, c, &gemm, gemm::MicroKernel::best(), true),
                 }
             }
-            Kernel::Fill { y, value } => elementwise::fill(host_mut(y)?, value),
-            Kernel::BiasAdd { x, bias, y, cols, .. } => {
-                elementwise::bias_add(host(x)?, host(bias)?, host_mut(y)?, cols, false)
-            }
-            Kernel::BiasRelu { x, bias, y, cols, .. } => {
-                elementwise::bias_add(host(x)?, host(bias)?, host_mut(y)?, cols, true)
-            }
-            Kernel::ColSum { x, y, rows, cols, alpha, accumulate } => {
-                rowwise::col_sum(host(x)?, host_mut(y)?, rows, cols, alpha, accumulate)
-            }
-            Kernel::Relu { x, y } => elementwise::relu(host(x)?, host_mut(y)?),
-            Kernel::ReluBackward { x, dy, dx } => elementwise::relu_backward(host(x)?, host(dy)?, host_mut(dx)?),
-            Kernel::Softmax { x, y, cols, .. } => rowwise::softmax(host(x)?, host_mut(y)?, cols),
-            Kernel::SoftmaxBackward { y, dy, dx, cols, .. } => {
-                rowwise::softmax_backward(host(y)?, host(dy)?, host_mut(dx)?, cols)
-            }
-            Kernel::LogSoftmax { x, y, cols, .. } => rowwise::log_softmax(host(x)?, host_mut(y)?, cols),
-            Kernel::LogSoftmaxBackward { y, dy, dx, cols, .. } => {
-                rowwise::log_softmax_backward(host(y)?, host(dy)?, host_mut(dx)?, cols)
-            }
-            Kernel::SoftmaxCrossEntropy { logits, labels, loss, grad, cols, .. } => {
-                rowwise::softmax_cross_entropy(host(logits)?, host(labels)?, host_mut(loss)?, host_mut(grad)?, cols)?
-            }
-            Kernel::KlDiv { logits, target, loss, grad, cols, temperature, .. } => {
-                rowwise::kl_div(host(logits)?, host(target)?, host_mut(loss)?, host_mut(grad)?, cols, temperature)
-            }
-            Kernel::Add { a, b, y } => elementwise::add(host(a)?, host(b)?, host_mut(y)?),
-            Kernel::Scale { x, alpha, y } => elementwise::scale(host(x)?, alpha, host_mut(y)?),
-            Kernel::ScaleBy { x, s, alpha, y } => elementwise::scale(host(x)?, alpha * host(s)?[0], host_mut(y)?),
-            Kernel::Axpy { alpha, x, y } => elementwise::axpy(alpha, host(x)?, host_mut(y)?),
-            Kernel::Adam { param, grad, m, v, step } => {
-                elementwise::adam(host_mut(param)?, host(grad)?, host_mut(m)?, host_mut(v)?, &step)
+            kernel => {
+                let isa = simd::Isa::from_name(variant).unwrap_or(simd::Isa::Portable);
+                elementwise_or_rowwise(kernel, isa)?;
             }
         }
         Ok(())
     }
+}
+
+/// Launches every kernel but matmul with the instruction set `isa`.
+fn elementwise_or_rowwise(kernel: Kernel<'_>, isa: simd::Isa) -> Result<()> {
+    match kernel {
+        Kernel::Matmul { .. } => unreachable!("matmul is dispatched by its own variants"),
+        Kernel::Fill { y, value } => elementwise::fill(isa, host_mut(y)?, value),
+        Kernel::BiasAdd { x, bias, y, cols, .. } => {
+            elementwise::bias_add(isa, host(x)?, host(bias)?, host_mut(y)?, cols, false)
+        }
+        Kernel::BiasRelu { x, bias, y, cols, .. } => {
+            elementwise::bias_add(isa, host(x)?, host(bias)?, host_mut(y)?, cols, true)
+        }
+        Kernel::ColSum { x, y, rows, cols, alpha, accumulate } => {
+            rowwise::col_sum(isa, host(x)?, host_mut(y)?, rows, cols, alpha, accumulate)
+        }
+        Kernel::Relu { x, y } => elementwise::relu(isa, host(x)?, host_mut(y)?),
+        Kernel::ReluBackward { x, dy, dx } => elementwise::relu_backward(isa, host(x)?, host(dy)?, host_mut(dx)?),
+        Kernel::Softmax { x, y, cols, .. } => rowwise::softmax(isa, host(x)?, host_mut(y)?, cols),
+        Kernel::SoftmaxBackward { y, dy, dx, cols, .. } => {
+            rowwise::softmax_backward(isa, host(y)?, host(dy)?, host_mut(dx)?, cols)
+        }
+        Kernel::LogSoftmax { x, y, cols, .. } => rowwise::log_softmax(isa, host(x)?, host_mut(y)?, cols),
+        Kernel::LogSoftmaxBackward { y, dy, dx, cols, .. } => {
+            rowwise::log_softmax_backward(isa, host(y)?, host(dy)?, host_mut(dx)?, cols)
+        }
+        Kernel::SoftmaxCrossEntropy { logits, labels, loss, grad, cols, .. } => {
+            rowwise::softmax_cross_entropy(isa, host(logits)?, host(labels)?, host_mut(loss)?, host_mut(grad)?, cols)?
+        }
+        Kernel::KlDiv { logits, target, loss, grad, cols, temperature, .. } => {
+            rowwise::kl_div(isa, host(logits)?, host(target)?, host_mut(loss)?, host_mut(grad)?, cols, temperature)
+        }
+        Kernel::Add { a, b, y } => elementwise::add(isa, host(a)?, host(b)?, host_mut(y)?),
+        Kernel::Scale { x, alpha, y } => elementwise::scale(isa, host(x)?, alpha, host_mut(y)?),
+        Kernel::ScaleBy { x, s, alpha, y } => elementwise::scale(isa, host(x)?, alpha * host(s)?[0], host_mut(y)?),
+        Kernel::Axpy { alpha, x, y } => elementwise::axpy(isa, alpha, host(x)?, host_mut(y)?),
+        Kernel::Adam { param, grad, m, v, step } => {
+            elementwise::adam(isa, host_mut(param)?, host(grad)?, host_mut(m)?, host_mut(v)?, &step)
+        }
+    }
+    Ok(())
 }

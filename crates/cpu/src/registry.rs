@@ -4,9 +4,7 @@
 use kernelab_tensor::{Op, Variant};
 
 use crate::gemm::MicroKernel;
-
-/// The default variant of every op that has only one.
-pub const PORTABLE: &str = "portable";
+use crate::simd::Isa;
 
 /// The variants of `op`, the default first.
 pub fn variants(op: Op) -> Vec<Variant> {
@@ -30,6 +28,22 @@ pub fn variants(op: Op) -> Vec<Variant> {
             }
             all
         }
-        _ => vec![Variant::available(PORTABLE, "plain loops, vectorized by the compiler, rayon above 32K elements")],
+        _ => {
+            // The widest instruction set first: it is the default.
+            let best = Isa::best();
+            let mut all: Vec<Isa> = vec![best];
+            all.extend(Isa::ALL.into_iter().filter(|&i| i != best));
+            all.into_iter()
+                .map(|isa| Variant {
+                    name: isa.name(),
+                    summary: match isa {
+                        Isa::Avx512 => "one loop body compiled for AVX-512F, rayon above 32K elements",
+                        Isa::Avx2 => "one loop body compiled for AVX2+FMA, rayon above 32K elements",
+                        Isa::Portable => "one loop body compiled for the baseline target, rayon above 32K elements",
+                    },
+                    unavailable: isa.unavailable(),
+                })
+                .collect()
+        }
     }
 }

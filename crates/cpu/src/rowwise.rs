@@ -1,6 +1,8 @@
 //! Row-wise kernels over a `rows × cols` matrix: column sums, softmax, log-softmax, their
-//! backward rules, and the fused losses (softmax cross-entropy, KL against soft targets). One
-//! variant each (`portable`); rows run on rayon threads when the matrix is large.
+//! backward rules, and the fused losses (softmax cross-entropy, KL against soft targets).
+//! Variants `avx512`, `avx2`, `portable` (see [`crate::simd`]): each row's body is written once
+//! with lane accumulators and the vectorizable [`simd::exp`], and compiled per instruction set;
+//! rows run on rayon threads when the matrix is large.
 //!
 //! Every softmax subtracts the row maximum before exponentiating, so no finite input overflows.
 
@@ -9,17 +11,38 @@ use rayon::prelude::*;
 use kernelab_tensor::{Error, Result};
 
 use crate::parallel;
+use crate::simd::{self, Isa, multiversion};
 
 /// Rows summed per task in [`col_sum`] before the partial sums are combined.
 const SUM_ROWS: usize = 256;
 
+multiversion! {
+    /// `acc[c] += x[r, c]` over the rows of one block.
+    pub fn add_rows(block: &[f32], acc: &mut [f32]) {
+        let cols = acc.len();
+        for row in block.chunks_exact(cols) {
+            acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v);
+        }
+    }
+}
+
+multiversion! {
+    /// `Σ x` with lane accumulators.
+    pub fn total(x: &[f32]) -> f32 {
+        simd::sum(x)
+    }
+}
+
 /// `y[c] ← α·Σ_r x[r, c] (+ y[c])`. Rows are summed in blocks of [`SUM_ROWS`] and the block sums
 /// combined, so the rounding error grows with the block count rather than with `rows`.
-pub fn col_sum(x: &[f32], y: &mut [f32], rows: usize, cols: usize, alpha: f32, accumulate: bool) {
+pub fn col_sum(isa: Isa, x: &[f32], y: &mut [f32], rows: usize, cols: usize, alpha: f32, accumulate: bool) {
     let block_sum = |blk: usize| {
+        let block = &x[blk * SUM_ROWS * cols..((blk + 1) * SUM_ROWS).min(rows) * cols];
         let mut acc = vec![0.0f32; cols];
-        for row in x[blk * SUM_ROWS * cols..((blk + 1) * SUM_ROWS).min(rows) * cols].chunks(cols) {
-            acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v);
+        if cols == 1 {
+            acc[0] = total(isa, block);
+        } else {
+            add_rows(isa, block, &mut acc);
         }
         acc
     };
@@ -28,68 +51,86 @@ pub fn col_sum(x: &[f32], y: &mut [f32], rows: usize, cols: usize, alpha: f32, a
         a
     };
     let blocks = rows.div_ceil(SUM_ROWS);
-    let total = if rows * cols < parallel::PAR_MIN_WORK {
+    let sums = if rows * cols < parallel::PAR_MIN_WORK {
         (0..blocks).map(block_sum).fold(vec![0.0; cols], add)
     } else {
         (0..blocks).into_par_iter().map(block_sum).reduce(|| vec![0.0; cols], add)
     };
-    for (y, t) in y.iter_mut().zip(total) {
+    for (y, t) in y.iter_mut().zip(sums) {
         *y = if accumulate { *y + alpha * t } else { alpha * t };
     }
 }
 
-/// Writes `exp(scale·x − max)` into `out` (one `exp` per element) and returns `(max, Σ out)`,
-/// where `max` is the row maximum of `scale·x`.
-fn exp_shifted(x: &[f32], scale: f32, out: &mut [f32]) -> (f32, f32) {
-    let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v * scale));
-    let mut sum = 0.0;
-    for (o, &v) in out.iter_mut().zip(x) {
-        *o = (v * scale - max).exp();
-        sum += *o;
+multiversion! {
+    /// Writes `exp(scale·x − max)` into `out` and returns `(max, Σ out)`, where `max` is the row
+    /// maximum of `scale·x` (`scale > 0`: an inverse temperature, validated by `Kernel::check`).
+    pub fn exp_shifted(x: &[f32], scale: f32, out: &mut [f32]) -> (f32, f32) {
+        let max = simd::max(x) * scale;
+        out.iter_mut().zip(x).for_each(|(o, &v)| *o = simd::exp(v * scale - max));
+        (max, simd::sum(out))
     }
-    (max, sum)
 }
 
-/// `y[r, :] ← softmax(x[r, :])`.
-pub fn softmax(x: &[f32], y: &mut [f32], cols: usize) {
-    parallel::rows(y, cols, |r, y| {
-        let (_, sum) = exp_shifted(&x[r * cols..(r + 1) * cols], 1.0, y);
-        let inv = 1.0 / sum;
-        y.iter_mut().for_each(|y| *y *= inv);
-    });
+multiversion! {
+    /// One row of softmax: `y ← exp(x − max) / Σ exp(x − max)`.
+    pub fn softmax_row(x: &[f32], y: &mut [f32]) {
+        let max = simd::max(x);
+        y.iter_mut().zip(x).for_each(|(o, &v)| *o = simd::exp(v - max));
+        let inv = 1.0 / simd::sum(y);
+        y.iter_mut().for_each(|v| *v *= inv);
+    }
 }
 
-/// `y[r, :] ← x[r, :] − max − ln Σ exp(x[r, :] − max)`.
-pub fn log_softmax(x: &[f32], y: &mut [f32], cols: usize) {
-    parallel::rows(y, cols, |r, y| {
-        let x = &x[r * cols..(r + 1) * cols];
-        let (max, sum) = exp_shifted(x, 1.0, y);
-        let shift = max + sum.ln();
+multiversion! {
+    /// One row of log-softmax: `y ← x − max − ln Σ exp(x − max)`.
+    pub fn log_softmax_row(x: &[f32], y: &mut [f32]) {
+        let max = simd::max(x);
+        y.iter_mut().zip(x).for_each(|(o, &v)| *o = simd::exp(v - max));
+        let shift = max + simd::sum(y).ln();
         y.iter_mut().zip(x).for_each(|(y, &x)| *y = x - shift);
-    });
+    }
 }
 
-/// `dx ← y ⊙ (dy − Σ_c dy·y)` per row.
-pub fn softmax_backward(y: &[f32], dy: &[f32], dx: &mut [f32], cols: usize) {
-    parallel::rows(dx, cols, |r, dx| {
-        let (y, dy) = (&y[r * cols..(r + 1) * cols], &dy[r * cols..(r + 1) * cols]);
-        let dot: f32 = y.iter().zip(dy).map(|(y, dy)| y * dy).sum();
+multiversion! {
+    /// One row of `dx ← y ⊙ (dy − Σ dy·y)`.
+    pub fn softmax_backward_row(y: &[f32], dy: &[f32], dx: &mut [f32]) {
+        let dot = simd::dot(y, dy);
         dx.iter_mut().zip(y).zip(dy).for_each(|((dx, &y), &dy)| *dx = y * (dy - dot));
+    }
+}
+
+multiversion! {
+    /// One row of `dx ← dy − exp(y)·Σ dy`.
+    pub fn log_softmax_backward_row(y: &[f32], dy: &[f32], dx: &mut [f32]) {
+        let total = simd::sum(dy);
+        dx.iter_mut().zip(y).zip(dy).for_each(|((dx, &y), &dy)| *dx = dy - simd::exp(y) * total);
+    }
+}
+
+pub fn softmax(isa: Isa, x: &[f32], y: &mut [f32], cols: usize) {
+    parallel::rows(y, cols, |r, y| softmax_row(isa, &x[r * cols..(r + 1) * cols], y));
+}
+
+pub fn log_softmax(isa: Isa, x: &[f32], y: &mut [f32], cols: usize) {
+    parallel::rows(y, cols, |r, y| log_softmax_row(isa, &x[r * cols..(r + 1) * cols], y));
+}
+
+pub fn softmax_backward(isa: Isa, y: &[f32], dy: &[f32], dx: &mut [f32], cols: usize) {
+    parallel::rows(dx, cols, |r, dx| {
+        softmax_backward_row(isa, &y[r * cols..(r + 1) * cols], &dy[r * cols..(r + 1) * cols], dx)
     });
 }
 
-/// `dx ← dy − exp(y)·Σ_c dy` per row, `y` being the log-softmax output.
-pub fn log_softmax_backward(y: &[f32], dy: &[f32], dx: &mut [f32], cols: usize) {
+pub fn log_softmax_backward(isa: Isa, y: &[f32], dy: &[f32], dx: &mut [f32], cols: usize) {
     parallel::rows(dx, cols, |r, dx| {
-        let (y, dy) = (&y[r * cols..(r + 1) * cols], &dy[r * cols..(r + 1) * cols]);
-        let total: f32 = dy.iter().sum();
-        dx.iter_mut().zip(y).zip(dy).for_each(|((dx, &y), &dy)| *dx = dy - y.exp() * total);
+        log_softmax_backward_row(isa, &y[r * cols..(r + 1) * cols], &dy[r * cols..(r + 1) * cols], dx)
     });
 }
 
 /// Fused cross-entropy: `loss[r] ← ln Σ exp(z − max) + max − z[label]` and
 /// `grad[r, :] ← (softmax(z[r]) − onehot(label[r])) / rows`.
 pub fn softmax_cross_entropy(
+    isa: Isa,
     logits: &[f32],
     labels: &[f32],
     loss: &mut [f32],
@@ -104,33 +145,54 @@ pub fn softmax_cross_entropy(
     parallel::rows_with_scalar(grad, loss, cols, |r, grad, loss| {
         let z = &logits[r * cols..(r + 1) * cols];
         let label = labels[r] as usize;
-        let (max, sum) = exp_shifted(z, 1.0, grad);
+        let (max, sum) = exp_shifted(isa, z, 1.0, grad);
         *loss = sum.ln() + max - z[label];
-        let scale = inv_rows / sum;
-        grad.iter_mut().for_each(|g| *g *= scale);
+        scale_row(isa, grad, inv_rows / sum);
         grad[label] -= inv_rows;
     });
     Ok(())
 }
 
+multiversion! {
+    /// `x ← α·x`.
+    pub fn scale_row(x: &mut [f32], alpha: f32) {
+        x.iter_mut().for_each(|v| *v *= alpha);
+    }
+}
+
+multiversion! {
+    /// One row of the KL kernel, from `e = exp(z/T − max)` already in `grad`: returns
+    /// `Σ q·(ln q − ln p)` and leaves `(p − q)·grad_scale` in `grad`.
+    pub fn kl_row(z: &[f32], q: &[f32], grad: &mut [f32], inv_t: f32, shift: f32, inv_sum: f32, grad_scale: f32) -> f32 {
+        let mut kl = 0.0f32;
+        for ((g, &z), &q) in grad.iter_mut().zip(z).zip(q) {
+            if q > 0.0 {
+                kl += q * (q.ln() - (z * inv_t - shift));
+            }
+            *g = (*g * inv_sum - q) * grad_scale;
+        }
+        kl
+    }
+}
+
 /// Fused KL against soft targets at temperature `T`, with `s = z/T` and `p = softmax(s)`:
 /// `loss[r] ← Σ_c q·(ln q − ln p)` (terms with `q = 0` contribute 0) and
 /// `grad[r, :] ← (p − q) / (T·rows)`.
-pub fn kl_div(logits: &[f32], target: &[f32], loss: &mut [f32], grad: &mut [f32], cols: usize, temperature: f32) {
+pub fn kl_div(
+    isa: Isa,
+    logits: &[f32],
+    target: &[f32],
+    loss: &mut [f32],
+    grad: &mut [f32],
+    cols: usize,
+    temperature: f32,
+) {
     let rows = loss.len();
     let inv_t = 1.0 / temperature;
     let grad_scale = 1.0 / (temperature * rows as f32);
     parallel::rows_with_scalar(grad, loss, cols, |r, grad, loss| {
         let (z, q) = (&logits[r * cols..(r + 1) * cols], &target[r * cols..(r + 1) * cols]);
-        let (max, sum) = exp_shifted(z, inv_t, grad);
-        let (inv_sum, log_sum) = (1.0 / sum, sum.ln());
-        let mut kl = 0.0f32;
-        for ((g, &z), &q) in grad.iter_mut().zip(z).zip(q) {
-            if q > 0.0 {
-                kl += q * (q.ln() - (z * inv_t - max - log_sum));
-            }
-            *g = (*g * inv_sum - q) * grad_scale;
-        }
-        *loss = kl;
+        let (max, sum) = exp_shifted(isa, z, inv_t, grad);
+        *loss = kl_row(isa, z, q, grad, inv_t, max + sum.ln(), 1.0 / sum, grad_scale);
     });
 }

@@ -61,6 +61,27 @@ pub struct DeviceInfo {
     pub details: Vec<(String, String)>,
 }
 
+/// A device's measured roofline: what no kernel can beat.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Roofline {
+    /// The FMA peak with every thread or SM, in GFLOP/s.
+    pub peak_gflops: f64,
+    /// The FMA peak of one thread (CPU), in GFLOP/s.
+    pub peak_gflops_one_thread: f64,
+    /// The copy bandwidth (bytes read + written), in GB/s.
+    pub bandwidth_gbps: f64,
+    /// How it was measured.
+    pub how: String,
+}
+
+impl Roofline {
+    /// The fraction of the roofline a kernel reached: `achieved / min(peak, intensity · bandwidth)`,
+    /// which is `max(gflops / peak, gbps / bandwidth)`.
+    pub fn fraction(&self, gflops: f64, gbps: f64) -> f64 {
+        (gflops / self.peak_gflops).max(gbps / self.bandwidth_gbps)
+    }
+}
+
 /// One named kernel variant of one op, and whether this machine can run it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Variant {
@@ -102,6 +123,11 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
 
     /// Waits until every launched kernel has finished.
     fn synchronize(&self) -> Result<()>;
+
+    /// The measured roofline, if the backend can measure one (measured once, then cached).
+    fn roofline(&self) -> Option<Roofline> {
+        None
+    }
 
     /// Runs `kernel` with the named variant (a name from [`Backend::variants`]), or the default one.
     /// The kernel's lengths were checked ([`Kernel::check`]); the variant name was not.

@@ -52,6 +52,11 @@ impl Device {
         self.0.backend.info()
     }
 
+    /// The backend's measured roofline, if it has one.
+    pub fn roofline(&self) -> Option<crate::Roofline> {
+        self.0.backend.roofline()
+    }
+
     pub fn backend(&self) -> &dyn Backend {
         &*self.0.backend
     }

@@ -16,7 +16,7 @@ mod shape;
 mod tape;
 mod tensor;
 
-pub use backend::{Backend, BackendKind, DeviceBuffer, DeviceInfo, Variant};
+pub use backend::{Backend, BackendKind, DeviceBuffer, DeviceInfo, Roofline, Variant};
 pub use device::Device;
 pub use error::{Error, Result};
 pub use kernel::{AdamStep, Gemm, In, Kernel, Out};
