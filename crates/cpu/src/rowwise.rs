@@ -160,16 +160,25 @@ multiversion! {
     }
 }
 
+/// The per-row scalars of the KL kernel: `1/T`, `ln p = z/T − shift`, `1/Σe`, and `1/(T·rows)`.
+#[derive(Clone, Copy)]
+pub struct KlScalars {
+    inv_t: f32,
+    shift: f32,
+    inv_sum: f32,
+    grad_scale: f32,
+}
+
 multiversion! {
     /// One row of the KL kernel, from `e = exp(z/T − max)` already in `grad`: returns
     /// `Σ q·(ln q − ln p)` and leaves `(p − q)·grad_scale` in `grad`.
-    pub fn kl_row(z: &[f32], q: &[f32], grad: &mut [f32], inv_t: f32, shift: f32, inv_sum: f32, grad_scale: f32) -> f32 {
+    pub fn kl_row(z: &[f32], q: &[f32], grad: &mut [f32], k: KlScalars) -> f32 {
         let mut kl = 0.0f32;
         for ((g, &z), &q) in grad.iter_mut().zip(z).zip(q) {
             if q > 0.0 {
-                kl += q * (q.ln() - (z * inv_t - shift));
+                kl += q * (q.ln() - (z * k.inv_t - k.shift));
             }
-            *g = (*g * inv_sum - q) * grad_scale;
+            *g = (*g * k.inv_sum - q) * k.grad_scale;
         }
         kl
     }
@@ -193,6 +202,7 @@ pub fn kl_div(
     parallel::rows_with_scalar(grad, loss, cols, |r, grad, loss| {
         let (z, q) = (&logits[r * cols..(r + 1) * cols], &target[r * cols..(r + 1) * cols]);
         let (max, sum) = exp_shifted(isa, z, inv_t, grad);
-        *loss = kl_row(isa, z, q, grad, inv_t, max + sum.ln(), 1.0 / sum, grad_scale);
+        let scalars = KlScalars { inv_t, shift: max + sum.ln(), inv_sum: 1.0 / sum, grad_scale };
+        *loss = kl_row(isa, z, q, grad, scalars);
     });
 }

@@ -140,11 +140,19 @@ pub fn exp(x: f32) -> f32 {
     let t = xc * std::f32::consts::LOG2_E + ROUNDER;
     let n = t - ROUNDER;
     let r = (xc - n * LN2_HI) - n * LN2_LO;
-    let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r / 5040.0))))));
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r / 5040.0))))));
     // t's bits minus ROUNDER's are n in two's complement; n + 127 ∈ [1, 254] is the biased exponent.
     let two_to_n = f32::from_bits(t.to_bits().wrapping_sub(ROUNDER.to_bits()).wrapping_add(127) << 23);
     let e = p * two_to_n;
-    if x < -87.3 { 0.0 } else if x > 88.7 { f32::INFINITY } else { e }
+    if x < -87.3 {
+        0.0
+    } else if x > 88.7 {
+        f32::INFINITY
+    } else {
+        e
+    }
 }
 
 #[cfg(test)]
