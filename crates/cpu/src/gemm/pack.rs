@@ -45,18 +45,22 @@ pub fn pack_a(
     let slivers = rows.len().div_ceil(mr);
     let out = buf.reset(slivers * kc * mr);
     if g.trans_a {
-        // A is k × m: op(A)[i, p] = A[p, i]. Read each row of A (contiguous in i), scatter by lane.
+        // A is k × m: op(A)[i, p] = A[p, i]. Each row of A (contiguous in i) splits into runs of
+        // MR values, one per sliver, each copied whole.
         for (q, p) in depth.enumerate() {
-            for (r, &v) in a[p * g.m + rows.start..p * g.m + rows.end].iter().enumerate() {
-                out[(r / mr) * kc * mr + q * mr + r % mr] = g.alpha * v;
+            let src = &a[p * g.m + rows.start..p * g.m + rows.end];
+            for (s, run) in src.chunks(mr).enumerate() {
+                let dst = &mut out[s * kc * mr + q * mr..][..run.len()];
+                dst.iter_mut().zip(run).for_each(|(d, &v)| *d = g.alpha * v);
             }
         }
     } else {
-        // A is m × k: each row of op(A) is contiguous in p.
+        // A is m × k: each row of op(A) is contiguous in p and goes to one lane of its sliver.
         for (r, i) in rows.enumerate() {
-            let base = (r / mr) * kc * mr + r % mr;
+            let sliver = &mut out[(r / mr) * kc * mr..][..kc * mr];
+            let lane = r % mr;
             for (q, &v) in a[i * g.k + depth.start..i * g.k + depth.end].iter().enumerate() {
-                out[base + q * mr] = g.alpha * v;
+                sliver[q * mr + lane] = g.alpha * v;
             }
         }
     }
