@@ -22,6 +22,9 @@ pub struct Record {
     pub variant: String,
     /// `[M, N, K]` for matmul, `[R, C]` for row-wise ops, `[N]` for elementwise ones.
     pub shape: Vec<usize>,
+    /// Matmul only: `NN`, `NT`, `TN`, `TT` (is `A`, is `B` transposed).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub transpose: Option<String>,
     #[serde(deserialize_with = "nan_if_null")]
     pub median_s: f64,
     #[serde(deserialize_with = "nan_if_null")]

@@ -8,11 +8,24 @@ use crate::check::compare;
 use crate::record::Record;
 use crate::timing::{Plan, measure};
 
-/// One op at one shape.
+/// One op at one shape (with matmul's transposes).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Spec {
     pub op: Op,
     pub dims: Vec<usize>,
+    pub trans_a: bool,
+    pub trans_b: bool,
+}
+
+impl Spec {
+    pub fn new(op: Op, dims: &[usize]) -> Self {
+        Self { op, dims: dims.to_vec(), trans_a: false, trans_b: false }
+    }
+
+    /// `NN`, `NT`, `TN` or `TT`: which matmul operands are transposed.
+    pub fn transpose(&self) -> String {
+        [self.trans_a, self.trans_b].map(|t| if t { 'T' } else { 'N' }).iter().collect()
+    }
 }
 
 /// Which variants a run covers.
@@ -28,7 +41,7 @@ pub enum Variants {
 
 /// The default suite: matmul, ReLU and softmax at a small and a large size.
 pub fn default_suite() -> Vec<Spec> {
-    let spec = |op, dims: &[usize]| Spec { op, dims: dims.to_vec() };
+    let spec = Spec::new;
     vec![
         spec(Op::Matmul, &[256, 256, 256]),
         spec(Op::Matmul, &[1024, 1024, 1024]),
@@ -47,6 +60,7 @@ fn empty_row(device: &Device, spec: &Spec, variant: &str, note: String) -> Recor
         device: device.info().name,
         variant: variant.into(),
         shape: spec.dims.clone(),
+        transpose: (spec.op == Op::Matmul).then(|| spec.transpose()),
         median_s: f64::NAN,
         p10_s: f64::NAN,
         p90_s: f64::NAN,
@@ -73,7 +87,10 @@ pub fn run(
     let cases = specs
         .iter()
         .enumerate()
-        .map(|(i, s)| Case::new(s.op, &s.dims, Knobs::default(), 0x5eed + i as u64))
+        .map(|(i, s)| {
+            let knobs = Knobs { trans_a: s.trans_a, trans_b: s.trans_b, ..Knobs::default() };
+            Case::new(s.op, &s.dims, knobs, 0x5eed + i as u64)
+        })
         .collect::<Result<Vec<_>>>()?;
     let mut rows = Vec::new();
     for (spec, case) in specs.iter().zip(&cases) {
@@ -120,6 +137,7 @@ fn bench_one(
         device: device.info().name,
         variant: variant.into(),
         shape: spec.dims.clone(),
+        transpose: (spec.op == Op::Matmul).then(|| spec.transpose()),
         median_s: median,
         p10_s: samples.quantile(0.1),
         p90_s: samples.quantile(0.9),

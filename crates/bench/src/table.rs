@@ -42,7 +42,13 @@ pub fn cells(r: &Record) -> [String; 11] {
         r.op.clone(),
         r.backend.clone(),
         r.variant.clone(),
-        r.shape.iter().map(usize::to_string).collect::<Vec<_>>().join("x"),
+        {
+            let shape = r.shape.iter().map(usize::to_string).collect::<Vec<_>>().join("x");
+            match r.transpose.as_deref() {
+                Some(t) if t != "NN" => format!("{shape}:{t}"),
+                _ => shape,
+            }
+        },
         format_time(r.median_s),
         if r.samples == 0 { "-".into() } else { format!("{}–{}", format_time(r.p10_s), format_time(r.p90_s)) },
         number(r.gflops, 2),

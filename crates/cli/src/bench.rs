@@ -28,8 +28,9 @@ pub struct BenchArgs {
     #[arg(long, default_value = "all")]
     variant: String,
     /// Shapes: MxNxK for matmul, RxC for row-wise ops, N for elementwise ones; repeat or comma-separate.
+    /// A matmul shape may end in `:NT`, `:TN` or `:TT` for transposed operands (64x128x784:NT).
     #[arg(long, value_delimiter = ',', value_parser = args::parse_shape)]
-    shape: Vec<Vec<usize>>,
+    shape: Vec<args::ShapeArg>,
     /// Untimed runs before timing.
     #[arg(long, default_value_t = 2)]
     warmup: usize,
@@ -108,8 +109,8 @@ fn specs(a: &BenchArgs) -> Result<Vec<Spec>> {
     let ops = if a.op.is_empty() { vec![kernelab_tensor::Op::Matmul] } else { args::ops(&a.op)? };
     let mut specs = Vec::new();
     for op in ops {
-        for dims in args::shapes_for(op, &a.shape)? {
-            specs.push(Spec { op, dims });
+        for shape in args::shapes_for(op, &a.shape)? {
+            specs.push(Spec { op, dims: shape.dims, trans_a: shape.trans_a, trans_b: shape.trans_b });
         }
     }
     Ok(specs)

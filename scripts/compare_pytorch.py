@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""The kernelab seed workloads in PyTorch, for a same-machine comparison.
+
+Runs, on the same MNIST-format data and with the same settings as `kernelab train` and
+`kernelab distill` (Adam 1e-3, batch 64, PyTorch's default Linear init, shuffled batches with
+the last partial one kept), and prints one JSON line per epoch with the same fields
+(`model`, `epoch`, `train_loss`, `test_loss`, `test_acc`, `epoch_s`, `samples_per_s`):
+
+  train     a 784-128-10 MLP on labels                      (model: "model")
+  distill   a 784-512-256-10 teacher, then a 784-128-10 student on labels ("student") and one
+            distilled from the teacher ("distilled"), loss α·T²·KL + (1−α)·CE
+  parallel  the 784-128-10 MLP with DistributedDataParallel over N CPU processes (gloo, loopback)
+
+Usage:
+  python3 scripts/compare_pytorch.py --workload train --epochs 3 --threads 2
+  python3 scripts/compare_pytorch.py --workload distill --epochs 3 --temperature 4 --alpha 0.9
+  python3 scripts/compare_pytorch.py --workload parallel --epochs 3 --replicas 2
+
+Needs torch (CPU build is enough). Set --threads to the thread count kernelab used (rayon uses
+one per core) so the epoch times compare like with like.
+"""
+
+import argparse
+import gzip
+import json
+import os
+import struct
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+DEFAULT_DATA = "/usr/share/datasets/fashion-mnist"
+
+
+def read_idx(path):
+    """An IDX file (raw or gzipped) as a uint8 tensor of its shape."""
+    for candidate in (path, path + ".gz"):
+        if os.path.exists(candidate):
+            with open(candidate, "rb") as f:
+                raw = f.read()
+            if raw[:2] == b"\x1f\x8b":
+                raw = gzip.decompress(raw)
+            zero, dtype, rank = struct.unpack(">HBB", raw[:4])
+            if zero != 0 or dtype != 0x08:
+                sys.exit(f"{candidate}: not an IDX file of u8 values")
+            dims = struct.unpack(">" + "I" * rank, raw[4 : 4 + 4 * rank])
+            data = torch.frombuffer(bytearray(raw[4 + 4 * rank :]), dtype=torch.uint8)
+            return data.reshape(dims)
+    sys.exit(f"{path}: neither it nor {path}.gz exists")
+
+
+def load(data_dir):
+    """(train_x, train_y, test_x, test_y): images flattened and scaled to [0, 1]."""
+    def split(images, labels):
+        x = read_idx(os.path.join(data_dir, images)).reshape(-1, 28 * 28).float() / 255.0
+        y = read_idx(os.path.join(data_dir, labels)).long()
+        return x, y
+
+    return (*split("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+            *split("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"))
+
+
+def mlp(spec):
+    """nn.Sequential(Linear, ReLU, …, Linear) from a spec like 784-128-10 (state_dict names match
+    kernelab's safetensors checkpoints: 0.weight, 0.bias, 2.weight, …)."""
+    widths = [int(w) for w in spec.split("-")]
+    layers = []
+    for i, (a, b) in enumerate(zip(widths, widths[1:])):
+        layers.append(nn.Linear(a, b))
+        if i + 2 < len(widths):
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+@torch.no_grad()
+def evaluate(model, x, y):
+    logits = model(x)
+    return F.cross_entropy(logits, y).item(), (logits.argmax(1) == y).float().mean().item()
+
+
+def fit(name, model, loss_fn, data, args, emit):
+    train_x, train_y, test_x, test_y = data
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    gen = torch.Generator().manual_seed(args.seed)
+    n = len(train_y)
+    for epoch in range(1, args.epochs + 1):
+        order = torch.randperm(n, generator=gen)
+        total, started = 0.0, time.perf_counter()
+        for lo in range(0, n, args.batch):
+            idx = order[lo : lo + args.batch]
+            x, y = train_x[idx], train_y[idx]
+            loss = loss_fn(model, x, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+        epoch_s = time.perf_counter() - started
+        test_loss, test_acc = evaluate(model, test_x, test_y)
+        emit(dict(model=name, epoch=epoch, train_loss=total / n, test_loss=test_loss, test_acc=test_acc,
+                  epoch_s=epoch_s, samples_per_s=n / epoch_s))
+    return model
+
+
+def cross_entropy(model, x, y):
+    return F.cross_entropy(model(x), y)
+
+
+def distillation(teacher, temperature, alpha):
+    def loss(model, x, y):
+        logits = model(x)
+        with torch.no_grad():
+            soft = F.softmax(teacher(x) / temperature, dim=1)
+        kl = F.kl_div(F.log_softmax(logits / temperature, dim=1), soft, reduction="batchmean")
+        return alpha * temperature**2 * kl + (1 - alpha) * F.cross_entropy(logits, y)
+
+    return loss
+
+
+def parallel_worker(rank, world, args, data, port):
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    torch.set_num_threads(max(1, args.threads // world))
+    torch.manual_seed(args.seed)
+    model = DistributedDataParallel(mlp(args.model))
+    train_x, train_y, test_x, test_y = data
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    gen = torch.Generator().manual_seed(args.seed)
+    n = len(train_y)
+    for epoch in range(1, args.epochs + 1):
+        order = torch.randperm(n, generator=gen)
+        total, started = 0.0, time.perf_counter()
+        for lo in range(0, n, args.batch):
+            shard = order[lo : lo + args.batch].tensor_split(world)[rank]
+            # DDP averages gradients over replicas; weighting by shard size makes the step the
+            # gradient of the mean over the whole batch, as kernelab's all-reduce does.
+            rows = min(args.batch, n - lo)
+            loss = F.cross_entropy(model(train_x[shard]), train_y[shard]) * (len(shard) * world / rows)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item() * rows / world  # this shard's summed loss
+        epoch_s = time.perf_counter() - started
+        summed = torch.tensor([total])
+        dist.all_reduce(summed)  # every shard's summed loss
+        total = summed.item()
+        if rank == 0:
+            test_loss, test_acc = evaluate(model.module, test_x, test_y)
+            print(json.dumps(dict(model="model", epoch=epoch, train_loss=total / n, test_loss=test_loss,
+                                  test_acc=test_acc, epoch_s=epoch_s, samples_per_s=n / epoch_s)), flush=True)
+    dist.destroy_process_group()
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--workload", choices=["train", "distill", "parallel"], default="train")
+    p.add_argument("--data", default=DEFAULT_DATA)
+    p.add_argument("--model", default="784-128-10")
+    p.add_argument("--teacher", default="784-512-256-10")
+    p.add_argument("--student", default="784-128-10")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--temperature", type=float, default=4.0)
+    p.add_argument("--alpha", type=float, default=0.9)
+    p.add_argument("--replicas", type=int, default=2)
+    p.add_argument("--json", help="also append the JSON lines to this file")
+    args = p.parse_args()
+
+    torch.set_num_threads(args.threads)
+    data = load(args.data)
+    sink = open(args.json, "a") if args.json else None
+
+    def emit(line):
+        text = json.dumps(line)
+        print(text, flush=True)
+        if sink:
+            sink.write(text + "\n")
+            sink.flush()
+
+    if args.workload == "train":
+        torch.manual_seed(args.seed)
+        fit("model", mlp(args.model), cross_entropy, data, args, emit)
+    elif args.workload == "distill":
+        torch.manual_seed(args.seed + 1000)
+        teacher = fit("teacher", mlp(args.teacher), cross_entropy, data, args, emit).eval()
+        torch.manual_seed(args.seed)
+        fit("student", mlp(args.student), cross_entropy, data, args, emit)
+        torch.manual_seed(args.seed)
+        fit("distilled", mlp(args.student), distillation(teacher, args.temperature, args.alpha), data, args, emit)
+    else:
+        import torch.multiprocessing as mp
+
+        port = 29500 + os.getpid() % 1000
+        mp.spawn(parallel_worker, args=(args.replicas, args, data, port), nprocs=args.replicas, join=True)
+
+
+if __name__ == "__main__":
+    main()
