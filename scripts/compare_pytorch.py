@@ -81,7 +81,11 @@ def evaluate(model, x, y):
     return F.cross_entropy(logits, y).item(), (logits.argmax(1) == y).float().mean().item()
 
 
-def fit(name, model, loss_fn, data, args, emit):
+def fit(name, model, loss_fn, data, args, emit, shard=None, reduce_total=None, eval_model=None):
+    """Adam over shuffled batches; one log line per epoch through `emit` (None: log nothing).
+
+    For data parallel, `shard(idx)` picks this replica's rows of a batch and the factor its mean
+    loss is scaled by, and `reduce_total` sums the epoch's loss over replicas."""
     train_x, train_y, test_x, test_y = data
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     gen = torch.Generator().manual_seed(args.seed)
@@ -91,16 +95,18 @@ def fit(name, model, loss_fn, data, args, emit):
         total, started = 0.0, time.perf_counter()
         for lo in range(0, n, args.batch):
             idx = order[lo : lo + args.batch]
-            x, y = train_x[idx], train_y[idx]
-            loss = loss_fn(model, x, y)
+            rows, scale = shard(idx) if shard else (idx, 1.0)
+            mean = loss_fn(model, train_x[rows], train_y[rows])
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            (mean * scale).backward()
             opt.step()
-            total += loss.item() * len(idx)
+            total += mean.item() * len(rows)
         epoch_s = time.perf_counter() - started
-        test_loss, test_acc = evaluate(model, test_x, test_y)
-        emit(dict(model=name, epoch=epoch, train_loss=total / n, test_loss=test_loss, test_acc=test_acc,
-                  epoch_s=epoch_s, samples_per_s=n / epoch_s))
+        total = reduce_total(total) if reduce_total else total
+        if emit:
+            test_loss, test_acc = evaluate(eval_model or model, test_x, test_y)
+            emit(dict(model=name, epoch=epoch, train_loss=total / n, test_loss=test_loss, test_acc=test_acc,
+                      epoch_s=epoch_s, samples_per_s=n / epoch_s))
     return model
 
 
@@ -128,31 +134,21 @@ def parallel_worker(rank, world, args, data, port):
     torch.set_num_threads(max(1, args.threads // world))
     torch.manual_seed(args.seed)
     model = DistributedDataParallel(mlp(args.model))
-    train_x, train_y, test_x, test_y = data
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    gen = torch.Generator().manual_seed(args.seed)
-    n = len(train_y)
-    for epoch in range(1, args.epochs + 1):
-        order = torch.randperm(n, generator=gen)
-        total, started = 0.0, time.perf_counter()
-        for lo in range(0, n, args.batch):
-            shard = order[lo : lo + args.batch].tensor_split(world)[rank]
-            # DDP averages gradients over replicas; weighting by shard size makes the step the
-            # gradient of the mean over the whole batch, as kernelab's all-reduce does.
-            rows = min(args.batch, n - lo)
-            loss = F.cross_entropy(model(train_x[shard]), train_y[shard]) * (len(shard) * world / rows)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.item() * rows / world  # this shard's summed loss
-        epoch_s = time.perf_counter() - started
+
+    def shard(idx):
+        # DDP averages gradients over replicas; scaling each shard's mean by its share of the
+        # batch (times `world`) makes the step the gradient of the whole batch's mean, as
+        # kernelab's all-reduce does.
+        rows = idx.tensor_split(world)[rank]
+        return rows, len(rows) * world / len(idx)
+
+    def reduce_total(total):
         summed = torch.tensor([total])
-        dist.all_reduce(summed)  # every shard's summed loss
-        total = summed.item()
-        if rank == 0:
-            test_loss, test_acc = evaluate(model.module, test_x, test_y)
-            print(json.dumps(dict(model="model", epoch=epoch, train_loss=total / n, test_loss=test_loss,
-                                  test_acc=test_acc, epoch_s=epoch_s, samples_per_s=n / epoch_s)), flush=True)
+        dist.all_reduce(summed)
+        return summed.item()
+
+    emit = (lambda line: print(json.dumps(line), flush=True)) if rank == 0 else None
+    fit("model", model, cross_entropy, data, args, emit, shard, reduce_total, eval_model=model.module)
     dist.destroy_process_group()
 
 
