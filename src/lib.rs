@@ -4,7 +4,7 @@
 //! - [`tensor`]: `Tensor`, `Device`, the `Backend` contract, kernels, the autograd `Tape`;
 //! - [`cpu`]: the CPU backend;
 //! - [`nn`]: layers, Adam, data, training, distillation, data parallel;
-//! - [`bench`]: the f64 reference, the conformance suite, timing, records, opening backends by name.
+//! - [`bench`](mod@bench): the f64 reference, the conformance suite, timing, records, opening backends by name.
 
 pub use kernelab_bench as bench;
 pub use kernelab_cpu as cpu;

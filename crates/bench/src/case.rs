@@ -1,5 +1,5 @@
 //! [`Case`]: one op at one shape, with seeded inputs, ready to run on any device and to check
-//! against the f64 [`reference`]. The conformance suite and the benchmark both run cases, so a
+//! against the f64 [`reference`](mod@crate::reference). The conformance suite and the benchmark both run cases, so a
 //! benchmarked number is always a checked number.
 
 use rand::{RngExt, SeedableRng};

@@ -1,4 +1,4 @@
-//! Benchmarking and checking kernelab's kernels: the f64 [`reference`] of every op, [`case`]s
+//! Benchmarking and checking kernelab's kernels: the f64 [`reference`](mod@reference) of every op, [`case`]s
 //! that run an op on any device, the [`conformance`] suite, [`timing`], the benchmark [`runner`],
 //! result [`record`]s and the [`table`]; and [`backends`], which opens devices by name.
 

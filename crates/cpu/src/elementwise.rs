@@ -1,7 +1,7 @@
 //! Elementwise kernels: fill, ReLU and its backward, bias add and fused bias+ReLU, add, scale,
 //! axpy, and the Adam update. Variants `avx512`, `avx2`, `portable` (see [`crate::simd`]): one
 //! loop body per kernel, compiled for each instruction set; chunks run on rayon threads above
-//! [`PAR_MIN_WORK`](crate::parallel) elements.
+//! `PAR_MIN_WORK` (32K) elements.
 
 use kernelab_tensor::AdamStep;
 
@@ -114,7 +114,7 @@ multiversion! {
 }
 
 /// One bias-corrected Adam step, in PyTorch's order of operations (see [`AdamStep`]), in chunks
-/// on rayon threads above [`PAR_MIN_WORK`](crate::parallel) elements.
+/// on rayon threads above `PAR_MIN_WORK` (32K) elements.
 pub fn adam(isa: Isa, param: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32], s: &AdamStep) {
     use rayon::prelude::*;
     const CHUNK: usize = 1 << 14;

@@ -1,7 +1,11 @@
 //! The CPU backend of kernelab. Always available, and the home of the f64 reference's checks.
 //!
-//! Kernels live one family per module: [`matmul`] (the ladder of variants), [`elementwise`] and
-//! [`rowwise`]; [`registry`] names the variants. Buffers are host vectors ([`CpuBuffer`]).
+//! Kernels live one family per module: [`matmul`] (the `naive` and `blocked` rungs) and [`gemm`]
+//! (packed GEMM with run-time-chosen `std::arch` microkernels, threaded), [`elementwise`] and
+//! [`rowwise`] (one loop body compiled per instruction set by [`simd`]); `openblas` (feature
+//! `openblas`) is the vendor baseline. [`registry`] names the variants, [`roofline`] measures the
+//! machine's FMA peak and copy bandwidth. Buffers are host vectors ([`CpuBuffer`]) recycled through
+//! a per-device [`Pool`].
 
 mod buffer;
 pub mod elementwise;

@@ -33,7 +33,7 @@ multiversion! {
     }
 }
 
-/// `y[c] ← α·Σ_r x[r, c] (+ y[c])`. Rows are summed in blocks of [`SUM_ROWS`] and the block sums
+/// `y[c] ← α·Σ_r x[r, c] (+ y[c])`. Rows are summed in blocks of 256 (`SUM_ROWS`) and the block sums
 /// combined, so the rounding error grows with the block count rather than with `rows`.
 pub fn col_sum(isa: Isa, x: &[f32], y: &mut [f32], rows: usize, cols: usize, alpha: f32, accumulate: bool) {
     let block_sum = |blk: usize| {

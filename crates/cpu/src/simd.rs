@@ -1,7 +1,7 @@
 //! Run-time choice of instruction set for the elementwise and row-wise kernels.
 //!
 //! Those kernels are written once, as plain loops over slices with explicit lane accumulators and a
-//! branch-free [`exp`], and compiled three times by [`multiversion!`]: for AVX-512F, for AVX2+FMA
+//! branch-free [`exp`], and compiled three times by `multiversion!`: for AVX-512F, for AVX2+FMA
 //! and for the portable baseline. The compiler vectorizes each copy with the widest registers its
 //! target allows; the variant name (`avx512`, `avx2`, `portable`) picks the copy at run time.
 
