@@ -30,6 +30,8 @@ use kernelab_tensor::{Backend, BackendKind, DeviceBuffer, DeviceInfo, Error, Ker
 pub struct CpuBackend {
     pool: std::sync::Arc<Pool>,
     roofline: std::sync::OnceLock<Roofline>,
+    /// The registry, built once (it detects CPU features) and read on every launch.
+    variants: std::sync::OnceLock<Vec<Vec<Variant>>>,
 }
 
 impl CpuBackend {
@@ -37,9 +39,14 @@ impl CpuBackend {
         Self::default()
     }
 
+    /// The registered variants of `op`, from the cached registry.
+    fn registered(&self, op: Op) -> &[Variant] {
+        &self.variants.get_or_init(|| Op::ALL.iter().map(|&op| registry::variants(op)).collect())[op.index()]
+    }
+
     /// The variant to run: the requested one (checked against the registry) or the default.
     fn resolve(&self, op: Op, requested: Option<&str>) -> Result<&'static str> {
-        let all = registry::variants(op);
+        let all = self.registered(op);
         let chosen = match requested {
             None => all.first(),
             Some(name) => all.iter().find(|v| v.name == name),
@@ -133,7 +140,7 @@ impl Backend for CpuBackend {
     }
 
     fn variants(&self, op: Op) -> Vec<Variant> {
-        registry::variants(op)
+        self.registered(op).to_vec()
     }
 
     fn roofline(&self) -> Option<Roofline> {

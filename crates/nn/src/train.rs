@@ -59,12 +59,15 @@ pub struct Trainer {
     tape: Tape,
     /// `Σ rows·loss` over the steps since the last [`Trainer::take_loss_sum`], kept on the device.
     loss_sum: Tensor,
+    /// The model's output width, the number of classes its labels index.
+    classes: usize,
 }
 
 impl Trainer {
     pub fn new(model: Mlp, optimizer: Box<dyn Optimizer + Send>, objective: Objective) -> Result<Self> {
         let loss_sum = Tensor::zeros(&[], model.layers[0].weight.device())?;
-        Ok(Self { model, optimizer, objective, tape: Tape::new(), loss_sum })
+        let classes = model.widths().last().copied().unwrap_or(1);
+        Ok(Self { model, optimizer, objective, tape: Tape::new(), loss_sum, classes })
     }
 
     pub fn device(&self) -> &Device {
@@ -76,8 +79,7 @@ impl Trainer {
         let rows = labels.len();
         let device = self.device().clone();
         let x = Tensor::from_slice(images, &[rows, images.len() / rows.max(1)], &device)?;
-        let classes = self.model.widths().last().copied().unwrap_or(1);
-        let labels = Labels::new(labels, classes, &device)?;
+        let labels = Labels::new(labels, self.classes, &device)?;
         self.tape.clear();
         let loss = self.objective.loss(&mut self.tape, &self.model, &x, &labels)?;
         self.loss_sum.axpy_(rows as f32, &loss)?;
