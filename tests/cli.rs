@@ -10,6 +10,14 @@ fn text(out: &Output) -> (String, String) {
     (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
+/// Runs `kernelab` and insists on success; returns (stdout, stderr).
+fn kernelab_ok(args: &[&str]) -> (String, String) {
+    let out = kernelab(args);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "kernelab {args:?} failed:\n{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
 fn temp_path(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("kernelab-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -33,7 +41,7 @@ fn devices_lists_every_backend_with_a_status() {
 #[test]
 fn bench_writes_checked_rows_as_json() {
     let json = temp_path("out.json");
-    let out = kernelab(&[
+    let (stdout, _) = kernelab_ok(&[
         "bench",
         "--op",
         "matmul",
@@ -44,8 +52,6 @@ fn bench_writes_checked_rows_as_json() {
         "--json",
         json.to_str().unwrap(),
     ]);
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("GFLOP/s") && stdout.contains("max rel err"), "{stdout}");
 
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
@@ -141,9 +147,7 @@ fn bad_arguments_exit_2_with_a_message() {
 
 #[test]
 fn check_runs_the_conformance_suite() {
-    let out = kernelab(&["check", "--backend", "cpu", "--op", "relu,softmax_cross_entropy"]);
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let (stdout, _) = kernelab_ok(&["check", "--backend", "cpu", "--op", "relu,softmax_cross_entropy"]);
     assert!(
         stdout.contains("relu") && stdout.contains("softmax_cross_entropy") && stdout.contains("all cases passed"),
         "{stdout}"
@@ -171,7 +175,7 @@ fn tiny_mnist() -> std::path::PathBuf {
 fn train_prints_one_json_line_per_epoch_and_saves_a_checkpoint() {
     let data = tiny_mnist();
     let (json, save) = (temp_path("train.jsonl"), temp_path("tiny.safetensors"));
-    let out = kernelab(&[
+    let (stdout, stderr) = kernelab_ok(&[
         "train",
         "--model",
         "4-8-3",
@@ -188,8 +192,6 @@ fn train_prints_one_json_line_per_epoch_and_saves_a_checkpoint() {
         "--save",
         save.to_str().unwrap(),
     ]);
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
     let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 3);
     for (i, line) in lines.iter().enumerate() {
@@ -223,7 +225,7 @@ fn train_prints_one_json_line_per_epoch_and_saves_a_checkpoint() {
 #[test]
 fn distill_reports_teacher_student_and_distilled() {
     let data = tiny_mnist();
-    let out = kernelab(&[
+    let (stdout, stderr) = kernelab_ok(&[
         "distill",
         "--teacher",
         "4-16-3",
@@ -238,8 +240,6 @@ fn distill_reports_teacher_student_and_distilled() {
         "--data",
         data.to_str().unwrap(),
     ]);
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
     let models: Vec<String> = stdout
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["model"].as_str().unwrap().to_string())
