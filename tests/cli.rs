@@ -94,6 +94,8 @@ fn bench_runs_several_ops_at_their_own_shapes() {
     let json = temp_path("several.json");
     let out = kernelab(&[
         "bench",
+        "--backend",
+        "cpu",
         "--op",
         "relu,softmax,matmul",
         "--shape",

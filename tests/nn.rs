@@ -242,3 +242,31 @@ fn distillation_trains_a_student() {
     eprintln!("teacher {:.1}%, distilled student {:.1}%", 100.0 * teacher_acc, 100.0 * log.test_acc);
     assert!(log.test_acc > 0.6 && teacher_acc > 0.75, "teacher {teacher_acc}, student {log:?}");
 }
+
+/// Three Adam steps of a 784-32-10 MLP on every other backend match the same steps on the CPU.
+#[test]
+fn a_training_step_matches_the_cpu_on_every_backend() {
+    let cpu_device = cpu();
+    let images: Vec<f32> = (0..48 * 784).map(|i| ((i * 31) % 255) as f32 / 255.0).collect();
+    let labels: Vec<u32> = (0..48).map(|i| i % 10).collect();
+    let train = |device: &Device| {
+        let model = Mlp::new("784-32-10", 3, device).unwrap();
+        let adam = Adam::new(model.parameters(), 1e-3).unwrap();
+        let mut trainer = Trainer::new(model, Box::new(adam), Objective::CrossEntropy).unwrap();
+        for _ in 0..3 {
+            Fit::step(&mut trainer, &images, &labels).unwrap();
+        }
+        let loss = Fit::take_loss_sum(&mut trainer).unwrap();
+        (trainer.model.named_parameters().into_iter().map(|(n, t)| (n, t.to_vec().unwrap())).collect::<Vec<_>>(), loss)
+    };
+    let (reference, reference_loss) = train(&cpu_device);
+    for device in devices_under_test().unwrap().iter().filter(|d| d.kind() != kernelab::BackendKind::Cpu) {
+        let (params, loss) = train(device);
+        assert!((loss - reference_loss).abs() < 1e-4 * reference_loss, "{device}: loss {loss} vs CPU {reference_loss}");
+        for ((name, got), (_, want)) in params.iter().zip(&reference) {
+            for (g, w) in got.iter().zip(want) {
+                assert!((g - w).abs() <= 1e-5 + 1e-4 * w.abs(), "{device} {name}: {g} vs CPU {w}");
+            }
+        }
+    }
+}

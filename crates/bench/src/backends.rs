@@ -23,6 +23,9 @@ pub fn kind(name: &str) -> Result<BackendKind> {
 pub fn open(kind: BackendKind) -> Result<Device> {
     match kind {
         BackendKind::Cpu => Ok(Device::new(CpuBackend::new())),
+        #[cfg(feature = "wgpu")]
+        BackendKind::Wgpu => Ok(Device::new(kernelab_wgpu::WgpuBackend::new()?)),
+        #[cfg(not(feature = "wgpu"))]
         BackendKind::Wgpu => Err(not_compiled(kind, "wgpu")),
         BackendKind::Cuda => Err(not_compiled(kind, "cuda")),
     }
@@ -33,6 +36,7 @@ pub fn open_named(name: &str) -> Result<Device> {
     open(kind(name)?)
 }
 
+#[cfg_attr(feature = "wgpu", allow(dead_code))]
 fn not_compiled(kind: BackendKind, feature: &str) -> Error {
     Error::BackendUnavailable {
         backend: kind.name().into(),

@@ -281,9 +281,13 @@ pub fn kl_div<T: Real>(z: &[T], q: &[T], rows: usize, cols: usize, t: f32) -> (E
         let (max, log_sum) = row_stats(row, inv_t);
         let mut out = Expected::with_capacity(cols);
         for (&v, &q) in row.iter().zip(q) {
-            let arg = wide(v) * inv_t - max;
+            let s = wide(v) * inv_t;
+            let arg = s - max;
             let (p, q) = ((arg - log_sum).exp(), wide(q));
-            out.push((p - q) * grad_scale, (p + q) * grad_scale, exp_gamma(cols, arg));
+            // Scaling by 1/T rounds s, and s − logsumexp carries that absolute error into the
+            // exponent: a relative error of about u·(|s| + |logsumexp|) in p, beyond softmax's.
+            let scaling = 2.0 * (s.abs() + (max + log_sum).abs()) * U;
+            out.push((p - q) * grad_scale, (p + q) * grad_scale, exp_gamma(cols, arg) + scaling);
         }
         out
     });

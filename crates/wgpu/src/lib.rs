@@ -1,0 +1,299 @@
+//! The WGPU backend of kernelab: the hand-written WGSL compute shaders of `shaders/`, run with
+//! `wgpu` on any Vulkan, Metal or DX12 adapter, a software one (Mesa's lavapipe) included.
+//!
+//! Every wgpu call that can fail validation runs inside an error scope, so a bad shader, an
+//! oversized buffer or a lost device comes back as a typed [`Error`], never a panic. Pipelines
+//! are compiled once per entry point and cached. [`launch`] maps each [`Kernel`] to its dispatch.
+
+mod launch;
+pub mod shaders;
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use kernelab_tensor::{Backend, BackendKind, DeviceBuffer, DeviceInfo, Error, Kernel, Op, Result, Variant};
+
+use shaders::Shader;
+
+/// A device buffer: a wgpu storage buffer of `len` f32 values (at least 4 bytes, as wgpu requires).
+#[derive(Debug)]
+pub struct WgpuBuffer {
+    buffer: wgpu::Buffer,
+    len: usize,
+}
+
+impl DeviceBuffer for WgpuBuffer {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// One wgpu device and queue, with its compiled pipelines.
+pub struct WgpuBackend {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    limits: wgpu::Limits,
+    pipelines: Mutex<HashMap<&'static str, wgpu::ComputePipeline>>,
+}
+
+impl std::fmt::Debug for WgpuBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WgpuBackend({})", self.info.name)
+    }
+}
+
+fn device_error(message: impl std::fmt::Display) -> Error {
+    Error::Device { backend: "wgpu".into(), message: message.to_string() }
+}
+
+/// Discrete GPUs first, then integrated, virtual, CPU (lavapipe) and the rest.
+fn preference(kind: wgpu::DeviceType) -> u8 {
+    match kind {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    }
+}
+
+impl WgpuBackend {
+    /// The highest-performance adapter found (discrete first).
+    pub fn new() -> Result<Self> {
+        Self::with_adapter(None)
+    }
+
+    /// The best adapter whose name contains `filter` (case-insensitive), or the best of all.
+    pub fn with_adapter(filter: Option<&str>) -> Result<Self> {
+        let unavailable = |reason: String| Error::BackendUnavailable { backend: "wgpu".into(), reason };
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+            backends: wgpu::Backends::PRIMARY,
+            ..wgpu::InstanceDescriptor::new_without_display_handle()
+        });
+        let mut adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY));
+        let found: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+        if let Some(filter) = filter {
+            let want = filter.to_lowercase();
+            adapters.retain(|a| a.get_info().name.to_lowercase().contains(&want));
+        }
+        adapters.sort_by_key(|a| preference(a.get_info().device_type));
+        let adapter = adapters.into_iter().next().ok_or_else(|| {
+            unavailable(match (filter, found.is_empty()) {
+                (_, true) => "no Vulkan, Metal or DX12 adapter found (for a software one on Debian: \
+                              apt-get install mesa-vulkan-drivers libvulkan1)"
+                    .into(),
+                (Some(f), false) => format!("no adapter matches `{f}`; found: {}", found.join(", ")),
+                (None, false) => "no usable adapter".into(),
+            })
+        })?;
+        let limits = adapter.limits();
+        let descriptor = wgpu::DeviceDescriptor {
+            label: Some("kernelab"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            ..Default::default()
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&descriptor))
+            .map_err(|e| unavailable(format!("the adapter refused a device: {e}")))?;
+        Ok(Self { device, queue, info: adapter.get_info(), limits, pipelines: Mutex::new(HashMap::new()) })
+    }
+
+    /// Runs `f` inside validation and out-of-memory error scopes; an error becomes [`Error::Device`].
+    fn checked<T>(&self, what: &str, f: impl FnOnce() -> T) -> Result<T> {
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let out = f();
+        let invalid = pollster::block_on(validation.pop());
+        let out_of_memory = pollster::block_on(oom.pop());
+        match (invalid, out_of_memory) {
+            (None, None) => Ok(out),
+            (Some(e), _) | (None, Some(e)) => Err(device_error(format!("{what}: {e}"))),
+        }
+    }
+
+    /// The compiled pipeline of `entry` in `shader`, compiled on first use.
+    fn pipeline(&self, shader: Shader, entry: &'static str) -> Result<wgpu::ComputePipeline> {
+        let mut cache = self.pipelines.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(p) = cache.get(entry) {
+            return Ok(p.clone());
+        }
+        let module = self
+            .checked(shader.file, || {
+                self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(shader.file),
+                    source: wgpu::ShaderSource::Wgsl(shader.source.into()),
+                })
+            })
+            .map_err(|e| device_error(format!("shader {} failed to compile: {e}", shader.file)))?;
+        let pipeline = self.checked(entry, || {
+            self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: None,
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        })?;
+        cache.insert(entry, pipeline.clone());
+        Ok(pipeline)
+    }
+
+    fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| device_error(format!("waiting: {e}")))
+    }
+}
+
+fn own(b: &dyn DeviceBuffer) -> Result<&wgpu::Buffer> {
+    b.as_any()
+        .downcast_ref::<WgpuBuffer>()
+        .map(|w| &w.buffer)
+        .ok_or_else(|| device_error(format!("a buffer of another backend was passed to wgpu: {b:?}")))
+}
+
+impl Backend for WgpuBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Wgpu
+    }
+
+    fn info(&self) -> DeviceInfo {
+        let l = &self.limits;
+        DeviceInfo {
+            name: self.info.name.clone(),
+            driver: format!("{} {} ({:?})", self.info.driver, self.info.driver_info, self.info.backend),
+            details: vec![
+                ("type".into(), format!("{:?}", self.info.device_type)),
+                ("max storage binding".into(), format!("{} MiB", l.max_storage_buffer_binding_size >> 20)),
+                ("workgroup storage".into(), format!("{} KiB", l.max_compute_workgroup_storage_size >> 10)),
+                ("invocations".into(), format!("{} per workgroup", l.max_compute_invocations_per_workgroup)),
+            ],
+        }
+    }
+
+    fn variants(&self, op: Op) -> Vec<Variant> {
+        match op {
+            Op::Matmul => vec![
+                Variant::available("regblock", "64×64 tile per workgroup, 4×4 per invocation in registers"),
+                Variant::available("tiled", "16×16 tiles staged in workgroup memory"),
+                Variant::available("naive", "one invocation per element, dot product from memory"),
+            ],
+            _ => vec![Variant::available("wgsl", "one WGSL entry point, grid-stride over elements or rows")],
+        }
+    }
+
+    fn alloc(&self, len: usize) -> Result<Box<dyn DeviceBuffer>> {
+        let bytes = (len.max(1) as u64).saturating_mul(4);
+        let limit = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
+        if bytes > limit {
+            return Err(device_error(format!(
+                "a buffer of {} MiB exceeds this adapter's largest storage binding ({} MiB); use a smaller shape",
+                bytes >> 20,
+                limit >> 20
+            )));
+        }
+        let buffer = self
+            .checked("alloc", || {
+                self.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: None,
+                    size: bytes,
+                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
+            })
+            .map_err(|_| Error::OutOfMemory {
+                device: format!("wgpu ({})", self.info.name),
+                bytes: bytes as usize,
+                len,
+            })?;
+        Ok(Box::new(WgpuBuffer { buffer, len }))
+    }
+
+    fn upload(&self, src: &[f32], dst: &mut dyn DeviceBuffer) -> Result<()> {
+        if !src.is_empty() {
+            let dst = own(dst)?;
+            self.checked("upload", || self.queue.write_buffer(dst, 0, bytemuck::cast_slice(src)))?;
+        }
+        Ok(())
+    }
+
+    fn download(&self, src: &dyn DeviceBuffer, dst: &mut [f32]) -> Result<()> {
+        if dst.is_empty() {
+            return Ok(());
+        }
+        let bytes = (dst.len() * 4) as u64;
+        let src = own(src)?;
+        let staging = self.checked("download", || {
+            let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("staging"),
+                size: bytes,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let mut encoder =
+                self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("download") });
+            encoder.copy_buffer_to_buffer(src, 0, &staging, 0, bytes);
+            self.queue.submit([encoder.finish()]);
+            staging
+        })?;
+        let (sender, receiver) = std::sync::mpsc::channel();
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |result| {
+            // The receiver waits below; if it is gone there is nobody left to tell.
+            let _ = sender.send(result);
+        });
+        self.wait()?;
+        receiver
+            .recv()
+            .map_err(|_| device_error("the device was lost while reading back"))?
+            .map_err(|e| device_error(format!("reading back: {e}")))?;
+        {
+            let view = staging.slice(..).get_mapped_range().map_err(|e| device_error(format!("reading back: {e}")))?;
+            dst.copy_from_slice(bytemuck::cast_slice(&view));
+        }
+        staging.unmap();
+        Ok(())
+    }
+
+    fn synchronize(&self) -> Result<()> {
+        self.wait()
+    }
+
+    fn launch(&self, kernel: Kernel<'_>, variant: Option<&str>) -> Result<()> {
+        let op = kernel.op();
+        let variant = match variant {
+            None => self.variants(op)[0].name,
+            Some(name) => self.variants(op).into_iter().find(|v| v.name == name).map(|v| v.name).ok_or_else(|| {
+                Error::UnknownVariant {
+                    backend: "wgpu".into(),
+                    op: op.name(),
+                    name: name.into(),
+                    known: self.variants(op).iter().map(|v| v.name).collect::<Vec<_>>().join(", "),
+                }
+            })?,
+        };
+        if let Kernel::SoftmaxCrossEntropy { labels, cols, .. } = &kernel {
+            // The shader cannot report a bad label; check on the host (labels are few).
+            let mut values = vec![0.0; labels.len()];
+            self.download(*labels, &mut values)?;
+            if let Some((index, &l)) = values.iter().enumerate().find(|&(_, &l)| !(l >= 0.0 && (l as usize) < *cols)) {
+                return Err(Error::LabelOutOfRange { label: l as u32, index, classes: *cols });
+            }
+        }
+        match launch::plan(&kernel, variant)? {
+            Some(dispatch) => self.run(dispatch),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,130 @@
+// Matrix multiply of kernelab's WGPU backend: C ← α·op(A)·op(B) + β·C, row-major. op(A) is m × k
+// (A is k × m when trans_a), op(B) is k × n (B is n × k when trans_b); β = 0 writes C unread.
+//
+// Variants (entry points), slowest first:
+//   matmul_naive     one invocation per element of C, the dot product straight from memory;
+//                    workgroups of 16 × 16, dispatch (⌈n/16⌉, ⌈m/16⌉).
+//   matmul_tiled     16 × 16 tiles of op(A) and op(B) staged in workgroup memory, one element of C
+//                    per invocation; workgroups of 16 × 16, dispatch (⌈n/16⌉, ⌈m/16⌉).
+//   matmul_regblock  a 64 × 64 tile of C per workgroup of 16 × 16, each invocation a 4 × 4 block
+//                    held in registers, depth staged 16 at a time; dispatch (⌈n/64⌉, ⌈m/64⌉).
+// Bindings (group 0): 0 params (uniform), 1 A (read), 3 B (read), 2 C (read_write).
+
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    trans_a: u32,
+    trans_b: u32,
+    alpha: f32,
+    beta: f32,
+    pad0: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read_write> c: array<f32>;
+@group(0) @binding(3) var<storage, read> b: array<f32>;
+
+// op(A)[i, q], zero outside the matrix
+fn a_at(i: u32, q: u32) -> f32 {
+    if (i >= p.m || q >= p.k) {
+        return 0.0;
+    }
+    return select(a[i * p.k + q], a[q * p.m + i], p.trans_a != 0u);
+}
+
+// op(B)[q, j], zero outside the matrix
+fn b_at(q: u32, j: u32) -> f32 {
+    if (q >= p.k || j >= p.n) {
+        return 0.0;
+    }
+    return select(b[q * p.n + j], b[j * p.k + q], p.trans_b != 0u);
+}
+
+// C[i, j] ← α·dot + β·C[i, j]
+fn store(i: u32, j: u32, dot: f32) {
+    let at = i * p.n + j;
+    c[at] = select(p.alpha * dot, p.alpha * dot + p.beta * c[at], p.beta != 0.0);
+}
+
+@compute @workgroup_size(16, 16)
+fn matmul_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.y;
+    let j = gid.x;
+    if (i >= p.m || j >= p.n) {
+        return;
+    }
+    var dot = 0.0;
+    for (var q = 0u; q < p.k; q++) {
+        dot += a_at(i, q) * b_at(q, j);
+    }
+    store(i, j, dot);
+}
+
+const T: u32 = 16u;
+var<workgroup> tile_a: array<array<f32, 16>, 16>;
+var<workgroup> tile_b: array<array<f32, 16>, 16>;
+
+@compute @workgroup_size(16, 16)
+fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = wid.y * T + lid.y;
+    let j = wid.x * T + lid.x;
+    var dot = 0.0;
+    for (var q0 = 0u; q0 < p.k; q0 += T) {
+        tile_a[lid.y][lid.x] = a_at(i, q0 + lid.x);
+        tile_b[lid.y][lid.x] = b_at(q0 + lid.y, j);
+        workgroupBarrier();
+        for (var q = 0u; q < T; q++) {
+            dot += tile_a[lid.y][q] * tile_b[q][lid.x];
+        }
+        workgroupBarrier();
+    }
+    if (i < p.m && j < p.n) {
+        store(i, j, dot);
+    }
+}
+
+const BM: u32 = 64u;
+const BK: u32 = 16u;
+var<workgroup> block_a: array<array<f32, 16>, 64>;  // BM × BK
+var<workgroup> block_b: array<array<f32, 64>, 16>;  // BK × BM
+
+@compute @workgroup_size(16, 16)
+fn matmul_regblock(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) flat: u32, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row0 = wid.y * BM;
+    let col0 = wid.x * BM;
+    var acc: array<array<f32, 4>, 4>;
+    for (var q0 = 0u; q0 < p.k; q0 += BK) {
+        // 1024 values of each block, 4 per invocation.
+        for (var e = 0u; e < 4u; e++) {
+            let idx = flat + e * 256u;
+            block_a[idx / BK][idx % BK] = a_at(row0 + idx / BK, q0 + idx % BK);
+            block_b[idx / BM][idx % BM] = b_at(q0 + idx / BM, col0 + idx % BM);
+        }
+        workgroupBarrier();
+        for (var q = 0u; q < BK; q++) {
+            var ar: array<f32, 4>;
+            var br: array<f32, 4>;
+            for (var r = 0u; r < 4u; r++) {
+                ar[r] = block_a[lid.y * 4u + r][q];
+                br[r] = block_b[q][lid.x * 4u + r];
+            }
+            for (var r = 0u; r < 4u; r++) {
+                for (var s = 0u; s < 4u; s++) {
+                    acc[r][s] += ar[r] * br[s];
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+    for (var r = 0u; r < 4u; r++) {
+        for (var s = 0u; s < 4u; s++) {
+            let i = row0 + lid.y * 4u + r;
+            let j = col0 + lid.x * 4u + s;
+            if (i < p.m && j < p.n) {
+                store(i, j, acc[r][s]);
+            }
+        }
+    }
+}
