@@ -264,3 +264,19 @@ fn training_input_errors_are_clear() {
         text(&out)
     );
 }
+
+#[test]
+fn gpu_adapters_are_listed_and_chosen_by_name() {
+    let required = std::env::var("KERNELAB_REQUIRE").unwrap_or_default();
+    if cfg!(feature = "wgpu") && required.contains("wgpu") {
+        let (stdout, _) = kernelab_ok(&["devices"]);
+        assert!(stdout.contains("adapter 0"), "every adapter is listed:\n{stdout}");
+    }
+    let out = kernelab(&["check", "--backend", "wgpu", "--adapter", "no-such-gpu", "--op", "relu"]);
+    assert_eq!(out.status.code(), Some(2));
+    let (_, stderr) = text(&out);
+    assert!(stderr.contains("wgpu is unavailable"), "{stderr}");
+    if cfg!(feature = "wgpu") && required.contains("wgpu") {
+        assert!(stderr.contains("no adapter matches `no-such-gpu`; found:"), "{stderr}");
+    }
+}

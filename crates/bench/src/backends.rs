@@ -21,10 +21,18 @@ pub fn kind(name: &str) -> Result<BackendKind> {
 
 /// Opens a new device of `kind`, or says why it cannot.
 pub fn open(kind: BackendKind) -> Result<Device> {
+    open_with(kind, None)
+}
+
+/// Opens a new device of `kind`; for GPU backends, the first adapter whose name contains
+/// `adapter` (case-insensitive), else the highest-performance one.
+pub fn open_with(kind: BackendKind, adapter: Option<&str>) -> Result<Device> {
+    #[cfg(not(feature = "wgpu"))]
+    let _ = adapter;
     match kind {
         BackendKind::Cpu => Ok(Device::new(CpuBackend::new())),
         #[cfg(feature = "wgpu")]
-        BackendKind::Wgpu => Ok(Device::new(kernelab_wgpu::WgpuBackend::new()?)),
+        BackendKind::Wgpu => Ok(Device::new(kernelab_wgpu::WgpuBackend::with_adapter(adapter)?)),
         #[cfg(not(feature = "wgpu"))]
         BackendKind::Wgpu => Err(not_compiled(kind, "wgpu")),
         BackendKind::Cuda => Err(not_compiled(kind, "cuda")),
@@ -34,6 +42,32 @@ pub fn open(kind: BackendKind) -> Result<Device> {
 /// Opens a device by name (`cpu`, `wgpu`, `cuda`).
 pub fn open_named(name: &str) -> Result<Device> {
     open(kind(name)?)
+}
+
+/// Every adapter the WGPU backend can see, one line each (empty when it is not compiled in).
+pub fn wgpu_adapters() -> Vec<String> {
+    #[cfg(feature = "wgpu")]
+    {
+        kernelab_wgpu::adapters()
+            .into_iter()
+            .map(|a| {
+                format!(
+                    "{} [{}, {}] {}; storage binding {} MiB, workgroup storage {} KiB, {} invocations",
+                    a.name,
+                    a.backend,
+                    a.device_type,
+                    a.driver,
+                    a.max_storage_binding_mib,
+                    a.workgroup_storage_kib,
+                    a.invocations_per_workgroup
+                )
+            })
+            .collect()
+    }
+    #[cfg(not(feature = "wgpu"))]
+    {
+        Vec::new()
+    }
 }
 
 #[cfg_attr(feature = "wgpu", allow(dead_code))]

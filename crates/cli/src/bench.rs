@@ -40,6 +40,9 @@ pub struct BenchArgs {
     /// Seconds of timing per row, after which a row stops early (it still takes 3 runs).
     #[arg(long, default_value_t = 2.0)]
     budget: f64,
+    /// GPU adapter: the first whose name contains this (case-insensitive); default: the fastest kind.
+    #[arg(long)]
+    adapter: Option<String>,
     /// Threads for every CPU kernel (and OpenBLAS); default: one per core.
     #[arg(long)]
     threads: Option<usize>,
@@ -54,7 +57,7 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
         kernelab_cpu::set_threads(threads)?;
     }
     let specs = specs(a)?;
-    let devices = open_devices(&a.backend)?;
+    let devices = open_devices(&a.backend, a.adapter.as_deref())?;
     let variants = match a.variant.as_str() {
         "all" => Variants::All,
         "default" => Variants::Default,
@@ -116,13 +119,20 @@ fn specs(a: &BenchArgs) -> Result<Vec<Spec>> {
     Ok(specs)
 }
 
-/// The requested backends (each must open), or every available one.
-pub fn open_devices(names: &[String]) -> Result<Vec<Device>> {
+/// The requested backends (each must open), or every available one; GPU backends on the adapter
+/// whose name contains `adapter`, when given.
+pub fn open_devices(names: &[String], adapter: Option<&str>) -> Result<Vec<Device>> {
     let names = args::list(names);
     if names.is_empty() {
-        return Ok(backends::available());
+        if adapter.is_none() {
+            return Ok(backends::available());
+        }
+        return Ok(kernelab_tensor::BackendKind::ALL
+            .into_iter()
+            .filter_map(|k| backends::open_with(k, adapter).ok())
+            .collect());
     }
-    names.iter().map(|n| backends::open_named(n)).collect()
+    names.iter().map(|n| backends::open_with(backends::kind(n)?, adapter)).collect()
 }
 
 fn count(device: &Device, spec: &Spec, variants: &Variants) -> usize {

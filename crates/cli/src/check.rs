@@ -16,6 +16,9 @@ pub struct CheckArgs {
     /// Ops to check, comma-separated. Default: all.
     #[arg(long, value_delimiter = ',')]
     op: Vec<String>,
+    /// GPU adapter: the first whose name contains this (case-insensitive).
+    #[arg(long)]
+    adapter: Option<String>,
     /// Print every case, not only failures and a summary per op.
     #[arg(long, short)]
     verbose: bool,
@@ -23,7 +26,7 @@ pub struct CheckArgs {
 
 /// Runs the suite; returns how many cases failed.
 pub fn run(a: &CheckArgs) -> Result<usize> {
-    let devices = crate::bench::open_devices(&a.backend)?;
+    let devices = crate::bench::open_devices(&a.backend, a.adapter.as_deref())?;
     let ops = if a.op.is_empty() { Op::ALL.to_vec() } else { args::ops(&a.op)? };
     let mut failed = 0;
     for device in &devices {

@@ -25,6 +25,11 @@ pub fn run() -> Result<()> {
             }
             Err(e) => println!("{kind:<5} unavailable  {e}"),
         }
+        if kind == kernelab_tensor::BackendKind::Wgpu {
+            for (i, adapter) in backends::wgpu_adapters().iter().enumerate() {
+                println!("      adapter {i}    {adapter}");
+            }
+        }
     }
     Ok(())
 }

@@ -38,6 +38,9 @@ pub struct CommonArgs {
     /// Data parallel: each device's share of a batch, comma-separated (default: equal).
     #[arg(long, value_delimiter = ',')]
     split: Vec<f64>,
+    /// GPU adapter: the first whose name contains this (case-insensitive).
+    #[arg(long)]
+    adapter: Option<String>,
     /// Also append each epoch's JSON line to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -184,7 +187,7 @@ fn check_batch(common: &CommonArgs) -> Result<()> {
 
 pub fn train(a: &TrainArgs) -> Result<()> {
     check_batch(&a.common)?;
-    let devices = open_devices(&a.common.backend)?;
+    let devices = open_devices(&a.common.backend, a.common.adapter.as_deref())?;
     let model = Mlp::new(&a.model, a.common.seed, &devices[0])?;
     let widths = model.widths();
     let data = load_data(&a.common, widths[0], widths[widths.len() - 1])?;
@@ -205,7 +208,7 @@ pub fn distill(a: &DistillArgs) -> Result<()> {
             op: "distill", why: "need --temperature > 0 and 0 ≤ --alpha ≤ 1".into()
         });
     }
-    let devices = open_devices(&a.common.backend)?;
+    let devices = open_devices(&a.common.backend, a.common.adapter.as_deref())?;
     let student = Mlp::new(&a.student, a.common.seed, &devices[0])?;
     let widths = student.widths();
     let data = load_data(&a.common, widths[0], widths[widths.len() - 1])?;

@@ -67,6 +67,45 @@ fn preference(kind: wgpu::DeviceType) -> u8 {
     }
 }
 
+/// One adapter as `kernelab devices` lists it.
+#[derive(Clone, Debug)]
+pub struct AdapterSummary {
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub driver: String,
+    pub max_storage_binding_mib: u64,
+    pub workgroup_storage_kib: u32,
+    pub invocations_per_workgroup: u32,
+}
+
+/// Every adapter wgpu finds on this machine, the one [`WgpuBackend::new`] picks first.
+pub fn adapters() -> Vec<AdapterSummary> {
+    let mut all = pollster::block_on(instance().enumerate_adapters(wgpu::Backends::PRIMARY));
+    all.sort_by_key(|a| preference(a.get_info().device_type));
+    all.iter()
+        .map(|a| {
+            let (info, limits) = (a.get_info(), a.limits());
+            AdapterSummary {
+                name: info.name,
+                backend: format!("{:?}", info.backend),
+                device_type: format!("{:?}", info.device_type),
+                driver: format!("{} {}", info.driver, info.driver_info),
+                max_storage_binding_mib: limits.max_storage_buffer_binding_size >> 20,
+                workgroup_storage_kib: limits.max_compute_workgroup_storage_size >> 10,
+                invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
+            }
+        })
+        .collect()
+}
+
+fn instance() -> wgpu::Instance {
+    wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends: wgpu::Backends::PRIMARY,
+        ..wgpu::InstanceDescriptor::new_without_display_handle()
+    })
+}
+
 impl WgpuBackend {
     /// The highest-performance adapter found (discrete first).
     pub fn new() -> Result<Self> {
@@ -76,11 +115,7 @@ impl WgpuBackend {
     /// The best adapter whose name contains `filter` (case-insensitive), or the best of all.
     pub fn with_adapter(filter: Option<&str>) -> Result<Self> {
         let unavailable = |reason: String| Error::BackendUnavailable { backend: "wgpu".into(), reason };
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
-            backends: wgpu::Backends::PRIMARY,
-            ..wgpu::InstanceDescriptor::new_without_display_handle()
-        });
-        let mut adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY));
+        let mut adapters = pollster::block_on(instance().enumerate_adapters(wgpu::Backends::PRIMARY));
         let found: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
         if let Some(filter) = filter {
             let want = filter.to_lowercase();
