@@ -139,21 +139,25 @@ fn log_softmax_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_in
 }
 
 // loss[r] = ln Σ exp(z − max) + max − z[label];  grad = (softmax(z) − onehot(label)) / rows
-// (logits in `x`, labels in `z`, grad in `y`, loss in `w`)
+// (logits in `x`, labels in `z`, grad in `y`, loss in `w`). A label ≥ cols (the host checks labels
+// when they are made; a direct launch might not) makes the row's loss and gradient NaN.
 @compute @workgroup_size(256)
 fn softmax_cross_entropy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) groups: vec3<u32>) {
     let inv_rows = 1.0 / f32(p.rows);
     for (var row = wid.x; row < p.rows; row += groups.x) {
         let base = row * p.cols;
         let label = u32(z[row]);
+        let valid = z[row] >= 0.0 && label < p.cols;
+        let nan = bitcast<f32>(0x7fc00000u);
         let m = row_max(base, 1.0, lid);
         let s = row_sum_exp(base, 1.0, m, lid);
         if (lid == 0u) {
-            w[row] = log(s) + m - x[base + label];
+            w[row] = select(nan, log(s) + m - x[base + min(label, p.cols - 1u)], valid);
         }
         let scale = inv_rows / s;
         for (var c = lid; c < p.cols; c += WG) {
-            y[base + c] = exp(x[base + c] - m) * scale - select(0.0, inv_rows, c == label);
+            let g = exp(x[base + c] - m) * scale - select(0.0, inv_rows, c == label);
+            y[base + c] = select(nan, g, valid);
         }
     }
 }

@@ -173,3 +173,27 @@ fn backward_needs_a_recorded_scalar() {
     let err = tape.backward(&s).unwrap_err().to_string();
     assert!(err.contains("not recorded on this tape"), "{err}");
 }
+
+/// A GPU kernel cannot return an error mid-dispatch: launched directly with a label ≥ classes
+/// (which `Labels` refuses on the host), the fused cross-entropy makes that row NaN, never a
+/// plausible number.
+#[test]
+fn a_bad_label_launched_directly_on_a_gpu_is_nan_not_garbage() {
+    let devices = kernelab::bench::conformance::devices_under_test().unwrap();
+    for d in devices.iter().filter(|d| d.kind() != kernelab::BackendKind::Cpu) {
+        let (logits, labels) = (d.upload(&[0.5, 1.0, 2.0, 0.0, 0.0, 0.0]).unwrap(), d.upload(&[1.0, 7.0]).unwrap());
+        let (mut loss, mut grad) = (d.alloc(2).unwrap(), d.alloc(6).unwrap());
+        let kernel = Kernel::SoftmaxCrossEntropy {
+            logits: &*logits,
+            labels: &*labels,
+            loss: &mut *loss,
+            grad: &mut *grad,
+            rows: 2,
+            cols: 3,
+        };
+        d.launch(kernel, None).unwrap();
+        let (loss, grad) = (d.download(&*loss).unwrap(), d.download(&*grad).unwrap());
+        assert!(loss[0].is_finite() && loss[1].is_nan(), "{d}: {loss:?}");
+        assert!(grad[..3].iter().all(|g| g.is_finite()) && grad[3..].iter().all(|g| g.is_nan()), "{d}: {grad:?}");
+    }
+}

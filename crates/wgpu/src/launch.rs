@@ -183,38 +183,34 @@ pub fn plan<'a>(kernel: &'a Kernel<'a>, variant: &str) -> Result<Option<Dispatch
 }
 
 impl WgpuBackend {
-    /// Records and submits one dispatch.
+    /// Records one dispatch into the pending encoder.
     pub(crate) fn run(&self, d: Dispatch<'_>) -> Result<()> {
         let pipeline = self.pipeline(d.shader, d.entry)?;
-        self.checked("dispatch", || {
-            use wgpu::util::DeviceExt;
-            let params = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("params"),
-                contents: bytemuck::cast_slice(&d.params),
-                usage: wgpu::BufferUsages::UNIFORM,
-            });
-            let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: params.as_entire_binding() }];
-            entries.extend(
-                d.bindings.iter().map(|(binding, buf)| wgpu::BindGroupEntry {
+        let bind_group =
+            self.checked("dispatch", || {
+                use wgpu::util::DeviceExt;
+                let params = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("params"),
+                    contents: bytemuck::cast_slice(&d.params),
+                    usage: wgpu::BufferUsages::UNIFORM,
+                });
+                let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: params.as_entire_binding() }];
+                entries.extend(d.bindings.iter().map(|(binding, buf)| wgpu::BindGroupEntry {
                     binding: *binding,
                     resource: buf.as_entire_binding(),
-                }),
-            );
-            let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some(d.entry),
-                layout: &pipeline.get_bind_group_layout(0),
-                entries: &entries,
-            });
-            let mut encoder =
-                self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(d.entry) });
-            {
-                let mut pass = encoder
-                    .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(d.entry), timestamp_writes: None });
-                pass.set_pipeline(&pipeline);
-                pass.set_bind_group(0, &bind_group, &[]);
-                pass.dispatch_workgroups(d.groups.0, d.groups.1, 1);
-            }
-            self.queue.submit([encoder.finish()]);
+                }));
+                self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some(d.entry),
+                    layout: &pipeline.get_bind_group_layout(0),
+                    entries: &entries,
+                })
+            })?;
+        self.record(|encoder| {
+            let mut pass = encoder
+                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(d.entry), timestamp_writes: None });
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.dispatch_workgroups(d.groups.0, d.groups.1, 1);
         })
     }
 }

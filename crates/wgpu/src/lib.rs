@@ -3,7 +3,12 @@
 //!
 //! Every wgpu call that can fail validation runs inside an error scope, so a bad shader, an
 //! oversized buffer or a lost device comes back as a typed [`Error`], never a panic. Pipelines
-//! are compiled once per entry point and cached. [`launch`] maps each [`Kernel`] to its dispatch.
+//! are compiled once per entry point and cached. `launch.rs` maps each [`Kernel`] to its dispatch.
+//!
+//! Launches are recorded into one pending command encoder and submitted together when the host
+//! next needs the device: before an upload (a queued write must not overtake recorded work), a
+//! download, or a synchronize. A training step, which uploads a batch and then only launches,
+//! is therefore one submission.
 
 mod launch;
 pub mod shaders;
@@ -44,7 +49,12 @@ pub struct WgpuBackend {
     info: wgpu::AdapterInfo,
     limits: wgpu::Limits,
     pipelines: Mutex<HashMap<&'static str, wgpu::ComputePipeline>>,
+    /// Launches recorded since the last submission, and how many.
+    pending: Mutex<(Option<wgpu::CommandEncoder>, usize)>,
 }
+
+/// Submit after this many recorded launches even if the host has not asked, to bound memory.
+const MAX_PENDING: usize = 256;
 
 impl std::fmt::Debug for WgpuBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -140,7 +150,14 @@ impl WgpuBackend {
         };
         let (device, queue) = pollster::block_on(adapter.request_device(&descriptor))
             .map_err(|e| unavailable(format!("the adapter refused a device: {e}")))?;
-        Ok(Self { device, queue, info: adapter.get_info(), limits, pipelines: Mutex::new(HashMap::new()) })
+        Ok(Self {
+            device,
+            queue,
+            info: adapter.get_info(),
+            limits,
+            pipelines: Mutex::new(HashMap::new()),
+            pending: Mutex::new((None, 0)),
+        })
     }
 
     /// Runs `f` inside validation and out-of-memory error scopes; an error becomes [`Error::Device`].
@@ -184,7 +201,36 @@ impl WgpuBackend {
         Ok(pipeline)
     }
 
+    /// Records into the pending encoder (created on first use), then submits when it is full.
+    pub(crate) fn record(&self, f: impl FnOnce(&mut wgpu::CommandEncoder)) -> Result<()> {
+        let mut pending = self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let encoder = pending.0.get_or_insert_with(|| {
+            self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("kernelab launches") })
+        });
+        f(encoder);
+        pending.1 += 1;
+        let full = pending.1 >= MAX_PENDING;
+        drop(pending);
+        if full { self.flush() } else { Ok(()) }
+    }
+
+    /// Submits every recorded launch; their validation errors surface here.
+    fn flush(&self) -> Result<()> {
+        let mut pending = self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (encoder, count) = (pending.0.take(), std::mem::take(&mut pending.1));
+        drop(pending);
+        match encoder {
+            Some(encoder) => self
+                .checked("submit", || {
+                    self.queue.submit([encoder.finish()]);
+                })
+                .map_err(|e| device_error(format!("{count} recorded launches: {e}"))),
+            None => Ok(()),
+        }
+    }
+
     fn wait(&self) -> Result<()> {
+        self.flush()?;
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
             .map(|_| ())
@@ -258,6 +304,7 @@ impl Backend for WgpuBackend {
 
     fn upload(&self, src: &[f32], dst: &mut dyn DeviceBuffer) -> Result<()> {
         if !src.is_empty() {
+            self.flush()?;
             let dst = own(dst)?;
             self.checked("upload", || self.queue.write_buffer(dst, 0, bytemuck::cast_slice(src)))?;
         }
@@ -270,6 +317,7 @@ impl Backend for WgpuBackend {
         }
         let bytes = (dst.len() * 4) as u64;
         let src = own(src)?;
+        self.flush()?;
         let staging = self.checked("download", || {
             let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("staging"),
@@ -318,14 +366,6 @@ impl Backend for WgpuBackend {
                 }
             })?,
         };
-        if let Kernel::SoftmaxCrossEntropy { labels, cols, .. } = &kernel {
-            // The shader cannot report a bad label; check on the host (labels are few).
-            let mut values = vec![0.0; labels.len()];
-            self.download(*labels, &mut values)?;
-            if let Some((index, &l)) = values.iter().enumerate().find(|&(_, &l)| !(l >= 0.0 && (l as usize) < *cols)) {
-                return Err(Error::LabelOutOfRange { label: l as u32, index, classes: *cols });
-            }
-        }
         match launch::plan(&kernel, variant)? {
             Some(dispatch) => self.run(dispatch),
             None => Ok(()),
