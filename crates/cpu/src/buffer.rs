@@ -1,52 +1,15 @@
-//! Host memory as a device buffer, recycled through a per-device pool: a training step allocates
-//! the same sizes every step, and reusing them saves the allocator, the page faults and the zeroing.
+//! Host memory as a device buffer, recycled through the device's [`Pool`].
 
 use std::any::Any;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use kernelab_tensor::{DeviceBuffer, Error, Result};
-
-/// The most bytes a pool keeps for reuse; beyond it, freed buffers go back to the allocator.
-const MAX_POOLED_BYTES: usize = 256 << 20;
-
-/// Freed buffers by length, for reuse.
-#[derive(Debug, Default)]
-pub struct Pool {
-    free: Mutex<FreeLists>,
-}
-
-#[derive(Debug, Default)]
-struct FreeLists {
-    by_len: HashMap<usize, Vec<Vec<f32>>>,
-    bytes: usize,
-}
-
-impl Pool {
-    /// A pooled buffer of exactly `len` values, with stale contents, if there is one.
-    fn take(&self, len: usize) -> Option<Vec<f32>> {
-        let mut free = self.free.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let buf = free.by_len.get_mut(&len)?.pop()?;
-        free.bytes -= len * 4;
-        Some(buf)
-    }
-
-    /// Keeps `buf` for reuse while the pool is under its size limit.
-    fn give(&self, buf: Vec<f32>) {
-        let len = buf.len();
-        let mut free = self.free.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if len > 0 && free.bytes + len * 4 <= MAX_POOLED_BYTES {
-            free.bytes += len * 4;
-            free.by_len.entry(len).or_default().push(buf);
-        }
-    }
-}
+use kernelab_tensor::{DeviceBuffer, Error, Pool, Result};
 
 /// A CPU "device" buffer: a vector of f32 values, returned to its pool when dropped.
 #[derive(Debug)]
 pub struct CpuBuffer {
     data: Vec<f32>,
-    pool: Option<Arc<Pool>>,
+    pool: Option<Arc<Pool<Vec<f32>>>>,
 }
 
 impl DeviceBuffer for CpuBuffer {
@@ -66,7 +29,7 @@ impl DeviceBuffer for CpuBuffer {
 impl Drop for CpuBuffer {
     fn drop(&mut self) {
         if let Some(pool) = &self.pool {
-            pool.give(std::mem::take(&mut self.data));
+            pool.give(self.data.len(), std::mem::take(&mut self.data));
         }
     }
 }
@@ -87,7 +50,7 @@ impl CpuBuffer {
 
     /// A buffer of `len` values from `pool` (stale contents) or, failing that, a new one; either
     /// way it returns to `pool` when dropped.
-    pub fn pooled(len: usize, pool: &Arc<Pool>) -> Result<Self> {
+    pub fn pooled(len: usize, pool: &Arc<Pool<Vec<f32>>>) -> Result<Self> {
         let data = match pool.take(len) {
             Some(data) => data,
             None => Self::try_new(len)?.into_values(),

@@ -5,7 +5,7 @@
 //! [`rowwise`] (one loop body compiled per instruction set by [`simd`]); `openblas` (feature
 //! `openblas`) is the vendor baseline. [`registry`] names the variants, [`roofline`] measures the
 //! machine's FMA peak and copy bandwidth. Buffers are host vectors ([`CpuBuffer`]) recycled through
-//! a per-device [`Pool`].
+//! a per-device [`Pool`](kernelab_tensor::Pool).
 
 mod buffer;
 pub mod elementwise;
@@ -19,16 +19,16 @@ pub mod roofline;
 pub mod rowwise;
 pub mod simd;
 
-pub use buffer::{CpuBuffer, Pool};
+pub use buffer::CpuBuffer;
 
 use buffer::{host, host_mut};
 use kernelab_tensor::{Backend, BackendKind, DeviceBuffer, DeviceInfo, Error, Kernel, Op, Result, Roofline, Variant};
 
 /// The CPU as a device: kernels run on the calling thread or on rayon's global pool; buffers are
-/// recycled through the device's own [`Pool`].
+/// recycled through the device's own [`Pool`](kernelab_tensor::Pool).
 #[derive(Debug, Default)]
 pub struct CpuBackend {
-    pool: std::sync::Arc<Pool>,
+    pool: std::sync::Arc<kernelab_tensor::Pool<Vec<f32>>>,
     roofline: std::sync::OnceLock<Roofline>,
     /// The registry, built once (it detects CPU features) and read on every launch.
     variants: std::sync::OnceLock<Vec<Vec<Variant>>>,

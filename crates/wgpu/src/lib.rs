@@ -15,17 +15,26 @@ pub mod shaders;
 
 use std::any::Any;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use kernelab_tensor::{Backend, BackendKind, DeviceBuffer, DeviceInfo, Error, Kernel, Op, Result, Variant};
+use kernelab_tensor::{Backend, BackendKind, DeviceBuffer, DeviceInfo, Error, Kernel, Op, Pool, Result, Variant};
 
 use shaders::Shader;
 
-/// A device buffer: a wgpu storage buffer of `len` f32 values (at least 4 bytes, as wgpu requires).
+/// A device buffer: a wgpu storage buffer of `len` f32 values (at least 4 bytes, as wgpu requires),
+/// returned to its device's pool when dropped. Reuse is safe in queue order: work recorded before
+/// the drop runs before any work recorded after the buffer is handed out again.
 #[derive(Debug)]
 pub struct WgpuBuffer {
     buffer: wgpu::Buffer,
     len: usize,
+    pool: Arc<Pool<wgpu::Buffer>>,
+}
+
+impl Drop for WgpuBuffer {
+    fn drop(&mut self) {
+        self.pool.give(self.len, self.buffer.clone());
+    }
 }
 
 impl DeviceBuffer for WgpuBuffer {
@@ -51,6 +60,8 @@ pub struct WgpuBackend {
     pipelines: Mutex<HashMap<&'static str, wgpu::ComputePipeline>>,
     /// Launches recorded since the last submission, and how many.
     pending: Mutex<(Option<wgpu::CommandEncoder>, usize)>,
+    /// Freed buffers by length, so a training step creates none.
+    pool: Arc<Pool<wgpu::Buffer>>,
 }
 
 /// Submit after this many recorded launches even if the host has not asked, to bound memory.
@@ -157,6 +168,7 @@ impl WgpuBackend {
             limits,
             pipelines: Mutex::new(HashMap::new()),
             pending: Mutex::new((None, 0)),
+            pool: Arc::new(Pool::default()),
         })
     }
 
@@ -173,20 +185,29 @@ impl WgpuBackend {
         }
     }
 
+    /// Bytes of freed buffers the pool holds for reuse.
+    pub fn pooled_bytes(&self) -> usize {
+        self.pool.bytes()
+    }
+
+    /// Compiles a WGSL file, reporting the compiler's message with the file's name.
+    pub fn compile(&self, shader: Shader) -> Result<wgpu::ShaderModule> {
+        self.checked(shader.file, || {
+            self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(shader.file),
+                source: wgpu::ShaderSource::Wgsl(shader.source.into()),
+            })
+        })
+        .map_err(|e| device_error(format!("shader {} failed to compile: {e}", shader.file)))
+    }
+
     /// The compiled pipeline of `entry` in `shader`, compiled on first use.
     fn pipeline(&self, shader: Shader, entry: &'static str) -> Result<wgpu::ComputePipeline> {
         let mut cache = self.pipelines.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(p) = cache.get(entry) {
             return Ok(p.clone());
         }
-        let module = self
-            .checked(shader.file, || {
-                self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(shader.file),
-                    source: wgpu::ShaderSource::Wgsl(shader.source.into()),
-                })
-            })
-            .map_err(|e| device_error(format!("shader {} failed to compile: {e}", shader.file)))?;
+        let module = self.compile(shader)?;
         let pipeline = self.checked(entry, || {
             self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(entry),
@@ -285,6 +306,9 @@ impl Backend for WgpuBackend {
                 limit >> 20
             )));
         }
+        if let Some(buffer) = self.pool.take(len) {
+            return Ok(Box::new(WgpuBuffer { buffer, len, pool: self.pool.clone() }));
+        }
         let buffer = self
             .checked("alloc", || {
                 self.device.create_buffer(&wgpu::BufferDescriptor {
@@ -299,7 +323,7 @@ impl Backend for WgpuBackend {
                 bytes: bytes as usize,
                 len,
             })?;
-        Ok(Box::new(WgpuBuffer { buffer, len }))
+        Ok(Box::new(WgpuBuffer { buffer, len, pool: self.pool.clone() }))
     }
 
     fn upload(&self, src: &[f32], dst: &mut dyn DeviceBuffer) -> Result<()> {
