@@ -280,3 +280,29 @@ fn gpu_adapters_are_listed_and_chosen_by_name() {
         assert!(stderr.contains("no adapter matches `no-such-gpu`; found:"), "{stderr}");
     }
 }
+
+/// Rows say which clock they used: the CPU's wall clock, a GPU's timestamps when it has them,
+/// and the host wall time is always there beside it.
+#[test]
+fn bench_rows_name_their_clock() {
+    let json = temp_path("clock.json");
+    let mut args = vec!["bench", "--op", "relu", "--shape", "100000", "--variant", "default", "--budget", "0.2"];
+    let required = std::env::var("KERNELAB_REQUIRE").unwrap_or_default();
+    let gpu = cfg!(feature = "wgpu") && required.contains("wgpu");
+    if !gpu {
+        args.extend(["--backend", "cpu"]);
+    }
+    args.extend(["--json", json.to_str().unwrap()]);
+    kernelab_ok(&args);
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for r in report["records"].as_array().unwrap() {
+        let (median, host) = (r["median_s"].as_f64().unwrap(), r["host_median_s"].as_f64().unwrap());
+        match (r["backend"].as_str().unwrap(), r["clock"].as_str().unwrap()) {
+            ("cpu", clock) => assert_eq!((clock, median), ("host", host), "{r}"),
+            (_, "device") => {
+                assert!(median > 0.0 && median <= host * 1.5, "kernel time within the wall time around it: {r}")
+            }
+            (_, clock) => assert_eq!(clock, "host", "{r}"),
+        }
+    }
+}

@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use kernelab_tensor::{Device, Error, Result};
 
+fn nan() -> f64 {
+    f64::NAN
+}
+
 /// Reads a number that JSON may hold as `null` (how serde_json writes NaN) back as NaN.
 fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
@@ -25,6 +29,13 @@ pub struct Record {
     /// Matmul only: `NN`, `NT`, `TN`, `TT` (is `A`, is `B` transposed).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub transpose: Option<String>,
+    /// Which clock the times and rates below come from: `device` (GPU timestamp queries around
+    /// each kernel) or `host` (wall time of launch, submit and wait).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub clock: Option<String>,
+    /// The host wall-clock median, always measured (equal in kind to `median_s` when the clock is `host`).
+    #[serde(deserialize_with = "nan_if_null", default = "nan")]
+    pub host_median_s: f64,
     #[serde(deserialize_with = "nan_if_null")]
     pub median_s: f64,
     #[serde(deserialize_with = "nan_if_null")]

@@ -61,6 +61,8 @@ fn empty_row(device: &Device, spec: &Spec, variant: &str, note: String) -> Recor
         variant: variant.into(),
         shape: spec.dims.clone(),
         transpose: (spec.op == Op::Matmul).then(|| spec.transpose()),
+        clock: None,
+        host_median_s: f64::NAN,
         median_s: f64::NAN,
         p10_s: f64::NAN,
         p90_s: f64::NAN,
@@ -128,7 +130,8 @@ fn bench_one(
     let mut prepared = case.prepare(device)?;
     prepared.launch(Some(variant))?;
     let check = compare(expected, &prepared.outputs()?);
-    let samples = measure(device, plan, || prepared.launch(Some(variant)))?;
+    let measured = measure(device, plan, || prepared.launch(Some(variant)))?;
+    let samples = measured.best();
     let median = samples.median();
     let (gflops, gbps) = (case.flops() / median / 1e9, case.bytes() / median / 1e9);
     Ok(Record {
@@ -138,6 +141,8 @@ fn bench_one(
         variant: variant.into(),
         shape: spec.dims.clone(),
         transpose: (spec.op == Op::Matmul).then(|| spec.transpose()),
+        clock: Some(measured.clock().into()),
+        host_median_s: measured.host.median(),
         median_s: median,
         p10_s: samples.quantile(0.1),
         p90_s: samples.quantile(0.9),

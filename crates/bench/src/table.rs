@@ -28,11 +28,24 @@ fn number(v: f64, digits: usize) -> String {
 }
 
 /// The header row, then one row per record.
-pub const HEADER: [&str; 11] =
-    ["op", "backend", "variant", "shape", "median", "p10–p90", "GFLOP/s", "GB/s", "% roof", "max rel err", "check"];
+pub const HEADER: [&str; 13] = [
+    "op",
+    "backend",
+    "variant",
+    "shape",
+    "median",
+    "p10–p90",
+    "clock",
+    "host median",
+    "GFLOP/s",
+    "GB/s",
+    "% roof",
+    "max rel err",
+    "check",
+];
 
 /// The cells of one record.
-pub fn cells(r: &Record) -> [String; 11] {
+pub fn cells(r: &Record) -> [String; 13] {
     let check = match (&r.note, r.ok) {
         (_, true) => "ok".to_string(),
         (Some(note), false) if r.samples == 0 => note.clone(),
@@ -51,6 +64,8 @@ pub fn cells(r: &Record) -> [String; 11] {
         },
         format_time(r.median_s),
         if r.samples == 0 { "-".into() } else { format!("{}–{}", format_time(r.p10_s), format_time(r.p90_s)) },
+        r.clock.clone().unwrap_or_else(|| "-".into()),
+        format_time(r.host_median_s),
         number(r.gflops, 2),
         number(r.gbps, 2),
         number(100.0 * r.roofline, 1),
@@ -60,7 +75,7 @@ pub fn cells(r: &Record) -> [String; 11] {
 }
 
 /// Column widths that fit the header and every row.
-pub fn widths(rows: &[[String; 11]]) -> [usize; 11] {
+pub fn widths(rows: &[[String; 13]]) -> [usize; 13] {
     let mut w = HEADER.map(|h| h.chars().count());
     for row in rows {
         for (w, cell) in w.iter_mut().zip(row) {
@@ -71,11 +86,11 @@ pub fn widths(rows: &[[String; 11]]) -> [usize; 11] {
 }
 
 /// One line of the table: text columns left-aligned, numbers right-aligned.
-pub fn line(cells: &[String; 11], widths: &[usize; 11]) -> String {
+pub fn line(cells: &[String; 13], widths: &[usize; 13]) -> String {
     let mut out = String::new();
     for (i, (cell, &w)) in cells.iter().zip(widths).enumerate() {
         let pad = w.saturating_sub(cell.chars().count());
-        let right = (4..10).contains(&i);
+        let right = (4..12).contains(&i) && i != 6;
         if right {
             out.push_str(&" ".repeat(pad));
             out.push_str(cell);
@@ -94,7 +109,7 @@ pub fn line(cells: &[String; 11], widths: &[usize; 11]) -> String {
 
 /// The whole table.
 pub fn render(records: &[Record]) -> String {
-    let rows: Vec<[String; 11]> = records.iter().map(cells).collect();
+    let rows: Vec<[String; 13]> = records.iter().map(cells).collect();
     let widths = widths(&rows);
     let mut out = line(&HEADER.map(String::from), &widths);
     out.push('\n');

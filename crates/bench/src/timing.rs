@@ -58,9 +58,29 @@ impl Samples {
     }
 }
 
+/// What one row measured: host wall time of every run (submit and wait included), and the device's
+/// own clock for the same runs when it has one (GPU timestamp queries around each kernel).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measured {
+    pub host: Samples,
+    pub device: Option<Samples>,
+}
+
+impl Measured {
+    /// The samples GFLOP/s are computed from: the device's clock where there is one.
+    pub fn best(&self) -> &Samples {
+        self.device.as_ref().unwrap_or(&self.host)
+    }
+
+    /// `device` or `host`, saying which clock [`Measured::best`] read.
+    pub fn clock(&self) -> &'static str {
+        if self.device.is_some() { "device" } else { "host" }
+    }
+}
+
 /// Times `run` on `device`: `plan.warmup` untimed runs, then timed runs each followed by a
 /// synchronize, until `plan.repeat` runs or the time budget (after at least `plan.min_runs`).
-pub fn measure(device: &Device, plan: &Plan, mut run: impl FnMut() -> Result<()>) -> Result<Samples> {
+pub fn measure(device: &Device, plan: &Plan, mut run: impl FnMut() -> Result<()>) -> Result<Measured> {
     // Warm up, but no longer than a quarter of the budget: one run of a slow kernel warms it.
     let warming = Instant::now();
     for _ in 0..plan.warmup {
@@ -70,18 +90,32 @@ pub fn measure(device: &Device, plan: &Plan, mut run: impl FnMut() -> Result<()>
             break;
         }
     }
+    let timed = device.set_device_timing(true);
+    let result = timed_runs(device, plan, &mut run, timed);
+    if timed {
+        device.set_device_timing(false);
+    }
+    result
+}
+
+fn timed_runs(device: &Device, plan: &Plan, run: &mut impl FnMut() -> Result<()>, timed: bool) -> Result<Measured> {
+    device.take_device_seconds()?;
     let started = Instant::now();
-    let mut secs = Vec::with_capacity(plan.repeat);
-    while secs.len() < plan.repeat.max(1) {
+    let (mut host, mut on_device) = (Vec::with_capacity(plan.repeat), Vec::new());
+    while host.len() < plan.repeat.max(1) {
         let t0 = Instant::now();
         run()?;
         device.synchronize()?;
-        secs.push(t0.elapsed().as_secs_f64());
-        if secs.len() >= plan.min_runs && started.elapsed() >= plan.budget {
+        host.push(t0.elapsed().as_secs_f64());
+        if timed {
+            on_device.extend(device.take_device_seconds()?);
+        }
+        if host.len() >= plan.min_runs && started.elapsed() >= plan.budget {
             break;
         }
     }
-    Ok(Samples::from_secs(secs))
+    let device = (timed && on_device.len() == host.len()).then(|| Samples::from_secs(on_device));
+    Ok(Measured { host: Samples::from_secs(host), device })
 }
 
 #[cfg(test)]

@@ -129,6 +129,18 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
         None
     }
 
+    /// Turns timing with the device's own clock (GPU timestamp queries) on or off; returns whether
+    /// the device has such a clock. Off by default: timestamps cost a readback per submission.
+    fn set_device_timing(&self, _on: bool) -> bool {
+        false
+    }
+
+    /// Device-clock seconds spent in the kernels launched since the last call, while timing is on
+    /// (waits for them); `None` for a device without its own clock.
+    fn take_device_seconds(&self) -> Result<Option<f64>> {
+        Ok(None)
+    }
+
     /// Runs `kernel` with the named variant (a name from [`Backend::variants`]), or the default one.
     /// The kernel's lengths were checked ([`Kernel::check`]); the variant name was not.
     fn launch(&self, kernel: Kernel<'_>, variant: Option<&str>) -> Result<()>;

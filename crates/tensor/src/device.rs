@@ -122,6 +122,16 @@ impl Device {
         Ok(out)
     }
 
+    /// See [`Backend::set_device_timing`].
+    pub fn set_device_timing(&self, on: bool) -> bool {
+        self.0.backend.set_device_timing(on)
+    }
+
+    /// See [`Backend::take_device_seconds`].
+    pub fn take_device_seconds(&self) -> Result<Option<f64>> {
+        self.0.backend.take_device_seconds()
+    }
+
     pub fn synchronize(&self) -> Result<()> {
         self.0.backend.synchronize()
     }

@@ -205,9 +205,9 @@ impl WgpuBackend {
                     entries: &entries,
                 })
             })?;
-        self.record(|encoder| {
-            let mut pass = encoder
-                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(d.entry), timestamp_writes: None });
+        self.record(|encoder, timestamp_writes| {
+            let mut pass =
+                encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(d.entry), timestamp_writes });
             pass.set_pipeline(&pipeline);
             pass.set_bind_group(0, &bind_group, &[]);
             pass.dispatch_workgroups(d.groups.0, d.groups.1, 1);

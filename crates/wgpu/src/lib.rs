@@ -62,10 +62,24 @@ pub struct WgpuBackend {
     pending: Mutex<(Option<wgpu::CommandEncoder>, usize)>,
     /// Freed buffers by length, so a training step creates none.
     pool: Arc<Pool<wgpu::Buffer>>,
+    /// Whether the device was created with timestamp queries, and the timer while timing is on.
+    timestamps: bool,
+    timer: Mutex<Option<Timer>>,
 }
 
 /// Submit after this many recorded launches even if the host has not asked, to bound memory.
 const MAX_PENDING: usize = 256;
+
+/// Timestamp queries around every compute pass, while timing is on.
+struct Timer {
+    queries: wgpu::QuerySet,
+    /// Where the queries resolve to (two u64 ticks per pass).
+    resolved: wgpu::Buffer,
+    /// Passes recorded since the last resolve.
+    passes: u32,
+    /// Ticks accumulated since the last `take_device_seconds`.
+    ticks: u64,
+}
 
 impl std::fmt::Debug for WgpuBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -153,9 +167,10 @@ impl WgpuBackend {
             })
         })?;
         let limits = adapter.limits();
+        let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
         let descriptor = wgpu::DeviceDescriptor {
             label: Some("kernelab"),
-            required_features: wgpu::Features::empty(),
+            required_features: if timestamps { wgpu::Features::TIMESTAMP_QUERY } else { wgpu::Features::empty() },
             required_limits: limits.clone(),
             ..Default::default()
         };
@@ -169,6 +184,8 @@ impl WgpuBackend {
             pipelines: Mutex::new(HashMap::new()),
             pending: Mutex::new((None, 0)),
             pool: Arc::new(Pool::default()),
+            timestamps,
+            timer: Mutex::new(None),
         })
     }
 
@@ -222,32 +239,82 @@ impl WgpuBackend {
         Ok(pipeline)
     }
 
-    /// Records into the pending encoder (created on first use), then submits when it is full.
-    pub(crate) fn record(&self, f: impl FnOnce(&mut wgpu::CommandEncoder)) -> Result<()> {
+    /// Records into the pending encoder (created on first use), then submits when it is full. `f`
+    /// gets the timestamp writes for its compute pass while timing is on.
+    pub(crate) fn record(
+        &self,
+        f: impl FnOnce(&mut wgpu::CommandEncoder, Option<wgpu::ComputePassTimestampWrites<'_>>),
+    ) -> Result<()> {
         let mut pending = self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let encoder = pending.0.get_or_insert_with(|| {
             self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("kernelab launches") })
         });
-        f(encoder);
+        let mut timer = self.timer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let writes = timer.as_mut().map(|t| {
+            t.passes += 1;
+            wgpu::ComputePassTimestampWrites {
+                query_set: &t.queries,
+                beginning_of_pass_write_index: Some(2 * t.passes - 2),
+                end_of_pass_write_index: Some(2 * t.passes - 1),
+            }
+        });
+        f(encoder, writes);
+        drop(timer);
         pending.1 += 1;
         let full = pending.1 >= MAX_PENDING;
         drop(pending);
         if full { self.flush() } else { Ok(()) }
     }
 
-    /// Submits every recorded launch; their validation errors surface here.
+    /// Submits every recorded launch; their validation errors surface here. While timing is on,
+    /// also resolves the passes' timestamps and adds their ticks to the timer.
     fn flush(&self) -> Result<()> {
         let mut pending = self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let (encoder, count) = (pending.0.take(), std::mem::take(&mut pending.1));
         drop(pending);
-        match encoder {
-            Some(encoder) => self
-                .checked("submit", || {
-                    self.queue.submit([encoder.finish()]);
-                })
-                .map_err(|e| device_error(format!("{count} recorded launches: {e}"))),
-            None => Ok(()),
+        let Some(mut encoder) = encoder else { return Ok(()) };
+        let mut timer = self.timer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let timed = timer.as_mut().filter(|t| t.passes > 0).map(|t| {
+            let bytes = 16 * u64::from(t.passes);
+            let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps"),
+                size: bytes,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            encoder.resolve_query_set(&t.queries, 0..2 * t.passes, &t.resolved, 0);
+            encoder.copy_buffer_to_buffer(&t.resolved, 0, &staging, 0, bytes);
+            t.passes = 0;
+            staging
+        });
+        self.checked("submit", || {
+            self.queue.submit([encoder.finish()]);
+        })
+        .map_err(|e| device_error(format!("{count} recorded launches: {e}")))?;
+        if let (Some(staging), Some(t)) = (timed, timer.as_mut()) {
+            let ticks = self.read_back(&staging)?;
+            let pairs: &[u64] = bytemuck::cast_slice(&ticks);
+            t.ticks += pairs.chunks_exact(2).map(|p| p[1].saturating_sub(p[0])).sum::<u64>();
         }
+        Ok(())
+    }
+
+    /// Maps a MAP_READ buffer (after the work that fills it), copying its bytes out.
+    fn read_back(&self, staging: &wgpu::Buffer) -> Result<Vec<u8>> {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |result| {
+            // The receiver waits below; if it is gone there is nobody left to tell.
+            let _ = sender.send(result);
+        });
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| device_error(format!("waiting: {e}")))?;
+        receiver
+            .recv()
+            .map_err(|_| device_error("the device was lost while reading back"))?
+            .map_err(|e| device_error(format!("reading back: {e}")))?;
+        let bytes =
+            staging.slice(..).get_mapped_range().map_err(|e| device_error(format!("reading back: {e}")))?.to_vec();
+        staging.unmap();
+        Ok(bytes)
     }
 
     fn wait(&self) -> Result<()> {
@@ -355,26 +422,44 @@ impl Backend for WgpuBackend {
             self.queue.submit([encoder.finish()]);
             staging
         })?;
-        let (sender, receiver) = std::sync::mpsc::channel();
-        staging.slice(..).map_async(wgpu::MapMode::Read, move |result| {
-            // The receiver waits below; if it is gone there is nobody left to tell.
-            let _ = sender.send(result);
-        });
-        self.wait()?;
-        receiver
-            .recv()
-            .map_err(|_| device_error("the device was lost while reading back"))?
-            .map_err(|e| device_error(format!("reading back: {e}")))?;
-        {
-            let view = staging.slice(..).get_mapped_range().map_err(|e| device_error(format!("reading back: {e}")))?;
-            dst.copy_from_slice(bytemuck::cast_slice(&view));
-        }
-        staging.unmap();
+        let bytes = self.read_back(&staging)?;
+        dst.copy_from_slice(bytemuck::cast_slice(&bytes));
         Ok(())
     }
 
     fn synchronize(&self) -> Result<()> {
         self.wait()
+    }
+
+    fn set_device_timing(&self, on: bool) -> bool {
+        if !self.timestamps || self.flush().is_err() {
+            return false;
+        }
+        let timer = on.then(|| Timer {
+            queries: self.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("kernel timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count: 2 * MAX_PENDING as u32,
+            }),
+            resolved: self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("resolved timestamps"),
+                size: 16 * MAX_PENDING as u64,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            }),
+            passes: 0,
+            ticks: 0,
+        });
+        *self.timer.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = timer;
+        true
+    }
+
+    fn take_device_seconds(&self) -> Result<Option<f64>> {
+        self.wait()?;
+        let mut timer = self.timer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(timer
+            .as_mut()
+            .map(|t| std::mem::take(&mut t.ticks) as f64 * f64::from(self.queue.get_timestamp_period()) * 1e-9))
     }
 
     fn launch(&self, kernel: Kernel<'_>, variant: Option<&str>) -> Result<()> {
