@@ -65,6 +65,9 @@ pub struct WgpuBackend {
     /// Whether the device was created with timestamp queries, and the timer while timing is on.
     timestamps: bool,
     timer: Mutex<Option<Timer>>,
+    /// An error wgpu raised outside any error scope (asynchronously, say), kept for the next call
+    /// to return: the handler that records it replaces wgpu's default, which panics.
+    uncaptured: Arc<Mutex<Option<String>>>,
 }
 
 /// Submit after this many recorded launches even if the host has not asked, to bound memory.
@@ -176,6 +179,12 @@ impl WgpuBackend {
         };
         let (device, queue) = pollster::block_on(adapter.request_device(&descriptor))
             .map_err(|e| unavailable(format!("the adapter refused a device: {e}")))?;
+        let uncaptured = Arc::new(Mutex::new(None));
+        let sink = uncaptured.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let mut slot = sink.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            slot.get_or_insert_with(|| e.to_string());
+        }));
         Ok(Self {
             device,
             queue,
@@ -186,6 +195,7 @@ impl WgpuBackend {
             pool: Arc::new(Pool::default()),
             timestamps,
             timer: Mutex::new(None),
+            uncaptured,
         })
     }
 
@@ -197,9 +207,23 @@ impl WgpuBackend {
         let invalid = pollster::block_on(validation.pop());
         let out_of_memory = pollster::block_on(oom.pop());
         match (invalid, out_of_memory) {
-            (None, None) => Ok(out),
+            (None, None) => self.take_uncaptured(what).map(|()| out),
             (Some(e), _) | (None, Some(e)) => Err(device_error(format!("{what}: {e}"))),
         }
+    }
+
+    /// The error wgpu raised outside any scope since the last call, if any.
+    fn take_uncaptured(&self, what: &str) -> Result<()> {
+        match self.uncaptured.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take() {
+            Some(e) => Err(device_error(format!("{what}: {e}"))),
+            None => Ok(()),
+        }
+    }
+
+    /// Destroys the device, as a driver reset or an unplugged GPU would: every later call must
+    /// fail with an error, not hang or panic. For tests of that path.
+    pub fn lose_device(&self) {
+        self.device.destroy();
     }
 
     /// Bytes of freed buffers the pool holds for reuse.
@@ -302,10 +326,12 @@ impl WgpuBackend {
     /// Maps a MAP_READ buffer (after the work that fills it), copying its bytes out.
     fn read_back(&self, staging: &wgpu::Buffer) -> Result<Vec<u8>> {
         let (sender, receiver) = std::sync::mpsc::channel();
-        staging.slice(..).map_async(wgpu::MapMode::Read, move |result| {
-            // The receiver waits below; if it is gone there is nobody left to tell.
-            let _ = sender.send(result);
-        });
+        self.checked("reading back", || {
+            staging.slice(..).map_async(wgpu::MapMode::Read, move |result| {
+                // The receiver waits below; if it is gone there is nobody left to tell.
+                let _ = sender.send(result);
+            })
+        })?;
         self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| device_error(format!("waiting: {e}")))?;
         receiver
             .recv()
@@ -319,6 +345,7 @@ impl WgpuBackend {
 
     fn wait(&self) -> Result<()> {
         self.flush()?;
+        self.take_uncaptured("waiting")?;
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
             .map(|_| ())

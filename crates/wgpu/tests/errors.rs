@@ -48,3 +48,18 @@ fn freed_buffers_are_reused() {
     b.download(&*again, &mut back).unwrap();
     assert!(back.iter().all(|&v| v == 2.5));
 }
+
+/// After the device is lost, wgpu still accepts queued work (an upload, an allocation), and the
+/// first readback reports the loss as an error: nothing hangs, nothing panics.
+#[test]
+fn a_lost_device_gives_errors_not_hangs() {
+    let Some(b) = backend() else { return };
+    let mut buf = b.alloc(16).unwrap();
+    b.lose_device();
+    let _ = b.upload(&[1.0; 16], &mut *buf);
+    let _ = b.alloc(1 << 20);
+    let mut back = vec![0.0; 16];
+    let err = b.download(&*buf, &mut back).unwrap_err();
+    assert!(matches!(err, kernelab_tensor::Error::Device { .. }), "{err:?}");
+    assert!(err.to_string().contains("wgpu device error"), "{err}");
+}
