@@ -8,7 +8,12 @@
 //                    per invocation; workgroups of 16 × 16, dispatch (⌈n/16⌉, ⌈m/16⌉).
 //   matmul_regblock  a 64 × 64 tile of C per workgroup of 16 × 16, each invocation a 4 × 4 block
 //                    held in registers, depth staged 16 at a time; dispatch (⌈n/64⌉, ⌈m/64⌉).
-// Bindings (group 0): 0 params (uniform), 1 A (read), 3 B (read), 2 C (read_write).
+//   matmul_vec4      matmul_regblock whose tile loads are one 128-bit vec4 per invocation: for
+//                    op(A) when A is not transposed and k % 4 = 0, for op(B) when B is not
+//                    transposed and n % 4 = 0 (then every vec4 lies wholly inside or outside the
+//                    matrix); otherwise that operand falls back to scalar loads. Same dispatch.
+// Bindings (group 0): 0 params (uniform), 1 A (read), 3 B (read), 2 C (read_write); matmul_vec4
+// also reads A as vec4 at 5 and B as vec4 at 6 (the same buffers, 16-byte multiples).
 
 struct Params {
     m: u32,
@@ -25,6 +30,8 @@ struct Params {
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read_write> c: array<f32>;
 @group(0) @binding(3) var<storage, read> b: array<f32>;
+@group(0) @binding(5) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read> b4: array<vec4<f32>>;
 
 // op(A)[i, q], zero outside the matrix
 fn a_at(i: u32, q: u32) -> f32 {
@@ -101,6 +108,87 @@ fn matmul_regblock(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
             let idx = flat + e * 256u;
             block_a[idx / BK][idx % BK] = a_at(row0 + idx / BK, q0 + idx % BK);
             block_b[idx / BM][idx % BM] = b_at(q0 + idx / BM, col0 + idx % BM);
+        }
+        workgroupBarrier();
+        for (var q = 0u; q < BK; q++) {
+            var ar: array<f32, 4>;
+            var br: array<f32, 4>;
+            for (var r = 0u; r < 4u; r++) {
+                ar[r] = block_a[lid.y * 4u + r][q];
+                br[r] = block_b[q][lid.x * 4u + r];
+            }
+            for (var r = 0u; r < 4u; r++) {
+                for (var s = 0u; s < 4u; s++) {
+                    acc[r][s] += ar[r] * br[s];
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+    for (var r = 0u; r < 4u; r++) {
+        for (var s = 0u; s < 4u; s++) {
+            let i = row0 + lid.y * 4u + r;
+            let j = col0 + lid.x * 4u + s;
+            if (i < p.m && j < p.n) {
+                store(i, j, acc[r][s]);
+            }
+        }
+    }
+}
+
+// op(A)[i, q..q+4] as a vec4 (A not transposed, k % 4 = 0, q % 4 = 0): zeros outside the matrix
+fn a_vec(i: u32, q: u32) -> vec4<f32> {
+    if (i >= p.m || q >= p.k) {
+        return vec4<f32>(0.0);
+    }
+    return a4[(i * p.k + q) / 4u];
+}
+
+// op(B)[q, j..j+4] as a vec4 (B not transposed, n % 4 = 0, j % 4 = 0): zeros outside the matrix
+fn b_vec(q: u32, j: u32) -> vec4<f32> {
+    if (q >= p.k || j >= p.n) {
+        return vec4<f32>(0.0);
+    }
+    return b4[(q * p.n + j) / 4u];
+}
+
+@compute @workgroup_size(16, 16)
+fn matmul_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) flat: u32, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row0 = wid.y * BM;
+    let col0 = wid.x * BM;
+    let a_wide = p.trans_a == 0u && p.k % 4u == 0u;
+    let b_wide = p.trans_b == 0u && p.n % 4u == 0u;
+    var acc: array<array<f32, 4>, 4>;
+    for (var q0 = 0u; q0 < p.k; q0 += BK) {
+        if (a_wide) {
+            // 64 rows × 4 vec4 per row: invocation `flat` loads row flat / 4, vec4 flat % 4.
+            let r = flat / 4u;
+            let q = (flat % 4u) * 4u;
+            let v = a_vec(row0 + r, q0 + q);
+            block_a[r][q] = v.x;
+            block_a[r][q + 1u] = v.y;
+            block_a[r][q + 2u] = v.z;
+            block_a[r][q + 3u] = v.w;
+        } else {
+            for (var e = 0u; e < 4u; e++) {
+                let idx = flat + e * 256u;
+                block_a[idx / BK][idx % BK] = a_at(row0 + idx / BK, q0 + idx % BK);
+            }
+        }
+        if (b_wide) {
+            // 16 rows × 16 vec4 per row: invocation `flat` loads row flat / 16, vec4 flat % 16.
+            let r = flat / 16u;
+            let j = (flat % 16u) * 4u;
+            let v = b_vec(q0 + r, col0 + j);
+            block_b[r][j] = v.x;
+            block_b[r][j + 1u] = v.y;
+            block_b[r][j + 2u] = v.z;
+            block_b[r][j + 3u] = v.w;
+        } else {
+            for (var e = 0u; e < 4u; e++) {
+                let idx = flat + e * 256u;
+                block_b[idx / BM][idx % BM] = b_at(q0 + idx / BM, col0 + idx % BM);
+            }
         }
         workgroupBarrier();
         for (var q = 0u; q < BK; q++) {

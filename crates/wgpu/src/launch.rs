@@ -158,6 +158,7 @@ pub fn plan<'a>(kernel: &'a Kernel<'a>, variant: &str) -> Result<Option<Dispatch
             let (entry, tile) = match variant {
                 "naive" => ("matmul_naive", 16),
                 "tiled" => ("matmul_tiled", 16),
+                "vec4" => ("matmul_vec4", 64),
                 _ => ("matmul_regblock", 64),
             };
             let groups = (g.n.div_ceil(tile), g.m.div_ceil(tile));
@@ -174,7 +175,12 @@ pub fn plan<'a>(kernel: &'a Kernel<'a>, variant: &str) -> Result<Option<Dispatch
                 shader: MATMUL,
                 entry,
                 params: [u(g.m)?, u(g.n)?, u(g.k)?, g.trans_a as u32, g.trans_b as u32, f(g.alpha), f(g.beta), 0],
-                bindings: vec![(1, buffer(*a)?), (3, buffer(*b)?), (2, buffer(&**c)?)],
+                bindings: if entry == "matmul_vec4" {
+                    // The vec4 views alias A and B (read-only, so WebGPU allows both).
+                    vec![(1, buffer(*a)?), (3, buffer(*b)?), (2, buffer(&**c)?), (5, buffer(*a)?), (6, buffer(*b)?)]
+                } else {
+                    vec![(1, buffer(*a)?), (3, buffer(*b)?), (2, buffer(&**c)?)]
+                },
                 groups: (groups.0 as u32, groups.1 as u32),
             }
         }

@@ -21,7 +21,8 @@ use kernelab_tensor::{Backend, BackendKind, DeviceBuffer, DeviceInfo, Error, Ker
 
 use shaders::Shader;
 
-/// A device buffer: a wgpu storage buffer of `len` f32 values (at least 4 bytes, as wgpu requires),
+/// A device buffer: a wgpu storage buffer of `len` f32 values, its size rounded up to 16 bytes so it
+/// can also be read as `array<vec4<f32>>`,
 /// returned to its device's pool when dropped. Reuse is safe in queue order: work recorded before
 /// the drop runs before any work recorded after the buffer is handed out again.
 #[derive(Debug)]
@@ -383,6 +384,7 @@ impl Backend for WgpuBackend {
         match op {
             Op::Matmul => vec![
                 Variant::available("regblock", "64×64 tile per workgroup, 4×4 per invocation in registers"),
+                Variant::available("vec4", "regblock with 128-bit tile loads where the layout allows"),
                 Variant::available("tiled", "16×16 tiles staged in workgroup memory"),
                 Variant::available("naive", "one invocation per element, dot product from memory"),
             ],
@@ -391,7 +393,7 @@ impl Backend for WgpuBackend {
     }
 
     fn alloc(&self, len: usize) -> Result<Box<dyn DeviceBuffer>> {
-        let bytes = (len.max(1) as u64).saturating_mul(4);
+        let bytes = (len.max(1) as u64).saturating_mul(4).div_ceil(16).saturating_mul(16);
         let limit = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
         if bytes > limit {
             return Err(device_error(format!(
