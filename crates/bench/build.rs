@@ -12,7 +12,12 @@ fn main() {
     let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
     println!("cargo:rustc-env=KERNELAB_GIT_COMMIT={commit}{}", if dirty { "-dirty" } else { "" });
     if let Some(dir) = git(&["rev-parse", "--absolute-git-dir"]) {
+        // HEAD names the branch; a commit moves the branch's ref (or packed-refs), not HEAD.
         println!("cargo:rerun-if-changed={dir}/HEAD");
         println!("cargo:rerun-if-changed={dir}/index");
+        println!("cargo:rerun-if-changed={dir}/packed-refs");
+        if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
+            println!("cargo:rerun-if-changed={dir}/{branch}");
+        }
     }
 }
