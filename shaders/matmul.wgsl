@@ -97,34 +97,41 @@ const BK: u32 = 16u;
 var<workgroup> block_a: array<array<f32, 16>, 64>;  // BM × BK
 var<workgroup> block_b: array<array<f32, 64>, 16>;  // BK × BM
 
-@compute @workgroup_size(16, 16)
-fn matmul_regblock(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) flat: u32, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let row0 = wid.y * BM;
-    let col0 = wid.x * BM;
-    var acc: array<array<f32, 4>, 4>;
-    for (var q0 = 0u; q0 < p.k; q0 += BK) {
-        // 1024 values of each block, 4 per invocation.
-        for (var e = 0u; e < 4u; e++) {
-            let idx = flat + e * 256u;
-            block_a[idx / BK][idx % BK] = a_at(row0 + idx / BK, q0 + idx % BK);
-            block_b[idx / BM][idx % BM] = b_at(q0 + idx / BM, col0 + idx % BM);
-        }
-        workgroupBarrier();
-        for (var q = 0u; q < BK; q++) {
-            var ar: array<f32, 4>;
-            var br: array<f32, 4>;
-            for (var r = 0u; r < 4u; r++) {
-                ar[r] = block_a[lid.y * 4u + r][q];
-                br[r] = block_b[q][lid.x * 4u + r];
-            }
-            for (var r = 0u; r < 4u; r++) {
-                for (var s = 0u; s < 4u; s++) {
-                    acc[r][s] += ar[r] * br[s];
-                }
-            }
-        }
-        workgroupBarrier();
+// Scalar loads of the 64 × 16 block of op(A) and the 16 × 64 block of op(B) at depth q0, four
+// values of each per invocation.
+fn load_a_block(flat: u32, row0: u32, q0: u32) {
+    for (var e = 0u; e < 4u; e++) {
+        let idx = flat + e * 256u;
+        block_a[idx / BK][idx % BK] = a_at(row0 + idx / BK, q0 + idx % BK);
     }
+}
+
+fn load_b_block(flat: u32, col0: u32, q0: u32) {
+    for (var e = 0u; e < 4u; e++) {
+        let idx = flat + e * 256u;
+        block_b[idx / BM][idx % BM] = b_at(q0 + idx / BM, col0 + idx % BM);
+    }
+}
+
+// acc += this invocation's 4 × 4 share of block_a · block_b.
+fn accumulate(lid: vec3<u32>, acc: ptr<function, array<array<f32, 4>, 4>>) {
+    for (var q = 0u; q < BK; q++) {
+        var ar: array<f32, 4>;
+        var br: array<f32, 4>;
+        for (var r = 0u; r < 4u; r++) {
+            ar[r] = block_a[lid.y * 4u + r][q];
+            br[r] = block_b[q][lid.x * 4u + r];
+        }
+        for (var r = 0u; r < 4u; r++) {
+            for (var s = 0u; s < 4u; s++) {
+                (*acc)[r][s] += ar[r] * br[s];
+            }
+        }
+    }
+}
+
+// Writes this invocation's 4 × 4 block of C, skipping what lies outside the matrix.
+fn store_block(row0: u32, col0: u32, lid: vec3<u32>, acc: array<array<f32, 4>, 4>) {
     for (var r = 0u; r < 4u; r++) {
         for (var s = 0u; s < 4u; s++) {
             let i = row0 + lid.y * 4u + r;
@@ -134,6 +141,21 @@ fn matmul_regblock(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
             }
         }
     }
+}
+
+@compute @workgroup_size(16, 16)
+fn matmul_regblock(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) flat: u32, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row0 = wid.y * BM;
+    let col0 = wid.x * BM;
+    var acc: array<array<f32, 4>, 4>;
+    for (var q0 = 0u; q0 < p.k; q0 += BK) {
+        load_a_block(flat, row0, q0);
+        load_b_block(flat, col0, q0);
+        workgroupBarrier();
+        accumulate(lid, &acc);
+        workgroupBarrier();
+    }
+    store_block(row0, col0, lid, acc);
 }
 
 // op(A)[i, q..q+4] as a vec4 (A not transposed, k % 4 = 0, q % 4 = 0): zeros outside the matrix
@@ -170,10 +192,7 @@ fn matmul_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
             block_a[r][q + 2u] = v.z;
             block_a[r][q + 3u] = v.w;
         } else {
-            for (var e = 0u; e < 4u; e++) {
-                let idx = flat + e * 256u;
-                block_a[idx / BK][idx % BK] = a_at(row0 + idx / BK, q0 + idx % BK);
-            }
+            load_a_block(flat, row0, q0);
         }
         if (b_wide) {
             // 16 rows × 16 vec4 per row: invocation `flat` loads row flat / 16, vec4 flat % 16.
@@ -185,34 +204,11 @@ fn matmul_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
             block_b[r][j + 2u] = v.z;
             block_b[r][j + 3u] = v.w;
         } else {
-            for (var e = 0u; e < 4u; e++) {
-                let idx = flat + e * 256u;
-                block_b[idx / BM][idx % BM] = b_at(q0 + idx / BM, col0 + idx % BM);
-            }
+            load_b_block(flat, col0, q0);
         }
         workgroupBarrier();
-        for (var q = 0u; q < BK; q++) {
-            var ar: array<f32, 4>;
-            var br: array<f32, 4>;
-            for (var r = 0u; r < 4u; r++) {
-                ar[r] = block_a[lid.y * 4u + r][q];
-                br[r] = block_b[q][lid.x * 4u + r];
-            }
-            for (var r = 0u; r < 4u; r++) {
-                for (var s = 0u; s < 4u; s++) {
-                    acc[r][s] += ar[r] * br[s];
-                }
-            }
-        }
+        accumulate(lid, &acc);
         workgroupBarrier();
     }
-    for (var r = 0u; r < 4u; r++) {
-        for (var s = 0u; s < 4u; s++) {
-            let i = row0 + lid.y * 4u + r;
-            let j = col0 + lid.x * 4u + s;
-            if (i < p.m && j < p.n) {
-                store(i, j, acc[r][s]);
-            }
-        }
-    }
+    store_block(row0, col0, lid, acc);
 }

@@ -10,6 +10,11 @@ fn text(out: &Output) -> (String, String) {
     (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
+/// The JSON report `kernelab bench --json` wrote to `path`.
+fn read_report(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 /// Runs `kernelab` and insists on success; returns (stdout, stderr).
 fn kernelab_ok(args: &[&str]) -> (String, String) {
     let out = kernelab(args);
@@ -54,7 +59,7 @@ fn bench_writes_checked_rows_as_json() {
     ]);
     assert!(stdout.contains("GFLOP/s") && stdout.contains("max rel err"), "{stdout}");
 
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let report = read_report(&json);
     let records = report["records"].as_array().unwrap();
     let variants = kernelab::cpu::registry::variants(kernelab::Op::Matmul);
     assert_eq!(records.len(), variants.len(), "one row per CPU matmul variant");
@@ -92,7 +97,7 @@ fn bench_writes_checked_rows_as_json() {
 #[test]
 fn bench_runs_several_ops_at_their_own_shapes() {
     let json = temp_path("several.json");
-    let out = kernelab(&[
+    kernelab_ok(&[
         "bench",
         "--backend",
         "cpu",
@@ -109,8 +114,7 @@ fn bench_runs_several_ops_at_their_own_shapes() {
         "--json",
         json.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{:?}", text(&out));
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let report = read_report(&json);
     let rows: Vec<(String, serde_json::Value)> = report["records"]
         .as_array()
         .unwrap()
@@ -208,7 +212,7 @@ fn train_prints_one_json_line_per_epoch_and_saves_a_checkpoint() {
     assert!(save.is_file() && stderr.contains("saved"), "{stderr}");
 
     // Two CPU devices, data parallel, same flags.
-    let out = kernelab(&[
+    kernelab_ok(&[
         "train",
         "--model",
         "4-8-3",
@@ -221,7 +225,6 @@ fn train_prints_one_json_line_per_epoch_and_saves_a_checkpoint() {
         "--data",
         data.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{:?}", text(&out));
 }
 
 #[test]
@@ -294,7 +297,7 @@ fn bench_rows_name_their_clock() {
     }
     args.extend(["--json", json.to_str().unwrap()]);
     kernelab_ok(&args);
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let report = read_report(&json);
     for r in report["records"].as_array().unwrap() {
         let (median, host) = (r["median_s"].as_f64().unwrap(), r["host_median_s"].as_f64().unwrap());
         match (r["backend"].as_str().unwrap(), r["clock"].as_str().unwrap()) {
