@@ -35,6 +35,9 @@ pub fn open_with(kind: BackendKind, adapter: Option<&str>) -> Result<Device> {
         BackendKind::Wgpu => Ok(Device::new(kernelab_wgpu::WgpuBackend::with_adapter(adapter)?)),
         #[cfg(not(feature = "wgpu"))]
         BackendKind::Wgpu => Err(not_compiled(kind, "wgpu")),
+        #[cfg(feature = "cuda")]
+        BackendKind::Cuda => Ok(Device::new(kernelab_cuda::CudaBackend::new()?)),
+        #[cfg(not(feature = "cuda"))]
         BackendKind::Cuda => Err(not_compiled(kind, "cuda")),
     }
 }
@@ -70,7 +73,7 @@ pub fn wgpu_adapters() -> Vec<String> {
     }
 }
 
-#[cfg_attr(feature = "wgpu", allow(dead_code))]
+#[cfg_attr(all(feature = "wgpu", feature = "cuda"), allow(dead_code))]
 fn not_compiled(kind: BackendKind, feature: &str) -> Error {
     Error::BackendUnavailable {
         backend: kind.name().into(),

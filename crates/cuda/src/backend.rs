@@ -1,0 +1,509 @@
+//! [`CudaBackend`]: one CUDA device, its primary context and one stream; PTX modules loaded on
+//! first use; device buffers from a pool; CUDA events around each launch while timing is on.
+//!
+//! The stream is a blocking one, so the synchronous copies of `upload` and `download` (which run on
+//! the legacy default stream) wait for every launch before them, and launches after them wait for
+//! the copies: host and device never race on a buffer.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::ffi::{CString, c_void};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use cust::context::{Context, CurrentContext};
+use cust::device::{Device as CuDevice, DeviceAttribute};
+use cust::error::CudaError;
+use cust::event::{Event, EventFlags};
+use cust::memory::{CopyDestination, DeviceBuffer as CuBuffer};
+use cust::module::Module;
+use cust::stream::{Stream, StreamFlags};
+use cust::sys;
+
+use kernelab_tensor::{
+    Backend, BackendKind, DeviceBuffer, DeviceInfo, Error, Kernel, Op, Pool, Result, Roofline, Variant,
+};
+
+use crate::cublas::Cublas;
+use crate::plan::{self, Arg, Launch};
+use crate::ptx::{self, PtxModule};
+
+fn device_error(message: impl std::fmt::Display) -> Error {
+    Error::Device { backend: "cuda".into(), message: message.to_string() }
+}
+
+/// A raw driver call's result as ours: `Err` names the call and the driver's code.
+fn checked(result: sys::CUresult, what: &str) -> Result<()> {
+    if result == sys::cudaError_enum::CUDA_SUCCESS { Ok(()) } else { Err(device_error(format!("{what}: {result:?}"))) }
+}
+
+/// `CUDA_ERROR_NOT_SUPPORTED (801)`: the driver's name for an error. (cust's `Display` asks the
+/// driver for a description, which a stand-in driver cannot give.)
+fn code(e: CudaError) -> String {
+    let mut name = String::from("CUDA_ERROR");
+    for c in format!("{e:?}").chars() {
+        if c.is_ascii_uppercase() {
+            name.push('_');
+        }
+        name.push(c.to_ascii_uppercase());
+    }
+    format!("{name} ({})", e as u32)
+}
+
+fn driver(what: &str) -> impl FnOnce(CudaError) -> Error + '_ {
+    move |e| device_error(format!("{what}: {}", code(e)))
+}
+
+/// One device allocation; freed with its context made current, whichever thread drops it.
+#[derive(Debug)]
+struct Allocation {
+    buffer: CuBuffer<f32>,
+    context: Context,
+}
+
+impl Drop for Allocation {
+    fn drop(&mut self) {
+        // The buffer frees itself after this; the free needs the context current on this thread.
+        let _ = CurrentContext::set_current(&self.context);
+    }
+}
+
+/// A device buffer of `len` f32 values, returned to its device's pool when dropped. Reuse is
+/// safe in stream order: work launched before the drop runs before work launched after reuse.
+#[derive(Debug)]
+pub struct CudaBuffer {
+    allocation: Option<Allocation>,
+    len: usize,
+    pool: Arc<Pool<Allocation>>,
+}
+
+impl CudaBuffer {
+    /// The device address of the first value (0 for an empty buffer).
+    pub fn device_address(&self) -> u64 {
+        self.allocation.as_ref().map_or(0, |a| a.buffer.as_device_ptr().as_raw())
+    }
+}
+
+impl Drop for CudaBuffer {
+    fn drop(&mut self) {
+        if let Some(allocation) = self.allocation.take() {
+            self.pool.give(self.len, allocation);
+        }
+    }
+}
+
+impl DeviceBuffer for CudaBuffer {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// A loaded kernel. The handle stays valid while its module (kept by the backend) is loaded.
+#[derive(Clone, Copy)]
+struct Function(sys::CUfunction);
+
+// SAFETY: a CUfunction is a driver handle usable from any thread once its context is current.
+unsafe impl Send for Function {}
+
+/// One CUDA device.
+pub struct CudaBackend {
+    name: String,
+    capability: (i32, i32),
+    multiprocessors: i32,
+    memory: usize,
+    driver_version: String,
+    modules: Mutex<HashMap<&'static str, Module>>,
+    functions: Mutex<HashMap<&'static str, Function>>,
+    pool: Arc<Pool<Allocation>>,
+    /// Start and end events of every launch since the last `take_device_seconds`, while timing.
+    timing: Mutex<Option<Vec<(Event, Event)>>>,
+    cublas: Result<Cublas, String>,
+    roofline: OnceLock<Option<Roofline>>,
+    stream: Stream,
+    context: Context,
+}
+
+impl std::fmt::Debug for CudaBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CudaBackend({})", self.name)
+    }
+}
+
+impl CudaBackend {
+    /// The first CUDA device, or why there is none.
+    pub fn new() -> Result<Self> {
+        Self::with_ordinal(0)
+    }
+
+    /// The CUDA device with this ordinal.
+    pub fn with_ordinal(ordinal: u32) -> Result<Self> {
+        let unavailable = |what: &str, e: CudaError| Error::BackendUnavailable {
+            backend: "cuda".into(),
+            reason: format!("{what}: {}; no usable NVIDIA driver or GPU on this machine", code(e)),
+        };
+        cust::init(cust::CudaFlags::empty()).map_err(|e| unavailable("cuInit", e))?;
+        let count = CuDevice::num_devices().map_err(|e| unavailable("counting devices", e))?;
+        if ordinal >= count {
+            return Err(Error::BackendUnavailable {
+                backend: "cuda".into(),
+                reason: format!("no CUDA device {ordinal}; the driver reports {count}"),
+            });
+        }
+        let device = CuDevice::get_device(ordinal).map_err(|e| unavailable("opening the device", e))?;
+        let context = Context::new(device).map_err(|e| unavailable("creating a context", e))?;
+        CurrentContext::set_current(&context).map_err(driver("making the context current"))?;
+        let attribute = |a| device.get_attribute(a).unwrap_or(0);
+        let stream = Stream::new(StreamFlags::DEFAULT, None).map_err(driver("creating a stream"))?;
+        let cublas = Cublas::load(stream.as_inner().cast());
+        Ok(Self {
+            name: device.name().unwrap_or_else(|_| "CUDA device".into()),
+            capability: (
+                attribute(DeviceAttribute::ComputeCapabilityMajor),
+                attribute(DeviceAttribute::ComputeCapabilityMinor),
+            ),
+            multiprocessors: attribute(DeviceAttribute::MultiprocessorCount),
+            memory: device.total_memory().unwrap_or(0),
+            driver_version: cust::CudaApiVersion::get()
+                .map(|v| format!("CUDA driver API {}.{}", v.major(), v.minor()))
+                .unwrap_or_default(),
+            modules: Mutex::new(HashMap::new()),
+            functions: Mutex::new(HashMap::new()),
+            pool: Arc::new(Pool::default()),
+            timing: Mutex::new(None),
+            cublas,
+            roofline: OnceLock::new(),
+            stream,
+            context,
+        })
+    }
+
+    /// Makes this device's context current on the calling thread (every entry point does).
+    fn bind(&self) -> Result<()> {
+        CurrentContext::set_current(&self.context).map_err(driver("making the context current"))
+    }
+
+    /// Loads PTX text as a module; a failure carries the driver's JIT error log and the file name.
+    pub fn load_ptx(&self, file: &str, source: &str) -> Result<Module> {
+        self.bind()?;
+        let text = CString::new(source).map_err(|_| device_error(format!("kernels/{file} contains a NUL byte")))?;
+        Module::from_ptx_cstr(&text, &[]).map_err(|e| {
+            device_error(format!("kernels/{file} failed to load: {}; the JIT log says: {}", code(e), jit_error_log(&text)))
+        })
+    }
+
+    /// The loaded function `entry` of `module`, loading the module on first use.
+    fn function(&self, module: PtxModule, entry: &'static str) -> Result<Function> {
+        let mut functions = self.functions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(&f) = functions.get(entry) {
+            return Ok(f);
+        }
+        let mut modules = self.modules.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !modules.contains_key(module.file) {
+            let loaded = self.load_ptx(module.file, module.source)?;
+            modules.insert(module.file, loaded);
+        }
+        let f = modules[module.file]
+            .get_function(entry)
+            .map_err(driver(&format!("kernels/{} has no entry point `{entry}`", module.file)))?
+            .to_raw();
+        functions.insert(entry, Function(f));
+        Ok(Function(f))
+    }
+
+    /// Launches a planned kernel on the stream, bracketed by events while timing is on.
+    fn run(&self, launch: Launch<'_>) -> Result<()> {
+        let function = self.function(launch.module, launch.entry)?;
+        // Each argument lives in an 8-byte slot; the driver reads as many bytes as the parameter has.
+        let mut slots = launch
+            .args
+            .iter()
+            .map(|arg| match arg {
+                Arg::Buffer(b) => own(*b).map(CudaBuffer::device_address),
+                Arg::U32(v) => Ok(u64::from(*v)),
+                Arg::F32(v) => Ok(u64::from(v.to_bits())),
+            })
+            .collect::<Result<Vec<u64>>>()?;
+        let mut pointers: Vec<*mut c_void> = slots.iter_mut().map(|s| (s as *mut u64).cast()).collect();
+        let events = self.start_event()?;
+        // SAFETY: the plan's arguments match the entry point's parameters (checked by the tests
+        // against the PTX), the buffers' lengths were checked by `Kernel::check`, and the slots
+        // outlive the call, which copies them.
+        let result = unsafe {
+            sys::cuLaunchKernel(
+                function.0,
+                launch.grid.0,
+                launch.grid.1,
+                1,
+                launch.block.0,
+                launch.block.1,
+                1,
+                0,
+                self.stream.as_inner(),
+                pointers.as_mut_ptr(),
+                std::ptr::null_mut(),
+            )
+        };
+        checked(result, &format!("launching {} from kernels/{}", launch.entry, launch.module.file))?;
+        self.end_event(events)
+    }
+
+    fn start_event(&self) -> Result<Option<Event>> {
+        let timing = self.timing.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if timing.is_none() {
+            return Ok(None);
+        }
+        let start = Event::new(EventFlags::DEFAULT).map_err(driver("creating an event"))?;
+        start.record(&self.stream).map_err(driver("recording an event"))?;
+        Ok(Some(start))
+    }
+
+    fn end_event(&self, start: Option<Event>) -> Result<()> {
+        let Some(start) = start else { return Ok(()) };
+        let end = Event::new(EventFlags::DEFAULT).map_err(driver("creating an event"))?;
+        end.record(&self.stream).map_err(driver("recording an event"))?;
+        if let Some(pairs) = self.timing.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).as_mut() {
+            pairs.push((start, end));
+        }
+        Ok(())
+    }
+
+    /// The copy bandwidth (a device-to-device copy of 256 MiB, bytes read + written) and the FMA
+    /// peak (`kernels/probe.ptx`), each the best of a few runs timed with events.
+    fn measure_roofline(&self) -> Result<Roofline> {
+        self.bind()?;
+        let len = 64 << 20;
+        let (src, dst) = (self.alloc(len)?, self.alloc(len)?);
+        let (src, dst) = (own(&*src)?.device_address(), own(&*dst)?.device_address());
+        let time = |f: &dyn Fn() -> Result<()>| -> Result<f64> {
+            let mut best = f64::INFINITY;
+            for _ in 0..5 {
+                let (start, end) = (Event::new(EventFlags::DEFAULT), Event::new(EventFlags::DEFAULT));
+                let (start, end) = (start.map_err(driver("event"))?, end.map_err(driver("event"))?);
+                start.record(&self.stream).map_err(driver("event"))?;
+                f()?;
+                end.record(&self.stream).map_err(driver("event"))?;
+                end.synchronize().map_err(driver("waiting for an event"))?;
+                best = best.min(f64::from(end.elapsed_time_f32(&start).map_err(driver("event"))?) * 1e-3);
+            }
+            Ok(best)
+        };
+        let copy = time(&|| {
+            // SAFETY: both buffers hold `len` f32 values and belong to this context.
+            checked(unsafe { sys::cuMemcpyDtoDAsync_v2(dst, src, len * 4, self.stream.as_inner()) }, "device copy")
+        })?;
+        let threads = (self.multiprocessors.max(1) as usize) * 2048 * 4;
+        let out = self.alloc(threads)?;
+        let iterations = 4096u32;
+        let fma = self.function(ptx::PROBE, "fma_peak")?;
+        let address = own(&*out)?.device_address();
+        let peak = time(&|| {
+            let mut slots = [address, u64::from(iterations), u64::from(0.999_f32.to_bits()), u64::from(1e-3_f32.to_bits())];
+            let mut pointers: Vec<*mut c_void> = slots.iter_mut().map(|s| (s as *mut u64).cast()).collect();
+            // SAFETY: the arguments match fma_peak's parameters; `out` holds one value per thread.
+            let result = unsafe {
+                sys::cuLaunchKernel(
+                    fma.0,
+                    (threads / 256) as u32,
+                    1,
+                    1,
+                    256,
+                    1,
+                    1,
+                    0,
+                    self.stream.as_inner(),
+                    pointers.as_mut_ptr(),
+                    std::ptr::null_mut(),
+                )
+            };
+            checked(result, "launching fma_peak")
+        })?;
+        let flops = 2.0 * 32.0 * f64::from(iterations) * threads as f64;
+        Ok(Roofline {
+            peak_gflops: flops / peak / 1e9,
+            peak_gflops_one_thread: 0.0,
+            bandwidth_gbps: 2.0 * (len * 4) as f64 / copy / 1e9,
+            how: "FMA peak: kernels/probe.ptx fma_peak, 8 chains per thread; bandwidth: a 256 MiB \
+                  device-to-device copy (read + write); best of 5, CUDA events"
+                .into(),
+        })
+    }
+
+    /// `C ← α·op(A)·op(B) + β·C` through cuBLAS.
+    fn cublas_gemm(&self, a: &dyn DeviceBuffer, b: &dyn DeviceBuffer, c: &dyn DeviceBuffer, g: &kernelab_tensor::Gemm) -> Result<()> {
+        let cublas = self.cublas.as_ref().map_err(|reason| Error::VariantUnavailable {
+            backend: "cuda".into(),
+            op: "matmul",
+            name: "cublas".into(),
+            reason: reason.clone(),
+        })?;
+        let events = self.start_event()?;
+        cublas.sgemm(g, own(a)?.device_address(), own(b)?.device_address(), own(c)?.device_address())?;
+        self.end_event(events)
+    }
+}
+
+/// The driver's error log for PTX that failed to load, from a second load with a log buffer.
+fn jit_error_log(text: &CString) -> String {
+    let mut log = vec![0u8; 1 << 16];
+    let mut options = [sys::CUjit_option::CU_JIT_ERROR_LOG_BUFFER, sys::CUjit_option::CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES];
+    // cuModuleLoadDataEx takes option values that fit a pointer by value, not by reference.
+    let mut values = [log.as_mut_ptr().cast::<c_void>(), log.len() as *mut c_void];
+    let mut module: sys::CUmodule = std::ptr::null_mut();
+    // SAFETY: the option arrays have two entries each and the log buffer outlives the call.
+    let result = unsafe {
+        sys::cuModuleLoadDataEx(&mut module, text.as_ptr().cast(), 2, options.as_mut_ptr(), values.as_mut_ptr())
+    };
+    if result == sys::cudaError_enum::CUDA_SUCCESS {
+        // SAFETY: the module was just loaded and nothing else refers to it.
+        unsafe { sys::cuModuleUnload(module) };
+    }
+    let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+    match String::from_utf8_lossy(&log[..end]).trim() {
+        "" => "(empty)".into(),
+        text => text.to_string(),
+    }
+}
+
+fn own(b: &dyn DeviceBuffer) -> Result<&CudaBuffer> {
+    b.as_any()
+        .downcast_ref::<CudaBuffer>()
+        .ok_or_else(|| device_error(format!("a buffer of another backend was passed to cuda: {b:?}")))
+}
+
+fn own_mut(b: &mut dyn DeviceBuffer) -> Result<&mut CudaBuffer> {
+    let description = format!("{b:?}");
+    b.as_any_mut()
+        .downcast_mut::<CudaBuffer>()
+        .ok_or_else(|| device_error(format!("a buffer of another backend was passed to cuda: {description}")))
+}
+
+impl Backend for CudaBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Cuda
+    }
+
+    fn info(&self) -> DeviceInfo {
+        DeviceInfo {
+            name: self.name.clone(),
+            driver: self.driver_version.clone(),
+            details: vec![
+                ("compute capability".into(), format!("{}.{}", self.capability.0, self.capability.1)),
+                ("multiprocessors".into(), self.multiprocessors.to_string()),
+                ("memory".into(), format!("{} MiB", self.memory >> 20)),
+                (
+                    "cuBLAS".into(),
+                    match &self.cublas {
+                        Ok(c) => c.describe(),
+                        Err(reason) => format!("not loaded: {reason}"),
+                    },
+                ),
+            ],
+        }
+    }
+
+    fn variants(&self, op: Op) -> Vec<Variant> {
+        crate::variant_names(op)
+            .into_iter()
+            .map(|(name, summary)| Variant {
+                name,
+                summary,
+                unavailable: if name == "cublas" { self.cublas.as_ref().err().cloned() } else { None },
+            })
+            .collect()
+    }
+
+    fn alloc(&self, len: usize) -> Result<Box<dyn DeviceBuffer>> {
+        let pool = self.pool.clone();
+        if len == 0 {
+            return Ok(Box::new(CudaBuffer { allocation: None, len, pool }));
+        }
+        if let Some(allocation) = self.pool.take(len) {
+            return Ok(Box::new(CudaBuffer { allocation: Some(allocation), len, pool }));
+        }
+        self.bind()?;
+        // SAFETY: f32 has no invalid bit patterns; the contents are unspecified, as `alloc` promises.
+        let buffer = unsafe { CuBuffer::<f32>::uninitialized(len) }.map_err(|e| match e {
+            CudaError::OutOfMemory => Error::OutOfMemory { device: format!("cuda ({})", self.name), bytes: len * 4, len },
+            e => device_error(format!("allocating {len} values: {}", code(e))),
+        })?;
+        let allocation = Allocation { buffer, context: self.context.clone() };
+        Ok(Box::new(CudaBuffer { allocation: Some(allocation), len, pool }))
+    }
+
+    fn upload(&self, src: &[f32], dst: &mut dyn DeviceBuffer) -> Result<()> {
+        let dst = own_mut(dst)?;
+        let Some(allocation) = dst.allocation.as_mut() else { return Ok(()) };
+        self.bind()?;
+        allocation.buffer.copy_from(src).map_err(driver("upload"))
+    }
+
+    fn download(&self, src: &dyn DeviceBuffer, dst: &mut [f32]) -> Result<()> {
+        let Some(allocation) = own(src)?.allocation.as_ref() else { return Ok(()) };
+        self.bind()?;
+        // A kernel fault surfaces here, as the error of the copy that waits for it.
+        allocation.buffer.copy_to(dst).map_err(driver("download (or a kernel launched before it)"))
+    }
+
+    fn synchronize(&self) -> Result<()> {
+        self.bind()?;
+        self.stream.synchronize().map_err(driver("synchronize (or a kernel launched before it)"))
+    }
+
+    fn roofline(&self) -> Option<Roofline> {
+        self.roofline.get_or_init(|| self.measure_roofline().ok()).clone()
+    }
+
+    fn set_device_timing(&self, on: bool) -> bool {
+        *self.timing.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = on.then(Vec::new);
+        true
+    }
+
+    fn take_device_seconds(&self) -> Result<Option<f64>> {
+        self.synchronize()?;
+        let mut timing = self.timing.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(pairs) = timing.as_mut() else { return Ok(None) };
+        let mut seconds = 0.0;
+        for (start, end) in pairs.drain(..) {
+            seconds += f64::from(end.elapsed_time_f32(&start).map_err(driver("reading an event"))?) * 1e-3;
+        }
+        Ok(Some(seconds))
+    }
+
+    fn launch(&self, kernel: Kernel<'_>, variant: Option<&str>) -> Result<()> {
+        let op = kernel.op();
+        let variants = self.variants(op);
+        let chosen = match variant {
+            None => &variants[0],
+            Some(name) => variants.iter().find(|v| v.name == name).ok_or_else(|| Error::UnknownVariant {
+                backend: "cuda".into(),
+                op: op.name(),
+                name: name.into(),
+                known: variants.iter().map(|v| v.name).collect::<Vec<_>>().join(", "),
+            })?,
+        };
+        self.bind()?;
+        if let Kernel::Matmul { a, b, c, gemm } = &kernel
+            && chosen.name == "cublas"
+        {
+            return self.cublas_gemm(*a, *b, &**c, gemm);
+        }
+        match plan::plan(&kernel, chosen.name)? {
+            Some(launch) => self.run(launch),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for CudaBackend {
+    fn drop(&mut self) {
+        // The modules, events and stream release themselves next; that needs the context current.
+        let _ = CurrentContext::set_current(&self.context);
+    }
+}

@@ -1,0 +1,59 @@
+//! The hand-written PTX modules of `kernels/`, embedded in the binary, and what can be read from
+//! their text without a GPU: the entry points and their parameter types, in order.
+
+/// One PTX file: its name under `kernels/` and its text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PtxModule {
+    pub file: &'static str,
+    pub source: &'static str,
+}
+
+pub const ELEMENTWISE: PtxModule =
+    PtxModule { file: "elementwise.ptx", source: include_str!("../../../kernels/elementwise.ptx") };
+pub const ROWWISE: PtxModule = PtxModule { file: "rowwise.ptx", source: include_str!("../../../kernels/rowwise.ptx") };
+pub const MATMUL: PtxModule = PtxModule { file: "matmul.ptx", source: include_str!("../../../kernels/matmul.ptx") };
+pub const ADAM: PtxModule = PtxModule { file: "adam.ptx", source: include_str!("../../../kernels/adam.ptx") };
+pub const PROBE: PtxModule = PtxModule { file: "probe.ptx", source: include_str!("../../../kernels/probe.ptx") };
+
+/// Every module, for checks that go over them all.
+pub const ALL: [PtxModule; 5] = [ELEMENTWISE, ROWWISE, MATMUL, ADAM, PROBE];
+
+/// The type of one kernel parameter as PTX declares it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamType {
+    /// `.u64`: a device address.
+    U64,
+    U32,
+    F32,
+}
+
+/// The parameter types of entry point `entry`, in order, as `.visible .entry entry(...)` in
+/// `module` declares them; `None` if the module has no such entry.
+pub fn entry_params(module: PtxModule, entry: &str) -> Option<Vec<ParamType>> {
+    let header = format!(".visible .entry {entry}(");
+    let start = module.source.find(&header)? + header.len();
+    let end = start + module.source[start..].find(')')?;
+    module.source[start..end]
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_whitespace().nth(1) {
+            Some(".u64") => Some(ParamType::U64),
+            Some(".u32") => Some(ParamType::U32),
+            Some(".f32") => Some(ParamType::F32),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every entry point of `module`, in file order.
+pub fn entries(module: PtxModule) -> Vec<&'static str> {
+    module
+        .source
+        .match_indices(".visible .entry ")
+        .filter_map(|(at, marker)| {
+            let rest = &module.source[at + marker.len()..];
+            rest.find('(').map(|end| rest[..end].trim())
+        })
+        .collect()
+}
