@@ -194,7 +194,11 @@ impl CudaBackend {
         self.bind()?;
         let text = CString::new(source).map_err(|_| device_error(format!("kernels/{file} contains a NUL byte")))?;
         Module::from_ptx_cstr(&text, &[]).map_err(|e| {
-            device_error(format!("kernels/{file} failed to load: {}; the JIT log says: {}", code(e), jit_error_log(&text)))
+            device_error(format!(
+                "kernels/{file} failed to load: {}; the JIT log says: {}",
+                code(e),
+                jit_error_log(&text)
+            ))
         })
     }
 
@@ -304,7 +308,8 @@ impl CudaBackend {
         let fma = self.function(ptx::PROBE, "fma_peak")?;
         let address = own(&*out)?.device_address();
         let peak = time(&|| {
-            let mut slots = [address, u64::from(iterations), u64::from(0.999_f32.to_bits()), u64::from(1e-3_f32.to_bits())];
+            let mut slots =
+                [address, u64::from(iterations), u64::from(0.999_f32.to_bits()), u64::from(1e-3_f32.to_bits())];
             let mut pointers: Vec<*mut c_void> = slots.iter_mut().map(|s| (s as *mut u64).cast()).collect();
             // SAFETY: the arguments match fma_peak's parameters; `out` holds one value per thread.
             let result = unsafe {
@@ -336,7 +341,13 @@ impl CudaBackend {
     }
 
     /// `C ← α·op(A)·op(B) + β·C` through cuBLAS.
-    fn cublas_gemm(&self, a: &dyn DeviceBuffer, b: &dyn DeviceBuffer, c: &dyn DeviceBuffer, g: &kernelab_tensor::Gemm) -> Result<()> {
+    fn cublas_gemm(
+        &self,
+        a: &dyn DeviceBuffer,
+        b: &dyn DeviceBuffer,
+        c: &dyn DeviceBuffer,
+        g: &kernelab_tensor::Gemm,
+    ) -> Result<()> {
         let cublas = self.cublas.as_ref().map_err(|reason| Error::VariantUnavailable {
             backend: "cuda".into(),
             op: "matmul",
@@ -352,7 +363,8 @@ impl CudaBackend {
 /// The driver's error log for PTX that failed to load, from a second load with a log buffer.
 fn jit_error_log(text: &CString) -> String {
     let mut log = vec![0u8; 1 << 16];
-    let mut options = [sys::CUjit_option::CU_JIT_ERROR_LOG_BUFFER, sys::CUjit_option::CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES];
+    let mut options =
+        [sys::CUjit_option::CU_JIT_ERROR_LOG_BUFFER, sys::CUjit_option::CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES];
     // cuModuleLoadDataEx takes option values that fit a pointer by value, not by reference.
     let mut values = [log.as_mut_ptr().cast::<c_void>(), log.len() as *mut c_void];
     let mut module: sys::CUmodule = std::ptr::null_mut();
@@ -430,7 +442,9 @@ impl Backend for CudaBackend {
         self.bind()?;
         // SAFETY: f32 has no invalid bit patterns; the contents are unspecified, as `alloc` promises.
         let buffer = unsafe { CuBuffer::<f32>::uninitialized(len) }.map_err(|e| match e {
-            CudaError::OutOfMemory => Error::OutOfMemory { device: format!("cuda ({})", self.name), bytes: len * 4, len },
+            CudaError::OutOfMemory => {
+                Error::OutOfMemory { device: format!("cuda ({})", self.name), bytes: len * 4, len }
+            }
             e => device_error(format!("allocating {len} values: {}", code(e))),
         })?;
         let allocation = Allocation { buffer, context: self.context.clone() };

@@ -67,8 +67,13 @@ pub fn plan<'a>(kernel: &'a Kernel<'a>, variant: &str) -> Result<Option<Launch<'
         block: (BLOCK, 1),
         args,
     };
-    let rowwise =
-        |entry, rows: usize, args: Vec<Arg<'a>>| Launch { module: ROWWISE, entry, grid: blocks(rows, 1), block: (BLOCK, 1), args };
+    let rowwise = |entry, rows: usize, args: Vec<Arg<'a>>| Launch {
+        module: ROWWISE,
+        entry,
+        grid: blocks(rows, 1),
+        block: (BLOCK, 1),
+        args,
+    };
     let launch = match kernel {
         Kernel::Fill { y, value } => {
             let n = index(y.len(), op)?;

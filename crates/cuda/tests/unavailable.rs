@@ -1,0 +1,28 @@
+//! Opening the CUDA backend never panics: on a machine with a GPU it opens; elsewhere (no driver,
+//! or the stand-in libcuda CI builds against) it is unavailable with the driver's reason.
+
+#![cfg(feature = "cuda")]
+
+use kernelab_cuda::CudaBackend;
+use kernelab_tensor::{Backend, Error};
+
+#[test]
+fn opens_or_says_why_not() {
+    match CudaBackend::new() {
+        Ok(cuda) => assert!(!cuda.info().name.is_empty()),
+        Err(Error::BackendUnavailable { backend, reason }) => {
+            assert_eq!(backend, "cuda");
+            assert!(reason.contains("CUDA_ERROR"), "the reason names the driver's error: {reason}");
+        }
+        Err(other) => panic!("expected BackendUnavailable, got {other}"),
+    }
+}
+
+/// A PTX module that does not assemble is reported with its file name and the JIT's log.
+#[test]
+fn a_broken_module_reports_the_jit_log() {
+    let Ok(cuda) = CudaBackend::new() else { return };
+    let broken = ".version 8.0\n.target sm_80\n.address_size 64\n.visible .entry bad() { frobnicate.f32 %f1; ret; }\n";
+    let err = cuda.load_ptx("broken.ptx", broken).unwrap_err().to_string();
+    assert!(err.contains("kernels/broken.ptx") && err.contains("JIT log"), "{err}");
+}
