@@ -59,6 +59,11 @@ pub struct Record {
     #[serde(deserialize_with = "nan_if_null")]
     pub budget_ratio: f64,
     pub ok: bool,
+    /// This row's speed as a fraction of the vendor library's on the same backend, shape and
+    /// layout in the same run (`vendor median / median`), when the run timed the vendor variant
+    /// (`openblas` on the CPU, `cublas` on CUDA; see [`VENDOR_VARIANTS`]).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub of_vendor: Option<f64>,
     /// Why the row has no numbers (a skipped variant, a launch error), if so.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub note: Option<String>,
@@ -124,5 +129,68 @@ impl Report {
         let mut file = std::fs::File::create(&tmp).map_err(io)?;
         file.write_all(&json).and_then(|_| file.write_all(b"\n")).and_then(|_| file.sync_all()).map_err(io)?;
         std::fs::rename(&tmp, path).map_err(io)
+    }
+}
+
+/// The vendor-library variants other rows are compared with.
+pub const VENDOR_VARIANTS: [&str; 2] = ["openblas", "cublas"];
+
+/// Fills [`Record::of_vendor`] for every timed row whose backend, op, shape and layout also have
+/// a timed vendor row in `records`.
+pub fn compare_with_vendor(records: &mut [Record]) {
+    let same_work = |a: &Record, b: &Record| {
+        a.backend == b.backend
+            && a.device == b.device
+            && a.op == b.op
+            && a.shape == b.shape
+            && a.transpose == b.transpose
+    };
+    let vendor: Vec<Record> = records
+        .iter()
+        .filter(|r| VENDOR_VARIANTS.contains(&r.variant.as_str()) && r.samples > 0 && r.ok)
+        .cloned()
+        .collect();
+    for r in records.iter_mut().filter(|r| r.samples > 0) {
+        r.of_vendor = vendor.iter().find(|v| same_work(v, r)).map(|v| v.median_s / r.median_s);
+    }
+}
+
+#[cfg(test)]
+mod vendor_tests {
+    use super::*;
+
+    fn row(variant: &str, median_s: f64, shape: &[usize]) -> Record {
+        Record {
+            op: "matmul".into(),
+            backend: "cuda".into(),
+            device: "gpu".into(),
+            variant: variant.into(),
+            shape: shape.to_vec(),
+            transpose: Some("NN".into()),
+            clock: Some("device".into()),
+            host_median_s: median_s,
+            median_s,
+            p10_s: median_s,
+            p90_s: median_s,
+            samples: 10,
+            gflops: 1.0,
+            gbps: 1.0,
+            roofline: 0.5,
+            max_rel_err: 0.0,
+            budget_ratio: 0.0,
+            ok: true,
+            of_vendor: None,
+            note: None,
+        }
+    }
+
+    #[test]
+    fn rows_are_compared_with_the_vendor_row_of_the_same_work_only() {
+        let mut rows =
+            vec![row("warptile", 2.0, &[8, 8, 8]), row("cublas", 1.0, &[8, 8, 8]), row("naive", 4.0, &[9, 9, 9])];
+        compare_with_vendor(&mut rows);
+        assert_eq!(rows[0].of_vendor, Some(0.5));
+        assert_eq!(rows[1].of_vendor, Some(1.0));
+        assert_eq!(rows[2].of_vendor, None, "no vendor row at that shape");
     }
 }

@@ -73,6 +73,7 @@ fn empty_row(device: &Device, spec: &Spec, variant: &str, note: String) -> Recor
         max_rel_err: f64::NAN,
         budget_ratio: f64::NAN,
         ok: false,
+        of_vendor: None,
         note: Some(note),
     }
 }
@@ -115,6 +116,7 @@ pub fn run(
             }
         }
     }
+    crate::record::compare_with_vendor(&mut rows);
     Ok(rows)
 }
 
@@ -153,6 +155,7 @@ fn bench_one(
         max_rel_err: check.max_rel_err,
         budget_ratio: check.worst_budget_ratio,
         ok: check.ok(),
+        of_vendor: None,
         note: check.first_failure.map(|f| format!("over budget: {f}")),
     })
 }

@@ -28,7 +28,7 @@ fn number(v: f64, digits: usize) -> String {
 }
 
 /// The header row, then one row per record.
-pub const HEADER: [&str; 13] = [
+pub const HEADER: [&str; 14] = [
     "op",
     "backend",
     "variant",
@@ -40,12 +40,13 @@ pub const HEADER: [&str; 13] = [
     "GFLOP/s",
     "GB/s",
     "% roof",
+    "% vendor",
     "max rel err",
     "check",
 ];
 
 /// The cells of one record.
-pub fn cells(r: &Record) -> [String; 13] {
+pub fn cells(r: &Record) -> [String; 14] {
     let check = match (&r.note, r.ok) {
         (_, true) => "ok".to_string(),
         (Some(note), false) if r.samples == 0 => note.clone(),
@@ -69,13 +70,14 @@ pub fn cells(r: &Record) -> [String; 13] {
         number(r.gflops, 2),
         number(r.gbps, 2),
         number(100.0 * r.roofline, 1),
+        r.of_vendor.map_or_else(|| "-".into(), |f| format!("{:.1}", 100.0 * f)),
         if r.max_rel_err.is_finite() { format!("{:.1e}", r.max_rel_err) } else { "-".into() },
         check,
     ]
 }
 
 /// Column widths that fit the header and every row.
-pub fn widths(rows: &[[String; 13]]) -> [usize; 13] {
+pub fn widths(rows: &[[String; 14]]) -> [usize; 14] {
     let mut w = HEADER.map(|h| h.chars().count());
     for row in rows {
         for (w, cell) in w.iter_mut().zip(row) {
@@ -86,11 +88,11 @@ pub fn widths(rows: &[[String; 13]]) -> [usize; 13] {
 }
 
 /// One line of the table: text columns left-aligned, numbers right-aligned.
-pub fn line(cells: &[String; 13], widths: &[usize; 13]) -> String {
+pub fn line(cells: &[String; 14], widths: &[usize; 14]) -> String {
     let mut out = String::new();
     for (i, (cell, &w)) in cells.iter().zip(widths).enumerate() {
         let pad = w.saturating_sub(cell.chars().count());
-        let right = (4..12).contains(&i) && i != 6;
+        let right = (4..13).contains(&i) && i != 6;
         if right {
             out.push_str(&" ".repeat(pad));
             out.push_str(cell);
@@ -109,7 +111,7 @@ pub fn line(cells: &[String; 13], widths: &[usize; 13]) -> String {
 
 /// The whole table.
 pub fn render(records: &[Record]) -> String {
-    let rows: Vec<[String; 13]> = records.iter().map(cells).collect();
+    let rows: Vec<[String; 14]> = records.iter().map(cells).collect();
     let widths = widths(&rows);
     let mut out = line(&HEADER.map(String::from), &widths);
     out.push('\n');
