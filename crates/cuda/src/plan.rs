@@ -59,6 +59,9 @@ fn blocks(n: usize, per_block: usize) -> (u32, u32) {
 /// `ptx`). `None` when there is no work.
 pub fn plan<'a>(kernel: &'a Kernel<'a>, variant: &str) -> Result<Option<Launch<'a>>> {
     use Arg::{Buffer as B, F32, U32};
+    if kernel.work() == 0 {
+        return Ok(None);
+    }
     let op = kernel.op().name();
     let elementwise = |entry, n: usize, args: Vec<Arg<'a>>| Launch {
         module: ELEMENTWISE,
@@ -171,17 +174,7 @@ pub fn plan<'a>(kernel: &'a Kernel<'a>, variant: &str) -> Result<Option<Launch<'
         },
         Kernel::Matmul { a, b, c, gemm } => return matmul(*a, *b, &**c, gemm, variant),
     };
-    let work = match kernel {
-        Kernel::ColSum { cols, .. } => *cols,
-        Kernel::Softmax { rows, cols, .. }
-        | Kernel::LogSoftmax { rows, cols, .. }
-        | Kernel::SoftmaxBackward { rows, cols, .. }
-        | Kernel::LogSoftmaxBackward { rows, cols, .. }
-        | Kernel::SoftmaxCrossEntropy { rows, cols, .. }
-        | Kernel::KlDiv { rows, cols, .. } => rows * cols,
-        _ => launch.args.iter().find_map(|a| if let Arg::Buffer(b) = a { Some(b.len()) } else { None }).unwrap_or(0),
-    };
-    Ok((work > 0).then_some(launch))
+    Ok(Some(launch))
 }
 
 /// The strides `(sam, sak, sbk, sbn)` that let one kernel read every transpose form:
@@ -199,9 +192,6 @@ fn matmul<'a>(
     g: &Gemm,
     variant: &str,
 ) -> Result<Option<Launch<'a>>> {
-    if g.m == 0 || g.n == 0 {
-        return Ok(None);
-    }
     let &(_, entry, tile, block) =
         MATMUL_LADDER.iter().find(|(name, ..)| *name == variant).ok_or_else(|| Error::UnknownVariant {
             backend: "cuda".into(),

@@ -143,6 +143,29 @@ impl Kernel<'_> {
         }
     }
 
+    /// How many output elements the launch writes (columns for `col_sum`); 0 means it has nothing
+    /// to do, and backends launch nothing.
+    pub fn work(&self) -> usize {
+        match self {
+            Kernel::Fill { y, .. } | Kernel::Relu { y, .. } | Kernel::Scale { y, .. } | Kernel::ScaleBy { y, .. } => {
+                y.len()
+            }
+            Kernel::Axpy { y, .. } | Kernel::Add { y, .. } | Kernel::BiasAdd { y, .. } | Kernel::BiasRelu { y, .. } => {
+                y.len()
+            }
+            Kernel::ReluBackward { dx, .. } => dx.len(),
+            Kernel::Matmul { c, .. } => c.len(),
+            Kernel::Adam { param, .. } => param.len(),
+            Kernel::ColSum { cols, .. } => *cols,
+            Kernel::Softmax { rows, cols, .. }
+            | Kernel::LogSoftmax { rows, cols, .. }
+            | Kernel::SoftmaxBackward { rows, cols, .. }
+            | Kernel::LogSoftmaxBackward { rows, cols, .. }
+            | Kernel::SoftmaxCrossEntropy { rows, cols, .. }
+            | Kernel::KlDiv { rows, cols, .. } => rows * cols,
+        }
+    }
+
     /// Checks every buffer's length against the parameters, so that backends may index freely.
     pub fn check(&self) -> Result<()> {
         let op = self.op().name();

@@ -66,25 +66,7 @@ pub fn plan<'a>(kernel: &'a Kernel<'a>, variant: &str) -> Result<Option<Dispatch
                 groups,
             })
         };
-    let work = match kernel {
-        Kernel::Fill { y, .. } | Kernel::Relu { y, .. } | Kernel::Scale { y, .. } | Kernel::ScaleBy { y, .. } => {
-            y.len()
-        }
-        Kernel::Axpy { y, .. } | Kernel::Add { y, .. } | Kernel::BiasAdd { y, .. } | Kernel::BiasRelu { y, .. } => {
-            y.len()
-        }
-        Kernel::ReluBackward { dx, .. } => dx.len(),
-        Kernel::Matmul { c, .. } => c.len(),
-        Kernel::Adam { param, .. } => param.len(),
-        Kernel::ColSum { cols, .. } => *cols,
-        Kernel::Softmax { rows, cols, .. }
-        | Kernel::LogSoftmax { rows, cols, .. }
-        | Kernel::SoftmaxBackward { rows, cols, .. }
-        | Kernel::LogSoftmaxBackward { rows, cols, .. }
-        | Kernel::SoftmaxCrossEntropy { rows, cols, .. }
-        | Kernel::KlDiv { rows, cols, .. } => rows * cols,
-    };
-    if work == 0 {
+    if kernel.work() == 0 {
         return Ok(None);
     }
     let d = match kernel {
