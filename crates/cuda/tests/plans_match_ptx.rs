@@ -98,7 +98,7 @@ fn matmul_strides_read_every_transpose_form() {
 }
 
 #[test]
-fn every_entry_point_is_planned_or_a_probe() {
+fn every_entry_point_is_documented_and_takes_passable_parameters() {
     for module in ptx::ALL {
         let entries = ptx::entries(module);
         assert!(!entries.is_empty(), "kernels/{} has no entry points", module.file);
