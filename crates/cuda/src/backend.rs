@@ -23,6 +23,7 @@ use kernelab_tensor::{
     Backend, BackendKind, DeviceBuffer, DeviceInfo, Error, Kernel, Op, Pool, Result, Roofline, Variant,
 };
 
+use crate::CUBLAS;
 use crate::cublas::Cublas;
 use crate::plan::{self, Arg, Launch};
 use crate::ptx::{self, PtxModule};
@@ -53,17 +54,20 @@ fn driver(what: &str) -> impl FnOnce(CudaError) -> Error + '_ {
     move |e| device_error(format!("{what}: {}", code(e)))
 }
 
+/// The most parameters any entry point of `kernels/` takes (matmul's twelve).
+const MAX_ARGS: usize = 12;
+
 /// One device allocation; freed with its context made current, whichever thread drops it.
 #[derive(Debug)]
 struct Allocation {
     buffer: CuBuffer<f32>,
-    context: Context,
+    context: Arc<Context>,
 }
 
 impl Drop for Allocation {
     fn drop(&mut self) {
         // The buffer frees itself after this; the free needs the context current on this thread.
-        let _ = CurrentContext::set_current(&self.context);
+        let _ = CurrentContext::set_current(&*self.context);
     }
 }
 
@@ -127,7 +131,7 @@ pub struct CudaBackend {
     cublas: Result<Cublas, String>,
     roofline: OnceLock<Option<Roofline>>,
     stream: Stream,
-    context: Context,
+    context: Arc<Context>,
 }
 
 impl std::fmt::Debug for CudaBackend {
@@ -180,13 +184,13 @@ impl CudaBackend {
             cublas,
             roofline: OnceLock::new(),
             stream,
-            context,
+            context: Arc::new(context),
         })
     }
 
     /// Makes this device's context current on the calling thread (every entry point does).
     fn bind(&self) -> Result<()> {
-        CurrentContext::set_current(&self.context).map_err(driver("making the context current"))
+        CurrentContext::set_current(&*self.context).map_err(driver("making the context current"))
     }
 
     /// Loads PTX text as a module; a failure carries the driver's JIT error log and the file name.
@@ -224,29 +228,52 @@ impl CudaBackend {
     /// Launches a planned kernel on the stream, bracketed by events while timing is on.
     fn run(&self, launch: Launch<'_>) -> Result<()> {
         let function = self.function(launch.module, launch.entry)?;
-        // Each argument lives in an 8-byte slot; the driver reads as many bytes as the parameter has.
-        let mut slots = launch
-            .args
-            .iter()
-            .map(|arg| match arg {
-                Arg::Buffer(b) => own(*b).map(CudaBuffer::device_address),
-                Arg::U32(v) => Ok(u64::from(*v)),
-                Arg::F32(v) => Ok(u64::from(v.to_bits())),
-            })
-            .collect::<Result<Vec<u64>>>()?;
-        let mut pointers: Vec<*mut c_void> = slots.iter_mut().map(|s| (s as *mut u64).cast()).collect();
+        let mut slots = [0u64; MAX_ARGS];
+        if launch.args.len() > MAX_ARGS {
+            return Err(device_error(format!("{} takes more than {MAX_ARGS} arguments", launch.entry)));
+        }
+        for (slot, arg) in slots.iter_mut().zip(&launch.args) {
+            *slot = match arg {
+                Arg::Buffer(b) => own(*b)?.device_address(),
+                Arg::U32(v) => u64::from(*v),
+                Arg::F32(v) => u64::from(v.to_bits()),
+            };
+        }
         let events = self.start_event()?;
+        let what = || format!("launching {} from kernels/{}", launch.entry, launch.module.file);
         // SAFETY: the plan's arguments match the entry point's parameters (checked by the tests
-        // against the PTX), the buffers' lengths were checked by `Kernel::check`, and the slots
-        // outlive the call, which copies them.
+        // against the PTX), and the buffers' lengths were checked by `Kernel::check`.
+        unsafe { self.launch_raw(function, launch.grid, launch.block, &mut slots[..launch.args.len()], what)? };
+        self.end_event(events)
+    }
+
+    /// `cuLaunchKernel` on the stream with these argument values, each in an 8-byte slot (the driver
+    /// reads as many bytes as the parameter has).
+    ///
+    /// # Safety
+    /// `slots` must match the entry point's parameters in number and type, and every address in
+    /// them must be a live buffer large enough for what the kernel reads and writes.
+    unsafe fn launch_raw(
+        &self,
+        function: Function,
+        grid: (u32, u32),
+        block: (u32, u32),
+        slots: &mut [u64],
+        what: impl FnOnce() -> String,
+    ) -> Result<()> {
+        let mut pointers = [std::ptr::null_mut::<c_void>(); MAX_ARGS];
+        for (pointer, slot) in pointers.iter_mut().zip(slots.iter_mut()) {
+            *pointer = (slot as *mut u64).cast();
+        }
+        // SAFETY: the caller vouches for the arguments; the slots outlive the call, which copies them.
         let result = unsafe {
             sys::cuLaunchKernel(
                 function.0,
-                launch.grid.0,
-                launch.grid.1,
+                grid.0,
+                grid.1,
                 1,
-                launch.block.0,
-                launch.block.1,
+                block.0,
+                block.1,
                 1,
                 0,
                 self.stream.as_inner(),
@@ -254,8 +281,7 @@ impl CudaBackend {
                 std::ptr::null_mut(),
             )
         };
-        checked(result, &format!("launching {} from kernels/{}", launch.entry, launch.module.file))?;
-        self.end_event(events)
+        if result == sys::cudaError_enum::CUDA_SUCCESS { Ok(()) } else { checked(result, &what()) }
     }
 
     fn start_event(&self) -> Result<Option<Event>> {
@@ -310,24 +336,10 @@ impl CudaBackend {
         let peak = time(&|| {
             let mut slots =
                 [address, u64::from(iterations), u64::from(0.999_f32.to_bits()), u64::from(1e-3_f32.to_bits())];
-            let mut pointers: Vec<*mut c_void> = slots.iter_mut().map(|s| (s as *mut u64).cast()).collect();
-            // SAFETY: the arguments match fma_peak's parameters; `out` holds one value per thread.
-            let result = unsafe {
-                sys::cuLaunchKernel(
-                    fma.0,
-                    (threads / 256) as u32,
-                    1,
-                    1,
-                    256,
-                    1,
-                    1,
-                    0,
-                    self.stream.as_inner(),
-                    pointers.as_mut_ptr(),
-                    std::ptr::null_mut(),
-                )
-            };
-            checked(result, "launching fma_peak")
+            // SAFETY: the slots match fma_peak's parameters; `out` holds one value per thread.
+            unsafe {
+                self.launch_raw(fma, ((threads / 256) as u32, 1), (256, 1), &mut slots, || "launching fma_peak".into())
+            }
         })?;
         let flops = 2.0 * 32.0 * f64::from(iterations) * threads as f64;
         Ok(Roofline {
@@ -426,7 +438,7 @@ impl Backend for CudaBackend {
             .map(|(name, summary)| Variant {
                 name,
                 summary,
-                unavailable: if name == "cublas" { self.cublas.as_ref().err().cloned() } else { None },
+                unavailable: if name == CUBLAS { self.cublas.as_ref().err().cloned() } else { None },
             })
             .collect()
     }
@@ -447,7 +459,7 @@ impl Backend for CudaBackend {
             }
             e => device_error(format!("allocating {len} values: {}", code(e))),
         })?;
-        let allocation = Allocation { buffer, context: self.context.clone() };
+        let allocation = Allocation { buffer, context: Arc::clone(&self.context) };
         Ok(Box::new(CudaBuffer { allocation: Some(allocation), len, pool }))
     }
 
@@ -492,23 +504,22 @@ impl Backend for CudaBackend {
 
     fn launch(&self, kernel: Kernel<'_>, variant: Option<&str>) -> Result<()> {
         let op = kernel.op();
-        let variants = self.variants(op);
-        let chosen = match variant {
-            None => &variants[0],
-            Some(name) => variants.iter().find(|v| v.name == name).ok_or_else(|| Error::UnknownVariant {
+        let name = variant.unwrap_or_else(|| crate::default_variant(op));
+        if !crate::is_variant(op, name) {
+            return Err(Error::UnknownVariant {
                 backend: "cuda".into(),
                 op: op.name(),
                 name: name.into(),
-                known: variants.iter().map(|v| v.name).collect::<Vec<_>>().join(", "),
-            })?,
-        };
+                known: crate::variant_names(op).iter().map(|(known, _)| *known).collect::<Vec<_>>().join(", "),
+            });
+        }
         self.bind()?;
         if let Kernel::Matmul { a, b, c, gemm } = &kernel
-            && chosen.name == "cublas"
+            && name == CUBLAS
         {
             return self.cublas_gemm(*a, *b, &**c, gemm);
         }
-        match plan::plan(&kernel, chosen.name)? {
+        match plan::plan(&kernel, name)? {
             Some(launch) => self.run(launch),
             None => Ok(()),
         }
@@ -518,6 +529,6 @@ impl Backend for CudaBackend {
 impl Drop for CudaBackend {
     fn drop(&mut self) {
         // The modules, events and stream release themselves next; that needs the context current.
-        let _ = CurrentContext::set_current(&self.context);
+        let _ = CurrentContext::set_current(&*self.context);
     }
 }

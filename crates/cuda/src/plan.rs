@@ -31,15 +31,60 @@ pub struct Launch<'a> {
     pub args: Vec<Arg<'a>>,
 }
 
-/// The matmul variants of the ladder, slowest first, with their entry point, block tile (the
-/// C elements one block covers along each side) and block shape.
-pub const MATMUL_LADDER: [(&str, &str, u32, (u32, u32)); 6] = [
-    ("naive", "matmul_naive", 16, (16, 16)),
-    ("coalesced", "matmul_coalesced", 16, (16, 16)),
-    ("tiled", "matmul_tiled", 16, (16, 16)),
-    ("regblock", "matmul_regblock", 64, (256, 1)),
-    ("vec4", "matmul_vec4", 64, (256, 1)),
-    ("warptile", "matmul_warptile", 128, (256, 1)),
+/// One rung of the matmul ladder: its variant name, PTX entry point, block tile (the C elements
+/// one block covers along each side), block shape, and one line on what it does differently.
+pub struct Rung {
+    pub variant: &'static str,
+    pub entry: &'static str,
+    pub tile: u32,
+    pub block: (u32, u32),
+    pub summary: &'static str,
+}
+
+/// The matmul ladder, slowest first.
+pub const MATMUL_LADDER: [Rung; 6] = [
+    Rung {
+        variant: "naive",
+        entry: "matmul_naive",
+        tile: 16,
+        block: (16, 16),
+        summary: "one thread per element, neighbouring threads down a column of C",
+    },
+    Rung {
+        variant: "coalesced",
+        entry: "matmul_coalesced",
+        tile: 16,
+        block: (16, 16),
+        summary: "one thread per element, neighbouring threads along a row of C",
+    },
+    Rung {
+        variant: "tiled",
+        entry: "matmul_tiled",
+        tile: 16,
+        block: (16, 16),
+        summary: "16×16 tiles staged in shared memory",
+    },
+    Rung {
+        variant: "regblock",
+        entry: "matmul_regblock",
+        tile: 64,
+        block: (256, 1),
+        summary: "64×64 block tile, 4×4 per thread in registers, scalar global loads",
+    },
+    Rung {
+        variant: "vec4",
+        entry: "matmul_vec4",
+        tile: 64,
+        block: (256, 1),
+        summary: "64×64 block tile, 4×4 per thread, 128-bit global loads where the layout allows",
+    },
+    Rung {
+        variant: "warptile",
+        entry: "matmul_warptile",
+        tile: 128,
+        block: (256, 1),
+        summary: "128×128 block tile, 8×8 per thread, double-buffered 8-deep k slices, 128-bit loads",
+    },
 ];
 
 /// The kernels index with 32-bit integers below 2³¹.
@@ -192,13 +237,13 @@ fn matmul<'a>(
     g: &Gemm,
     variant: &str,
 ) -> Result<Option<Launch<'a>>> {
-    let &(_, entry, tile, block) =
-        MATMUL_LADDER.iter().find(|(name, ..)| *name == variant).ok_or_else(|| Error::UnknownVariant {
-            backend: "cuda".into(),
-            op: "matmul",
-            name: variant.into(),
-            known: MATMUL_LADDER.map(|(name, ..)| name).join(", "),
-        })?;
+    let rung = MATMUL_LADDER.iter().find(|r| r.variant == variant).ok_or_else(|| Error::UnknownVariant {
+        backend: "cuda".into(),
+        op: "matmul",
+        name: variant.into(),
+        known: MATMUL_LADDER.map(|r| r.variant).join(", "),
+    })?;
+    let (entry, tile, block) = (rung.entry, rung.tile, rung.block);
     for len in [a.len(), b.len(), c.len()] {
         index(len, "matmul")?;
     }
