@@ -214,6 +214,13 @@ impl Case {
         4.0 * (read + written + reread) as f64
     }
 
+    /// Bytes of every input and output: what one launch keeps in cache between launches.
+    pub fn working_set(&self) -> f64 {
+        let values: usize =
+            self.inputs.iter().map(Vec::len).sum::<usize>() + self.outputs.iter().map(|(n, _)| n).sum::<usize>();
+        4.0 * values as f64
+    }
+
     /// The f64 reference of every output, in the kernel's order.
     pub fn expected(&self) -> Vec<Expected> {
         let ins = &self.inputs;

@@ -1,11 +1,16 @@
-//! Result records: one per benchmark row, with the machine that produced them, as JSON.
+//! Result records: one per benchmark row, and the [`Report`] that carries them with everything a
+//! later analysis needs (schema version, command line, settings, machine, ceilings, baselines,
+//! raw samples), as JSON. The schema is documented in the README; [`SCHEMA_VERSION`] changes
+//! whenever a key changes meaning or disappears.
 
-use std::io::Write;
-use std::path::Path;
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use kernelab_tensor::{Device, Error, Result};
+use kernelab_tensor::{Baseline, Ceiling, Device, Result, Roofline};
+
+/// The version of the report's schema.
+pub const SCHEMA_VERSION: u32 = 1;
 
 fn nan() -> f64 {
     f64::NAN
@@ -16,7 +21,22 @@ fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f6
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
-/// One row of the benchmark table. Times and rates of a row without numbers are NaN (`null`).
+/// What became of a row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Timed, and every element within its error budget.
+    Ok,
+    /// Timed, but an element missed its error budget.
+    Fail,
+    /// Not run: the variant cannot run here (the note says why).
+    Skipped,
+    /// The launch failed (the note has the error).
+    Error,
+}
+
+/// One row of the benchmark table. Every key is present in every row; times and rates of a row
+/// without numbers are `null`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Record {
     pub op: String,
@@ -24,34 +44,61 @@ pub struct Record {
     /// The device's own name (processor, adapter).
     pub device: String,
     pub variant: String,
+    /// A vendor or peer library (`openblas`, `gemm-crate`, `cublas`), not a kernelab kernel.
+    pub baseline: bool,
     /// `[M, N, K]` for matmul, `[R, C]` for row-wise ops, `[N]` for elementwise ones.
     pub shape: Vec<usize>,
-    /// Matmul only: `NN`, `NT`, `TN`, `TT` (is `A`, is `B` transposed).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    /// Matmul only: `NN`, `NT`, `TN`, `TT` (is `A`, is `B` transposed); `null` otherwise.
     pub transpose: Option<String>,
-    /// Which clock the times and rates below come from: `device` (GPU timestamp queries around
-    /// each kernel) or `host` (wall time of launch, submit and wait).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    /// CPU threads the variant ran on; `null` on a GPU.
+    pub threads: Option<usize>,
+    /// `warm` (inputs left in cache by the previous launch) or `cold` (caches evicted first).
+    pub mode: String,
+    pub status: Status,
+    /// Which clock the samples come from: `device` (GPU timestamp queries around each kernel) or
+    /// `host` (wall time of launch, submit and wait); `null` when nothing was timed.
     pub clock: Option<String>,
-    /// The host wall-clock median, always measured (equal in kind to `median_s` when the clock is `host`).
-    #[serde(deserialize_with = "nan_if_null", default = "nan")]
-    pub host_median_s: f64,
+    /// Launches timed together in one sample (short kernels are batched); samples are per launch.
+    pub launches_per_sample: usize,
+    /// How many samples.
+    pub n: usize,
+    /// Every sample, seconds per launch, in the order taken.
+    pub samples_s: Vec<f64>,
     #[serde(deserialize_with = "nan_if_null")]
     pub median_s: f64,
     #[serde(deserialize_with = "nan_if_null")]
     pub p10_s: f64,
     #[serde(deserialize_with = "nan_if_null")]
     pub p90_s: f64,
-    pub samples: usize,
-    /// `flops / median_s / 1e9`; matmul counts `2·M·N·K`.
+    /// The host wall-clock median per launch, always measured (equal in kind to `median_s` when
+    /// the clock is `host`).
+    #[serde(deserialize_with = "nan_if_null", default = "nan")]
+    pub host_median_s: f64,
+    /// `p90_s / p10_s` above 1.2: the median is less certain than its digits suggest.
+    pub noisy: bool,
+    /// Floating-point operations of one launch (`2·M·N·K` for matmul; an `exp` counts one).
+    pub flops: f64,
+    /// The least traffic of one launch (each input read once, each output written once), bytes.
+    pub bytes: f64,
+    /// `flops / median_s / 1e9`.
     #[serde(deserialize_with = "nan_if_null")]
     pub gflops: f64,
-    /// The least traffic (each input read once, each output written once) over the median, in 1e9 B/s.
+    /// `bytes / median_s / 1e9`.
     #[serde(deserialize_with = "nan_if_null")]
     pub gbps: f64,
-    /// The fraction of the device's measured roofline reached (`max(gflops/peak, gbps/bandwidth)`).
+    /// The ceiling the row is held against: the memory level its working set lives in, that
+    /// level's bandwidth and the FMA peak, both for the row's thread count.
+    pub ceiling: Option<Ceiling>,
+    /// The fraction of the ceiling reached: `max(gflops / ceiling.gflops, gbps / ceiling.gbps)`.
     #[serde(deserialize_with = "nan_if_null")]
     pub roofline: f64,
+    /// Above 100% of its ceiling: the ceiling or the count is wrong until shown otherwise.
+    pub suspect: bool,
+    /// This row's speed as a fraction of the fastest baseline of the same work, threads and mode
+    /// in the same run (`baseline median / median`).
+    pub of_vendor: Option<f64>,
+    /// The baseline `of_vendor` is against.
+    pub vendor: Option<String>,
     /// The largest error relative to the element's magnitude, against the f64 reference.
     #[serde(deserialize_with = "nan_if_null")]
     pub max_rel_err: f64,
@@ -59,138 +106,270 @@ pub struct Record {
     #[serde(deserialize_with = "nan_if_null")]
     pub budget_ratio: f64,
     pub ok: bool,
-    /// This row's speed as a fraction of the vendor library's on the same backend, shape and
-    /// layout in the same run (`vendor median / median`), when the run timed the vendor variant
-    /// (`openblas` on the CPU, `cublas` on CUDA; see [`VENDOR_VARIANTS`]).
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub of_vendor: Option<f64>,
-    /// Why the row has no numbers (a skipped variant, a launch error), if so.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    /// Why the row has no numbers (a skipped variant, a launch error), or what to know about them.
     pub note: Option<String>,
 }
 
-/// The machine and build that produced a set of records.
+impl Record {
+    /// Timed rows have samples.
+    pub fn timed(&self) -> bool {
+        self.n > 0
+    }
+
+    /// The same work: backend, device, op, shape and layout.
+    pub fn same_work(&self, other: &Record) -> bool {
+        self.backend == other.backend
+            && self.device == other.device
+            && self.op == other.op
+            && self.shape == other.shape
+            && self.transpose == other.transpose
+    }
+}
+
+/// How the run was set up.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Settings {
+    pub warmup: usize,
+    pub repeat: usize,
+    pub min_runs: usize,
+    pub budget_s: f64,
+    pub cold: bool,
+    /// The CPU thread pool's size.
+    pub threads: usize,
+    /// Kernels shorter than this were timed in batches lasting about `batch_target_s`.
+    pub batch_below_s: f64,
+    pub batch_target_s: f64,
+    /// The p90/p10 above which a row is noisy.
+    pub noisy_spread: f64,
+    /// `all`, `default` or the names asked for.
+    pub variants: String,
+}
+
+/// The machine and build that produced a report.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Machine {
     pub cpu: String,
     pub logical_cores: usize,
+    pub caches: Vec<kernelab_cpu::topology::CacheLevel>,
     pub os: String,
+    /// The kernel release.
+    pub kernel: String,
     pub arch: String,
-    pub git_commit: String,
+    pub rustc: String,
     pub kernelab_version: String,
+    pub git_commit: String,
+    /// The build had uncommitted changes to tracked files.
+    pub git_dirty: bool,
+    /// Cargo features compiled in (`wgpu`, `cuda`, `openblas`, `rust-baselines`).
+    pub features: Vec<String>,
     /// Seconds since the Unix epoch when the run started.
     pub unix_time: u64,
-    /// Every device the run used: `cpu:0 — AMD EPYC (2 threads)`.
-    pub devices: Vec<String>,
-    /// Each device's measured roofline, as `cpu:0: 150 GFLOP/s FMA peak, 20 GB/s copy`.
-    pub rooflines: Vec<String>,
+}
+
+/// The cargo features this build has.
+pub fn features() -> Vec<String> {
+    let mut f: Vec<String> = kernelab_cpu::FEATURES.iter().map(|s| s.to_string()).collect();
+    if cfg!(feature = "wgpu") {
+        f.push("wgpu".into());
+    }
+    if cfg!(feature = "cuda") {
+        f.push("cuda".into());
+    }
+    f.sort();
+    f
 }
 
 impl Machine {
-    pub fn describe(devices: &[Device]) -> Self {
+    pub fn describe() -> Self {
+        let commit = env!("KERNELAB_GIT_COMMIT");
         Self {
             cpu: kernelab_cpu::cpu_model(),
-            logical_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            logical_cores: kernelab_cpu::topology::logical_cores(),
+            caches: kernelab_cpu::topology::caches(),
             os: std::env::consts::OS.into(),
+            kernel: kernelab_cpu::roofline::cache::kernel_release(),
             arch: std::env::consts::ARCH.into(),
-            git_commit: env!("KERNELAB_GIT_COMMIT").into(),
+            rustc: env!("KERNELAB_RUSTC").into(),
             kernelab_version: env!("CARGO_PKG_VERSION").into(),
+            git_commit: commit.trim_end_matches("-dirty").into(),
+            git_dirty: commit.ends_with("-dirty"),
+            features: features(),
             unix_time: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
-            devices: devices.iter().map(|d| format!("{} — {}", d.label(), d.info().name)).collect(),
-            rooflines: devices
-                .iter()
-                .filter_map(|d| d.roofline().map(|r| format!("{}: {}", d.label(), describe_roofline(&r))))
-                .collect(),
         }
     }
 }
 
-/// `152 GFLOP/s FMA peak (77 on one thread), 21.3 GB/s copy`.
-pub fn describe_roofline(r: &kernelab_tensor::Roofline) -> String {
-    format!(
-        "{:.0} GFLOP/s FMA peak ({:.0} on one thread), {:.1} GB/s copy ({})",
-        r.peak_gflops, r.peak_gflops_one_thread, r.bandwidth_gbps, r.how
-    )
+/// One device the run used, with its roofline as numbers.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct DeviceRecord {
+    /// `cpu:0`, `wgpu:1`, …
+    pub label: String,
+    pub backend: String,
+    pub name: String,
+    pub driver: String,
+    pub details: BTreeMap<String, String>,
+    pub roofline: Option<Roofline>,
+}
+
+impl DeviceRecord {
+    pub fn describe(device: &Device) -> Self {
+        let info = device.info();
+        Self {
+            label: device.label().into(),
+            backend: device.kind().name().into(),
+            name: info.name,
+            driver: info.driver,
+            details: info.details.into_iter().collect(),
+            roofline: device.roofline(),
+        }
+    }
 }
 
 /// What `kernelab bench --json` writes.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Report {
+    pub schema_version: u32,
+    /// The command line, program name first.
+    pub command: Vec<String>,
+    pub settings: Settings,
     pub machine: Machine,
+    pub devices: Vec<DeviceRecord>,
+    /// Every baseline library the devices time, as it runs here.
+    pub baselines: Vec<Baseline>,
     pub records: Vec<Record>,
 }
 
 impl Report {
-    /// Writes the report as pretty JSON, atomically: to a temporary file beside `path`, then renamed.
-    pub fn write_json(&self, path: &Path) -> Result<()> {
-        let io = |source| Error::Io { path: path.display().to_string(), source };
-        let json = serde_json::to_vec_pretty(self).map_err(|e| io(std::io::Error::other(e)))?;
-        let tmp = path.with_extension("json.tmp");
-        let mut file = std::fs::File::create(&tmp).map_err(io)?;
-        file.write_all(&json).and_then(|_| file.write_all(b"\n")).and_then(|_| file.sync_all()).map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+    pub fn new(command: Vec<String>, settings: Settings, devices: &[Device], records: Vec<Record>) -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION,
+            command,
+            settings,
+            machine: Machine::describe(),
+            devices: devices.iter().map(DeviceRecord::describe).collect(),
+            baselines: devices.iter().flat_map(Device::baselines).collect(),
+            records,
+        }
+    }
+
+    /// The report as pretty JSON.
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string_pretty(self).map_err(|e| kernelab_tensor::Error::InvalidArgument {
+            op: "bench",
+            why: format!("the report cannot be written as JSON: {e}"),
+        })
     }
 }
 
-/// The vendor-library variants other rows are compared with.
-pub const VENDOR_VARIANTS: [&str; 2] = ["openblas", "cublas"];
-
-/// Fills [`Record::of_vendor`] for every timed row whose backend, op, shape and layout also have
-/// a timed vendor row in `records`.
-pub fn compare_with_vendor(records: &mut [Record]) {
-    let same_work = |a: &Record, b: &Record| {
-        a.backend == b.backend
-            && a.device == b.device
-            && a.op == b.op
-            && a.shape == b.shape
-            && a.transpose == b.transpose
-    };
-    let vendor: Vec<Record> = records
-        .iter()
-        .filter(|r| VENDOR_VARIANTS.contains(&r.variant.as_str()) && r.samples > 0 && r.ok)
-        .cloned()
-        .collect();
-    for r in records.iter_mut().filter(|r| r.samples > 0) {
-        r.of_vendor = vendor.iter().find(|v| same_work(v, r)).map(|v| v.median_s / r.median_s);
+/// Fills [`Record::of_vendor`] and [`Record::vendor`] for every timed row from the fastest timed,
+/// within-budget baseline row of the same work, thread count and mode; baselines named in
+/// `degraded` are never compared with, and their rows say so.
+pub fn compare_with_baselines(records: &mut [Record], degraded: &[Baseline]) {
+    for r in records.iter_mut() {
+        if let Some(b) = degraded.iter().find(|b| r.baseline && b.variant == r.variant) {
+            let why = b.note.clone().unwrap_or_else(|| format!("baseline degraded: {} {}", b.library, b.kernel));
+            r.note = Some(match r.note.take() {
+                Some(n) => format!("{why}; {n}"),
+                None => why,
+            });
+        }
+    }
+    let is_degraded = |r: &Record| degraded.iter().any(|b| b.variant == r.variant);
+    let baselines: Vec<Record> =
+        records.iter().filter(|r| r.baseline && r.timed() && r.ok && !is_degraded(r)).cloned().collect();
+    for r in records.iter_mut().filter(|r| r.timed()) {
+        let fastest = baselines
+            .iter()
+            .filter(|b| b.same_work(r) && b.threads == r.threads && b.mode == r.mode)
+            .min_by(|a, b| a.median_s.total_cmp(&b.median_s));
+        r.of_vendor = fastest.map(|b| b.median_s / r.median_s);
+        r.vendor = fastest.map(|b| b.variant.clone());
     }
 }
 
 #[cfg(test)]
-mod vendor_tests {
+mod tests {
     use super::*;
 
-    fn row(variant: &str, median_s: f64, shape: &[usize]) -> Record {
+    pub(crate) fn row(variant: &str, median_s: f64, shape: &[usize], threads: usize) -> Record {
         Record {
             op: "matmul".into(),
-            backend: "cuda".into(),
-            device: "gpu".into(),
+            backend: "cpu".into(),
+            device: "cpu".into(),
             variant: variant.into(),
+            baseline: ["openblas", "gemm-crate", "matrixmultiply"].contains(&variant),
             shape: shape.to_vec(),
             transpose: Some("NN".into()),
-            clock: Some("device".into()),
-            host_median_s: median_s,
+            threads: Some(threads),
+            mode: "warm".into(),
+            status: Status::Ok,
+            clock: Some("host".into()),
+            launches_per_sample: 1,
+            n: 10,
+            samples_s: vec![median_s; 10],
             median_s,
             p10_s: median_s,
             p90_s: median_s,
-            samples: 10,
+            host_median_s: median_s,
+            noisy: false,
+            flops: 1.0,
+            bytes: 1.0,
             gflops: 1.0,
             gbps: 1.0,
+            ceiling: None,
             roofline: 0.5,
+            suspect: false,
+            of_vendor: None,
+            vendor: None,
             max_rel_err: 0.0,
             budget_ratio: 0.0,
             ok: true,
-            of_vendor: None,
             note: None,
         }
     }
 
     #[test]
-    fn rows_are_compared_with_the_vendor_row_of_the_same_work_only() {
-        let mut rows =
-            vec![row("warptile", 2.0, &[8, 8, 8]), row("cublas", 1.0, &[8, 8, 8]), row("naive", 4.0, &[9, 9, 9])];
-        compare_with_vendor(&mut rows);
-        assert_eq!(rows[0].of_vendor, Some(0.5));
-        assert_eq!(rows[1].of_vendor, Some(1.0));
-        assert_eq!(rows[2].of_vendor, None, "no vendor row at that shape");
+    fn rows_are_held_against_the_fastest_baseline_of_the_same_work_and_threads() {
+        let mut rows = vec![
+            row("threaded", 2.0, &[8, 8, 8], 2),
+            row("openblas", 1.0, &[8, 8, 8], 2),
+            row("gemm-crate", 0.5, &[8, 8, 8], 2),
+            row("packed_avx512", 4.0, &[8, 8, 8], 1),
+            row("matrixmultiply", 8.0, &[8, 8, 8], 1),
+            row("naive", 4.0, &[9, 9, 9], 1),
+        ];
+        compare_with_baselines(&mut rows, &[]);
+        assert_eq!((rows[0].of_vendor, rows[0].vendor.as_deref()), (Some(0.25), Some("gemm-crate")));
+        assert_eq!(rows[1].of_vendor, Some(0.5));
+        assert_eq!(rows[3].of_vendor, Some(2.0), "one thread against the one-thread baseline");
+        assert_eq!(rows[3].vendor.as_deref(), Some("matrixmultiply"));
+        assert_eq!(rows[5].of_vendor, None, "no baseline at that shape");
+    }
+
+    #[test]
+    fn a_degraded_baseline_gives_no_ratio_and_says_why() {
+        let mut rows = vec![row("threaded", 2.0, &[8, 8, 8], 2), row("openblas", 8.0, &[8, 8, 8], 2)];
+        let degraded = Baseline {
+            variant: "openblas".into(),
+            degraded: true,
+            note: Some("baseline degraded: Prescott kernels".into()),
+            ..Baseline::default()
+        };
+        compare_with_baselines(&mut rows, &[degraded]);
+        assert_eq!(rows[0].of_vendor, None);
+        assert_eq!(rows[1].note.as_deref(), Some("baseline degraded: Prescott kernels"));
+    }
+
+    #[test]
+    fn every_row_has_every_key() {
+        let timed = serde_json::to_value(row("threaded", 1.0, &[8, 8, 8], 2)).unwrap();
+        let mut empty = row("openblas", f64::NAN, &[8, 8, 8], 2);
+        (empty.n, empty.samples_s, empty.status, empty.transpose) = (0, vec![], Status::Skipped, None);
+        let empty = serde_json::to_value(empty).unwrap();
+        let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(&timed), keys(&empty));
+        assert!(empty["median_s"].is_null() && empty["transpose"].is_null());
+        let back: Record = serde_json::from_value(empty).unwrap();
+        assert!(back.median_s.is_nan());
     }
 }

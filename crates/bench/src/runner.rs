@@ -1,11 +1,12 @@
 //! The benchmark: every requested op and shape, on every device and variant, checked against the
 //! f64 reference once and then timed.
 
-use kernelab_tensor::{Device, Op, Result};
+use kernelab_tensor::{BackendKind, Device, DeviceBuffer, Kernel, Op, Result, Variant};
 
 use crate::case::{Case, Knobs};
 use crate::check::compare;
-use crate::record::Record;
+use crate::record::{Record, Status};
+use crate::reference::Expected;
 use crate::timing::{Plan, measure};
 
 /// One op at one shape (with matmul's transposes).
@@ -52,29 +53,57 @@ pub fn default_suite() -> Vec<Spec> {
     ]
 }
 
-/// A row without numbers: a skipped variant or a failed launch.
-fn empty_row(device: &Device, spec: &Spec, variant: &str, note: String) -> Record {
-    Record {
-        op: spec.op.name().into(),
-        backend: device.kind().name().into(),
-        device: device.info().name,
-        variant: variant.into(),
-        shape: spec.dims.clone(),
-        transpose: (spec.op == Op::Matmul).then(|| spec.transpose()),
-        clock: None,
-        host_median_s: f64::NAN,
-        median_s: f64::NAN,
-        p10_s: f64::NAN,
-        p90_s: f64::NAN,
-        samples: 0,
-        gflops: f64::NAN,
-        gbps: f64::NAN,
-        roofline: f64::NAN,
-        max_rel_err: f64::NAN,
-        budget_ratio: f64::NAN,
-        ok: false,
-        of_vendor: None,
-        note: Some(note),
+/// The variant's identity in a row: its name, whether it is a baseline, and its threads.
+struct Row<'a> {
+    device: &'a Device,
+    spec: &'a Spec,
+    variant: &'a Variant,
+    mode: &'static str,
+}
+
+impl Row<'_> {
+    /// CPU threads the variant runs on: one for a single-thread variant, else the pool's size.
+    fn threads(&self) -> Option<usize> {
+        (self.device.kind() == BackendKind::Cpu)
+            .then(|| if self.variant.single_thread { 1 } else { rayon::current_num_threads() })
+    }
+
+    /// A record with the row's identity and no numbers.
+    fn record(&self, status: Status, note: Option<String>) -> Record {
+        Record {
+            op: self.spec.op.name().into(),
+            backend: self.device.kind().name().into(),
+            device: self.device.info().name,
+            variant: self.variant.name.into(),
+            baseline: self.variant.baseline,
+            shape: self.spec.dims.clone(),
+            transpose: (self.spec.op == Op::Matmul).then(|| self.spec.transpose()),
+            threads: self.threads(),
+            mode: self.mode.into(),
+            status,
+            clock: None,
+            launches_per_sample: 0,
+            n: 0,
+            samples_s: Vec::new(),
+            median_s: f64::NAN,
+            p10_s: f64::NAN,
+            p90_s: f64::NAN,
+            host_median_s: f64::NAN,
+            noisy: false,
+            flops: f64::NAN,
+            bytes: f64::NAN,
+            gflops: f64::NAN,
+            gbps: f64::NAN,
+            ceiling: None,
+            roofline: f64::NAN,
+            suspect: false,
+            of_vendor: None,
+            vendor: None,
+            max_rel_err: f64::NAN,
+            budget_ratio: f64::NAN,
+            ok: false,
+            note,
+        }
     }
 }
 
@@ -95,10 +124,11 @@ pub fn run(
             Case::new(s.op, &s.dims, knobs, 0x5eed + i as u64)
         })
         .collect::<Result<Vec<_>>>()?;
+    let mut evictors: Vec<Evictor> = devices.iter().map(Evictor::new).collect();
     let mut rows = Vec::new();
     for (spec, case) in specs.iter().zip(&cases) {
         let expected = case.expected();
-        for device in devices {
+        for (device, evictor) in devices.iter().zip(&mut evictors) {
             let registered = device.variants(spec.op);
             let chosen: Vec<_> = match variants {
                 Variants::Default => registered.iter().take(1).collect(),
@@ -106,56 +136,73 @@ pub fn run(
                 Variants::Named(names) => registered.iter().filter(|v| names.iter().any(|n| n == v.name)).collect(),
             };
             for variant in chosen {
-                let row = match &variant.unavailable {
-                    Some(reason) => empty_row(device, spec, variant.name, format!("skipped: {reason}")),
-                    None => bench_one(device, spec, case, &expected, variant.name, plan)
-                        .unwrap_or_else(|e| empty_row(device, spec, variant.name, format!("error: {e}"))),
+                let row = Row { device, spec, variant, mode: if plan.cold { "cold" } else { "warm" } };
+                let record = match &variant.unavailable {
+                    Some(reason) => row.record(Status::Skipped, Some(format!("skipped: {reason}"))),
+                    None => bench_one(&row, case, &expected, plan, evictor)
+                        .unwrap_or_else(|e| row.record(Status::Error, Some(format!("error: {e}")))),
                 };
-                on_row(&row);
-                rows.push(row);
+                on_row(&record);
+                rows.push(record);
             }
         }
     }
-    crate::record::compare_with_vendor(&mut rows);
+    let degraded: Vec<_> = devices.iter().flat_map(Device::baselines).filter(|b| b.degraded).collect();
+    crate::record::compare_with_baselines(&mut rows, &degraded);
     Ok(rows)
 }
 
+/// Evicts a device's caches for cold runs: fills a buffer twice the size of its largest cache
+/// (the roofline's outermost finite level; 64 MiB when it has no roofline), allocated on first use.
+struct Evictor {
+    device: Device,
+    buffer: Option<Box<dyn DeviceBuffer>>,
+}
+
+impl Evictor {
+    fn new(device: &Device) -> Self {
+        Self { device: device.clone(), buffer: None }
+    }
+
+    fn evict(&mut self) -> Result<()> {
+        if self.buffer.is_none() {
+            let largest = self.device.roofline().and_then(|r| r.levels.iter().filter_map(|l| l.capacity_all).max());
+            let bytes = largest.map_or(64 << 20, |b| 2 * b).max(1 << 20);
+            self.buffer = Some(self.device.alloc(usize::try_from(bytes / 4).unwrap_or(usize::MAX))?);
+        }
+        match self.buffer.as_deref_mut() {
+            Some(y) => self.device.launch(Kernel::Fill { y, value: 1.0 }, None),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Checks one variant against the reference (outputs poisoned), then times it.
-fn bench_one(
-    device: &Device,
-    spec: &Spec,
-    case: &Case,
-    expected: &[crate::reference::Expected],
-    variant: &str,
-    plan: &Plan,
-) -> Result<Record> {
+fn bench_one(row: &Row, case: &Case, expected: &[Expected], plan: &Plan, evictor: &mut Evictor) -> Result<Record> {
+    let (device, variant) = (row.device, row.variant.name);
     let mut prepared = case.prepare(device)?;
     prepared.launch(Some(variant))?;
     let check = compare(expected, &prepared.outputs()?);
-    let measured = measure(device, plan, || prepared.launch(Some(variant)))?;
+    let measured = measure(device, plan, || prepared.launch(Some(variant)), || evictor.evict())?;
     let samples = measured.best();
     let median = samples.median();
-    let (gflops, gbps) = (case.flops() / median / 1e9, case.bytes() / median / 1e9);
-    Ok(Record {
-        op: spec.op.name().into(),
-        backend: device.kind().name().into(),
-        device: device.info().name,
-        variant: variant.into(),
-        shape: spec.dims.clone(),
-        transpose: (spec.op == Op::Matmul).then(|| spec.transpose()),
-        clock: Some(measured.clock().into()),
-        host_median_s: measured.host.median(),
-        median_s: median,
-        p10_s: samples.quantile(0.1),
-        p90_s: samples.quantile(0.9),
-        samples: samples.len(),
-        gflops,
-        gbps,
-        roofline: device.roofline().map_or(f64::NAN, |r| r.fraction(gflops, gbps)),
-        max_rel_err: check.max_rel_err,
-        budget_ratio: check.worst_budget_ratio,
-        ok: check.ok(),
-        of_vendor: None,
-        note: check.first_failure.map(|f| format!("over budget: {f}")),
-    })
+    let (flops, bytes) = (case.flops(), case.bytes());
+    let (gflops, gbps) = (flops / median / 1e9, bytes / median / 1e9);
+    let ceiling = device.roofline().and_then(|r| r.ceiling(row.threads(), case.working_set(), plan.cold));
+    let roofline = ceiling.as_ref().map_or(f64::NAN, |c| c.fraction(gflops, gbps));
+    let mut record = row.record(if check.ok() { Status::Ok } else { Status::Fail }, None);
+    record.clock = Some(measured.clock().into());
+    record.launches_per_sample = measured.batch;
+    record.n = samples.len();
+    record.samples_s = samples.taken().to_vec();
+    (record.median_s, record.p10_s, record.p90_s) = (median, samples.quantile(0.1), samples.quantile(0.9));
+    record.host_median_s = measured.host.median();
+    record.noisy = samples.noisy();
+    (record.flops, record.bytes, record.gflops, record.gbps) = (flops, bytes, gflops, gbps);
+    record.ceiling = ceiling;
+    record.roofline = roofline;
+    record.suspect = roofline > 1.0;
+    (record.max_rel_err, record.budget_ratio, record.ok) = (check.max_rel_err, check.worst_budget_ratio, check.ok());
+    record.note = check.first_failure.map(|f| format!("over budget: {f}"));
+    Ok(record)
 }

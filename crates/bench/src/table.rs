@@ -1,6 +1,9 @@
-//! The benchmark table as a person reads it: aligned columns, times with units.
+//! The benchmark table as a person reads it (aligned columns, times with units), the same rows as
+//! Markdown and CSV, and the footer that says what the ceilings and baselines are.
 
-use crate::record::Record;
+use kernelab_tensor::Baseline;
+
+use crate::record::{Record, Report, Status};
 
 /// `812 ns`, `3.41 µs`, `12.0 ms`, `1.52 s`.
 pub fn format_time(secs: f64) -> String {
@@ -27,100 +30,225 @@ fn number(v: f64, digits: usize) -> String {
     if v.is_finite() { format!("{v:.digits$}") } else { "-".into() }
 }
 
-/// The header row, then one row per record.
-pub const HEADER: [&str; 14] = [
-    "op",
-    "backend",
-    "variant",
-    "shape",
-    "median",
-    "p10–p90",
-    "clock",
-    "host median",
-    "GFLOP/s",
-    "GB/s",
-    "% roof",
-    "% vendor",
-    "max rel err",
-    "check",
+/// The columns: header, and whether the values are numbers (right-aligned).
+pub const COLUMNS: [(&str, bool); 16] = [
+    ("op", false),
+    ("backend", false),
+    ("variant", false),
+    ("threads", true),
+    ("shape", false),
+    ("median", true),
+    ("p10–p90", true),
+    ("clock", false),
+    ("host median", true),
+    ("GFLOP/s", true),
+    ("GB/s", true),
+    ("level", false),
+    ("% roof", true),
+    ("% vendor", true),
+    ("max rel err", true),
+    ("check", false),
 ];
 
-/// The cells of one record.
-pub fn cells(r: &Record) -> [String; 14] {
-    let check = match (&r.note, r.ok) {
-        (_, true) => "ok".to_string(),
-        (Some(note), false) if r.samples == 0 => note.clone(),
-        _ => format!("FAIL ({:.1}× budget)", r.budget_ratio),
+/// `1024x1024x1024`, with `:NT` for a transposed layout.
+pub fn shape_text(r: &Record) -> String {
+    let shape = r.shape.iter().map(usize::to_string).collect::<Vec<_>>().join("x");
+    match r.transpose.as_deref() {
+        Some(t) if t != "NN" => format!("{shape}:{t}"),
+        _ => shape,
+    }
+}
+
+/// `87.3`, or `suspect 124.0` above the ceiling (never a plain figure over 100%).
+pub fn roof_text(r: &Record) -> String {
+    match (r.roofline.is_finite(), r.suspect) {
+        (false, _) => "-".into(),
+        (true, false) => format!("{:.1}", 100.0 * r.roofline),
+        (true, true) => format!("suspect {:.0}", 100.0 * r.roofline),
+    }
+}
+
+/// `ok`, `ok, noisy`, `FAIL (2.1× budget)`, or the reason a row has no numbers.
+pub fn check_text(r: &Record) -> String {
+    let mut text = match r.status {
+        Status::Ok => "ok".to_string(),
+        Status::Fail => format!("FAIL ({:.1}× budget)", r.budget_ratio),
+        Status::Skipped | Status::Error => r.note.clone().unwrap_or_default(),
     };
-    [
+    if r.timed() && r.noisy {
+        text += ", noisy";
+    }
+    if let (true, Some(note)) = (r.timed(), &r.note) {
+        if r.status == Status::Ok {
+            text += &format!(" ({note})");
+        }
+    }
+    text
+}
+
+/// The cells of one record, in [`COLUMNS`] order.
+pub fn cells(r: &Record) -> Vec<String> {
+    vec![
         r.op.clone(),
         r.backend.clone(),
         r.variant.clone(),
-        {
-            let shape = r.shape.iter().map(usize::to_string).collect::<Vec<_>>().join("x");
-            match r.transpose.as_deref() {
-                Some(t) if t != "NN" => format!("{shape}:{t}"),
-                _ => shape,
-            }
-        },
+        r.threads.map_or_else(|| "-".into(), |t| t.to_string()),
+        shape_text(r),
         format_time(r.median_s),
-        if r.samples == 0 { "-".into() } else { format!("{}–{}", format_time(r.p10_s), format_time(r.p90_s)) },
+        if r.timed() { format!("{}–{}", format_time(r.p10_s), format_time(r.p90_s)) } else { "-".into() },
         r.clock.clone().unwrap_or_else(|| "-".into()),
         format_time(r.host_median_s),
         number(r.gflops, 2),
         number(r.gbps, 2),
-        number(100.0 * r.roofline, 1),
+        r.ceiling.as_ref().map_or_else(|| "-".into(), |c| c.level.clone()),
+        roof_text(r),
         r.of_vendor.map_or_else(|| "-".into(), |f| format!("{:.1}", 100.0 * f)),
         if r.max_rel_err.is_finite() { format!("{:.1e}", r.max_rel_err) } else { "-".into() },
-        check,
+        check_text(r),
     ]
 }
 
-/// Column widths that fit the header and every row.
-pub fn widths(rows: &[[String; 14]]) -> [usize; 14] {
-    let mut w = HEADER.map(|h| h.chars().count());
-    for row in rows {
-        for (w, cell) in w.iter_mut().zip(row) {
+/// The whole table, aligned for a terminal.
+pub fn render(records: &[Record]) -> String {
+    let rows: Vec<Vec<String>> = records.iter().map(cells).collect();
+    let mut widths: Vec<usize> = COLUMNS.iter().map(|(h, _)| h.chars().count()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    w
-}
-
-/// One line of the table: text columns left-aligned, numbers right-aligned.
-pub fn line(cells: &[String; 14], widths: &[usize; 14]) -> String {
-    let mut out = String::new();
-    for (i, (cell, &w)) in cells.iter().zip(widths).enumerate() {
-        let pad = w.saturating_sub(cell.chars().count());
-        let right = (4..13).contains(&i) && i != 6;
-        if right {
-            out.push_str(&" ".repeat(pad));
-            out.push_str(cell);
-        } else {
-            out.push_str(cell);
-            if i + 1 < cells.len() {
-                out.push_str(&" ".repeat(pad));
-            }
-        }
-        if i + 1 < cells.len() {
-            out.push_str("  ");
-        }
-    }
-    out
-}
-
-/// The whole table.
-pub fn render(records: &[Record]) -> String {
-    let rows: Vec<[String; 14]> = records.iter().map(cells).collect();
-    let widths = widths(&rows);
-    let mut out = line(&HEADER.map(String::from), &widths);
+    let line = |cells: &[String]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .zip(COLUMNS)
+            .map(|((cell, &w), (_, right))| {
+                let pad = " ".repeat(w.saturating_sub(cell.chars().count()));
+                if right { format!("{pad}{cell}") } else { format!("{cell}{pad}") }
+            })
+            .collect();
+        padded.join("  ").trim_end().to_string()
+    };
+    let mut out = line(&COLUMNS.map(|(h, _)| h.to_string()));
     out.push('\n');
     out.push_str(&widths.iter().map(|&w| "─".repeat(w)).collect::<Vec<_>>().join("  "));
     for row in &rows {
         out.push('\n');
-        out.push_str(&line(row, &widths));
+        out.push_str(&line(row));
     }
     out
+}
+
+/// The same table as GitHub Markdown.
+pub fn markdown(records: &[Record]) -> String {
+    let escape = |c: &str| c.replace('|', "\\|");
+    let mut out = format!("| {} |\n", COLUMNS.map(|(h, _)| h).join(" | "));
+    out += &format!("|{}\n", COLUMNS.map(|(_, right)| if right { "---:|" } else { "---|" }).concat());
+    for r in records {
+        out += &format!("| {} |\n", cells(r).iter().map(|c| escape(c)).collect::<Vec<_>>().join(" | "));
+    }
+    out
+}
+
+/// The rows as CSV, one line per record with numbers in SI units (seconds, GFLOP/s, GB/s,
+/// fractions); the raw samples stay in the JSON.
+pub fn csv(records: &[Record]) -> String {
+    const HEADER: &str = "op,backend,device,variant,baseline,shape,transpose,threads,mode,status,clock,\
+launches_per_sample,n,median_s,p10_s,p90_s,host_median_s,noisy,flops,bytes,gflops,gbps,ceiling_level,\
+ceiling_gflops,ceiling_gbps,roofline,suspect,of_vendor,vendor,max_rel_err,budget_ratio,ok,note";
+    let quote = |s: &str| {
+        if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+    };
+    let num = |v: f64| if v.is_finite() { format!("{v}") } else { String::new() };
+    let opt = |v: Option<f64>| v.map_or_else(String::new, num);
+    let mut out = format!("{HEADER}\n");
+    for r in records {
+        let shape = r.shape.iter().map(usize::to_string).collect::<Vec<_>>().join("x");
+        let fields = [
+            quote(&r.op),
+            quote(&r.backend),
+            quote(&r.device),
+            quote(&r.variant),
+            r.baseline.to_string(),
+            shape,
+            r.transpose.clone().unwrap_or_default(),
+            r.threads.map_or_else(String::new, |t| t.to_string()),
+            r.mode.clone(),
+            format!("{:?}", r.status).to_lowercase(),
+            r.clock.clone().unwrap_or_default(),
+            r.launches_per_sample.to_string(),
+            r.n.to_string(),
+            num(r.median_s),
+            num(r.p10_s),
+            num(r.p90_s),
+            num(r.host_median_s),
+            r.noisy.to_string(),
+            num(r.flops),
+            num(r.bytes),
+            num(r.gflops),
+            num(r.gbps),
+            r.ceiling.as_ref().map_or_else(String::new, |c| c.level.clone()),
+            opt(r.ceiling.as_ref().map(|c| c.gflops)),
+            opt(r.ceiling.as_ref().map(|c| c.gbps)),
+            num(r.roofline),
+            r.suspect.to_string(),
+            opt(r.of_vendor),
+            r.vendor.clone().unwrap_or_default(),
+            num(r.max_rel_err),
+            num(r.budget_ratio),
+            r.ok.to_string(),
+            quote(r.note.as_deref().unwrap_or("")),
+        ];
+        out += &fields.join(",");
+        out.push('\n');
+    }
+    out
+}
+
+/// One line about a baseline: `openblas: OpenBLAS 0.3.21, core SkylakeX, 2 threads (note)`.
+pub fn describe_baseline(b: &Baseline) -> String {
+    let threads = b.threads.map_or_else(String::new, |t| format!(", {t} thread{}", if t == 1 { "" } else { "s" }));
+    let mut s = format!("{}: {}, {}{threads}", b.variant, b.library, b.kernel);
+    if let Some(note) = &b.note {
+        s += &format!(" — {note}");
+    }
+    s
+}
+
+/// What the reader needs to trust the table: the machine, the ceilings, the baselines, and
+/// what "% roof" and "% vendor" are against.
+pub fn footer(report: &Report) -> String {
+    let m = &report.machine;
+    let dirty = if m.git_dirty { " (uncommitted changes)" } else { "" };
+    let mut out = format!("{} · {} cores · commit {}{dirty} · {}\n", m.cpu, m.logical_cores, m.git_commit, m.rustc);
+    for d in &report.devices {
+        if let Some(r) = &d.roofline {
+            out += &format!("ceilings {}: {}\n", d.label, r.summary());
+        }
+    }
+    out += "% roof: against the FMA peak and the bandwidth of the memory level (column `level`) that holds the \
+            row's working set, for the row's threads; above 100% is marked suspect\n";
+    let used: Vec<&Baseline> = report
+        .baselines
+        .iter()
+        .filter(|b| report.records.iter().any(|r| r.variant == b.variant && r.timed()))
+        .collect();
+    for b in &used {
+        out += &format!("baseline {}\n", describe_baseline(b));
+    }
+    if report.records.iter().any(|r| r.of_vendor.is_some()) {
+        out += "% vendor: against the fastest baseline of the same shape, layout, threads and mode in this run";
+        let mut named: Vec<String> = report.records.iter().filter_map(|r| r.vendor.clone()).collect();
+        named.sort();
+        named.dedup();
+        out += &format!(" (here: {})\n", named.join(", "));
+    } else if !used.is_empty() {
+        out += "% vendor: no baseline ran at a row's shape, threads and mode, so no row has a ratio\n";
+    }
+    if report.settings.cold {
+        out += "cold: every launch ran after the caches were evicted, so rows are held against main memory\n";
+    }
+    out.trim_end().to_string()
 }
 
 #[cfg(test)]

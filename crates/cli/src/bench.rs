@@ -7,13 +7,13 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use kernelab_bench::backends;
-use kernelab_bench::record::{Machine, Report};
+use kernelab_bench::record::{Report, Settings, Status};
 use kernelab_bench::runner::{self, Spec, Variants};
 use kernelab_bench::table;
-use kernelab_bench::timing::Plan;
+use kernelab_bench::timing::{self, Plan};
 use kernelab_tensor::{Device, Error, Result};
 
-use crate::args;
+use crate::{args, output};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -43,18 +43,49 @@ pub struct BenchArgs {
     /// GPU adapter: the first whose name contains this (case-insensitive); default: the fastest kind.
     #[arg(long)]
     adapter: Option<String>,
-    /// Threads for every CPU kernel (and OpenBLAS); default: one per core.
+    /// Threads for every CPU kernel (and the baselines); default and most: one per logical core.
     #[arg(long)]
     threads: Option<usize>,
-    /// Write the records and a description of the machine as JSON to this file.
+    /// Evict the caches before every timed launch (rows are then held against main memory).
+    #[arg(long)]
+    cold: bool,
+    /// Write the report (settings, machine, ceilings, baselines, every row with its raw samples) as
+    /// JSON to this file; `-` writes it to stdout and the table to stderr.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Write the rows as CSV to this file (`-`: stdout).
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// Write the table as Markdown to this file (`-`: stdout).
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+}
+
+/// Sizes the CPU thread pool to `threads`: at least one, at most the logical cores.
+pub fn set_threads(threads: Option<usize>) -> Result<()> {
+    let Some(threads) = threads else { return Ok(()) };
+    let cores = kernelab_cpu::topology::logical_cores();
+    if threads == 0 || threads > cores {
+        return Err(Error::InvalidArgument {
+            op: "threads",
+            why: format!("--threads {threads}: this machine has {cores} logical cores; use 1 to {cores}"),
+        });
+    }
+    kernelab_cpu::set_threads(threads)
 }
 
 /// Runs the benchmark; returns how many rows failed their reference check.
 pub fn run(a: &BenchArgs) -> Result<usize> {
-    if let Some(threads) = a.threads {
-        kernelab_cpu::set_threads(threads)?;
+    set_threads(a.threads)?;
+    let outputs: Vec<&PathBuf> = [&a.json, &a.csv, &a.markdown].into_iter().flatten().collect();
+    for path in &outputs {
+        output::check_writable(path)?;
+    }
+    if outputs.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+        return Err(Error::InvalidArgument {
+            op: "bench",
+            why: "only one of --json, --csv, --markdown can be `-`".into(),
+        });
     }
     let specs = specs(a)?;
     let devices = open_devices(&a.backend, a.adapter.as_deref())?;
@@ -63,10 +94,10 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
         "default" => Variants::Default,
         names => Variants::Named(args::list(&[names.to_string()])),
     };
-    if !(a.budget >= 0.0 && a.budget.is_finite()) {
+    if !(a.budget >= 0.0 && a.budget.is_finite() && a.budget <= 3600.0) {
         return Err(Error::InvalidArgument {
             op: "bench",
-            why: format!("--budget {} must be a number of seconds", a.budget),
+            why: format!("--budget {} must be a number of seconds from 0 to 3600", a.budget),
         });
     }
     let plan = Plan {
@@ -74,12 +105,14 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
         repeat: a.repeat.max(1),
         min_runs: 3.min(a.repeat.max(1)),
         budget: Duration::from_secs_f64(a.budget),
+        cold: a.cold,
     };
 
     let rows_expected: usize =
         specs.iter().map(|s| devices.iter().map(|d| count(d, s, &variants)).sum::<usize>()).sum();
+    // The ceilings are measured (or read from the cache) before the first row, not inside it.
+    devices.iter().for_each(|d| drop(d.roofline()));
     let bar = progress(rows_expected as u64);
-    let machine = Machine::describe(&devices);
     let records = runner::run(&devices, &specs, &variants, &plan, |r| {
         bar.set_message(format!("{} {}/{} {:?}", r.op, r.backend, r.variant, r.shape));
         bar.inc(1);
@@ -91,17 +124,50 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
             why: format!("no backend has the variant(s) `{}`", a.variant),
         });
     }
-    println!("{}", table::render(&records));
-    println!("\n{} · {} · commit {}", machine.cpu, machine.devices.join(", "), machine.git_commit);
-    for roofline in &machine.rooflines {
-        println!("roofline {roofline}");
+    let settings = Settings {
+        warmup: plan.warmup,
+        repeat: plan.repeat,
+        min_runs: plan.min_runs,
+        budget_s: a.budget,
+        cold: a.cold,
+        threads: rayon_threads(),
+        batch_below_s: timing::BATCH_BELOW.as_secs_f64(),
+        batch_target_s: timing::BATCH_TARGET.as_secs_f64(),
+        noisy_spread: timing::NOISY_SPREAD,
+        variants: a.variant.clone(),
+    };
+    let report = Report::new(std::env::args().collect(), settings, &devices, records);
+    let text = format!("{}\n\n{}\n", table::render(&report.records), table::footer(&report));
+    if outputs.iter().any(|p| p.as_os_str() == "-") {
+        eprint!("{text}");
+    } else {
+        print!("{text}");
     }
-    let failed = records.iter().filter(|r| !r.ok && r.samples > 0).count();
     if let Some(path) = &a.json {
-        Report { machine, records }.write_json(path)?;
-        println!("wrote {}", path.display());
+        output::write(path, format!("{}\n", report.to_json()?).as_bytes())?;
+        announce(path);
     }
-    Ok(failed)
+    if let Some(path) = &a.csv {
+        output::write(path, table::csv(&report.records).as_bytes())?;
+        announce(path);
+    }
+    if let Some(path) = &a.markdown {
+        output::write(path, table::markdown(&report.records).as_bytes())?;
+        announce(path);
+    }
+    Ok(report.records.iter().filter(|r| r.status == Status::Fail).count())
+}
+
+/// Says where a file went (on stderr, so stdout stays the table or the data).
+fn announce(path: &std::path::Path) {
+    if path.as_os_str() != "-" {
+        eprintln!("wrote {}", path.display());
+    }
+}
+
+/// The CPU thread pool's size.
+fn rayon_threads() -> usize {
+    kernelab_cpu::threads()
 }
 
 /// The op × shape list: the default suite, or the requested ops at the requested (or default) shapes.

@@ -1,9 +1,22 @@
 //! `kernelab devices`: every backend kernelab knows, whether it is usable here, and why not.
 
+use clap::Args;
+
 use kernelab_bench::backends;
 use kernelab_tensor::{Op, Result};
 
-pub fn run() -> Result<()> {
+#[derive(Args, Debug)]
+pub struct DevicesArgs {
+    /// Measure the CPU roofline again (FMA peak, bandwidth of every cache level and DRAM) and
+    /// replace the per-machine cache that every run reads it from.
+    #[arg(long)]
+    remeasure: bool,
+}
+
+pub fn run(a: &DevicesArgs) -> Result<()> {
+    if a.remeasure {
+        kernelab_cpu::roofline::renew();
+    }
     for (kind, device) in backends::probe_all() {
         match device {
             Ok(device) => {
@@ -19,8 +32,19 @@ pub fn run() -> Result<()> {
                     .map(|v| if v.is_available() { v.name.to_string() } else { format!("{} (unavailable)", v.name) })
                     .collect();
                 println!("      matmul       {}", matmul.join(", "));
+                for b in device.baselines() {
+                    println!("      baseline     {}", kernelab_bench::table::describe_baseline(&b));
+                }
                 if let Some(r) = device.roofline() {
-                    println!("      roofline     {}", kernelab_bench::record::describe_roofline(&r));
+                    println!("      roofline     {}", r.summary());
+                    for l in &r.levels {
+                        let size = l.capacity_all.map_or_else(|| "everything".into(), |b| format!("{} KiB", b >> 10));
+                        println!(
+                            "        {:<5} {:>8.1} GB/s ({:.1} on 1 thread), holds {size}",
+                            l.name, l.gbps_all, l.gbps_one_thread
+                        );
+                    }
+                    println!("      measured     {}", r.how);
                 }
             }
             Err(e) => println!("{kind:<5} unavailable  {e}"),

@@ -5,6 +5,7 @@ mod args;
 mod bench;
 mod check;
 mod devices;
+mod output;
 mod train;
 
 use std::process::ExitCode;
@@ -21,7 +22,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// List every backend, whether it is available here, its device and driver, or why not.
-    Devices,
+    Devices(devices::DevicesArgs),
     /// Time ops on every backend and variant, checked against an f64 reference.
     Bench(bench::BenchArgs),
     /// Run the conformance suite (every op and variant against the f64 reference).
@@ -35,9 +36,10 @@ enum Command {
 /// Parses the arguments and runs the command. Exit codes: 0 success, 1 a kernel failed its
 /// reference check, 2 an error (bad arguments, unavailable backend, unwritable file).
 pub fn main() -> ExitCode {
+    kernelab_cpu::prepare_baselines();
     let cli = Cli::parse();
     let outcome = match &cli.command {
-        Command::Devices => devices::run().map(|()| 0),
+        Command::Devices(a) => devices::run(a).map(|()| 0),
         Command::Bench(a) => bench::run(a),
         Command::Check(a) => check::run(a),
         Command::Train(a) => train::train(a).map(|()| 0),

@@ -14,10 +14,13 @@ pub mod matmul;
 #[cfg(feature = "openblas")]
 pub mod openblas;
 mod parallel;
+#[cfg(feature = "rust-baselines")]
+pub mod peers;
 pub mod registry;
 pub mod roofline;
 pub mod rowwise;
 pub mod simd;
+pub mod topology;
 
 pub use buffer::CpuBuffer;
 
@@ -29,7 +32,6 @@ use kernelab_tensor::{Backend, BackendKind, DeviceBuffer, DeviceInfo, Error, Ker
 #[derive(Debug, Default)]
 pub struct CpuBackend {
     pool: std::sync::Arc<kernelab_tensor::Pool<Vec<f32>>>,
-    roofline: std::sync::OnceLock<Roofline>,
     /// The registry, built once (it detects CPU features) and read on every launch.
     variants: std::sync::OnceLock<Vec<Vec<Variant>>>,
 }
@@ -144,7 +146,17 @@ impl Backend for CpuBackend {
     }
 
     fn roofline(&self) -> Option<Roofline> {
-        Some(self.roofline.get_or_init(roofline::measure).clone())
+        Some(roofline::machine())
+    }
+
+    fn baselines(&self) -> Vec<kernelab_tensor::Baseline> {
+        #[allow(unused_mut)]
+        let mut all = Vec::new();
+        #[cfg(feature = "openblas")]
+        all.push(openblas::baseline());
+        #[cfg(feature = "rust-baselines")]
+        all.extend(peers::baselines(rayon::current_num_threads()));
+        all
     }
 
     fn alloc(&self, len: usize) -> Result<Box<dyn DeviceBuffer>> {
@@ -188,6 +200,10 @@ impl Backend for CpuBackend {
                     "packed_avx512" => packed("avx512", false)?,
                     #[cfg(feature = "openblas")]
                     "openblas" => openblas::sgemm(a, b, c, &gemm)?,
+                    #[cfg(feature = "rust-baselines")]
+                    "gemm-crate" => peers::gemm_crate(a, b, c, &gemm, rayon::current_num_threads()),
+                    #[cfg(feature = "rust-baselines")]
+                    "matrixmultiply" => peers::matrixmultiply(a, b, c, &gemm),
                     _ => gemm::gemm(a, b, c, &gemm, gemm::MicroKernel::best(), true),
                 }
             }
@@ -239,4 +255,25 @@ fn elementwise_or_rowwise(kernel: Kernel<'_>, isa: simd::Isa) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The cargo features of this crate that this build has.
+pub const FEATURES: &[&str] = &[
+    #[cfg(feature = "openblas")]
+    "openblas",
+    #[cfg(feature = "rust-baselines")]
+    "rust-baselines",
+];
+
+/// Makes the linked baselines run the kernels meant for this processor; call first thing in
+/// `main`, before any thread starts. With OpenBLAS compiled in, this may re-execute the program
+/// (see [`openblas::ensure_native_core`]); otherwise it does nothing.
+pub fn prepare_baselines() {
+    #[cfg(feature = "openblas")]
+    openblas::ensure_native_core();
+}
+
+/// The size of the thread pool every CPU kernel runs on.
+pub fn threads() -> usize {
+    rayon::current_num_threads()
 }

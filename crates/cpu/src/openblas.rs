@@ -1,6 +1,14 @@
 //! OpenBLAS's `cblas_sgemm` as the `openblas` matmul variant: the vendor baseline beside our own
 //! ladder, in the same table and under the same conformance suite. Behind the cargo feature
 //! `openblas` (Debian: `libopenblas-dev`).
+//!
+//! A baseline is checked, not assumed: a `DYNAMIC_ARCH` OpenBLAS picks its kernels ("core") when
+//! it loads, and one that does not recognise a newer processor falls back to a generic core
+//! (`Prescott`: SSE3 kernels) and runs several times slower. [`ensure_native_core`] detects that
+//! at the start of `main` and re-executes the program with `OPENBLAS_CORETYPE` set to the core
+//! this CPU's instruction set calls for (the variable is read only when the library loads, before
+//! `main`); [`baseline`] reports the core in use, and marks the baseline degraded when it is still
+//! not the right one, so that no ratio is quoted against it.
 
 use std::ffi::{CStr, c_char, c_int};
 
@@ -31,6 +39,7 @@ unsafe extern "C" {
     fn openblas_set_num_threads(threads: c_int);
     fn openblas_get_num_threads() -> c_int;
     fn openblas_get_config() -> *const c_char;
+    fn openblas_get_corename() -> *const c_char;
 }
 
 /// `C ← α·op(A)·op(B) + β·C` by OpenBLAS.
@@ -60,11 +69,175 @@ pub fn set_threads(threads: usize) {
     unsafe { openblas_set_num_threads(threads.min(c_int::MAX as usize) as c_int) }
 }
 
+/// OpenBLAS's build configuration, e.g. `OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH … MAX_THREADS=64`.
+pub fn config() -> String {
+    // SAFETY: OpenBLAS returns a static NUL-terminated string.
+    unsafe { CStr::from_ptr(openblas_get_config()) }.to_string_lossy().trim().to_string()
+}
+
+/// The core (kernel set) OpenBLAS chose when it loaded, e.g. `SkylakeX`, `Haswell`, `Prescott`.
+pub fn corename() -> String {
+    // SAFETY: OpenBLAS returns a static NUL-terminated string.
+    unsafe { CStr::from_ptr(openblas_get_corename()) }.to_string_lossy().trim().to_string()
+}
+
 /// OpenBLAS's build configuration and thread count, e.g. `OpenBLAS 0.3.21 DYNAMIC_ARCH … (2 threads)`.
 pub fn describe() -> String {
-    // SAFETY: OpenBLAS returns a static NUL-terminated string.
-    let config = unsafe { CStr::from_ptr(openblas_get_config()) }.to_string_lossy().into_owned();
     // SAFETY: a plain getter.
     let threads = unsafe { openblas_get_num_threads() };
-    format!("{} ({threads} threads)", config.trim())
+    format!("{} (core {}, {threads} threads)", config(), corename())
+}
+
+/// The environment variable that carries, into the re-executed process, the core OpenBLAS had
+/// chosen by itself.
+const FALLBACK_ENV: &str = "KERNELAB_OPENBLAS_FELL_BACK_FROM";
+
+/// Re-executes this program with `OPENBLAS_CORETYPE` set when OpenBLAS fell back to a core below
+/// this CPU's instruction set and nobody chose the core by hand. Call first thing in `main`, before
+/// any thread starts; returns (doing nothing) when no re-execution is needed or it fails.
+pub fn ensure_native_core() {
+    if std::env::var_os(FALLBACK_ENV).is_some() || std::env::var_os("OPENBLAS_CORETYPE").is_some() {
+        return;
+    }
+    let chosen = corename();
+    let Some(core) = core_for(&chosen, CpuIsa::detect()) else { return };
+    let Ok(exe) = std::env::current_exe() else { return };
+    use std::os::unix::process::CommandExt;
+    // Only returns on failure; the baseline is then reported as degraded.
+    let _ = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("OPENBLAS_CORETYPE", core)
+        .env(FALLBACK_ENV, &chosen)
+        .exec();
+}
+
+/// The `openblas` baseline as it runs here: version, core, threads, and whether it is degraded.
+pub fn baseline() -> kernelab_tensor::Baseline {
+    let (config, core, isa) = (config(), corename(), CpuIsa::detect());
+    let version = config.split_whitespace().nth(1).unwrap_or("?").to_string();
+    // SAFETY: a plain getter.
+    let threads = unsafe { openblas_get_num_threads() }.max(1) as usize;
+    let wanted = core_for(&core, isa);
+    let by_hand = std::env::var("OPENBLAS_CORETYPE").ok().filter(|_| std::env::var_os(FALLBACK_ENV).is_none());
+    let note = match (std::env::var(FALLBACK_ENV).ok(), &wanted, by_hand) {
+        (Some(from), None, _) => Some(format!(
+            "OpenBLAS chose the generic core {from} for this CPU; kernelab re-ran itself with OPENBLAS_CORETYPE={core}"
+        )),
+        (_, Some(want), Some(set)) => Some(format!(
+            "baseline degraded: OPENBLAS_CORETYPE={set} selects {core} kernels on a CPU with {}; unset it or use {want}",
+            isa.name()
+        )),
+        (_, Some(want), None) => Some(format!(
+            "baseline degraded: OpenBLAS runs its {core} kernels on a CPU with {}, and OPENBLAS_CORETYPE={want} did not take",
+            isa.name()
+        )),
+        (None, None, _) => None,
+    };
+    kernelab_tensor::Baseline {
+        variant: "openblas".into(),
+        library: format!("OpenBLAS {version}"),
+        kernel: core,
+        config,
+        threads: Some(threads),
+        degraded: wanted.is_some(),
+        note,
+    }
+}
+
+/// The widest instruction set of this CPU that OpenBLAS has kernels for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CpuIsa {
+    /// SSE2/SSE3 only, or not x86.
+    Generic,
+    /// AVX without FMA.
+    Avx,
+    /// AVX2 and FMA.
+    Avx2,
+    /// AVX-512 F, BW, DQ, VL and CD (what OpenBLAS's SkylakeX kernels need).
+    Avx512,
+}
+
+impl CpuIsa {
+    pub fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx512f") && has!("avx512bw") && has!("avx512dq") && has!("avx512vl") && has!("avx512cd") {
+                return CpuIsa::Avx512;
+            }
+            if has!("avx2") && has!("fma") {
+                return CpuIsa::Avx2;
+            }
+            if has!("avx") {
+                return CpuIsa::Avx;
+            }
+        }
+        CpuIsa::Generic
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CpuIsa::Generic => "no AVX",
+            CpuIsa::Avx => "AVX",
+            CpuIsa::Avx2 => "AVX2+FMA",
+            CpuIsa::Avx512 => "AVX-512",
+        }
+    }
+}
+
+/// The instruction set an OpenBLAS x86 core's kernels use.
+pub fn core_isa(core: &str) -> CpuIsa {
+    match core.to_ascii_lowercase().as_str() {
+        "skylakex" | "cooperlake" | "sapphirerapids" => CpuIsa::Avx512,
+        "haswell" | "zen" | "skylake" => CpuIsa::Avx2,
+        "sandybridge" | "bulldozer" | "piledriver" | "steamroller" | "excavator" => CpuIsa::Avx,
+        _ => CpuIsa::Generic,
+    }
+}
+
+/// The core to select when OpenBLAS chose `chosen` on a CPU with `cpu`: `None` when the choice
+/// already uses the CPU's widest vector kernels (or the CPU has no AVX2, where the generic cores
+/// are what OpenBLAS has), else `SkylakeX` on AVX-512 and `Haswell` on AVX2+FMA.
+pub fn core_for(chosen: &str, cpu: CpuIsa) -> Option<&'static str> {
+    if core_isa(chosen) >= cpu {
+        return None;
+    }
+    match cpu {
+        CpuIsa::Avx512 => Some("SkylakeX"),
+        CpuIsa::Avx2 => Some("Haswell"),
+        CpuIsa::Avx | CpuIsa::Generic => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_generic_core_on_a_vector_cpu_is_replaced() {
+        assert_eq!(core_for("Prescott", CpuIsa::Avx512), Some("SkylakeX"));
+        assert_eq!(core_for("Prescott", CpuIsa::Avx2), Some("Haswell"));
+        assert_eq!(core_for("Sandybridge", CpuIsa::Avx2), Some("Haswell"));
+        assert_eq!(core_for("Haswell", CpuIsa::Avx512), Some("SkylakeX"), "AVX2 kernels on an AVX-512 CPU");
+        assert_eq!(core_for("Zen", CpuIsa::Avx512), Some("SkylakeX"));
+    }
+
+    #[test]
+    fn a_core_that_fits_the_cpu_is_kept() {
+        assert_eq!(core_for("SkylakeX", CpuIsa::Avx512), None);
+        assert_eq!(core_for("Cooperlake", CpuIsa::Avx512), None);
+        assert_eq!(core_for("SapphireRapids", CpuIsa::Avx512), None);
+        assert_eq!(core_for("Haswell", CpuIsa::Avx2), None);
+        assert_eq!(core_for("Zen", CpuIsa::Avx2), None);
+        assert_eq!(core_for("Prescott", CpuIsa::Avx), None, "no better core exists for AVX without FMA");
+        assert_eq!(core_for("Prescott", CpuIsa::Generic), None);
+    }
+
+    #[test]
+    fn the_linked_library_reports_a_core_and_a_version() {
+        let b = baseline();
+        assert!(b.library.starts_with("OpenBLAS 0."), "{b:?}");
+        assert!(!b.kernel.is_empty());
+        assert_eq!(b.degraded, core_for(&b.kernel, CpuIsa::detect()).is_some());
+    }
 }

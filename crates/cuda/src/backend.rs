@@ -20,7 +20,7 @@ use cust::stream::{Stream, StreamFlags};
 use cust::sys;
 
 use kernelab_tensor::{
-    Backend, BackendKind, DeviceBuffer, DeviceInfo, Error, Kernel, Op, Pool, Result, Roofline, Variant,
+    Backend, BackendKind, DeviceBuffer, DeviceInfo, Error, Kernel, MemoryLevel, Op, Pool, Result, Roofline, Variant,
 };
 
 use crate::CUBLAS;
@@ -121,6 +121,8 @@ pub struct CudaBackend {
     name: String,
     capability: (i32, i32),
     multiprocessors: i32,
+    /// Bytes of L2 cache.
+    l2_bytes: usize,
     memory: usize,
     driver_version: String,
     modules: Mutex<HashMap<&'static str, Module>>,
@@ -173,6 +175,7 @@ impl CudaBackend {
                 attribute(DeviceAttribute::ComputeCapabilityMinor),
             ),
             multiprocessors: attribute(DeviceAttribute::MultiprocessorCount),
+            l2_bytes: attribute(DeviceAttribute::L2CacheSize).max(0) as usize,
             memory: device.total_memory().unwrap_or(0),
             driver_version: cust::CudaApiVersion::get()
                 .map(|v| format!("CUDA driver API {}.{}", v.major(), v.minor()))
@@ -304,8 +307,10 @@ impl CudaBackend {
         Ok(())
     }
 
-    /// The copy bandwidth (a device-to-device copy of 256 MiB, bytes read + written) and the FMA
-    /// peak (`kernels/probe.ptx`), each the best of a few runs timed with events.
+    /// The roofline: the FMA peak (`kernels/probe.ptx`) and the copy bandwidth (bytes read +
+    /// written) of two levels — L2 (a device-to-device copy whose source and destination together
+    /// take half the L2, repeated 50 times per timing) and HBM (a 256 MiB copy) — each the best
+    /// of a few runs timed with events.
     fn measure_roofline(&self) -> Result<Roofline> {
         self.bind()?;
         let len = 64 << 20;
@@ -324,10 +329,22 @@ impl CudaBackend {
             }
             Ok(best)
         };
-        let copy = time(&|| {
-            // SAFETY: both buffers hold `len` f32 values and belong to this context.
-            checked(unsafe { sys::cuMemcpyDtoDAsync_v2(dst, src, len * 4, self.stream.as_inner()) }, "device copy")
-        })?;
+        let copy = |bytes: usize, times: usize| {
+            time(&|| {
+                for _ in 0..times {
+                    // SAFETY: both buffers hold at least `bytes` and belong to this context.
+                    checked(
+                        unsafe { sys::cuMemcpyDtoDAsync_v2(dst, src, bytes, self.stream.as_inner()) },
+                        "device copy",
+                    )?;
+                }
+                Ok(())
+            })
+            .map(|secs| 2.0 * (bytes * times) as f64 / secs / 1e9)
+        };
+        let hbm_gbps = copy(len * 4, 1)?;
+        let l2 = self.l2_bytes.max(1 << 20);
+        let l2_gbps = copy(l2 / 4, 50)?;
         let threads = (self.multiprocessors.max(1) as usize) * 2048 * 4;
         let out = self.alloc(threads)?;
         let iterations = 4096u32;
@@ -342,13 +359,24 @@ impl CudaBackend {
             }
         })?;
         let flops = 2.0 * 32.0 * f64::from(iterations) * threads as f64;
+        let level = |name: &str, capacity: Option<u64>, gbps: f64| MemoryLevel {
+            name: name.into(),
+            capacity_one_thread: capacity,
+            capacity_all: capacity,
+            gbps_one_thread: gbps,
+            gbps_all: gbps,
+        };
+        let gflops = flops / peak / 1e9;
         Ok(Roofline {
-            peak_gflops: flops / peak / 1e9,
-            peak_gflops_one_thread: 0.0,
-            bandwidth_gbps: 2.0 * (len * 4) as f64 / copy / 1e9,
-            how: "FMA peak: kernels/probe.ptx fma_peak, 8 chains per thread; bandwidth: a 256 MiB \
-                  device-to-device copy (read + write); best of 5, CUDA events"
-                .into(),
+            threads: 1,
+            peak_gflops: gflops,
+            peak_gflops_one_thread: gflops,
+            levels: vec![level("L2", Some(l2 as u64), l2_gbps), level("HBM", None, hbm_gbps)],
+            how: format!(
+                "FMA peak: kernels/probe.ptx fma_peak, 8 chains per thread; bandwidth: device-to-device copies \
+                 (read + write) of {} KiB ×50 (L2) and 256 MiB (HBM); best of 5, CUDA events; measured per process",
+                l2 / 4 >> 10
+            ),
         })
     }
 
@@ -435,12 +463,26 @@ impl Backend for CudaBackend {
     fn variants(&self, op: Op) -> Vec<Variant> {
         crate::variant_names(op)
             .into_iter()
-            .map(|(name, summary)| Variant {
-                name,
-                summary,
-                unavailable: if name == CUBLAS { self.cublas.as_ref().err().cloned() } else { None },
+            .map(|(name, summary)| {
+                let v = Variant::available(name, summary);
+                if name == CUBLAS { v.as_baseline().unavailable_if(self.cublas.as_ref().err().cloned()) } else { v }
             })
             .collect()
+    }
+
+    fn baselines(&self) -> Vec<kernelab_tensor::Baseline> {
+        match &self.cublas {
+            Ok(c) => vec![kernelab_tensor::Baseline {
+                variant: CUBLAS.into(),
+                library: c.describe(),
+                kernel: "cublasSgemm (its own heuristic)".into(),
+                config: "FP32 math mode, TF32 off, on kernelab's stream".into(),
+                threads: None,
+                degraded: false,
+                note: None,
+            }],
+            Err(_) => Vec::new(),
+        }
     }
 
     fn alloc(&self, len: usize) -> Result<Box<dyn DeviceBuffer>> {

@@ -7,7 +7,7 @@
 use std::any::Any;
 use std::fmt;
 
-use crate::{Kernel, Op, Result};
+use crate::{Kernel, Op, Result, Roofline};
 
 /// Which family of backend a device belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -61,25 +61,24 @@ pub struct DeviceInfo {
     pub details: Vec<(String, String)>,
 }
 
-/// A device's measured roofline: what no kernel can beat.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Roofline {
-    /// The FMA peak with every thread or SM, in GFLOP/s.
-    pub peak_gflops: f64,
-    /// The FMA peak of one thread (CPU), in GFLOP/s.
-    pub peak_gflops_one_thread: f64,
-    /// The copy bandwidth (bytes read + written), in GB/s.
-    pub bandwidth_gbps: f64,
-    /// How it was measured.
-    pub how: String,
-}
-
-impl Roofline {
-    /// The fraction of the roofline a kernel reached: `achieved / min(peak, intensity · bandwidth)`,
-    /// which is `max(gflops / peak, gbps / bandwidth)`.
-    pub fn fraction(&self, gflops: f64, gbps: f64) -> f64 {
-        (gflops / self.peak_gflops).max(gbps / self.bandwidth_gbps)
-    }
+/// A vendor or peer library that a backend times beside its own kernels, and what it runs as here.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Baseline {
+    /// The variant name its rows carry (`openblas`, `gemm-crate`, `cublas`).
+    pub variant: String,
+    /// The library and its version, e.g. `OpenBLAS 0.3.21`, `gemm 0.19 (Rust)`.
+    pub library: String,
+    /// The kernel or code path it chose for this processor, e.g. OpenBLAS's core `SkylakeX`.
+    pub kernel: String,
+    /// Its build configuration or other facts, as the library reports them.
+    pub config: String,
+    /// Threads it runs on (CPU), or `None` on a GPU.
+    pub threads: Option<usize>,
+    /// It runs code that is not meant for this processor (a generic core), so no ratio is quoted
+    /// against it.
+    pub degraded: bool,
+    /// What was done about its choice of kernel, or why it is degraded, in a sentence.
+    pub note: Option<String>,
 }
 
 /// One named kernel variant of one op, and whether this machine can run it.
@@ -90,11 +89,30 @@ pub struct Variant {
     pub summary: &'static str,
     /// `None` when it can run here; otherwise why not (e.g. "the CPU lacks AVX-512F").
     pub unavailable: Option<String>,
+    /// It runs on the calling thread alone, whatever the thread pool's size (CPU).
+    pub single_thread: bool,
+    /// It is a vendor or peer library timed as a baseline, not one of kernelab's kernels.
+    pub baseline: bool,
 }
 
 impl Variant {
     pub fn available(name: &'static str, summary: &'static str) -> Self {
-        Self { name, summary, unavailable: None }
+        Self { name, summary, unavailable: None, single_thread: false, baseline: false }
+    }
+
+    /// The same variant, marked as running on one thread.
+    pub fn one_thread(self) -> Self {
+        Self { single_thread: true, ..self }
+    }
+
+    /// The same variant, marked as a baseline library.
+    pub fn as_baseline(self) -> Self {
+        Self { baseline: true, ..self }
+    }
+
+    /// The same variant, unavailable here for `reason` (when there is one).
+    pub fn unavailable_if(self, reason: Option<String>) -> Self {
+        Self { unavailable: reason, ..self }
     }
 
     pub fn is_available(&self) -> bool {
@@ -127,6 +145,11 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// The measured roofline, if the backend can measure one (measured once, then cached).
     fn roofline(&self) -> Option<Roofline> {
         None
+    }
+
+    /// The baseline libraries this backend times beside its own kernels, as they run here.
+    fn baselines(&self) -> Vec<Baseline> {
+        Vec::new()
     }
 
     /// Turns timing with the device's own clock (GPU timestamp queries) on or off; returns whether

@@ -57,6 +57,11 @@ impl Device {
         self.0.backend.roofline()
     }
 
+    /// The baseline libraries the backend times beside its own kernels.
+    pub fn baselines(&self) -> Vec<crate::Baseline> {
+        self.0.backend.baselines()
+    }
+
     pub fn backend(&self) -> &dyn Backend {
         &*self.0.backend
     }

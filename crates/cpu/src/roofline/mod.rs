@@ -1,0 +1,94 @@
+//! The CPU's measured roofline: the FMA peak (one thread and every logical core) and the bandwidth
+//! of every memory level (L1, L2, L3 from the OS's cache description, then DRAM), each with one
+//! thread and with every core.
+//!
+//! It is measured once per machine and kept in a cache file ([`cache`]) keyed by the CPU model,
+//! the core count and the kernel release, so that two runs on one machine hold their rows against
+//! the same ceilings; `kernelab devices --remeasure` renews it. The thread pool's size
+//! (`--threads`) never changes what is measured.
+
+pub mod cache;
+pub mod probe;
+
+use kernelab_tensor::{MemoryLevel, Roofline};
+
+use crate::topology::{self, CacheLevel};
+
+/// Bumped whenever the probes change what they measure, so that older cache files are re-measured.
+pub const PROBE_VERSION: u32 = 2;
+
+/// Sizes assumed when the OS describes no caches (a container without sysfs, another OS).
+fn assumed_caches(cores: usize) -> Vec<CacheLevel> {
+    let level = |level, size_bytes, shared_by: usize| CacheLevel {
+        level,
+        kind: "Unified".into(),
+        size_bytes,
+        shared_by,
+        instances: cores.div_ceil(shared_by),
+    };
+    vec![level(1, 32 << 10, 1), level(2, 1 << 20, 1), level(3, 8 << 20, cores)]
+}
+
+/// Measures the roofline now (a few seconds): every probe in [`probe`].
+pub fn measure() -> Roofline {
+    let cores = topology::logical_cores();
+    let described = topology::caches();
+    let caches = if described.is_empty() { assumed_caches(cores) } else { described.clone() };
+    let mut levels: Vec<MemoryLevel> = caches
+        .iter()
+        .map(|c| {
+            let one = c.size_bytes;
+            let all = c.size_bytes.saturating_mul(c.instances as u64);
+            // Half of the level, so the working set stays clear of its edge; beyond the level
+            // below, so it is really this level that serves it.
+            MemoryLevel {
+                name: format!("L{}", c.level),
+                capacity_one_thread: Some(one),
+                capacity_all: Some(all),
+                gbps_one_thread: probe::stream_gbps(1, one / 2),
+                gbps_all: probe::stream_gbps(cores, all / 2 / cores as u64),
+            }
+        })
+        .collect();
+    // Main memory: far beyond every cache (four times the outermost, at least 256 MiB).
+    let outer = caches.iter().map(|c| c.size_bytes.saturating_mul(c.instances as u64)).max().unwrap_or(0);
+    let dram = (4 * outer).max(256 << 20);
+    levels.push(MemoryLevel {
+        name: "DRAM".into(),
+        capacity_one_thread: None,
+        capacity_all: None,
+        gbps_one_thread: probe::stream_gbps(1, dram),
+        gbps_all: probe::stream_gbps(cores, dram / cores as u64),
+    });
+    let sizes = if described.is_empty() { "assumed (the OS describes none)" } else { "from sysfs" };
+    Roofline {
+        threads: cores,
+        peak_gflops: probe::fma_peak_gflops(cores),
+        peak_gflops_one_thread: probe::fma_peak_gflops(1),
+        levels,
+        how: format!(
+            "FMA: {} independent {} FMA chains per thread, best of 3; bandwidth: the best of read, copy and \
+             add streams (bytes read + written) over half of each level (cache sizes {sizes}) and {} MiB for DRAM, \
+             best of 5; {cores} threads = every logical core",
+            probe::CHAINS,
+            probe::fma_isa(),
+            dram >> 20
+        ),
+    }
+}
+
+/// This process's copy of the machine's roofline, shared by every CPU device.
+static MACHINE: std::sync::Mutex<Option<Roofline>> = std::sync::Mutex::new(None);
+
+/// The machine's roofline: from this process's copy, else the cache file, else measured now.
+pub fn machine() -> Roofline {
+    let mut held = MACHINE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    held.get_or_insert_with(|| cache::load_or_measure(false)).clone()
+}
+
+/// Measures the roofline again, whatever the cache holds, and keeps the result.
+pub fn renew() -> Roofline {
+    let fresh = cache::load_or_measure(true);
+    *MACHINE.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(fresh.clone());
+    fresh
+}

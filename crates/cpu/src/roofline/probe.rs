@@ -1,0 +1,235 @@
+//! The probes behind the CPU roofline.
+//!
+//! - FMA peak: independent FMA chains in registers on every thread at once, no memory traffic.
+//! - Stream bandwidth: each thread streams over its own buffers of a given size again and again,
+//!   all threads started together at a barrier; three patterns — read (a sum), copy, and add
+//!   (`y = a + b`) — whose bytes read + written per second differ with the level (reads are cheaper
+//!   than writes in DRAM, stores are the bottleneck in L1), and the level's ceiling is the best of
+//!   the three: no streaming kernel was seen to move bytes faster there.
+
+use std::sync::Barrier;
+use std::time::Instant;
+
+use crate::simd::{Isa, multiversion};
+
+/// Independent accumulator chains, enough to cover FMA latency × throughput on current cores.
+pub const CHAINS: usize = 12;
+
+pub fn fma_isa() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx512f") {
+            return "AVX-512F";
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            return "AVX2+FMA";
+        }
+    }
+    "portable"
+}
+
+/// Runs `iters` iterations of the FMA loop; returns (flops, a value that keeps the loop alive).
+fn fma_loop(iters: usize) -> (f64, f32) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F, checked just above.
+            return (iters as f64 * (CHAINS * 16 * 2) as f64, unsafe { x86::fma_avx512(iters) });
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX2 and FMA, checked just above.
+            return (iters as f64 * (CHAINS * 8 * 2) as f64, unsafe { x86::fma_avx2(iters) });
+        }
+    }
+    let mut acc = [1.0f32; CHAINS * 4];
+    for _ in 0..iters {
+        for a in acc.iter_mut() {
+            *a = *a * 1.000_000_1 + 1e-7;
+        }
+        acc = std::hint::black_box(acc);
+    }
+    (iters as f64 * (CHAINS * 4 * 2) as f64, acc.iter().sum())
+}
+
+/// GFLOP/s of `threads` threads each running the FMA loop at once: the best of three trials (a
+/// peak is a maximum; a virtual CPU that is briefly shared only ever lowers a trial).
+pub fn fma_peak_gflops(threads: usize) -> f64 {
+    (0..3).map(|_| fma_trial(threads)).fold(0.0, f64::max)
+}
+
+/// One trial: the threads start together at a barrier and are timed until the last one ends.
+fn fma_trial(threads: usize) -> f64 {
+    let iters = 15_000_000;
+    let threads = threads.max(1);
+    fma_loop(iters / 20); // warm up, and let the clock settle
+    let barrier = std::sync::Barrier::new(threads + 1);
+    let (flops, secs) = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    barrier.wait();
+                    let (flops, v) = fma_loop(iters);
+                    std::hint::black_box(v);
+                    flops
+                })
+            })
+            .collect();
+        barrier.wait();
+        let started = Instant::now();
+        let flops: f64 = handles.into_iter().map(|h| h.join().unwrap_or(0.0)).sum();
+        (flops, started.elapsed().as_secs_f64())
+    });
+    flops / secs / 1e9
+}
+
+/// Trials of each stream measurement; the best is kept (a ceiling is a maximum, and a virtual CPU
+/// that is briefly shared only ever lowers a trial).
+const STREAM_TRIALS: usize = 9;
+
+/// Each trial streams at least this long on one thread, so timer resolution does not matter.
+const STREAM_TRIAL_SECONDS: f64 = 10e-3;
+
+/// A streaming pattern and the arrays it touches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    /// `s += x[i]`: one array read.
+    Read,
+    /// `y[i] = x[i]`: one read, one written.
+    Copy,
+    /// `y[i] = a[i] + b[i]`: two read, one written.
+    Add,
+}
+
+impl Stream {
+    pub const ALL: [Stream; 3] = [Stream::Read, Stream::Copy, Stream::Add];
+
+    fn arrays(self) -> usize {
+        match self {
+            Stream::Read => 1,
+            Stream::Copy => 2,
+            Stream::Add => 3,
+        }
+    }
+}
+
+multiversion! {
+    /// `Σ x` with 128 independent lanes, so that loads, not the add latency, set the pace.
+    pub fn read_pass(x: &[f32]) -> f32 {
+        let mut acc = [0.0f32; 128];
+        for chunk in x.chunks_exact(128) {
+            let chunk: &[f32; 128] = chunk.try_into().unwrap_or(&[0.0; 128]);
+            for i in 0..128 {
+                acc[i] += chunk[i];
+            }
+        }
+        acc.iter().sum()
+    }
+}
+
+multiversion! {
+    /// `y ← a + b`.
+    pub fn add_pass(a: &[f32], b: &[f32], y: &mut [f32]) {
+        for ((y, a), b) in y.iter_mut().zip(a).zip(b) {
+            *y = a + b;
+        }
+    }
+}
+
+/// One pass of `stream` over `arrays` (each `n` values); returns a value that keeps it alive.
+fn pass(stream: Stream, arrays: &mut [Vec<f32>]) -> f32 {
+    let isa = Isa::best();
+    match (stream, arrays) {
+        (Stream::Read, [x]) => read_pass(isa, x),
+        (Stream::Copy, [x, y]) => {
+            y.copy_from_slice(x);
+            y[0]
+        }
+        (Stream::Add, [a, b, y]) => {
+            add_pass(isa, a, b, y);
+            y[0]
+        }
+        _ => 0.0,
+    }
+}
+
+/// GB/s (bytes read + written) of `threads` threads each streaming over its own `bytes_per_thread`
+/// bytes: the best of [`Stream::ALL`], each the best of [`STREAM_TRIALS`].
+pub fn stream_gbps(threads: usize, bytes_per_thread: u64) -> f64 {
+    Stream::ALL.into_iter().map(|s| stream_pattern_gbps(s, threads.max(1), bytes_per_thread)).fold(0.0, f64::max)
+}
+
+/// GB/s of one pattern: `passes` passes per trial, chosen so one thread's trial lasts
+/// [`STREAM_TRIAL_SECONDS`]; a trial lasts until the slowest thread is done.
+pub fn stream_pattern_gbps(stream: Stream, threads: usize, bytes_per_thread: u64) -> f64 {
+    let n = ((bytes_per_thread / 4) as usize / stream.arrays() / 128 * 128).max(128);
+    let fresh = || (0..stream.arrays()).map(|i| vec![1.0 + i as f32; n]).collect::<Vec<_>>();
+    let passes = {
+        let mut arrays = fresh();
+        pass(stream, &mut arrays);
+        let t0 = Instant::now();
+        std::hint::black_box(pass(stream, &mut arrays));
+        (STREAM_TRIAL_SECONDS / t0.elapsed().as_secs_f64().max(1e-9)).ceil().clamp(1.0, 1e6) as usize
+    };
+    let barrier = Barrier::new(threads);
+    let per_thread: Vec<Vec<f64>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut arrays = fresh();
+                    pass(stream, &mut arrays);
+                    (0..STREAM_TRIALS)
+                        .map(|_| {
+                            barrier.wait();
+                            let t0 = Instant::now();
+                            for _ in 0..passes {
+                                std::hint::black_box(pass(stream, std::hint::black_box(&mut arrays)));
+                            }
+                            t0.elapsed().as_secs_f64()
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+    });
+    let bytes = (threads * passes * n * stream.arrays() * 4) as f64;
+    (0..STREAM_TRIALS)
+        .map(|t| per_thread.iter().map(|secs| secs.get(t).copied().unwrap_or(f64::INFINITY)).fold(0.0, f64::max))
+        .map(|slowest| bytes / slowest / 1e9)
+        .fold(0.0, f64::max)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::CHAINS;
+
+    #[target_feature(enable = "avx512f")]
+    pub fn fma_avx512(iters: usize) -> f32 {
+        let (a, b) = (_mm512_set1_ps(1.000_000_1), _mm512_set1_ps(1e-7));
+        let mut acc = [_mm512_set1_ps(1.0); CHAINS];
+        for _ in 0..iters {
+            for r in acc.iter_mut() {
+                *r = _mm512_fmadd_ps(*r, a, b);
+            }
+        }
+        acc.iter().map(|&r| _mm512_reduce_add_ps(r)).sum()
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub fn fma_avx2(iters: usize) -> f32 {
+        let (a, b) = (_mm256_set1_ps(1.000_000_1), _mm256_set1_ps(1e-7));
+        let mut acc = [_mm256_set1_ps(1.0); CHAINS];
+        for _ in 0..iters {
+            for r in acc.iter_mut() {
+                *r = _mm256_fmadd_ps(*r, a, b);
+            }
+        }
+        let mut out = [0.0f32; 8];
+        let total = acc.iter().fold(_mm256_setzero_ps(), |s, &r| _mm256_add_ps(s, r));
+        // SAFETY: `out` holds 8 values.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), total) };
+        out.iter().sum()
+    }
+}
