@@ -119,7 +119,9 @@ pub fn batch_size(single: f64, cold: bool) -> usize {
     if cold || !(single < BATCH_BELOW.as_secs_f64()) {
         return 1;
     }
-    (BATCH_TARGET.as_secs_f64() / single.max(1e-9)).ceil().clamp(1.0, MAX_BATCH as f64) as usize
+    // In whole nanoseconds, so that 200 µs / 10 µs is exactly 20.
+    let single_ns = ((single * 1e9).round() as u128).max(1);
+    (BATCH_TARGET.as_nanos().div_ceil(single_ns)).clamp(1, MAX_BATCH as u128) as usize
 }
 
 /// Times `run` on `device`: `plan.warmup` untimed runs (at least one, which also sizes the batch),
