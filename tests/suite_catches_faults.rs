@@ -92,8 +92,7 @@ fn the_honest_cpu_passes_the_same_cases() {
     for op in [Op::Relu, Op::Matmul, Op::Softmax] {
         let outcomes = check_op(&device, op);
         assert!(outcomes.iter().any(|o| !o.skipped), "{op}: every case was skipped");
-        let failed: Vec<String> =
-            outcomes.iter().filter(|o| !o.passed() && !o.skipped).map(|o| o.describe()).collect();
+        let failed: Vec<String> = outcomes.iter().filter(|o| !o.passed() && !o.skipped).map(|o| o.describe()).collect();
         assert!(failed.is_empty(), "{op}:\n{}", failed.join("\n"));
     }
 }

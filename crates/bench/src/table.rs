@@ -78,10 +78,8 @@ pub fn check_text(r: &Record) -> String {
     if r.timed() && r.noisy {
         text += ", noisy";
     }
-    if let (true, Some(note)) = (r.timed(), &r.note) {
-        if r.status == Status::Ok {
-            text += &format!(" ({note})");
-        }
+    if let (true, Status::Ok, Some(note)) = (r.timed(), r.status, &r.note) {
+        text += &format!(" ({note})");
     }
     text
 }

@@ -116,7 +116,7 @@ impl Measured {
 
 /// Launches per sample for a kernel whose single launch took `single` seconds.
 pub fn batch_size(single: f64, cold: bool) -> usize {
-    if cold || !(single < BATCH_BELOW.as_secs_f64()) {
+    if cold || single.is_nan() || single >= BATCH_BELOW.as_secs_f64() {
         return 1;
     }
     // In whole nanoseconds, so that 200 µs / 10 µs is exactly 20.

@@ -375,7 +375,7 @@ impl CudaBackend {
             how: format!(
                 "FMA peak: kernels/probe.ptx fma_peak, 8 chains per thread; bandwidth: device-to-device copies \
                  (read + write) of {} KiB ×50 (L2) and 256 MiB (HBM); best of 5, CUDA events; measured per process",
-                l2 / 4 >> 10
+                (l2 / 4) >> 10
             ),
         })
     }
