@@ -27,19 +27,19 @@ done | tee "$out/numpy-openblas.txt"
 baselines=openblas,gemm-crate,matrixmultiply
 mlp=64x128x784:NT,128x784x64:TN,64x10x128:NT,10x128x64:TN,64x128x10:NN
 for threads in 1 2; do
-  "$bin" bench --threads "$threads" --op matmul --variant all --budget 3 \
+  "$bin" bench --backend cpu --threads "$threads" --op matmul --variant all --budget 3 \
     --shape 1024x1024x1024 --json "$out/gemm-1024-t$threads.json"
-  "$bin" bench --threads "$threads" --op matmul --variant "threaded,packed_avx512,packed_avx2,$baselines" --budget 3 \
+  "$bin" bench --backend cpu --threads "$threads" --op matmul --variant "threaded,packed_avx512,packed_avx2,$baselines" --budget 3 \
     --shape 2048x2048x2048 --json "$out/gemm-2048-t$threads.json"
-  "$bin" bench --threads "$threads" --op matmul --variant "threaded,packed_avx512,packed_avx2,$baselines" --budget 1 \
+  "$bin" bench --backend cpu --threads "$threads" --op matmul --variant "threaded,packed_avx512,packed_avx2,$baselines" --budget 1 \
     --shape "$mlp" --json "$out/gemm-mlp-t$threads.json"
 done
 
 # Memory-bound ops, held against the level their working set lives in: 16M elements (DRAM),
 # warm and cold, and 64K elements (L2).
-"$bin" bench --op relu,relu_backward,adam --shape 16777216,65536 --budget 2 --json "$out/elementwise.json"
-"$bin" bench --op relu,relu_backward,adam --shape 16777216,65536 --budget 2 --cold --json "$out/elementwise-cold.json"
-"$bin" bench --op softmax,log_softmax,softmax_cross_entropy --shape 16384x1024 --budget 2 --json "$out/rowwise-16M.json"
+"$bin" bench --backend cpu --op relu,relu_backward,adam --shape 16777216,65536 --budget 2 --json "$out/elementwise.json"
+"$bin" bench --backend cpu --op relu,relu_backward,adam --shape 16777216,65536 --budget 2 --cold --json "$out/elementwise-cold.json"
+"$bin" bench --backend cpu --op softmax,log_softmax,softmax_cross_entropy --shape 16384x1024 --budget 2 --json "$out/rowwise-16M.json"
 
 # The README's main command: the default suite on every backend.
 "$bin" bench --json "$out/default-suite.json" --markdown "$out/default-suite.md"

@@ -33,10 +33,31 @@ enum Command {
     Distill(train::DistillArgs),
 }
 
+/// Mesa's software Vulkan driver prints `error: XDG_RUNTIME_DIR is invalid or not set` whenever
+/// the variable is missing (a container, `ssh` without a login session), which reads like an
+/// error of kernelab's. It only needs a private directory: give it one when there is none.
+fn give_mesa_a_runtime_dir() {
+    let valid = std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| std::path::Path::new(&d).is_dir());
+    if valid {
+        return;
+    }
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) else { return };
+    let dir = std::env::temp_dir().join(format!("kernelab-runtime-{uid}"));
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+    let ours = std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir() && m.uid() == uid && m.mode() & 0o077 == 0);
+    if ours {
+        // SAFETY: called first thing in `main`, before any thread exists that could read the
+        // environment concurrently.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
+    }
+}
+
 /// Parses the arguments and runs the command. Exit codes: 0 success, 1 a kernel failed its
 /// reference check, 2 an error (bad arguments, unavailable backend, unwritable file).
 pub fn main() -> ExitCode {
     kernelab_cpu::prepare_baselines();
+    give_mesa_a_runtime_dir();
     let cli = Cli::parse();
     let outcome = match &cli.command {
         Command::Devices(a) => devices::run(a).map(|()| 0),

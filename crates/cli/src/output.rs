@@ -33,6 +33,10 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
         _ => Path::new("."),
     };
     let mut tmp = tempfile::Builder::new().prefix(".kernelab-").suffix(".tmp").tempfile_in(dir).map_err(io)?;
+    // A temporary file is private (0600); the result gets the old file's mode, or 0644 when new.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o7777);
+    tmp.as_file().set_permissions(std::fs::Permissions::from_mode(mode)).map_err(io)?;
     tmp.write_all(bytes).and_then(|()| tmp.as_file().sync_all()).map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;
     if let Ok(d) = std::fs::File::open(dir) {
@@ -79,6 +83,10 @@ mod tests {
         write(&path, b"new").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"new");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file remains");
+        use std::os::unix::fs::PermissionsExt;
+        let fresh = dir.path().join("new.json");
+        write(&fresh, b"x").unwrap();
+        assert_eq!(std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777, 0o644, "readable like any result");
     }
 
     #[test]

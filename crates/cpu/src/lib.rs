@@ -3,9 +3,10 @@
 //! Kernels live one family per module: [`matmul`] (the `naive` and `blocked` rungs) and [`gemm`]
 //! (packed GEMM with run-time-chosen `std::arch` microkernels, threaded), [`elementwise`] and
 //! [`rowwise`] (one loop body compiled per instruction set by [`simd`]); `openblas` (feature
-//! `openblas`) is the vendor baseline. [`registry`] names the variants, [`roofline`] measures the
-//! machine's FMA peak and copy bandwidth. Buffers are host vectors ([`CpuBuffer`]) recycled through
-//! a per-device [`Pool`](kernelab_tensor::Pool).
+//! `openblas`) is the vendor baseline and `peers` (feature `rust-baselines`) the Rust ones.
+//! [`registry`] names the variants; [`roofline`] measures the machine's FMA peak and the bandwidth
+//! of every memory level ([`topology`] reads the cache sizes) and keeps them per machine. Buffers
+//! are host vectors ([`CpuBuffer`]) recycled through a per-device [`Pool`](kernelab_tensor::Pool).
 
 mod buffer;
 pub mod elementwise;

@@ -148,7 +148,7 @@ mod tests {
     use super::*;
 
     fn key() -> MachineKey {
-        MachineKey { cpu: "Test CPU".into(), logical_cores: 2, kernel: "6.1".into(), probe_version: 2 }
+        MachineKey { cpu: "Test CPU".into(), logical_cores: 2, kernel: "6.1".into(), probe_version: 3 }
     }
 
     fn file() -> CacheFile {
@@ -178,7 +178,7 @@ mod tests {
         assert_eq!(load(&path, &key()), Ok(file()));
         let other = MachineKey { logical_cores: 16, ..key() };
         assert_eq!(load(&path, &other), Err(Stale::OtherMachine));
-        let older = MachineKey { probe_version: 1, ..key() };
+        let older = MachineKey { probe_version: 2, ..key() };
         assert_eq!(load(&path, &older), Err(Stale::OtherMachine));
         let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary file is left behind");

@@ -2,10 +2,12 @@
 //!
 //! - FMA peak: independent FMA chains in registers on every thread at once, no memory traffic.
 //! - Stream bandwidth: each thread streams over its own buffers of a given size again and again,
-//!   all threads started together at a barrier; three patterns — read (a sum), copy, and add
-//!   (`y = a + b`) — whose bytes read + written per second differ with the level (reads are cheaper
-//!   than writes in DRAM, stores are the bottleneck in L1), and the level's ceiling is the best of
-//!   the three: no streaming kernel was seen to move bytes faster there.
+//!   all threads started together at a barrier; four patterns — read (a sum), copy, add
+//!   (`y = a + b`) and update (`y += x`, where every line written was just read, so no extra
+//!   read-for-ownership traffic goes uncounted) — whose bytes read + written per second differ
+//!   with the level (reads are cheaper than writes in DRAM, stores are the bottleneck in L1), and
+//!   the level's ceiling is the best of the four: no streaming kernel was seen to move bytes
+//!   faster there.
 
 use std::sync::Barrier;
 use std::time::Instant;
@@ -98,16 +100,33 @@ pub enum Stream {
     Copy,
     /// `y[i] = a[i] + b[i]`: two read, one written.
     Add,
+    /// `y[i] += x[i]`: two read, one written in place.
+    Update,
+    /// `y[i] += x[i]; z[i] += w[i]; v[i] += u[i]`: six streams at once, three written in place
+    /// (the shape of an optimizer step; more concurrent streams keep more lines in flight).
+    Update3,
 }
 
 impl Stream {
-    pub const ALL: [Stream; 3] = [Stream::Read, Stream::Copy, Stream::Add];
+    pub const ALL: [Stream; 5] = [Stream::Read, Stream::Copy, Stream::Add, Stream::Update, Stream::Update3];
 
+    /// Arrays the pattern touches.
     fn arrays(self) -> usize {
         match self {
             Stream::Read => 1,
-            Stream::Copy => 2,
+            Stream::Copy | Stream::Update => 2,
             Stream::Add => 3,
+            Stream::Update3 => 6,
+        }
+    }
+
+    /// Arrays it reads or writes, counted once each way (bytes moved per element ÷ 4).
+    fn streams(self) -> usize {
+        match self {
+            Stream::Read => 1,
+            Stream::Copy => 2,
+            Stream::Add | Stream::Update => 3,
+            Stream::Update3 => 9,
         }
     }
 }
@@ -135,6 +154,26 @@ multiversion! {
     }
 }
 
+multiversion! {
+    /// `y ← y + x`.
+    pub fn update_pass(x: &[f32], y: &mut [f32]) {
+        for (y, x) in y.iter_mut().zip(x) {
+            *y += x;
+        }
+    }
+}
+
+multiversion! {
+    /// `y ← y + x`, `z ← z + w`, `v ← v + u` in one loop.
+    pub fn update3_pass(x: &[f32], y: &mut [f32], w: &[f32], z: &mut [f32], u: &[f32], v: &mut [f32]) {
+        for (((((y, x), z), w), v), u) in y.iter_mut().zip(x).zip(z.iter_mut()).zip(w).zip(v.iter_mut()).zip(u) {
+            *y += x;
+            *z += w;
+            *v += u;
+        }
+    }
+}
+
 /// One pass of `stream` over `arrays` (each `n` values); returns a value that keeps it alive.
 fn pass(stream: Stream, arrays: &mut [Vec<f32>]) -> f32 {
     let isa = Isa::best();
@@ -146,6 +185,14 @@ fn pass(stream: Stream, arrays: &mut [Vec<f32>]) -> f32 {
         }
         (Stream::Add, [a, b, y]) => {
             add_pass(isa, a, b, y);
+            y[0]
+        }
+        (Stream::Update, [x, y]) => {
+            update_pass(isa, x, y);
+            y[0]
+        }
+        (Stream::Update3, [x, y, w, z, u, v]) => {
+            update3_pass(isa, x, y, w, z, u, v);
             y[0]
         }
         _ => 0.0,
@@ -192,7 +239,7 @@ pub fn stream_pattern_gbps(stream: Stream, threads: usize, bytes_per_thread: u64
             .collect();
         handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
     });
-    let bytes = (threads * passes * n * stream.arrays() * 4) as f64;
+    let bytes = (threads * passes * n * stream.streams() * 4) as f64;
     (0..STREAM_TRIALS)
         .map(|t| per_thread.iter().map(|secs| secs.get(t).copied().unwrap_or(f64::INFINITY)).fold(0.0, f64::max))
         .map(|slowest| bytes / slowest / 1e9)
