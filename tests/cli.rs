@@ -153,6 +153,15 @@ fn bad_arguments_exit_2_with_a_message() {
     assert!(text(&out).1.contains("empty dimension"));
 }
 
+/// `--distributed` in a build without MPI says how to get it.
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn distributed_training_without_mpi_says_how_to_build_it() {
+    let out = kernelab(&["train", "--distributed", "--epochs", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("rebuild with `--features mpi`"), "{:?}", text(&out));
+}
+
 #[test]
 fn check_runs_the_conformance_suite() {
     let (stdout, _) = kernelab_ok(&["check", "--backend", "cpu", "--op", "relu,softmax_cross_entropy"]);

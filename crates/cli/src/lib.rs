@@ -4,6 +4,7 @@
 mod args;
 mod bench;
 mod check;
+mod cluster;
 mod devices;
 mod output;
 mod train;

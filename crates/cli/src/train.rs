@@ -11,6 +11,7 @@ use kernelab_nn::{
 use kernelab_tensor::{Device, Error, Result};
 
 use crate::bench::open_devices;
+use crate::cluster::{self, Comm};
 
 /// Flags shared by `train` and `distill`.
 #[derive(Args, Debug)]
@@ -44,6 +45,16 @@ pub struct CommonArgs {
     /// Also append each epoch's JSON line to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Train across processes and hosts, one rank per process under an MPI launcher
+    /// (`mpirun -np 2 kernelab train --distributed`): each global batch is split over the ranks,
+    /// then over each rank's --backend devices; rank 0 evaluates, logs and saves. Needs a build
+    /// with `--features mpi`.
+    #[arg(long)]
+    distributed: bool,
+    /// With --distributed: all-reduce a checksum of the parameters after every step and stop if
+    /// any two ranks differ.
+    #[arg(long, requires = "distributed")]
+    verify_replicas: bool,
 }
 
 #[derive(Args, Debug)]
@@ -121,7 +132,11 @@ fn load_data(common: &CommonArgs, inputs: usize, classes: usize) -> Result<(Data
 struct Logger(Option<std::fs::File>);
 
 impl Logger {
-    fn new(path: &Option<PathBuf>) -> Result<Self> {
+    /// A logger that writes (rank 0 of a distributed run, or a single process) or stays silent.
+    fn new(path: &Option<PathBuf>, leads: bool) -> Result<Self> {
+        if !leads {
+            return Ok(Self(None));
+        }
         let file = path
             .as_ref()
             .map(|p| std::fs::File::create(p).map_err(|source| Error::Io { path: p.display().to_string(), source }))
@@ -141,7 +156,9 @@ impl Logger {
     }
 }
 
-/// Trains `model` with `objective` on one device or data-parallel on several.
+/// Trains `model` with `objective` on one device, data-parallel on several, or across the ranks
+/// of an MPI world (each rank on its own devices).
+#[allow(clippy::too_many_arguments)]
 fn run_fit(
     model: Mlp,
     devices: &[Device],
@@ -150,8 +167,21 @@ fn run_fit(
     name: &str,
     data: &(Dataset, Dataset),
     logger: &mut Logger,
+    comm: Option<&Comm>,
 ) -> Result<(Mlp, Vec<EpochLog>)> {
     let config = FitConfig { epochs: common.epochs, batch: common.batch, seed: common.seed, name: name.into() };
+    #[cfg(feature = "mpi")]
+    if let Some(comm) = comm {
+        let local = DataParallel::new(&model, devices, &common.split, common.lr, &objective)?;
+        let mut learner = cluster::distributed(local, comm, common.verify_replicas);
+        let logs = fit(&mut learner, &data.0, &data.1, &config, |l| logger.log(l))
+            .unwrap_or_else(|e| cluster::fail_all(comm, e));
+        return Ok((learner.model().clone(), logs));
+    }
+    #[cfg(not(feature = "mpi"))]
+    if let Some(comm) = comm {
+        match *comm {}
+    }
     if devices.len() > 1 {
         let mut parallel = DataParallel::new(&model, devices, &common.split, common.lr, &objective)?;
         let logs = fit(&mut parallel, &data.0, &data.1, &config, |l| logger.log(l))?;
@@ -185,14 +215,35 @@ fn check_batch(common: &CommonArgs) -> Result<()> {
     Ok(())
 }
 
+/// The start-up line of a distributed run (rank 0): the world and each rank's devices.
+fn announce_world(comm: Option<&Comm>, devices: &[Device], batch: usize) {
+    if let (Some(world), true) = (cluster::describe(comm), cluster::leads(comm)) {
+        let local: Vec<&str> = devices.iter().map(|d| d.kind().name()).collect();
+        eprintln!("distributed: {world}, each on {} ({}); global batch {batch}", local.len(), local.join(","));
+    }
+}
+
 pub fn train(a: &TrainArgs) -> Result<()> {
     check_batch(&a.common)?;
-    let devices = open_devices(&a.common.backend, a.common.adapter.as_deref())?;
-    let model = Mlp::new(&a.model, a.common.seed, &devices[0])?;
-    let widths = model.widths();
-    let data = load_data(&a.common, widths[0], widths[widths.len() - 1])?;
-    let mut logger = Logger::new(&a.common.json)?;
-    let (model, logs) = run_fit(model, &devices, &a.common, Objective::CrossEntropy, "model", &data, &mut logger)?;
+    let comm = cluster::start(a.common.distributed)?;
+    let comm = comm.as_ref();
+    let setup = (|| {
+        let devices = open_devices(&a.common.backend, a.common.adapter.as_deref())?;
+        let model = Mlp::new(&a.model, a.common.seed, &devices[0])?;
+        let widths = model.widths();
+        let data = load_data(&a.common, widths[0], widths[widths.len() - 1])?;
+        let logger = Logger::new(&a.common.json, cluster::leads(comm))?;
+        Ok((devices, model, data, logger))
+    })();
+    let (devices, model, data, mut logger) = cluster::agree(comm, setup)?;
+    let c = &a.common;
+    cluster::check_same_run(comm, &model, c.batch, c.epochs, c.seed, c.lr, data.0.len(), data.1.len(), &[])?;
+    announce_world(comm, &devices, c.batch);
+    let (model, logs) =
+        run_fit(model, &devices, &a.common, Objective::CrossEntropy, "model", &data, &mut logger, comm)?;
+    if !cluster::leads(comm) {
+        return Ok(());
+    }
     summary("model", &model, &logs);
     if let Some(path) = &a.save {
         model.save(path)?;
@@ -208,41 +259,60 @@ pub fn distill(a: &DistillArgs) -> Result<()> {
             op: "distill", why: "need --temperature > 0 and 0 ≤ --alpha ≤ 1".into()
         });
     }
-    let devices = open_devices(&a.common.backend, a.common.adapter.as_deref())?;
-    let student = Mlp::new(&a.student, a.common.seed, &devices[0])?;
-    let widths = student.widths();
-    let data = load_data(&a.common, widths[0], widths[widths.len() - 1])?;
-    let mut logger = Logger::new(&a.common.json)?;
+    let comm = cluster::start(a.common.distributed)?;
+    let comm = comm.as_ref();
+    let leads = cluster::leads(comm);
+    let setup = (|| {
+        let devices = open_devices(&a.common.backend, a.common.adapter.as_deref())?;
+        let student = Mlp::new(&a.student, a.common.seed, &devices[0])?;
+        let widths = student.widths();
+        let data = load_data(&a.common, widths[0], widths[widths.len() - 1])?;
+        let logger = Logger::new(&a.common.json, leads)?;
+        let loaded = a.teacher_checkpoint.as_ref().map(|path| Mlp::load(path, &devices[0])).transpose()?;
+        Ok((devices, student, data, logger, loaded))
+    })();
+    let (devices, student, data, mut logger, loaded) = cluster::agree(comm, setup)?;
+    let c = &a.common;
+    let settings = [("--temperature", a.temperature), ("--alpha", a.alpha)];
+    cluster::check_same_run(comm, &student, c.batch, c.epochs, c.seed, c.lr, data.0.len(), data.1.len(), &settings)?;
+    announce_world(comm, &devices, c.batch);
 
-    let teacher = match &a.teacher_checkpoint {
-        Some(path) => {
-            let teacher = Mlp::load(path, &devices[0])?;
-            let (loss, acc) = kernelab_nn::evaluate(&teacher, &data.1, 1000)?;
-            eprintln!(
-                "teacher    {:<16} loaded from {}: test loss {loss:.4}, accuracy {:.2}%",
-                teacher.spec(),
-                path.display(),
-                100.0 * acc
-            );
+    let teacher = match (loaded, &a.teacher_checkpoint) {
+        (Some(teacher), Some(path)) => {
+            cluster::check_same_run(comm, &teacher, c.batch, c.epochs, c.seed, c.lr, data.0.len(), data.1.len(), &[])?;
+            if leads {
+                let (loss, acc) = kernelab_nn::evaluate(&teacher, &data.1, 1000)?;
+                eprintln!(
+                    "teacher    {:<16} loaded from {}: test loss {loss:.4}, accuracy {:.2}%",
+                    teacher.spec(),
+                    path.display(),
+                    100.0 * acc
+                );
+            }
             teacher
         }
-        None => {
+        _ => {
             let teacher = Mlp::new(&a.teacher, a.common.seed.wrapping_add(1000), &devices[0])?;
             let (teacher, logs) =
-                run_fit(teacher, &devices, &a.common, Objective::CrossEntropy, "teacher", &data, &mut logger)?;
-            summary("teacher", &teacher, &logs);
+                run_fit(teacher, &devices, &a.common, Objective::CrossEntropy, "teacher", &data, &mut logger, comm)?;
+            if leads {
+                summary("teacher", &teacher, &logs);
+            }
             teacher
         }
     };
-    if let Some(path) = &a.save_teacher {
+    if let (Some(path), true) = (&a.save_teacher, leads) {
         teacher.save(path)?;
     }
     let (plain, plain_logs) =
-        run_fit(student.clone(), &devices, &a.common, Objective::CrossEntropy, "student", &data, &mut logger)?;
+        run_fit(student.clone(), &devices, &a.common, Objective::CrossEntropy, "student", &data, &mut logger, comm)?;
     let objective = Objective::Distill { teacher, temperature: a.temperature, alpha: a.alpha };
     let fresh = Mlp::new(&a.student, a.common.seed, &devices[0])?;
-    let (distilled, distilled_logs) = run_fit(fresh, &devices, &a.common, objective, "distilled", &data, &mut logger)?;
-    summary("student", &plain, &plain_logs);
-    summary("distilled", &distilled, &distilled_logs);
+    let (distilled, distilled_logs) =
+        run_fit(fresh, &devices, &a.common, objective, "distilled", &data, &mut logger, comm)?;
+    if leads {
+        summary("student", &plain, &plain_logs);
+        summary("distilled", &distilled, &distilled_logs);
+    }
     Ok(())
 }

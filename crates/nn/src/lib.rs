@@ -5,6 +5,8 @@
 
 pub mod checkpoint;
 pub mod data;
+#[cfg(feature = "mpi")]
+pub mod distributed;
 pub mod idx;
 mod linear;
 pub mod optim;

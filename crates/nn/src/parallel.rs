@@ -63,14 +63,21 @@ impl DataParallel {
     }
 }
 
-impl Fit for DataParallel {
-    fn step(&mut self, images: &[f32], labels: &[u32]) -> Result<()> {
+impl DataParallel {
+    /// Values in all parameters together: the length of a flat gradient.
+    pub fn parameter_count(&self) -> usize {
+        self.replicas[0].model.parameters().iter().map(Tensor::numel).sum()
+    }
+
+    /// Forward and backward on every replica at once (each on its share of the batch); returns
+    /// `Σ_r (n_r/n)·g_r`, the gradient of the mean loss over the batch, flattened over the
+    /// parameters in order (what one all-reduce sends).
+    pub fn flat_gradient(&mut self, images: &[f32], labels: &[u32]) -> Result<Vec<f32>> {
         let rows = labels.len();
         let features = images.len() / rows.max(1);
         let shares = self.shares(rows);
         let mut offsets = vec![0];
         shares.iter().for_each(|s| offsets.push(offsets.last().unwrap_or(&0) + s));
-        // Forward and backward on every replica at once.
         let grads: Vec<Option<Grads>> = std::thread::scope(|scope| {
             let handles: Vec<_> = self
                 .replicas
@@ -87,25 +94,45 @@ impl Fit for DataParallel {
                 .map(|h| h.join().unwrap_or_else(|_| Err(replica_panicked())))
                 .collect::<Result<Vec<_>>>()
         })?;
-        // All-reduce through the host: g = Σ_r (n_r/n)·g_r, the same sum on every replica.
         let params: Vec<Vec<Tensor>> = self.replicas.iter().map(|r| r.model.parameters()).collect();
-        let mut reduced: Vec<Grads> = vec![Grads::default(); self.replicas.len()];
-        for p in 0..params[0].len() {
-            let mut sum = vec![0.0f32; params[0][p].numel()];
+        let mut flat = Vec::with_capacity(self.parameter_count());
+        for (p, first) in params[0].iter().enumerate() {
+            let mut sum = vec![0.0f32; first.numel()];
             for (r, g) in grads.iter().enumerate() {
                 let Some(g) = g.as_ref().and_then(|g| g.get(&params[r][p])) else { continue };
                 let w = shares[r] as f32 / rows as f32;
                 sum.iter_mut().zip(g.to_vec()?).for_each(|(s, v)| *s += w * v);
             }
-            for (r, replica_params) in params.iter().enumerate() {
-                let param = &replica_params[p];
-                reduced[r].set(param, Tensor::from_slice(&sum, param.dims(), param.device())?);
-            }
+            flat.extend_from_slice(&sum);
         }
-        for (replica, g) in self.replicas.iter_mut().zip(&reduced) {
-            replica.apply(g)?;
+        Ok(flat)
+    }
+
+    /// Every replica takes the same optimizer step with the flat gradient `flat`.
+    pub fn apply_flat(&mut self, flat: &[f32]) -> Result<()> {
+        for replica in &mut self.replicas {
+            let mut grads = Grads::default();
+            let mut at = 0;
+            for param in replica.model.parameters() {
+                let n = param.numel();
+                let slice = flat.get(at..at + n).ok_or_else(|| Error::InvalidArgument {
+                    op: "data_parallel",
+                    why: format!("a flat gradient of {} values for {} parameters", flat.len(), at + n),
+                })?;
+                grads.set(&param, Tensor::from_slice(slice, param.dims(), param.device())?);
+                at += n;
+            }
+            replica.apply(&grads)?;
         }
         Ok(())
+    }
+}
+
+impl Fit for DataParallel {
+    fn step(&mut self, images: &[f32], labels: &[u32]) -> Result<()> {
+        // All-reduce through the host: g = Σ_r (n_r/n)·g_r, the same sum on every replica.
+        let flat = self.flat_gradient(images, labels)?;
+        self.apply_flat(&flat)
     }
 
     fn take_loss_sum(&mut self) -> Result<f64> {

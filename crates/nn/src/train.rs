@@ -107,6 +107,18 @@ pub trait Fit {
     fn take_loss_sum(&mut self) -> Result<f64>;
     /// The model to evaluate (replica 0 in data parallel).
     fn model(&self) -> &Mlp;
+    /// Whether this process evaluates and logs (rank 0 of a distributed run does, the others not).
+    fn evaluates(&self) -> bool {
+        true
+    }
+    /// Processes training together (the MPI world size; 1 in one process).
+    fn world_size(&self) -> usize {
+        1
+    }
+    /// Seconds spent in gradient all-reduces across processes since the last call.
+    fn take_allreduce_seconds(&mut self) -> f64 {
+        0.0
+    }
 }
 
 impl Fit for Trainer {
@@ -158,6 +170,16 @@ pub struct EpochLog {
     pub test_acc: f64,
     pub epoch_s: f64,
     pub samples_per_s: f64,
+    /// Processes that trained together (MPI ranks); 1 in one process.
+    #[serde(default = "one")]
+    pub world_size: usize,
+    /// Seconds of the epoch spent all-reducing gradients across processes (0 in one process).
+    #[serde(default)]
+    pub allreduce_s: f64,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// How to run the epoch loop.
@@ -183,7 +205,7 @@ pub fn fit(
     let (mut images, mut labels) = (Vec::new(), Vec::new());
     for epoch in 1..=config.epochs {
         let order = epoch_order(train.len(), config.seed, epoch);
-        let bar = progress(
+        let bar = if learner.evaluates() { progress_bar } else { hidden_bar }(
             order.len().div_ceil(config.batch.max(1)) as u64,
             &format!("{} epoch {epoch}/{}", config.name, config.epochs),
         );
@@ -196,7 +218,9 @@ pub fn fit(
         let train_loss = learner.take_loss_sum()? / train.len().max(1) as f64;
         let epoch_s = started.elapsed().as_secs_f64();
         bar.finish_and_clear();
-        let (test_loss, test_acc) = evaluate(learner.model(), test, 1000)?;
+        let allreduce_s = learner.take_allreduce_seconds();
+        let (test_loss, test_acc) =
+            if learner.evaluates() { evaluate(learner.model(), test, 1000)? } else { (f64::NAN, f64::NAN) };
         let log = EpochLog {
             model: config.name.clone(),
             epoch,
@@ -205,16 +229,24 @@ pub fn fit(
             test_acc,
             epoch_s,
             samples_per_s: train.len() as f64 / epoch_s,
+            world_size: learner.world_size(),
+            allreduce_s,
         };
-        on_epoch(&log);
+        if learner.evaluates() {
+            on_epoch(&log);
+        }
         logs.push(log);
     }
     Ok(logs)
 }
 
+fn hidden_bar(_steps: u64, _label: &str) -> ProgressBar {
+    ProgressBar::hidden()
+}
+
 /// A progress bar over an epoch's steps, drawn on stderr only when stdout is a terminal (so piped
 /// JSON stays clean and logs carry no bar).
-fn progress(steps: u64, label: &str) -> ProgressBar {
+fn progress_bar(steps: u64, label: &str) -> ProgressBar {
     if !std::io::stdout().is_terminal() {
         return ProgressBar::hidden();
     }
