@@ -5,9 +5,11 @@
 pub mod backends;
 pub mod case;
 pub mod check;
+pub mod compare;
 pub mod conformance;
 pub mod record;
 pub mod reference;
 pub mod runner;
+pub mod stats;
 pub mod table;
 pub mod timing;

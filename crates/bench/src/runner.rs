@@ -7,6 +7,7 @@ use crate::case::{Case, Knobs};
 use crate::check::compare;
 use crate::record::{Record, Status};
 use crate::reference::Expected;
+use crate::table::format_time;
 use crate::timing::{Plan, measure};
 
 /// One op at one shape (with matmul's transposes).
@@ -114,6 +115,18 @@ pub fn run(
     specs: &[Spec],
     variants: &Variants,
     plan: &Plan,
+    on_row: impl FnMut(&Record),
+) -> Result<Vec<Record>> {
+    run_with_progress(devices, specs, variants, plan, |_| {}, on_row)
+}
+
+/// [`run`], also calling `on_start` with a description of each row before it runs.
+pub fn run_with_progress(
+    devices: &[Device],
+    specs: &[Spec],
+    variants: &Variants,
+    plan: &Plan,
+    mut on_start: impl FnMut(&str),
     mut on_row: impl FnMut(&Record),
 ) -> Result<Vec<Record>> {
     let cases = specs
@@ -125,6 +138,7 @@ pub fn run(
         })
         .collect::<Result<Vec<_>>>()?;
     let mut evictors: Vec<Evictor> = devices.iter().map(Evictor::new).collect();
+    let mut history = History::default();
     let mut rows = Vec::new();
     for (spec, case) in specs.iter().zip(&cases) {
         let expected = case.expected();
@@ -137,11 +151,15 @@ pub fn run(
             };
             for variant in chosen {
                 let row = Row { device, spec, variant, mode: if plan.cold { "cold" } else { "warm" } };
-                let record = match &variant.unavailable {
-                    Some(reason) => row.record(Status::Skipped, Some(format!("skipped: {reason}"))),
-                    None => bench_one(&row, case, &expected, plan, evictor)
+                on_start(&format!("{} {}/{} {}", spec.op, device.kind(), variant.name, case.label()));
+                let too_long = history.too_long(&row, case, plan);
+                let record = match (&variant.unavailable, too_long) {
+                    (Some(reason), _) => row.record(Status::Skipped, Some(format!("skipped: {reason}"))),
+                    (None, Some(why)) => row.record(Status::Skipped, Some(format!("skipped: {why}"))),
+                    (None, None) => bench_one(&row, case, &expected, plan, evictor)
                         .unwrap_or_else(|e| row.record(Status::Error, Some(format!("error: {e}")))),
                 };
+                history.learn(&row, case, &record);
                 on_row(&record);
                 rows.push(record);
             }
@@ -150,6 +168,40 @@ pub fn run(
     let degraded: Vec<_> = devices.iter().flat_map(Device::baselines).filter(|b| b.degraded).collect();
     crate::record::compare_with_baselines(&mut rows, &degraded);
     Ok(rows)
+}
+
+/// The last timed row of every device and variant, to predict what a larger one will cost.
+#[derive(Default)]
+struct History(std::collections::HashMap<(u64, &'static str), (f64, f64, String)>);
+
+impl History {
+    /// A row's work, for scaling times between shapes: its flops, or its bytes if it has none.
+    fn work(case: &Case) -> f64 {
+        case.flops().max(case.bytes())
+    }
+
+    /// Why the row would run past the plan's cap, predicted from the same variant's last row.
+    fn too_long(&self, row: &Row, case: &Case, plan: &Plan) -> Option<String> {
+        let cap = plan.max_row?;
+        let (work, secs, shape) = self.0.get(&(row.device.id(), row.variant.name))?;
+        let launch = secs * Self::work(case) / work;
+        let predicted = launch * plan.least_launches() as f64;
+        (predicted > cap.as_secs_f64()).then(|| {
+            format!(
+                "predicted {} ({} a launch, from {shape}), over the {} cap per row; --all-sizes runs it",
+                format_time(predicted),
+                format_time(launch),
+                format_time(cap.as_secs_f64())
+            )
+        })
+    }
+
+    fn learn(&mut self, row: &Row, case: &Case, record: &Record) {
+        if record.timed() {
+            let shape = record.shape.iter().map(usize::to_string).collect::<Vec<_>>().join("x");
+            self.0.insert((row.device.id(), row.variant.name), (Self::work(case), record.median_s, shape));
+        }
+    }
 }
 
 /// Evicts a device's caches for cold runs: fills a buffer twice the size of its largest cache
@@ -181,8 +233,23 @@ impl Evictor {
 fn bench_one(row: &Row, case: &Case, expected: &[Expected], plan: &Plan, evictor: &mut Evictor) -> Result<Record> {
     let (device, variant) = (row.device, row.variant.name);
     let mut prepared = case.prepare(device)?;
+    let checked = std::time::Instant::now();
     prepared.launch(Some(variant))?;
     let check = compare(expected, &prepared.outputs()?);
+    let launch = checked.elapsed().as_secs_f64();
+    if let Some(cap) = plan.max_row {
+        let predicted = launch * plan.least_launches() as f64;
+        if predicted > cap.as_secs_f64() {
+            let note = format!(
+                "skipped: one launch took {}, so the row would take about {}, over the {} cap per row; \
+                 --all-sizes runs it",
+                format_time(launch),
+                format_time(predicted),
+                format_time(cap.as_secs_f64())
+            );
+            return Ok(row.record(Status::Skipped, Some(note)));
+        }
+    }
     let measured = measure(device, plan, || prepared.launch(Some(variant)), || evictor.evict())?;
     let samples = measured.best();
     let median = samples.median();

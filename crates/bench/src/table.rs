@@ -106,35 +106,89 @@ pub fn cells(r: &Record) -> Vec<String> {
     ]
 }
 
-/// The whole table, aligned for a terminal.
-pub fn render(records: &[Record]) -> String {
-    let rows: Vec<Vec<String>> = records.iter().map(cells).collect();
-    let mut widths: Vec<usize> = COLUMNS.iter().map(|(h, _)| h.chars().count()).collect();
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+/// A table in the terminal's style: a rule under the header, numbers right-aligned, wrapped to
+/// the terminal's width when there is one.
+pub fn terminal_table(header: Vec<String>, right: &[bool], rows: Vec<Vec<String>>) -> String {
+    use comfy_table::{CellAlignment, ContentArrangement, Table, TableComponent, presets};
+    let mut table = Table::new();
+    table.load_preset(presets::NOTHING).set_content_arrangement(ContentArrangement::Dynamic);
+    table.set_style(TableComponent::HeaderLines, '─').set_style(TableComponent::MiddleHeaderIntersections, ' ');
+    table.set_header(header);
+    for row in rows {
+        table.add_row(row);
+    }
+    for (i, &r) in right.iter().enumerate() {
+        if let (true, Some(column)) = (r, table.column_mut(i)) {
+            column.set_cell_alignment(CellAlignment::Right);
         }
     }
-    let line = |cells: &[String]| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .zip(COLUMNS)
-            .map(|((cell, &w), (_, right))| {
-                let pad = " ".repeat(w.saturating_sub(cell.chars().count()));
-                if right { format!("{pad}{cell}") } else { format!("{cell}{pad}") }
-            })
-            .collect();
-        padded.join("  ").trim_end().to_string()
-    };
-    let mut out = line(&COLUMNS.map(|(h, _)| h.to_string()));
-    out.push('\n');
-    out.push_str(&widths.iter().map(|&w| "─".repeat(w)).collect::<Vec<_>>().join("  "));
-    for row in &rows {
-        out.push('\n');
-        out.push_str(&line(row));
+    table.to_string()
+}
+
+/// The whole table, aligned for a terminal.
+pub fn render(records: &[Record]) -> String {
+    let header = COLUMNS.iter().map(|(h, _)| h.to_string()).collect();
+    let right: Vec<bool> = COLUMNS.iter().map(|(_, r)| *r).collect();
+    terminal_table(header, &right, records.iter().map(cells).collect())
+}
+
+/// One row as it finishes, for a live listing: `matmul cpu/threaded 2t 1024x1024x1024  12.3 ms
+/// 174.6 GFLOP/s  L3 74.6%  ok`.
+pub fn one_line(r: &Record) -> String {
+    let threads = r.threads.map_or_else(String::new, |t| format!(" {t}t"));
+    if !r.timed() {
+        return format!("{} {}/{}{threads} {}  {}", r.op, r.backend, r.variant, shape_text(r), check_text(r));
     }
-    out
+    let level = r.ceiling.as_ref().map_or_else(String::new, |c| format!("  {} {}%", c.level, roof_text(r)));
+    format!(
+        "{} {}/{}{threads} {}  {}  {} GFLOP/s  {} GB/s{level}  {}",
+        r.op,
+        r.backend,
+        r.variant,
+        shape_text(r),
+        format_time(r.median_s),
+        number(r.gflops, 2),
+        number(r.gbps, 2),
+        check_text(r)
+    )
+}
+
+/// Variants as columns, one row per op, backend and shape; each cell the GFLOP/s (or, for an op
+/// without flops, the median time).
+pub fn pivot(records: &[Record]) -> String {
+    let mut variants: Vec<String> = Vec::new();
+    let mut keys: Vec<(String, String, String)> = Vec::new();
+    for r in records {
+        if !variants.contains(&r.variant) {
+            variants.push(r.variant.clone());
+        }
+        let key = (r.op.clone(), r.backend.clone(), shape_text(r));
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    let rows = keys
+        .iter()
+        .map(|(op, backend, shape)| {
+            let mut row = vec![op.clone(), backend.clone(), shape.clone()];
+            row.extend(variants.iter().map(|v| {
+                let found = records
+                    .iter()
+                    .find(|r| &r.op == op && &r.backend == backend && &shape_text(r) == shape && &r.variant == v);
+                match found {
+                    Some(r) if r.timed() && r.flops > 0.0 => number(r.gflops, 1),
+                    Some(r) if r.timed() => format_time(r.median_s),
+                    Some(_) => "skipped".into(),
+                    None => String::new(),
+                }
+            }));
+            row
+        })
+        .collect();
+    let mut header = vec!["op".to_string(), "backend".into(), "shape".into()];
+    header.extend(variants.iter().cloned());
+    let right: Vec<bool> = (0..header.len()).map(|i| i >= 3).collect();
+    format!("{}\n(cells: GFLOP/s; time for ops without flops)", terminal_table(header, &right, rows))
 }
 
 /// The same table as GitHub Markdown.

@@ -34,11 +34,28 @@ pub struct Plan {
     pub budget: Duration,
     /// Evict the caches before every timed launch.
     pub cold: bool,
+    /// Skip a row whose predicted time (its launches for the check, the warm-up and `min_runs`)
+    /// exceeds this; `None` runs every row whatever it costs.
+    pub max_row: Option<Duration>,
+}
+
+impl Plan {
+    /// Launches a row makes at the least: the reference check, the warm-up, the timed minimum.
+    pub fn least_launches(&self) -> usize {
+        1 + self.warmup.max(1) + self.min_runs
+    }
 }
 
 impl Default for Plan {
     fn default() -> Self {
-        Self { warmup: 2, repeat: 30, min_runs: 3, budget: Duration::from_secs(2), cold: false }
+        Self {
+            warmup: 2,
+            repeat: 30,
+            min_runs: 3,
+            budget: Duration::from_secs(2),
+            cold: false,
+            max_row: Some(Duration::from_secs(60)),
+        }
     }
 }
 

@@ -13,9 +13,16 @@ use kernelab_bench::table;
 use kernelab_bench::timing::{self, Plan};
 use kernelab_tensor::{Device, Error, Result};
 
-use crate::{args, output};
+use crate::{args, output, sweep};
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  kernelab bench                                               the default suite, every backend and variant
+  kernelab bench --op matmul --shape 1024x1024x1024 --threads 1 --json matmul.json
+  kernelab bench --op matmul --shape 64..2048 --variant threaded,packed_avx512,openblas --pivot variant
+  kernelab bench --op matmul --preset mlp --threads 1          the seed models' products at batch 64
+  kernelab bench --op relu --shape 1024..16777216:x4 --cold    every size after evicting the caches
+  kernelab bench --op softmax --shape 4096x1000 --json - | jq '.records[].median_s'")]
 pub struct BenchArgs {
     /// Ops to run, comma-separated (matmul, relu, softmax, …; `kernelab bench --op help` lists them).
     /// Without --op and --shape: the default suite.
@@ -29,8 +36,14 @@ pub struct BenchArgs {
     variant: String,
     /// Shapes: MxNxK for matmul, RxC for row-wise ops, N for elementwise ones; repeat or comma-separate.
     /// A matmul shape may end in `:NT`, `:TN` or `:TT` for transposed operands (64x128x784:NT).
-    #[arg(long, value_delimiter = ',', value_parser = args::parse_shape)]
-    shape: Vec<args::ShapeArg>,
+    /// Any dimension may be a range: `64..2048` (powers of two), `64..2048:x1.5`, `128..1024+128`;
+    /// a range alone is square for matmul (`64..2048` = 64³ … 2048³).
+    #[arg(long, value_delimiter = ',', value_parser = sweep::parse)]
+    shape: Vec<sweep::ShapeSpec>,
+    /// A set of shapes: `mlp`, every matmul product of a training step of 784-128-10 and
+    /// 784-512-256-10 at batch 64 (forward NT, weight gradient TN, input gradient NN).
+    #[arg(long, value_parser = ["mlp"])]
+    preset: Option<String>,
     /// Untimed runs before timing.
     #[arg(long, default_value_t = 2)]
     warmup: usize,
@@ -38,8 +51,18 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 30)]
     repeat: usize,
     /// Seconds of timing per row, after which a row stops early (it still takes 3 runs).
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, visible_alias = "row-budget", default_value_t = 2.0)]
     budget: f64,
+    /// Skip a row whose predicted time (from the same variant's last, smaller row, or from its
+    /// checked launch) exceeds this many seconds; the row says so.
+    #[arg(long, default_value_t = 60.0)]
+    max_row_time: f64,
+    /// Run every row, however long it is predicted to take.
+    #[arg(long)]
+    all_sizes: bool,
+    /// `variant`: a second table with the shapes as rows and the variants as columns (GFLOP/s).
+    #[arg(long, value_parser = ["variant"])]
+    pivot: Option<String>,
     /// GPU adapter: the first whose name contains this (case-insensitive); default: the fastest kind.
     #[arg(long)]
     adapter: Option<String>,
@@ -100,12 +123,19 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
             why: format!("--budget {} must be a number of seconds from 0 to 3600", a.budget),
         });
     }
+    if !(a.max_row_time > 0.0 && a.max_row_time.is_finite() && a.max_row_time <= 86_400.0) {
+        return Err(Error::InvalidArgument {
+            op: "bench",
+            why: format!("--max-row-time {} must be a number of seconds above 0, at most a day", a.max_row_time),
+        });
+    }
     let plan = Plan {
         warmup: a.warmup,
         repeat: a.repeat.max(1),
         min_runs: 3.min(a.repeat.max(1)),
         budget: Duration::from_secs_f64(a.budget),
         cold: a.cold,
+        max_row: (!a.all_sizes).then(|| Duration::from_secs_f64(a.max_row_time)),
     };
 
     let rows_expected: usize =
@@ -113,10 +143,17 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
     // The ceilings are measured (or read from the cache) before the first row, not inside it.
     devices.iter().for_each(|d| drop(d.roofline()));
     let bar = progress(rows_expected as u64);
-    let records = runner::run(&devices, &specs, &variants, &plan, |r| {
-        bar.set_message(format!("{} {}/{} {:?}", r.op, r.backend, r.variant, r.shape));
-        bar.inc(1);
-    })?;
+    let records = runner::run_with_progress(
+        &devices,
+        &specs,
+        &variants,
+        &plan,
+        |next| bar.set_message(next.to_string()),
+        |r| {
+            bar.println(table::one_line(r));
+            bar.inc(1);
+        },
+    )?;
     bar.finish_and_clear();
     if records.is_empty() {
         return Err(Error::InvalidArgument {
@@ -137,7 +174,10 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
         variants: a.variant.clone(),
     };
     let report = Report::new(std::env::args().collect(), settings, &devices, records);
-    let text = format!("{}\n\n{}\n", table::render(&report.records), table::footer(&report));
+    let mut text = format!("{}\n\n{}\n", table::render(&report.records), table::footer(&report));
+    if a.pivot.is_some() {
+        text = format!("{}\n\n{text}", table::pivot(&report.records));
+    }
     if outputs.iter().any(|p| p.as_os_str() == "-") {
         eprint!("{text}");
     } else {
@@ -170,17 +210,26 @@ fn rayon_threads() -> usize {
     kernelab_cpu::threads()
 }
 
-/// The op × shape list: the default suite, or the requested ops at the requested (or default) shapes.
+/// The op × shape list: the default suite, or the requested ops at the requested (or default)
+/// shapes, the preset's shapes first.
 fn specs(a: &BenchArgs) -> Result<Vec<Spec>> {
-    if a.op.is_empty() && a.shape.is_empty() {
+    if a.op.is_empty() && a.shape.is_empty() && a.preset.is_none() {
         return Ok(runner::default_suite());
     }
     let ops = if a.op.is_empty() { vec![kernelab_tensor::Op::Matmul] } else { args::ops(&a.op)? };
     let mut specs = Vec::new();
     for op in ops {
-        for shape in args::shapes_for(op, &a.shape)? {
+        let preset = if a.preset.is_some() && op == kernelab_tensor::Op::Matmul { sweep::mlp_preset() } else { vec![] };
+        let given = if a.shape.is_empty() && !preset.is_empty() { vec![] } else { args::shapes_for(op, &a.shape)? };
+        for shape in preset.into_iter().chain(given) {
             specs.push(Spec { op, dims: shape.dims, trans_a: shape.trans_a, trans_b: shape.trans_b });
         }
+    }
+    if specs.is_empty() {
+        return Err(Error::InvalidArgument {
+            op: "bench",
+            why: "--preset mlp holds matmul shapes only; add --op matmul".into(),
+        });
     }
     Ok(specs)
 }
@@ -210,11 +259,15 @@ fn count(device: &Device, spec: &Spec, variants: &Variants) -> usize {
     }
 }
 
-/// A progress bar on stderr, hidden when stderr is not a terminal.
+/// A progress bar on stderr (hidden when stderr is not a terminal): the row that is running, a
+/// clock that keeps ticking, and an ETA over the planned rows; finished rows print above it.
 fn progress(len: u64) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} rows  {elapsed}  {msg}") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:30} {pos}/{len} rows  {elapsed_precise}  eta {eta}  now: {msg}")
+    {
         bar.set_style(style);
     }
+    bar.enable_steady_tick(Duration::from_millis(200));
     bar
 }

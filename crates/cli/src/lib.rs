@@ -5,8 +5,13 @@ mod args;
 mod bench;
 mod check;
 mod cluster;
+mod compare;
 mod devices;
+mod list;
 mod output;
+mod plot;
+mod profile;
+mod sweep;
 mod train;
 
 use std::process::ExitCode;
@@ -14,7 +19,18 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "kernelab", version, about = "Study compute kernels: benchmark and check them on CPU, WGPU and CUDA")]
+#[command(
+    name = "kernelab",
+    version,
+    about = "Study compute kernels: benchmark and check them on CPU, WGPU and CUDA",
+    after_help = "Examples:
+  kernelab bench                                      the default suite on every backend
+  kernelab bench --op matmul --shape 64..2048 --pivot variant --json sweep.json
+  kernelab compare base.json new.json --threshold 5%
+  kernelab plot sweep.json --kind sweep --out sweep.svg
+  kernelab train --epochs 1 --profile
+  kernelab list"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -32,6 +48,12 @@ enum Command {
     Train(train::TrainArgs),
     /// Train a teacher, then a student on labels alone and a student distilled from the teacher.
     Distill(train::DistillArgs),
+    /// Compare two benchmark reports row by row: ratio, confidence interval, significance, verdict.
+    Compare(compare::CompareArgs),
+    /// Plot a benchmark report as SVG: the roofline, or a sweep over sizes.
+    Plot(plot::PlotArgs),
+    /// List the ops, the backends and every variant with a line on what it does.
+    List,
 }
 
 /// Mesa's software Vulkan driver prints `error: XDG_RUNTIME_DIR is invalid or not set` whenever
@@ -66,6 +88,13 @@ pub fn main() -> ExitCode {
         Command::Check(a) => check::run(a),
         Command::Train(a) => train::train(a).map(|()| 0),
         Command::Distill(a) => train::distill(a).map(|()| 0),
+        Command::Plot(a) => plot::run(a).map(|()| 0),
+        Command::List => list::run().map(|()| 0),
+        Command::Compare(a) => match compare::run(a) {
+            Ok(0) => Ok(0),
+            Ok(_) => return ExitCode::from(1),
+            Err(e) => Err(e),
+        },
     };
     match outcome {
         Ok(0) => ExitCode::SUCCESS,

@@ -55,9 +55,26 @@ pub struct CommonArgs {
     /// any two ranks differ.
     #[arg(long, requires = "distributed")]
     verify_replicas: bool,
+    /// Time every kernel launch of the training steps and print, after each run, where a step's
+    /// time goes: op, variant, shape, launches per step, time, share, GFLOP/s, GB/s, and the
+    /// host's remainder.
+    #[arg(long)]
+    profile: bool,
+    /// With --profile: also write the profiles as JSON to this file.
+    #[arg(long, requires = "profile")]
+    profile_json: Option<PathBuf>,
+    /// Kernel variants to train with, as op=name pairs, comma-separated (e.g.
+    /// `matmul=packed_avx2,softmax_cross_entropy=portable`); `kernelab list` shows them.
+    #[arg(long, value_delimiter = ',')]
+    variant: Vec<String>,
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  kernelab train --epochs 10                                   784-128-10 on Fashion-MNIST
+  kernelab train --model 784-512-256-10 --backend cpu,wgpu --split 3,1
+  kernelab train --epochs 1 --profile --variant matmul=packed_avx2
+  mpirun -np 2 kernelab train --distributed                    (a build with --features mpi)")]
 pub struct TrainArgs {
     #[command(flatten)]
     common: CommonArgs,
@@ -70,6 +87,10 @@ pub struct TrainArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  kernelab distill --epochs 10
+  kernelab distill --teacher-checkpoint teacher.safetensors --temperature 2 --alpha 0.5
+  kernelab distill --epochs 1 --profile")]
 pub struct DistillArgs {
     #[command(flatten)]
     common: CommonArgs,
@@ -169,12 +190,34 @@ fn run_fit(
     logger: &mut Logger,
     comm: Option<&Comm>,
 ) -> Result<(Mlp, Vec<EpochLog>)> {
-    let config = FitConfig { epochs: common.epochs, batch: common.batch, seed: common.seed, name: name.into() };
+    let profiled = if common.profile { devices.to_vec() } else { Vec::new() };
+    profiled.iter().for_each(Device::start_profile);
+    let config =
+        FitConfig { epochs: common.epochs, batch: common.batch, seed: common.seed, name: name.into(), profiled };
+    let (model, logs) = fit_on(model, devices, common, objective, data, logger, comm, &config)?;
+    if common.profile && cluster::leads(comm) {
+        report_profiles(devices, common, name, data.0.len(), &logs)?;
+    }
+    Ok((model, logs))
+}
+
+/// The training itself, on whichever devices and processes.
+#[allow(clippy::too_many_arguments)]
+fn fit_on(
+    model: Mlp,
+    devices: &[Device],
+    common: &CommonArgs,
+    objective: Objective,
+    data: &(Dataset, Dataset),
+    logger: &mut Logger,
+    comm: Option<&Comm>,
+    config: &FitConfig,
+) -> Result<(Mlp, Vec<EpochLog>)> {
     #[cfg(feature = "mpi")]
     if let Some(comm) = comm {
         let local = DataParallel::new(&model, devices, &common.split, common.lr, &objective)?;
         let mut learner = cluster::distributed(local, comm, common.verify_replicas);
-        let logs = fit(&mut learner, &data.0, &data.1, &config, |l| logger.log(l))
+        let logs = fit(&mut learner, &data.0, &data.1, config, |l| logger.log(l))
             .unwrap_or_else(|e| cluster::fail_all(comm, e));
         return Ok((learner.model().clone(), logs));
     }
@@ -184,14 +227,61 @@ fn run_fit(
     }
     if devices.len() > 1 {
         let mut parallel = DataParallel::new(&model, devices, &common.split, common.lr, &objective)?;
-        let logs = fit(&mut parallel, &data.0, &data.1, &config, |l| logger.log(l))?;
+        let logs = fit(&mut parallel, &data.0, &data.1, config, |l| logger.log(l))?;
         Ok((parallel.model().clone(), logs))
     } else {
         let adam = Adam::new(model.parameters(), common.lr)?;
         let mut trainer = Trainer::new(model, Box::new(adam), objective)?;
-        let logs = fit(&mut trainer, &data.0, &data.1, &config, |l| logger.log(l))?;
+        let logs = fit(&mut trainer, &data.0, &data.1, config, |l| logger.log(l))?;
         Ok((trainer.model, logs))
     }
+}
+
+/// Prints each device's profile of the run `name` (and appends it to `--profile-json`).
+fn report_profiles(devices: &[Device], common: &CommonArgs, name: &str, rows: usize, logs: &[EpochLog]) -> Result<()> {
+    let steps = rows.div_ceil(common.batch.max(1)) * logs.len();
+    let measured_s: f64 = logs.iter().map(|l| l.epoch_s).sum();
+    let allreduce_s: f64 = logs.iter().map(|l| l.allreduce_s).sum();
+    let mut profiles = Vec::new();
+    for device in devices {
+        let Some(profile) = device.take_profile() else { continue };
+        let p = crate::profile::StepProfile {
+            run: name.into(),
+            device: format!("{} ({})", device.label(), device.info().name),
+            steps,
+            measured_s,
+            rows: crate::profile::rows(&profile, steps, measured_s, allreduce_s),
+        };
+        eprintln!("\n{}", crate::profile::render(&p));
+        profiles.push(p);
+    }
+    if devices.len() > 1 {
+        eprintln!("(several devices run their shares at once: each profile is held against the whole step)");
+    }
+    // Every run of this process so far (distill has three), rewritten whole each time.
+    static ALL: std::sync::Mutex<Vec<crate::profile::StepProfile>> = std::sync::Mutex::new(Vec::new());
+    let mut all = ALL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    all.extend(profiles);
+    if let Some(path) = &common.profile_json {
+        let json = serde_json::to_string_pretty(&*all).unwrap_or_default();
+        crate::output::write(path, format!("{json}\n").as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Applies `--variant op=name,…` to every device (each must exist and be available there).
+fn prefer_variants(devices: &[Device], pairs: &[String]) -> Result<()> {
+    for pair in crate::args::list(pairs) {
+        let (op, name) = pair.split_once('=').ok_or_else(|| Error::InvalidArgument {
+            op: "variant",
+            why: format!("`{pair}`: --variant takes op=name pairs, e.g. matmul=packed_avx2"),
+        })?;
+        let op: kernelab_tensor::Op = op.trim().parse()?;
+        for device in devices {
+            device.prefer_variant(op, name.trim())?;
+        }
+    }
+    Ok(())
 }
 
 fn summary(name: &str, model: &Mlp, logs: &[EpochLog]) {
@@ -229,6 +319,7 @@ pub fn train(a: &TrainArgs) -> Result<()> {
     let comm = comm.as_ref();
     let setup = (|| {
         let devices = open_devices(&a.common.backend, a.common.adapter.as_deref())?;
+        prefer_variants(&devices, &a.common.variant)?;
         let model = Mlp::new(&a.model, a.common.seed, &devices[0])?;
         let widths = model.widths();
         let data = load_data(&a.common, widths[0], widths[widths.len() - 1])?;
@@ -264,6 +355,7 @@ pub fn distill(a: &DistillArgs) -> Result<()> {
     let leads = cluster::leads(comm);
     let setup = (|| {
         let devices = open_devices(&a.common.backend, a.common.adapter.as_deref())?;
+        prefer_variants(&devices, &a.common.variant)?;
         let student = Mlp::new(&a.student, a.common.seed, &devices[0])?;
         let widths = student.widths();
         let data = load_data(&a.common, widths[0], widths[widths.len() - 1])?;

@@ -220,6 +220,11 @@ impl Fit for Distributed<'_> {
         Ok(self.comm.sum_f64(local))
     }
 
+    fn peek_loss_sum(&mut self) -> Result<f64> {
+        // This rank's rows only: a collective here would make every rank wait for the display.
+        Ok(self.local.peek_loss_sum()? * self.comm.size() as f64)
+    }
+
     fn model(&self) -> &Mlp {
         self.local.model()
     }

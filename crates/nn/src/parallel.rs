@@ -139,6 +139,10 @@ impl Fit for DataParallel {
         self.replicas.iter_mut().map(|r| r.take_loss_sum()).sum()
     }
 
+    fn peek_loss_sum(&mut self) -> Result<f64> {
+        self.replicas.iter_mut().map(|r| r.peek_loss_sum()).sum()
+    }
+
     fn model(&self) -> &Mlp {
         &self.replicas[0].model
     }

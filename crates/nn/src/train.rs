@@ -105,6 +105,11 @@ pub trait Fit {
     fn step(&mut self, images: &[f32], labels: &[u32]) -> Result<()>;
     /// The summed per-sample training loss since the last call.
     fn take_loss_sum(&mut self) -> Result<f64>;
+    /// The same sum without resetting it (this process's share of a distributed run), for a
+    /// progress display.
+    fn peek_loss_sum(&mut self) -> Result<f64> {
+        Ok(f64::NAN)
+    }
     /// The model to evaluate (replica 0 in data parallel).
     fn model(&self) -> &Mlp;
     /// Whether this process evaluates and logs (rank 0 of a distributed run does, the others not).
@@ -129,6 +134,10 @@ impl Fit for Trainer {
 
     fn take_loss_sum(&mut self) -> Result<f64> {
         Trainer::take_loss_sum(self)
+    }
+
+    fn peek_loss_sum(&mut self) -> Result<f64> {
+        Ok(f64::from(self.loss_sum.item()?))
     }
 
     fn model(&self) -> &Mlp {
@@ -190,6 +199,9 @@ pub struct FitConfig {
     pub seed: u64,
     /// The `model` field of the logs.
     pub name: String,
+    /// Devices whose launch profile (see `Device::start_profile`) should hold the training steps
+    /// only: profiling pauses while the epoch is evaluated.
+    pub profiled: Vec<Device>,
 }
 
 /// Trains for `config.epochs` epochs over `train` (shuffled, the last partial batch included),
@@ -205,22 +217,28 @@ pub fn fit(
     let (mut images, mut labels) = (Vec::new(), Vec::new());
     for epoch in 1..=config.epochs {
         let order = epoch_order(train.len(), config.seed, epoch);
-        let bar = if learner.evaluates() { progress_bar } else { hidden_bar }(
-            order.len().div_ceil(config.batch.max(1)) as u64,
-            &format!("{} epoch {epoch}/{}", config.name, config.epochs),
-        );
+        let label = format!("{} epoch {epoch}/{}", config.name, config.epochs);
+        let bar = if learner.evaluates() { progress_bar(order.len() as u64, &label) } else { ProgressBar::hidden() };
         let started = Instant::now();
+        let (mut seen, mut steps) = (0usize, 0usize);
         for chunk in order.chunks(config.batch.max(1)) {
             train.gather(chunk, &mut images, &mut labels);
             learner.step(&images, &labels)?;
-            bar.inc(1);
+            bar.inc(chunk.len() as u64);
+            (seen, steps) = (seen + chunk.len(), steps + 1);
+            // The running loss costs one scalar download: every 50 steps, and only for a person.
+            if !bar.is_hidden() && steps % 50 == 0 {
+                bar.set_message(format!("{label}  loss {:.4}", learner.peek_loss_sum()? / seen as f64));
+            }
         }
         let train_loss = learner.take_loss_sum()? / train.len().max(1) as f64;
         let epoch_s = started.elapsed().as_secs_f64();
         bar.finish_and_clear();
         let allreduce_s = learner.take_allreduce_seconds();
+        config.profiled.iter().for_each(|d| d.pause_profile(true));
         let (test_loss, test_acc) =
             if learner.evaluates() { evaluate(learner.model(), test, 1000)? } else { (f64::NAN, f64::NAN) };
+        config.profiled.iter().for_each(|d| d.pause_profile(false));
         let log = EpochLog {
             model: config.name.clone(),
             epoch,
@@ -240,19 +258,18 @@ pub fn fit(
     Ok(logs)
 }
 
-fn hidden_bar(_steps: u64, _label: &str) -> ProgressBar {
-    ProgressBar::hidden()
-}
-
-/// A progress bar over an epoch's steps, drawn on stderr only when stdout is a terminal (so piped
-/// JSON stays clean and logs carry no bar).
-fn progress_bar(steps: u64, label: &str) -> ProgressBar {
-    if !std::io::stdout().is_terminal() {
+/// A progress bar over an epoch's samples on stderr, whenever stderr is a terminal (whatever
+/// stdout is: the JSON lines may go to a file while a person watches): samples/s, the running
+/// loss, the epoch's ETA.
+fn progress_bar(samples: u64, label: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::with_draw_target(Some(steps), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} steps {per_sec} eta {eta}") {
-        bar.set_style(style);
+    let bar = ProgressBar::with_draw_target(Some(samples), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} samples  {rate}  eta {eta}") {
+        bar.set_style(style.with_key("rate", |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{:.0} samples/s", state.per_sec());
+        }));
     }
     bar.set_message(label.to_string());
     bar

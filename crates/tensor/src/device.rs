@@ -20,6 +20,8 @@ struct DeviceInner {
     label: String,
     /// Per-op variant chosen by the user instead of the backend's default.
     preferred: RwLock<[Option<&'static str>; Op::ALL.len()]>,
+    /// Every launch's time while profiling (see [`Device::start_profile`]).
+    profile: std::sync::Mutex<Option<crate::Profile>>,
 }
 
 impl Device {
@@ -31,6 +33,7 @@ impl Device {
             backend: Box::new(backend),
             label,
             preferred: RwLock::new([None; Op::ALL.len()]),
+            profile: std::sync::Mutex::new(None),
         }))
     }
 
@@ -149,7 +152,53 @@ impl Device {
             Some(_) => None,
             None => self.0.preferred.read().unwrap_or_else(|poisoned| poisoned.into_inner())[kernel.op().index()],
         };
-        self.0.backend.launch(kernel, variant.or(preferred))
+        if !self.profiling() {
+            return self.0.backend.launch(kernel, variant.or(preferred));
+        }
+        // Profiling: time this launch alone (the device's clock where it has one; the CPU runs a
+        // launch to completion, so its wall time is the kernel's).
+        let (op, cost) = (kernel.op(), kernel.cost());
+        let name = match variant.or(preferred) {
+            Some(name) => name.to_string(),
+            None => self.variants(op).first().map_or_else(String::new, |v| v.name.to_string()),
+        };
+        let started = std::time::Instant::now();
+        self.0.backend.launch(kernel, variant.or(preferred))?;
+        let seconds = match self.0.backend.take_device_seconds()? {
+            Some(s) => s,
+            None => started.elapsed().as_secs_f64(),
+        };
+        if let Some(p) = self.0.profile.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).as_mut() {
+            p.record(op, &name, cost, seconds);
+        }
+        Ok(())
+    }
+
+    fn profiling(&self) -> bool {
+        self.0.profile.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).as_ref().is_some_and(|p| !p.paused)
+    }
+
+    /// Starts timing every launch, by op, variant and shape (an empty profile; the device's own
+    /// clock is switched on where it has one).
+    pub fn start_profile(&self) {
+        self.0.backend.set_device_timing(true);
+        *self.0.profile.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(crate::Profile::default());
+    }
+
+    /// Stops or resumes recording, keeping what was recorded.
+    pub fn pause_profile(&self, paused: bool) {
+        if let Some(p) = self.0.profile.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).as_mut() {
+            p.paused = paused;
+        }
+    }
+
+    /// Ends profiling and returns what it recorded.
+    pub fn take_profile(&self) -> Option<crate::Profile> {
+        let taken = self.0.profile.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        if taken.is_some() {
+            self.0.backend.set_device_timing(false);
+        }
+        taken
     }
 
     /// The error for a variant that exists but cannot run here; for backends' use.

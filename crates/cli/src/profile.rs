@@ -1,0 +1,133 @@
+//! `train --profile`: where a training step's time goes, kernel by kernel. Every launch of the
+//! training steps is timed on its device (evaluation is left out); the rows are the kernels by op,
+//! variant and shape, the all-reduce across processes, and the host's remainder (the tape, buffer
+//! recycling, batch gathering and upload, the loss download) — the measured step time minus
+//! everything else, so the rows add up to it.
+
+use serde::Serialize;
+
+use kernelab_bench::table::{format_time, terminal_table};
+use kernelab_tensor::Profile;
+
+/// One row of the profile.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Row {
+    /// `matmul`, …, or `all-reduce (MPI)`, `host (tape, allocation, data, transfers)`.
+    pub what: String,
+    pub variant: String,
+    pub shape: String,
+    /// Launches per training step.
+    pub per_step: f64,
+    /// Seconds over all the steps.
+    pub total_s: f64,
+    /// Fraction of the measured step time.
+    pub share: f64,
+    pub gflops: f64,
+    pub gbps: f64,
+}
+
+/// The profile of one training run on one device.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepProfile {
+    /// `model`, `teacher`, `student`, `distilled`.
+    pub run: String,
+    pub device: String,
+    pub steps: usize,
+    /// The training time measured around the steps, in seconds.
+    pub measured_s: f64,
+    pub rows: Vec<Row>,
+}
+
+/// The rows of `profile` over `steps` steps that took `measured_s` in all, of which `allreduce_s`
+/// in all-reduces: the kernels, largest first, then the all-reduce and the host's remainder.
+pub fn rows(profile: &Profile, steps: usize, measured_s: f64, allreduce_s: f64) -> Vec<Row> {
+    let steps_f = steps.max(1) as f64;
+    let mut rows: Vec<Row> = profile
+        .entries
+        .iter()
+        .map(|e| Row {
+            what: e.op.name().to_string(),
+            variant: e.variant.clone(),
+            shape: e.shape.clone(),
+            per_step: e.launches as f64 / steps_f,
+            total_s: e.seconds,
+            share: e.seconds / measured_s,
+            gflops: e.flops / e.seconds / 1e9,
+            gbps: e.bytes / e.seconds / 1e9,
+        })
+        .collect();
+    rows.sort_by(|a, b| b.total_s.total_cmp(&a.total_s));
+    let other = |what: &str, seconds: f64| Row {
+        what: what.into(),
+        variant: String::new(),
+        shape: String::new(),
+        per_step: 1.0,
+        total_s: seconds,
+        share: seconds / measured_s,
+        gflops: f64::NAN,
+        gbps: f64::NAN,
+    };
+    if allreduce_s > 0.0 {
+        rows.push(other("all-reduce (MPI)", allreduce_s));
+    }
+    let host = measured_s - profile.kernel_seconds() - allreduce_s;
+    rows.push(other("host (tape, allocation, data, transfers)", host));
+    rows
+}
+
+/// The profile as a table, with the step time it adds up to.
+pub fn render(p: &StepProfile) -> String {
+    let header = ["op", "variant", "shape", "per step", "total", "% of step", "GFLOP/s", "GB/s"];
+    let num = |v: f64| if v.is_finite() { format!("{v:.2}") } else { "-".into() };
+    let body = p
+        .rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.what.clone(),
+                r.variant.clone(),
+                r.shape.clone(),
+                if r.per_step.fract() == 0.0 { format!("{:.0}", r.per_step) } else { format!("{:.2}", r.per_step) },
+                format_time(r.total_s),
+                format!("{:.1}", 100.0 * r.share),
+                num(r.gflops),
+                num(r.gbps),
+            ]
+        })
+        .collect();
+    let right: Vec<bool> = (0..header.len()).map(|i| i >= 3).collect();
+    format!(
+        "profile of {} on {}: {} steps, {} per step ({} in all)\n{}",
+        p.run,
+        p.device,
+        p.steps,
+        format_time(p.measured_s / p.steps.max(1) as f64),
+        format_time(p.measured_s),
+        terminal_table(header.map(String::from).to_vec(), &right, body)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use kernelab_tensor::{Cost, Op};
+
+    use super::*;
+
+    #[test]
+    fn the_rows_add_up_to_the_measured_time() {
+        let mut profile = Profile::default();
+        let cost = |shape: &str| Cost { shape: shape.into(), flops: 2e6, bytes: 1e6 };
+        for _ in 0..10 {
+            profile.record(Op::Matmul, "threaded", cost("64x128x784:NT"), 1e-4);
+            profile.record(Op::Adam, "avx512", cost("100352"), 3e-5);
+        }
+        let rows = rows(&profile, 10, 2e-3, 1e-4);
+        let total: f64 = rows.iter().map(|r| r.total_s).sum();
+        assert!((total - 2e-3).abs() < 1e-12);
+        assert!((rows.iter().map(|r| r.share).sum::<f64>() - 1.0).abs() < 1e-9);
+        assert_eq!(rows[0].what, "matmul", "largest first");
+        assert_eq!((rows[0].per_step, rows[0].gflops), (1.0, 2e7 / 1e-3 / 1e9));
+        assert_eq!(rows[2].what, "all-reduce (MPI)");
+        assert!((rows[3].total_s - (2e-3 - 1e-3 - 3e-4 - 1e-4)).abs() < 1e-12, "the host's remainder");
+    }
+}
