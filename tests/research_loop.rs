@@ -1,0 +1,293 @@
+//! The researcher's loop from the release binary: sweep shapes, compare two runs, plot, profile a
+//! training step, list what there is.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn kernelab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kernelab")).args(args).output().expect("the kernelab binary runs")
+}
+
+fn ok(args: &[&str]) -> (String, String) {
+    let out = kernelab(args);
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+    assert!(out.status.success(), "kernelab {args:?} failed:\n{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
+fn fails_with(args: &[&str], code: i32, message: &str) {
+    let out = kernelab(args);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {text}");
+    assert!(text.contains(message), "{args:?} does not say `{message}`:\n{text}");
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn dir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+/// A small sweep: matmul at 8³, 16³, 32³ for two variants.
+fn sweep(into: &Path) -> PathBuf {
+    let path = into.join("sweep.json");
+    ok(&[
+        "bench",
+        "--backend",
+        "cpu",
+        "--op",
+        "matmul",
+        "--shape",
+        "8..32",
+        "--variant",
+        "naive,packed_portable",
+        "--repeat",
+        "8",
+        "--budget",
+        "0.1",
+        "--pivot",
+        "variant",
+        "--json",
+        path.to_str().unwrap(),
+    ]);
+    path
+}
+
+#[test]
+fn a_range_sweeps_square_matmuls_and_pivots_by_variant() {
+    let d = dir();
+    let report = json(&sweep(d.path()));
+    let shapes: Vec<&serde_json::Value> = report["records"].as_array().unwrap().iter().map(|r| &r["shape"]).collect();
+    let want = [[8, 8, 8], [8, 8, 8], [16, 16, 16], [16, 16, 16], [32, 32, 32], [32, 32, 32]];
+    assert_eq!(shapes, want.iter().map(|s| serde_json::json!(s)).collect::<Vec<_>>().iter().collect::<Vec<_>>());
+    let (stdout, _) = ok(&[
+        "bench",
+        "--backend",
+        "cpu",
+        "--op",
+        "matmul",
+        "--shape",
+        "8..16x3x5",
+        "--variant",
+        "naive",
+        "--budget",
+        "0.05",
+        "--pivot",
+        "variant",
+    ]);
+    assert!(stdout.contains("8x3x5") && stdout.contains("16x3x5") && stdout.contains("cells: GFLOP/s"), "{stdout}");
+}
+
+#[test]
+fn the_mlp_preset_benchmarks_the_seed_models_products() {
+    let d = dir();
+    let path = d.path().join("mlp.json");
+    ok(&[
+        "bench",
+        "--backend",
+        "cpu",
+        "--op",
+        "matmul",
+        "--preset",
+        "mlp",
+        "--variant",
+        "threaded",
+        "--repeat",
+        "3",
+        "--budget",
+        "0.05",
+        "--json",
+        path.to_str().unwrap(),
+    ]);
+    let rows = json(&path)["records"].as_array().unwrap().clone();
+    assert_eq!(rows.len(), 13, "five products of 784-128-10 and eight of 784-512-256-10");
+    assert!(rows.iter().any(|r| r["shape"] == serde_json::json!([64, 10, 128]) && r["transpose"] == "NT"));
+}
+
+#[test]
+fn a_row_predicted_to_run_past_the_cap_is_skipped_with_the_reason() {
+    let d = dir();
+    let path = d.path().join("capped.json");
+    ok(&[
+        "bench",
+        "--backend",
+        "cpu",
+        "--op",
+        "matmul",
+        "--shape",
+        "16..64",
+        "--variant",
+        "naive",
+        "--budget",
+        "0.05",
+        "--max-row-time",
+        "0.0001",
+        "--json",
+        path.to_str().unwrap(),
+    ]);
+    let rows = json(&path)["records"].as_array().unwrap().clone();
+    let notes: Vec<&str> = rows.iter().map(|r| r["note"].as_str().unwrap_or("")).collect();
+    // The first, smallest row may fit; the larger ones are predicted from it and skipped unrun.
+    assert_eq!(rows.len(), 3);
+    for (r, note) in rows.iter().zip(&notes).skip(1) {
+        assert_eq!(r["status"], "skipped");
+        assert!(note.contains("predicted") && note.contains("from 16x16x16") && note.contains("--all-sizes"), "{note}");
+    }
+}
+
+#[test]
+fn malformed_ranges_name_the_part_they_could_not_read() {
+    fails_with(&["bench", "--shape", "64..2048:x0.5"], 2, "`:x0.5` in `64..2048:x0.5`");
+    fails_with(&["bench", "--shape", "64.."], 2, "a range needs an end");
+    fails_with(&["bench", "--shape", "64y9"], 2, "`y9` in `64y9`");
+}
+
+#[test]
+fn compare_says_same_for_one_file_and_slower_for_a_twofold_slowdown() {
+    let d = dir();
+    let base = sweep(d.path());
+    let (stdout, _) = ok(&["compare", base.to_str().unwrap(), base.to_str().unwrap()]);
+    assert!(stdout.contains("0 faster, 0 slower, 6 same, 0 noisy"), "{stdout}");
+
+    // The same report with every sample of every row twice as long.
+    let mut slow = json(&base);
+    for r in slow["records"].as_array_mut().unwrap() {
+        for key in ["median_s", "p10_s", "p90_s", "host_median_s"] {
+            r[key] = serde_json::json!(r[key].as_f64().unwrap() * 2.0);
+        }
+        let samples: Vec<f64> = r["samples_s"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() * 2.0).collect();
+        r["samples_s"] = serde_json::json!(samples);
+    }
+    let slow_path = d.path().join("slow.json");
+    std::fs::write(&slow_path, serde_json::to_string(&slow).unwrap()).unwrap();
+    let out = kernelab(&["compare", base.to_str().unwrap(), slow_path.to_str().unwrap(), "--threshold", "5%"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("0 faster, 6 slower"), "{stdout}");
+    assert_eq!(out.status.code(), Some(1), "a significant slowdown past the threshold fails");
+    let out = kernelab(&["compare", slow_path.to_str().unwrap(), base.to_str().unwrap(), "--threshold", "5%"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("6 faster"));
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn compare_refuses_other_schemas_and_files_without_common_rows() {
+    let d = dir();
+    let base = sweep(d.path());
+    let mut other = json(&base);
+    other["schema_version"] = serde_json::json!(99);
+    let other_path = d.path().join("v99.json");
+    std::fs::write(&other_path, other.to_string()).unwrap();
+    fails_with(&["compare", base.to_str().unwrap(), other_path.to_str().unwrap()], 2, "schema version 99");
+    let mut disjoint = json(&base);
+    disjoint["records"].as_array_mut().unwrap().iter_mut().for_each(|r| r["variant"] = serde_json::json!("other"));
+    let disjoint_path = d.path().join("disjoint.json");
+    std::fs::write(&disjoint_path, disjoint.to_string()).unwrap();
+    fails_with(&["compare", base.to_str().unwrap(), disjoint_path.to_str().unwrap()], 2, "no timed row of");
+}
+
+#[test]
+fn plots_are_svg_with_a_series_per_variant() {
+    let d = dir();
+    let report = sweep(d.path());
+    for kind in ["sweep", "roofline"] {
+        let out = d.path().join(format!("{kind}.svg"));
+        ok(&["plot", report.to_str().unwrap(), "--kind", kind, "--out", out.to_str().unwrap()]);
+        let svg = std::fs::read_to_string(&out).unwrap();
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{kind}: not an SVG document");
+        for series in ["cpu/naive, 1t", "cpu/packed_portable, 1t"] {
+            assert!(svg.contains(series), "{kind}: no `{series}` in the legend");
+        }
+        assert!(svg.contains("GFLOP/s"), "{kind}: the axis carries its unit");
+    }
+    let roofline = std::fs::read_to_string(d.path().join("roofline.svg")).unwrap();
+    assert!(roofline.contains("FMA peak") && roofline.contains("DRAM"), "every ceiling is drawn and labelled");
+
+    // One shape only: there is no sweep, and the message says what there is.
+    let single = d.path().join("single.json");
+    ok(&[
+        "bench",
+        "--backend",
+        "cpu",
+        "--op",
+        "relu",
+        "--shape",
+        "1000",
+        "--variant",
+        "default",
+        "--budget",
+        "0.05",
+        "--json",
+        single.to_str().unwrap(),
+    ]);
+    let out = d.path().join("none.svg");
+    fails_with(
+        &["plot", single.to_str().unwrap(), "--kind", "sweep", "--out", out.to_str().unwrap()],
+        2,
+        "the kinds this report can make: roofline",
+    );
+}
+
+/// A small MNIST-format folder of 2×2 images in 3 classes.
+fn tiny_mnist(dir: &Path) -> PathBuf {
+    let n = 96;
+    let labels: Vec<u8> = (0..n).map(|i| (i % 3) as u8).collect();
+    let pixels: Vec<u8> =
+        labels.iter().flat_map(|&l| (0..4).map(move |p| if p == l as usize { 250 } else { 20 })).collect();
+    for (images, label_file) in
+        [("train-images-idx3-ubyte", "train-labels-idx1-ubyte"), ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")]
+    {
+        kernelab::nn::idx::write(&dir.join(images), &[n, 2, 2], &pixels).unwrap();
+        kernelab::nn::idx::write(&dir.join(label_file), &[n], &labels).unwrap();
+    }
+    dir.to_path_buf()
+}
+
+#[test]
+fn the_profile_of_a_training_step_adds_up_to_the_step() {
+    let d = dir();
+    let data = tiny_mnist(d.path());
+    let profile = d.path().join("profile.json");
+    let (_, stderr) = ok(&[
+        "train",
+        "--model",
+        "4-8-3",
+        "--epochs",
+        "2",
+        "--batch",
+        "16",
+        "--data",
+        data.to_str().unwrap(),
+        "--profile",
+        "--profile-json",
+        profile.to_str().unwrap(),
+        "--variant",
+        "matmul=packed_portable",
+    ]);
+    assert!(stderr.contains("profile of model") && stderr.contains("host (tape"), "{stderr}");
+    let runs = json(&profile);
+    let run = &runs.as_array().unwrap()[0];
+    assert_eq!(run["steps"], 12, "96 images in batches of 16, two epochs");
+    let rows = run["rows"].as_array().unwrap();
+    let total: f64 = rows.iter().map(|r| r["total_s"].as_f64().unwrap()).sum();
+    let measured = run["measured_s"].as_f64().unwrap();
+    assert!((total - measured).abs() <= 1e-9 * measured.max(1.0), "{total} vs {measured}");
+    let matmuls: Vec<&serde_json::Value> = rows.iter().filter(|r| r["what"] == "matmul").collect();
+    assert!(!matmuls.is_empty() && matmuls.iter().all(|r| r["variant"] == "packed_portable"), "{rows:?}");
+    let forward = matmuls.iter().find(|r| r["shape"] == "16x8x4:NT").expect("the first layer's forward product");
+    assert_eq!(forward["per_step"], 1.0);
+    fails_with(&["train", "--epochs", "1", "--data", data.to_str().unwrap(), "--variant", "matmul=warp9"], 2, "warp9");
+}
+
+#[test]
+fn list_names_every_op_backend_and_variant() {
+    let (stdout, _) = ok(&["list"]);
+    assert!(stdout.contains("softmax_cross_entropy") && stdout.contains("cpu:"), "{stdout}");
+    for variant in kernelab::cpu::registry::variants(kernelab::Op::Matmul) {
+        assert!(stdout.contains(variant.name) && stdout.contains(variant.summary), "{} is not listed", variant.name);
+    }
+    let (help, _) = ok(&["bench", "--help"]);
+    assert!(help.contains("Examples:") && help.contains("--preset mlp"), "{help}");
+}
