@@ -153,15 +153,21 @@ fn compare_says_same_for_one_file_and_slower_for_a_twofold_slowdown() {
     let (stdout, _) = ok(&["compare", base.to_str().unwrap(), base.to_str().unwrap()]);
     assert!(stdout.contains("0 faster, 0 slower, 6 same, 0 noisy"), "{stdout}");
 
-    // The same report with every sample of every row twice as long.
-    let mut slow = json(&base);
-    for r in slow["records"].as_array_mut().unwrap() {
-        for key in ["median_s", "p10_s", "p90_s", "host_median_s"] {
-            r[key] = serde_json::json!(r[key].as_f64().unwrap() * 2.0);
+    // Synthetic samples with known answers: a tight set (within 7%) as the base, and the same
+    // set twice as long as the new run, so the verdicts do not depend on this machine's noise.
+    let with_samples = |factor: f64| {
+        let mut report = json(&base);
+        for r in report["records"].as_array_mut().unwrap() {
+            let samples: Vec<f64> = (0..12).map(|i| factor * 1e-5 * (1.0 + 0.006 * i as f64)).collect();
+            r["median_s"] = serde_json::json!(factor * 1e-5 * 1.033);
+            r["samples_s"] = serde_json::json!(samples);
+            r["n"] = serde_json::json!(12);
         }
-        let samples: Vec<f64> = r["samples_s"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() * 2.0).collect();
-        r["samples_s"] = serde_json::json!(samples);
-    }
+        report
+    };
+    let (base_report, slow) = (with_samples(1.0), with_samples(2.0));
+    let base = d.path().join("base.json");
+    std::fs::write(&base, serde_json::to_string(&base_report).unwrap()).unwrap();
     let slow_path = d.path().join("slow.json");
     std::fs::write(&slow_path, serde_json::to_string(&slow).unwrap()).unwrap();
     let out = kernelab(&["compare", base.to_str().unwrap(), slow_path.to_str().unwrap(), "--threshold", "5%"]);
