@@ -100,10 +100,12 @@ pub fn run(a: &PlotArgs) -> Result<()> {
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         root.fill(&WHITE).map_err(plot_error)?;
+        let (chart, side) = root.split_horizontally(SIZE.0 - 280);
         let drawn = match a.kind.as_str() {
-            "sweep" => sweep(&root, &report, a.op.as_deref()),
-            _ => roofline(&root, &report),
-        };
+            "sweep" => sweep(&chart, &report, a.op.as_deref()),
+            _ => roofline(&chart, &report),
+        }
+        .and_then(|entries| legend(&side, &entries));
         if let Err(why) = drawn {
             let has = kinds(&report);
             let has = if has.is_empty() { "none".to_string() } else { has.join(", ") };
@@ -121,6 +123,41 @@ pub fn run(a: &PlotArgs) -> Result<()> {
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
 
+/// One entry of the legend: a series' name, colour, and whether it is drawn as a point or a line
+/// (dashed for a baseline).
+struct Entry {
+    name: String,
+    color: RGBAColor,
+    mark: Mark,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mark {
+    Point,
+    Line,
+    Dashed,
+}
+
+/// The legend, in its own column right of the chart, so that it never covers a point.
+fn legend(area: &Area, entries: &[Entry]) -> std::result::Result<(), String> {
+    let e = |e: DrawingAreaErrorKind<_>| e.to_string();
+    area.draw(&Text::new("series", (10, 70), ("sans-serif", 15).into_font())).map_err(e)?;
+    for (i, entry) in entries.iter().enumerate() {
+        let y = 100 + 22 * i as i32;
+        let style = entry.color.stroke_width(2);
+        match entry.mark {
+            Mark::Point => area.draw(&Circle::new((22, y), 5, entry.color.filled())).map_err(e)?,
+            Mark::Line => area.draw(&PathElement::new(vec![(10, y), (34, y)], style)).map_err(e)?,
+            Mark::Dashed => {
+                area.draw(&PathElement::new(vec![(10, y), (18, y)], style)).map_err(e)?;
+                area.draw(&PathElement::new(vec![(26, y), (34, y)], style)).map_err(e)?;
+            }
+        }
+        area.draw(&Text::new(entry.name.clone(), (42, y - 7), ("sans-serif", 13).into_font())).map_err(e)?;
+    }
+    Ok(())
+}
+
 /// Decades that hold every value of `v`, for a log axis.
 fn decades(v: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) =
@@ -131,12 +168,18 @@ fn decades(v: impl Iterator<Item = f64>) -> (f64, f64) {
     (10f64.powf(lo.log10().floor()), 10f64.powf(hi.log10().ceil()).max(10f64.powf(lo.log10().floor() + 1.0)))
 }
 
+/// The smallest and largest of `v`, divided and multiplied by `pad`, for a tight log axis.
+fn padded(v: impl Iterator<Item = f64>, pad: f64) -> (f64, f64) {
+    let (lo, hi) = v.filter(|x| x.is_finite() && *x > 0.0).fold((f64::INFINITY, 0.0f64), |(l, h), x| (l.min(x), h.max(x)));
+    if !lo.is_finite() { (0.1, 10.0) } else { (lo / pad, hi * pad) }
+}
+
 fn series_key(r: &Record) -> String {
     let threads = r.threads.map_or_else(String::new, |t| format!(", {t}t"));
     format!("{}/{}{threads}", r.backend, r.variant)
 }
 
-fn roofline(root: &Area, report: &Report) -> std::result::Result<(), String> {
+fn roofline(root: &Area, report: &Report) -> std::result::Result<Vec<Entry>, String> {
     let roofs: Vec<(&str, &kernelab_tensor::Roofline)> =
         report.devices.iter().filter_map(|d| d.roofline.as_ref().map(|r| (d.label.as_str(), r))).collect();
     // Only rows of devices with measured ceilings: a point means something against its own roof.
@@ -153,8 +196,6 @@ fn roofline(root: &Area, report: &Report) -> std::result::Result<(), String> {
     let (x0, x1) = decades(rows.iter().map(|r| intensity(r)).chain([0.005, 200.0]));
     let peaks = roofs.iter().map(|(_, r)| r.peak_gflops);
     let (y0, y1) = decades(rows.iter().map(|r| r.gflops).chain(peaks));
-    // Two decades below the lowest point: room for the legend under every point.
-    let y0 = y0 / 100.0;
     let mut chart = ChartBuilder::on(root)
         .caption(
             format!("Roofline — {} ({} cores)", report.machine.cpu, report.machine.logical_cores),
@@ -224,14 +265,14 @@ fn roofline(root: &Area, report: &Report) -> std::result::Result<(), String> {
     keys.dedup();
     keys.sort();
     keys.dedup();
+    let mut entries = Vec::new();
     for (i, key) in keys.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
         let mine: Vec<&&Record> = rows.iter().filter(|r| &series_key(r) == key).collect();
         chart
             .draw_series(mine.iter().map(|r| Circle::new((intensity(r), r.gflops), 5, color.filled())))
-            .map_err(|e| e.to_string())?
-            .label(key.clone())
-            .legend(move |(x, y)| Circle::new((x + 8, y), 5, color.filled()));
+            .map_err(|e| e.to_string())?;
+        entries.push(Entry { name: key.clone(), color, mark: Mark::Point });
     }
     // One label per shape, beside its fastest point (the variants of a shape share an intensity).
     let mut shapes: Vec<(String, f64, f64)> = Vec::new();
@@ -246,16 +287,21 @@ fn roofline(root: &Area, report: &Report) -> std::result::Result<(), String> {
             None => shapes.push((name, x, r.gflops)),
         }
     }
-    // Shapes at one intensity alternate above and below their points, so their labels never meet.
-    let placed: Vec<(String, f64, f64)> = shapes
-        .iter()
-        .map(|(name, x, y)| {
-            let earlier =
-                shapes.iter().take_while(|(n, _, _)| n != name).filter(|(_, sx, _)| (sx / x - 1.0).abs() < 0.3);
-            let below = earlier.count() % 2 == 1;
-            (name.clone(), *x * 1.1, if below { *y * 0.72 } else { *y * 1.15 })
-        })
-        .collect();
+    // Labels start right of their point; one that would run into a label already placed (its
+    // point less than a factor 5 to the left, at a similar height) moves below its point instead.
+    shapes.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let mut placed: Vec<(String, f64, f64)> = Vec::new();
+    for (name, x, y) in &shapes {
+        let mut at = *y * 1.15;
+        for drop in [0.72, 0.5, 0.35] {
+            let crowded = placed.iter().any(|(_, px, py)| x / (px / 1.1) < 5.0 && (at / py).ln().abs() < 0.35);
+            if !crowded {
+                break;
+            }
+            at = *y * drop;
+        }
+        placed.push((name.clone(), *x * 1.1, at));
+    }
     chart
         .draw_series(
             placed
@@ -263,15 +309,7 @@ fn roofline(root: &Area, report: &Report) -> std::result::Result<(), String> {
                 .map(|(name, x, y)| Text::new(name.clone(), (*x, *y), ("sans-serif", 12).into_font().color(&BLACK))),
         )
         .map_err(|e| e.to_string())?;
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 13))
-        .draw()
-        .map_err(|e| e.to_string())?;
-    Ok(())
+    Ok(entries)
 }
 
 /// The op a sweep draws: the asked one, or the one with the most distinct shapes (at least two).
@@ -301,7 +339,7 @@ fn size_of(r: &Record) -> f64 {
     }
 }
 
-fn sweep(root: &Area, report: &Report, asked: Option<&str>) -> std::result::Result<(), String> {
+fn sweep(root: &Area, report: &Report, asked: Option<&str>) -> std::result::Result<Vec<Entry>, String> {
     let op = sweep_op(report, asked).ok_or_else(|| match asked {
         Some(op) => format!("no sweep of {op}: it needs timed rows at two shapes or more"),
         None => "no op has timed rows at two shapes or more".to_string(),
@@ -309,8 +347,8 @@ fn sweep(root: &Area, report: &Report, asked: Option<&str>) -> std::result::Resu
     let rows: Vec<&Record> = report.records.iter().filter(|r| r.timed() && r.op == op).collect();
     let by_flops = rows.iter().all(|r| r.flops > 0.0);
     let value = |r: &Record| if by_flops { r.gflops } else { r.median_s };
-    let (x0, x1) = decades(rows.iter().map(|r| size_of(r)));
-    let (y0, y1) = decades(rows.iter().map(|r| value(r)));
+    let (x0, x1) = padded(rows.iter().map(|r| size_of(r)), 1.25);
+    let (y0, y1) = padded(rows.iter().map(|r| value(r)), 1.6);
     let squares = rows.iter().all(|r| r.shape.len() != 3 || (r.shape[0] == r.shape[1] && r.shape[1] == r.shape[2]));
     let x_desc = match (rows[0].shape.len(), squares) {
         (3, true) => "n (matmul n×n×n)",
@@ -330,6 +368,8 @@ fn sweep(root: &Area, report: &Report, asked: Option<&str>) -> std::result::Resu
     chart
         .configure_mesh()
         .x_desc(x_desc)
+        .x_labels(8)
+        .x_label_formatter(&|v| format!("{v:.0}"))
         .y_desc(if by_flops { "GFLOP/s (median)" } else { "seconds per launch (median)" })
         .label_style(("sans-serif", 14))
         .axis_desc_style(("sans-serif", 16))
@@ -338,6 +378,7 @@ fn sweep(root: &Area, report: &Report, asked: Option<&str>) -> std::result::Resu
     let mut keys: Vec<(String, bool)> = rows.iter().map(|r| (series_key(r), r.baseline)).collect();
     keys.sort();
     keys.dedup();
+    let mut entries = Vec::new();
     for (i, (key, baseline)) in keys.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
         let mut points: Vec<(f64, f64)> =
@@ -347,25 +388,14 @@ fn sweep(root: &Area, report: &Report, asked: Option<&str>) -> std::result::Resu
         if *baseline {
             chart
                 .draw_series(DashedLineSeries::new(points.clone(), 8, 5, color.stroke_width(2)))
-                .map_err(|e| e.to_string())?
-                .label(name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+                .map_err(|e| e.to_string())?;
         } else {
             chart
                 .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
-                .map_err(|e| e.to_string())?
-                .label(name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+                .map_err(|e| e.to_string())?;
         }
         chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(|e| e.to_string())?;
+        entries.push(Entry { name, color, mark: if *baseline { Mark::Dashed } else { Mark::Line } });
     }
-    chart
-        .configure_series_labels()
-        .position(if by_flops { SeriesLabelPosition::LowerRight } else { SeriesLabelPosition::UpperLeft })
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 13))
-        .draw()
-        .map_err(|e| e.to_string())?;
-    Ok(())
+    Ok(entries)
 }
