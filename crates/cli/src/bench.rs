@@ -1,5 +1,6 @@
 //! `kernelab bench`: one op (or several) on every backend and variant, one table.
 
+use crate::out::outln;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use kernelab_bench::table;
 use kernelab_bench::timing::{self, Plan};
 use kernelab_tensor::{Device, Error, Result};
 
-use crate::{args, output, sweep};
+use crate::{args, sweep};
 
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:
@@ -102,7 +103,7 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
     set_threads(a.threads)?;
     let outputs: Vec<&PathBuf> = [&a.json, &a.csv, &a.markdown].into_iter().flatten().collect();
     for path in &outputs {
-        output::check_writable(path)?;
+        kernelab_tensor::files::check_writable(path)?;
     }
     if outputs.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
         return Err(Error::InvalidArgument {
@@ -181,18 +182,18 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
     if outputs.iter().any(|p| p.as_os_str() == "-") {
         eprint!("{text}");
     } else {
-        print!("{text}");
+        outln!("{}", text.trim_end_matches('\n'));
     }
     if let Some(path) = &a.json {
-        output::write(path, format!("{}\n", report.to_json()?).as_bytes())?;
+        kernelab_tensor::files::write(path, format!("{}\n", report.to_json()?).as_bytes())?;
         announce(path);
     }
     if let Some(path) = &a.csv {
-        output::write(path, table::csv(&report.records).as_bytes())?;
+        kernelab_tensor::files::write(path, table::csv(&report.records).as_bytes())?;
         announce(path);
     }
     if let Some(path) = &a.markdown {
-        output::write(path, table::markdown(&report.records).as_bytes())?;
+        kernelab_tensor::files::write(path, table::markdown(&report.records).as_bytes())?;
         announce(path);
     }
     Ok(report.records.iter().filter(|r| r.status == Status::Fail).count())

@@ -1,6 +1,7 @@
 //! `kernelab check`: the conformance suite from the one binary, for machines without a Rust
 //! toolchain. Exits non-zero on any failure.
 
+use crate::out::outln;
 use clap::Args;
 
 use kernelab_bench::conformance::{Outcome, check_op};
@@ -39,7 +40,7 @@ pub fn run(a: &CheckArgs) -> Result<usize> {
                 .filter_map(|o| o.result.as_ref().ok())
                 .map(|c| c.worst_budget_ratio)
                 .fold(0.0, f64::max);
-            println!(
+            outln!(
                 "{:<8} {:<22} {:>4} cases  {:>3} failed  {:>3} skipped  worst {:.2} of budget",
                 device.label(),
                 op.name(),
@@ -49,11 +50,11 @@ pub fn run(a: &CheckArgs) -> Result<usize> {
                 worst
             );
             for o in outcomes.iter().filter(|o| a.verbose || (!o.passed())) {
-                println!("    {}", o.describe());
+                outln!("    {}", o.describe());
             }
             failed += bad.len();
         }
     }
-    println!("{}", if failed == 0 { "all cases passed".to_string() } else { format!("{failed} cases FAILED") });
+    outln!("{}", if failed == 0 { "all cases passed".to_string() } else { format!("{failed} cases FAILED") });
     Ok(failed)
 }

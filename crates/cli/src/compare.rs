@@ -1,5 +1,6 @@
 //! `kernelab compare BASE.json NEW.json`: did the kernels get faster, slower, or is it noise?
 
+use crate::out::outln;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -103,9 +104,9 @@ pub fn run(a: &CompareArgs) -> Result<usize> {
         })
         .collect();
     let right: Vec<bool> = (0..header.len()).map(|i| (5..10).contains(&i) || i == 3).collect();
-    println!("{}", terminal_table(header.map(String::from).to_vec(), &right, rows));
+    outln!("{}", terminal_table(header.map(String::from).to_vec(), &right, rows));
     let count = |v: Verdict| pairs.iter().filter(|p| p.verdict == v).count();
-    println!(
+    outln!(
         "\n{} rows: {} faster, {} slower, {} same, {} noisy (Mann-Whitney U on the raw samples, p < 0.01 and a \
          bootstrap interval of the ratio of medians that excludes 1; within 2% is the same)",
         pairs.len(),
@@ -116,7 +117,7 @@ pub fn run(a: &CompareArgs) -> Result<usize> {
     );
     let unmatched = base.records.iter().filter(|r| r.timed()).count() - pairs.len();
     if unmatched > 0 {
-        println!("{unmatched} timed rows of {} have no partner in {}", a.base.display(), a.new.display());
+        outln!("{unmatched} timed rows of {} have no partner in {}", a.base.display(), a.new.display());
     }
     let Some(threshold) = a.threshold else { return Ok(0) };
     let regressions = pairs.iter().filter(|p| p.verdict == Verdict::Slower && p.ratio > 1.0 + threshold).count();

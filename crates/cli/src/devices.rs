@@ -1,5 +1,6 @@
 //! `kernelab devices`: every backend kernelab knows, whether it is usable here, and why not.
 
+use crate::out::outln;
 use clap::Args;
 
 use kernelab_bench::backends;
@@ -21,37 +22,39 @@ pub fn run(a: &DevicesArgs) -> Result<()> {
         match device {
             Ok(device) => {
                 let info = device.info();
-                println!("{kind:<5} available    {}", info.name);
-                println!("      driver       {}", info.driver);
+                outln!("{kind:<5} available    {}", info.name);
+                outln!("      driver       {}", info.driver);
                 for (key, value) in &info.details {
-                    println!("      {key:<12} {value}");
+                    outln!("      {key:<12} {value}");
                 }
                 let matmul: Vec<String> = device
                     .variants(Op::Matmul)
                     .iter()
                     .map(|v| if v.is_available() { v.name.to_string() } else { format!("{} (unavailable)", v.name) })
                     .collect();
-                println!("      matmul       {}", matmul.join(", "));
+                outln!("      matmul       {}", matmul.join(", "));
                 for b in device.baselines() {
-                    println!("      baseline     {}", kernelab_bench::table::describe_baseline(&b));
+                    outln!("      baseline     {}", kernelab_bench::table::describe_baseline(&b));
                 }
                 if let Some(r) = device.roofline() {
-                    println!("      roofline     {}", r.summary());
+                    outln!("      roofline     {}", r.summary());
                     for l in &r.levels {
                         let size = l.capacity_all.map_or_else(|| "everything".into(), |b| format!("{} KiB", b >> 10));
-                        println!(
+                        outln!(
                             "        {:<5} {:>8.1} GB/s ({:.1} on 1 thread), holds {size}",
-                            l.name, l.gbps_all, l.gbps_one_thread
+                            l.name,
+                            l.gbps_all,
+                            l.gbps_one_thread
                         );
                     }
-                    println!("      measured     {}", r.how);
+                    outln!("      measured     {}", r.how);
                 }
             }
-            Err(e) => println!("{kind:<5} unavailable  {e}"),
+            Err(e) => outln!("{kind:<5} unavailable  {e}"),
         }
         if kind == kernelab_tensor::BackendKind::Wgpu {
             for (i, adapter) in backends::wgpu_adapters().iter().enumerate() {
-                println!("      adapter {i}    {adapter}");
+                outln!("      adapter {i}    {adapter}");
             }
         }
     }

@@ -8,7 +8,7 @@ mod cluster;
 mod compare;
 mod devices;
 mod list;
-mod output;
+mod out;
 mod plot;
 mod profile;
 mod sweep;
@@ -79,6 +79,7 @@ fn give_mesa_a_runtime_dir() {
 /// Parses the arguments and runs the command. Exit codes: 0 success, 1 a kernel failed its
 /// reference check, 2 an error (bad arguments, unavailable backend, unwritable file).
 pub fn main() -> ExitCode {
+    out::die_on_broken_pipe();
     kernelab_cpu::prepare_baselines();
     give_mesa_a_runtime_dir();
     let cli = Cli::parse();

@@ -1,19 +1,20 @@
 //! `kernelab list`: every op, every backend, and each backend's variants with their summaries.
 
+use crate::out::outln;
 use kernelab_bench::backends;
 use kernelab_tensor::{Op, Result};
 
 pub fn run() -> Result<()> {
-    println!("ops: {}", Op::ALL.iter().map(|o| o.name()).collect::<Vec<_>>().join(", "));
+    outln!("ops: {}", Op::ALL.iter().map(|o| o.name()).collect::<Vec<_>>().join(", "));
     for (kind, device) in backends::probe_all() {
         let device = match device {
             Ok(d) => d,
             Err(e) => {
-                println!("\n{kind}: unavailable ({e})");
+                outln!("\n{kind}: unavailable ({e})");
                 continue;
             }
         };
-        println!("\n{kind}: {}", device.info().name);
+        outln!("\n{kind}: {}", device.info().name);
         for op in Op::ALL {
             let variants = device.variants(op);
             // Elementwise and row-wise ops share one variant list per backend: print it once.
@@ -21,11 +22,11 @@ pub fn run() -> Result<()> {
                 continue;
             }
             let heading = if op == Op::Matmul { "matmul".to_string() } else { "every other op".to_string() };
-            println!("  {heading}:");
+            outln!("  {heading}:");
             for (i, v) in variants.iter().enumerate() {
                 let default = if i == 0 { " (default)" } else { "" };
                 let state = v.unavailable.as_ref().map_or_else(String::new, |why| format!(" — unavailable: {why}"));
-                println!("    {:<16} {}{default}{state}", v.name, v.summary);
+                outln!("    {:<16} {}{default}{state}", v.name, v.summary);
             }
         }
     }

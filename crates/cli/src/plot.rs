@@ -94,7 +94,7 @@ fn kinds(report: &Report) -> Vec<&'static str> {
 
 pub fn run(a: &PlotArgs) -> Result<()> {
     let report = read(&a.report)?;
-    crate::output::check_writable(&a.out)?;
+    kernelab_tensor::files::check_writable(&a.out)?;
     load_font()?;
     let mut svg = String::new();
     {
@@ -116,7 +116,7 @@ pub fn run(a: &PlotArgs) -> Result<()> {
         }
         root.present().map_err(plot_error)?;
     }
-    crate::output::write(&a.out, svg.as_bytes())?;
+    kernelab_tensor::files::write(&a.out, svg.as_bytes())?;
     eprintln!("wrote {}", a.out.display());
     Ok(())
 }
@@ -170,7 +170,8 @@ fn decades(v: impl Iterator<Item = f64>) -> (f64, f64) {
 
 /// The smallest and largest of `v`, divided and multiplied by `pad`, for a tight log axis.
 fn padded(v: impl Iterator<Item = f64>, pad: f64) -> (f64, f64) {
-    let (lo, hi) = v.filter(|x| x.is_finite() && *x > 0.0).fold((f64::INFINITY, 0.0f64), |(l, h), x| (l.min(x), h.max(x)));
+    let (lo, hi) =
+        v.filter(|x| x.is_finite() && *x > 0.0).fold((f64::INFINITY, 0.0f64), |(l, h), x| (l.min(x), h.max(x)));
     if !lo.is_finite() { (0.1, 10.0) } else { (lo / pad, hi * pad) }
 }
 
@@ -390,9 +391,7 @@ fn sweep(root: &Area, report: &Report, asked: Option<&str>) -> std::result::Resu
                 .draw_series(DashedLineSeries::new(points.clone(), 8, 5, color.stroke_width(2)))
                 .map_err(|e| e.to_string())?;
         } else {
-            chart
-                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
-                .map_err(|e| e.to_string())?;
+            chart.draw_series(LineSeries::new(points.clone(), color.stroke_width(2))).map_err(|e| e.to_string())?;
         }
         chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(|e| e.to_string())?;
         entries.push(Entry { name, color, mark: if *baseline { Mark::Dashed } else { Mark::Line } });

@@ -1,5 +1,6 @@
 //! `kernelab train` and `kernelab distill`: the seed workloads on real MNIST-format data.
 
+use crate::out::outln;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -167,7 +168,7 @@ impl Logger {
 
     fn log(&mut self, log: &EpochLog) {
         let line = serde_json::to_string(log).unwrap_or_default();
-        println!("{line}");
+        outln!("{line}");
         if let Some(file) = &mut self.0 {
             // A log line that cannot be written must not stop training; say so once per line.
             if let Err(e) = writeln!(file, "{line}").and_then(|_| file.flush()) {
@@ -264,7 +265,7 @@ fn report_profiles(devices: &[Device], common: &CommonArgs, name: &str, rows: us
     all.extend(profiles);
     if let Some(path) = &common.profile_json {
         let json = serde_json::to_string_pretty(&*all).unwrap_or_default();
-        crate::output::write(path, format!("{json}\n").as_bytes())?;
+        kernelab_tensor::files::write(path, format!("{json}\n").as_bytes())?;
     }
     Ok(())
 }

@@ -2,7 +2,6 @@
 //! written atomically: a temporary file beside the target, synced, then renamed over it.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -33,15 +32,10 @@ pub fn save(path: &Path, tensors: &[(String, Tensor)], metadata: HashMap<String,
     write_atomically(path, &encoded)
 }
 
-/// Writes `bytes` to `path` through a synced temporary file and a rename, so a crash leaves either
-/// the old file or the new one, never half of one.
+/// Writes `bytes` to `path` atomically (see [`kernelab_tensor::files::write`]): a crash or a
+/// concurrent writer leaves either the old file or one whole new one, never a mix.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |source| Error::Io { path: path.display().to_string(), source };
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    let mut file = std::fs::File::create(&tmp).map_err(io)?;
-    file.write_all(bytes).and_then(|_| file.sync_all()).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    kernelab_tensor::files::write(path, bytes)
 }
 
 /// The contents of a checkpoint: named tensors (sorted by name) and string metadata.

@@ -8,6 +8,7 @@
 mod backend;
 mod device;
 mod error;
+pub mod files;
 mod kernel;
 mod labels;
 mod op;

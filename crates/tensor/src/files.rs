@@ -1,12 +1,24 @@
-//! Writing result files: `-` is standard output; a regular file (or a new one) is written
-//! atomically — a unique temporary file in the same directory, synced, then renamed over the
-//! target — so a reader never sees half a file and a failed write leaves the old one; anything
-//! else (a device, a FIFO) is written through, never replaced.
+//! Writing files that must never be half-written or lost (checkpoints, reports, plots): `-` is
+//! standard output; a regular file (or a new one) is written atomically — a unique temporary file
+//! created exclusively in the same directory, synced, renamed over the target, the directory
+//! synced — so a reader never sees half a file, two writers never mix their bytes (the last rename
+//! wins whole), and a failed or killed write leaves the old file and no temporary one behind
+//! (the temporary file is removed on every error path). A symbolic link is followed, so the file
+//! it names is replaced and the link stays; anything that is not a regular file (a device such as
+//! `/dev/stdout`, a FIFO) is written through, never replaced.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use kernelab_tensor::{Error, Result};
+use crate::{Error, Result};
+
+/// The path a write lands on: a symbolic link's target (resolved), else `path` itself.
+fn resolve(path: &Path) -> PathBuf {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
+        _ => path.to_path_buf(),
+    }
+}
 
 /// Writes `bytes` to `path` as described above.
 pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -15,6 +27,8 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
         let mut out = std::io::stdout().lock();
         return out.write_all(bytes).and_then(|()| out.flush()).map_err(io);
     }
+    let resolved = resolve(path);
+    let path = resolved.as_path();
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_dir() => {
             return Err(Error::Io {
@@ -50,6 +64,8 @@ pub fn check_writable(path: &Path) -> Result<()> {
     if path == Path::new("-") {
         return Ok(());
     }
+    let resolved = resolve(path);
+    let path = resolved.as_path();
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -96,5 +112,50 @@ mod tests {
         assert!(check_writable(dir.path()).is_err());
         assert!(check_writable(&dir.path().join("fine.json")).is_ok());
         assert!(write(dir.path(), b"x").is_err());
+    }
+
+    #[test]
+    fn a_symlink_is_followed_and_a_device_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target.json");
+        std::fs::write(&target, b"old").unwrap();
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write(&link, b"new").unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link stays a link");
+        assert_eq!(std::fs::read(&target).unwrap(), b"new");
+        write(Path::new("/dev/null"), b"through").unwrap();
+        assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device_like());
+    }
+
+    trait CharDevice {
+        fn is_char_device_like(&self) -> bool;
+    }
+
+    impl CharDevice for std::fs::FileType {
+        fn is_char_device_like(&self) -> bool {
+            use std::os::unix::fs::FileTypeExt;
+            self.is_char_device()
+        }
+    }
+
+    #[test]
+    fn concurrent_writers_leave_one_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.bin");
+        std::thread::scope(|s| {
+            for w in 0..8u8 {
+                let path = &path;
+                s.spawn(move || {
+                    for _ in 0..20 {
+                        write(path, &vec![w; 1 << 16]).unwrap();
+                    }
+                });
+            }
+        });
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes.len(), 1 << 16);
+        assert!(bytes.iter().all(|&b| b == bytes[0]), "one writer's bytes, whole");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file remains");
     }
 }
