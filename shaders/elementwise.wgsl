@@ -34,12 +34,17 @@ fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     }
 }
 
+// NaN by its bits: a shader compiler may assume that `v != v` never holds and fold it away.
+fn is_nan(v: f32) -> bool {
+    return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
+
 // y = max(0, x), NaN kept
 @compute @workgroup_size(256)
 fn relu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     for (var i = gid.x; i < p.n; i += groups.x * WG) {
         let v = x[i];
-        y[i] = select(0.0, v, v > 0.0 || v != v);
+        y[i] = select(0.0, v, v > 0.0 || is_nan(v));
     }
 }
 
@@ -59,11 +64,12 @@ fn bias_add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     }
 }
 
-// y[r, c] = max(0, x[r, c] + bias[c])
+// y[r, c] = max(0, x[r, c] + bias[c]), NaN kept (as in relu)
 @compute @workgroup_size(256)
 fn bias_relu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     for (var i = gid.x; i < p.n; i += groups.x * WG) {
-        y[i] = max(x[i] + z[i % p.cols], 0.0);
+        let v = x[i] + z[i % p.cols];
+        y[i] = select(0.0, v, v > 0.0 || is_nan(v));
     }
 }
 

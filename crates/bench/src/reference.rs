@@ -99,9 +99,14 @@ pub fn fill(n: usize, value: f32) -> Expected {
     pointwise(n, 0.0, |_| (wide(value), wide(value).abs()))
 }
 
+/// `max(0, v)` with NaN propagated (IEEE and PyTorch semantics; `f64::max` would drop it).
+fn relu_of(v: f64) -> f64 {
+    if v > 0.0 || v.is_nan() { v } else { 0.0 }
+}
+
 pub fn relu<T: Real>(x: &[T]) -> Expected {
     pointwise(x.len(), 0.0, |i| {
-        let v = wide(x[i]).max(0.0);
+        let v = relu_of(wide(x[i]));
         (v, v)
     })
 }
@@ -117,7 +122,7 @@ pub fn relu_backward<T: Real>(x: &[T], dy: &[T]) -> Expected {
 pub fn bias_add<T: Real>(x: &[T], bias: &[T], cols: usize, relu: bool) -> Expected {
     pointwise(x.len(), 1.0, |i| {
         let (x, b) = (wide(x[i]), wide(bias[i % cols]));
-        let v = if relu { (x + b).max(0.0) } else { x + b };
+        let v = if relu { relu_of(x + b) } else { x + b };
         (v, x.abs() + b.abs())
     })
 }

@@ -129,6 +129,9 @@ pub fn run_with_progress(
     mut on_start: impl FnMut(&str),
     mut on_row: impl FnMut(&Record),
 ) -> Result<Vec<Record>> {
+    for s in specs {
+        check_footprint(s)?;
+    }
     let cases = specs
         .iter()
         .enumerate()
@@ -168,6 +171,43 @@ pub fn run_with_progress(
     let degraded: Vec<_> = devices.iter().flat_map(Device::baselines).filter(|b| b.degraded).collect();
     crate::record::compare_with_baselines(&mut rows, &degraded);
     Ok(rows)
+}
+
+/// Bytes a spec needs at once, over-estimated: its values (inputs and outputs) on the host, on the
+/// device and in the f64 reference with its error budgets (4 + 4 + 16 bytes a value); `None` when
+/// the count does not fit in 64 bits.
+pub fn footprint(spec: &Spec) -> Option<u64> {
+    let d: Vec<u64> = spec.dims.iter().map(|&d| d as u64).collect();
+    let values = match (spec.op.family(), d.as_slice()) {
+        (kernelab_tensor::OpFamily::Matmul, [m, n, k]) => {
+            m.checked_mul(*k)?.checked_add(k.checked_mul(*n)?)?.checked_add(m.checked_mul(*n)?)?
+        }
+        (_, dims) => dims.iter().try_fold(1u64, |a, &x| a.checked_mul(x))?.checked_mul(4)?,
+    };
+    values.checked_mul(24)
+}
+
+/// Memory the system can still give, from `/proc/meminfo` (`None` where it does not say).
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    line.split_whitespace().nth(1)?.parse::<u64>().ok()?.checked_mul(1024)
+}
+
+/// Refuses, with the numbers, a spec whose footprint exceeds the memory available (or overflows).
+fn check_footprint(spec: &Spec) -> Result<()> {
+    let shape = spec.dims.iter().map(usize::to_string).collect::<Vec<_>>().join("x");
+    let refuse =
+        |why: String| Err(kernelab_tensor::Error::BadShape { op: spec.op.name(), shape: spec.dims.clone(), why });
+    match (footprint(spec), available_memory()) {
+        (None, _) => refuse(format!("{shape} holds more values than 64-bit sizes can count")),
+        (Some(need), Some(have)) if need > have => refuse(format!(
+            "{shape} needs about {:.1} GB at once (inputs, outputs, the f64 reference), and this machine has {:.1} GB available",
+            need as f64 / 1e9,
+            have as f64 / 1e9
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The last timed row of every device and variant, to predict what a larger one will cost.

@@ -118,6 +118,20 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
         "default" => Variants::Default,
         names => Variants::Named(args::list(&[names.to_string()])),
     };
+    if let Variants::Named(names) = &variants {
+        // Every name must be a variant of some op here: a misspelling is an error, not a row less.
+        let known: Vec<&str> =
+            devices.iter().flat_map(|d| specs.iter().flat_map(move |s| d.variants(s.op))).map(|v| v.name).collect();
+        if let Some(unknown) = names.iter().find(|n| !known.contains(&n.as_str())) {
+            let mut known = known;
+            known.sort_unstable();
+            known.dedup();
+            return Err(Error::InvalidArgument {
+                op: "bench",
+                why: format!("no backend has a variant `{unknown}` for these ops; known: {}", known.join(", ")),
+            });
+        }
+    }
     if !(a.budget >= 0.0 && a.budget.is_finite() && a.budget <= 3600.0) {
         return Err(Error::InvalidArgument {
             op: "bench",
@@ -196,7 +210,13 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
         kernelab_tensor::files::write(path, table::markdown(&report.records).as_bytes())?;
         announce(path);
     }
-    Ok(report.records.iter().filter(|r| r.status == Status::Fail).count())
+    if !report.records.iter().any(|r| r.timed()) {
+        return Err(Error::InvalidArgument {
+            op: "bench",
+            why: "no row could run (every one was skipped or failed to launch; the table says why)".into(),
+        });
+    }
+    Ok(report.records.iter().filter(|r| matches!(r.status, Status::Fail | Status::Error)).count())
 }
 
 /// Says where a file went (on stderr, so stdout stays the table or the data).
@@ -240,13 +260,19 @@ fn specs(a: &BenchArgs) -> Result<Vec<Spec>> {
 pub fn open_devices(names: &[String], adapter: Option<&str>) -> Result<Vec<Device>> {
     let names = args::list(names);
     if names.is_empty() {
-        if adapter.is_none() {
-            return Ok(backends::available());
-        }
-        return Ok(kernelab_tensor::BackendKind::ALL
+        let Some(adapter) = adapter else { return Ok(backends::available()) };
+        let gpus: Vec<Device> = [kernelab_tensor::BackendKind::Wgpu, kernelab_tensor::BackendKind::Cuda]
             .into_iter()
-            .filter_map(|k| backends::open_with(k, adapter).ok())
-            .collect());
+            .filter_map(|k| backends::open_with(k, Some(adapter)).ok())
+            .collect();
+        if gpus.is_empty() {
+            return Err(Error::BackendUnavailable {
+                backend: "wgpu/cuda".into(),
+                reason: format!("no GPU adapter matches --adapter `{adapter}` (`kernelab devices` lists them)"),
+            });
+        }
+        let cpu = backends::open(kernelab_tensor::BackendKind::Cpu)?;
+        return Ok(std::iter::once(cpu).chain(gpus).collect());
     }
     names.iter().map(|n| backends::open_with(backends::kind(n)?, adapter)).collect()
 }

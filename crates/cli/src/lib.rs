@@ -100,7 +100,7 @@ pub fn main() -> ExitCode {
     match outcome {
         Ok(0) => ExitCode::SUCCESS,
         Ok(failed) => {
-            eprintln!("error: {failed} result(s) failed the reference check");
+            eprintln!("error: {failed} result(s) failed the reference check or could not run");
             ExitCode::from(1)
         }
         Err(e) => {

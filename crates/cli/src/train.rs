@@ -64,6 +64,10 @@ pub struct CommonArgs {
     /// With --profile: also write the profiles as JSON to this file.
     #[arg(long, requires = "profile")]
     profile_json: Option<PathBuf>,
+    /// Go on when the loss or a parameter becomes NaN or infinite (to study divergence); by default
+    /// training stops with an error naming the epoch and step.
+    #[arg(long)]
+    allow_nonfinite: bool,
     /// Kernel variants to train with, as op=name pairs, comma-separated (e.g.
     /// `matmul=packed_avx2,softmax_cross_entropy=portable`); `kernelab list` shows them.
     #[arg(long, value_delimiter = ',')]
@@ -143,6 +147,16 @@ fn load_data(common: &CommonArgs, inputs: usize, classes: usize) -> Result<(Data
             ),
         });
     }
+    if test.features != inputs {
+        return Err(Error::InvalidArgument {
+            op: "train",
+            why: format!(
+                "the test images in {} have {} pixels, the training images and the model {inputs}",
+                dir.display(),
+                test.features
+            ),
+        });
+    }
     let train = match common.limit {
         Some(n) => train.take(n),
         None => train,
@@ -159,10 +173,14 @@ impl Logger {
         if !leads {
             return Ok(Self(None));
         }
-        let file = path
-            .as_ref()
-            .map(|p| std::fs::File::create(p).map_err(|source| Error::Io { path: p.display().to_string(), source }))
-            .transpose()?;
+        let open = |p: &PathBuf| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|source| Error::Io { path: p.display().to_string(), source })
+        };
+        let file = path.as_ref().map(open).transpose()?;
         Ok(Self(file))
     }
 
@@ -193,8 +211,14 @@ fn run_fit(
 ) -> Result<(Mlp, Vec<EpochLog>)> {
     let profiled = if common.profile { devices.to_vec() } else { Vec::new() };
     profiled.iter().for_each(Device::start_profile);
-    let config =
-        FitConfig { epochs: common.epochs, batch: common.batch, seed: common.seed, name: name.into(), profiled };
+    let config = FitConfig {
+        epochs: common.epochs,
+        batch: common.batch,
+        seed: common.seed,
+        name: name.into(),
+        profiled,
+        allow_nonfinite: common.allow_nonfinite,
+    };
     let (model, logs) = fit_on(model, devices, common, objective, data, logger, comm, &config)?;
     if common.profile && cluster::leads(comm) {
         report_profiles(devices, common, name, data.0.len(), &logs)?;
@@ -299,9 +323,27 @@ fn summary(name: &str, model: &Mlp, logs: &[EpochLog]) {
     }
 }
 
-fn check_batch(common: &CommonArgs) -> Result<()> {
+/// Every setting checked, and every output path found writable, before anything is loaded or
+/// trained (a model is never lost to a path that turns out unwritable at the end).
+fn check_common(common: &CommonArgs, outputs: &[&Option<PathBuf>]) -> Result<()> {
+    let bad = |why: String| Err(Error::InvalidArgument { op: "train", why });
     if common.batch == 0 || common.epochs == 0 {
-        return Err(Error::InvalidArgument { op: "train", why: "--batch and --epochs must be at least 1".into() });
+        return bad("--batch and --epochs must be at least 1".into());
+    }
+    if common.epochs > 100_000 {
+        return bad(format!("--epochs {} is more than 100000", common.epochs));
+    }
+    if !(common.lr.is_finite() && common.lr > 0.0) {
+        return bad(format!("--lr {} must be a finite number above 0", common.lr));
+    }
+    if common.limit == Some(0) {
+        return bad("--limit 0 leaves no training images".into());
+    }
+    if let Some(w) = common.split.iter().find(|w| !(w.is_finite() && **w > 0.0 && **w <= 1e6)) {
+        return bad(format!("--split weight {w} must be a finite number above 0 (at most 1e6)"));
+    }
+    for path in outputs.iter().copied().flatten().chain([&common.json, &common.profile_json].into_iter().flatten()) {
+        kernelab_tensor::files::check_writable(path)?;
     }
     Ok(())
 }
@@ -315,7 +357,7 @@ fn announce_world(comm: Option<&Comm>, devices: &[Device], batch: usize) {
 }
 
 pub fn train(a: &TrainArgs) -> Result<()> {
-    check_batch(&a.common)?;
+    check_common(&a.common, &[&a.save])?;
     let comm = cluster::start(a.common.distributed)?;
     let comm = comm.as_ref();
     let setup = (|| {
@@ -345,10 +387,14 @@ pub fn train(a: &TrainArgs) -> Result<()> {
 }
 
 pub fn distill(a: &DistillArgs) -> Result<()> {
-    check_batch(&a.common)?;
-    if !(a.temperature > 0.0 && (0.0..=1.0).contains(&a.alpha)) {
+    check_common(&a.common, &[&a.save_teacher])?;
+    if !(a.temperature.is_finite() && a.temperature > 0.0 && a.temperature <= 1e4 && (0.0..=1.0).contains(&a.alpha)) {
         return Err(Error::InvalidArgument {
-            op: "distill", why: "need --temperature > 0 and 0 ≤ --alpha ≤ 1".into()
+            op: "distill",
+            why: format!(
+                "--temperature {} and --alpha {}: need a finite temperature in (0, 10000] and 0 ≤ alpha ≤ 1",
+                a.temperature, a.alpha
+            ),
         });
     }
     let comm = cluster::start(a.common.distributed)?;
@@ -362,6 +408,22 @@ pub fn distill(a: &DistillArgs) -> Result<()> {
         let data = load_data(&a.common, widths[0], widths[widths.len() - 1])?;
         let logger = Logger::new(&a.common.json, leads)?;
         let loaded = a.teacher_checkpoint.as_ref().map(|path| Mlp::load(path, &devices[0])).transpose()?;
+        if let (Some(teacher), Some(path)) = (&loaded, &a.teacher_checkpoint) {
+            let (t, s) = (teacher.widths(), student.widths());
+            if t.first() != s.first() || t.last() != s.last() {
+                return Err(Error::InvalidArgument {
+                    op: "distill",
+                    why: format!(
+                        "--teacher-checkpoint {} is a {} model; the student {} and the data need {} inputs and {} classes",
+                        path.display(),
+                        teacher.spec(),
+                        student.spec(),
+                        s[0],
+                        s[s.len() - 1]
+                    ),
+                });
+            }
+        }
         Ok((devices, student, data, logger, loaded))
     })();
     let (devices, student, data, mut logger, loaded) = cluster::agree(comm, setup)?;

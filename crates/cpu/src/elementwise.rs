@@ -30,10 +30,13 @@ multiversion! {
 }
 
 multiversion! {
-    /// One row of `x + bias`, through ReLU when `relu` is set.
+    /// One row of `x + bias`, through ReLU when `relu` is set (NaN stays NaN, as in `relu`).
     pub fn bias_row(x: &[f32], bias: &[f32], y: &mut [f32], relu: bool) {
         if relu {
-            y.iter_mut().zip(x).zip(bias).for_each(|((y, &x), &b)| *y = (x + b).max(0.0));
+            y.iter_mut().zip(x).zip(bias).for_each(|((y, &x), &b)| {
+                let v = x + b;
+                *y = if v > 0.0 || v.is_nan() { v } else { 0.0 };
+            });
         } else {
             y.iter_mut().zip(x).zip(bias).for_each(|((y, &x), &b)| *y = x + b);
         }

@@ -95,6 +95,24 @@ impl Mlp {
         if layers.is_empty() {
             return Err(format_error(path, "no `0.weight`: not an MLP checkpoint"));
         }
+        // Every tensor must belong to a loaded layer: a gap (a missing middle layer) would
+        // otherwise load as a smaller model.
+        let used = 2 * layers.len();
+        if let Some((name, _)) = tensors
+            .iter()
+            .find(|(n, _)| n.split_once('.').and_then(|(i, _)| i.parse::<usize>().ok()).is_none_or(|i| i >= used))
+        {
+            return Err(format_error(
+                path,
+                format!("`{name}` follows a missing layer (the layers found end at `{}.weight`)", used - 2),
+            ));
+        }
+        for layer in &layers {
+            let finite = layer.weight.to_vec()?.iter().chain(&layer.bias.to_vec()?).all(|v| v.is_finite());
+            if !finite {
+                return Err(format_error(path, "holds NaN or infinite parameters; a diverged run?"));
+            }
+        }
         Ok(Self { layers })
     }
 }

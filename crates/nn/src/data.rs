@@ -43,10 +43,17 @@ pub struct Dataset {
 fn find(dir: &Path, stem: &str) -> Result<PathBuf> {
     let raw = dir.join(stem);
     let gz = dir.join(format!("{stem}.gz"));
-    [&raw, &gz].into_iter().find(|p| p.is_file()).cloned().ok_or_else(|| Error::Io {
-        path: raw.display().to_string(),
-        source: std::io::Error::new(std::io::ErrorKind::NotFound, format!("neither it nor {} exists", gz.display())),
-    })
+    if let Some(found) = [&raw, &gz].into_iter().find(|p| p.is_file()) {
+        return Ok(found.clone());
+    }
+    let why = if !dir.is_dir() {
+        format!("{} is not a directory with MNIST-format files", dir.display())
+    } else if let Some(p) = [&raw, &gz].into_iter().find(|p| p.exists()) {
+        format!("{} exists but is not a regular file (a directory?)", p.display())
+    } else {
+        format!("neither it nor {} exists", gz.display())
+    };
+    Err(Error::Io { path: raw.display().to_string(), source: std::io::Error::new(std::io::ErrorKind::NotFound, why) })
 }
 
 impl Dataset {
@@ -58,6 +65,15 @@ impl Dataset {
         let images = idx::read(&image_path, 3)?;
         let labels = idx::read(&label_path, 1)?;
         let (count, features) = (images.dims[0], images.dims[1] * images.dims[2]);
+        if count == 0 || features == 0 {
+            return Err(Error::Format {
+                path: image_path.display().to_string(),
+                why: format!(
+                    "holds no images ({count} of {}x{} pixels): there is nothing to train or test on",
+                    images.dims[1], images.dims[2]
+                ),
+            });
+        }
         if labels.dims[0] != count {
             return Err(Error::Format {
                 path: label_path.display().to_string(),

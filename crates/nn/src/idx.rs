@@ -21,15 +21,29 @@ fn format_error(path: &Path, why: String) -> Error {
     Error::Format { path: path.display().to_string(), why }
 }
 
+/// The most bytes a gzip-compressed IDX file may expand to (a "gzip bomb" stops here with an
+/// error instead of filling the memory): 4 GiB, beyond any MNIST-format dataset.
+pub const MAX_DECOMPRESSED: u64 = 4 << 30;
+
 /// Reads a whole file, gunzipping it when it starts with the gzip magic bytes.
 fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let io = |source| Error::Io { path: path.display().to_string(), source };
+    if path.is_dir() {
+        return Err(format_error(path, "is a directory, not an IDX file".into()));
+    }
     let raw = std::fs::read(path).map_err(io)?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::MultiGzDecoder::new(raw.as_slice())
+            .take(MAX_DECOMPRESSED + 1)
             .read_to_end(&mut out)
             .map_err(|e| format_error(path, format!("corrupt gzip stream: {e}")))?;
+        if out.len() as u64 > MAX_DECOMPRESSED {
+            return Err(format_error(
+                path,
+                format!("expands past {} GiB when decompressed; not an MNIST-format file", MAX_DECOMPRESSED >> 30),
+            ));
+        }
         Ok(out)
     } else {
         Ok(raw)

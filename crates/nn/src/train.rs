@@ -7,7 +7,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
-use kernelab_tensor::{Device, Grads, Labels, Result, Tape, Tensor};
+use kernelab_tensor::{Device, Error, Grads, Labels, Result, Tape, Tensor};
 
 use crate::Mlp;
 use crate::data::{Dataset, epoch_order};
@@ -158,14 +158,20 @@ pub fn evaluate(model: &Mlp, data: &Dataset, batch: usize) -> Result<(f64, f64)>
         let (rows, _) = logits.softmax_cross_entropy(&Labels::new(&labels, data.classes, device)?)?;
         loss += rows.to_vec()?.iter().map(|&l| f64::from(l)).sum::<f64>();
         let z = logits.to_vec()?;
-        correct += z.chunks(data.classes).zip(&labels).filter(|(row, label)| argmax(row) == **label as usize).count();
+        correct +=
+            z.chunks(data.classes).zip(&labels).filter(|(row, label)| argmax(row) == Some(**label as usize)).count();
     }
     let n = data.len().max(1) as f64;
     Ok((loss / n, correct as f64 / n))
 }
 
-fn argmax(row: &[f32]) -> usize {
-    row.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best }).0
+/// The index of the largest value; none for a row holding NaN (it predicts nothing, so it is never
+/// counted as correct).
+fn argmax(row: &[f32]) -> Option<usize> {
+    if row.iter().any(|v| v.is_nan()) {
+        return None;
+    }
+    Some(row.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best }).0)
 }
 
 /// One line of the training log, as JSON.
@@ -202,7 +208,13 @@ pub struct FitConfig {
     /// Devices whose launch profile (see `Device::start_profile`) should hold the training steps
     /// only: profiling pauses while the epoch is evaluated.
     pub profiled: Vec<Device>,
+    /// Go on when the loss or a parameter is NaN or infinite (for studying divergence); otherwise
+    /// training stops with [`Error::Diverged`](kernelab_tensor::Error) naming the epoch and step.
+    pub allow_nonfinite: bool,
 }
+
+/// Steps between checks of the running loss (one scalar download each).
+const CHECK_EVERY: usize = 50;
 
 /// Trains for `config.epochs` epochs over `train` (shuffled, the last partial batch included),
 /// evaluating on `test` after each; `on_epoch` receives every log line as it is made.
@@ -226,12 +238,33 @@ pub fn fit(
             learner.step(&images, &labels)?;
             bar.inc(chunk.len() as u64);
             (seen, steps) = (seen + chunk.len(), steps + 1);
-            // The running loss costs one scalar download: every 50 steps, and only for a person.
-            if !bar.is_hidden() && steps % 50 == 0 {
-                bar.set_message(format!("{label}  loss {:.4}", learner.peek_loss_sum()? / seen as f64));
+            // The running loss costs one scalar download: every CHECK_EVERY steps.
+            if steps % CHECK_EVERY == 0 && (!bar.is_hidden() || !config.allow_nonfinite) {
+                let running = learner.peek_loss_sum()? / seen as f64;
+                bar.set_message(format!("{label}  loss {running:.4}"));
+                if !running.is_finite() && !config.allow_nonfinite {
+                    let at =
+                        format!("in epoch {epoch} by step {steps} of {}", order.len().div_ceil(config.batch.max(1)));
+                    return Err(Error::Diverged { at, what: format!("the running training loss is {running}") });
+                }
             }
         }
         let train_loss = learner.take_loss_sum()? / train.len().max(1) as f64;
+        if !config.allow_nonfinite {
+            let bad_parameter = learner
+                .model()
+                .parameters()
+                .iter()
+                .try_fold(false, |bad, p| Ok::<_, Error>(bad || p.to_vec()?.iter().any(|v| !v.is_finite())))?;
+            if !train_loss.is_finite() || bad_parameter {
+                let what = if bad_parameter {
+                    format!("a parameter is NaN or infinite (training loss {train_loss})")
+                } else {
+                    format!("the training loss is {train_loss}")
+                };
+                return Err(Error::Diverged { at: format!("in epoch {epoch} (at its end, step {steps})"), what });
+            }
+        }
         let epoch_s = started.elapsed().as_secs_f64();
         bar.finish_and_clear();
         let allreduce_s = learner.take_allreduce_seconds();

@@ -73,6 +73,10 @@ pub enum Error {
     #[error("{path}: {source}")]
     Io { path: String, source: std::io::Error },
 
+    /// Training whose loss or parameters stopped being finite numbers.
+    #[error("training diverged {at}: {what}; lower --lr (or pass --allow-nonfinite to go on and study it)")]
+    Diverged { at: String, what: String },
+
     /// A file whose contents are not what its format promises.
     #[error("{path}: {why}")]
     Format { path: String, why: String },
