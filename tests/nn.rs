@@ -210,7 +210,8 @@ fn converges_on_a_real_subset() {
             Objective::CrossEntropy,
         )
         .unwrap();
-        let config = FitConfig { epochs: 1, batch: 64, seed: 0, name: "model".into(), profiled: vec![] };
+        let config =
+            FitConfig { epochs: 1, batch: 64, seed: 0, name: "model".into(), profiled: vec![], allow_nonfinite: false };
         let logs = fit(&mut trainer, &train, &test, &config, |_| {}).unwrap();
         let last = &logs[0];
         assert!(last.test_acc >= 0.75, "{device}: {:.1}% after one epoch", 100.0 * last.test_acc);
@@ -231,7 +232,8 @@ fn distillation_trains_a_student() {
         Objective::CrossEntropy,
     )
     .unwrap();
-    let config = FitConfig { epochs: 2, batch: 64, seed: 0, name: "teacher".into(), profiled: vec![] };
+    let config =
+        FitConfig { epochs: 2, batch: 64, seed: 0, name: "teacher".into(), profiled: vec![], allow_nonfinite: false };
     let teacher_acc = fit(&mut t, &train, &test, &config, |_| {}).unwrap()[1].test_acc;
     let student = Mlp::new("784-32-10", 2, &d).unwrap();
     let objective = Objective::Distill { teacher: t.model.clone(), temperature: 4.0, alpha: 0.9 };
