@@ -7,6 +7,7 @@
 //! - [`bench`](mod@bench): the f64 reference, the conformance suite, timing, records, opening backends by name.
 
 pub use kernelab_bench as bench;
+pub use kernelab_cli as cli;
 pub use kernelab_cpu as cpu;
 pub use kernelab_nn as nn;
 pub use kernelab_tensor as tensor;

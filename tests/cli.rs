@@ -140,7 +140,7 @@ fn bad_arguments_exit_2_with_a_message() {
         (&["bench", "--backend", "cuda", "--op", "relu", "--shape", "10"], no_cuda),
         (&["bench", "--backend", "tpu"], "unknown backend `tpu`"),
         (&["bench", "--op", "softmax", "--shape", "100"], "no --shape fits softmax"),
-        (&["bench", "--op", "relu", "--shape", "10", "--variant", "warp9"], "no backend has the variant(s) `warp9`"),
+        (&["bench", "--op", "relu", "--shape", "10", "--variant", "warp9"], "no backend has a variant `warp9`"),
     ];
     for (args, message) in cases {
         let out = kernelab(args);

@@ -1,27 +1,11 @@
 //! The researcher's loop from the release binary: sweep shapes, compare two runs, plot, profile a
 //! training step, list what there is.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn kernelab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kernelab")).args(args).output().expect("the kernelab binary runs")
-}
-
-fn ok(args: &[&str]) -> (String, String) {
-    let out = kernelab(args);
-    let (stdout, stderr) =
-        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
-    assert!(out.status.success(), "kernelab {args:?} failed:\n{stdout}\n{stderr}");
-    (stdout, stderr)
-}
-
-fn fails_with(args: &[&str], code: i32, message: &str) {
-    let out = kernelab(args);
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert_eq!(out.status.code(), Some(code), "{args:?}: {text}");
-    assert!(text.contains(message), "{args:?} does not say `{message}`:\n{text}");
-}
+use common::{fails_with, kernelab, ok, tiny_mnist};
 
 fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
@@ -235,21 +219,6 @@ fn plots_are_svg_with_a_series_per_variant() {
         2,
         "the kinds this report can make: roofline",
     );
-}
-
-/// A small MNIST-format folder of 2×2 images in 3 classes.
-fn tiny_mnist(dir: &Path) -> PathBuf {
-    let n = 96;
-    let labels: Vec<u8> = (0..n).map(|i| (i % 3) as u8).collect();
-    let pixels: Vec<u8> =
-        labels.iter().flat_map(|&l| (0..4).map(move |p| if p == l as usize { 250 } else { 20 })).collect();
-    for (images, label_file) in
-        [("train-images-idx3-ubyte", "train-labels-idx1-ubyte"), ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")]
-    {
-        kernelab::nn::idx::write(&dir.join(images), &[n, 2, 2], &pixels).unwrap();
-        kernelab::nn::idx::write(&dir.join(label_file), &[n], &labels).unwrap();
-    }
-    dir.to_path_buf()
 }
 
 #[test]

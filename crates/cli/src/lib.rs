@@ -11,7 +11,7 @@ mod list;
 mod out;
 mod plot;
 mod profile;
-mod sweep;
+pub mod sweep;
 mod train;
 
 use std::process::ExitCode;
@@ -74,6 +74,16 @@ fn give_mesa_a_runtime_dir() {
         // environment concurrently.
         unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
     }
+}
+
+/// Parses a command line as `main` does, without running it (for tests and fuzzing): `Ok` when it
+/// is valid, else clap's message.
+pub fn parse_args<I, T>(args: I) -> Result<(), String>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    Cli::try_parse_from(args).map(drop).map_err(|e| e.to_string())
 }
 
 /// Parses the arguments and runs the command. Exit codes: 0 success, 1 a kernel failed its

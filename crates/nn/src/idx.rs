@@ -27,6 +27,11 @@ pub const MAX_DECOMPRESSED: u64 = 4 << 30;
 
 /// Reads a whole file, gunzipping it when it starts with the gzip magic bytes.
 fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
+    read_maybe_gz_up_to(path, MAX_DECOMPRESSED)
+}
+
+/// [`read_maybe_gz`] with the cap on the decompressed size given.
+pub fn read_maybe_gz_up_to(path: &Path, cap: u64) -> Result<Vec<u8>> {
     let io = |source| Error::Io { path: path.display().to_string(), source };
     if path.is_dir() {
         return Err(format_error(path, "is a directory, not an IDX file".into()));
@@ -35,13 +40,13 @@ fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::MultiGzDecoder::new(raw.as_slice())
-            .take(MAX_DECOMPRESSED + 1)
+            .take(cap + 1)
             .read_to_end(&mut out)
             .map_err(|e| format_error(path, format!("corrupt gzip stream: {e}")))?;
-        if out.len() as u64 > MAX_DECOMPRESSED {
+        if out.len() as u64 > cap {
             return Err(format_error(
                 path,
-                format!("expands past {} GiB when decompressed; not an MNIST-format file", MAX_DECOMPRESSED >> 30),
+                format!("expands past {cap} bytes when decompressed; not an MNIST-format file (a gzip bomb?)"),
             ));
         }
         Ok(out)

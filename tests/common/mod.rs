@@ -1,0 +1,53 @@
+//! Helpers shared by the integration tests that run the `kernelab` binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// `kernelab ARGS`.
+pub fn kernelab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kernelab")).args(args).output().expect("the kernelab binary runs")
+}
+
+/// Stdout and stderr together.
+pub fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// Runs `kernelab ARGS`, insists on success; returns (stdout, stderr).
+pub fn ok(args: &[&str]) -> (String, String) {
+    let out = kernelab(args);
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+    assert!(out.status.success(), "kernelab {args:?} failed:\n{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
+/// Runs `kernelab ARGS`, insists on exit status `code` and a message containing `message`, and
+/// on no panic.
+pub fn fails_with(args: &[&str], code: i32, message: &str) {
+    let out = kernelab(args);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {all}");
+    assert!(all.contains(message), "{args:?} does not say `{message}`:\n{all}");
+    assert!(!all.contains("panicked"), "{args:?} panicked:\n{all}");
+}
+
+/// A small MNIST-format folder of 2×2 images in 3 classes, the class readable from the pixels.
+pub fn tiny_mnist(dir: &Path) -> PathBuf {
+    write_mnist(dir, 96, (2, 2));
+    dir.to_path_buf()
+}
+
+/// `n` images of `rows × cols` pixels, for both splits.
+pub fn write_mnist(dir: &Path, n: usize, (rows, cols): (usize, usize)) {
+    let labels: Vec<u8> = (0..n).map(|i| (i % 3) as u8).collect();
+    let pixels: Vec<u8> =
+        labels.iter().flat_map(|&l| (0..rows * cols).map(move |p| if p == l as usize { 250 } else { 20 })).collect();
+    for (images, label_file) in
+        [("train-images-idx3-ubyte", "train-labels-idx1-ubyte"), ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")]
+    {
+        kernelab::nn::idx::write(&dir.join(images), &[n, rows, cols], &pixels).unwrap();
+        kernelab::nn::idx::write(&dir.join(label_file), &[n], &labels).unwrap();
+    }
+}
