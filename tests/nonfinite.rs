@@ -53,3 +53,36 @@ fn non_finite_values_propagate_alike_on_every_backend() {
         assert!(got[6..].iter().all(|v| (v - 1.0 / 3.0).abs() < 1e-6), "{device} softmax: {got:?}");
     }
 }
+
+/// Every op with an input: a NaN in its first data input reaches the outputs that depend on it
+/// (for ReLU's backward, `dy·[x > 0]` with a NaN `x` is 0, as in PyTorch), on every backend.
+#[test]
+fn a_nan_input_reaches_the_outputs_of_every_op() {
+    use kernelab::Op;
+    use kernelab::bench::case::{Case, Knobs};
+    let devices = devices_under_test().unwrap_or_else(|e| panic!("a required backend is missing: {e}"));
+    for op in Op::ALL {
+        let dims: &[usize] = match op.family() {
+            kernelab::tensor::OpFamily::Matmul => &[3, 4, 5],
+            kernelab::tensor::OpFamily::Rowwise => &[3, 4],
+            kernelab::tensor::OpFamily::Elementwise => &[12],
+        };
+        if op == Op::Fill {
+            continue;
+        }
+        // The NaN goes into the first element of the first input (ScaleBy's scalar and the
+        // labels of softmax_cross_entropy are other inputs).
+        let case = Case::new(op, dims, Knobs::default(), 7).unwrap().with_input(0, 0, f32::NAN);
+        for device in &devices {
+            let mut prepared = case.prepare(device).unwrap();
+            prepared.launch(None).unwrap_or_else(|e| panic!("{device} {op}: {e}"));
+            let outputs = prepared.outputs().unwrap();
+            let first = outputs.iter().map(|o| o[0]).collect::<Vec<_>>();
+            match op {
+                Op::ReluBackward => assert_eq!(first, vec![0.0], "{device} {op}"),
+                // Adam's first input is the gradient: param, m and v all become NaN.
+                _ => assert!(first.iter().all(|v| v.is_nan()), "{device} {op}: outputs start {first:?}"),
+            }
+        }
+    }
+}

@@ -161,6 +161,15 @@ impl Case {
         Ok(Self { op, dims: dims.to_vec(), knobs, inputs, outputs })
     }
 
+    /// The same case with one input value replaced (`inputs[input][at] = value`), to feed NaN or
+    /// an infinity where the reference has none; out-of-range positions change nothing.
+    pub fn with_input(mut self, input: usize, at: usize, value: f32) -> Self {
+        if let Some(v) = self.inputs.get_mut(input).and_then(|i| i.get_mut(at)) {
+            *v = value;
+        }
+        self
+    }
+
     /// The matmul parameters of a matmul case.
     pub fn gemm(&self) -> Gemm {
         let (m, n, k) = (self.dims[0], self.dims[1], self.dims.get(2).copied().unwrap_or(1));

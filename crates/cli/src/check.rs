@@ -10,6 +10,10 @@ use kernelab_tensor::{Op, Result};
 use crate::args;
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  kernelab check                                   every op and variant on every available backend
+  kernelab check --backend cuda                    exit 2 when CUDA is unavailable, 1 when a case fails
+  kernelab check --backend cpu --op matmul,softmax")]
 pub struct CheckArgs {
     /// Backends to check, comma-separated; each must be available. Default: every available one.
     #[arg(long, value_delimiter = ',')]

@@ -7,6 +7,9 @@ use kernelab_bench::backends;
 use kernelab_tensor::{Op, Result};
 
 #[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  kernelab devices                 backends, adapters, baselines and the cached ceilings
+  kernelab devices --remeasure     measure the ceilings again and replace the per-machine cache")]
 pub struct DevicesArgs {
     /// Measure the CPU roofline again (FMA peak, bandwidth of every cache level and DRAM) and
     /// replace the per-machine cache that every run reads it from.
