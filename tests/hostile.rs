@@ -214,10 +214,29 @@ fn empty_work_and_unknown_names_fail() {
     fails_with(&["bench", "--op", "relu", "--adapter", "no-such-gpu-anywhere"], 2, "no-such-gpu-anywhere");
     let required = std::env::var("KERNELAB_REQUIRE").unwrap_or_default();
     if required.contains("wgpu") {
-        // Over lavapipe's 128 MiB storage binding: every row errors, and the run fails.
-        let out = kernelab(&["bench", "--backend", "wgpu", "--op", "relu", "--shape", "50000000", "--budget", "0.01"]);
+        // Over lavapipe's 128 MiB storage binding the wgpu row errors: beside a CPU row that runs,
+        // the run fails (1); alone, nothing ran and the run is an error (2).
+        let mixed = [
+            "bench",
+            "--backend",
+            "cpu,wgpu",
+            "--op",
+            "relu",
+            "--shape",
+            "50000000",
+            "--variant",
+            "default",
+            "--budget",
+            "0.01",
+        ];
+        let out = kernelab(&mixed);
         assert_eq!(out.status.code(), Some(1), "{}", text(&out));
         assert!(text(&out).contains("could not run"), "{}", text(&out));
+        fails_with(
+            &["bench", "--backend", "wgpu", "--op", "relu", "--shape", "50000000", "--budget", "0.01"],
+            2,
+            "no row could run",
+        );
     }
 }
 
