@@ -32,9 +32,12 @@ pub const MC: usize = 96;
 /// The most columns of `C` per parallel task. A multiple of every `NR`.
 pub const TASK_N: usize = 512;
 
-/// Below this many multiply-adds (8M, about 100 µs of one core) the product stays on one thread:
+/// Below this many multiply-adds (8M, about 80 µs of one core) the product stays on one thread:
 /// waking the pool and packing `A` once more per task costs more than a second core saves.
-const PAR_MIN_FMAS: usize = 1 << 20;
+/// Measured on 2 vCPUs (GFLOP/s, two threads against one): 128³ (2M) 71 vs 84, 160³ (4M) 54 vs 89,
+/// the seed model's 64x128x784:NT and 128x784x64:TN (6.4M) 51 vs 63 and 87 vs 98 — all losses —
+/// while 200³ (8M) 112 vs 85 and 64x256x512:NT (8.4M) 107 vs 68 win.
+const PAR_MIN_FMAS: usize = 1 << 23;
 
 /// `C` shared between tasks that write disjoint blocks of it.
 #[derive(Clone, Copy)]
