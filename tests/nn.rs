@@ -52,7 +52,10 @@ fn idx_folders_load_raw_and_gzipped() {
 #[test]
 fn every_idx_error_names_the_file_and_the_problem() {
     let missing = Dataset::load(Path::new("/nonexistent-kernelab"), Split::Train, 10).unwrap_err().to_string();
-    assert!(missing.contains("/nonexistent-kernelab/train-images-idx3-ubyte") && missing.contains(".gz"), "{missing}");
+    assert!(missing.contains("/nonexistent-kernelab is not a directory with MNIST-format files"), "{missing}");
+    let empty = temp_dir("empty-folder");
+    let absent = Dataset::load(&empty, Split::Train, 10).unwrap_err().to_string();
+    assert!(absent.contains("train-images-idx3-ubyte") && absent.contains(".gz exists"), "{absent}");
 
     let dir = temp_dir("bad-magic");
     tiny_dataset(&dir, 3, &[0, 1, 2]);

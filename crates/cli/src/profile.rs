@@ -126,7 +126,8 @@ mod tests {
         assert!((total - 2e-3).abs() < 1e-12);
         assert!((rows.iter().map(|r| r.share).sum::<f64>() - 1.0).abs() < 1e-9);
         assert_eq!(rows[0].what, "matmul", "largest first");
-        assert_eq!((rows[0].per_step, rows[0].gflops), (1.0, 2e7 / 1e-3 / 1e9));
+        assert_eq!(rows[0].per_step, 1.0);
+        assert!((rows[0].gflops - 20.0).abs() < 1e-9, "10 launches of 2 MFLOP in 1 ms: {}", rows[0].gflops);
         assert_eq!(rows[2].what, "all-reduce (MPI)");
         assert!((rows[3].total_s - (2e-3 - 1e-3 - 3e-4 - 1e-4)).abs() < 1e-12, "the host's remainder");
     }

@@ -243,7 +243,8 @@ mod tests {
         assert!(err("2048..64").contains("`2048..64`"));
         assert!(err("64..2048:x0.5").contains("`:x0.5` in `64..2048:x0.5`"));
         assert!(err("64..2048+0").contains("`+0` in `64..2048+0`"));
-        assert!(err("64..2048:XY").contains("`XY` in"));
+        assert!(err("64..2048:NX").contains("`NX` in"));
+        assert!(err("64..2048:XY").contains("the factor must be a number above 1"));
         assert!(err("64y128").contains("`y128` in `64y128`"));
         assert!(err("abc").contains("`abc` in `abc`: expected a size"));
         assert!(err("0x3").contains("empty dimension"));
