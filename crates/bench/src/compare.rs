@@ -83,11 +83,13 @@ fn key(r: &Record) -> (String, String, String, Vec<usize>, Option<String>, Optio
 
 /// Every row timed in both reports, paired, in the base report's order.
 pub fn pair(base: &Report, new: &Report) -> Vec<Pair> {
+    let timed_new: std::collections::HashMap<_, &Record> =
+        new.records.iter().filter(|n| n.timed()).map(|n| (key(n), n)).collect();
     base.records
         .iter()
         .filter(|b| b.timed())
         .filter_map(|b| {
-            let n = new.records.iter().find(|n| n.timed() && key(n) == key(b))?;
+            let n = *timed_new.get(&key(b))?;
             let (ratio, (lo, hi), p, verdict) = verdict(&b.samples_s, &n.samples_s);
             Some(Pair {
                 op: b.op.clone(),

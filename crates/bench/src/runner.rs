@@ -41,6 +41,17 @@ pub enum Variants {
     Named(Vec<String>),
 }
 
+impl Variants {
+    /// The variants of `registered` (a backend's list for one op, the default first) this selects.
+    pub fn choose<'v>(&self, registered: &'v [Variant]) -> Vec<&'v Variant> {
+        match self {
+            Variants::Default => registered.iter().take(1).collect(),
+            Variants::All => registered.iter().collect(),
+            Variants::Named(names) => registered.iter().filter(|v| names.iter().any(|n| n == v.name)).collect(),
+        }
+    }
+}
+
 /// The default suite: matmul, ReLU and softmax at a small and a large size.
 pub fn default_suite() -> Vec<Spec> {
     let spec = Spec::new;
@@ -132,6 +143,19 @@ pub fn run_with_progress(
     for s in specs {
         check_footprint(s)?;
     }
+    if let Variants::Named(names) = variants {
+        // Every name must be a variant of some op here: a misspelling is an error, not a row less.
+        let mut known: Vec<&str> =
+            devices.iter().flat_map(|d| specs.iter().flat_map(move |s| d.variants(s.op))).map(|v| v.name).collect();
+        if let Some(unknown) = names.iter().find(|n| !known.contains(&n.as_str())) {
+            known.sort_unstable();
+            known.dedup();
+            return Err(kernelab_tensor::Error::InvalidArgument {
+                op: "bench",
+                why: format!("no backend has a variant `{unknown}` for these ops; known: {}", known.join(", ")),
+            });
+        }
+    }
     let cases = specs
         .iter()
         .enumerate()
@@ -147,12 +171,7 @@ pub fn run_with_progress(
         let expected = case.expected();
         for (device, evictor) in devices.iter().zip(&mut evictors) {
             let registered = device.variants(spec.op);
-            let chosen: Vec<_> = match variants {
-                Variants::Default => registered.iter().take(1).collect(),
-                Variants::All => registered.iter().collect(),
-                Variants::Named(names) => registered.iter().filter(|v| names.iter().any(|n| n == v.name)).collect(),
-            };
-            for variant in chosen {
+            for variant in variants.choose(&registered) {
                 let row = Row { device, spec, variant, mode: if plan.cold { "cold" } else { "warm" } };
                 on_start(&format!("{} {}/{} {}", spec.op, device.kind(), variant.name, case.label()));
                 let too_long = history.too_long(&row, case, plan);

@@ -104,16 +104,6 @@ pub fn check_same_run(
     }
 }
 
-/// Trains `learner`'s share on this rank: `fit` wrapped for the world, with the all-reduce.
-#[cfg(feature = "mpi")]
-pub fn distributed<'c>(
-    local: kernelab_nn::DataParallel,
-    comm: &'c Comm,
-    verify: bool,
-) -> kernelab_nn::distributed::Distributed<'c> {
-    kernelab_nn::distributed::Distributed::new(local, comm, verify)
-}
-
 /// Ends the whole job after a failure past the start (the other ranks would wait forever in the
 /// next all-reduce): prints the error, then MPI_Abort.
 #[cfg(feature = "mpi")]

@@ -241,7 +241,7 @@ fn fit_on(
     #[cfg(feature = "mpi")]
     if let Some(comm) = comm {
         let local = DataParallel::new(&model, devices, &common.split, common.lr, &objective)?;
-        let mut learner = cluster::distributed(local, comm, common.verify_replicas);
+        let mut learner = kernelab_nn::distributed::Distributed::new(local, comm, common.verify_replicas);
         let logs = fit(&mut learner, &data.0, &data.1, config, |l| logger.log(l))
             .unwrap_or_else(|e| cluster::fail_all(comm, e));
         return Ok((learner.model().clone(), logs));

@@ -22,6 +22,8 @@ struct DeviceInner {
     preferred: RwLock<[Option<&'static str>; Op::ALL.len()]>,
     /// Every launch's time while profiling (see [`Device::start_profile`]).
     profile: std::sync::Mutex<Option<crate::Profile>>,
+    /// Whether launches are being recorded: read on every launch, so an atomic, not the lock.
+    profiling: std::sync::atomic::AtomicBool,
 }
 
 impl Device {
@@ -34,6 +36,7 @@ impl Device {
             label,
             preferred: RwLock::new([None; Op::ALL.len()]),
             profile: std::sync::Mutex::new(None),
+            profiling: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -175,7 +178,7 @@ impl Device {
     }
 
     fn profiling(&self) -> bool {
-        self.0.profile.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).as_ref().is_some_and(|p| !p.paused)
+        self.0.profiling.load(Ordering::Relaxed)
     }
 
     /// Starts timing every launch, by op, variant and shape (an empty profile; the device's own
@@ -183,17 +186,18 @@ impl Device {
     pub fn start_profile(&self) {
         self.0.backend.set_device_timing(true);
         *self.0.profile.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(crate::Profile::default());
+        self.0.profiling.store(true, Ordering::Relaxed);
     }
 
     /// Stops or resumes recording, keeping what was recorded.
     pub fn pause_profile(&self, paused: bool) {
-        if let Some(p) = self.0.profile.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).as_mut() {
-            p.paused = paused;
-        }
+        let started = self.0.profile.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).is_some();
+        self.0.profiling.store(started && !paused, Ordering::Relaxed);
     }
 
     /// Ends profiling and returns what it recorded.
     pub fn take_profile(&self) -> Option<crate::Profile> {
+        self.0.profiling.store(false, Ordering::Relaxed);
         let taken = self.0.profile.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
         if taken.is_some() {
             self.0.backend.set_device_timing(false);

@@ -82,8 +82,6 @@ pub struct ProfileEntry {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Profile {
     pub entries: Vec<ProfileEntry>,
-    /// Launches are not recorded while paused (evaluation between epochs, say).
-    pub paused: bool,
 }
 
 impl Profile {
