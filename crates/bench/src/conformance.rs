@@ -10,6 +10,11 @@ use crate::check::{Check, compare};
 /// The awkward sizes every op meets: primes and near-powers that break tile assumptions.
 pub const AWKWARD: [usize; 8] = [1, 3, 17, 31, 127, 257, 784, 1023];
 
+/// The edges of the CPU's thin-product tiles (8 × 32 broadcast, 4 × 4 dot with 16-deep vectors,
+/// 8 × 32 and 6 × 16 packed): one short of, at and one past each width and depth a mask or a
+/// partial tile handles. Every matmul width `n` and depth `k` among these is tried.
+pub const MATMUL_EDGES: [usize; 12] = [1, 2, 3, 9, 10, 11, 15, 17, 31, 33, 63, 65];
+
 /// The shapes the suite runs `op` at.
 pub fn shapes(op: Op) -> Vec<Vec<usize>> {
     match op.family() {
@@ -37,6 +42,12 @@ pub fn shapes(op: Op) -> Vec<Vec<usize>> {
                     for &k in &small {
                         sizes.push(vec![m, n, k]);
                     }
+                }
+            }
+            // Nine rows: a full tile of eight and a one-row edge (two dot tiles and a one-row edge).
+            for &n in &MATMUL_EDGES {
+                for &k in &MATMUL_EDGES {
+                    sizes.push(vec![9, n, k]);
                 }
             }
             sizes.extend([

@@ -190,7 +190,7 @@ impl Backend for CpuBackend {
                         name: variant.into(),
                         reason,
                     })?;
-                    gemm::gemm(a, b, c, &gemm, kernel, threaded);
+                    gemm::gemm(a, b, c, &gemm, gemm::Strategy::Packed(kernel), threaded);
                     Ok(())
                 };
                 match variant {
@@ -199,13 +199,14 @@ impl Backend for CpuBackend {
                     "packed_portable" => packed("portable", false)?,
                     "packed_avx2" => packed("avx2", false)?,
                     "packed_avx512" => packed("avx512", false)?,
+                    "direct_avx512" => gemm::gemm(a, b, c, &gemm, gemm::Strategy::Direct, false),
                     #[cfg(feature = "openblas")]
                     "openblas" => openblas::sgemm(a, b, c, &gemm)?,
                     #[cfg(feature = "rust-baselines")]
                     "gemm-crate" => peers::gemm_crate(a, b, c, &gemm, rayon::current_num_threads()),
                     #[cfg(feature = "rust-baselines")]
                     "matrixmultiply" => peers::matrixmultiply(a, b, c, &gemm),
-                    _ => gemm::gemm(a, b, c, &gemm, gemm::MicroKernel::best(), true),
+                    _ => gemm::gemm(a, b, c, &gemm, gemm::Strategy::choose(&gemm), true),
                 }
             }
             kernel => {

@@ -1,0 +1,311 @@
+//! Small and thin products without packing: the operands are read where they lie.
+//!
+//! Packing pays when each packed value is reused many times — a large `m` reuses every sliver of
+//! `op(B)`, a large `n` every sliver of `op(A)`. In a training step at batch 64 the products are
+//! 64 rows tall, and copying a transposed weight into slivers costs about as much as the
+//! multiply-adds it feeds (the layer-1 forward, 64x128x784:NT, ran at 48 GFLOP/s packed against
+//! OpenBLAS's 92). Two kernels cover the layouts that can be read in place with unit stride:
+//!
+//! - **Broadcast** (`op(B)` not transposed: NN and TN). A row of `op(B)` is contiguous, so the
+//!   microkernel loads it straight from `B` with a row stride, two masked zmm loads per depth step;
+//!   `op(A)[i, p] = a[i·rs + p·cs]` is broadcast from wherever it is (a broadcast is one load,
+//!   whatever the stride). The tile is up to 8 × 32 — `M` rows × `NV` vectors, both compile-time —
+//!   and a column edge such as n = 10 is a load mask, not a padded tile.
+//! - **Dot** (`A` row-major and `op(B) = Bᵀ`: NT). Row `i` of `A` and row `j` of `B` are both
+//!   contiguous in `p`, so `C[i, j]` is a dot product: up to 4 × 4 accumulators, 16 depths per
+//!   FMA, the depth's tail masked, and each row of four accumulators reduced with one transposing
+//!   sum ([`x86::sum4`], 13 instructions for four dot products).
+//!
+//! TT products (both transposed) have neither layout and stay on the packed path.
+//!
+//! Both kernels apply `C ← α·acc + β·C` as they store, reading `C` only when `β ≠ 0` (so a
+//! NaN-poisoned output is overwritten), and passes over the depth after the first accumulate.
+
+use kernelab_tensor::Gemm;
+
+/// Depth of one pass of the broadcast kernel: a 32-column strip of `B` over this depth (32 KiB)
+/// is reused by every 8-row tile of the pass.
+const KC_BROADCAST: usize = 256;
+/// Depth of one pass of the dot kernel: four rows of `B` over this depth (16 KiB) stay in L1
+/// while every row of `A` streams past them.
+const KC_DOT: usize = 1024;
+/// Columns of `C` per broadcast tile and per parallel task's unit.
+pub const NR: usize = 32;
+/// Rows of `op(B)` (columns of `C`) per dot tile.
+pub const NJ: usize = 4;
+
+/// Whether this CPU runs the direct kernels (AVX-512F) and `g`'s layout has one (not TT).
+pub fn supports(g: &Gemm) -> bool {
+    cfg!(target_arch = "x86_64") && avx512() && !(g.trans_a && g.trans_b)
+}
+
+#[cfg(target_arch = "x86_64")]
+fn avx512() -> bool {
+    is_x86_feature_detected!("avx512f")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn avx512() -> bool {
+    false
+}
+
+/// The columns a parallel task should take whole: one broadcast tile or one dot tile.
+pub fn column_unit(g: &Gemm) -> usize {
+    if g.trans_b { NJ } else { NR }
+}
+
+/// `C[:, cols] ← α·op(A)·op(B)[:, cols] + β·C[:, cols]` without packing. `c` is the whole of `C`
+/// (`m × n`, row-major).
+///
+/// # Safety
+/// [`supports`] holds for `g`; `a`, `b` and `c` hold `m·k`, `k·n` and `m·n` values; no other
+/// thread touches the columns `cols` of `C` meanwhile.
+pub unsafe fn gemm_columns(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, cols: std::ops::Range<usize>) {
+    debug_assert!(supports(g) && a.len() == g.m * g.k && b.len() == g.k * g.n);
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: forwarded from the caller; the drivers keep every tile inside the matrices.
+    unsafe {
+        if g.trans_b { x86::dot_driver(a, b, c, g, cols) } else { x86::broadcast_driver(a, b, c, g, cols) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (a, b, c, cols);
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use kernelab_tensor::Gemm;
+
+    use super::{KC_BROADCAST, KC_DOT, NJ, NR};
+
+    /// The first `n` lanes (n ≤ 16) of a zmm.
+    fn lanes(n: usize) -> __mmask16 {
+        ((1u32 << n.min(16)) - 1) as __mmask16
+    }
+
+    /// Loops over the depth in passes, the columns in strips of [`NR`], the rows in tiles of 8.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn broadcast_driver(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, cols: std::ops::Range<usize>) {
+        // op(A)[i, p] = a[i·rs + p·cs].
+        let (rs, cs) = if g.trans_a { (1, g.m) } else { (g.k, 1) };
+        for pc in (0..g.k).step_by(KC_BROADCAST) {
+            let kc = KC_BROADCAST.min(g.k - pc);
+            let beta = if pc == 0 { g.beta } else { 1.0 };
+            for j in cols.clone().step_by(NR) {
+                let width = NR.min(cols.end - j);
+                for i in (0..g.m).step_by(8) {
+                    // SAFETY: rows i..i+8 (clipped to m), columns j..j+width and depths pc..pc+kc
+                    // lie inside op(A), op(B) and C; the caller owns these columns of C.
+                    unsafe {
+                        let t = Tile {
+                            kc,
+                            a: a.as_ptr().add(i * rs + pc * cs),
+                            rs,
+                            cs,
+                            b: b.as_ptr().add(pc * g.n + j),
+                            ldb: g.n,
+                            c: c.add(i * g.n + j),
+                            ldc: g.n,
+                            width,
+                            alpha: g.alpha,
+                            beta,
+                        };
+                        broadcast_tile(8.min(g.m - i), &t);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One tile's operands: `a` at `op(A)[i, pc]`, `b` at `op(B)[pc, j]`, `c` at `C[i, j]`.
+    struct Tile {
+        kc: usize,
+        a: *const f32,
+        rs: usize,
+        cs: usize,
+        b: *const f32,
+        ldb: usize,
+        c: *mut f32,
+        ldc: usize,
+        width: usize,
+        alpha: f32,
+        beta: f32,
+    }
+
+    /// Picks the monomorphized kernel for `rows` (1–8) and the tile's width (1–32).
+    #[target_feature(enable = "avx512f")]
+    unsafe fn broadcast_tile(rows: usize, t: &Tile) {
+        macro_rules! by_rows {
+            ($nv:literal) => {
+                match rows {
+                    8 => broadcast::<8, $nv>(t),
+                    7 => broadcast::<7, $nv>(t),
+                    6 => broadcast::<6, $nv>(t),
+                    5 => broadcast::<5, $nv>(t),
+                    4 => broadcast::<4, $nv>(t),
+                    3 => broadcast::<3, $nv>(t),
+                    2 => broadcast::<2, $nv>(t),
+                    _ => broadcast::<1, $nv>(t),
+                }
+            };
+        }
+        // SAFETY: forwarded from the caller.
+        unsafe { if t.width > 16 { by_rows!(2) } else { by_rows!(1) } }
+    }
+
+    /// `C[M × width] ← α·Σ_p op(A)[:, p]·op(B)[p, :] + β·C`, `M` rows by `NV` zmm of columns,
+    /// every `B` load and `C` access masked to `width`.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn broadcast<const M: usize, const NV: usize>(t: &Tile) {
+        let masks = [lanes(t.width), lanes(t.width.saturating_sub(16))];
+        let mut acc = [[_mm512_setzero_ps(); NV]; M];
+        for p in 0..t.kc {
+            // SAFETY: p < kc and the masks keep every load inside the tile's rows and columns.
+            unsafe {
+                let b_row = t.b.add(p * t.ldb);
+                let mut bv = [_mm512_setzero_ps(); NV];
+                for (v, out) in bv.iter_mut().enumerate() {
+                    *out = _mm512_maskz_loadu_ps(masks[v], b_row.add(16 * v));
+                }
+                let a_col = t.a.add(p * t.cs);
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let ai = _mm512_set1_ps(*a_col.add(r * t.rs));
+                    for (x, &bj) in row.iter_mut().zip(&bv) {
+                        *x = _mm512_fmadd_ps(ai, bj, *x);
+                    }
+                }
+            }
+        }
+        let (alpha, beta) = (_mm512_set1_ps(t.alpha), _mm512_set1_ps(t.beta));
+        for (r, row) in acc.iter().enumerate() {
+            for (v, &x) in row.iter().enumerate() {
+                // SAFETY: row r < M of the tile, columns masked to the tile's width.
+                unsafe {
+                    let dst = t.c.add(r * t.ldc + 16 * v);
+                    let mut out = _mm512_mul_ps(alpha, x);
+                    if t.beta != 0.0 {
+                        out = _mm512_fmadd_ps(beta, _mm512_maskz_loadu_ps(masks[v], dst), out);
+                    }
+                    _mm512_mask_storeu_ps(dst, masks[v], out);
+                }
+            }
+        }
+    }
+
+    /// Loops over the depth in passes, the columns of `C` (rows of `B`) in fours and all rows of
+    /// `A` in fours beneath them, so that the four rows of `B` stay in L1 while `A` streams.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn dot_driver(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, cols: std::ops::Range<usize>) {
+        for pc in (0..g.k).step_by(KC_DOT) {
+            let kc = KC_DOT.min(g.k - pc);
+            let beta = if pc == 0 { g.beta } else { 1.0 };
+            for j in cols.clone().step_by(NJ) {
+                let width = NJ.min(cols.end - j);
+                for i in (0..g.m).step_by(4) {
+                    // SAFETY: rows i..i+4 of A and j..j+4 of B (clipped) over depths pc..pc+kc
+                    // lie inside A, B and C; the caller owns these columns of C.
+                    unsafe {
+                        let t = Tile {
+                            kc,
+                            a: a.as_ptr().add(i * g.k + pc),
+                            rs: g.k,
+                            cs: 1,
+                            b: b.as_ptr().add(j * g.k + pc),
+                            ldb: g.k,
+                            c: c.add(i * g.n + j),
+                            ldc: g.n,
+                            width,
+                            alpha: g.alpha,
+                            beta,
+                        };
+                        dot_tile(4.min(g.m - i), &t);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Picks the monomorphized dot kernel for `rows` (1–4) and the tile's width (1–4).
+    #[target_feature(enable = "avx512f")]
+    unsafe fn dot_tile(rows: usize, t: &Tile) {
+        macro_rules! by_width {
+            ($mi:literal) => {
+                match t.width {
+                    4 => dot::<$mi, 4>(t),
+                    3 => dot::<$mi, 3>(t),
+                    2 => dot::<$mi, 2>(t),
+                    _ => dot::<$mi, 1>(t),
+                }
+            };
+        }
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            match rows {
+                4 => by_width!(4),
+                3 => by_width!(3),
+                2 => by_width!(2),
+                _ => by_width!(1),
+            }
+        }
+    }
+
+    /// `C[i, j] ← α·Σ_p A[i, p]·B[j, p] + β·C[i, j]` for `MI` rows of `A` and `NJ` rows of `B`:
+    /// each accumulator sums 16 depths at once; the tail of the depth is a masked load.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn dot<const MI: usize, const NJ: usize>(t: &Tile) {
+        let mut acc = [[_mm512_setzero_ps(); NJ]; MI];
+        let step = |acc: &mut [[__m512; NJ]; MI], p: usize, mask: __mmask16| {
+            // SAFETY: the mask keeps the 16 depths from p inside the pass's kc.
+            unsafe {
+                let mut bv = [_mm512_setzero_ps(); NJ];
+                for (j, out) in bv.iter_mut().enumerate() {
+                    *out = _mm512_maskz_loadu_ps(mask, t.b.add(j * t.ldb + p));
+                }
+                for (i, row) in acc.iter_mut().enumerate() {
+                    let av = _mm512_maskz_loadu_ps(mask, t.a.add(i * t.rs + p));
+                    for (x, &bj) in row.iter_mut().zip(&bv) {
+                        *x = _mm512_fmadd_ps(av, bj, *x);
+                    }
+                }
+            }
+        };
+        let whole = t.kc - t.kc % 16;
+        for p in (0..whole).step_by(16) {
+            step(&mut acc, p, 0xFFFF);
+        }
+        if whole < t.kc {
+            step(&mut acc, whole, lanes(t.kc - whole));
+        }
+        for (i, row) in acc.iter().enumerate() {
+            let zero = _mm512_setzero_ps();
+            let pick = |j: usize| row.get(j).copied().unwrap_or(zero);
+            let mut sums = [0.0f32; 4];
+            // SAFETY: `sums` holds the four lanes stored.
+            unsafe { _mm_storeu_ps(sums.as_mut_ptr(), sum4(pick(0), pick(1), pick(2), pick(3))) };
+            for (j, &s) in sums.iter().take(NJ).enumerate() {
+                // SAFETY: row i < MI and column j < NJ of the tile lie inside C.
+                unsafe {
+                    let dst = t.c.add(i * t.ldc + j);
+                    *dst = if t.beta == 0.0 { t.alpha * s } else { t.alpha * s + t.beta * *dst };
+                }
+            }
+        }
+    }
+
+    /// The sums of four zmm's lanes, as `[Σw, Σx, Σy, Σz]`: pairs are interleaved and added
+    /// (`unpack`), the pairs' halves gathered and added (`shuffle`), then the four 128-bit lanes
+    /// folded — 13 instructions where four separate reductions take 32.
+    #[target_feature(enable = "avx512f")]
+    fn sum4(w: __m512, x: __m512, y: __m512, z: __m512) -> __m128 {
+        // Per 128-bit lane: [w, x, w, x] and [y, z, y, z] partial sums.
+        let wx = _mm512_add_ps(_mm512_unpacklo_ps(w, x), _mm512_unpackhi_ps(w, x));
+        let yz = _mm512_add_ps(_mm512_unpacklo_ps(y, z), _mm512_unpackhi_ps(y, z));
+        // Per 128-bit lane: [w, x, y, z].
+        let wxyz = _mm512_add_ps(_mm512_shuffle_ps::<0x44>(wx, yz), _mm512_shuffle_ps::<0xEE>(wx, yz));
+        // Fold the four lanes: swap the 256-bit halves and add, then swap neighbouring lanes.
+        let halves = _mm512_add_ps(wxyz, _mm512_shuffle_f32x4::<0x4E>(wxyz, wxyz));
+        let all = _mm512_add_ps(halves, _mm512_shuffle_f32x4::<0xB1>(halves, halves));
+        _mm512_castps512_ps128(all)
+    }
+}
