@@ -13,7 +13,7 @@ the last partial one kept), and prints one JSON line per epoch with the same fie
 
 Usage:
   python3 scripts/compare_pytorch.py --workload train --epochs 3 --threads 2
-  python3 scripts/compare_pytorch.py --workload distill --epochs 3 --temperature 4 --alpha 0.9
+  python3 scripts/compare_pytorch.py --workload distill --epochs 10 --temperature 1 --alpha 0.3
   python3 scripts/compare_pytorch.py --workload parallel --epochs 3 --replicas 2
 
 Needs torch (CPU build is enough). Set --threads to the thread count kernelab used (rayon uses
@@ -164,8 +164,8 @@ def main():
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=os.cpu_count())
-    p.add_argument("--temperature", type=float, default=4.0)
-    p.add_argument("--alpha", type=float, default=0.9)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--alpha", type=float, default=0.3)
     p.add_argument("--replicas", type=int, default=2)
     p.add_argument("--json", help="also append the JSON lines to this file")
     args = p.parse_args()

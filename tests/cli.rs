@@ -253,15 +253,27 @@ fn distill_reports_teacher_student_and_distilled() {
         "16",
         "--lr",
         "0.05",
+        "--seeds",
+        "2",
+        "--seed",
+        "5",
         "--data",
         data.to_str().unwrap(),
     ]);
-    let models: Vec<String> = stdout
+    let runs: Vec<(String, u64)> = stdout
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["model"].as_str().unwrap().to_string())
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|v| (v["model"].as_str().unwrap().to_string(), v["seed"].as_u64().unwrap()))
         .collect();
-    assert_eq!(models, ["teacher", "teacher", "student", "student", "distilled", "distilled"]);
+    let expected: Vec<(String, u64)> =
+        [("teacher", 5), ("teacher", 5), ("student", 5), ("student", 5), ("distilled", 5), ("distilled", 5)]
+            .into_iter()
+            .chain([("student", 6), ("student", 6), ("distilled", 6), ("distilled", 6)])
+            .map(|(m, s)| (m.to_string(), s))
+            .collect();
+    assert_eq!(runs, expected);
     assert!(stderr.contains("distilled") && stderr.contains("test accuracy"), "{stderr}");
+    assert!(stderr.contains("2 seeds, mean ± sd") && stderr.contains("distilled − label-only"), "{stderr}");
 }
 
 #[test]

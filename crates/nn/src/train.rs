@@ -179,6 +179,10 @@ fn argmax(row: &[f32]) -> Option<usize> {
 pub struct EpochLog {
     /// `model` (plain training), or `teacher`, `student`, `distilled` in a distillation run.
     pub model: String,
+    /// The run's seed: of the shuffling and the initialization (a distillation's teacher is
+    /// initialized from seed + 1000).
+    #[serde(default)]
+    pub seed: u64,
     pub epoch: usize,
     pub train_loss: f64,
     pub test_loss: f64,
@@ -274,6 +278,7 @@ pub fn fit(
         config.profiled.iter().for_each(|d| d.pause_profile(false));
         let log = EpochLog {
             model: config.name.clone(),
+            seed: config.seed,
             epoch,
             train_loss,
             test_loss,
