@@ -1,12 +1,13 @@
 //! Elementwise kernels: fill, ReLU and its backward, bias add and fused bias+ReLU, add, scale,
 //! axpy, and the Adam update. Variants `avx512`, `avx2`, `portable` (see [`crate::simd`]): one
-//! loop body per kernel, compiled for each instruction set; chunks run on rayon threads above
-//! `PAR_MIN_WORK` (32K) elements.
+//! loop body per kernel, compiled for each instruction set; one part per thread of the kernels'
+//! pool ([`crate::spin_pool`]) above `PAR_MIN_WORK` (32K) elements.
 
 use kernelab_tensor::AdamStep;
 
 use crate::parallel;
 use crate::simd::{Isa, multiversion};
+use crate::spin_pool::{SendPtr, for_each_part};
 
 multiversion! {
     /// `y ← value`.
@@ -116,11 +117,9 @@ multiversion! {
     }
 }
 
-/// One bias-corrected Adam step, in PyTorch's order of operations (see [`AdamStep`]), in chunks
-/// on rayon threads above `PAR_MIN_WORK` (32K) elements.
+/// One bias-corrected Adam step, in PyTorch's order of operations (see [`AdamStep`]), one part
+/// per thread above `PAR_MIN_WORK` (32K) elements.
 pub fn adam(isa: Isa, param: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32], s: &AdamStep) {
-    use rayon::prelude::*;
-    const CHUNK: usize = 1 << 14;
     let k = AdamConstants {
         step_size: s.lr / s.bias_correction1(),
         inv_sqrt_bc2: 1.0 / s.bias_correction2().sqrt(),
@@ -128,10 +127,17 @@ pub fn adam(isa: Isa, param: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f
         beta2: s.beta2,
         eps: s.eps,
     };
-    if param.len() < parallel::PAR_MIN_WORK {
-        adam_chunk(isa, param, grad, m, v, k);
-    } else {
-        let chunks = param.par_chunks_mut(CHUNK).zip(grad.par_chunks(CHUNK)).zip(m.par_chunks_mut(CHUNK));
-        chunks.zip(v.par_chunks_mut(CHUNK)).for_each(|(((p, g), m), v)| adam_chunk(isa, p, g, m, v, k));
-    }
+    let n = param.len().min(grad.len()).min(m.len()).min(v.len());
+    let (m, v) = (SendPtr(m.as_mut_ptr()), SendPtr(v.as_mut_ptr()));
+    for_each_part(&mut param[..n], 16, n >= parallel::PAR_MIN_WORK, |at, p| {
+        // SAFETY: the parts are disjoint ranges of `param`, and the same ranges of `m` and `v`
+        // (at least `n` long), which outlive this call.
+        let (m, v) = unsafe {
+            (
+                std::slice::from_raw_parts_mut(m.get().add(at), p.len()),
+                std::slice::from_raw_parts_mut(v.get().add(at), p.len()),
+            )
+        };
+        adam_chunk(isa, p, &grad[at..at + p.len()], m, v, k);
+    });
 }

@@ -21,6 +21,7 @@ pub mod registry;
 pub mod roofline;
 pub mod rowwise;
 pub mod simd;
+pub mod spin_pool;
 pub mod topology;
 
 pub use buffer::CpuBuffer;

@@ -1,20 +1,14 @@
-//! When to use threads: rayon only where the work pays for the fork and join (a few µs).
+//! When to use threads: the kernels' pool ([`crate::spin_pool`]) only where the work pays for
+//! handing it out (a few µs).
 
-use rayon::prelude::*;
+use crate::spin_pool::{SendPtr, for_each_part, run};
 
 /// Below this many elements of work a kernel stays on the calling thread.
 pub const PAR_MIN_WORK: usize = 1 << 15;
 
-/// Elements per parallel task for elementwise kernels.
-const CHUNK: usize = 1 << 14;
-
-/// Runs `f(offset, chunk)` over consecutive chunks of `y`, in parallel when `y` is large.
+/// Runs `f(offset, chunk)` over consecutive chunks of `y`, one per thread when `y` is large.
 pub fn chunks(y: &mut [f32], f: impl Fn(usize, &mut [f32]) + Sync + Send) {
-    if y.len() < PAR_MIN_WORK {
-        f(0, y);
-    } else {
-        y.par_chunks_mut(CHUNK).enumerate().for_each(|(i, chunk)| f(i * CHUNK, chunk));
-    }
+    for_each_part(y, 16, y.len() >= PAR_MIN_WORK, f);
 }
 
 /// Runs `f(row, y_row)` for every row of the `rows × cols` matrix `y`, in parallel when large.
@@ -22,11 +16,9 @@ pub fn rows(y: &mut [f32], cols: usize, f: impl Fn(usize, &mut [f32]) + Sync + S
     if cols == 0 {
         return;
     }
-    if y.len() < PAR_MIN_WORK {
-        y.chunks_mut(cols).enumerate().for_each(|(r, row)| f(r, row));
-    } else {
-        y.par_chunks_mut(cols).enumerate().for_each(|(r, row)| f(r, row));
-    }
+    for_each_part(y, cols, y.len() >= PAR_MIN_WORK, |offset, part| {
+        part.chunks_mut(cols).enumerate().for_each(|(r, row)| f(offset / cols + r, row));
+    });
 }
 
 /// Runs `f(row, y_row, z_value)` for every row of `y` (`rows × cols`) beside one value per row of `z`.
@@ -39,9 +31,18 @@ pub fn rows_with_scalar(
     if cols == 0 {
         return;
     }
-    if y.len() < PAR_MIN_WORK {
-        y.chunks_mut(cols).zip(z.iter_mut()).enumerate().for_each(|(r, (row, s))| f(r, row, s));
-    } else {
-        y.par_chunks_mut(cols).zip(z.par_iter_mut()).enumerate().for_each(|(r, (row, s))| f(r, row, s));
-    }
+    let z_base = SendPtr(z.as_mut_ptr());
+    let rows = z.len();
+    for_each_part(y, cols, y.len() >= PAR_MIN_WORK, |offset, part| {
+        let first = offset / cols;
+        let count = (part.len() / cols).min(rows.saturating_sub(first));
+        // SAFETY: each part's rows are disjoint, so are their values of `z`, which outlives this.
+        let z_part = unsafe { std::slice::from_raw_parts_mut(z_base.get().add(first), count) };
+        part.chunks_mut(cols).zip(z_part).enumerate().for_each(|(r, (row, s))| f(first + r, row, s));
+    });
+}
+
+/// Runs `f(i)` for `i` in `0..parts` on the kernels' pool.
+pub fn pieces(parts: usize, f: impl Fn(usize) + Sync) {
+    run(parts, &f);
 }

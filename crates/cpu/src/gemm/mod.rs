@@ -3,7 +3,7 @@
 //! The loops follow BLIS, with the parallel loop outermost so that one product forks and joins
 //! once. From the outside in:
 //! - loop 5 (`jc`): `C`'s columns in blocks; the blocks are independent (disjoint columns of `C`),
-//!   so they run on rayon threads, narrow enough that every thread gets some. One thread takes all
+//!   so they run on the kernels' threads, narrow enough that every thread gets some. One thread takes all
 //!   columns at once, so nothing is packed twice.
 //! - loop 4 (`pc`): the depth in passes of [`KC`]; `C` accumulates across passes, so this loop is
 //!   serial. `op(B)[pc.., cols]` is packed into `NR`-column slivers (`pack.rs`) and stays in L2/L3.
@@ -27,8 +27,6 @@
 pub mod direct;
 pub mod kernels;
 mod pack;
-
-use rayon::prelude::*;
 
 use kernelab_tensor::Gemm;
 
@@ -111,7 +109,8 @@ fn l2_bytes() -> usize {
     })
 }
 
-/// `C ← α·op(A)·op(B) + β·C` by `strategy`, on rayon threads when `threaded` and large enough.
+/// `C ← α·op(A)·op(B) + β·C` by `strategy`, on the kernels' pool ([`crate::spin_pool`]) when
+/// `threaded` and large enough.
 pub fn gemm(a: &[f32], b: &[f32], c: &mut [f32], g: &Gemm, strategy: Strategy, threaded: bool) {
     let (m, n, k) = (g.m, g.n, g.k);
     debug_assert!(a.len() == m * k && b.len() == k * n && c.len() == m * n);
@@ -147,7 +146,7 @@ pub fn gemm(a: &[f32], b: &[f32], c: &mut [f32], g: &Gemm, strategy: Strategy, t
     if parallel {
         let width = task_width(n, unit);
         let starts: Vec<usize> = (0..n).step_by(width).collect();
-        starts.par_iter().for_each(|&j| run(j..(j + width).min(n)));
+        crate::parallel::pieces(starts.len(), |t| run(starts[t]..(starts[t] + width).min(n)));
     } else {
         run(0..n);
     }
