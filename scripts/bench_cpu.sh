@@ -4,6 +4,9 @@
 #   scripts/bench_cpu.sh            needs libopenblas-dev (the baseline), python3 with numpy (a
 #                                   second OpenBLAS build to check the first against) and, for
 #                                   training, dataset-fashion-mnist
+#   PYTHON=venv/bin/python scripts/bench_cpu.sh
+#                                   a Python with numpy and torch (CPU) for the independent
+#                                   OpenBLAS check and the same-run PyTorch epochs
 # Each bench run times the baselines (OpenBLAS, the gemm crate, matrixmultiply) and kernelab in
 # the same process, so their ratios come from one run; --threads fixes the thread count of
 # kernelab's pool and of every baseline alike.
@@ -13,27 +16,34 @@ out=results/cpu
 mkdir -p "$out"
 cargo build --release --features openblas --bin kernelab
 bin=target/release/kernelab
+python=${PYTHON:-python3}
 
 # The ceilings, measured afresh and kept in the per-machine cache every run below reads.
 "$bin" devices --remeasure | tee "$out/devices.txt"
 
 # The vendor row checked against an independent build of the same library (numpy's OpenBLAS).
 for threads in 1 2; do
-  OPENBLAS_NUM_THREADS=$threads python3 scripts/numpy_sgemm.py 1024 2048 | sed "s/^/threads=$threads /"
+  OPENBLAS_NUM_THREADS=$threads "$python" scripts/numpy_sgemm.py 1024 2048 | sed "s/^/threads=$threads /"
 done | tee "$out/numpy-openblas.txt"
 
 # The GEMM ladder against the baselines, square sizes and the MLP's products (forward x·Wᵀ is NT,
 # the weight gradient dzᵀ·x is TN, the hidden gradient dz·W is NN), on 1 and on 2 threads.
 baselines=openblas,gemm-crate,matrixmultiply
-mlp=64x128x784:NT,128x784x64:TN,64x10x128:NT,10x128x64:TN,64x128x10:NN
 for threads in 1 2; do
   "$bin" bench --backend cpu --threads "$threads" --op matmul --variant all --budget 3 \
     --shape 1024x1024x1024 --json "$out/gemm-1024-t$threads.json"
-  "$bin" bench --backend cpu --threads "$threads" --op matmul --variant "threaded,packed_avx512,packed_avx2,$baselines" --budget 3 \
+  "$bin" bench --backend cpu --threads "$threads" --op matmul --variant "threaded,direct_avx512,packed_avx512,$baselines" --budget 3 \
     --shape 2048x2048x2048 --json "$out/gemm-2048-t$threads.json"
-  "$bin" bench --backend cpu --threads "$threads" --op matmul --variant "threaded,packed_avx512,packed_avx2,$baselines" --budget 1 \
-    --shape "$mlp" --json "$out/gemm-mlp-t$threads.json"
+  # Every product of both seed models' training steps at batch 64 (13 shapes).
+  "$bin" bench --backend cpu --threads "$threads" --op matmul --variant "threaded,direct_avx512,packed_avx512,$baselines" --budget 1 \
+    --preset mlp --json "$out/gemm-mlp-t$threads.json"
 done
+
+# The ladder as a sweep, one thread, and its plot.
+"$bin" bench --backend cpu --threads 1 --op matmul --shape 64..1024 --budget 1 \
+  --variant threaded,direct_avx512,packed_avx512,packed_avx2,packed_portable,blocked,naive,$baselines \
+  --pivot variant --json "$out/ladder-sweep-t1.json" > /dev/null
+"$bin" plot "$out/ladder-sweep-t1.json" --kind sweep --out results/plots/ladder-sweep-t1.svg
 
 # Memory-bound ops, held against the level their working set lives in: 16M elements (DRAM),
 # warm and cold, and 64K elements (L2).
@@ -44,5 +54,16 @@ done
 # The README's main command: the default suite on every backend.
 "$bin" bench --json "$out/default-suite.json" --markdown "$out/default-suite.md"
 
-# End to end: the seed workloads on Fashion-MNIST.
-"$bin" train --epochs 3 --json "$out/train-784-128-10.jsonl" > /dev/null
+# End to end: the seed workload on Fashion-MNIST, kernelab and PyTorch in turn on 2 and on 1
+# thread (the same data, batch, optimizer and seed), and where kernelab's step goes.
+rm -f "$out/train-784-128-10.jsonl" "$out/pytorch-train-784-128-10.jsonl"
+for threads in 2 1; do
+  RAYON_NUM_THREADS=$threads "$bin" train --epochs 3 | sed "s/^{/{\"threads\":$threads,/" >> "$out/train-784-128-10.jsonl"
+  if "$python" -c 'import torch' 2> /dev/null; then
+    "$python" scripts/compare_pytorch.py --workload train --epochs 3 --threads "$threads" \
+      | sed "s/^{/{\"threads\":$threads,/" >> "$out/pytorch-train-784-128-10.jsonl"
+  else
+    echo "no torch in $python: PyTorch epochs skipped (PYTHON=... names a Python that has it)" >&2
+  fi
+done
+"$bin" train --epochs 1 --profile --profile-json "$out/profile-784-128-10.json" > /dev/null

@@ -14,6 +14,8 @@ pub struct MicroKernel {
     pub name: &'static str,
     pub mr: usize,
     pub nr: usize,
+    /// Depth of one pass of the packed loops (see the measurements in `gemm/mod.rs`).
+    pub kc: usize,
     /// # Safety
     /// `a` holds `kc·mr` values, `b` holds `kc·nr`, `c` points at an `mr × nr` tile with row
     /// stride `ldc`, and the CPU has the kernel's instruction set (checked by [`MicroKernel::detect`]).
@@ -23,13 +25,13 @@ pub struct MicroKernel {
 /// The largest tile of any kernel, for edge tiles computed into a scratch buffer.
 pub const MAX_TILE: usize = 8 * 32;
 
-pub const PORTABLE: MicroKernel = MicroKernel { name: "portable", mr: 4, nr: 16, run: portable_4x16 };
+pub const PORTABLE: MicroKernel = MicroKernel { name: "portable", mr: 4, nr: 16, kc: 256, run: portable_4x16 };
 
 #[cfg(target_arch = "x86_64")]
-pub const AVX2: MicroKernel = MicroKernel { name: "avx2", mr: 6, nr: 16, run: x86::avx2_6x16 };
+pub const AVX2: MicroKernel = MicroKernel { name: "avx2", mr: 6, nr: 16, kc: 256, run: x86::avx2_6x16 };
 
 #[cfg(target_arch = "x86_64")]
-pub const AVX512: MicroKernel = MicroKernel { name: "avx512", mr: 8, nr: 32, run: x86::avx512_8x32 };
+pub const AVX512: MicroKernel = MicroKernel { name: "avx512", mr: 8, nr: 32, kc: 1024, run: x86::avx512_8x32 };
 
 impl MicroKernel {
     /// The kernel named `name` if this CPU can run it, else why not.

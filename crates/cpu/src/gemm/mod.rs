@@ -5,11 +5,11 @@
 //! - loop 5 (`jc`): `C`'s columns in blocks; the blocks are independent (disjoint columns of `C`),
 //!   so they run on the kernels' threads, narrow enough that every thread gets some. One thread takes all
 //!   columns at once, so nothing is packed twice.
-//! - loop 4 (`pc`): the depth in passes of [`KC`]; `C` accumulates across passes, so this loop is
-//!   serial. `op(B)[pc.., cols]` is packed into `NR`-column slivers (`pack.rs`) and stays in L2/L3.
+//! - loop 4 (`pc`): the depth in passes of the kernel's `KC`; `C` accumulates across passes, so
+//!   this loop is serial. `op(B)[pc.., cols]` is packed into `NR`-column slivers (`pack.rs`).
 //! - loop 3 (`ic`): rows in blocks of [`MC`]; `α·op(A)[rows, pc..]` is packed into `MR`-row
 //!   slivers (`MC × KC`, in L2).
-//! - loop 2 (`jr`): one packed `B` sliver (`KC × NR`, in L1) at a time …
+//! - loop 2 (`jr`): one packed `B` sliver (`KC × NR`) at a time …
 //! - loop 1 (`ir`): … against every `A` sliver of the block (`MC × KC`, in L2), one microkernel
 //!   call each (`kernels.rs`), which keeps its `MR × NR` tile of `C` in registers.
 //!
@@ -20,9 +20,13 @@
 //! skip packing altogether and read the operands in place ([`direct`]); [`Strategy::choose`]
 //! decides. Both paths split `C`'s columns over threads the same way.
 //!
-//! Measured on this project's 2-vCPU Zen 4 with the blocking: KC ∈ {128, 192, 256} × MC ∈ {96,
-//! 192, 384} at 1024³ and 2048³ moved the packed path by less than the run-to-run noise (±5%), so
-//! the remaining large-size gap to OpenBLAS (0.9×) is in the microkernel, not the blocking.
+//! The depth of a pass is the kernel's ([`MicroKernel::kc`]). Measured on this project's 2-vCPU
+//! Zen 4 (one thread, GFLOP/s at 1024³ / 2048³, OpenBLAS 100–104 beside it in every run): the
+//! AVX-512 8×32 kernel ran 85 / 82 at KC = 128, 92 / 95 at 256, 95 / 98 at 384, 99 / 102 at 512 and
+//! 103 / 102 at 1024. A deep pass loads and stores each `C` tile fewer times, and `C`'s rows, a
+//! power-of-two stride apart, miss the L1 on every such round trip; the `B` sliver it costs
+//! (128 KiB at 1024) streams from L2 well enough. MC ∈ {96, 192, 384} made no difference beyond
+//! the run-to-run noise (±5%).
 
 pub mod direct;
 pub mod kernels;
@@ -32,8 +36,6 @@ use kernelab_tensor::Gemm;
 
 pub use kernels::MicroKernel;
 
-/// Depth of one pass (loop 4): a `KC × NR` sliver of `B` fits in L1 (see the module header).
-pub const KC: usize = 256;
 /// Rows of `C` per block (loop 3): an `MC × KC` block of `A` fits in L2. A multiple of every `MR`.
 pub const MC: usize = 96;
 /// The most columns of `C` per parallel task. A multiple of every `NR`.
@@ -176,9 +178,9 @@ fn column_block_with(
     a_pack: &mut pack::Packed,
     b_pack: &mut pack::Packed,
 ) {
-    // Loop 4: passes of KC over the depth.
-    for pc in (0..g.k).step_by(KC) {
-        let kc = KC.min(g.k - pc);
+    // Loop 4: passes over the depth.
+    for pc in (0..g.k).step_by(kernel.kc) {
+        let kc = kernel.kc.min(g.k - pc);
         pack::pack_b(b, g, pc..pc + kc, cols.clone(), kernel.nr, b_pack);
         // Loop 3: blocks of MC rows.
         for ic in (0..g.m).step_by(MC) {
