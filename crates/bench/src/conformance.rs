@@ -60,7 +60,7 @@ pub fn shapes(op: Op) -> Vec<Vec<usize>> {
                 vec![64, 10, 128],
                 // Deeper than one pass of every kernel (AVX-512 packed and dot: 1024), so that C
                 // accumulates across passes.
-                vec![33, 40, 1100],
+                vec![33, 40, 1030],
                 vec![128, 128, 128],
                 vec![256, 256, 256],
             ]);

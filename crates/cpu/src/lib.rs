@@ -29,7 +29,8 @@ pub use buffer::CpuBuffer;
 use buffer::{host, host_mut};
 use kernelab_tensor::{Backend, BackendKind, DeviceBuffer, DeviceInfo, Error, Kernel, Op, Result, Roofline, Variant};
 
-/// The CPU as a device: kernels run on the calling thread or on rayon's global pool; buffers are
+/// The CPU as a device: kernels run on the calling thread or are split over the kernels' threads
+/// ([`spin_pool`]; as many as rayon's global pool, which `--threads` sizes); buffers are
 /// recycled through the device's own [`Pool`](kernelab_tensor::Pool).
 #[derive(Debug, Default)]
 pub struct CpuBackend {
@@ -132,7 +133,7 @@ impl Backend for CpuBackend {
     fn info(&self) -> DeviceInfo {
         DeviceInfo {
             name: format!("{} ({} threads)", cpu_model(), rayon::current_num_threads()),
-            driver: format!("rayon, {} {}", std::env::consts::OS, std::env::consts::ARCH),
+            driver: format!("spin pool, {} {}", std::env::consts::OS, std::env::consts::ARCH),
             details: {
                 #[allow(unused_mut)]
                 let mut details = vec![("simd".into(), simd_features())];

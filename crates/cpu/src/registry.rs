@@ -19,7 +19,7 @@ pub fn variants(op: Op) -> Vec<Variant> {
             vec![
                 Variant::available(
                     "threaded",
-                    "direct where the re-read operand fits half the L2, else packed; rayon over column blocks",
+                    "direct where the re-read operand fits half the L2, else packed; column blocks over the threads",
                 ),
                 simd("direct_avx512", "avx512", "no packing: NN/TN broadcast 8×32, NT dot 4×4 (TT packed), one thread"),
                 simd("packed_avx512", "avx512", "packed GEMM, AVX-512F 8×32 microkernel, one thread"),
@@ -60,9 +60,11 @@ pub fn variants(op: Op) -> Vec<Variant> {
             all.into_iter()
                 .map(|isa| {
                     let summary = match isa {
-                        Isa::Avx512 => "one loop body compiled for AVX-512F, rayon above 32K elements",
-                        Isa::Avx2 => "one loop body compiled for AVX2+FMA, rayon above 32K elements",
-                        Isa::Portable => "one loop body compiled for the baseline target, rayon above 32K elements",
+                        Isa::Avx512 => "one loop body compiled for AVX-512F, split over the threads above 32K elements",
+                        Isa::Avx2 => "one loop body compiled for AVX2+FMA, split over the threads above 32K elements",
+                        Isa::Portable => {
+                            "one loop body compiled for the baseline target, split over the threads above 32K elements"
+                        }
                     };
                     Variant::available(isa.name(), summary).unavailable_if(isa.unavailable())
                 })

@@ -2,11 +2,9 @@
 //! backward rules, and the fused losses (softmax cross-entropy, KL against soft targets).
 //! Variants `avx512`, `avx2`, `portable` (see [`crate::simd`]): each row's body is written once
 //! with lane accumulators and the vectorizable [`simd::exp`], and compiled per instruction set;
-//! rows run on rayon threads when the matrix is large.
+//! rows are split over the kernels' threads ([`crate::spin_pool`]) when the matrix is large.
 //!
 //! Every softmax subtracts the row maximum before exponentiating, so no finite input overflows.
-
-use rayon::prelude::*;
 
 use kernelab_tensor::{Error, Result};
 
@@ -54,7 +52,14 @@ pub fn col_sum(isa: Isa, x: &[f32], y: &mut [f32], rows: usize, cols: usize, alp
     let sums = if rows * cols < parallel::PAR_MIN_WORK {
         (0..blocks).map(block_sum).fold(vec![0.0; cols], add)
     } else {
-        (0..blocks).into_par_iter().map(block_sum).reduce(|| vec![0.0; cols], add)
+        // One run of blocks per thread, each summed on its own, then the partial sums in order.
+        let parts = crate::threads().clamp(1, blocks);
+        let partial: Vec<std::sync::Mutex<Vec<f32>>> = (0..parts).map(|_| Default::default()).collect();
+        parallel::pieces(parts, |t| {
+            let run = (t * blocks / parts..(t + 1) * blocks / parts).map(&block_sum).fold(vec![0.0; cols], add);
+            *partial[t].lock().unwrap_or_else(|e| e.into_inner()) = run;
+        });
+        partial.into_iter().map(|p| p.into_inner().unwrap_or_else(|e| e.into_inner())).fold(vec![0.0; cols], add)
     };
     for (y, t) in y.iter_mut().zip(sums) {
         *y = if accumulate { *y + alpha * t } else { alpha * t };
