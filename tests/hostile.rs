@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{fails_with, kernelab, ok, text, tiny_mnist, write_mnist};
+use common::{cpu_bench, fails_with, kernelab, ok, text, tiny_mnist, write_mnist};
 
 fn dir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
@@ -80,21 +80,7 @@ fn a_checkpoint_writer_killed_at_any_moment_leaves_a_whole_file() {
 /// Class 2: an output path that names a device is written through, never replaced.
 #[test]
 fn a_device_given_as_an_output_is_written_through() {
-    ok(&[
-        "bench",
-        "--backend",
-        "cpu",
-        "--op",
-        "relu",
-        "--shape",
-        "100",
-        "--variant",
-        "default",
-        "--budget",
-        "0.01",
-        "--json",
-        "/dev/null",
-    ]);
+    ok(&cpu_bench("relu", "100", &["--variant", "default", "--budget", "0.01", "--json", "/dev/null"]));
     use std::os::unix::fs::FileTypeExt;
     assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
 }
@@ -131,21 +117,7 @@ fn huge_sizes_are_refused_with_the_numbers() {
         "more values than 64-bit sizes can count",
     );
     fails_with(&["bench", "--budget", "1e300"], 2, "from 0 to 3600");
-    ok(&[
-        "bench",
-        "--backend",
-        "cpu",
-        "--op",
-        "relu",
-        "--shape",
-        "100",
-        "--variant",
-        "default",
-        "--repeat",
-        "1000000000000",
-        "--budget",
-        "0.01",
-    ]);
+    ok(&cpu_bench("relu", "100", &["--variant", "default", "--repeat", "1000000000000", "--budget", "0.01"]));
 }
 
 /// Class 5: divergence and meaningless settings are errors, never a plausible-looking log.
@@ -207,7 +179,7 @@ fn empty_work_and_unknown_names_fail() {
     write_mnist(&empty, 0, (2, 2));
     fails_with(&["train", "--epochs", "1", "--model", "4-8-3", "--data", arg(&empty)], 2, "holds no images");
     fails_with(
-        &["bench", "--backend", "cpu", "--op", "matmul", "--shape", "8x8x8", "--variant", "threaded,packed_avx513"],
+        &cpu_bench("matmul", "8x8x8", &["--variant", "threaded,packed_avx513"]),
         2,
         "no backend has a variant `packed_avx513`",
     );

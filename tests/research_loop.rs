@@ -5,7 +5,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{fails_with, kernelab, ok, tiny_mnist};
+use common::{cpu_bench, fails_with, kernelab, ok, tiny_mnist};
 
 fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
@@ -18,25 +18,22 @@ fn dir() -> tempfile::TempDir {
 /// A small sweep: matmul at 8³, 16³, 32³ for two variants.
 fn sweep(into: &Path) -> PathBuf {
     let path = into.join("sweep.json");
-    ok(&[
-        "bench",
-        "--backend",
-        "cpu",
-        "--op",
+    ok(&cpu_bench(
         "matmul",
-        "--shape",
         "8..32",
-        "--variant",
-        "naive,packed_portable",
-        "--repeat",
-        "8",
-        "--budget",
-        "0.1",
-        "--pivot",
-        "variant",
-        "--json",
-        path.to_str().unwrap(),
-    ]);
+        &[
+            "--variant",
+            "naive,packed_portable",
+            "--repeat",
+            "8",
+            "--budget",
+            "0.1",
+            "--pivot",
+            "variant",
+            "--json",
+            path.to_str().unwrap(),
+        ],
+    ));
     path
 }
 
@@ -47,21 +44,8 @@ fn a_range_sweeps_square_matmuls_and_pivots_by_variant() {
     let shapes: Vec<&serde_json::Value> = report["records"].as_array().unwrap().iter().map(|r| &r["shape"]).collect();
     let want = [[8, 8, 8], [8, 8, 8], [16, 16, 16], [16, 16, 16], [32, 32, 32], [32, 32, 32]];
     assert_eq!(shapes, want.iter().map(|s| serde_json::json!(s)).collect::<Vec<_>>().iter().collect::<Vec<_>>());
-    let (stdout, _) = ok(&[
-        "bench",
-        "--backend",
-        "cpu",
-        "--op",
-        "matmul",
-        "--shape",
-        "8..16x3x5",
-        "--variant",
-        "naive",
-        "--budget",
-        "0.05",
-        "--pivot",
-        "variant",
-    ]);
+    let (stdout, _) =
+        ok(&cpu_bench("matmul", "8..16x3x5", &["--variant", "naive", "--budget", "0.05", "--pivot", "variant"]));
     assert!(stdout.contains("8x3x5") && stdout.contains("16x3x5") && stdout.contains("cells: GFLOP/s"), "{stdout}");
 }
 
@@ -95,23 +79,11 @@ fn the_mlp_preset_benchmarks_the_seed_models_products() {
 fn a_row_predicted_to_run_past_the_cap_is_skipped_with_the_reason() {
     let d = dir();
     let path = d.path().join("capped.json");
-    ok(&[
-        "bench",
-        "--backend",
-        "cpu",
-        "--op",
+    ok(&cpu_bench(
         "matmul",
-        "--shape",
         "16..128",
-        "--variant",
-        "naive",
-        "--budget",
-        "0.05",
-        "--max-row-time",
-        "0.001",
-        "--json",
-        path.to_str().unwrap(),
-    ]);
+        &["--variant", "naive", "--budget", "0.05", "--max-row-time", "0.001", "--json", path.to_str().unwrap()],
+    ));
     let rows = json(&path)["records"].as_array().unwrap().clone();
     let notes: Vec<&str> = rows.iter().map(|r| r["note"].as_str().unwrap_or("")).collect();
     // The small rows fit in a millisecond; 128³ (about 2M FMAs a launch, five launches) is
@@ -198,21 +170,7 @@ fn plots_are_svg_with_a_series_per_variant() {
 
     // One shape only: there is no sweep, and the message says what there is.
     let single = d.path().join("single.json");
-    ok(&[
-        "bench",
-        "--backend",
-        "cpu",
-        "--op",
-        "relu",
-        "--shape",
-        "1000",
-        "--variant",
-        "default",
-        "--budget",
-        "0.05",
-        "--json",
-        single.to_str().unwrap(),
-    ]);
+    ok(&cpu_bench("relu", "1000", &["--variant", "default", "--budget", "0.05", "--json", single.to_str().unwrap()]));
     let out = d.path().join("none.svg");
     fails_with(
         &["plot", single.to_str().unwrap(), "--kind", "sweep", "--out", out.to_str().unwrap()],

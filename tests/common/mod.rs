@@ -9,6 +9,13 @@ pub fn kernelab(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kernelab")).args(args).output().expect("the kernelab binary runs")
 }
 
+/// `bench --backend cpu --op OP --shape SHAPE` and then `rest`, as an argument list.
+pub fn cpu_bench<'a>(op: &'a str, shape: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["bench", "--backend", "cpu", "--op", op, "--shape", shape];
+    args.extend_from_slice(rest);
+    args
+}
+
 /// Stdout and stderr together.
 pub fn text(out: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))

@@ -1,7 +1,7 @@
 //! When to use threads: the kernels' pool ([`crate::spin_pool`]) only where the work pays for
 //! handing it out (a few µs).
 
-use crate::spin_pool::{SendPtr, for_each_part, run};
+use crate::spin_pool::{SendPtr, for_each_part};
 
 /// Below this many elements of work a kernel stays on the calling thread.
 pub const PAR_MIN_WORK: usize = 1 << 15;
@@ -40,9 +40,4 @@ pub fn rows_with_scalar(
         let z_part = unsafe { std::slice::from_raw_parts_mut(z_base.get().add(first), count) };
         part.chunks_mut(cols).zip(z_part).enumerate().for_each(|(r, (row, s))| f(first + r, row, s));
     });
-}
-
-/// Runs `f(i)` for `i` in `0..parts` on the kernels' pool.
-pub fn pieces(parts: usize, f: impl Fn(usize) + Sync) {
-    run(parts, &f);
 }

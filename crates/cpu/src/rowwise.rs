@@ -55,7 +55,7 @@ pub fn col_sum(isa: Isa, x: &[f32], y: &mut [f32], rows: usize, cols: usize, alp
         // One run of blocks per thread, each summed on its own, then the partial sums in order.
         let parts = crate::threads().clamp(1, blocks);
         let partial: Vec<std::sync::Mutex<Vec<f32>>> = (0..parts).map(|_| Default::default()).collect();
-        parallel::pieces(parts, |t| {
+        crate::spin_pool::run(parts, &|t| {
             let run = (t * blocks / parts..(t + 1) * blocks / parts).map(&block_sum).fold(vec![0.0; cols], add);
             *partial[t].lock().unwrap_or_else(|e| e.into_inner()) = run;
         });

@@ -183,10 +183,12 @@ pub fn for_each_part(y: &mut [f32], unit: usize, parallel: bool, f: impl Fn(usiz
     });
 }
 
-/// A pointer into a slice that `for_each_part` hands out in disjoint pieces.
+/// A pointer into a buffer that a job's pieces write in disjoint parts (slices of `for_each_part`,
+/// column blocks of a GEMM's `C`).
 #[derive(Clone, Copy)]
 pub struct SendPtr(pub *mut f32);
-// SAFETY: used only to rebuild disjoint sub-slices, one per piece.
+// SAFETY: every user writes only its own piece's disjoint part, and `run` returns only after
+// every piece has finished, before the buffer's borrow ends.
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 

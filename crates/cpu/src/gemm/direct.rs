@@ -84,34 +84,75 @@ mod x86 {
         ((1u32 << n.min(16)) - 1) as __mmask16
     }
 
-    /// Loops over the depth in passes, the columns in strips of [`NR`], the rows in tiles of 8.
+    /// How a kernel walks the product: the depth of a pass, the tile's rows and columns, and how
+    /// `A` and `B` are laid out.
+    struct Walk {
+        kc: usize,
+        rows: usize,
+        cols: usize,
+        /// `op(A)[i, p] = a[i·rs + p·cs]`.
+        rs: usize,
+        cs: usize,
+        /// `B`'s element for depth `p` and column `j` of `C` is `b[p·b_depth + j·b_col]`; the kernel
+        /// steps along its own axis (depth for broadcast, column for dot) by `ldb`.
+        b_depth: usize,
+        b_col: usize,
+        ldb: usize,
+    }
+
+    /// The broadcast kernel's walk: 8 × [`NR`] tiles, `B` row-major `k × n` read along its rows.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn broadcast_driver(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, cols: std::ops::Range<usize>) {
-        // op(A)[i, p] = a[i·rs + p·cs].
         let (rs, cs) = if g.trans_a { (1, g.m) } else { (g.k, 1) };
-        for pc in (0..g.k).step_by(KC_BROADCAST) {
-            let kc = KC_BROADCAST.min(g.k - pc);
+        let walk = Walk { kc: KC_BROADCAST, rows: 8, cols: NR, rs, cs, b_depth: g.n, b_col: 1, ldb: g.n };
+        // SAFETY: forwarded from the caller; the tiles `drive` makes are the kernel's.
+        unsafe { drive(a, b, c, g, cols, &walk, |rows, t| broadcast_tile(rows, t)) }
+    }
+
+    /// The dot kernel's walk: 4 × [`NJ`] tiles, `A` and `B` both row-major along the depth.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn dot_driver(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, cols: std::ops::Range<usize>) {
+        let walk = Walk { kc: KC_DOT, rows: 4, cols: NJ, rs: g.k, cs: 1, b_depth: 1, b_col: g.k, ldb: g.k };
+        // SAFETY: forwarded from the caller; the tiles `drive` makes are the kernel's.
+        unsafe { drive(a, b, c, g, cols, &walk, |rows, t| dot_tile(rows, t)) }
+    }
+
+    /// Loops over the depth in passes (β on the first, accumulating after), the columns `cols` in
+    /// the walk's strips, and every row in its tiles beneath each strip, so that a strip of `B`
+    /// stays in cache while `A` streams past it.
+    #[inline(always)]
+    unsafe fn drive(
+        a: &[f32],
+        b: &[f32],
+        c: *mut f32,
+        g: &Gemm,
+        cols: std::ops::Range<usize>,
+        w: &Walk,
+        tile: impl Fn(usize, &Tile),
+    ) {
+        for pc in (0..g.k).step_by(w.kc) {
+            let kc = w.kc.min(g.k - pc);
             let beta = if pc == 0 { g.beta } else { 1.0 };
-            for j in cols.clone().step_by(NR) {
-                let width = NR.min(cols.end - j);
-                for i in (0..g.m).step_by(8) {
-                    // SAFETY: rows i..i+8 (clipped to m), columns j..j+width and depths pc..pc+kc
-                    // lie inside op(A), op(B) and C; the caller owns these columns of C.
+            for j in cols.clone().step_by(w.cols) {
+                let width = w.cols.min(cols.end - j);
+                for i in (0..g.m).step_by(w.rows) {
+                    // SAFETY: rows i.. (clipped to m), columns j..j+width and depths pc..pc+kc lie
+                    // inside op(A), op(B) and C; the caller owns these columns of C.
                     unsafe {
                         let t = Tile {
                             kc,
-                            a: a.as_ptr().add(i * rs + pc * cs),
-                            rs,
-                            cs,
-                            b: b.as_ptr().add(pc * g.n + j),
-                            ldb: g.n,
+                            a: a.as_ptr().add(i * w.rs + pc * w.cs),
+                            rs: w.rs,
+                            cs: w.cs,
+                            b: b.as_ptr().add(pc * w.b_depth + j * w.b_col),
+                            ldb: w.ldb,
                             c: c.add(i * g.n + j),
                             ldc: g.n,
                             width,
                             alpha: g.alpha,
                             beta,
                         };
-                        broadcast_tile(8.min(g.m - i), &t);
+                        tile(w.rows.min(g.m - i), &t);
                     }
                 }
             }
@@ -188,39 +229,6 @@ mod x86 {
                         out = _mm512_fmadd_ps(beta, _mm512_maskz_loadu_ps(masks[v], dst), out);
                     }
                     _mm512_mask_storeu_ps(dst, masks[v], out);
-                }
-            }
-        }
-    }
-
-    /// Loops over the depth in passes, the columns of `C` (rows of `B`) in fours and all rows of
-    /// `A` in fours beneath them, so that the four rows of `B` stay in L1 while `A` streams.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn dot_driver(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, cols: std::ops::Range<usize>) {
-        for pc in (0..g.k).step_by(KC_DOT) {
-            let kc = KC_DOT.min(g.k - pc);
-            let beta = if pc == 0 { g.beta } else { 1.0 };
-            for j in cols.clone().step_by(NJ) {
-                let width = NJ.min(cols.end - j);
-                for i in (0..g.m).step_by(4) {
-                    // SAFETY: rows i..i+4 of A and j..j+4 of B (clipped) over depths pc..pc+kc
-                    // lie inside A, B and C; the caller owns these columns of C.
-                    unsafe {
-                        let t = Tile {
-                            kc,
-                            a: a.as_ptr().add(i * g.k + pc),
-                            rs: g.k,
-                            cs: 1,
-                            b: b.as_ptr().add(j * g.k + pc),
-                            ldb: g.k,
-                            c: c.add(i * g.n + j),
-                            ldc: g.n,
-                            width,
-                            alpha: g.alpha,
-                            beta,
-                        };
-                        dot_tile(4.min(g.m - i), &t);
-                    }
                 }
             }
         }

@@ -34,6 +34,8 @@ mod pack;
 
 use kernelab_tensor::Gemm;
 
+use crate::spin_pool::SendPtr;
+
 pub use kernels::MicroKernel;
 
 /// Rows of `C` per block (loop 3): an `MC × KC` block of `A` fits in L2. A multiple of every `MR`.
@@ -53,21 +55,6 @@ const PAR_MIN_FMAS: usize = 1 << 23;
 /// seed model's 64x128x784:NT 196 vs 111 and 128x784x64:TN 189 vs 109, 128³ (2.1M) 155 vs 112 —
 /// while the 1M threshold made 160³ and 256x512x64:TN slower than this one.
 const PAR_MIN_FMAS_DIRECT: usize = 1 << 21;
-
-/// `C` shared between tasks that write disjoint blocks of it.
-#[derive(Clone, Copy)]
-struct SharedC(*mut f32);
-// SAFETY: every task writes only its own block of C (disjoint row × column ranges), and the
-// parallel loop joins before C's borrow ends.
-unsafe impl Send for SharedC {}
-unsafe impl Sync for SharedC {}
-
-impl SharedC {
-    /// The pointer (a method, so that closures capture the `Sync` wrapper, not the raw field).
-    fn ptr(self) -> *mut f32 {
-        self.0
-    }
-}
 
 /// How a product is computed.
 #[derive(Clone, Copy, Debug)]
@@ -125,7 +112,7 @@ pub fn gemm(a: &[f32], b: &[f32], c: &mut [f32], g: &Gemm, strategy: Strategy, t
     }
     let direct = matches!(strategy, Strategy::Direct) && direct::supports(g);
     let threshold = if direct { PAR_MIN_FMAS_DIRECT } else { PAR_MIN_FMAS };
-    let parallel = threaded && rayon::current_num_threads() > 1 && m * n * k >= threshold;
+    let parallel = threaded && crate::threads() > 1 && m * n * k >= threshold;
     let kernel = match strategy {
         Strategy::Packed(kernel) => kernel,
         Strategy::Direct => MicroKernel::best(),
@@ -134,21 +121,20 @@ pub fn gemm(a: &[f32], b: &[f32], c: &mut [f32], g: &Gemm, strategy: Strategy, t
         // The direct kernels apply β as they store; the packed ones accumulate into C.
         crate::matmul::scale_output(c, g.beta);
     }
-    let shared = SharedC(c.as_mut_ptr());
+    let shared = SendPtr(c.as_mut_ptr());
     let unit = if direct { direct::column_unit(g) } else { kernel.nr };
     let run = |cols: std::ops::Range<usize>| {
         if direct {
             // SAFETY: `supports` holds, the slices have the product's sizes, and each task owns
             // its columns of C.
-            unsafe { direct::gemm_columns(a, b, shared.ptr(), g, cols) }
+            unsafe { direct::gemm_columns(a, b, shared.get(), g, cols) }
         } else {
             column_block(a, b, g, cols, kernel, shared)
         }
     };
     if parallel {
         let width = task_width(n, unit);
-        let starts: Vec<usize> = (0..n).step_by(width).collect();
-        crate::parallel::pieces(starts.len(), |t| run(starts[t]..(starts[t] + width).min(n)));
+        crate::spin_pool::run(n.div_ceil(width), &|t| run(t * width..((t + 1) * width).min(n)));
     } else {
         run(0..n);
     }
@@ -160,7 +146,7 @@ thread_local! {
 }
 
 /// Loops 4 to 1 for the columns `cols` of `C`, packing into this thread's buffers.
-fn column_block(a: &[f32], b: &[f32], g: &Gemm, cols: std::ops::Range<usize>, kernel: MicroKernel, c: SharedC) {
+fn column_block(a: &[f32], b: &[f32], g: &Gemm, cols: std::ops::Range<usize>, kernel: MicroKernel, c: SendPtr) {
     PACKED.with(|packed| {
         let (a_pack, b_pack) = &mut *packed.borrow_mut();
         column_block_with(a, b, g, cols, kernel, c, a_pack, b_pack);
@@ -174,7 +160,7 @@ fn column_block_with(
     g: &Gemm,
     cols: std::ops::Range<usize>,
     kernel: MicroKernel,
-    c: SharedC,
+    c: SendPtr,
     a_pack: &mut pack::Packed,
     b_pack: &mut pack::Packed,
 ) {
@@ -196,7 +182,7 @@ fn column_block_with(
 /// Columns per parallel task: whole slivers, at most [`TASK_N`], one task per thread where `n`
 /// allows (each task packs the rows of `A` it needs, so more tasks would pack `A` more often).
 fn task_width(n: usize, nr: usize) -> usize {
-    let tasks = rayon::current_num_threads();
+    let tasks = crate::threads();
     n.div_ceil(tasks).div_ceil(nr).max(1).saturating_mul(nr).min(TASK_N)
 }
 
@@ -210,7 +196,7 @@ fn tiles(
     cols: std::ops::Range<usize>,
     n: usize,
     kernel: MicroKernel,
-    c: SharedC,
+    c: SendPtr,
 ) {
     let (mr, nr) = (kernel.mr, kernel.nr);
     let m_end = rows.end;
@@ -225,7 +211,7 @@ fn tiles(
             // SAFETY: the tile (i.., j..) lies inside C when it is full; partial tiles go
             // through `scratch`. No other task touches these rows × columns.
             unsafe {
-                let tile = c.0.add(i * n + j);
+                let tile = c.get().add(i * n + j);
                 if height == mr && width == nr {
                     (kernel.run)(kc, a_sliver.as_ptr(), b_sliver.as_ptr(), tile, n);
                 } else {
