@@ -37,7 +37,7 @@ fn idx_folders_load_raw_and_gzipped() {
     tiny_dataset(&dir, 3, &[0, 2, 1]);
     let raw = Dataset::load(&dir, Split::Train, 3).unwrap();
     assert_eq!((raw.len(), raw.features, raw.labels.clone()), (3, 4, vec![0, 2, 1]));
-    assert_eq!(raw.images[1], 37.0 / 255.0);
+    assert_eq!(raw.image(0)[1], 37.0 / 255.0);
 
     let gz = temp_dir("gz");
     for name in ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"] {

@@ -1,5 +1,5 @@
-//! MNIST-format datasets: images and labels from IDX files, scaled to [0, 1], shuffled into
-//! mini-batches with a seeded generator.
+//! MNIST-format datasets: images and labels from IDX files, shuffled into mini-batches with a
+//! seeded generator and scaled to [0, 1] as a batch is gathered.
 
 use std::path::{Path, PathBuf};
 
@@ -30,10 +30,15 @@ impl Split {
     }
 }
 
-/// A labelled set of flat images: `len × features` values in [0, 1], one label per image.
+/// A labelled set of flat images, one label per image.
+///
+/// The pixels stay bytes, as in the file, and become `byte / 255` in [`Dataset::gather`]: a batch's
+/// 64 random rows then read 50 KB instead of 200 KB from a training set (47 MB instead of 188 MB)
+/// that no cache holds, which was a tenth of a 784-128-10 step on one thread.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dataset {
-    pub images: Vec<f32>,
+    /// `len × features` bytes, row by row.
+    pub pixels: Vec<u8>,
     pub labels: Vec<u32>,
     pub features: usize,
     pub classes: usize,
@@ -86,12 +91,7 @@ impl Dataset {
                 why: format!("label {label} at position {index} is out of range for {classes} classes"),
             });
         }
-        Ok(Self {
-            images: images.data.iter().map(|&v| f32::from(v) / 255.0).collect(),
-            labels: labels.data.iter().map(|&l| u32::from(l)).collect(),
-            features,
-            classes,
-        })
+        Ok(Self { pixels: images.data, labels: labels.data.iter().map(|&l| u32::from(l)).collect(), features, classes })
     }
 
     pub fn len(&self) -> usize {
@@ -106,22 +106,60 @@ impl Dataset {
     pub fn take(&self, n: usize) -> Self {
         let n = n.min(self.len());
         Self {
-            images: self.images[..n * self.features].to_vec(),
+            pixels: self.pixels[..n * self.features].to_vec(),
             labels: self.labels[..n].to_vec(),
             features: self.features,
             classes: self.classes,
         }
     }
 
-    /// Copies the samples at `indices` into `images` and `labels` (cleared first).
+    /// Image `i`'s values in [0, 1].
+    pub fn image(&self, i: usize) -> Vec<f32> {
+        self.row(i).iter().map(|&b| scale(b)).collect()
+    }
+
+    /// Copies the samples at `indices` into `images` (as values in [0, 1]) and `labels`, whose
+    /// old contents are replaced (a buffer of the batch's size is reused as it is, not cleared).
     pub fn gather(&self, indices: &[usize], images: &mut Vec<f32>, labels: &mut Vec<u32>) {
-        images.clear();
+        let features = self.features;
+        images.resize(indices.len() * features, 0.0);
         labels.clear();
-        for &i in indices {
-            images.extend_from_slice(&self.images[i * self.features..(i + 1) * self.features]);
+        for (&i, out) in indices.iter().zip(images.chunks_exact_mut(features)) {
+            out.iter_mut().zip(self.row(i)).for_each(|(out, &b)| *out = scale(b));
             labels.push(self.labels[i]);
         }
     }
+
+    /// Starts loading the samples at `indices` into the caches without waiting for them: called
+    /// with the next batch while this one trains, so that its [`Dataset::gather`] does not wait on
+    /// memory. The rows are random and too short for the hardware's prefetcher, and waiting on
+    /// each row's misses in turn was a third of the gather.
+    pub fn prefetch(&self, indices: &[usize]) {
+        for &i in indices {
+            prefetch(self.row(i));
+        }
+    }
+
+    fn row(&self, i: usize) -> &[u8] {
+        &self.pixels[i * self.features..(i + 1) * self.features]
+    }
+}
+
+/// Asks for every cache line of `bytes` without waiting for them.
+fn prefetch(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in bytes.chunks(64) {
+        // SAFETY: a prefetch is a hint that never faults, and the address is inside `bytes`.
+        unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(line.as_ptr().cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
+}
+
+/// A pixel byte as a value in [0, 1]: `byte / 255` by division, as the reference frameworks
+/// compute it (a multiply by 1/255 differs in the last bit for 126 of the 256 bytes).
+fn scale(byte: u8) -> f32 {
+    f32::from(byte) / 255.0
 }
 
 /// The sample order of one epoch: shuffled by a generator seeded with `(seed, epoch)`, so every
@@ -136,6 +174,27 @@ pub fn epoch_order(len: usize, seed: u64, epoch: usize) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gather_scales_bytes_and_reuses_its_buffers() {
+        let (features, count) = (3, 5);
+        let pixels: Vec<u8> = (0..features * count).map(|i| (i * 61 % 256) as u8).collect();
+        let data = Dataset { pixels: pixels.clone(), labels: vec![4, 3, 2, 1, 0], features, classes: 5 };
+        let (mut images, mut labels) = (vec![f32::NAN; 100], vec![9; 7]);
+        // Larger, smaller, then larger again than the buffer's last contents.
+        for batch in [&[4, 0, 2, 2][..], &[1], &[3, 1, 0]] {
+            data.prefetch(batch);
+            data.gather(batch, &mut images, &mut labels);
+            let expected: Vec<f32> = batch
+                .iter()
+                .flat_map(|&i| pixels[i * features..(i + 1) * features].iter())
+                .map(|&b| b as f32 / 255.0)
+                .collect();
+            assert_eq!(images, expected);
+            assert_eq!(labels, batch.iter().map(|&i| 4 - i as u32).collect::<Vec<_>>());
+            assert_eq!(data.image(batch[0]), expected[..features]);
+        }
+    }
 
     #[test]
     fn epochs_are_permutations_that_differ_and_repeat() {

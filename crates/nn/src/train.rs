@@ -237,8 +237,12 @@ pub fn fit(
         let bar = if learner.evaluates() { progress_bar(order.len() as u64, &label) } else { ProgressBar::hidden() };
         let started = Instant::now();
         let (mut seen, mut steps) = (0usize, 0usize);
-        for chunk in order.chunks(config.batch.max(1)) {
+        let mut batches = order.chunks(config.batch.max(1)).peekable();
+        while let Some(chunk) = batches.next() {
             train.gather(chunk, &mut images, &mut labels);
+            if let Some(next) = batches.peek() {
+                train.prefetch(next);
+            }
             learner.step(&images, &labels)?;
             bar.inc(chunk.len() as u64);
             (seen, steps) = (seen + chunk.len(), steps + 1);
