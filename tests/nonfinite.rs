@@ -54,6 +54,36 @@ fn non_finite_values_propagate_alike_on_every_backend() {
     }
 }
 
+/// Adam's special lanes, on every variant: a NaN or infinite gradient makes the parameter NaN
+/// (∞/∞), a gradient whose square overflows makes `v` infinite and so the step `m/∞ = 0`, and a
+/// zero gradient leaves the parameter alone. Twenty lanes: one full vector of 16 and a tail.
+#[test]
+fn adam_steps_through_infinities_alike_on_every_variant() {
+    use kernelab::tensor::{AdamStep, Op};
+    let devices = devices_under_test().unwrap_or_else(|e| panic!("a required backend is missing: {e}"));
+    let mut grad = vec![0.0; 20];
+    for (at, g) in [(0, NAN), (1, INF), (2, 1e30), (3, -1e30), (16, -1e30), (17, 1e30), (18, INF), (19, NAN)] {
+        grad[at] = g;
+    }
+    let want_param: Vec<f32> = grad.iter().map(|g| if g.is_finite() { 1.0 } else { NAN }).collect();
+    let step = AdamStep { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 1 };
+    for device in &devices {
+        for variant in device.variants(Op::Adam).iter().filter(|v| v.unavailable.is_none() && !v.baseline) {
+            let (mut param, grads) = (device.upload(&[1.0; 20]).unwrap(), device.upload(&grad).unwrap());
+            let (mut m, mut v) = (device.upload(&[0.0; 20]).unwrap(), device.upload(&[0.0; 20]).unwrap());
+            let kernel = Kernel::Adam { param: &mut *param, grad: &*grads, m: &mut *m, v: &mut *v, step };
+            device.launch(kernel, Some(variant.name)).unwrap();
+            let what = format!("adam/{}", variant.name);
+            check(device, &what, &device.download(&*param).unwrap(), &want_param);
+            let v = device.download(&*v).unwrap();
+            assert!(
+                grad.iter().zip(&v).all(|(g, v)| g.abs() < 1e20 || v.is_nan() || *v == INF),
+                "{device} {what}: {v:?}"
+            );
+        }
+    }
+}
+
 /// Every op with an input: a NaN in its first data input reaches the outputs that depend on it
 /// (for ReLU's backward, `dy·[x > 0]` with a NaN `x` is 0, as in PyTorch), on every backend.
 #[test]

@@ -1,13 +1,10 @@
-//! Elementwise kernels: fill, ReLU and its backward, bias add and fused bias+ReLU, add, scale,
-//! axpy, and the Adam update. Variants `avx512`, `avx2`, `portable` (see [`crate::simd`]): one
+//! Elementwise kernels: fill, ReLU and its backward, bias add and fused bias+ReLU, add, scale and
+//! axpy (the Adam update has its own module, [`crate::adam`]). Variants `avx512`, `avx2`, `portable` (see [`crate::simd`]): one
 //! loop body per kernel, compiled for each instruction set; one part per thread of the kernels'
 //! pool ([`crate::spin_pool`]) above `PAR_MIN_WORK` (32K) elements.
 
-use kernelab_tensor::AdamStep;
-
 use crate::parallel;
 use crate::simd::{Isa, multiversion};
-use crate::spin_pool::{SendPtr, for_each_part};
 
 multiversion! {
     /// `y ← value`.
@@ -92,52 +89,4 @@ pub fn scale(isa: Isa, x: &[f32], alpha: f32, y: &mut [f32]) {
 
 pub fn axpy(isa: Isa, alpha: f32, x: &[f32], y: &mut [f32]) {
     parallel::chunks(y, |at, y| axpy_chunk(isa, alpha, &x[at..at + y.len()], y));
-}
-
-/// The per-step constants of Adam: `lr/(1−β₁ᵗ)` and `1/√(1−β₂ᵗ)`.
-#[derive(Clone, Copy)]
-pub struct AdamConstants {
-    step_size: f32,
-    inv_sqrt_bc2: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-}
-
-multiversion! {
-    /// Adam over equal-length slices (square root and division vectorize too).
-    pub fn adam_chunk(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], k: AdamConstants) {
-        let n = p.len().min(g.len()).min(m.len()).min(v.len());
-        let (p, g, m, v) = (&mut p[..n], &g[..n], &mut m[..n], &mut v[..n]);
-        for i in 0..n {
-            m[i] = k.beta1 * m[i] + (1.0 - k.beta1) * g[i];
-            v[i] = k.beta2 * v[i] + (1.0 - k.beta2) * g[i] * g[i];
-            p[i] -= k.step_size * m[i] / (v[i].sqrt() * k.inv_sqrt_bc2 + k.eps);
-        }
-    }
-}
-
-/// One bias-corrected Adam step, in PyTorch's order of operations (see [`AdamStep`]), one part
-/// per thread above `PAR_MIN_WORK` (32K) elements.
-pub fn adam(isa: Isa, param: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32], s: &AdamStep) {
-    let k = AdamConstants {
-        step_size: s.lr / s.bias_correction1(),
-        inv_sqrt_bc2: 1.0 / s.bias_correction2().sqrt(),
-        beta1: s.beta1,
-        beta2: s.beta2,
-        eps: s.eps,
-    };
-    let n = param.len().min(grad.len()).min(m.len()).min(v.len());
-    let (m, v) = (SendPtr(m.as_mut_ptr()), SendPtr(v.as_mut_ptr()));
-    for_each_part(&mut param[..n], 16, n >= parallel::PAR_MIN_WORK, |at, p| {
-        // SAFETY: the parts are disjoint ranges of `param`, and the same ranges of `m` and `v`
-        // (at least `n` long), which outlive this call.
-        let (m, v) = unsafe {
-            (
-                std::slice::from_raw_parts_mut(m.get().add(at), p.len()),
-                std::slice::from_raw_parts_mut(v.get().add(at), p.len()),
-            )
-        };
-        adam_chunk(isa, p, &grad[at..at + p.len()], m, v, k);
-    });
 }

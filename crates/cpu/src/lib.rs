@@ -1,13 +1,14 @@
 //! The CPU backend of kernelab. Always available, and the home of the f64 reference's checks.
 //!
 //! Kernels live one family per module: [`matmul`] (the `naive` and `blocked` rungs) and [`gemm`]
-//! (packed GEMM with run-time-chosen `std::arch` microkernels, threaded), [`elementwise`] and
-//! [`rowwise`] (one loop body compiled per instruction set by [`simd`]); `openblas` (feature
+//! (packed GEMM with run-time-chosen `std::arch` microkernels, threaded), [`elementwise`],
+//! [`adam`] and [`rowwise`] (one loop body compiled per instruction set by [`simd`]); `openblas` (feature
 //! `openblas`) is the vendor baseline and `peers` (feature `rust-baselines`) the Rust ones.
 //! [`registry`] names the variants; [`roofline`] measures the machine's FMA peak and the bandwidth
 //! of every memory level ([`topology`] reads the cache sizes) and keeps them per machine. Buffers
 //! are host vectors ([`CpuBuffer`]) recycled through a per-device [`Pool`](kernelab_tensor::Pool).
 
+pub mod adam;
 mod buffer;
 pub mod elementwise;
 pub mod gemm;
@@ -255,7 +256,7 @@ fn elementwise_or_rowwise(kernel: Kernel<'_>, isa: simd::Isa) -> Result<()> {
         Kernel::ScaleBy { x, s, alpha, y } => elementwise::scale(isa, host(x)?, alpha * host(s)?[0], host_mut(y)?),
         Kernel::Axpy { alpha, x, y } => elementwise::axpy(isa, alpha, host(x)?, host_mut(y)?),
         Kernel::Adam { param, grad, m, v, step } => {
-            elementwise::adam(isa, host_mut(param)?, host(grad)?, host_mut(m)?, host_mut(v)?, &step)
+            adam::adam(isa, host_mut(param)?, host(grad)?, host_mut(m)?, host_mut(v)?, &step)
         }
     }
     Ok(())
