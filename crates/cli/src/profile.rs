@@ -2,7 +2,8 @@
 //! training steps is timed on its device (evaluation is left out); the rows are the kernels by op,
 //! variant and shape, the all-reduce across processes, and the host's remainder (the tape, buffer
 //! recycling, batch gathering and upload, the loss download) — the measured step time minus
-//! everything else, so the rows add up to it.
+//! everything else, so the rows add up to it. The profiler's own bookkeeping around each launch
+//! is a row of its own (what profiling adds to the step), not part of the host's remainder.
 
 use serde::Serialize;
 
@@ -12,7 +13,8 @@ use kernelab_tensor::Profile;
 /// One row of the profile.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Row {
-    /// `matmul`, …, or `all-reduce (MPI)`, `host (tape, allocation, data, transfers)`.
+    /// `matmul`, …, or `all-reduce (MPI)`, `profiler (its own bookkeeping)`,
+    /// `host (tape, allocation, data, transfers)`.
     pub what: String,
     pub variant: String,
     pub shape: String,
@@ -39,7 +41,8 @@ pub struct StepProfile {
 }
 
 /// The rows of `profile` over `steps` steps that took `measured_s` in all, of which `allreduce_s`
-/// in all-reduces: the kernels, largest first, then the all-reduce and the host's remainder.
+/// in all-reduces: the kernels, largest first, then the all-reduce, the profiler's bookkeeping and
+/// the host's remainder.
 pub fn rows(profile: &Profile, steps: usize, measured_s: f64, allreduce_s: f64) -> Vec<Row> {
     let steps_f = steps.max(1) as f64;
     let mut rows: Vec<Row> = profile
@@ -70,7 +73,10 @@ pub fn rows(profile: &Profile, steps: usize, measured_s: f64, allreduce_s: f64) 
     if allreduce_s > 0.0 {
         rows.push(other("all-reduce (MPI)", allreduce_s));
     }
-    let host = measured_s - profile.kernel_seconds() - allreduce_s;
+    if profile.bookkeeping_seconds > 0.0 {
+        rows.push(other("profiler (its own bookkeeping)", profile.bookkeeping_seconds));
+    }
+    let host = measured_s - profile.kernel_seconds() - allreduce_s - profile.bookkeeping_seconds;
     rows.push(other("host (tape, allocation, data, transfers)", host));
     rows
 }
@@ -121,6 +127,7 @@ mod tests {
             profile.record(Op::Matmul, "threaded", cost("64x128x784:NT"), 1e-4);
             profile.record(Op::Adam, "avx512", cost("100352"), 3e-5);
         }
+        profile.bookkeeping_seconds = 5e-5;
         let rows = rows(&profile, 10, 2e-3, 1e-4);
         let total: f64 = rows.iter().map(|r| r.total_s).sum();
         assert!((total - 2e-3).abs() < 1e-12);
@@ -129,6 +136,7 @@ mod tests {
         assert_eq!(rows[0].per_step, 1.0);
         assert!((rows[0].gflops - 20.0).abs() < 1e-9, "10 launches of 2 MFLOP in 1 ms: {}", rows[0].gflops);
         assert_eq!(rows[2].what, "all-reduce (MPI)");
-        assert!((rows[3].total_s - (2e-3 - 1e-3 - 3e-4 - 1e-4)).abs() < 1e-12, "the host's remainder");
+        assert_eq!((rows[3].what.as_str(), rows[3].total_s), ("profiler (its own bookkeeping)", 5e-5));
+        assert!((rows[4].total_s - (2e-3 - 1e-3 - 3e-4 - 1e-4 - 5e-5)).abs() < 1e-12, "the host's remainder");
     }
 }

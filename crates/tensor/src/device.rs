@@ -2,7 +2,8 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Instant;
 
 use crate::{Backend, BackendKind, DeviceBuffer, DeviceInfo, Error, Kernel, Op, Result, Variant};
 
@@ -24,6 +25,8 @@ struct DeviceInner {
     profile: std::sync::Mutex<Option<crate::Profile>>,
     /// Whether launches are being recorded: read on every launch, so an atomic, not the lock.
     profiling: std::sync::atomic::AtomicBool,
+    /// Each op's default variant, looked up once for the profile's rows.
+    default_variants: OnceLock<Vec<&'static str>>,
 }
 
 impl Device {
@@ -37,6 +40,7 @@ impl Device {
             preferred: RwLock::new([None; Op::ALL.len()]),
             profile: std::sync::Mutex::new(None),
             profiling: std::sync::atomic::AtomicBool::new(false),
+            default_variants: OnceLock::new(),
         }))
     }
 
@@ -159,20 +163,27 @@ impl Device {
             return self.0.backend.launch(kernel, variant.or(preferred));
         }
         // Profiling: time this launch alone (the device's clock where it has one; the CPU runs a
-        // launch to completion, so its wall time is the kernel's).
+        // launch to completion, so its wall time is the kernel's), and the profile's own
+        // bookkeeping around it apart, so that the host's remainder does not absorb it.
+        let bookkeeping = Instant::now();
         let (op, cost) = (kernel.op(), kernel.cost());
-        let name = match variant.or(preferred) {
-            Some(name) => name.to_string(),
-            None => self.variants(op).first().map_or_else(String::new, |v| v.name.to_string()),
-        };
-        let started = std::time::Instant::now();
+        let name =
+            match variant.or(preferred) {
+                Some(name) => name,
+                None => self.0.default_variants.get_or_init(|| {
+                    Op::ALL.iter().map(|&op| self.variants(op).first().map_or("", |v| v.name)).collect()
+                })[op.index()],
+            };
+        let started = Instant::now();
         self.0.backend.launch(kernel, variant.or(preferred))?;
+        let launched = Instant::now();
         let seconds = match self.0.backend.take_device_seconds()? {
             Some(s) => s,
-            None => started.elapsed().as_secs_f64(),
+            None => (launched - started).as_secs_f64(),
         };
         if let Some(p) = self.0.profile.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).as_mut() {
-            p.record(op, &name, cost, seconds);
+            p.record(op, name, cost, seconds);
+            p.bookkeeping_seconds += (started - bookkeeping + launched.elapsed()).as_secs_f64();
         }
         Ok(())
     }

@@ -82,6 +82,9 @@ pub struct ProfileEntry {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Profile {
     pub entries: Vec<ProfileEntry>,
+    /// Seconds the profiler spent on its own bookkeeping around the timed launches (the cost
+    /// and shape of each, finding its row): time that profiling adds to a step.
+    pub bookkeeping_seconds: f64,
 }
 
 impl Profile {
