@@ -13,6 +13,12 @@
 //! who claim pieces with a compare-and-swap on one word (`generation << 32 | next piece`), so a
 //! worker that wakes late can never claim a piece of a later job. A caller that finds the pool
 //! busy (another thread's job; a job started from inside a job) runs its pieces itself.
+//!
+//! The caller always runs piece 0 itself, unclaimed; the workers start at piece 1. Kernels split
+//! an array the same way at every launch, so with one worker (two cores) each part of a
+//! parameter array, its gradient and its Adam moments stays in one core's cache from step to
+//! step, instead of following whichever thread won the race for piece 0. Measured on the
+//! 784-128-10 step, two threads: Adam's update 25 → 14 ms an epoch, the epoch 0.200 → 0.190 s.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
@@ -95,11 +101,13 @@ pub fn run(parts: usize, piece: &(dyn Fn(usize) + Sync)) {
     *pool.job.lock().unwrap_or_else(|e| e.into_inner()) = Some((job, parts));
     pool.done.store(0, Ordering::Relaxed);
     let generation = (pool.state.load(Ordering::Relaxed) >> 32) + 1;
-    pool.state.store(generation << 32, Ordering::Release);
+    // Piece 0 is the caller's, unclaimed: the workers start at piece 1.
+    pool.state.store(generation << 32 | 1, Ordering::Release);
     {
         let _sleep = pool.sleep.lock().unwrap_or_else(|e| e.into_inner());
         pool.wake.notify_all();
     }
+    pool.run_piece(job, 0);
     pool.claim_and_run(generation, job, parts);
     while pool.done.load(Ordering::Acquire) < parts {
         std::hint::spin_loop();
@@ -121,17 +129,22 @@ impl Pool {
                 return;
             }
             if self.state.compare_exchange_weak(state, state + 1, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
-                // SAFETY: the piece was claimed under the current generation, so its job is still
-                // running and `run` still holds the borrow (see `JobRef`).
-                // A panicking piece still counts as finished, so that `run` never returns while
-                // another piece runs, nor waits forever; `run` raises the panic afterwards.
-                let piece = std::panic::AssertUnwindSafe(|| unsafe { (*job.0)(next) });
-                if let Err(payload) = std::panic::catch_unwind(piece) {
-                    self.panic.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(payload);
-                }
-                self.done.fetch_add(1, Ordering::Release);
+                self.run_piece(job, next);
             }
         }
+    }
+
+    /// Runs piece `index` of the current job and counts it finished, even when it panics, so that
+    /// `run` never returns while another piece runs, nor waits forever; `run` raises the panic
+    /// afterwards.
+    fn run_piece(&self, job: JobRef, index: usize) {
+        // SAFETY: the piece belongs to the running job (the caller's own piece 0, or one claimed
+        // under the current generation), so `run` still holds the borrow (see `JobRef`).
+        let piece = std::panic::AssertUnwindSafe(|| unsafe { (*job.0)(index) });
+        if let Err(payload) = std::panic::catch_unwind(piece) {
+            self.panic.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(payload);
+        }
+        self.done.fetch_add(1, Ordering::Release);
     }
 
     /// A worker's life: wait for a new generation (spinning, then parked), join its job.
