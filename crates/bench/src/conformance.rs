@@ -10,9 +10,10 @@ use crate::check::{Check, compare};
 /// The awkward sizes every op meets: primes and near-powers that break tile assumptions.
 pub const AWKWARD: [usize; 8] = [1, 3, 17, 31, 127, 257, 784, 1023];
 
-/// The edges of the CPU's thin-product tiles (8 × 32 broadcast, 4 × 4 dot with 16-deep vectors,
-/// 8 × 32 and 6 × 16 packed): one short of, at and one past each width and depth a mask or a
-/// partial tile handles. Every matmul width `n` and depth `k` among these is tried.
+/// The edges of the CPU's thin-product tiles (8 × 32 broadcast, one tile up to 12 rows tall when
+/// the product is that short, 4 × 4 dot with 16-deep vectors, 8 × 32 and 6 × 16 packed): one short
+/// of, at and one past each width and depth a mask or a partial tile handles. Every matmul width
+/// `n` and depth `k` among these is tried.
 pub const MATMUL_EDGES: [usize; 12] = [1, 2, 3, 9, 10, 11, 15, 17, 31, 33, 63, 65];
 
 /// The shapes the suite runs `op` at.
@@ -44,7 +45,8 @@ pub fn shapes(op: Op) -> Vec<Vec<usize>> {
                     }
                 }
             }
-            // Nine rows: a full tile of eight and a one-row edge (two dot tiles and a one-row edge).
+            // Nine rows: one broadcast tile nine rows tall (at most twelve are one tile), two dot
+            // tiles and a one-row edge.
             for &n in &MATMUL_EDGES {
                 for &k in &MATMUL_EDGES {
                     sizes.push(vec![9, n, k]);
@@ -58,6 +60,12 @@ pub fn shapes(op: Op) -> Vec<Vec<usize>> {
                 vec![17, 1023, 255],
                 vec![64, 128, 784],
                 vec![64, 10, 128],
+                // The other one-tile heights, the seed model's 10-row weight gradient among them,
+                // and the first height that is two tiles (8 + 5).
+                vec![10, 128, 64],
+                vec![11, 33, 17],
+                vec![12, 65, 31],
+                vec![13, 31, 65],
                 // Deeper than one pass of every kernel (AVX-512 packed and dot: 1024), so that C
                 // accumulates across passes.
                 vec![33, 40, 1030],
