@@ -66,6 +66,10 @@ pub fn shapes(op: Op) -> Vec<Vec<usize>> {
                 vec![11, 33, 17],
                 vec![12, 65, 31],
                 vec![13, 31, 65],
+                // Threaded direct products whose C is the largest operand, split by rows: the
+                // seed model's weight gradient and a ragged one.
+                vec![128, 784, 64],
+                vec![131, 517, 40],
                 // Deeper than one pass of every kernel (AVX-512 packed and dot: 1024), so that C
                 // accumulates across passes.
                 vec![33, 40, 1030],

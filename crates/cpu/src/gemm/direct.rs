@@ -21,6 +21,8 @@
 //! Both kernels apply `C ← α·acc + β·C` as they store, reading `C` only when `β ≠ 0` (so a
 //! NaN-poisoned output is overwritten), and passes over the depth after the first accumulate.
 
+use std::ops::Range;
+
 use kernelab_tensor::Gemm;
 
 /// Depth of one pass of the broadcast kernel: a 32-column strip of `B` over this depth (32 KiB)
@@ -57,26 +59,33 @@ pub fn column_unit(g: &Gemm) -> usize {
     if g.trans_b { NJ } else { NR }
 }
 
-/// `C[:, cols] ← α·op(A)·op(B)[:, cols] + β·C[:, cols]` without packing. `c` is the whole of `C`
-/// (`m × n`, row-major).
+/// The rows a parallel task should take whole: one tile's height.
+pub fn row_unit(g: &Gemm) -> usize {
+    if g.trans_b { 4 } else { 8 }
+}
+
+/// `C[rows, cols] ← α·op(A)[rows, :]·op(B)[:, cols] + β·C[rows, cols]` without packing. `c` is
+/// the whole of `C` (`m × n`, row-major).
 ///
 /// # Safety
-/// [`supports`] holds for `g`; `a`, `b` and `c` hold `m·k`, `k·n` and `m·n` values; no other
-/// thread touches the columns `cols` of `C` meanwhile.
-pub unsafe fn gemm_columns(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, cols: std::ops::Range<usize>) {
+/// [`supports`] holds for `g`; `a`, `b` and `c` hold `m·k`, `k·n` and `m·n` values; `rows` and
+/// `cols` lie inside `C`, and no other thread touches that block of `C` meanwhile.
+pub unsafe fn gemm_block(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, rows: Range<usize>, cols: Range<usize>) {
     debug_assert!(supports(g) && a.len() == g.m * g.k && b.len() == g.k * g.n);
+    debug_assert!(rows.end <= g.m && cols.end <= g.n);
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: forwarded from the caller; the drivers keep every tile inside the matrices.
+    // SAFETY: forwarded from the caller; the drivers keep every tile inside the block.
     unsafe {
-        if g.trans_b { x86::dot_driver(a, b, c, g, cols) } else { x86::broadcast_driver(a, b, c, g, cols) }
+        if g.trans_b { x86::dot_driver(a, b, c, g, rows, cols) } else { x86::broadcast_driver(a, b, c, g, rows, cols) }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (a, b, c, cols);
+    let _ = (a, b, c, rows, cols);
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
+    use std::ops::Range;
 
     use kernelab_tensor::Gemm;
 
@@ -105,34 +114,43 @@ mod x86 {
 
     /// The broadcast kernel's walk: 8 × [`NR`] tiles, `B` row-major `k × n` read along its rows.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn broadcast_driver(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, cols: std::ops::Range<usize>) {
+    pub unsafe fn broadcast_driver(
+        a: &[f32],
+        b: &[f32],
+        c: *mut f32,
+        g: &Gemm,
+        rows: Range<usize>,
+        cols: Range<usize>,
+    ) {
         let (rs, cs) = if g.trans_a { (1, g.m) } else { (g.k, 1) };
         // A product at most 12 rows tall (a 10-class layer's weight gradient) is one tile high:
         // each row of B is then loaded once, not once per 8 rows, and no 2-row tile is left over.
-        let rows = if g.m <= MAX_TILE_ROWS { g.m } else { 8 };
-        let walk = Walk { kc: KC_BROADCAST, rows, cols: NR, rs, cs, b_depth: g.n, b_col: 1, ldb: g.n };
+        let height = if g.m <= MAX_TILE_ROWS { g.m } else { 8 };
+        let walk = Walk { kc: KC_BROADCAST, rows: height, cols: NR, rs, cs, b_depth: g.n, b_col: 1, ldb: g.n };
         // SAFETY: forwarded from the caller; the tiles `drive` makes are the kernel's.
-        unsafe { drive(a, b, c, g, cols, &walk, |rows, t| broadcast_tile(rows, t)) }
+        unsafe { drive(a, b, c, g, rows, cols, &walk, |rows, t| broadcast_tile(rows, t)) }
     }
 
     /// The dot kernel's walk: 4 × [`NJ`] tiles, `A` and `B` both row-major along the depth.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn dot_driver(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, cols: std::ops::Range<usize>) {
+    pub unsafe fn dot_driver(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, rows: Range<usize>, cols: Range<usize>) {
         let walk = Walk { kc: KC_DOT, rows: 4, cols: NJ, rs: g.k, cs: 1, b_depth: 1, b_col: g.k, ldb: g.k };
         // SAFETY: forwarded from the caller; the tiles `drive` makes are the kernel's.
-        unsafe { drive(a, b, c, g, cols, &walk, |rows, t| dot_tile(rows, t)) }
+        unsafe { drive(a, b, c, g, rows, cols, &walk, |rows, t| dot_tile(rows, t)) }
     }
 
     /// Loops over the depth in passes (β on the first, accumulating after), the columns `cols` in
-    /// the walk's strips, and every row in its tiles beneath each strip, so that a strip of `B`
-    /// stays in cache while `A` streams past it.
+    /// the walk's strips, and the rows `rows` in its tiles beneath each strip, so that a strip of
+    /// `B` stays in cache while `A` streams past it.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     unsafe fn drive(
         a: &[f32],
         b: &[f32],
         c: *mut f32,
         g: &Gemm,
-        cols: std::ops::Range<usize>,
+        rows: Range<usize>,
+        cols: Range<usize>,
         w: &Walk,
         tile: impl Fn(usize, &Tile),
     ) {
@@ -141,8 +159,8 @@ mod x86 {
             let beta = if pc == 0 { g.beta } else { 1.0 };
             for j in cols.clone().step_by(w.cols) {
                 let width = w.cols.min(cols.end - j);
-                for i in (0..g.m).step_by(w.rows) {
-                    // SAFETY: rows i.. (clipped to m), columns j..j+width and depths pc..pc+kc lie
+                for i in rows.clone().step_by(w.rows) {
+                    // SAFETY: rows i.. (clipped to the block), columns j..j+width and depths pc..pc+kc lie
                     // inside op(A), op(B) and C; the caller owns these columns of C.
                     unsafe {
                         let t = Tile {
@@ -158,7 +176,7 @@ mod x86 {
                             alpha: g.alpha,
                             beta,
                         };
-                        tile(w.rows.min(g.m - i), &t);
+                        tile(w.rows.min(rows.end - i), &t);
                     }
                 }
             }
