@@ -12,11 +12,11 @@
 //! exact square root and replaces the division by the 14-bit estimate `vrcp14ps` refined by one
 //! Newton step, `q ← q + q·(1 − d·q)`, which squares its relative error to about 2⁻²⁸ (within an
 //! ulp or two after rounding, against the reference's budget of 24): the work is then split
-//! between the divider and the multiply pipes. Measured on one thread (Zen 4, cycles at 3.7 GHz
-//! per 16 elements): 1,280 elements 19.4 → 14.1, 100K 20.8 → 16.2, against 15.9 for the same loop
-//! with neither square root nor division (the 100K update's seven streams are then what bounds it).
-//! (Estimating the square root too, by `vrsqrt14ps`, only moved the bound to the multiply pipes:
-//! 17.9 and 19.3.) A vector whose denominator is not finite, and every vector when `ε` is not a
+//! between the divider and the multiply pipes. Measured on one thread in isolation (Zen 4, cycles
+//! at 3.7 GHz per 16 elements): 1,280 elements 19.3 → 15.9, 100K 20.0 → 16.5 (33.8 → 27.9 µs),
+//! against 10.5 and 13–16 for the same loop with neither square root nor division (out of L1 the
+//! update's seven streams are then what bounds it). Estimating the square root too, by
+//! `vrsqrt14ps`, only moved the bound to the multiply pipes (17.9 and 19.3). A vector whose denominator is not finite, and every vector when `ε` is not a
 //! normal positive number, is divided exactly, so non-finite values propagate as in the other
 //! variants.
 

@@ -167,13 +167,7 @@ impl Device {
         // bookkeeping around it apart, so that the host's remainder does not absorb it.
         let bookkeeping = Instant::now();
         let (op, cost) = (kernel.op(), kernel.cost());
-        let name =
-            match variant.or(preferred) {
-                Some(name) => name,
-                None => self.0.default_variants.get_or_init(|| {
-                    Op::ALL.iter().map(|&op| self.variants(op).first().map_or("", |v| v.name)).collect()
-                })[op.index()],
-            };
+        let name = variant.or(preferred).unwrap_or_else(|| self.default_variant(op));
         let started = Instant::now();
         self.0.backend.launch(kernel, variant.or(preferred))?;
         let launched = Instant::now();
@@ -186,6 +180,14 @@ impl Device {
             p.bookkeeping_seconds += (started - bookkeeping + launched.elapsed()).as_secs_f64();
         }
         Ok(())
+    }
+
+    /// The name of `op`'s default variant (the first registered), looked up once per device.
+    fn default_variant(&self, op: Op) -> &'static str {
+        self.0
+            .default_variants
+            .get_or_init(|| Op::ALL.iter().map(|&op| self.variants(op).first().map_or("", |v| v.name)).collect())
+            [op.index()]
     }
 
     fn profiling(&self) -> bool {

@@ -10,7 +10,8 @@
 //!   microkernel loads it straight from `B` with a row stride, two masked zmm loads per depth step;
 //!   `op(A)[i, p] = a[i·rs + p·cs]` is broadcast from wherever it is (a broadcast is one load,
 //!   whatever the stride). The tile is up to 8 × 32 — `M` rows × `NV` vectors, both compile-time —
-//!   and a column edge such as n = 10 is a load mask, not a padded tile.
+//!   or up to 12 rows when the whole product is that short, and a column edge such as n = 10 is a
+//!   load mask, not a padded tile.
 //! - **Dot** (`A` row-major and `op(B) = Bᵀ`: NT). Row `i` of `A` and row `j` of `B` are both
 //!   contiguous in `p`, so `C[i, j]` is a dot product: up to 4 × 4 accumulators, 16 depths per
 //!   FMA, the depth's tail masked, and each row of four accumulators reduced with one transposing
@@ -18,8 +19,10 @@
 //!
 //! TT products (both transposed) have neither layout and stay on the packed path.
 //!
-//! Both kernels apply `C ← α·acc + β·C` as they store, reading `C` only when `β ≠ 0` (so a
-//! NaN-poisoned output is overwritten), and passes over the depth after the first accumulate.
+//! Both kernels apply `C ← α·acc + β·C` as they store, multiplying only when `α ≠ 1` and reading `C`
+//! only when `β ≠ 0` (so a NaN-poisoned output is overwritten), and passes over the depth after the
+//! first accumulate. A threaded product splits `C` into column blocks, or into runs of rows when
+//! `C` is its largest operand (see `gemm`).
 
 use std::ops::Range;
 
@@ -59,37 +62,43 @@ pub fn column_unit(g: &Gemm) -> usize {
     if g.trans_b { NJ } else { NR }
 }
 
+/// A block of `C`: the rows and columns one task computes.
+#[derive(Clone, Debug)]
+pub struct Block {
+    pub rows: Range<usize>,
+    pub cols: Range<usize>,
+}
+
 /// The rows a parallel task should take whole: one tile's height.
 pub fn row_unit(g: &Gemm) -> usize {
     if g.trans_b { 4 } else { 8 }
 }
 
-/// `C[rows, cols] ← α·op(A)[rows, :]·op(B)[:, cols] + β·C[rows, cols]` without packing. `c` is
-/// the whole of `C` (`m × n`, row-major).
+/// `C[rows, cols] ← α·op(A)[rows, :]·op(B)[:, cols] + β·C[rows, cols]` without packing, for the
+/// rows and columns of `block`. `c` is the whole of `C` (`m × n`, row-major).
 ///
 /// # Safety
-/// [`supports`] holds for `g`; `a`, `b` and `c` hold `m·k`, `k·n` and `m·n` values; `rows` and
-/// `cols` lie inside `C`, and no other thread touches that block of `C` meanwhile.
-pub unsafe fn gemm_block(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, rows: Range<usize>, cols: Range<usize>) {
+/// [`supports`] holds for `g`; `a`, `b` and `c` hold `m·k`, `k·n` and `m·n` values; `block` lies
+/// inside `C`, and no other thread touches that block of `C` meanwhile.
+pub unsafe fn gemm_block(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, block: &Block) {
     debug_assert!(supports(g) && a.len() == g.m * g.k && b.len() == g.k * g.n);
-    debug_assert!(rows.end <= g.m && cols.end <= g.n);
+    debug_assert!(block.rows.end <= g.m && block.cols.end <= g.n);
     #[cfg(target_arch = "x86_64")]
     // SAFETY: forwarded from the caller; the drivers keep every tile inside the block.
     unsafe {
-        if g.trans_b { x86::dot_driver(a, b, c, g, rows, cols) } else { x86::broadcast_driver(a, b, c, g, rows, cols) }
+        if g.trans_b { x86::dot_driver(a, b, c, g, block) } else { x86::broadcast_driver(a, b, c, g, block) }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (a, b, c, rows, cols);
+    let _ = (a, b, c, block);
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
-    use std::ops::Range;
 
     use kernelab_tensor::Gemm;
 
-    use super::{KC_BROADCAST, KC_DOT, MAX_TILE_ROWS, NJ, NR};
+    use super::{Block, KC_BROADCAST, KC_DOT, MAX_TILE_ROWS, NJ, NR};
 
     /// The first `n` lanes (n ≤ 16) of a zmm.
     fn lanes(n: usize) -> __mmask16 {
@@ -112,56 +121,41 @@ mod x86 {
         ldb: usize,
     }
 
-    /// The broadcast kernel's walk: 8 × [`NR`] tiles, `B` row-major `k × n` read along its rows.
+    /// The broadcast kernel's walk: 8 × [`NR`] tiles (one tile up to [`MAX_TILE_ROWS`] high when
+    /// the product is that short), `B` row-major `k × n` read along its rows.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn broadcast_driver(
-        a: &[f32],
-        b: &[f32],
-        c: *mut f32,
-        g: &Gemm,
-        rows: Range<usize>,
-        cols: Range<usize>,
-    ) {
+    pub unsafe fn broadcast_driver(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, block: &Block) {
         let (rs, cs) = if g.trans_a { (1, g.m) } else { (g.k, 1) };
         // A product at most 12 rows tall (a 10-class layer's weight gradient) is one tile high:
         // each row of B is then loaded once, not once per 8 rows, and no 2-row tile is left over.
         let height = if g.m <= MAX_TILE_ROWS { g.m } else { 8 };
         let walk = Walk { kc: KC_BROADCAST, rows: height, cols: NR, rs, cs, b_depth: g.n, b_col: 1, ldb: g.n };
         // SAFETY: forwarded from the caller; the tiles `drive` makes are the kernel's.
-        unsafe { drive(a, b, c, g, rows, cols, &walk, |rows, t| broadcast_tile(rows, t)) }
+        unsafe { drive(a, b, c, g, block, &walk, |rows, t| broadcast_tile(rows, t)) }
     }
 
     /// The dot kernel's walk: 4 × [`NJ`] tiles, `A` and `B` both row-major along the depth.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn dot_driver(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, rows: Range<usize>, cols: Range<usize>) {
+    pub unsafe fn dot_driver(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, block: &Block) {
         let walk = Walk { kc: KC_DOT, rows: 4, cols: NJ, rs: g.k, cs: 1, b_depth: 1, b_col: g.k, ldb: g.k };
         // SAFETY: forwarded from the caller; the tiles `drive` makes are the kernel's.
-        unsafe { drive(a, b, c, g, rows, cols, &walk, |rows, t| dot_tile(rows, t)) }
+        unsafe { drive(a, b, c, g, block, &walk, |rows, t| dot_tile(rows, t)) }
     }
 
-    /// Loops over the depth in passes (β on the first, accumulating after), the columns `cols` in
-    /// the walk's strips, and the rows `rows` in its tiles beneath each strip, so that a strip of
-    /// `B` stays in cache while `A` streams past it.
+    /// Loops over the depth in passes (β on the first, accumulating after), the block's columns in
+    /// the walk's strips, and its rows in tiles beneath each strip, so that a strip of `B` stays in
+    /// cache while `A` streams past it.
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn drive(
-        a: &[f32],
-        b: &[f32],
-        c: *mut f32,
-        g: &Gemm,
-        rows: Range<usize>,
-        cols: Range<usize>,
-        w: &Walk,
-        tile: impl Fn(usize, &Tile),
-    ) {
+    unsafe fn drive(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, block: &Block, w: &Walk, tile: impl Fn(usize, &Tile)) {
+        let Block { rows, cols } = block;
         for pc in (0..g.k).step_by(w.kc) {
             let kc = w.kc.min(g.k - pc);
             let beta = if pc == 0 { g.beta } else { 1.0 };
             for j in cols.clone().step_by(w.cols) {
                 let width = w.cols.min(cols.end - j);
                 for i in rows.clone().step_by(w.rows) {
-                    // SAFETY: rows i.. (clipped to the block), columns j..j+width and depths pc..pc+kc lie
-                    // inside op(A), op(B) and C; the caller owns these columns of C.
+                    // SAFETY: rows i.. (clipped to the block), columns j..j+width and depths
+                    // pc..pc+kc lie inside op(A), op(B) and C; the caller owns this block of C.
                     unsafe {
                         let t = Tile {
                             kc,

@@ -126,7 +126,7 @@ pub fn gemm(a: &[f32], b: &[f32], c: &mut [f32], g: &Gemm, strategy: Strategy, t
         let block = |rows: std::ops::Range<usize>, cols: std::ops::Range<usize>| {
             // SAFETY: `supports` holds, the slices have the product's sizes, and each task owns
             // its block of C.
-            unsafe { direct::gemm_block(a, b, shared.get(), g, rows, cols) }
+            unsafe { direct::gemm_block(a, b, shared.get(), g, &direct::Block { rows, cols }) }
         };
         if !parallel {
             block(0..m, 0..n);
