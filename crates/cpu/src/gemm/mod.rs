@@ -32,6 +32,8 @@ pub mod direct;
 pub mod kernels;
 mod pack;
 
+use std::ops::Range;
+
 use kernelab_tensor::Gemm;
 
 use crate::spin_pool::SendPtr;
@@ -110,50 +112,59 @@ pub fn gemm(a: &[f32], b: &[f32], c: &mut [f32], g: &Gemm, strategy: Strategy, t
         crate::matmul::scale_output(c, g.beta);
         return;
     }
-    let direct = matches!(strategy, Strategy::Direct) && direct::supports(g);
-    let threshold = if direct { PAR_MIN_FMAS_DIRECT } else { PAR_MIN_FMAS };
-    let parallel = threaded && crate::threads() > 1 && m * n * k >= threshold;
     let kernel = match strategy {
-        Strategy::Packed(kernel) => kernel,
+        Strategy::Direct if direct::supports(g) => return gemm_direct(a, b, c, g, threaded),
         Strategy::Direct => MicroKernel::best(),
+        Strategy::Packed(kernel) => kernel,
     };
-    if !direct {
-        // The direct kernels apply β as they store; the packed ones accumulate into C.
-        crate::matmul::scale_output(c, g.beta);
-    }
+    // The packed kernels accumulate into C (the direct ones apply β as they store).
+    crate::matmul::scale_output(c, g.beta);
     let shared = SendPtr(c.as_mut_ptr());
-    if direct {
-        let block = |rows: std::ops::Range<usize>, cols: std::ops::Range<usize>| {
-            // SAFETY: `supports` holds, the slices have the product's sizes, and each task owns
-            // its block of C.
-            unsafe { direct::gemm_block(a, b, shared.get(), g, &direct::Block { rows, cols }) }
-        };
-        if !parallel {
-            block(0..m, 0..n);
-        } else if m * n > n * k && m * n > m * k {
-            // C is the largest of the three (a weight gradient, 128x784x64:TN): each thread
-            // writes a run of whole rows of it, the same contiguous part that the optimizer's
-            // split of the array gives the same thread (see `spin_pool`), so the gradient is
-            // written and read in one core's cache. Split by columns, every line of it crossed
-            // cores twice a step. Measured, two threads, 20 epochs each way: the same in the
-            // VM's usual state (steps 199-246 µs against 204-247), but where cache lines moved
-            // slowly between its two vCPUs (it came and went; bias+ReLU on data from the other
-            // core 4x slower), this product took 64-76 ms an epoch against 97-110.
-            let height = task_width(m, direct::row_unit(g));
-            crate::spin_pool::run(m.div_ceil(height), &|t| block(t * height..((t + 1) * height).min(m), 0..n));
-        } else {
-            let width = task_width(n, direct::column_unit(g));
-            crate::spin_pool::run(n.div_ceil(width), &|t| block(0..m, t * width..((t + 1) * width).min(n)));
-        }
-        return;
-    }
-    let run = |cols: std::ops::Range<usize>| column_block(a, b, g, cols, kernel, shared);
-    if parallel {
-        let width = task_width(n, kernel.nr);
-        crate::spin_pool::run(n.div_ceil(width), &|t| run(t * width..((t + 1) * width).min(n)));
+    let run = |cols: Range<usize>| column_block(a, b, g, cols, kernel, shared);
+    if worth_threads(g, threaded, PAR_MIN_FMAS) {
+        split(n, kernel.nr, &run);
     } else {
         run(0..n);
     }
+}
+
+/// [`gemm`] by the direct kernels (`direct::supports(g)` holds, `m`, `n`, `k` > 0).
+fn gemm_direct(a: &[f32], b: &[f32], c: &mut [f32], g: &Gemm, threaded: bool) {
+    let (m, n, k) = (g.m, g.n, g.k);
+    let shared = SendPtr(c.as_mut_ptr());
+    let block = |rows: Range<usize>, cols: Range<usize>| {
+        // SAFETY: `supports` holds, the slices have the product's sizes, and each task owns its
+        // block of C.
+        unsafe { direct::gemm_block(a, b, shared.get(), g, &direct::Block { rows, cols }) }
+    };
+    if !worth_threads(g, threaded, PAR_MIN_FMAS_DIRECT) {
+        block(0..m, 0..n);
+    } else if m * n > n * k && m * n > m * k {
+        // C is the largest of the three (a weight gradient, 128x784x64:TN): each thread writes a
+        // run of whole rows of it, the same contiguous part that the optimizer's split of the
+        // array gives the same thread (see `spin_pool`), so the gradient is written and read in
+        // one core's cache. Split by columns, every line of it crossed cores twice a step.
+        // Measured, two threads, 20 epochs each way: the same in the VM's usual state (steps
+        // 199-246 µs against 204-247), but where cache lines moved slowly between its two vCPUs
+        // (it came and went; bias+ReLU on data from the other core 4x slower), this product took
+        // 64-76 ms an epoch against 97-110.
+        split(m, direct::row_unit(g), &|rows| block(rows, 0..n));
+    } else {
+        split(n, direct::column_unit(g), &|cols| block(0..m, cols));
+    }
+}
+
+/// Whether `g` is worth splitting over the threads: asked for, more than one thread, and at least
+/// `min_fmas` multiply-adds.
+fn worth_threads(g: &Gemm, threaded: bool, min_fmas: usize) -> bool {
+    threaded && crate::threads() > 1 && g.m * g.n * g.k >= min_fmas
+}
+
+/// Runs `piece` over `0..len` cut into one run of whole `unit`s per thread ([`task_width`]), on
+/// the kernels' pool.
+fn split(len: usize, unit: usize, piece: &(dyn Fn(Range<usize>) + Sync)) {
+    let width = task_width(len, unit);
+    crate::spin_pool::run(len.div_ceil(width), &|t| piece(t * width..((t + 1) * width).min(len)));
 }
 
 thread_local! {
@@ -162,7 +173,7 @@ thread_local! {
 }
 
 /// Loops 4 to 1 for the columns `cols` of `C`, packing into this thread's buffers.
-fn column_block(a: &[f32], b: &[f32], g: &Gemm, cols: std::ops::Range<usize>, kernel: MicroKernel, c: SendPtr) {
+fn column_block(a: &[f32], b: &[f32], g: &Gemm, cols: Range<usize>, kernel: MicroKernel, c: SendPtr) {
     PACKED.with(|packed| {
         let (a_pack, b_pack) = &mut *packed.borrow_mut();
         column_block_with(a, b, g, cols, kernel, c, a_pack, b_pack);
