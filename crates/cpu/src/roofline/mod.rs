@@ -15,7 +15,7 @@ use kernelab_tensor::{MemoryLevel, Roofline};
 use crate::topology::{self, CacheLevel};
 
 /// Bumped whenever the probes change what they measure, so that older cache files are re-measured.
-pub const PROBE_VERSION: u32 = 4;
+pub const PROBE_VERSION: u32 = 5;
 
 /// Sizes assumed when the OS describes no caches (a container without sysfs, another OS).
 fn assumed_caches(cores: usize) -> Vec<CacheLevel> {
