@@ -11,7 +11,8 @@ use crate::check::{Check, compare};
 pub const AWKWARD: [usize; 8] = [1, 3, 17, 31, 127, 257, 784, 1023];
 
 /// The edges of the CPU's thin-product tiles (8 × 32 broadcast, one tile up to 12 rows tall when
-/// the product is that short, 4 × 4 dot with 16-deep vectors, 8 × 32 and 6 × 16 packed): one short
+/// the product is that short, 4 × 4 dot with 16-deep vectors, 16 × 16 transposed blocks of an NT
+/// product's `Bᵀ`, 8 × 32 and 6 × 16 packed): one short
 /// of, at and one past each width and depth a mask or a partial tile handles. Every matmul width
 /// `n` and depth `k` among these is tried.
 pub const MATMUL_EDGES: [usize; 12] = [1, 2, 3, 9, 10, 11, 15, 17, 31, 33, 63, 65];
@@ -75,6 +76,13 @@ pub fn shapes(op: Op) -> Vec<Vec<usize>> {
                 vec![33, 40, 1030],
                 vec![128, 128, 128],
                 vec![256, 256, 256],
+                // NT products whose Bᵀ is transposed strip by strip (at least 32 rows and 16
+                // columns): at both bounds of that rule, a ragged last strip and depth (whole
+                // 16×16 blocks and values one by one), and more than one 256-deep pass.
+                vec![32, 16, 17],
+                vec![31, 16, 17],
+                vec![33, 47, 300],
+                vec![47, 65, 1],
             ]);
             sizes
         }
@@ -93,6 +101,7 @@ pub fn knob_sets(op: Op) -> Vec<Knobs> {
                 .collect();
             sets.push(Knobs { alpha: 0.5, beta: 1.0, ..base });
             sets.push(Knobs { trans_a: true, alpha: -2.0, beta: 0.25, ..base });
+            sets.push(Knobs { trans_b: true, alpha: 0.5, beta: -1.0, ..base });
             sets
         }
         Op::ColSum => vec![base, Knobs { alpha: 0.5, accumulate: true, ..base }],

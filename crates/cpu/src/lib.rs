@@ -202,7 +202,12 @@ impl Backend for CpuBackend {
                     "packed_portable" => packed("portable", false)?,
                     "packed_avx2" => packed("avx2", false)?,
                     "packed_avx512" => packed("avx512", false)?,
-                    "direct_avx512" => gemm::gemm(a, b, c, &gemm, gemm::Strategy::Direct, false),
+                    "direct_avx512" => {
+                        gemm::gemm(a, b, c, &gemm, gemm::Strategy::Direct(gemm::direct::Nt::ByShape), false)
+                    }
+                    "direct_dot_avx512" => {
+                        gemm::gemm(a, b, c, &gemm, gemm::Strategy::Direct(gemm::direct::Nt::Dot), false)
+                    }
                     #[cfg(feature = "openblas")]
                     "openblas" => openblas::sgemm(a, b, c, &gemm)?,
                     #[cfg(feature = "rust-baselines")]

@@ -21,7 +21,16 @@ pub fn variants(op: Op) -> Vec<Variant> {
                     "threaded",
                     "direct where the re-read operand fits half the L2, else packed; column blocks over the threads",
                 ),
-                simd("direct_avx512", "avx512", "no packing: NN/TN broadcast 8×32, NT dot 4×4 (TT packed), one thread"),
+                simd(
+                    "direct_avx512",
+                    "avx512",
+                    "no packing: NN/TN broadcast 8×32, NT broadcast over transposed strips of Bᵀ or dot 4×4 by shape (TT packed), one thread",
+                ),
+                simd(
+                    "direct_dot_avx512",
+                    "avx512",
+                    "no packing: NN/TN broadcast 8×32, NT always dot 4×4 (TT packed), one thread",
+                ),
                 simd("packed_avx512", "avx512", "packed GEMM, AVX-512F 8×32 microkernel, one thread"),
                 simd("packed_avx2", "avx2", "packed GEMM, AVX2+FMA 6×16 microkernel, one thread"),
                 Variant::available("packed_portable", "packed GEMM, plain-Rust 4×16 microkernel, one thread")

@@ -57,9 +57,56 @@ fn avx512() -> bool {
     false
 }
 
+/// How the direct path computes an NT product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Nt {
+    /// `Bᵀ` transposed strip by strip for the broadcast kernel where [`transposes_b`] says it
+    /// pays, dot products elsewhere (the default, and rung `direct_avx512`).
+    ByShape,
+    /// Always dot products (rung `direct_dot_avx512`, the NT kernel before transposition).
+    Dot,
+}
+
+/// Which kernel computes `g` (where [`supports`] holds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kernel {
+    /// `op(B)` not transposed: rows of `B` read in place.
+    Broadcast,
+    /// NT, `op(B)`'s columns transposed into rows first, then broadcast.
+    TransposedBroadcast,
+    /// NT, dot products of rows of `A` and rows of `B`.
+    Dot,
+}
+
+fn kernel(g: &Gemm, nt: Nt) -> Kernel {
+    if !g.trans_b {
+        Kernel::Broadcast
+    } else if nt == Nt::ByShape && transposes_b(g) {
+        Kernel::TransposedBroadcast
+    } else {
+        Kernel::Dot
+    }
+}
+
+/// Whether an NT product is cheaper with `Bᵀ` transposed into strips for the broadcast kernel
+/// than as dot products: at least 32 rows, over which each transposed value is reused, and at
+/// least one whole vector of columns.
+///
+/// The dot kernel loads a vector of `A` and one of `B` per two multiply-adds' worth of reuse and
+/// reduces every output across lanes; the broadcast kernel runs at the NN products' speed and the
+/// transpose costs about one shuffle per value of `B`. Measured on one Zen 5 thread (µs, dot →
+/// transposed, alternating runs in one minute): 64x128x784 (layer-1 forward) 68–80 → 59–62,
+/// 64x512x784 277–329 → 242–250, 64x256x512 92–112 → 76–82, 128³ 27–30 → 17–18, 64x32x32
+/// 1.2–1.3 → 0.67–0.70, 32x128x128 6.6 → 4.9; even at 24x128x784 (26 both ways) and
+/// 64x16x784 (9.8 → 9.3); worse at 16x128x784 (17 → 20–23) and at n = 10 (64x10x128
+/// 1.1–1.3 → 1.7–1.8, the transpose of a 10-wide strip going value by value).
+fn transposes_b(g: &Gemm) -> bool {
+    g.m >= 32 && g.n >= 16
+}
+
 /// The columns a parallel task should take whole: one broadcast tile or one dot tile.
-pub fn column_unit(g: &Gemm) -> usize {
-    if g.trans_b { NJ } else { NR }
+pub fn column_unit(g: &Gemm, nt: Nt) -> usize {
+    if kernel(g, nt) == Kernel::Dot { NJ } else { NR }
 }
 
 /// A block of `C`: the rows and columns one task computes.
@@ -70,8 +117,8 @@ pub struct Block {
 }
 
 /// The rows a parallel task should take whole: one tile's height.
-pub fn row_unit(g: &Gemm) -> usize {
-    if g.trans_b { 4 } else { 8 }
+pub fn row_unit(g: &Gemm, nt: Nt) -> usize {
+    if kernel(g, nt) == Kernel::Dot { 4 } else { 8 }
 }
 
 /// `C[rows, cols] ← α·op(A)[rows, :]·op(B)[:, cols] + β·C[rows, cols]` without packing, for the
@@ -80,16 +127,29 @@ pub fn row_unit(g: &Gemm) -> usize {
 /// # Safety
 /// [`supports`] holds for `g`; `a`, `b` and `c` hold `m·k`, `k·n` and `m·n` values; `block` lies
 /// inside `C`, and no other thread touches that block of `C` meanwhile.
-pub unsafe fn gemm_block(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, block: &Block) {
+pub unsafe fn gemm_block(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, block: &Block, nt: Nt) {
     debug_assert!(supports(g) && a.len() == g.m * g.k && b.len() == g.k * g.n);
     debug_assert!(block.rows.end <= g.m && block.cols.end <= g.n);
     #[cfg(target_arch = "x86_64")]
     // SAFETY: forwarded from the caller; the drivers keep every tile inside the block.
     unsafe {
-        if g.trans_b { x86::dot_driver(a, b, c, g, block) } else { x86::broadcast_driver(a, b, c, g, block) }
+        match kernel(g, nt) {
+            Kernel::Broadcast => x86::broadcast_driver(a, b, c, g, block),
+            Kernel::Dot => x86::dot_driver(a, b, c, g, block),
+            Kernel::TransposedBroadcast => STRIP.with(|scratch| {
+                let mut scratch = scratch.borrow_mut();
+                scratch.resize(KC_BROADCAST * NR, 0.0);
+                x86::transposed_driver(a, b, c, g, block, &mut scratch)
+            }),
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (a, b, c, block);
+    let _ = (a, b, c, block, nt);
+}
+
+thread_local! {
+    /// Each thread's transposed strip of `Bᵀ`, kept between products so that it allocates once.
+    static STRIP: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -98,6 +158,7 @@ mod x86 {
 
     use kernelab_tensor::Gemm;
 
+    use super::super::transpose::transpose;
     use super::{Block, KC_BROADCAST, KC_DOT, MAX_TILE_ROWS, NJ, NR};
 
     /// The first `n` lanes (n ≤ 16) of a zmm.
@@ -106,64 +167,93 @@ mod x86 {
     }
 
     /// How a kernel walks the product: the depth of a pass, the tile's rows and columns, and how
-    /// `A` and `B` are laid out.
+    /// `A` is laid out (`op(A)[i, p] = a[i·rs + p·cs]`).
     struct Walk {
         kc: usize,
         rows: usize,
         cols: usize,
-        /// `op(A)[i, p] = a[i·rs + p·cs]`.
         rs: usize,
         cs: usize,
-        /// `B`'s element for depth `p` and column `j` of `C` is `b[p·b_depth + j·b_col]`; the kernel
-        /// steps along its own axis (depth for broadcast, column for dot) by `ldb`.
-        b_depth: usize,
-        b_col: usize,
-        ldb: usize,
     }
 
-    /// The broadcast kernel's walk: 8 × [`NR`] tiles (one tile up to [`MAX_TILE_ROWS`] high when
-    /// the product is that short), `B` row-major `k × n` read along its rows.
+    /// Where a strip of `op(B)` (depths `pc`, columns `j` of `C`) is read from: a pointer to its
+    /// first value and the stride the kernel steps by along its own axis (depth for broadcast,
+    /// column for dot).
+    type Strip = (*const f32, usize);
+
+    /// The broadcast kernel's walk: 8 × [`NR`] tiles, or one tile up to [`MAX_TILE_ROWS`] high
+    /// when the product is that short (a 10-class layer's weight gradient: each row of `B` is
+    /// then loaded once, not once per 8 rows, and no 2-row tile is left over).
+    fn broadcast_walk(g: &Gemm) -> Walk {
+        let (rs, cs) = if g.trans_a { (1, g.m) } else { (g.k, 1) };
+        let height = if g.m <= MAX_TILE_ROWS { g.m } else { 8 };
+        Walk { kc: KC_BROADCAST, rows: height, cols: NR, rs, cs }
+    }
+
+    /// NN and TN: `B` row-major `k × n`, each strip read in place along its rows.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn broadcast_driver(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, block: &Block) {
-        let (rs, cs) = if g.trans_a { (1, g.m) } else { (g.k, 1) };
-        // A product at most 12 rows tall (a 10-class layer's weight gradient) is one tile high:
-        // each row of B is then loaded once, not once per 8 rows, and no 2-row tile is left over.
-        let height = if g.m <= MAX_TILE_ROWS { g.m } else { 8 };
-        let walk = Walk { kc: KC_BROADCAST, rows: height, cols: NR, rs, cs, b_depth: g.n, b_col: 1, ldb: g.n };
+        // SAFETY (both): forwarded from the caller; the strips and tiles `drive` makes lie
+        // inside op(B) and are the kernel's.
+        let strip = |pc: usize, j: usize, _: usize, _: usize| (unsafe { b.as_ptr().add(pc * g.n + j) }, g.n);
+        unsafe { drive(a, c, g, block, &broadcast_walk(g), strip, |rows, t| broadcast_tile(rows, t)) }
+    }
+
+    /// NT by the broadcast kernel: each strip of `op(B) = Bᵀ`, [`NR`] columns (rows of `B`) over
+    /// one pass of the depth, is transposed into `scratch` (`kc × NR`, in L1) before the block's
+    /// row tiles run against it, so every value of `B` is transposed once.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn transposed_driver(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, block: &Block, scratch: &mut [f32]) {
+        debug_assert!(scratch.len() >= KC_BROADCAST * NR);
+        let strip = |pc: usize, j: usize, kc: usize, width: usize| {
+            transpose(&b[j * g.k + pc..], g.k, width, kc, scratch);
+            (scratch.as_ptr(), width)
+        };
         // SAFETY: forwarded from the caller; the tiles `drive` makes are the kernel's.
-        unsafe { drive(a, b, c, g, block, &walk, |rows, t| broadcast_tile(rows, t)) }
+        unsafe { drive(a, c, g, block, &broadcast_walk(g), strip, |rows, t| broadcast_tile(rows, t)) }
     }
 
     /// The dot kernel's walk: 4 × [`NJ`] tiles, `A` and `B` both row-major along the depth.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn dot_driver(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, block: &Block) {
-        let walk = Walk { kc: KC_DOT, rows: 4, cols: NJ, rs: g.k, cs: 1, b_depth: 1, b_col: g.k, ldb: g.k };
-        // SAFETY: forwarded from the caller; the tiles `drive` makes are the kernel's.
-        unsafe { drive(a, b, c, g, block, &walk, |rows, t| dot_tile(rows, t)) }
+        let walk = Walk { kc: KC_DOT, rows: 4, cols: NJ, rs: g.k, cs: 1 };
+        // SAFETY (both): forwarded from the caller; the strips and tiles `drive` makes lie
+        // inside B and are the kernel's.
+        let strip = |pc: usize, j: usize, _: usize, _: usize| (unsafe { b.as_ptr().add(j * g.k + pc) }, g.k);
+        unsafe { drive(a, c, g, block, &walk, strip, |rows, t| dot_tile(rows, t)) }
     }
 
     /// Loops over the depth in passes (β on the first, accumulating after), the block's columns in
-    /// the walk's strips, and its rows in tiles beneath each strip, so that a strip of `B` stays in
-    /// cache while `A` streams past it.
+    /// the walk's strips, and its rows in tiles beneath each strip, so that a strip of `op(B)`
+    /// (from `strip(pc, j, kc, width)`) stays in cache while `A` streams past it.
     #[inline(always)]
-    unsafe fn drive(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, block: &Block, w: &Walk, tile: impl Fn(usize, &Tile)) {
+    unsafe fn drive(
+        a: &[f32],
+        c: *mut f32,
+        g: &Gemm,
+        block: &Block,
+        w: &Walk,
+        mut strip: impl FnMut(usize, usize, usize, usize) -> Strip,
+        tile: impl Fn(usize, &Tile),
+    ) {
         let Block { rows, cols } = block;
         for pc in (0..g.k).step_by(w.kc) {
             let kc = w.kc.min(g.k - pc);
             let beta = if pc == 0 { g.beta } else { 1.0 };
             for j in cols.clone().step_by(w.cols) {
                 let width = w.cols.min(cols.end - j);
+                let (b, ldb) = strip(pc, j, kc, width);
                 for i in rows.clone().step_by(w.rows) {
                     // SAFETY: rows i.. (clipped to the block), columns j..j+width and depths
-                    // pc..pc+kc lie inside op(A), op(B) and C; the caller owns this block of C.
+                    // pc..pc+kc lie inside op(A), the strip and C; the caller owns this block of C.
                     unsafe {
                         let t = Tile {
                             kc,
                             a: a.as_ptr().add(i * w.rs + pc * w.cs),
                             rs: w.rs,
                             cs: w.cs,
-                            b: b.as_ptr().add(pc * w.b_depth + j * w.b_col),
-                            ldb: w.ldb,
+                            b,
+                            ldb,
                             c: c.add(i * g.n + j),
                             ldc: g.n,
                             width,

@@ -31,6 +31,7 @@
 pub mod direct;
 pub mod kernels;
 mod pack;
+mod transpose;
 
 use std::ops::Range;
 
@@ -65,13 +66,13 @@ pub enum Strategy {
     Packed(MicroKernel),
     /// The operands read in place ([`direct`]); TT products, which it cannot read in place, and
     /// CPUs without AVX-512 take the packed path with the best microkernel instead.
-    Direct,
+    Direct(direct::Nt),
 }
 
 impl Strategy {
     /// The default variant's choice for `g`: see [`prefers_direct`].
     pub fn choose(g: &Gemm) -> Strategy {
-        if prefers_direct(g) { Strategy::Direct } else { Strategy::Packed(MicroKernel::best()) }
+        if prefers_direct(g) { Strategy::Direct(direct::Nt::ByShape) } else { Strategy::Packed(MicroKernel::best()) }
     }
 }
 
@@ -113,8 +114,8 @@ pub fn gemm(a: &[f32], b: &[f32], c: &mut [f32], g: &Gemm, strategy: Strategy, t
         return;
     }
     let kernel = match strategy {
-        Strategy::Direct if direct::supports(g) => return gemm_direct(a, b, c, g, threaded),
-        Strategy::Direct => MicroKernel::best(),
+        Strategy::Direct(nt) if direct::supports(g) => return gemm_direct(a, b, c, g, nt, threaded),
+        Strategy::Direct(_) => MicroKernel::best(),
         Strategy::Packed(kernel) => kernel,
     };
     // The packed kernels accumulate into C (the direct ones apply β as they store).
@@ -129,13 +130,13 @@ pub fn gemm(a: &[f32], b: &[f32], c: &mut [f32], g: &Gemm, strategy: Strategy, t
 }
 
 /// [`gemm`] by the direct kernels (`direct::supports(g)` holds, `m`, `n`, `k` > 0).
-fn gemm_direct(a: &[f32], b: &[f32], c: &mut [f32], g: &Gemm, threaded: bool) {
+fn gemm_direct(a: &[f32], b: &[f32], c: &mut [f32], g: &Gemm, nt: direct::Nt, threaded: bool) {
     let (m, n, k) = (g.m, g.n, g.k);
     let shared = SendPtr(c.as_mut_ptr());
     let block = |rows: Range<usize>, cols: Range<usize>| {
         // SAFETY: `supports` holds, the slices have the product's sizes, and each task owns its
         // block of C.
-        unsafe { direct::gemm_block(a, b, shared.get(), g, &direct::Block { rows, cols }) }
+        unsafe { direct::gemm_block(a, b, shared.get(), g, &direct::Block { rows, cols }, nt) }
     };
     if !worth_threads(g, threaded, PAR_MIN_FMAS_DIRECT) {
         block(0..m, 0..n);
@@ -148,9 +149,9 @@ fn gemm_direct(a: &[f32], b: &[f32], c: &mut [f32], g: &Gemm, threaded: bool) {
         // 199-246 µs against 204-247), but where cache lines moved slowly between its two vCPUs
         // (it came and went; bias+ReLU on data from the other core 4x slower), this product took
         // 64-76 ms an epoch against 97-110.
-        split(m, direct::row_unit(g), &|rows| block(rows, 0..n));
+        split(m, direct::row_unit(g, nt), &|rows| block(rows, 0..n));
     } else {
-        split(n, direct::column_unit(g), &|cols| block(0..m, cols));
+        split(n, direct::column_unit(g, nt), &|cols| block(0..m, cols));
     }
 }
 
@@ -275,9 +276,12 @@ mod tests {
             };
             for (trans_a, trans_b) in [(false, false), (false, true), (true, false), (true, true)] {
                 let g = Gemm::new(m, n, k).trans(trans_a, trans_b);
-                for strategy in
-                    [Strategy::Direct, Strategy::Packed(MicroKernel::best()), Strategy::Packed(kernels::PORTABLE)]
-                {
+                for strategy in [
+                    Strategy::Direct(direct::Nt::ByShape),
+                    Strategy::Direct(direct::Nt::Dot),
+                    Strategy::Packed(MicroKernel::best()),
+                    Strategy::Packed(kernels::PORTABLE),
+                ] {
                     let (one, two) = (run(1, &g, strategy), run(2, &g, strategy));
                     assert!(one.iter().all(|v| v.is_finite()), "{strategy:?} {g:?} left poison");
                     assert!(one == two, "{strategy:?} {g:?}: 1 and 2 threads differ");
