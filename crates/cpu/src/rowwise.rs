@@ -1,8 +1,10 @@
 //! Row-wise kernels over a `rows × cols` matrix: column sums, softmax, log-softmax, their
 //! backward rules, and the fused losses (softmax cross-entropy, KL against soft targets).
 //! Variants `avx512`, `avx2`, `portable` (see [`crate::simd`]): each row's body is written once
-//! with lane accumulators and the vectorizable [`simd::exp`], and compiled per instruction set;
-//! rows are split over the kernels' threads ([`crate::spin_pool`]) when the matrix is large.
+//! with lane accumulators and the vectorizable [`simd::exp`], and compiled per instruction set —
+//! except the exponentials of every softmax ([`exp_shifted`]), which AVX-512 runs with masked
+//! intrinsics so that rows narrower than a vector are vectorized too; rows are split over the
+//! kernels' threads ([`crate::spin_pool`]) when the matrix is large.
 //!
 //! Every softmax subtracts the row maximum before exponentiating, so no finite input overflows.
 
@@ -66,10 +68,28 @@ pub fn col_sum(isa: Isa, x: &[f32], y: &mut [f32], rows: usize, cols: usize, alp
     }
 }
 
+/// Writes `exp(scale·x − max)` into `out` and returns `(max, Σ out)`, where `max` is the row
+/// maximum of `scale·x` (`scale > 0`: an inverse temperature, validated by `Kernel::check`): the
+/// first half of every softmax and fused loss here.
+///
+/// The `avx512` variant is written with intrinsics, its last vector under a mask: compiled from
+/// the loop, a row narrower than a vector (a 10-class layer's) ran entirely in the scalar
+/// remainder. One Zen 5 thread, µs, loop → masked: softmax-cross-entropy 64x10 3.6 → 1.5, 64x128
+/// 5.4 → 4.0, 1024x1000 600 → 444; softmax 64x10 3.2 → 0.95; log-softmax 64x10 3.4 → 1.3.
+/// (Padding the loop's tail into a full array instead left it calling `memcpy` and was slower.)
+pub fn exp_shifted(isa: Isa, x: &[f32], scale: f32, out: &mut [f32]) -> (f32, f32) {
+    match isa {
+        // SAFETY: `Isa::Avx512` reaches a kernel only on a CPU with AVX-512F (see
+        // `CpuBackend::launch`).
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { x86::exp_shifted(x, scale, out) },
+        _ => exp_shifted_loop(isa, x, scale, out),
+    }
+}
+
 multiversion! {
-    /// Writes `exp(scale·x − max)` into `out` and returns `(max, Σ out)`, where `max` is the row
-    /// maximum of `scale·x` (`scale > 0`: an inverse temperature, validated by `Kernel::check`).
-    pub fn exp_shifted(x: &[f32], scale: f32, out: &mut [f32]) -> (f32, f32) {
+    /// [`exp_shifted`] as a loop for the compiler to vectorize.
+    pub fn exp_shifted_loop(x: &[f32], scale: f32, out: &mut [f32]) -> (f32, f32) {
         let max = simd::max(x) * scale;
         out.iter_mut().zip(x).for_each(|(o, &v)| *o = simd::exp(v * scale - max));
         (max, simd::sum(out))
@@ -77,21 +97,8 @@ multiversion! {
 }
 
 multiversion! {
-    /// One row of softmax: `y ← exp(x − max) / Σ exp(x − max)`.
-    pub fn softmax_row(x: &[f32], y: &mut [f32]) {
-        let max = simd::max(x);
-        y.iter_mut().zip(x).for_each(|(o, &v)| *o = simd::exp(v - max));
-        let inv = 1.0 / simd::sum(y);
-        y.iter_mut().for_each(|v| *v *= inv);
-    }
-}
-
-multiversion! {
-    /// One row of log-softmax: `y ← x − max − ln Σ exp(x − max)`.
-    pub fn log_softmax_row(x: &[f32], y: &mut [f32]) {
-        let max = simd::max(x);
-        y.iter_mut().zip(x).for_each(|(o, &v)| *o = simd::exp(v - max));
-        let shift = max + simd::sum(y).ln();
+    /// `y ← x − shift`.
+    pub fn shift_row(x: &[f32], y: &mut [f32], shift: f32) {
         y.iter_mut().zip(x).for_each(|(y, &x)| *y = x - shift);
     }
 }
@@ -112,12 +119,21 @@ multiversion! {
     }
 }
 
+/// Softmax of each row: `y ← exp(x − max) / Σ exp(x − max)`.
 pub fn softmax(isa: Isa, x: &[f32], y: &mut [f32], cols: usize) {
-    parallel::rows(y, cols, |r, y| softmax_row(isa, &x[r * cols..(r + 1) * cols], y));
+    parallel::rows(y, cols, |r, y| {
+        let (_, sum) = exp_shifted(isa, &x[r * cols..(r + 1) * cols], 1.0, y);
+        scale_row(isa, y, 1.0 / sum);
+    });
 }
 
+/// Log-softmax of each row: `y ← x − max − ln Σ exp(x − max)`.
 pub fn log_softmax(isa: Isa, x: &[f32], y: &mut [f32], cols: usize) {
-    parallel::rows(y, cols, |r, y| log_softmax_row(isa, &x[r * cols..(r + 1) * cols], y));
+    parallel::rows(y, cols, |r, y| {
+        let x = &x[r * cols..(r + 1) * cols];
+        let (max, sum) = exp_shifted(isa, x, 1.0, y);
+        shift_row(isa, x, y, max + sum.ln());
+    });
 }
 
 pub fn softmax_backward(isa: Isa, y: &[f32], dy: &[f32], dx: &mut [f32], cols: usize) {
@@ -210,4 +226,46 @@ pub fn kl_div(
         let scalars = KlScalars { inv_t, shift: max + sum.ln(), inv_sum: 1.0 / sum, grad_scale };
         *loss = kl_row(isa, z, q, grad, scalars);
     });
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use crate::simd::exp_avx512;
+
+    /// [`super::exp_shifted`] on AVX-512F, the last vector of the row under a mask.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn exp_shifted(x: &[f32], scale: f32, out: &mut [f32]) -> (f32, f32) {
+        let n = x.len().min(out.len());
+        let full = n - n % 16;
+        let tail: __mmask16 = ((1u32 << (n - full)) - 1) as __mmask16;
+        // SAFETY (every access below): whole vectors end at `full ≤ n`, and the tail's lanes
+        // are the indices full..n, inside both slices.
+        let mut max = _mm512_set1_ps(f32::NEG_INFINITY);
+        for at in (0..full).step_by(16) {
+            max = _mm512_max_ps(max, unsafe { _mm512_loadu_ps(x.as_ptr().add(at)) });
+        }
+        if tail != 0 {
+            max = _mm512_mask_max_ps(max, tail, max, unsafe { _mm512_maskz_loadu_ps(tail, x.as_ptr().add(full)) });
+        }
+        let max = _mm512_reduce_max_ps(max) * scale;
+        let (scale_v, max_v) = (_mm512_set1_ps(scale), _mm512_set1_ps(max));
+        let e = |v: __m512| exp_avx512(_mm512_sub_ps(_mm512_mul_ps(v, scale_v), max_v));
+        let mut sum = _mm512_setzero_ps();
+        for at in (0..full).step_by(16) {
+            let y = e(unsafe { _mm512_loadu_ps(x.as_ptr().add(at)) });
+            unsafe { _mm512_storeu_ps(out.as_mut_ptr().add(at), y) };
+            sum = _mm512_add_ps(sum, y);
+        }
+        if tail != 0 {
+            let y = e(unsafe { _mm512_maskz_loadu_ps(tail, x.as_ptr().add(full)) });
+            unsafe { _mm512_mask_storeu_ps(out.as_mut_ptr().add(full), tail, y) };
+            sum = _mm512_mask_add_ps(sum, tail, sum, y);
+        }
+        (max, _mm512_reduce_add_ps(sum))
+    }
 }

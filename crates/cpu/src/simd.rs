@@ -155,9 +155,64 @@ pub fn exp(x: f32) -> f32 {
     }
 }
 
+/// [`exp`] on the 16 lanes of a zmm, for kernels written with intrinsics (the row-wise kernels'
+/// rows narrower than a vector): the same reduction, polynomial and constants, each step the same
+/// single rounding (no fused multiply-adds), so it agrees with [`exp`] lane by lane.
+///
+/// # Safety
+/// The CPU has AVX-512F (a safe call needs the caller's own `avx512f` target feature).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+pub fn exp_avx512(x: std::arch::x86_64::__m512) -> std::arch::x86_64::__m512 {
+    use std::arch::x86_64::*;
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    const ROUNDER: f32 = 12_582_912.0;
+    let splat = _mm512_set1_ps;
+    let (low, high) = (splat(-87.3), splat(88.7));
+    let xc = _mm512_min_ps(_mm512_max_ps(x, low), high);
+    let t = _mm512_add_ps(_mm512_mul_ps(xc, splat(std::f32::consts::LOG2_E)), splat(ROUNDER));
+    let n = _mm512_sub_ps(t, splat(ROUNDER));
+    let r = _mm512_sub_ps(_mm512_sub_ps(xc, _mm512_mul_ps(n, splat(LN2_HI))), _mm512_mul_ps(n, splat(LN2_LO)));
+    // Horner from the inside out, as `exp` writes it: 1 + r·(1 + r·(½ + … + r·(1/720 + r/5040))).
+    let mut p = _mm512_div_ps(r, splat(5040.0));
+    for c in [1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0] {
+        p = _mm512_mul_ps(r, _mm512_add_ps(splat(c), p));
+    }
+    let p = _mm512_add_ps(splat(1.0), p);
+    let bias = _mm512_set1_epi32(ROUNDER.to_bits().wrapping_neg().wrapping_add(127) as i32);
+    let two_to_n = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(_mm512_castps_si512(t), bias)));
+    let e = _mm512_mul_ps(p, two_to_n);
+    // Below the range 0, above it ∞, NaN as it came (the clamp above turned it into a bound).
+    let e = _mm512_maskz_mov_ps(!_mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, low), e);
+    let e = _mm512_mask_mov_ps(e, _mm512_cmp_ps_mask::<_CMP_GT_OQ>(x, high), splat(f32::INFINITY));
+    _mm512_mask_mov_ps(e, _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x), x)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_vector_exp_is_the_scalar_one_lane_by_lane() {
+        use std::arch::x86_64::*;
+        if Isa::Avx512.unavailable().is_some() {
+            return;
+        }
+        let mut x: Vec<f32> = (0..4000).map(|i| -100.0 + i as f32 * 0.0503).collect();
+        x.extend([f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -87.3, 88.7, 0.0, -0.0, 1e-30, -87.29, 88.69]);
+        x.resize(x.len().next_multiple_of(16), 1.0);
+        for chunk in x.chunks_exact(16) {
+            let mut got = [0.0f32; 16];
+            // SAFETY: AVX-512F is present (checked above); both arrays hold 16 values.
+            unsafe { _mm512_storeu_ps(got.as_mut_ptr(), exp_avx512(_mm512_loadu_ps(chunk.as_ptr()))) };
+            for (&v, &g) in chunk.iter().zip(&got) {
+                let want = exp(v);
+                assert!(g.to_bits() == want.to_bits() || (g.is_nan() && want.is_nan()), "exp({v}): {g} against {want}");
+            }
+        }
+    }
 
     #[test]
     fn exp_is_within_two_ulp() {
