@@ -42,7 +42,7 @@ fn avx512() -> bool {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub mod x86 {
     use std::arch::x86_64::*;
 
     /// Every 16×16 block of the `w × k` block of `src` (both multiples of 16) into `dst`.
@@ -55,14 +55,23 @@ mod x86 {
             for p in (0..k).step_by(16) {
                 // SAFETY: rows j..j+16 and columns p..p+16 of src, rows p..p+16 and columns
                 // j..j+16 of dst, lie inside the slices (the caller's bounds).
-                unsafe { block(src.as_ptr().add(j * ld + p), ld, dst.as_mut_ptr().add(p * ldd + j), ldd) };
+                unsafe {
+                    let columns = block(src.as_ptr().add(j * ld + p), ld);
+                    for (q, &column) in columns.iter().enumerate() {
+                        _mm512_storeu_ps(dst.as_mut_ptr().add((p + q) * ldd + j), column);
+                    }
+                }
             }
         }
     }
 
-    /// One 16×16 block, `dst[q·ldd + r] = src[r·ld + q]`.
+    /// The 16 columns of the 16×16 block at `src` (row stride `ld`): lane `r` of column `q` is
+    /// `src[r·ld + q]`.
+    ///
+    /// # Safety
+    /// AVX-512F is present, and the block's 16 rows of 16 values lie inside `src`'s allocation.
     #[target_feature(enable = "avx512f")]
-    unsafe fn block(src: *const f32, ld: usize, dst: *mut f32, ldd: usize) {
+    pub unsafe fn block(src: *const f32, ld: usize) -> [__m512; 16] {
         let mut r = [_mm512_setzero_ps(); 16];
         for (i, row) in r.iter_mut().enumerate() {
             // SAFETY: row i of the block (the caller's bounds).
@@ -86,6 +95,7 @@ mod x86 {
         }
         // Rounds 3 and 4, for each c: the 4×4 transpose of 128-bit lanes of u[c], u[4 + c],
         // u[8 + c], u[12 + c]; its lane-row l is column 4l + c of all sixteen rows.
+        let mut columns = [_mm512_setzero_ps(); 16];
         for c in 0..4 {
             let (v0, v1, v2, v3) = (u[c], u[4 + c], u[8 + c], u[12 + c]);
             let x0 = _mm512_shuffle_f32x4::<0x44>(v0, v1);
@@ -99,10 +109,10 @@ mod x86 {
                 _mm512_shuffle_f32x4::<0xDD>(x1, x3),
             ];
             for (l, &o) in out.iter().enumerate() {
-                // SAFETY: row 4l + c < 16 of the destination block.
-                unsafe { _mm512_storeu_ps(dst.add((4 * l + c) * ldd), o) };
+                columns[4 * l + c] = o;
             }
         }
+        columns
     }
 }
 
