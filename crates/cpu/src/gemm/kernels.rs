@@ -106,6 +106,13 @@ mod x86 {
     /// and wastes a third of a sliver on the MLP's 64-row batches.)
     #[target_feature(enable = "avx512f")]
     pub unsafe fn avx512_8x32(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize) {
+        // The tile of C is read only after the whole depth, but in a large product its rows (a
+        // row of C apart) are out of cache: ask for them now. Zen 5, one thread, medians of
+        // alternating runs: 2048³ 223 → 231 GFLOP/s, 2048³:TN 221 → 226, 1024³ 238 → 242.
+        for i in 0..8 {
+            _mm_prefetch::<_MM_HINT_T0>(c.wrapping_add(i * ldc) as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(c.wrapping_add(i * ldc + 16) as *const i8);
+        }
         let mut acc = [[_mm512_setzero_ps(); 2]; 8];
         for p in 0..kc {
             // SAFETY: p < kc, so every load stays inside the packed slivers.
