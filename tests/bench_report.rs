@@ -5,9 +5,17 @@
 use std::process::{Command, Output};
 
 /// `kernelab ARGS` with its roofline cache in `cache` (a fresh directory re-measures it).
+/// Runs kernelab with its cache in `cache` and `env` added to an environment without OpenBLAS's
+/// own variables: a machine may set `OPENBLAS_CORETYPE` (one of ours sets it to `Haswell` on an
+/// AVX-512 CPU), which would make every baseline degraded whatever a test means to check.
 fn kernelab_in(cache: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kernelab"));
     cmd.args(args).env("KERNELAB_CACHE_DIR", cache);
+    for (k, _) in std::env::vars_os() {
+        if k.to_str().is_some_and(|k| k.starts_with("OPENBLAS_") || k.starts_with("GOTO_")) {
+            cmd.env_remove(k);
+        }
+    }
     for (k, v) in env {
         cmd.env(k, v);
     }
