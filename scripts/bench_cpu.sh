@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every CPU number in BENCHMARKS.md, from one build, into results/cpu/ (schema-versioned JSON
 # reports with the machine, the ceilings, the baselines and every raw sample).
-#   scripts/bench_cpu.sh            needs libopenblas-dev (the baseline), python3 with numpy (a
+#   [OUT=results/cpu PLOTS=results/plots] scripts/bench_cpu.sh
+#                                   needs libopenblas-dev (the baseline), python3 with numpy (a
 #                                   second OpenBLAS build to check the first against) and, for
 #                                   training, dataset-fashion-mnist
 #   PYTHON=venv/bin/python scripts/bench_cpu.sh
@@ -12,8 +13,10 @@
 # kernelab's pool and of every baseline alike.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=results/cpu
-mkdir -p "$out"
+# OUT and PLOTS name other folders for a run on another machine (BENCHMARKS.md keeps one per CPU).
+out=${OUT:-results/cpu}
+plots=${PLOTS:-results/plots}
+mkdir -p "$out" "$plots"
 cargo build --release --features openblas --bin kernelab
 bin=target/release/kernelab
 python=${PYTHON:-python3}
@@ -58,7 +61,7 @@ done
 "$bin" bench --backend cpu --threads 1 --op matmul --shape 64..1024 --budget 1 \
   --variant threaded,direct_avx512,packed_avx512,packed_avx2,packed_portable,blocked,naive,$baselines \
   --pivot variant --json "$out/ladder-sweep-t1.json" > /dev/null
-"$bin" plot "$out/ladder-sweep-t1.json" --kind sweep --out results/plots/ladder-sweep-t1.svg
+"$bin" plot "$out/ladder-sweep-t1.json" --kind sweep --out "$plots/ladder-sweep-t1.svg"
 
 # Memory-bound ops, held against the level their working set lives in: 16M elements (DRAM),
 # warm and cold, and 64K elements (L2).
@@ -68,7 +71,7 @@ done
 
 # The README's main command: the default suite on every backend.
 "$bin" bench --json "$out/default-suite.json" --markdown "$out/default-suite.md"
-"$bin" plot "$out/default-suite.json" --out results/plots/default-suite-roofline.svg
+"$bin" plot "$out/default-suite.json" --out "$plots/default-suite-roofline.svg"
 
 # End to end: the seed workload on Fashion-MNIST, kernelab and PyTorch in turn on 2 and on 1
 # thread (the same data, batch, optimizer and seed), and where kernelab's step goes.

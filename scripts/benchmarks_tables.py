@@ -4,16 +4,18 @@ so that every number in them is read from a report, not copied by hand.
 
   python3 scripts/benchmarks_tables.py            # all tables, Markdown, on stdout
   python3 scripts/benchmarks_tables.py mlp        # one of: ladder, squares, mlp, sweep, train
+  RESULTS=results/cpu-zen5 python3 scripts/benchmarks_tables.py   # the reports of another run
 
 Only the standard library; GFLOP/s are medians, ratios are of medians from the same report.
 """
 
 import json
+import os
 import statistics
 import sys
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent.parent / "results" / "cpu"
+RESULTS = Path(os.environ.get("RESULTS") or Path(__file__).resolve().parent.parent / "results" / "cpu")
 BASELINES = ["openblas", "gemm-crate", "matrixmultiply"]
 
 # Every product of both seed models' steps at batch 64, in the order of the preset.
