@@ -56,6 +56,19 @@ impl Isa {
     }
 }
 
+/// Whether this CPU has AVX-512F, what every kernel written with AVX-512 intrinsics here needs
+/// (no allocation, unlike [`Isa::unavailable`], so a kernel's dispatch may ask every launch).
+pub fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// Defines `pub fn $name(isa, args…)` that runs `$body` compiled for the chosen [`Isa`].
 macro_rules! multiversion {
     ($(#[$doc:meta])* pub fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {

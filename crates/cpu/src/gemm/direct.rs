@@ -63,17 +63,7 @@ fn dot_width(n: usize) -> usize {
 
 /// Whether this CPU runs the direct kernels (AVX-512F) and `g`'s layout has one (not TT).
 pub fn supports(g: &Gemm) -> bool {
-    cfg!(target_arch = "x86_64") && avx512() && !(g.trans_a && g.trans_b)
-}
-
-#[cfg(target_arch = "x86_64")]
-fn avx512() -> bool {
-    is_x86_feature_detected!("avx512f")
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn avx512() -> bool {
-    false
+    cfg!(target_arch = "x86_64") && crate::simd::has_avx512() && !(g.trans_a && g.trans_b)
 }
 
 /// How the direct path computes an NT product.

@@ -94,7 +94,7 @@ fn pack_a_blocks(
     out: &mut [f32],
 ) -> (usize, usize) {
     #[cfg(target_arch = "x86_64")]
-    if mr == 8 && is_x86_feature_detected!("avx512f") {
+    if mr == 8 && crate::simd::has_avx512() {
         let (whole_rows, whole_depth) = (rows.len() / 16 * 16, depth.len() / 16 * 16);
         // SAFETY: AVX-512F is present; every block's rows and depths lie inside A (m × k) and
         // its two slivers inside `out` (`⌈rows/8⌉` slivers of `kc·8`).

@@ -10,7 +10,7 @@
 pub fn transpose(src: &[f32], ld: usize, w: usize, k: usize, dst: &mut [f32]) {
     assert!(w == 0 || k == 0 || (src.len() >= (w - 1) * ld + k && ld >= k), "source block out of bounds");
     assert!(dst.len() >= w * k, "destination holds {} of {} values", dst.len(), w * k);
-    let (whole_w, whole_k) = if avx512() { (w - w % 16, k - k % 16) } else { (0, 0) };
+    let (whole_w, whole_k) = if crate::simd::has_avx512() { (w - w % 16, k - k % 16) } else { (0, 0) };
     #[cfg(target_arch = "x86_64")]
     if whole_w > 0 && whole_k > 0 {
         // SAFETY: AVX-512F is present (`avx512`), and every 16×16 block lies inside the bounds
@@ -29,16 +29,6 @@ pub fn transpose(src: &[f32], ld: usize, w: usize, k: usize, dst: &mut [f32]) {
             dst[p * w + j] = src[j * ld + p];
         }
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-fn avx512() -> bool {
-    is_x86_feature_detected!("avx512f")
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn avx512() -> bool {
-    false
 }
 
 #[cfg(target_arch = "x86_64")]
