@@ -121,13 +121,42 @@ impl Dataset {
     /// Copies the samples at `indices` into `images` (as values in [0, 1]) and `labels`, whose
     /// old contents are replaced (a buffer of the batch's size is reused as it is, not cleared).
     pub fn gather(&self, indices: &[usize], images: &mut Vec<f32>, labels: &mut Vec<u32>) {
-        let features = self.features;
-        images.resize(indices.len() * features, 0.0);
+        images.resize(indices.len() * self.features, 0.0);
+        self.scale_rows(indices, images);
         labels.clear();
-        for (&i, out) in indices.iter().zip(images.chunks_exact_mut(features)) {
-            out.iter_mut().zip(self.row(i)).for_each(|(out, &b)| *out = scale(b));
-            labels.push(self.labels[i]);
+        labels.extend(indices.iter().map(|&i| self.labels[i]));
+    }
+
+    /// The rows at `indices`, scaled, into `out`: the loop compiled for the widest vector unit
+    /// this CPU has. Built for the baseline target, its division ran four lanes at a time, and
+    /// a batch of 64 rows of 784 took 7.7 µs on one Zen 5 core (5% of a training step); with
+    /// AVX-512 2.0 µs, the same quotients.
+    fn scale_rows(&self, indices: &[usize], out: &mut [f32]) {
+        #[inline(always)]
+        fn rows(data: &Dataset, indices: &[usize], out: &mut [f32]) {
+            for (&i, out) in indices.iter().zip(out.chunks_exact_mut(data.features)) {
+                out.iter_mut().zip(data.row(i)).for_each(|(out, &b)| *out = scale(b));
+            }
         }
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f")]
+            fn avx512(data: &Dataset, indices: &[usize], out: &mut [f32]) {
+                rows(data, indices, out)
+            }
+            #[target_feature(enable = "avx2")]
+            fn avx2(data: &Dataset, indices: &[usize], out: &mut [f32]) {
+                rows(data, indices, out)
+            }
+            // SAFETY (both): the CPU has the instruction set, checked just before the call.
+            if is_x86_feature_detected!("avx512f") {
+                return unsafe { avx512(self, indices, out) };
+            }
+            if is_x86_feature_detected!("avx2") {
+                return unsafe { avx2(self, indices, out) };
+            }
+        }
+        rows(self, indices, out)
     }
 
     /// Starts loading the samples at `indices` into the caches without waiting for them: called
