@@ -15,7 +15,7 @@ use kernelab_tensor::{MemoryLevel, Roofline};
 use crate::topology::{self, CacheLevel};
 
 /// Bumped whenever the probes change what they measure, so that older cache files are re-measured.
-pub const PROBE_VERSION: u32 = 5;
+pub const PROBE_VERSION: u32 = 6;
 
 /// Sizes assumed when the OS describes no caches (a container without sysfs, another OS).
 fn assumed_caches(cores: usize) -> Vec<CacheLevel> {
@@ -68,8 +68,8 @@ pub fn measure() -> Roofline {
         levels,
         how: format!(
             "FMA: {} independent {} FMA chains per thread, best of 3; bandwidth: the best of read, copy, add, \
-             update and triple-update streams (bytes read + written) over half of each level (cache sizes {sizes}) and {} MiB for DRAM, \
-             best of 5; {cores} threads = every logical core",
+             update and triple-update streams (bytes read + written), their arrays allocated apart and skewed in one buffer, \
+             over half of each level (cache sizes {sizes}) and {} MiB for DRAM, best of 9; {cores} threads = every logical core",
             probe::CHAINS,
             probe::fma_isa(),
             dram >> 20
