@@ -101,9 +101,9 @@ fn kernel(g: &Gemm, nt: Nt) -> Kernel {
 /// than as dot products: at least 32 rows, over which each transposed value is reused, and at
 /// least one whole vector of columns.
 ///
-/// The dot kernel loads a vector of `A` and one of `B` per two multiply-adds' worth of reuse and
-/// reduces every output across lanes; the broadcast kernel runs at the NN products' speed and the
-/// transpose costs about one shuffle per value of `B`. Measured on one Zen 5 thread (µs, dot →
+/// The dot kernel uses each vector it loads for four multiply-adds and then reduces every output
+/// across lanes; the broadcast kernel runs at the NN products' speed, and the transpose costs
+/// about one shuffle per value of `B`. Measured on one Zen 5 thread (µs, dot →
 /// transposed, alternating runs in one minute): 64x128x784 (layer-1 forward) 68–80 → 59–62,
 /// 64x512x784 277–329 → 242–250, 64x256x512 92–112 → 76–82, 128³ 27–30 → 17–18, 64x32x32
 /// 1.2–1.3 → 0.67–0.70, 32x128x128 6.6 → 4.9; even at 24x128x784 (26 both ways) and
