@@ -127,7 +127,7 @@ mod x86 {
         if full < n {
             // Only the last vector is masked: Zen 4 runs a masked 512-bit store at a fraction of
             // a plain one's rate.
-            let lanes: __mmask16 = (1 << (n - full)) - 1;
+            let lanes = crate::simd::first_lanes(n - full);
             // SAFETY: the lanes under `lanes` are indices below `n`, inside all four slices.
             unsafe {
                 let load = |x: *const f32| _mm512_maskz_loadu_ps(lanes, x.add(full));

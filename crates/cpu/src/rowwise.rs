@@ -232,7 +232,7 @@ pub fn kl_div(
 mod x86 {
     use std::arch::x86_64::*;
 
-    use crate::simd::exp_avx512;
+    use crate::simd::{exp_avx512, first_lanes};
 
     /// [`super::exp_shifted`] on AVX-512F, the last vector of the row under a mask.
     ///
@@ -242,7 +242,7 @@ mod x86 {
     pub unsafe fn exp_shifted(x: &[f32], scale: f32, out: &mut [f32]) -> (f32, f32) {
         let n = x.len().min(out.len());
         let full = n - n % 16;
-        let tail: __mmask16 = ((1u32 << (n - full)) - 1) as __mmask16;
+        let tail = first_lanes(n - full);
         // SAFETY (every access below): whole vectors end at `full ≤ n`, and the tail's lanes
         // are the indices full..n, inside both slices.
         let mut max = _mm512_set1_ps(f32::NEG_INFINITY);

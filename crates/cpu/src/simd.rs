@@ -168,6 +168,13 @@ pub fn exp(x: f32) -> f32 {
     }
 }
 
+/// The mask of a zmm's first `n` lanes (all sixteen from `n ≥ 16`): the tail of a row, a depth or
+/// an array under a masked load or store.
+#[cfg(target_arch = "x86_64")]
+pub fn first_lanes(n: usize) -> std::arch::x86_64::__mmask16 {
+    ((1u32 << n.min(16)) - 1) as std::arch::x86_64::__mmask16
+}
+
 /// [`exp`] on the 16 lanes of a zmm, for kernels written with intrinsics (the row-wise kernels'
 /// rows narrower than a vector): the same reduction, polynomial and constants, each step the same
 /// single rounding (no fused multiply-adds), so it agrees with [`exp`] lane by lane.

@@ -169,11 +169,7 @@ mod x86 {
 
     use super::super::transpose::transpose;
     use super::{Block, KC_BROADCAST, KC_DOT, MAX_TILE_ROWS, NR, dot_width};
-
-    /// The first `n` lanes (n ≤ 16) of a zmm.
-    fn lanes(n: usize) -> __mmask16 {
-        ((1u32 << n.min(16)) - 1) as __mmask16
-    }
+    use crate::simd::first_lanes as lanes;
 
     /// How a kernel walks the product: the depth of a pass, the tile's rows and columns, and how
     /// `A` is laid out (`op(A)[i, p] = a[i·rs + p·cs]`).
@@ -396,38 +392,30 @@ mod x86 {
     unsafe fn dot<const MI: usize, const NJ: usize>(t: &Tile) {
         let (a, b, rs, ldb, kc) = (t.a, t.b, t.rs, t.ldb, t.kc);
         let mut acc = [[_mm512_setzero_ps(); NJ]; MI];
-        let mut p = 0;
-        while p + 16 <= kc {
-            // SAFETY: the 16 depths from p lie inside the pass's kc.
-            unsafe {
-                let mut bv = [_mm512_setzero_ps(); NJ];
-                for (j, out) in bv.iter_mut().enumerate() {
-                    *out = _mm512_loadu_ps(b.add(j * ldb + p));
-                }
-                for (i, row) in acc.iter_mut().enumerate() {
-                    let av = _mm512_loadu_ps(a.add(i * rs + p));
-                    for (x, &bj) in row.iter_mut().zip(&bv) {
-                        *x = _mm512_fmadd_ps(av, bj, *x);
-                    }
+        // One depth step of 16 (or fewer, under the tail's mask) for every accumulator; the load
+        // is a parameter so that the whole steps use plain loads (measured the same as writing
+        // the two loops out, 64x10x128:NT 0.90–0.93 µs either way).
+        // SAFETY (both uses): `load` reads only the depths from p inside the pass's kc.
+        let step = |acc: &mut [[__m512; NJ]; MI], p: usize, load: &dyn Fn(*const f32) -> __m512| {
+            let mut bv = [_mm512_setzero_ps(); NJ];
+            for (j, out) in bv.iter_mut().enumerate() {
+                *out = load(b.wrapping_add(j * ldb + p));
+            }
+            for (i, row) in acc.iter_mut().enumerate() {
+                let av = load(a.wrapping_add(i * rs + p));
+                for (x, &bj) in row.iter_mut().zip(&bv) {
+                    *x = _mm512_fmadd_ps(av, bj, *x);
                 }
             }
+        };
+        let mut p = 0;
+        while p + 16 <= kc {
+            step(&mut acc, p, &|at| unsafe { _mm512_loadu_ps(at) });
             p += 16;
         }
         if p < kc {
             let mask = lanes(kc - p);
-            // SAFETY: the mask keeps the depths from p inside the pass's kc.
-            unsafe {
-                let mut bv = [_mm512_setzero_ps(); NJ];
-                for (j, out) in bv.iter_mut().enumerate() {
-                    *out = _mm512_maskz_loadu_ps(mask, b.add(j * ldb + p));
-                }
-                for (i, row) in acc.iter_mut().enumerate() {
-                    let av = _mm512_maskz_loadu_ps(mask, a.add(i * rs + p));
-                    for (x, &bj) in row.iter_mut().zip(&bv) {
-                        *x = _mm512_fmadd_ps(av, bj, *x);
-                    }
-                }
-            }
+            step(&mut acc, p, &|at| unsafe { _mm512_maskz_loadu_ps(mask, at) });
         }
         let zero = _mm512_setzero_ps();
         for (i, row) in acc.iter().enumerate() {
