@@ -7,13 +7,17 @@ the last partial one kept), and prints one JSON line per epoch with the same fie
 (`model`, `epoch`, `train_loss`, `test_loss`, `test_acc`, `epoch_s`, `samples_per_s`):
 
   train     a 784-128-10 MLP on labels                      (model: "model")
-  distill   a 784-512-256-10 teacher, then a 784-128-10 student on labels ("student") and one
-            distilled from the teacher ("distilled"), loss α·T²·KL + (1−α)·CE
+  distill   a 784-512-256-10 teacher (or one loaded from a kernelab checkpoint), then for each
+            seed a 784-128-10 student on labels ("student") and, for every temperature and alpha
+            asked, one distilled from the teacher ("distilled"), loss α·T²·KL + (1−α)·CE; both
+            students of a seed start from the same initial parameters
   parallel  the 784-128-10 MLP with DistributedDataParallel over N CPU processes (gloo, loopback)
 
 Usage:
   python3 scripts/compare_pytorch.py --workload train --epochs 3 --threads 2
   python3 scripts/compare_pytorch.py --workload distill --epochs 10 --temperature 1 --alpha 0.3
+  python3 scripts/compare_pytorch.py --workload distill --epochs 10 --teacher-checkpoint t.safetensors \
+      --seeds 5 --temperature 1,2,4 --alpha 0,0.1,0.3,0.5,0.7,0.9
   python3 scripts/compare_pytorch.py --workload parallel --epochs 3 --replicas 2
 
 Needs torch (CPU build is enough). Set --threads to the thread count kernelab used (rayon uses
@@ -96,7 +100,7 @@ def fit(name, model, loss_fn, data, args, emit, shard=None, reduce_total=None, e
         for lo in range(0, n, args.batch):
             idx = order[lo : lo + args.batch]
             rows, scale = shard(idx) if shard else (idx, 1.0)
-            mean = loss_fn(model, train_x[rows], train_y[rows])
+            mean = loss_fn(model, train_x[rows], train_y[rows], rows)
             opt.zero_grad(set_to_none=True)
             (mean * scale).backward()
             opt.step()
@@ -110,19 +114,59 @@ def fit(name, model, loss_fn, data, args, emit, shard=None, reduce_total=None, e
     return model
 
 
-def cross_entropy(model, x, y):
+def cross_entropy(model, x, y, rows=None):
     return F.cross_entropy(model(x), y)
 
 
-def distillation(teacher, temperature, alpha):
-    def loss(model, x, y):
+def distillation(teacher, temperature, alpha, teacher_logits=None):
+    """The distillation loss; `teacher_logits`, when given, are the frozen teacher's logits of
+    every training row (computed once: the same numbers as its forward pass in each step)."""
+    def loss(model, x, y, rows):
         logits = model(x)
         with torch.no_grad():
-            soft = F.softmax(teacher(x) / temperature, dim=1)
+            t = teacher(x) if teacher_logits is None else teacher_logits[rows]
+            soft = F.softmax(t / temperature, dim=1)
         kl = F.kl_div(F.log_softmax(logits / temperature, dim=1), soft, reduction="batchmean")
         return alpha * temperature**2 * kl + (1 - alpha) * F.cross_entropy(logits, y)
 
     return loss
+
+
+def floats(text):
+    return [float(v) for v in text.split(",")]
+
+
+def distill_runs(args, data, emit):
+    """The teacher once (trained, or loaded from kernelab's checkpoint), then per seed the
+    label-only student and one distilled student per (temperature, alpha), each line tagged with
+    its seed, temperature and alpha. Both students of a seed are built from the same seed, so
+    they start from the same parameters; at alpha = 0 the distilled one must equal the label-only
+    one."""
+    if args.teacher_checkpoint:
+        from safetensors.torch import load_file
+
+        teacher = mlp(args.teacher)
+        teacher.load_state_dict(load_file(args.teacher_checkpoint))
+        test_loss, test_acc = evaluate(teacher, data[2], data[3])
+        emit(dict(model="teacher", epoch=0, train_loss=None, test_loss=test_loss, test_acc=test_acc,
+                  epoch_s=0.0, samples_per_s=None, loaded=args.teacher_checkpoint))
+    else:
+        torch.manual_seed(args.seed + 1000)
+        teacher = fit("teacher", mlp(args.teacher), cross_entropy, data, args, emit)
+    teacher.eval()
+    with torch.no_grad():
+        teacher_logits = teacher(data[0])
+    # alpha = 0 ignores the teacher, so it is one run whatever the temperature (the control).
+    grid = [(t, a) for t in args.temperature for a in args.alpha if a > 0 or t == args.temperature[0]]
+    for seed in range(args.seed, args.seed + args.seeds):
+        run = argparse.Namespace(**{**vars(args), "seed": seed})
+        tagged = lambda **tags: (lambda line: emit({**line, "seed": seed, **tags}))
+        torch.manual_seed(seed)
+        fit("student", mlp(args.student), cross_entropy, data, run, tagged())
+        for t, alpha in grid:
+            torch.manual_seed(seed)
+            fit("distilled", mlp(args.student), distillation(teacher, t, alpha, teacher_logits), data, run,
+                tagged(temperature=t, alpha=alpha))
 
 
 def parallel_worker(rank, world, args, data, port):
@@ -164,8 +208,10 @@ def main():
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=os.cpu_count())
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--alpha", type=float, default=0.3)
+    p.add_argument("--temperature", type=floats, default=[1.0], help="one or more, comma-separated")
+    p.add_argument("--alpha", type=floats, default=[0.3], help="one or more, comma-separated")
+    p.add_argument("--seeds", type=int, default=1, help="distill: students from --seed, --seed + 1, …")
+    p.add_argument("--teacher-checkpoint", help="distill: a kernelab (safetensors) teacher instead of training one")
     p.add_argument("--replicas", type=int, default=2)
     p.add_argument("--json", help="also append the JSON lines to this file")
     args = p.parse_args()
@@ -185,12 +231,7 @@ def main():
         torch.manual_seed(args.seed)
         fit("model", mlp(args.model), cross_entropy, data, args, emit)
     elif args.workload == "distill":
-        torch.manual_seed(args.seed + 1000)
-        teacher = fit("teacher", mlp(args.teacher), cross_entropy, data, args, emit).eval()
-        torch.manual_seed(args.seed)
-        fit("student", mlp(args.student), cross_entropy, data, args, emit)
-        torch.manual_seed(args.seed)
-        fit("distilled", mlp(args.student), distillation(teacher, args.temperature, args.alpha), data, args, emit)
+        distill_runs(args, data, emit)
     else:
         import torch.multiprocessing as mp
 
