@@ -102,15 +102,11 @@ pub fn set_threads(threads: Option<usize>) -> Result<()> {
 pub fn run(a: &BenchArgs) -> Result<usize> {
     set_threads(a.threads)?;
     let outputs: Vec<&PathBuf> = [&a.json, &a.csv, &a.markdown].into_iter().flatten().collect();
-    for path in &outputs {
-        kernelab_tensor::files::check_writable(path)?;
+    let mut paths = kernelab_tensor::files::Paths::new();
+    for (flag, path) in [("--json", &a.json), ("--csv", &a.csv), ("--markdown", &a.markdown)] {
+        paths.output(flag, path.as_deref(), kernelab_tensor::files::Kind::Replaced);
     }
-    if outputs.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
-        return Err(Error::InvalidArgument {
-            op: "bench",
-            why: "only one of --json, --csv, --markdown can be `-`".into(),
-        });
-    }
+    paths.check()?;
     let specs = specs(a)?;
     let devices = open_devices(&a.backend, a.adapter.as_deref())?;
     let variants = match a.variant.as_str() {

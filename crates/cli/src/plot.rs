@@ -93,8 +93,11 @@ fn kinds(report: &Report) -> Vec<&'static str> {
 }
 
 pub fn run(a: &PlotArgs) -> Result<()> {
+    let font = std::env::var_os("KERNELAB_FONT").map(PathBuf::from);
+    let mut paths = kernelab_tensor::files::Paths::new();
+    paths.input("REPORT", Some(&a.report)).input("KERNELAB_FONT", font.as_deref());
+    paths.output("--out", Some(&a.out), kernelab_tensor::files::Kind::Replaced).check()?;
     let report = read(&a.report)?;
-    kernelab_tensor::files::check_writable(&a.out)?;
     load_font()?;
     let mut svg = String::new();
     {
