@@ -2,7 +2,7 @@
 
 use kernelab_tensor::{Error, Op, Result};
 
-use crate::sweep::{Shape, ShapeSpec};
+use crate::sweep::{self, Shape, ShapeSpec};
 
 /// Splits a comma-separated list, dropping empty items.
 pub fn list(items: &[String]) -> Vec<String> {
@@ -25,22 +25,45 @@ pub fn default_shapes(op: Op) -> Vec<Vec<usize>> {
 }
 
 /// The given shapes that fit `op` (by rank; a lone range is a square matmul), or the op's
-/// defaults when none were given; an error when shapes were given and none fits.
+/// defaults when none were given; an error when shapes were given and none fits, when a layout
+/// (`:NT`) is given to an op other than matmul, or when they are more than [`sweep::MAX_SHAPES`].
 pub fn shapes_for(op: Op, given: &[ShapeSpec]) -> Result<Vec<Shape>> {
     if given.is_empty() {
         return Ok(default_shapes(op).into_iter().map(|dims| Shape { dims, trans_a: false, trans_b: false }).collect());
     }
     let rank = default_shapes(op)[0].len();
-    let fitting: Vec<Shape> = given.iter().flat_map(|s| s.expand_for_rank(rank)).collect();
+    let fitting: Vec<&ShapeSpec> = given.iter().filter(|s| s.fits_rank(rank)).collect();
+    let bad = |why: String, spec: &ShapeSpec| Error::BadShape {
+        op: op.name(),
+        shape: spec.dims.iter().map(sweep::Dim::first).collect(),
+        why,
+    };
     if fitting.is_empty() {
         let form = ["N", "RxC", "MxNxK"][rank - 1];
-        return Err(Error::BadShape {
-            op: op.name(),
-            shape: given[0].expand().first().map(|s| s.dims.clone()).unwrap_or_default(),
-            why: format!("no --shape fits {op}, which takes {form}"),
-        });
+        return Err(bad(format!("no --shape fits {op}, which takes {form}"), &given[0]));
     }
-    Ok(fitting)
+    if let Some(spec) =
+        fitting.iter().find(|s| op.family() != kernelab_tensor::OpFamily::Matmul && (s.trans_a || s.trans_b))
+    {
+        return Err(bad(
+            format!(
+                "a layout (:NT, :TN, :TT) is for matmul only, and {op} would ignore it: give {op} a --shape without one"
+            ),
+            spec,
+        ));
+    }
+    let total = fitting.iter().try_fold(0u64, |sum, s| s.count().and_then(|n| sum.checked_add(n)));
+    if total.is_none_or(|n| n > sweep::MAX_SHAPES) {
+        return Err(bad(
+            format!(
+                "the --shape items give {op} {} shapes; one run sweeps at most {}",
+                total.map_or_else(|| "too many".to_string(), |n| n.to_string()),
+                sweep::MAX_SHAPES
+            ),
+            fitting[0],
+        ));
+    }
+    Ok(fitting.iter().flat_map(|s| s.expand_for_rank(rank)).collect())
 }
 
 #[cfg(test)]
@@ -55,5 +78,22 @@ mod tests {
         assert_eq!(shapes_for(Op::Relu, &given).unwrap()[0].dims, vec![100]);
         let err = shapes_for(Op::Softmax, &given).unwrap_err().to_string();
         assert!(err.contains("no --shape fits softmax, which takes RxC"), "{err}");
+    }
+
+    #[test]
+    fn a_layout_is_for_matmul_only() {
+        let given = vec![sweep::parse("64..256:NT").unwrap()];
+        assert_eq!(shapes_for(Op::Matmul, &given).unwrap().len(), 3);
+        let err = shapes_for(Op::Relu, &given).unwrap_err().to_string();
+        assert!(err.contains("a layout (:NT, :TN, :TT) is for matmul only, and relu would ignore it"), "{err}");
+    }
+
+    #[test]
+    fn the_shapes_of_all_items_together_are_bounded() {
+        let given = vec![sweep::parse("1..6000+1").unwrap(), sweep::parse("1..6000+1").unwrap()];
+        let err = shapes_for(Op::Relu, &given[..1]).map(|s| s.len());
+        assert_eq!(err.unwrap(), 6000, "every size asked for, none dropped");
+        let err = shapes_for(Op::Relu, &given).unwrap_err().to_string();
+        assert!(err.contains("give relu 12000 shapes; one run sweeps at most 10000"), "{err}");
     }
 }

@@ -36,13 +36,15 @@ pub struct BenchArgs {
     #[arg(long, default_value = "all")]
     variant: String,
     /// Shapes: MxNxK for matmul, RxC for row-wise ops, N for elementwise ones; repeat or comma-separate.
-    /// A matmul shape may end in `:NT`, `:TN` or `:TT` for transposed operands (64x128x784:NT).
-    /// Any dimension may be a range: `64..2048` (powers of two), `64..2048:x1.5`, `128..1024+128`;
-    /// a range alone is square for matmul (`64..2048` = 64³ … 2048³).
+    /// A matmul shape may end in `:NT`, `:TN` or `:TT` for transposed operands (64x128x784:NT);
+    /// another op refuses a layout. Any dimension may be a range: `64..2048` (powers of two),
+    /// `64..2048:x1.5`, `128..1024+128`; a range alone is square for matmul (`64..2048` = 64³ …
+    /// 2048³). At most 10000 shapes per op, counted before any is built.
     #[arg(long, value_delimiter = ',', value_parser = sweep::parse)]
     shape: Vec<sweep::ShapeSpec>,
     /// A set of shapes: `mlp`, every matmul product of a training step of 784-128-10 and
-    /// 784-512-256-10 at batch 64 (forward NT, weight gradient TN, input gradient NN).
+    /// 784-512-256-10 at batch 64 (forward NT, weight gradient TN, input gradient NN). Matmul only:
+    /// refused beside another --op.
     #[arg(long, value_parser = ["mlp"])]
     preset: Option<String>,
     /// Untimed runs before timing.
@@ -102,15 +104,11 @@ pub fn set_threads(threads: Option<usize>) -> Result<()> {
 pub fn run(a: &BenchArgs) -> Result<usize> {
     set_threads(a.threads)?;
     let outputs: Vec<&PathBuf> = [&a.json, &a.csv, &a.markdown].into_iter().flatten().collect();
-    for path in &outputs {
-        kernelab_tensor::files::check_writable(path)?;
+    let mut paths = kernelab_tensor::files::Paths::new();
+    for (flag, path) in [("--json", &a.json), ("--csv", &a.csv), ("--markdown", &a.markdown)] {
+        paths.output(flag, path.as_deref(), kernelab_tensor::files::Kind::Replaced);
     }
-    if outputs.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
-        return Err(Error::InvalidArgument {
-            op: "bench",
-            why: "only one of --json, --csv, --markdown can be `-`".into(),
-        });
-    }
+    paths.check()?;
     let specs = specs(a)?;
     let devices = open_devices(&a.backend, a.adapter.as_deref())?;
     let variants = match a.variant.as_str() {
@@ -207,25 +205,31 @@ fn announce(path: &std::path::Path) {
 }
 
 /// The op × shape list: the default suite, or the requested ops at the requested (or default)
-/// shapes, the preset's shapes first.
+/// shapes, the preset's shapes first. A preset is refused beside an op it holds no shapes for.
 fn specs(a: &BenchArgs) -> Result<Vec<Spec>> {
+    use kernelab_tensor::Op;
     if a.op.is_empty() && a.shape.is_empty() && a.preset.is_none() {
         return Ok(runner::default_suite());
     }
-    let ops = if a.op.is_empty() { vec![kernelab_tensor::Op::Matmul] } else { args::ops(&a.op)? };
+    let ops = if a.op.is_empty() { vec![Op::Matmul] } else { args::ops(&a.op)? };
+    let others: Vec<&str> = ops.iter().filter(|&&op| op != Op::Matmul).map(|op| op.name()).collect();
+    if let (Some(preset), false) = (&a.preset, others.is_empty()) {
+        return Err(Error::InvalidArgument {
+            op: "bench",
+            why: format!(
+                "--preset {preset} holds matmul products only (the seed models' training step), not shapes for {}: \
+                 run it with --op matmul, and give the other ops a --shape in a run of their own",
+                others.join(", ")
+            ),
+        });
+    }
     let mut specs = Vec::new();
     for op in ops {
-        let preset = if a.preset.is_some() && op == kernelab_tensor::Op::Matmul { sweep::mlp_preset() } else { vec![] };
+        let preset = if a.preset.is_some() { sweep::mlp_preset() } else { vec![] };
         let given = if a.shape.is_empty() && !preset.is_empty() { vec![] } else { args::shapes_for(op, &a.shape)? };
         for shape in preset.into_iter().chain(given) {
             specs.push(Spec { op, dims: shape.dims, trans_a: shape.trans_a, trans_b: shape.trans_b });
         }
-    }
-    if specs.is_empty() {
-        return Err(Error::InvalidArgument {
-            op: "bench",
-            why: "--preset mlp holds matmul shapes only; add --op matmul".into(),
-        });
     }
     Ok(specs)
 }

@@ -1,11 +1,15 @@
 //! `kernelab check`: the conformance suite from the one binary, for machines without a Rust
 //! toolchain. Exits non-zero on any failure.
+//!
+//! It prints a line per backend and op, one line per variant that could not run here (with the
+//! reason and how many cases it skipped), every failed case, and after each backend a line per
+//! variant over all its ops; `--verbose` adds every case.
 
 use crate::out::outln;
 use clap::Args;
 
-use kernelab_bench::conformance::{Outcome, check_op};
-use kernelab_tensor::{Op, Result};
+use kernelab_bench::conformance::{Outcome, check_variants};
+use kernelab_tensor::{Device, Error, Op, Result};
 
 use crate::args;
 
@@ -13,7 +17,8 @@ use crate::args;
 #[command(after_help = "Examples:
   kernelab check                                   every op and variant on every available backend
   kernelab check --backend cuda                    exit 2 when CUDA is unavailable, 1 when a case fails
-  kernelab check --backend cpu --op matmul,softmax")]
+  kernelab check --backend cpu --op matmul,softmax
+  kernelab check --variant packed_avx2,avx2        those variants only, with a line each")]
 pub struct CheckArgs {
     /// Backends to check, comma-separated; each must be available. Default: every available one.
     #[arg(long, value_delimiter = ',')]
@@ -21,44 +26,180 @@ pub struct CheckArgs {
     /// Ops to check, comma-separated. Default: all.
     #[arg(long, value_delimiter = ',')]
     op: Vec<String>,
+    /// Variants to check, comma-separated (`kernelab list` names them); each must exist for one of
+    /// the ops on one of the backends. Default: all.
+    #[arg(long, value_delimiter = ',')]
+    variant: Vec<String>,
     /// GPU adapter: the first whose name contains this (case-insensitive).
     #[arg(long)]
     adapter: Option<String>,
-    /// Print every case, not only failures and a summary per op.
+    /// Print every case, not only failures and a summary per op and variant.
     #[arg(long, short)]
     verbose: bool,
+}
+
+/// What one variant did over the cases it was given.
+#[derive(Clone, Debug, Default)]
+struct Tally {
+    ops: usize,
+    cases: usize,
+    failed: usize,
+    skipped: usize,
+    worst: f64,
+    /// Why it was skipped, when it was.
+    reason: Option<String>,
+}
+
+impl Tally {
+    fn add(&mut self, o: &Outcome) {
+        self.cases += 1;
+        match &o.result {
+            Err(why) if o.skipped => {
+                self.skipped += 1;
+                self.reason.get_or_insert_with(|| why.clone());
+            }
+            Ok(check) => self.worst = self.worst.max(check.worst_budget_ratio),
+            Err(_) => {}
+        }
+        if !o.passed() && !o.skipped {
+            self.failed += 1;
+        }
+    }
+
+    /// Adds one op's tally of the variant.
+    fn merge(&mut self, other: &Tally) {
+        self.ops += 1;
+        self.cases += other.cases;
+        self.failed += other.failed;
+        self.skipped += other.skipped;
+        self.worst = self.worst.max(other.worst);
+        if self.reason.is_none() {
+            self.reason.clone_from(&other.reason);
+        }
+    }
+}
+
+/// The outcomes counted per variant, in the order the variants first appear.
+fn tallies(outcomes: &[Outcome]) -> Vec<(&'static str, Tally)> {
+    let mut out: Vec<(&'static str, Tally)> = Vec::new();
+    for o in outcomes {
+        match out.iter_mut().find(|(name, _)| *name == o.variant) {
+            Some((_, tally)) => tally.add(o),
+            None => {
+                let mut tally = Tally::default();
+                tally.add(o);
+                out.push((o.variant, tally));
+            }
+        }
+    }
+    out
 }
 
 /// Runs the suite; returns how many cases failed.
 pub fn run(a: &CheckArgs) -> Result<usize> {
     let devices = crate::bench::open_devices(&a.backend, a.adapter.as_deref())?;
     let ops = if a.op.is_empty() { Op::ALL.to_vec() } else { args::ops(&a.op)? };
-    let mut failed = 0;
+    let chosen = args::list(&a.variant);
+    check_names(&devices, &ops, &chosen)?;
+    let (mut failed, mut ran, mut skipped) = (0, 0, 0);
     for device in &devices {
+        let mut by_variant: Vec<(&'static str, Tally)> = Vec::new();
         for &op in &ops {
-            let outcomes = check_op(device, op);
-            let bad: Vec<&Outcome> = outcomes.iter().filter(|o| !o.passed() && !o.skipped).collect();
-            let skipped = outcomes.iter().filter(|o| o.skipped).count();
-            let worst = outcomes
-                .iter()
-                .filter_map(|o| o.result.as_ref().ok())
-                .map(|c| c.worst_budget_ratio)
-                .fold(0.0, f64::max);
-            outln!(
-                "{:<8} {:<22} {:>4} cases  {:>3} failed  {:>3} skipped  worst {:.2} of budget",
-                device.label(),
-                op.name(),
-                outcomes.len(),
-                bad.len(),
-                skipped,
-                worst
-            );
-            for o in outcomes.iter().filter(|o| a.verbose || (!o.passed())) {
-                outln!("    {}", o.describe());
+            let outcomes = check_variants(device, op, |v| chosen.is_empty() || chosen.iter().any(|c| c == v));
+            if outcomes.is_empty() {
+                continue;
             }
-            failed += bad.len();
+            let here = tallies(&outcomes);
+            print_op(device, op, &outcomes, &here, a.verbose);
+            for (name, tally) in &here {
+                match by_variant.iter_mut().find(|(n, _)| n == name) {
+                    Some((_, all)) => all.merge(tally),
+                    None => {
+                        let mut all = Tally::default();
+                        all.merge(tally);
+                        by_variant.push((name, all));
+                    }
+                }
+            }
+            failed += here.iter().map(|(_, t)| t.failed).sum::<usize>();
+            skipped += here.iter().map(|(_, t)| t.skipped).sum::<usize>();
+            ran += here.iter().map(|(_, t)| t.cases - t.skipped).sum::<usize>();
+        }
+        print_variants(device, &by_variant);
+    }
+    outln!(
+        "{}",
+        match failed {
+            0 => format!("all cases passed ({ran} run, {skipped} skipped)"),
+            n => format!("{n} cases FAILED ({ran} run, {skipped} skipped)"),
+        }
+    );
+    Ok(failed)
+}
+
+/// Every name given to `--variant` must be a variant of one of `ops` on one of `devices`.
+fn check_names(devices: &[Device], ops: &[Op], chosen: &[String]) -> Result<()> {
+    let mut known: Vec<&'static str> = Vec::new();
+    for v in devices.iter().flat_map(|d| ops.iter().flat_map(|&op| d.variants(op))) {
+        if !known.contains(&v.name) {
+            known.push(v.name);
         }
     }
-    outln!("{}", if failed == 0 { "all cases passed".to_string() } else { format!("{failed} cases FAILED") });
-    Ok(failed)
+    match chosen.iter().find(|c| !known.contains(&c.as_str())) {
+        None => Ok(()),
+        Some(name) => Err(Error::InvalidArgument {
+            op: "check",
+            why: format!(
+                "--variant {name}: no such variant of {} on {}; there are: {}",
+                ops.iter().map(|op| op.name()).collect::<Vec<_>>().join(", "),
+                devices.iter().map(Device::label).collect::<Vec<_>>().join(", "),
+                known.join(", ")
+            ),
+        }),
+    }
+}
+
+/// One op's line, a line per variant it skipped, and its failed cases (every case when verbose).
+fn print_op(device: &Device, op: Op, outcomes: &[Outcome], here: &[(&str, Tally)], verbose: bool) {
+    let sum = |f: fn(&Tally) -> usize| here.iter().map(|(_, t)| f(t)).sum::<usize>();
+    let ran = here.iter().any(|(_, t)| t.skipped < t.cases);
+    let worst = here.iter().map(|(_, t)| t.worst).fold(0.0, f64::max);
+    outln!(
+        "{:<8} {:<22} {:>4} cases  {:>3} failed  {:>4} skipped  {}",
+        device.label(),
+        op.name(),
+        outcomes.len(),
+        sum(|t| t.failed),
+        sum(|t| t.skipped),
+        if ran { format!("worst {worst:.2} of budget") } else { "none ran".into() }
+    );
+    for (name, tally) in here.iter().filter(|(_, t)| t.skipped > 0 && !verbose) {
+        let why = tally.reason.as_deref().unwrap_or("unavailable");
+        outln!("    {op}/{name}: skipped, {} cases ({why})", tally.skipped);
+    }
+    for o in outcomes.iter().filter(|o| verbose || (!o.passed() && !o.skipped)) {
+        outln!("    {}", o.describe());
+    }
+}
+
+/// A line per variant over every op of one device.
+fn print_variants(device: &Device, by_variant: &[(&str, Tally)]) {
+    if by_variant.is_empty() {
+        return;
+    }
+    outln!("{} by variant:", device.label());
+    for (name, t) in by_variant {
+        let worst = match (&t.reason, t.skipped == t.cases) {
+            (Some(why), true) => format!("skipped: {why}"),
+            _ => format!("worst {:.2} of budget", t.worst),
+        };
+        outln!(
+            "    {name:<18} {:>2} op{} {:>5} cases  {:>3} failed  {:>4} skipped  {worst}",
+            t.ops,
+            if t.ops == 1 { " " } else { "s" },
+            t.cases,
+            t.failed,
+            t.skipped
+        );
+    }
 }

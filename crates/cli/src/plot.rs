@@ -4,8 +4,9 @@
 //! - `roofline`: GFLOP/s against arithmetic intensity (FLOP/byte), log-log; every measured ceiling
 //!   of every device drawn and labelled (the FMA peak, and each memory level's bandwidth × the
 //!   intensity), each timed row a point, coloured by variant and labelled by shape.
-//! - `sweep`: GFLOP/s (or the time, for an op without flops) against the size, one line per
-//!   backend and variant, the baselines dashed.
+//! - `sweep`: GFLOP/s (or the time, for an op without flops) against the one quantity the shapes
+//!   vary in (a dimension, or `n` of `n×n×n`), one line per backend, variant, layout and thread
+//!   count, the baselines dashed (see [`sweep`]).
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +16,9 @@ use plotters::prelude::*;
 use kernelab_bench::record::{Record, Report};
 use kernelab_bench::table::shape_text;
 use kernelab_tensor::{Error, Result};
+
+mod sweep;
+use sweep::sweep;
 
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:
@@ -49,25 +53,60 @@ fn plot_error(e: impl std::fmt::Display) -> Error {
     Error::InvalidArgument { op: "plot", why: e.to_string() }
 }
 
-/// Registers a system font as plotters' `sans-serif` (once per process).
+/// The most bytes a font file may have (the largest common TrueType collections are ~20 MB).
+const MAX_FONT_BYTES: u64 = 64 << 20;
+
+/// Registers a font as plotters' `sans-serif` (once per process): `KERNELAB_FONT` when it is set
+/// (it must be a regular file; no other font is tried in its place), else the first of [`FONTS`].
 fn load_font() -> Result<()> {
     static LOADED: std::sync::OnceLock<std::result::Result<(), String>> = std::sync::OnceLock::new();
     LOADED
         .get_or_init(|| {
-            let chosen = std::env::var("KERNELAB_FONT").ok();
-            let candidates = chosen.iter().map(String::as_str).chain(FONTS);
-            let bytes = candidates.filter_map(|p| std::fs::read(p).ok()).next().ok_or_else(|| {
-                format!(
-                    "no TrueType font found to lay out the labels ({}); install fonts-dejavu-core or set KERNELAB_FONT",
-                    FONTS.join(", ")
-                )
-            })?;
+            let (name, bytes) = match std::env::var_os("KERNELAB_FONT") {
+                Some(chosen) => {
+                    let name = format!("KERNELAB_FONT={}", Path::new(&chosen).display());
+                    let bytes = read_font(Path::new(&chosen)).map_err(|why| format!("{name}: {why}"))?;
+                    (name, bytes)
+                }
+                None => FONTS
+                    .iter()
+                    .find_map(|p| read_font(Path::new(p)).ok().map(|b| (p.to_string(), b)))
+                    .ok_or_else(|| {
+                        format!(
+                            "no TrueType font found to lay out the labels ({}); install fonts-dejavu-core or set \
+                             KERNELAB_FONT",
+                            FONTS.join(", ")
+                        )
+                    })?,
+            };
             let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
             plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
-                .map_err(|_| "the font file could not be read as TrueType".to_string())
+                .map_err(|_| format!("{name}: the file could not be read as a TrueType font"))
         })
         .clone()
         .map_err(plot_error)
+}
+
+/// A font file's bytes: a regular file of at most [`MAX_FONT_BYTES`], never a directory, a
+/// device (`/dev/zero` would be read forever) or a FIFO (which would block).
+fn read_font(path: &Path) -> std::result::Result<Vec<u8>, String> {
+    use std::os::unix::fs::FileTypeExt;
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    let kind = meta.file_type();
+    let what = match () {
+        () if kind.is_file() => None,
+        () if kind.is_dir() => Some("a directory"),
+        () if kind.is_char_device() || kind.is_block_device() => Some("a device"),
+        () if kind.is_fifo() => Some("a FIFO"),
+        () => Some("not a file"),
+    };
+    if let Some(what) = what {
+        return Err(format!("{what}, not a regular file: point it at a TrueType font file (.ttf)"));
+    }
+    if meta.len() > MAX_FONT_BYTES {
+        return Err(format!("{} bytes; a font file has at most {MAX_FONT_BYTES}", meta.len()));
+    }
+    std::fs::read(path).map_err(|e| e.to_string())
 }
 
 fn read(path: &Path) -> Result<Report> {
@@ -86,15 +125,18 @@ fn kinds(report: &Report) -> Vec<&'static str> {
     {
         kinds.push("roofline");
     }
-    if sweep_op(report, None).is_some() {
+    if sweep::can_sweep(report) {
         kinds.push("sweep");
     }
     kinds
 }
 
 pub fn run(a: &PlotArgs) -> Result<()> {
+    let font = std::env::var_os("KERNELAB_FONT").map(PathBuf::from);
+    let mut paths = kernelab_tensor::files::Paths::new();
+    paths.input("REPORT", Some(&a.report)).input("KERNELAB_FONT", font.as_deref());
+    paths.output("--out", Some(&a.out), kernelab_tensor::files::Kind::Replaced).check()?;
     let report = read(&a.report)?;
-    kernelab_tensor::files::check_writable(&a.out)?;
     load_font()?;
     let mut svg = String::new();
     {
@@ -175,9 +217,26 @@ fn padded(v: impl Iterator<Item = f64>, pad: f64) -> (f64, f64) {
     if !lo.is_finite() { (0.1, 10.0) } else { (lo / pad, hi * pad) }
 }
 
+/// A series: backend, variant, layout (when not NN) and threads, so that the NN and NT rows of
+/// one variant are two lines, not one zig-zag.
 fn series_key(r: &Record) -> String {
     let threads = r.threads.map_or_else(String::new, |t| format!(", {t}t"));
-    format!("{}/{}{threads}", r.backend, r.variant)
+    let layout = r.transpose.as_deref().filter(|t| *t != "NN").map_or_else(String::new, |t| format!(" {t}"));
+    format!("{}/{}{layout}{threads}", r.backend, r.variant)
+}
+
+/// A row's throughput must be a positive number to sit on a log axis; an error names the row.
+fn positive(r: &Record, what: &str, value: f64) -> std::result::Result<f64, String> {
+    if value.is_finite() && value > 0.0 {
+        return Ok(value);
+    }
+    Err(format!(
+        "the row {}/{} {} {} has {what} {value}, which a log axis cannot show (the report is damaged or edited)",
+        r.backend,
+        r.variant,
+        r.op,
+        shape_text(r)
+    ))
 }
 
 fn roofline(root: &Area, report: &Report) -> std::result::Result<Vec<Entry>, String> {
@@ -191,6 +250,9 @@ fn roofline(root: &Area, report: &Report) -> std::result::Result<Vec<Entry>, Str
         report.records.iter().filter(|r| r.timed() && r.flops > 0.0 && r.bytes > 0.0 && measured(r)).collect();
     if rows.is_empty() || roofs.is_empty() {
         return Err("no timed row with flops, or no device with measured ceilings".into());
+    }
+    for r in &rows {
+        positive(r, "GFLOP/s", r.gflops)?;
     }
     let intensity = |r: &Record| r.flops / r.bytes;
     // From 0.005 FLOP/byte: the empty decades at the left hold the legend.
@@ -310,91 +372,5 @@ fn roofline(root: &Area, report: &Report) -> std::result::Result<Vec<Entry>, Str
                 .map(|(name, x, y)| Text::new(name.clone(), (*x, *y), ("sans-serif", 12).into_font().color(&BLACK))),
         )
         .map_err(|e| e.to_string())?;
-    Ok(entries)
-}
-
-/// The op a sweep draws: the asked one, or the one with the most distinct shapes (at least two).
-fn sweep_op(report: &Report, asked: Option<&str>) -> Option<String> {
-    let mut ops: Vec<(String, usize)> = Vec::new();
-    for r in report.records.iter().filter(|r| r.timed()) {
-        let shapes = report
-            .records
-            .iter()
-            .filter(|o| o.timed() && o.op == r.op)
-            .map(shape_text)
-            .collect::<std::collections::BTreeSet<_>>();
-        if !ops.iter().any(|(o, _)| o == &r.op) {
-            ops.push((r.op.clone(), shapes.len()));
-        }
-    }
-    ops.into_iter().filter(|(op, n)| *n >= 2 && asked.is_none_or(|a| a == op)).max_by_key(|(_, n)| *n).map(|(op, _)| op)
-}
-
-/// The size a sweep row sits at: `n` of a square matmul or an elementwise op, else the product of
-/// its dimensions.
-fn size_of(r: &Record) -> f64 {
-    match r.shape.as_slice() {
-        [n] => *n as f64,
-        [m, n, k] if m == n && n == k => *m as f64,
-        dims => dims.iter().product::<usize>() as f64,
-    }
-}
-
-fn sweep(root: &Area, report: &Report, asked: Option<&str>) -> std::result::Result<Vec<Entry>, String> {
-    let op = sweep_op(report, asked).ok_or_else(|| match asked {
-        Some(op) => format!("no sweep of {op}: it needs timed rows at two shapes or more"),
-        None => "no op has timed rows at two shapes or more".to_string(),
-    })?;
-    let rows: Vec<&Record> = report.records.iter().filter(|r| r.timed() && r.op == op).collect();
-    let by_flops = rows.iter().all(|r| r.flops > 0.0);
-    let value = |r: &Record| if by_flops { r.gflops } else { r.median_s };
-    let (x0, x1) = padded(rows.iter().map(|r| size_of(r)), 1.25);
-    let (y0, y1) = padded(rows.iter().map(|r| value(r)), 1.6);
-    let squares = rows.iter().all(|r| r.shape.len() != 3 || (r.shape[0] == r.shape[1] && r.shape[1] == r.shape[2]));
-    let x_desc = match (rows[0].shape.len(), squares) {
-        (3, true) => "n (matmul n×n×n)",
-        (1, _) => "elements",
-        _ => "elements of the shape (product of its dimensions)",
-    };
-    let mut chart = ChartBuilder::on(root)
-        .caption(
-            format!("{op}: {} against size — {}", if by_flops { "GFLOP/s" } else { "time" }, report.machine.cpu),
-            ("sans-serif", 22),
-        )
-        .margin(20)
-        .x_label_area_size(50)
-        .y_label_area_size(80)
-        .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
-        .map_err(|e| e.to_string())?;
-    chart
-        .configure_mesh()
-        .x_desc(x_desc)
-        .x_labels(8)
-        .x_label_formatter(&|v| format!("{v:.0}"))
-        .y_desc(if by_flops { "GFLOP/s (median)" } else { "seconds per launch (median)" })
-        .label_style(("sans-serif", 14))
-        .axis_desc_style(("sans-serif", 16))
-        .draw()
-        .map_err(|e| e.to_string())?;
-    let mut keys: Vec<(String, bool)> = rows.iter().map(|r| (series_key(r), r.baseline)).collect();
-    keys.sort();
-    keys.dedup();
-    let mut entries = Vec::new();
-    for (i, (key, baseline)) in keys.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
-        let mut points: Vec<(f64, f64)> =
-            rows.iter().filter(|r| &series_key(r) == key).map(|r| (size_of(r), value(r))).collect();
-        points.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let name = if *baseline { format!("{key} (baseline)") } else { key.clone() };
-        if *baseline {
-            chart
-                .draw_series(DashedLineSeries::new(points.clone(), 8, 5, color.stroke_width(2)))
-                .map_err(|e| e.to_string())?;
-        } else {
-            chart.draw_series(LineSeries::new(points.clone(), color.stroke_width(2))).map_err(|e| e.to_string())?;
-        }
-        chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(|e| e.to_string())?;
-        entries.push(Entry { name, color, mark: if *baseline { Mark::Dashed } else { Mark::Line } });
-    }
     Ok(entries)
 }

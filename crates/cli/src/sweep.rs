@@ -42,29 +42,48 @@ pub struct Shape {
     pub trans_b: bool,
 }
 
-/// The most sizes one range may produce.
-const MAX_SIZES: usize = 4096;
+/// The most shapes one run sweeps: every `--shape` item of every op together. An item is counted
+/// before it is expanded, so a sweep of 4096³ shapes is refused, not built.
+pub const MAX_SHAPES: u64 = 10_000;
 
 impl Dim {
-    /// Every size of the dimension, in order.
-    pub fn sizes(&self) -> Vec<usize> {
+    /// The first (or only) size.
+    pub fn first(&self) -> usize {
         match *self {
-            Dim::Fixed(n) => vec![n],
-            Dim::Range { from, to, step } => {
-                let mut out = vec![from];
-                while out.len() < MAX_SIZES {
-                    let last = *out.last().unwrap_or(&from);
-                    let next = match step {
-                        Step::Times(f) => ((last as f64 * f).round() as usize).max(last + 1),
-                        Step::Plus(s) => last.saturating_add(s),
-                    };
-                    if next > to {
-                        break;
-                    }
-                    out.push(next);
+            Dim::Fixed(n) | Dim::Range { from: n, .. } => n,
+        }
+    }
+
+    /// The size after `last`, or `None` past the end (or past the largest `usize`).
+    fn after(&self, last: usize) -> Option<usize> {
+        let Dim::Range { to, step, .. } = *self else { return None };
+        let next = match step {
+            Step::Times(f) => {
+                let grown = (last as f64 * f).round();
+                if grown >= usize::MAX as f64 {
+                    return None;
                 }
-                out
+                (grown as usize).max(last.checked_add(1)?)
             }
+            Step::Plus(s) => last.checked_add(s)?,
+        };
+        (next <= to).then_some(next)
+    }
+
+    /// Every size of the dimension, in order. Call it on a parsed dimension: [`parse`] refuses
+    /// one of more than [`MAX_SHAPES`] sizes.
+    pub fn sizes(&self) -> Vec<usize> {
+        std::iter::successors(Some(self.first()), |&last| self.after(last)).collect()
+    }
+
+    /// How many sizes the dimension has, never counting past `cap + 1`.
+    fn count_up_to(&self, cap: u64) -> u64 {
+        match *self {
+            Dim::Fixed(_) => 1,
+            Dim::Range { from, to, step: Step::Plus(s) } => ((to - from) / s) as u64 + 1,
+            Dim::Range { .. } => std::iter::successors(Some(self.first()), |&last| self.after(last))
+                .take(usize::try_from(cap.saturating_add(1)).unwrap_or(usize::MAX))
+                .count() as u64,
         }
     }
 
@@ -74,6 +93,21 @@ impl Dim {
 }
 
 impl ShapeSpec {
+    /// How many shapes the item expands to, counted without expanding it: `None` when it is more
+    /// than [`MAX_SHAPES`] and the exact number is not known (a 64-bit overflow, or a range by a
+    /// factor, which is counted only up to the cap).
+    pub fn count(&self) -> Option<u64> {
+        let mut total: u64 = 1;
+        for dim in &self.dims {
+            let n = dim.count_up_to(MAX_SHAPES);
+            total = total.checked_mul(n)?;
+            if n > MAX_SHAPES && !matches!(dim, Dim::Range { step: Step::Plus(_), .. }) {
+                return None;
+            }
+        }
+        Some(total)
+    }
+
     /// Every shape: the product of the dimensions' sizes, the first dimension slowest.
     pub fn expand(&self) -> Vec<Shape> {
         let mut shapes: Vec<Vec<usize>> = vec![Vec::new()];
@@ -86,13 +120,19 @@ impl ShapeSpec {
         shapes.into_iter().map(|dims| Shape { dims, trans_a: self.trans_a, trans_b: self.trans_b }).collect()
     }
 
+    /// Whether the item gives shapes to an op taking `rank` dimensions: one of that rank, or a
+    /// lone range for matmul (its cubes).
+    pub fn fits_rank(&self, rank: usize) -> bool {
+        self.dims.len() == rank || (rank == 3 && self.dims.len() == 1 && self.dims[0].is_range())
+    }
+
     /// The shapes for an op taking `rank` dimensions: those of that rank, or the square (cubic)
     /// shapes of a lone range.
     pub fn expand_for_rank(&self, rank: usize) -> Vec<Shape> {
         if self.dims.len() == rank {
             return self.expand();
         }
-        if self.dims.len() == 1 && self.dims[0].is_range() && rank == 3 {
+        if self.fits_rank(rank) {
             return self.dims[0]
                 .sizes()
                 .into_iter()
@@ -126,7 +166,14 @@ pub fn parse(text: &str) -> Result<ShapeSpec, String> {
     if (trans_a || trans_b) && !(dims.len() == 3 || (dims.len() == 1 && dims[0].is_range())) {
         return Err(format!("`{text}`: only a matmul shape MxNxK takes transposes"));
     }
-    Ok(ShapeSpec { dims, trans_a, trans_b })
+    let spec = ShapeSpec { dims, trans_a, trans_b };
+    match spec.count() {
+        Some(n) if n <= MAX_SHAPES => Ok(spec),
+        count => Err(format!(
+            "`{text}` sweeps {} shapes; one run sweeps at most {MAX_SHAPES}: narrow a range or take larger steps",
+            count.map_or_else(|| format!("more than {MAX_SHAPES}"), |n| n.to_string())
+        )),
+    }
 }
 
 /// `…:NT` → (`…`, false, true); a `:x1.5` range factor is not a layout.
@@ -249,6 +296,26 @@ mod tests {
         assert!(err("abc").contains("`abc` in `abc`: expected a size"));
         assert!(err("0x3").contains("empty dimension"));
         assert!(err("100:TT").contains("only a matmul shape"));
+    }
+
+    #[test]
+    fn sweeps_are_counted_before_they_are_built_and_never_cut_short() {
+        assert_eq!(sizes("1..5000+1").len(), 5000, "every size asked for (4096 once was a silent cap)");
+        assert_eq!(parse("1..5000+1").unwrap().count(), Some(5000));
+        assert_eq!(parse("64..2048:x1.5x3x1..4+1").unwrap().count(), Some(9 * 4));
+        let err = parse("1..4096+1x1..4096+1x1..4096+1").unwrap_err();
+        assert!(err.contains("sweeps 68719476736 shapes; one run sweeps at most 10000"), "{err}");
+        let err = parse("1..18446744073709551615+1x1..18446744073709551615+1").unwrap_err();
+        assert!(err.contains("sweeps more than 10000 shapes"), "{err}");
+        let err = parse("1..18446744073709551615:x1.0001").unwrap_err();
+        assert!(err.contains("sweeps more than 10000 shapes"), "{err}");
+        let top = usize::MAX;
+        assert_eq!(
+            sizes(&format!("{}..{top}+7", top - 10)).concat(),
+            vec![top - 10, top - 3],
+            "no overflow at the top"
+        );
+        assert_eq!(sizes(&format!("{}..{top}", top / 2 + 1)).concat(), vec![top / 2 + 1]);
     }
 
     #[test]

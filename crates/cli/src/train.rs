@@ -352,9 +352,14 @@ fn distill_verdict(finals: &[(f64, f64)], temperature: f32, alpha: f32) -> Strin
     )
 }
 
+/// A path given by a flag, and the flag's name.
+type Flagged<'a> = (&'a str, &'a Option<PathBuf>);
+
 /// Every setting checked, and every output path found writable, before anything is loaded or
-/// trained (a model is never lost to a path that turns out unwritable at the end).
-fn check_common(common: &CommonArgs, outputs: &[&Option<PathBuf>]) -> Result<()> {
+/// trained (a model is never lost to a path that turns out unwritable at the end), and no output
+/// allowed to destroy an input (a dataset file, `inputs`), another output, or a file of another
+/// kind: `checkpoints` replace only checkpoints, `--json` appends only to JSON lines.
+fn check_common(common: &CommonArgs, checkpoints: &[Flagged], inputs: &[Flagged]) -> Result<()> {
     let bad = |why: String| Err(Error::InvalidArgument { op: "train", why });
     if common.batch == 0 || common.epochs == 0 {
         return bad("--batch and --epochs must be at least 1".into());
@@ -371,10 +376,22 @@ fn check_common(common: &CommonArgs, outputs: &[&Option<PathBuf>]) -> Result<()>
     if let Some(w) = common.split.iter().find(|w| !(w.is_finite() && **w > 0.0 && **w <= 1e6)) {
         return bad(format!("--split weight {w} must be a finite number above 0 (at most 1e6)"));
     }
-    for path in outputs.iter().copied().flatten().chain([&common.json, &common.profile_json].into_iter().flatten()) {
-        kernelab_tensor::files::check_writable(path)?;
+    use kernelab_tensor::files::{Kind, Paths};
+    let mut paths = Paths::new();
+    for file in data_dir(&common.data).map(|dir| kernelab_nn::data::files(&dir)).unwrap_or_default() {
+        paths.input("--data", Some(&file));
     }
-    Ok(())
+    for (flag, path) in inputs {
+        paths.input(flag, path.as_deref());
+    }
+    let checkpoint =
+        Kind::ReplacedIf { what: "a checkpoint (safetensors)", is: kernelab_nn::checkpoint::is_checkpoint };
+    for (flag, path) in checkpoints {
+        paths.output(flag, path.as_deref(), checkpoint);
+    }
+    paths.output("--json", common.json.as_deref(), Kind::JsonLines);
+    paths.output("--profile-json", common.profile_json.as_deref(), Kind::Replaced);
+    paths.check()
 }
 
 /// The start-up line of a distributed run (rank 0): the world and each rank's devices.
@@ -386,7 +403,7 @@ fn announce_world(comm: Option<&Comm>, devices: &[Device], batch: usize) {
 }
 
 pub fn train(a: &TrainArgs) -> Result<()> {
-    check_common(&a.common, &[&a.save])?;
+    check_common(&a.common, &[("--save", &a.save)], &[])?;
     let comm = cluster::start(a.common.distributed)?;
     let comm = comm.as_ref();
     let setup = (|| {
@@ -416,7 +433,11 @@ pub fn train(a: &TrainArgs) -> Result<()> {
 }
 
 pub fn distill(a: &DistillArgs) -> Result<()> {
-    check_common(&a.common, &[&a.save_teacher])?;
+    check_common(
+        &a.common,
+        &[("--save-teacher", &a.save_teacher)],
+        &[("--teacher-checkpoint", &a.teacher_checkpoint)],
+    )?;
     if !(a.temperature.is_finite() && a.temperature > 0.0 && a.temperature <= 1e4 && (0.0..=1.0).contains(&a.alpha)) {
         return Err(Error::InvalidArgument {
             op: "distill",

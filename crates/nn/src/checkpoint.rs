@@ -38,6 +38,26 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     kernelab_tensor::files::write(path, bytes)
 }
 
+/// Whether `path` holds a safetensors file, recognised by its start: a little-endian 64-bit
+/// header length that fits in the file, then a header that is a JSON object. Only the header is
+/// read (at most 100 MB, safetensors' own limit), so a large checkpoint is recognised cheaply.
+pub fn is_checkpoint(path: &Path) -> bool {
+    use std::io::Read;
+    let Ok(mut file) = std::fs::File::open(path) else { return false };
+    let len = file.metadata().map_or(0, |m| m.len());
+    let mut size = [0u8; 8];
+    if file.read_exact(&mut size).is_err() {
+        return false;
+    }
+    let header_len = u64::from_le_bytes(size);
+    if !(2..=100_000_000).contains(&header_len) || header_len > len.saturating_sub(8) {
+        return false;
+    }
+    let mut header = Vec::new();
+    file.take(header_len).read_to_end(&mut header).is_ok()
+        && serde_json::from_slice::<serde_json::Value>(&header).is_ok_and(|v| v.is_object())
+}
+
 /// The contents of a checkpoint: named tensors (sorted by name) and string metadata.
 #[derive(Clone, Debug)]
 pub struct Checkpoint {

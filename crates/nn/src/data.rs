@@ -44,6 +44,17 @@ pub struct Dataset {
     pub classes: usize,
 }
 
+/// Every file of an MNIST-format folder that [`Dataset::load`] may read (`stem` and `stem.gz` of
+/// both splits' images and labels) and that exists: what a command must never write over.
+pub fn files(dir: &Path) -> Vec<PathBuf> {
+    [Split::Train, Split::Test]
+        .into_iter()
+        .flat_map(|split| <[&str; 2]>::from(split.stems()))
+        .flat_map(|stem| [dir.join(stem), dir.join(format!("{stem}.gz"))])
+        .filter(|p| p.exists())
+        .collect()
+}
+
 /// `stem` or `stem.gz` in `dir`, or an error naming both.
 fn find(dir: &Path, stem: &str) -> Result<PathBuf> {
     let raw = dir.join(stem);

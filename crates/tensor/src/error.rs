@@ -80,6 +80,11 @@ pub enum Error {
     /// A file whose contents are not what its format promises.
     #[error("{path}: {why}")]
     Format { path: String, why: String },
+
+    /// An output that would destroy a file: one the command reads, another of its outputs, a file
+    /// of another kind, or one whose mode does not let the user write it. Refused before any work.
+    #[error("{path}: {why}")]
+    Output { path: String, why: String },
 }
 
 /// The result type of every fallible kernelab call.

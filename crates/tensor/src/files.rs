@@ -5,10 +5,18 @@
 //! wins whole), and a failed or killed write leaves the old file and no temporary one behind
 //! (the temporary file is removed on every error path). A symbolic link is followed, so the file
 //! it names is replaced and the link stays; anything that is not a regular file (a device such as
-//! `/dev/stdout`, a FIFO) is written through, never replaced.
+//! `/dev/stdout`, a FIFO) is written through, never replaced. An existing file is replaced only
+//! when its mode lets the user write it ([`may_write`]), though a rename would not need that.
+//!
+//! A command checks all its files at once before any work with [`Paths`]: no output may be another
+//! output, one of its inputs, or an existing file of another kind.
+
+mod paths;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+pub use paths::{Kind, Paths, may_write};
 
 use crate::{Error, Result};
 
@@ -36,6 +44,7 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
                 source: std::io::Error::other("is a directory"),
             });
         }
+        Ok(meta) if !may_write(&meta) => return Err(read_only(path, &meta)),
         Ok(meta) if !meta.is_file() => {
             let mut file = std::fs::OpenOptions::new().write(true).open(path).map_err(io)?;
             return file.write_all(bytes).map_err(io);
@@ -59,7 +68,24 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Fails early, before any work, when `path`'s directory does not exist or cannot be written.
+/// The refusal of a file whose mode does not let the user write it.
+fn read_only(path: &Path, meta: &std::fs::Metadata) -> Error {
+    use std::os::unix::fs::MetadataExt;
+    Error::Output {
+        path: path.display().to_string(),
+        why: format!(
+            "its mode {:04o} (owner uid {}, group gid {}) does not let you write it; kernelab replaces a file \
+             only where a shell's `>` could write it (root: where any write bit is set): `chmod u+w` it, or \
+             name another file",
+            meta.mode() & 0o7777,
+            meta.uid(),
+            meta.gid()
+        ),
+    }
+}
+
+/// Fails early, before any work, when `path`'s directory does not exist or cannot be written, or
+/// `path` is a file whose mode does not let the user write it.
 pub fn check_writable(path: &Path) -> Result<()> {
     if path == Path::new("-") {
         return Ok(());
@@ -77,8 +103,10 @@ pub fn check_writable(path: &Path) -> Result<()> {
     if !dir.is_dir() {
         return Err(fail(format!("the directory {} does not exist", dir.display())));
     }
-    if path.exists() && !path.is_file() {
-        return Ok(());
+    match std::fs::metadata(path) {
+        Ok(meta) if !may_write(&meta) => return Err(read_only(path, &meta)),
+        Ok(meta) if !meta.is_file() => return Ok(()),
+        _ => {}
     }
     tempfile::Builder::new()
         .prefix(".kernelab-")
@@ -112,6 +140,14 @@ mod tests {
         assert!(check_writable(dir.path()).is_err());
         assert!(check_writable(&dir.path().join("fine.json")).is_ok());
         assert!(write(dir.path(), b"x").is_err());
+        use std::os::unix::fs::PermissionsExt;
+        let frozen = dir.path().join("frozen.json");
+        std::fs::write(&frozen, b"keep").unwrap();
+        std::fs::set_permissions(&frozen, std::fs::Permissions::from_mode(0o444)).unwrap();
+        let err = check_writable(&frozen).unwrap_err().to_string();
+        assert!(err.contains("mode 0444") && err.contains("does not let you write it"), "{err}");
+        assert!(write(&frozen, b"new").is_err(), "not replaced through the rename either");
+        assert_eq!(std::fs::read(&frozen).unwrap(), b"keep");
     }
 
     #[test]
