@@ -7,6 +7,8 @@ pub mod case;
 pub mod check;
 pub mod compare;
 pub mod conformance;
+pub mod noise;
+pub mod read;
 pub mod record;
 pub mod reference;
 pub mod rounds;

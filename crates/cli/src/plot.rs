@@ -7,7 +7,7 @@
 //! - `sweep`: GFLOP/s (or the time, for an op without flops) against the size, one line per
 //!   backend and variant, the baselines dashed.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 use plotters::prelude::*;
@@ -70,15 +70,6 @@ fn load_font() -> Result<()> {
         .map_err(plot_error)
 }
 
-fn read(path: &Path) -> Result<Report> {
-    let text =
-        std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
-    serde_json::from_str(&text).map_err(|e| Error::Format {
-        path: path.display().to_string(),
-        why: format!("not a `kernelab bench --json` report ({e})"),
-    })
-}
-
 /// The kinds of plot a report can make, for the message when the asked one cannot be drawn.
 fn kinds(report: &Report) -> Vec<&'static str> {
     let mut kinds = Vec::new();
@@ -93,7 +84,7 @@ fn kinds(report: &Report) -> Vec<&'static str> {
 }
 
 pub fn run(a: &PlotArgs) -> Result<()> {
-    let report = read(&a.report)?;
+    let report = Report::read(&a.report)?;
     kernelab_tensor::files::check_writable(&a.out)?;
     load_font()?;
     let mut svg = String::new();
