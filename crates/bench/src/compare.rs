@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::noise::Floor;
 use crate::record::{Record, Report, RowKey, Status};
-use crate::stats::{Z99, log_median_se};
+use crate::stats::{Z99, log_median_se, robust_sd};
 
 /// The band of [`Verdict::Same`] unless told otherwise: ±5%.
 pub const SAME_WITHIN: f64 = 0.05;
@@ -156,6 +156,24 @@ pub fn compare(base: &Report, new: &Report, floor: &Floor, same_within: f64) -> 
 /// `1 + threshold`.
 pub fn regressions(pairs: &[Pair], threshold: f64) -> Vec<&Pair> {
     pairs.iter().filter(|p| p.ratio_low > 1.0 + threshold).collect()
+}
+
+/// Do the pairs spread around their common shift more than their intervals allow? On the log
+/// scale each pair's `dᵢ = ln ratioᵢ` should scatter around the rows' common shift `median(d)`
+/// by about its own `sᵢ` (the interval's half-width over [`Z99`]). When the robust spread of
+/// the `dᵢ` ([`robust_sd`]) exceeds twice the median `sᵢ`, the machine varied between these two
+/// runs more than the noise floor says (measured under other conditions, or not at all), and
+/// the verdicts deserve less trust: returns (observed, expected). Needs 8 pairs whose samples
+/// differ; a few rows that really changed barely move the median absolute deviation.
+pub fn spread_beyond_floor(pairs: &[Pair]) -> Option<(f64, f64)> {
+    let judged: Vec<&Pair> = pairs.iter().filter(|p| p.ratio_high > p.ratio).collect();
+    if judged.len() < 8 {
+        return None;
+    }
+    let d: Vec<f64> = judged.iter().map(|p| p.ratio.ln()).collect();
+    let mut s: Vec<f64> = judged.iter().map(|p| (p.ratio_high / p.ratio).ln() / Z99).collect();
+    let (observed, expected) = (robust_sd(&d), crate::stats::median(&mut s));
+    (observed > 2.0 * expected).then_some((observed, expected))
 }
 
 /// What differs between the two runs' circumstances, one line each (empty when nothing does).

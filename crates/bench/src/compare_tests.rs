@@ -189,3 +189,19 @@ fn verdicts_follow_the_interval() {
     let (_, (low, high), v) = judge(&[1.0], &[2.0], 0.01, 0.05);
     assert_eq!((low, high, v), (0.0, f64::INFINITY, Verdict::Undecided));
 }
+
+#[test]
+fn rows_that_scatter_more_than_the_floor_allows_are_flagged() {
+    // Ten rows, each moved by its own ±20% between the runs (a loaded machine's run-level luck),
+    // against a floor of 1% measured in quiet: flagged. The same against a 20% floor, or a
+    // 10% slowdown of one row among quiet ones: not.
+    let shift = |i: usize| [1.2, 0.8, 1.15, 0.85, 1.2, 0.8, 1.1, 0.9, 1.25, 0.75][i];
+    let (a, b) = (run(1, 0.01, |_| 1.0), run(2, 0.01, shift));
+    let quiet = compare(&a, &b, &Floor::given(0.01), SAME_WITHIN);
+    let (observed, expected) = spread_beyond_floor(&quiet.pairs).expect("flagged");
+    assert!(observed > 0.1 && expected < 0.02, "{observed} {expected}");
+    assert_eq!(spread_beyond_floor(&compare(&a, &b, &Floor::given(0.2), SAME_WITHIN).pairs), None);
+    let one = run(2, 0.01, |i| if i == 4 { 1.10 } else { 1.0 });
+    assert_eq!(spread_beyond_floor(&compare(&a, &one, &Floor::given(0.01), SAME_WITHIN).pairs), None);
+    assert_eq!(spread_beyond_floor(&compare(&a, &a, &Floor::given(0.01), SAME_WITHIN).pairs), None);
+}

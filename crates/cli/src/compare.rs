@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use kernelab_bench::compare::{Comparison, Pair, Verdict, compare, differences, regressions};
+use kernelab_bench::compare::{Comparison, Pair, Verdict, compare, differences, regressions, spread_beyond_floor};
 use kernelab_bench::noise::{self, Floor, Source};
 use kernelab_bench::record::Report;
 use kernelab_bench::table::{format_time, terminal_table};
@@ -94,6 +94,15 @@ pub fn run(a: &CompareArgs) -> Result<usize> {
         eprintln!("warning: {warning}");
     }
     outln!("noise floor between runs: {}", describe(&floor));
+    if let Some((observed, expected)) = spread_beyond_floor(&found.pairs) {
+        eprintln!(
+            "warning: the rows moved apart by {} (robust spread of ln new/base around their common shift), more \
+             than twice the {} their intervals allow: these two runs varied more than the noise floor says; \
+             measure it under the conditions you compare in (`--calibrate`)",
+            percent(observed),
+            percent(expected)
+        );
+    }
     print_table(&found);
     print_summary(&found, a, base_path, new_path);
     for (key, status, note) in &found.failed {
