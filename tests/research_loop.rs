@@ -102,37 +102,100 @@ fn malformed_ranges_name_the_part_they_could_not_read() {
     fails_with(&["bench", "--shape", "64y9"], 2, "`y9` in `64y9`");
 }
 
+/// `report` with every row's samples replaced by 12 known ones from `factor(i)` × 10 µs up by
+/// 0.1% each, so that verdicts do not depend on this machine's noise.
+fn with_samples(report: &serde_json::Value, factor: impl Fn(usize) -> f64) -> serde_json::Value {
+    let mut report = report.clone();
+    for (i, r) in report["records"].as_array_mut().unwrap().iter_mut().enumerate() {
+        let f = factor(i);
+        let samples: Vec<f64> = (0..12).map(|j| f * 1e-5 * (1.0 + 0.001 * j as f64)).collect();
+        r["median_s"] = serde_json::json!(f * 1e-5 * 1.0055);
+        r["samples_s"] = serde_json::json!(samples);
+        r["rounds"] = serde_json::json!((0..12).collect::<Vec<u32>>());
+        r["n"] = serde_json::json!(12);
+    }
+    report
+}
+
+fn write(path: &Path, value: &serde_json::Value) -> String {
+    std::fs::write(path, value.to_string()).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
 #[test]
 fn compare_says_same_for_one_file_and_slower_for_a_twofold_slowdown() {
     let d = dir();
     let base = sweep(d.path());
     let (stdout, _) = ok(&["compare", base.to_str().unwrap(), base.to_str().unwrap()]);
-    assert!(stdout.contains("0 faster, 0 slower, 6 same, 0 noisy"), "{stdout}");
+    assert!(stdout.contains("0 faster, 0 slower, 6 same, 0 undecided"), "{stdout}");
 
-    // Synthetic samples with known answers: a tight set (within 7%) as the base, and the same
-    // set twice as long as the new run, so the verdicts do not depend on this machine's noise.
-    let with_samples = |factor: f64| {
-        let mut report = json(&base);
-        for r in report["records"].as_array_mut().unwrap() {
-            let samples: Vec<f64> = (0..12).map(|i| factor * 1e-5 * (1.0 + 0.006 * i as f64)).collect();
-            r["median_s"] = serde_json::json!(factor * 1e-5 * 1.033);
-            r["samples_s"] = serde_json::json!(samples);
-            r["n"] = serde_json::json!(12);
-        }
-        report
-    };
-    let (base_report, slow) = (with_samples(1.0), with_samples(2.0));
-    let base = d.path().join("base.json");
-    std::fs::write(&base, serde_json::to_string(&base_report).unwrap()).unwrap();
-    let slow_path = d.path().join("slow.json");
-    std::fs::write(&slow_path, serde_json::to_string(&slow).unwrap()).unwrap();
-    let out = kernelab(&["compare", base.to_str().unwrap(), slow_path.to_str().unwrap(), "--threshold", "5%"]);
+    let report = json(&base);
+    let base = write(&d.path().join("base.json"), &with_samples(&report, |_| 1.0));
+    let slow = write(&d.path().join("slow.json"), &with_samples(&report, |_| 2.0));
+    let out = kernelab(&["compare", &base, &slow, "--threshold", "5%", "--noise-floor", "1%"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("0 faster, 6 slower"), "{stdout}");
-    assert_eq!(out.status.code(), Some(1), "a significant slowdown past the threshold fails");
-    let out = kernelab(&["compare", slow_path.to_str().unwrap(), base.to_str().unwrap(), "--threshold", "5%"]);
+    assert!(stdout.contains("0 faster, 6 slower") && stdout.contains("1.0% (--noise-floor)"), "{stdout}");
+    assert_eq!(out.status.code(), Some(1), "a slowdown past the threshold fails");
+    let out = kernelab(&["compare", &slow, &base, "--threshold", "5%", "--noise-floor", "1%"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("6 faster"));
     assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn the_threshold_means_what_it_says_at_one_and_at_fifty_percent() {
+    let d = dir();
+    let report = json(&sweep(d.path()));
+    // Every row 3% slower, the first one twice as slow, on a machine whose floor is 0.2%.
+    let base = write(&d.path().join("base.json"), &with_samples(&report, |_| 1.0));
+    let new = write(&d.path().join("new.json"), &with_samples(&report, |i| if i == 0 { 2.0 } else { 1.03 }));
+    let gate = |threshold: &str| {
+        let out = kernelab(&["compare", &base, &new, "--threshold", threshold, "--noise-floor", "0.2%"]);
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, stderr) = gate("1%");
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("6 rows are slower by more than 1.0%"), "{stderr}");
+    let (code, stderr) = gate("50%");
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("1 rows are slower by more than 50.0%"), "{stderr}");
+    let (code, _) = gate("150%");
+    assert_eq!(code, Some(0), "nothing is 2.5 times slower");
+    // The same 3% with a floor of 5%: the runs cannot tell, and a 1% gate does not fail them.
+    let out = kernelab(&["compare", &base, &new, "--threshold", "1%", "--noise-floor", "5%"]);
+    let all = common::text(&out);
+    assert!(all.contains("5 undecided") && all.contains("1 rows are slower by more than 1.0%"), "{all}");
+}
+
+#[test]
+fn calibrate_keeps_the_floor_of_identical_runs_and_compare_reads_it() {
+    let d = dir();
+    let report = json(&sweep(d.path()));
+    let runs: Vec<String> = [1.0, 1.02, 0.98]
+        .iter()
+        .enumerate()
+        .map(|(i, &f)| write(&d.path().join(format!("aa{i}.json")), &with_samples(&report, |_| f)))
+        .collect();
+    let cache = d.path().join("cache");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kernelab"))
+            .args(args)
+            .env("KERNELAB_CACHE_DIR", &cache)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["compare", "--calibrate", &runs[0], &runs[1], &runs[2]]);
+    let all = common::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    // Medians 1.00, 1.02, 0.98 and the same 12 samples each: a spread of 2.00% between runs,
+    // less the samples' own error of the median (0.16%): √(0.0200² − 0.0016²) = 1.99%.
+    assert!(all.contains("2.0% between runs, the root mean square of 6 rows over 3 runs"), "{all}");
+    let out = run(&["compare", &runs[0], &runs[1], "--threshold", "5%"]);
+    let all = common::text(&out);
+    assert!(all.contains("noise floor between runs: 2.0%") && all.contains("measured from 3 runs"), "{all}");
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    let out = run(&["compare", "--calibrate", &runs[0]]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(common::text(&out).contains("give two reports or more"));
 }
 
 #[test]
@@ -145,10 +208,22 @@ fn compare_refuses_other_schemas_and_files_without_common_rows() {
     std::fs::write(&other_path, other.to_string()).unwrap();
     fails_with(&["compare", base.to_str().unwrap(), other_path.to_str().unwrap()], 2, "schema version 99");
     let mut disjoint = json(&base);
-    disjoint["records"].as_array_mut().unwrap().iter_mut().for_each(|r| r["variant"] = serde_json::json!("other"));
+    for (i, r) in disjoint["records"].as_array_mut().unwrap().iter_mut().enumerate() {
+        r["variant"] = serde_json::json!(format!("other{i}"));
+    }
     let disjoint_path = d.path().join("disjoint.json");
     std::fs::write(&disjoint_path, disjoint.to_string()).unwrap();
-    fails_with(&["compare", base.to_str().unwrap(), disjoint_path.to_str().unwrap()], 2, "no timed row of");
+    fails_with(&["compare", base.to_str().unwrap(), disjoint_path.to_str().unwrap()], 2, "no ok row of");
+    // The same rows from another device are never paired, and the message says why.
+    let mut elsewhere = json(&base);
+    elsewhere["records"].as_array_mut().unwrap().iter_mut().for_each(|r| r["device"] = serde_json::json!("Other CPU"));
+    let elsewhere_path = d.path().join("elsewhere.json");
+    std::fs::write(&elsewhere_path, elsewhere.to_string()).unwrap();
+    fails_with(
+        &["compare", base.to_str().unwrap(), elsewhere_path.to_str().unwrap()],
+        2,
+        "6 rows are the same work on another device",
+    );
 }
 
 #[test]

@@ -1,112 +1,179 @@
-//! `kernelab compare BASE NEW`: rows paired by op, backend, variant, shape, layout, threads and
-//! mode; for each, the ratio of medians (new ÷ base time, above 1 is slower), a 95% bootstrap
-//! interval of it, the Mann-Whitney p-value from the raw samples, and a verdict.
+//! `kernelab compare BASE NEW`: rows paired by [`RowKey`] (op, backend, device, variant, shape,
+//! layout, threads, mode), each judged by a 99% interval of the ratio of medians `new ÷ base`
+//! (above 1 is slower) that allows for what varies between two runs, not only within one.
+//!
+//! On the log scale the ratio is `d = ln m_new − ln m_base`, and its variance
+//! `s² = se_base² + se_new² + 2·σ²`: each run's standard error of its own median
+//! ([`log_median_se`], from its samples in the order taken) and twice the noise floor `σ`, the
+//! machine's spread of a row's median between runs beyond its samples ([`crate::noise`]). The
+//! interval is `exp(d ± z·s)` with `z` = [`Z99`]. Two sets of the very same samples are one run
+//! read twice: their interval is `[1, 1]`.
+//!
+//! The verdict: `slower` when the interval lies above 1, `faster` below 1, `same` when it lies
+//! within `±same_within` (of 1), otherwise `undecided` (the runs cannot tell). A gate of
+//! threshold `X` fails exactly the rows whose interval lies above `1 + X`.
+
+use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::record::{Record, Report};
-use crate::stats::{mann_whitney_p, ratio_interval};
+use crate::noise::Floor;
+use crate::record::{Record, Report, RowKey, Status};
+use crate::stats::{Z99, log_median_se, robust_sd};
 
-/// A difference below this many percent is "same" even when it is significant.
-pub const NEGLIGIBLE: f64 = 0.02;
-
-/// The p-value below which a difference counts as real.
-pub const SIGNIFICANCE: f64 = 0.01;
+/// The band of [`Verdict::Same`] unless told otherwise: ±5%.
+pub const SAME_WITHIN: f64 = 0.05;
 
 /// What one pair of rows says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
+    /// The whole interval is below 1.
     Faster,
+    /// The whole interval is above 1.
     Slower,
+    /// The interval holds 1 and lies within the same-band.
     Same,
-    /// The samples are too spread to tell.
-    Noisy,
+    /// The interval holds 1 and reaches past the same-band: the runs cannot tell.
+    Undecided,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Faster => "faster",
+            Verdict::Slower => "slower",
+            Verdict::Same => "same",
+            Verdict::Undecided => "undecided",
+        }
+    }
 }
 
 /// One paired row.
 #[derive(Clone, Debug, Serialize)]
 pub struct Pair {
-    pub op: String,
-    pub backend: String,
-    pub variant: String,
-    pub shape: String,
-    pub threads: Option<usize>,
+    pub key: RowKey,
     pub base_median_s: f64,
     pub new_median_s: f64,
     /// `new_median_s / base_median_s`.
     pub ratio: f64,
     pub ratio_low: f64,
     pub ratio_high: f64,
-    pub p_value: f64,
+    /// The noise floor the row was held against.
+    pub floor: f64,
     pub verdict: Verdict,
 }
 
-/// The verdict from a ratio, its interval and the p-value (see the module header).
-pub fn verdict(base: &[f64], new: &[f64]) -> (f64, (f64, f64), f64, Verdict) {
-    let mut sorted_base = base.to_vec();
-    let mut sorted_new = new.to_vec();
-    let ratio = crate::stats::median(&mut sorted_new) / crate::stats::median(&mut sorted_base);
-    if sorted_base == sorted_new {
-        return (ratio, (ratio, ratio), 1.0, Verdict::Same);
-    }
-    let interval = ratio_interval(base, new, 2000);
-    let p = mann_whitney_p(base, new);
-    let excludes_one = interval.0 > 1.0 || interval.1 < 1.0;
-    let verdict = if p < SIGNIFICANCE && excludes_one {
-        if (ratio - 1.0).abs() <= NEGLIGIBLE {
-            Verdict::Same
-        } else if ratio > 1.0 {
-            Verdict::Slower
-        } else {
-            Verdict::Faster
-        }
-    } else if interval.0 >= 1.0 - 2.5 * NEGLIGIBLE && interval.1 <= 1.0 + 2.5 * NEGLIGIBLE {
+/// The ratio of medians, its 99% interval and the verdict for samples `base` and `new` (seconds,
+/// in the order taken) of one row, with a noise floor `floor` and a same-band `same_within`
+/// (see the module header).
+pub fn judge(base: &[f64], new: &[f64], floor: f64, same_within: f64) -> (f64, (f64, f64), Verdict) {
+    let med = |v: &[f64]| crate::stats::median(&mut v.to_vec());
+    let ratio = med(new) / med(base);
+    let interval = if base == new {
+        (ratio, ratio)
+    } else {
+        let (se_b, se_n) = (log_median_se(base), log_median_se(new));
+        let half = Z99 * (se_b * se_b + se_n * se_n + 2.0 * floor * floor).sqrt();
+        (ratio * (-half).exp(), ratio * half.exp())
+    };
+    (ratio, interval, verdict(interval, same_within))
+}
+
+/// The verdict of an interval of `new ÷ base`.
+pub fn verdict((low, high): (f64, f64), same_within: f64) -> Verdict {
+    if low > 1.0 {
+        Verdict::Slower
+    } else if high < 1.0 {
+        Verdict::Faster
+    } else if low >= 1.0 / (1.0 + same_within) && high <= 1.0 + same_within {
         Verdict::Same
     } else {
-        Verdict::Noisy
-    };
-    (ratio, interval, p, verdict)
+        Verdict::Undecided
+    }
 }
 
-fn key(r: &Record) -> (String, String, String, Vec<usize>, Option<String>, Option<usize>, String) {
-    (
-        r.op.clone(),
-        r.backend.clone(),
-        r.variant.clone(),
-        r.shape.clone(),
-        r.transpose.clone(),
-        r.threads,
-        r.mode.clone(),
-    )
+/// Everything a comparison found.
+#[derive(Clone, Debug, Default)]
+pub struct Comparison {
+    /// The rows `ok` in both reports, paired, in the base report's order.
+    pub pairs: Vec<Pair>,
+    /// Rows of the new report that failed their check or could not run, with their note: they
+    /// fail the gate.
+    pub failed: Vec<(RowKey, Status, String)>,
+    /// Rows of the base and of the new report that were not compared because they are not `ok`
+    /// (failed, skipped or could not run), how many.
+    pub not_ok: (usize, usize),
+    /// `ok` base rows without an `ok` partner in the new report.
+    pub unmatched: usize,
+    /// `ok` rows of the new report that match a base row in everything but the device, as
+    /// (base device, new device): never paired.
+    pub other_device: Vec<(String, String)>,
 }
 
-/// Every row timed in both reports, paired, in the base report's order.
-pub fn pair(base: &Report, new: &Report) -> Vec<Pair> {
-    let timed_new: std::collections::HashMap<_, &Record> =
-        new.records.iter().filter(|n| n.timed()).map(|n| (key(n), n)).collect();
-    base.records
-        .iter()
-        .filter(|b| b.timed())
-        .filter_map(|b| {
-            let n = *timed_new.get(&key(b))?;
-            let (ratio, (lo, hi), p, verdict) = verdict(&b.samples_s, &n.samples_s);
-            Some(Pair {
-                op: b.op.clone(),
-                backend: b.backend.clone(),
-                variant: b.variant.clone(),
-                shape: crate::table::shape_text(b),
-                threads: b.threads,
-                base_median_s: b.median_s,
-                new_median_s: n.median_s,
-                ratio,
-                ratio_low: lo,
-                ratio_high: hi,
-                p_value: p,
-                verdict,
-            })
-        })
-        .collect()
+/// Pairs the `ok` rows of `base` and `new` and judges each pair (see the module header). Rows are
+/// matched through a hash of their keys, so the cost is that of the samples' sorting,
+/// `O(n log n)` in a row's samples.
+pub fn compare(base: &Report, new: &Report, floor: &Floor, same_within: f64) -> Comparison {
+    let ok = |r: &&Record| r.status == Status::Ok && r.timed();
+    let new_rows: HashMap<RowKey, &Record> = new.records.iter().filter(ok).map(|r| (r.key(), r)).collect();
+    let without_device = |k: &RowKey| RowKey { device: String::new(), ..k.clone() };
+    let new_by_work: HashMap<RowKey, &Record> = new_rows.iter().map(|(k, r)| (without_device(k), *r)).collect();
+    let mut out = Comparison::default();
+    for b in base.records.iter().filter(ok) {
+        let key = b.key();
+        let Some(n) = new_rows.get(&key) else {
+            out.unmatched += 1;
+            if let Some(other) = new_by_work.get(&without_device(&key)) {
+                out.other_device.push((b.device.clone(), other.device.clone()));
+            }
+            continue;
+        };
+        let f = floor.for_row(&key);
+        let (ratio, (low, high), verdict) = judge(&b.samples_s, &n.samples_s, f, same_within);
+        out.pairs.push(Pair {
+            key,
+            base_median_s: b.median_s,
+            new_median_s: n.median_s,
+            ratio,
+            ratio_low: low,
+            ratio_high: high,
+            floor: f,
+            verdict,
+        });
+    }
+    for r in &new.records {
+        if matches!(r.status, Status::Fail | Status::Error) {
+            out.failed.push((r.key(), r.status, r.note.clone().unwrap_or_default()));
+        }
+    }
+    let not_ok = |r: &Report| r.records.iter().filter(|r| !ok(r)).count();
+    out.not_ok = (not_ok(base), not_ok(new));
+    out
+}
+
+/// The pairs slower by more than `threshold` (0.05 is 5%): those whose whole interval lies above
+/// `1 + threshold`.
+pub fn regressions(pairs: &[Pair], threshold: f64) -> Vec<&Pair> {
+    pairs.iter().filter(|p| p.ratio_low > 1.0 + threshold).collect()
+}
+
+/// Do the pairs spread around their common shift more than their intervals allow? On the log
+/// scale each pair's `dᵢ = ln ratioᵢ` should scatter around the rows' common shift `median(d)`
+/// by about its own `sᵢ` (the interval's half-width over [`Z99`]). When the robust spread of
+/// the `dᵢ` ([`robust_sd`]) exceeds twice the median `sᵢ`, the machine varied between these two
+/// runs more than the noise floor says (measured under other conditions, or not at all), and
+/// the verdicts deserve less trust: returns (observed, expected). Needs 8 pairs whose samples
+/// differ; a few rows that really changed barely move the median absolute deviation.
+pub fn spread_beyond_floor(pairs: &[Pair]) -> Option<(f64, f64)> {
+    let judged: Vec<&Pair> = pairs.iter().filter(|p| p.ratio_high > p.ratio).collect();
+    if judged.len() < 8 {
+        return None;
+    }
+    let d: Vec<f64> = judged.iter().map(|p| p.ratio.ln()).collect();
+    let mut s: Vec<f64> = judged.iter().map(|p| (p.ratio_high / p.ratio).ln() / Z99).collect();
+    let (observed, expected) = (robust_sd(&d), crate::stats::median(&mut s));
+    (observed > 2.0 * expected).then_some((observed, expected))
 }
 
 /// What differs between the two runs' circumstances, one line each (empty when nothing does).
@@ -141,37 +208,5 @@ pub fn differences(base: &Report, new: &Report) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn samples(center: f64, spread: f64, n: usize) -> Vec<f64> {
-        // Deterministic, skewed a little: what timing samples look like.
-        (0..n).map(|i| center * (1.0 + spread * ((i * 7919 % n) as f64 / n as f64))).collect()
-    }
-
-    #[test]
-    fn identical_samples_are_the_same() {
-        let a = samples(1e-3, 0.3, 30);
-        assert_eq!(verdict(&a, &a).3, Verdict::Same);
-    }
-
-    #[test]
-    fn a_twofold_slowdown_is_slower_and_a_speedup_faster() {
-        let a = samples(1e-3, 0.05, 30);
-        let slow: Vec<f64> = a.iter().map(|v| 2.0 * v).collect();
-        let (ratio, (lo, hi), p, v) = verdict(&a, &slow);
-        assert_eq!(v, Verdict::Slower);
-        assert!((ratio - 2.0).abs() < 1e-9 && lo > 1.8 && hi < 2.2 && p < 1e-6, "{ratio} {lo} {hi} {p}");
-        assert_eq!(verdict(&slow, &a).3, Verdict::Faster);
-    }
-
-    #[test]
-    fn a_one_percent_shift_is_the_same_and_wide_overlapping_samples_are_noisy() {
-        let a = samples(1e-3, 0.01, 30);
-        let shifted: Vec<f64> = a.iter().map(|v| 1.01 * v).collect();
-        assert_eq!(verdict(&a, &shifted).3, Verdict::Same);
-        let wide = samples(1e-3, 1.0, 8);
-        let wide_other: Vec<f64> = samples(1.05e-3, 1.0, 8).into_iter().rev().collect();
-        assert_eq!(verdict(&wide, &wide_other).3, Verdict::Noisy);
-    }
-}
+#[path = "compare_tests.rs"]
+pub(crate) mod tests;

@@ -64,6 +64,11 @@ pub struct Record {
     pub n: usize,
     /// Every sample, seconds per launch, in the order taken.
     pub samples_s: Vec<f64>,
+    /// The round each sample was taken in (parallel to `samples_s`, increasing): samples of two
+    /// rows with the same round were taken within one pass over the run's rows. Empty in reports
+    /// written before rounds, which still read.
+    #[serde(default)]
+    pub rounds: Vec<u32>,
     #[serde(deserialize_with = "nan_if_null")]
     pub median_s: f64,
     #[serde(deserialize_with = "nan_if_null")]
@@ -76,9 +81,13 @@ pub struct Record {
     pub host_median_s: f64,
     /// `p90_s / p10_s` above 1.2: the median is less certain than its digits suggest.
     pub noisy: bool,
-    /// Floating-point operations of one launch (`2·M·N·K` for matmul; an `exp` counts one).
+    /// Floating-point operations of one launch (`2·M·N·K` for matmul; an `exp` counts one);
+    /// `null` in a row that was not run.
+    #[serde(deserialize_with = "nan_if_null")]
     pub flops: f64,
-    /// The least traffic of one launch (each input read once, each output written once), bytes.
+    /// The least traffic of one launch (each input read once, each output written once), bytes;
+    /// `null` in a row that was not run.
+    #[serde(deserialize_with = "nan_if_null")]
     pub bytes: f64,
     /// `flops / median_s / 1e9`.
     #[serde(deserialize_with = "nan_if_null")]
@@ -116,6 +125,21 @@ impl Record {
         self.n > 0
     }
 
+    /// What identifies a row within a report and pairs it with its partner in another: op,
+    /// backend, device, variant, shape, layout, threads and mode.
+    pub fn key(&self) -> RowKey {
+        RowKey {
+            op: self.op.clone(),
+            backend: self.backend.clone(),
+            device: self.device.clone(),
+            variant: self.variant.clone(),
+            shape: self.shape.clone(),
+            transpose: self.transpose.clone(),
+            threads: self.threads,
+            mode: self.mode.clone(),
+        }
+    }
+
     /// The same work: backend, device, op, shape and layout.
     pub fn same_work(&self, other: &Record) -> bool {
         self.backend == other.backend
@@ -123,6 +147,33 @@ impl Record {
             && self.op == other.op
             && self.shape == other.shape
             && self.transpose == other.transpose
+    }
+}
+
+/// A row's identity: see [`Record::key`].
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RowKey {
+    pub op: String,
+    pub backend: String,
+    pub device: String,
+    pub variant: String,
+    pub shape: Vec<usize>,
+    pub transpose: Option<String>,
+    pub threads: Option<usize>,
+    pub mode: String,
+}
+
+impl std::fmt::Display for RowKey {
+    /// `matmul cpu/naive 64x64x64:NT 1t warm (AMD EPYC 9B45)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shape = self.shape.iter().map(usize::to_string).collect::<Vec<_>>().join("x");
+        let layout = self.transpose.as_deref().filter(|t| *t != "NN").map_or(String::new(), |t| format!(":{t}"));
+        let threads = self.threads.map_or(String::new(), |t| format!(" {t}t"));
+        write!(
+            f,
+            "{} {}/{} {shape}{layout}{threads} {} ({})",
+            self.op, self.backend, self.variant, self.mode, self.device
+        )
     }
 }
 
@@ -143,6 +194,10 @@ pub struct Settings {
     pub noisy_spread: f64,
     /// `all`, `default` or the names asked for.
     pub variants: String,
+    /// The seed of each round's shuffled order (see `kernelab_bench::rounds`); `null` in reports
+    /// written before rounds.
+    #[serde(default)]
+    pub round_seed: Option<u64>,
 }
 
 /// The machine and build that produced a report.
@@ -174,6 +229,9 @@ pub fn features() -> Vec<String> {
     }
     if cfg!(feature = "cuda") {
         f.push("cuda".into());
+    }
+    if cfg!(feature = "slowdown-knob") {
+        f.push("slowdown-knob".into());
     }
     f.sort();
     f
@@ -288,7 +346,7 @@ pub fn compare_with_baselines(records: &mut [Record], degraded: &[Baseline]) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn row(variant: &str, median_s: f64, shape: &[usize], threads: usize) -> Record {
@@ -307,6 +365,7 @@ mod tests {
             launches_per_sample: 1,
             n: 10,
             samples_s: vec![median_s; 10],
+            rounds: (0..10).collect(),
             median_s,
             p10_s: median_s,
             p90_s: median_s,

@@ -1,14 +1,17 @@
-//! The benchmark: every requested op and shape, on every device and variant, checked against the
-//! f64 reference once and then timed.
+//! The benchmark: every requested op and shape, on every device and variant. First every row is
+//! checked against the f64 reference (outputs poisoned), warmed up and given its batch size, one
+//! row after another; then all rows are timed together in interleaved rounds
+//! ([`crate::rounds`]), each round one sample of every row in a shuffled order.
 
 use kernelab_tensor::{BackendKind, Device, DeviceBuffer, Kernel, Op, Result, Variant};
 
-use crate::case::{Case, Knobs};
-use crate::check::compare;
+use crate::case::{Case, Knobs, Prepared};
+use crate::check::{Check, compare};
 use crate::record::{Record, Status};
 use crate::reference::Expected;
+use crate::rounds::{self, RowTimes};
 use crate::table::format_time;
-use crate::timing::{Plan, measure};
+use crate::timing::{Plan, Samples, batch_size, take_sample, warm_up};
 
 /// One op at one shape (with matmul's transposes).
 #[derive(Clone, Debug, PartialEq)]
@@ -69,7 +72,7 @@ pub fn default_suite() -> Vec<Spec> {
 struct Row<'a> {
     device: &'a Device,
     spec: &'a Spec,
-    variant: &'a Variant,
+    variant: Variant,
     mode: &'static str,
 }
 
@@ -97,6 +100,7 @@ impl Row<'_> {
             launches_per_sample: 0,
             n: 0,
             samples_s: Vec::new(),
+            rounds: Vec::new(),
             median_s: f64::NAN,
             p10_s: f64::NAN,
             p90_s: f64::NAN,
@@ -120,7 +124,9 @@ impl Row<'_> {
 }
 
 /// Runs every spec on every device with the selected variants, calling `on_row` as each row is
-/// done (for a live table). A spec whose shape does not fit its op is an error before anything runs.
+/// done (for a live table): a row that is skipped or cannot launch as it is checked, a timed row
+/// as it leaves the rounds. A spec whose shape does not fit its op is an error before anything
+/// runs. The rows come back in spec, device, variant order.
 pub fn run(
     devices: &[Device],
     specs: &[Spec],
@@ -131,7 +137,24 @@ pub fn run(
     run_with_progress(devices, specs, variants, plan, |_| {}, on_row)
 }
 
-/// [`run`], also calling `on_start` with a description of each row before it runs.
+/// A row that passed its check and warm-up and waits for the rounds.
+struct Pending<'a> {
+    row: Row<'a>,
+    /// Where its record goes among the run's rows.
+    slot: usize,
+    case: &'a Case,
+    /// Its spec's inputs and outputs on its device, shared by the variants of that spec.
+    prepared: usize,
+    /// Its device's index (and evictor's).
+    device: usize,
+    check: Check,
+    batch: usize,
+    /// A test build's deliberate slowdown of this row (see [`crate::slowdown`]).
+    slowdown: Option<f64>,
+}
+
+/// [`run`], also calling `on_start` with a description of what runs next: each row as it is
+/// checked, then each round.
 pub fn run_with_progress(
     devices: &[Device],
     specs: &[Spec],
@@ -140,56 +163,195 @@ pub fn run_with_progress(
     mut on_start: impl FnMut(&str),
     mut on_row: impl FnMut(&Record),
 ) -> Result<Vec<Record>> {
-    for s in specs {
-        check_footprint(s)?;
-    }
-    if let Variants::Named(names) = variants {
-        // Every name must be a variant of some op here: a misspelling is an error, not a row less.
-        let mut known: Vec<&str> =
-            devices.iter().flat_map(|d| specs.iter().flat_map(move |s| d.variants(s.op))).map(|v| v.name).collect();
-        if let Some(unknown) = names.iter().find(|n| !known.contains(&n.as_str())) {
-            known.sort_unstable();
-            known.dedup();
-            return Err(kernelab_tensor::Error::InvalidArgument {
-                op: "bench",
-                why: format!("no backend has a variant `{unknown}` for these ops; known: {}", known.join(", ")),
-            });
+    check_footprints(specs)?;
+    check_names(devices, specs, variants)?;
+    let cases = cases(specs)?;
+    let mut evictors: Vec<Evictor> = devices.iter().map(Evictor::new).collect();
+    let mut slots: Vec<Option<Record>> = Vec::new();
+    let mut prepared: Vec<Prepared> = Vec::new();
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut history = History::default();
+    let mode = if plan.cold { "cold" } else { "warm" };
+    for (spec, case) in specs.iter().zip(&cases) {
+        let expected = case.expected();
+        for (d, device) in devices.iter().enumerate() {
+            let mut shared: Option<usize> = None;
+            for variant in variants.choose(&device.variants(spec.op)) {
+                let row = Row { device, spec, variant: variant.clone(), mode };
+                on_start(&format!("checking {} {}/{} {}", spec.op, device.kind(), variant.name, case.label()));
+                let slot = slots.len();
+                let ready = match (&variant.unavailable, history.too_long(&row, case, plan)) {
+                    (Some(reason), _) => Err(Box::new(row.record(Status::Skipped, Some(format!("skipped: {reason}"))))),
+                    (None, Some(why)) => Err(Box::new(row.record(Status::Skipped, Some(format!("skipped: {why}"))))),
+                    (None, None) => check_row(&row, case, &expected, plan, &mut prepared, &mut shared),
+                };
+                match ready {
+                    Ok((check, single)) => {
+                        history.learn(&row, case, single);
+                        let slowdown = crate::slowdown::factor(device.kind(), variant.name);
+                        let batch = batch_size(single, plan.cold);
+                        let p = shared.unwrap_or_default();
+                        pending.push(Pending { row, slot, case, prepared: p, device: d, check, batch, slowdown });
+                        slots.push(None);
+                    }
+                    Err(record) => {
+                        on_row(&record);
+                        slots.push(Some(*record));
+                    }
+                }
+            }
         }
     }
-    let cases = specs
+    time_in_rounds(devices, plan, &pending, &mut prepared, &mut evictors, on_start, |p, record| {
+        on_row(&record);
+        slots[p.slot] = Some(record);
+    });
+    let mut rows: Vec<Record> = slots.into_iter().flatten().collect();
+    let degraded: Vec<_> = devices.iter().flat_map(Device::baselines).filter(|b| b.degraded).collect();
+    crate::record::compare_with_baselines(&mut rows, &degraded);
+    Ok(rows)
+}
+
+/// The specs' cases, with seeded inputs.
+fn cases(specs: &[Spec]) -> Result<Vec<Case>> {
+    specs
         .iter()
         .enumerate()
         .map(|(i, s)| {
             let knobs = Knobs { trans_a: s.trans_a, trans_b: s.trans_b, ..Knobs::default() };
             Case::new(s.op, &s.dims, knobs, 0x5eed + i as u64)
         })
-        .collect::<Result<Vec<_>>>()?;
-    let mut evictors: Vec<Evictor> = devices.iter().map(Evictor::new).collect();
-    let mut history = History::default();
-    let mut rows = Vec::new();
-    for (spec, case) in specs.iter().zip(&cases) {
-        let expected = case.expected();
-        for (device, evictor) in devices.iter().zip(&mut evictors) {
-            let registered = device.variants(spec.op);
-            for variant in variants.choose(&registered) {
-                let row = Row { device, spec, variant, mode: if plan.cold { "cold" } else { "warm" } };
-                on_start(&format!("{} {}/{} {}", spec.op, device.kind(), variant.name, case.label()));
-                let too_long = history.too_long(&row, case, plan);
-                let record = match (&variant.unavailable, too_long) {
-                    (Some(reason), _) => row.record(Status::Skipped, Some(format!("skipped: {reason}"))),
-                    (None, Some(why)) => row.record(Status::Skipped, Some(format!("skipped: {why}"))),
-                    (None, None) => bench_one(&row, case, &expected, plan, evictor)
-                        .unwrap_or_else(|e| row.record(Status::Error, Some(format!("error: {e}")))),
-                };
-                history.learn(&row, case, &record);
-                on_row(&record);
-                rows.push(record);
-            }
+        .collect()
+}
+
+/// Every name of a `--variant` list must be a variant of some op here: a misspelling is an
+/// error, not a row less.
+fn check_names(devices: &[Device], specs: &[Spec], variants: &Variants) -> Result<()> {
+    let Variants::Named(names) = variants else { return Ok(()) };
+    let mut known: Vec<&str> =
+        devices.iter().flat_map(|d| specs.iter().flat_map(move |s| d.variants(s.op))).map(|v| v.name).collect();
+    if let Some(unknown) = names.iter().find(|n| !known.contains(&n.as_str())) {
+        known.sort_unstable();
+        known.dedup();
+        return Err(kernelab_tensor::Error::InvalidArgument {
+            op: "bench",
+            why: format!("no backend has a variant `{unknown}` for these ops; known: {}", known.join(", ")),
+        });
+    }
+    Ok(())
+}
+
+/// Checks one row against the reference (outputs poisoned; its spec's buffers on its device
+/// are made for the first variant and shared by the rest), skips it when its checked launch
+/// predicts a row past the plan's cap, and warms it up. `Ok` holds the check and the shortest
+/// warm-up launch in seconds; `Err` the record of a row that will not be timed.
+fn check_row<'c>(
+    row: &Row,
+    case: &'c Case,
+    expected: &[Expected],
+    plan: &Plan,
+    prepared: &mut Vec<Prepared<'c>>,
+    shared: &mut Option<usize>,
+) -> std::result::Result<(Check, f64), Box<Record>> {
+    let failed = |e: kernelab_tensor::Error| Box::new(row.record(Status::Error, Some(format!("error: {e}"))));
+    if shared.is_none() {
+        prepared.push(case.prepare(row.device).map_err(failed)?);
+        *shared = Some(prepared.len() - 1);
+    }
+    let Some(p) = shared.and_then(|i| prepared.get_mut(i)) else {
+        return Err(Box::new(row.record(Status::Error, Some("error: internal: the row's buffers are missing".into()))));
+    };
+    let variant = row.variant.name;
+    p.reset_outputs().map_err(failed)?;
+    let checked = std::time::Instant::now();
+    p.launch(Some(variant)).map_err(failed)?;
+    let check = compare(expected, &p.outputs().map_err(failed)?);
+    let launch = checked.elapsed().as_secs_f64();
+    if let Some(cap) = plan.max_row {
+        let predicted = launch * plan.least_launches() as f64;
+        if predicted > cap.as_secs_f64() {
+            let note = format!(
+                "skipped: one launch took {}, so the row would take about {}, over the {} cap per row; \
+                 --all-sizes runs it",
+                format_time(launch),
+                format_time(predicted),
+                format_time(cap.as_secs_f64())
+            );
+            return Err(Box::new(row.record(Status::Skipped, Some(note))));
         }
     }
-    let degraded: Vec<_> = devices.iter().flat_map(Device::baselines).filter(|b| b.degraded).collect();
-    crate::record::compare_with_baselines(&mut rows, &degraded);
-    Ok(rows)
+    let single = warm_up(row.device, plan, || p.launch(Some(variant))).map_err(failed)?;
+    Ok((check, single))
+}
+
+/// Times the pending rows in rounds (see [`crate::rounds`]) with every device's own timer on
+/// where it has one; `done` gets each row's record as it leaves the rounds.
+fn time_in_rounds(
+    devices: &[Device],
+    plan: &Plan,
+    pending: &[Pending],
+    prepared: &mut [Prepared],
+    evictors: &mut [Evictor],
+    mut on_start: impl FnMut(&str),
+    mut done: impl FnMut(&Pending, Record),
+) {
+    let timed: Vec<bool> = devices.iter().map(|d| d.set_device_timing(true)).collect();
+    rounds::run(
+        plan,
+        pending.len(),
+        |round, left| on_start(&format!("round {}: timing {left} rows", round + 1)),
+        |i| {
+            let p = &pending[i];
+            let (name, slowdown) = (p.row.variant.name, p.slowdown);
+            let buffers = &mut prepared[p.prepared];
+            let mut launch = || crate::slowdown::launch(slowdown, || buffers.launch(Some(name)));
+            let evictor = &mut evictors[p.device];
+            take_sample(p.row.device, plan, p.batch, &mut launch, &mut || evictor.evict(), timed[p.device])
+        },
+        |i, times| {
+            let p = &pending[i];
+            let record = match times {
+                Ok(times) => timed_record(p, times, plan),
+                Err(e) => p.row.record(Status::Error, Some(format!("error: {e}"))),
+            };
+            done(p, record);
+        },
+    );
+    for (device, on) in devices.iter().zip(timed) {
+        if on {
+            device.set_device_timing(false);
+        }
+    }
+}
+
+/// The record of a timed row: its samples by the device's clock where the device timed every
+/// one, else by the host's; their order statistics, rates, ceiling and check.
+fn timed_record(p: &Pending, times: RowTimes, plan: &Plan) -> Record {
+    let (row, case, check) = (&p.row, p.case, &p.check);
+    let on_device = !times.device.is_empty() && times.device.len() == times.host.len();
+    let host = Samples::from_secs(times.host);
+    let samples = if on_device { Samples::from_secs(times.device) } else { host.clone() };
+    let median = samples.median();
+    let (flops, bytes) = (case.flops(), case.bytes());
+    let (gflops, gbps) = (flops / median / 1e9, bytes / median / 1e9);
+    let ceiling = row.device.roofline().and_then(|r| r.ceiling(row.threads(), case.working_set(), plan.cold));
+    let roofline = ceiling.as_ref().map_or(f64::NAN, |c| c.fraction(gflops, gbps));
+    let mut record = row.record(if check.ok() { Status::Ok } else { Status::Fail }, None);
+    record.clock = Some(if on_device { "device" } else { "host" }.into());
+    record.launches_per_sample = p.batch;
+    record.n = samples.len();
+    record.samples_s = samples.taken().to_vec();
+    record.rounds = times.rounds;
+    (record.median_s, record.p10_s, record.p90_s) = (median, samples.quantile(0.1), samples.quantile(0.9));
+    record.host_median_s = host.median();
+    record.noisy = samples.noisy();
+    (record.flops, record.bytes, record.gflops, record.gbps) = (flops, bytes, gflops, gbps);
+    record.ceiling = ceiling;
+    record.roofline = roofline;
+    record.suspect = roofline > 1.0;
+    (record.max_rel_err, record.budget_ratio, record.ok) = (check.max_rel_err, check.worst_budget_ratio, check.ok());
+    record.note = check.first_failure.as_ref().map(|f| format!("over budget: {f}"));
+    record
 }
 
 /// Bytes a spec needs at once, over-estimated: its values (inputs and outputs) on the host, on the
@@ -213,23 +375,49 @@ fn available_memory() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse::<u64>().ok()?.checked_mul(1024)
 }
 
-/// Refuses, with the numbers, a spec whose footprint exceeds the memory available (or overflows).
-fn check_footprint(spec: &Spec) -> Result<()> {
-    let shape = spec.dims.iter().map(usize::to_string).collect::<Vec<_>>().join("x");
-    let refuse =
-        |why: String| Err(kernelab_tensor::Error::BadShape { op: spec.op.name(), shape: spec.dims.clone(), why });
-    match (footprint(spec), available_memory()) {
-        (None, _) => refuse(format!("{shape} holds more values than 64-bit sizes can count")),
-        (Some(need), Some(have)) if need > have => refuse(format!(
-            "{shape} needs about {:.1} GB at once (inputs, outputs, the f64 reference), and this machine has {:.1} GB available",
-            need as f64 / 1e9,
-            have as f64 / 1e9
-        )),
+/// Refuses, with the numbers, a spec whose footprint exceeds the memory available (or
+/// overflows), and a run whose shapes together do not fit: the rounds keep every shape's inputs
+/// and outputs allocated (on the host and on its device, 8 bytes a value) while the largest
+/// one's f64 reference is made.
+fn check_footprints(specs: &[Spec]) -> Result<()> {
+    let available = available_memory();
+    let (mut held, mut largest) = (0u64, 0u64);
+    for spec in specs {
+        let shape = spec.dims.iter().map(usize::to_string).collect::<Vec<_>>().join("x");
+        let refuse =
+            |why: String| Err(kernelab_tensor::Error::BadShape { op: spec.op.name(), shape: spec.dims.clone(), why });
+        let need = match (footprint(spec), available) {
+            (None, _) => return refuse(format!("{shape} holds more values than 64-bit sizes can count")),
+            (Some(need), Some(have)) if need > have => {
+                return refuse(format!(
+                    "{shape} needs about {:.1} GB at once (inputs, outputs, the f64 reference), and this machine has \
+                     {:.1} GB available",
+                    need as f64 / 1e9,
+                    have as f64 / 1e9
+                ));
+            }
+            (Some(need), _) => need,
+        };
+        (held, largest) = (held.saturating_add(need / 3), largest.max(need));
+    }
+    match available {
+        Some(have) if held.saturating_add(largest) > have => Err(kernelab_tensor::Error::InvalidArgument {
+            op: "bench",
+            why: format!(
+                "the {} shapes together need about {:.1} GB while their rows are timed in rounds (every shape's \
+                 inputs and outputs stay allocated), and this machine has {:.1} GB available; split them over \
+                 several runs",
+                specs.len(),
+                held.saturating_add(largest) as f64 / 1e9,
+                have as f64 / 1e9
+            ),
+        }),
         _ => Ok(()),
     }
 }
 
-/// The last timed row of every device and variant, to predict what a larger one will cost.
+/// The last checked row of every device and variant (its shortest warm-up launch), to predict
+/// what a larger one will cost.
 #[derive(Default)]
 struct History(std::collections::HashMap<(u64, &'static str), (f64, f64, String)>);
 
@@ -255,10 +443,10 @@ impl History {
         })
     }
 
-    fn learn(&mut self, row: &Row, case: &Case, record: &Record) {
-        if record.timed() {
-            let shape = record.shape.iter().map(usize::to_string).collect::<Vec<_>>().join("x");
-            self.0.insert((row.device.id(), row.variant.name), (Self::work(case), record.median_s, shape));
+    fn learn(&mut self, row: &Row, case: &Case, launch_s: f64) {
+        if launch_s.is_finite() {
+            let shape = row.spec.dims.iter().map(usize::to_string).collect::<Vec<_>>().join("x");
+            self.0.insert((row.device.id(), row.variant.name), (Self::work(case), launch_s, shape));
         }
     }
 }
@@ -286,49 +474,4 @@ impl Evictor {
             None => Ok(()),
         }
     }
-}
-
-/// Checks one variant against the reference (outputs poisoned), then times it.
-fn bench_one(row: &Row, case: &Case, expected: &[Expected], plan: &Plan, evictor: &mut Evictor) -> Result<Record> {
-    let (device, variant) = (row.device, row.variant.name);
-    let mut prepared = case.prepare(device)?;
-    let checked = std::time::Instant::now();
-    prepared.launch(Some(variant))?;
-    let check = compare(expected, &prepared.outputs()?);
-    let launch = checked.elapsed().as_secs_f64();
-    if let Some(cap) = plan.max_row {
-        let predicted = launch * plan.least_launches() as f64;
-        if predicted > cap.as_secs_f64() {
-            let note = format!(
-                "skipped: one launch took {}, so the row would take about {}, over the {} cap per row; \
-                 --all-sizes runs it",
-                format_time(launch),
-                format_time(predicted),
-                format_time(cap.as_secs_f64())
-            );
-            return Ok(row.record(Status::Skipped, Some(note)));
-        }
-    }
-    let measured = measure(device, plan, || prepared.launch(Some(variant)), || evictor.evict())?;
-    let samples = measured.best();
-    let median = samples.median();
-    let (flops, bytes) = (case.flops(), case.bytes());
-    let (gflops, gbps) = (flops / median / 1e9, bytes / median / 1e9);
-    let ceiling = device.roofline().and_then(|r| r.ceiling(row.threads(), case.working_set(), plan.cold));
-    let roofline = ceiling.as_ref().map_or(f64::NAN, |c| c.fraction(gflops, gbps));
-    let mut record = row.record(if check.ok() { Status::Ok } else { Status::Fail }, None);
-    record.clock = Some(measured.clock().into());
-    record.launches_per_sample = measured.batch;
-    record.n = samples.len();
-    record.samples_s = samples.taken().to_vec();
-    (record.median_s, record.p10_s, record.p90_s) = (median, samples.quantile(0.1), samples.quantile(0.9));
-    record.host_median_s = measured.host.median();
-    record.noisy = samples.noisy();
-    (record.flops, record.bytes, record.gflops, record.gbps) = (flops, bytes, gflops, gbps);
-    record.ceiling = ceiling;
-    record.roofline = roofline;
-    record.suspect = roofline > 1.0;
-    (record.max_rel_err, record.budget_ratio, record.ok) = (check.max_rel_err, check.worst_budget_ratio, check.ok());
-    record.note = check.first_failure.map(|f| format!("over budget: {f}"));
-    Ok(record)
 }

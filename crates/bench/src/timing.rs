@@ -1,9 +1,13 @@
 //! Timing: warm up, synchronize around every sample, keep every sample, report order statistics.
+//! The rows of a run are sampled in interleaved rounds ([`crate::rounds`]); this module takes one
+//! sample of one row.
 //!
 //! A kernel shorter than [`BATCH_BELOW`] is timed in batches of launches (one synchronize per
 //! batch) so that the launch-and-wait overhead and the clock's resolution do not dominate, and
 //! each sample is the batch's time divided by its launches. In a cold run the caches are evicted
-//! before every launch (outside the timed region), so each sample is one launch.
+//! before every launch (outside the timed region), so each sample is one launch; in a warm run
+//! the row is launched once, untimed, before each sample, so its inputs are in cache as they
+//! would be after its own previous launch, whatever ran before it in the round.
 
 use std::time::{Duration, Instant};
 
@@ -21,22 +25,28 @@ pub const MAX_BATCH: usize = 100_000;
 /// A row whose p90/p10 exceeds this is flagged noisy.
 pub const NOISY_SPREAD: f64 = 1.2;
 
+/// The seed of the rounds' order unless `--seed` gives another.
+pub const DEFAULT_SEED: u64 = 0x6b65_726e_656c_6162;
+
 /// How long and how often to measure.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Plan {
     /// Untimed runs first (caches, JIT, clocks), cut short after a quarter of the budget.
     pub warmup: usize,
-    /// The most timed samples.
+    /// The most timed samples of a row (one a round).
     pub repeat: usize,
-    /// The fewest timed samples, even past the time budget.
+    /// The fewest timed samples of a row, even past its time budget.
     pub min_runs: usize,
-    /// Stop timing once this much time was spent (and `min_runs` are done).
+    /// A row leaves the rounds once this much time was spent on its samples (and it has
+    /// `min_runs` of them).
     pub budget: Duration,
     /// Evict the caches before every timed launch.
     pub cold: bool,
     /// Skip a row whose predicted time (its launches for the check, the warm-up and `min_runs`)
     /// exceeds this; `None` runs every row whatever it costs.
     pub max_row: Option<Duration>,
+    /// Seeds the shuffled order of the rows in each round.
+    pub seed: u64,
 }
 
 impl Plan {
@@ -55,6 +65,7 @@ impl Default for Plan {
             budget: Duration::from_secs(2),
             cold: false,
             max_row: Some(Duration::from_secs(60)),
+            seed: DEFAULT_SEED,
         }
     }
 }
@@ -108,29 +119,6 @@ impl Samples {
     }
 }
 
-/// What one row measured: host wall time of every sample (submit and wait included), and the
-/// device's own clock for the same samples when it has one (GPU timestamp queries around each
-/// kernel); both per launch, and how many launches each sample held.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Measured {
-    pub host: Samples,
-    pub device: Option<Samples>,
-    /// Launches per sample (1 unless the kernel was shorter than [`BATCH_BELOW`]).
-    pub batch: usize,
-}
-
-impl Measured {
-    /// The samples GFLOP/s are computed from: the device's clock where there is one.
-    pub fn best(&self) -> &Samples {
-        self.device.as_ref().unwrap_or(&self.host)
-    }
-
-    /// `device` or `host`, saying which clock [`Measured::best`] read.
-    pub fn clock(&self) -> &'static str {
-        if self.device.is_some() { "device" } else { "host" }
-    }
-}
-
 /// Launches per sample for a kernel whose single launch took `single` seconds.
 pub fn batch_size(single: f64, cold: bool) -> usize {
     if cold || single.is_nan() || single >= BATCH_BELOW.as_secs_f64() {
@@ -141,17 +129,10 @@ pub fn batch_size(single: f64, cold: bool) -> usize {
     (BATCH_TARGET.as_nanos().div_ceil(single_ns)).clamp(1, MAX_BATCH as u128) as usize
 }
 
-/// Times `run` on `device`: `plan.warmup` untimed runs (at least one, which also sizes the batch),
-/// then timed samples each followed by a synchronize, until `plan.repeat` samples or the time
-/// budget (after at least `plan.min_runs`). In a cold plan `evict` runs before every sample,
-/// outside the timed region.
-pub fn measure(
-    device: &Device,
-    plan: &Plan,
-    mut run: impl FnMut() -> Result<()>,
-    mut evict: impl FnMut() -> Result<()>,
-) -> Result<Measured> {
-    // Warm up, but no longer than a quarter of the budget: one run of a slow kernel warms it.
+/// Warms `run` up on `device`: `plan.warmup` untimed runs (at least one), each followed by a
+/// synchronize, cut short after a quarter of the budget (one run of a slow kernel warms it).
+/// Returns the shortest run in seconds, which sizes the batch and predicts the row's cost.
+pub fn warm_up(device: &Device, plan: &Plan, mut run: impl FnMut() -> Result<()>) -> Result<f64> {
     let warming = Instant::now();
     let mut single = f64::INFINITY;
     for _ in 0..plan.warmup.max(1) {
@@ -163,53 +144,47 @@ pub fn measure(
             break;
         }
     }
-    let batch = batch_size(single, plan.cold);
-    let timed = device.set_device_timing(true);
-    let result = timed_runs(device, plan, batch, &mut run, &mut evict, timed);
-    if timed {
-        device.set_device_timing(false);
-    }
-    result
+    Ok(single)
 }
 
-fn timed_runs(
+/// One timed sample of a row: seconds per launch by the host's clock and, where the device
+/// times its kernels, by the device's; and the seconds the sample cost in all (its preparation
+/// included), which count against the row's budget.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sample {
+    pub host: f64,
+    pub device: Option<f64>,
+    pub spent: f64,
+}
+
+/// Takes one sample of `run` on `device`: first, outside the timed region, the caches are
+/// evicted (`plan.cold`) or the row is launched once untimed so that its inputs are in cache
+/// again after the other rows of the round (warm); then `batch` launches and one synchronize
+/// are timed. `timed` says whether the device's own timer is on.
+pub fn take_sample(
     device: &Device,
     plan: &Plan,
     batch: usize,
     run: &mut impl FnMut() -> Result<()>,
     evict: &mut impl FnMut() -> Result<()>,
     timed: bool,
-) -> Result<Measured> {
-    let wanted = plan.repeat.max(1);
-    let (mut host, mut on_device) = (Vec::new(), Vec::new());
-    host.try_reserve_exact(wanted.min(1 << 20)).map_err(|_| kernelab_tensor::Error::OutOfMemory {
-        device: "host".into(),
-        bytes: wanted * 8,
-        len: wanted,
-    })?;
-    device.take_device_seconds()?;
-    let started = Instant::now();
-    while host.len() < wanted {
-        if plan.cold {
-            evict()?;
-            device.synchronize()?;
-            device.take_device_seconds()?;
-        }
-        let t0 = Instant::now();
-        for _ in 0..batch {
-            run()?;
-        }
-        device.synchronize()?;
-        host.push(t0.elapsed().as_secs_f64() / batch as f64);
-        if timed {
-            on_device.extend(device.take_device_seconds()?.map(|s| s / batch as f64));
-        }
-        if host.len() >= plan.min_runs && started.elapsed() >= plan.budget {
-            break;
-        }
+) -> Result<Sample> {
+    let began = Instant::now();
+    if plan.cold {
+        evict()?
+    } else {
+        run()?
     }
-    let device = (timed && on_device.len() == host.len()).then(|| Samples::from_secs(on_device));
-    Ok(Measured { host: Samples::from_secs(host), device, batch })
+    device.synchronize()?;
+    device.take_device_seconds()?;
+    let t0 = Instant::now();
+    for _ in 0..batch {
+        run()?;
+    }
+    device.synchronize()?;
+    let host = t0.elapsed().as_secs_f64() / batch as f64;
+    let on_device = if timed { device.take_device_seconds()?.map(|s| s / batch as f64) } else { None };
+    Ok(Sample { host, device: on_device, spent: began.elapsed().as_secs_f64() })
 }
 
 #[cfg(test)]

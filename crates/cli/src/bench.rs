@@ -50,12 +50,17 @@ pub struct BenchArgs {
     /// Untimed runs before timing.
     #[arg(long, default_value_t = 2)]
     warmup: usize,
-    /// The most timed runs per row.
+    /// The most timed samples per row. Rows are timed in interleaved rounds, one sample of every
+    /// row a round in a shuffled order.
     #[arg(long, default_value_t = 30)]
     repeat: usize,
-    /// Seconds of timing per row, after which a row stops early (it still takes 3 runs).
+    /// Seconds of timing per row, after which a row leaves the rounds early (it still takes 3
+    /// samples).
     #[arg(long, visible_alias = "row-budget", default_value_t = 2.0)]
     budget: f64,
+    /// Seeds the shuffled order of the rows in each round (kept in the report).
+    #[arg(long, default_value_t = timing::DEFAULT_SEED)]
+    seed: u64,
     /// Skip a row whose predicted time (from the same variant's last, smaller row, or from its
     /// checked launch) exceeds this many seconds; the row says so.
     #[arg(long, default_value_t = 60.0)]
@@ -135,6 +140,7 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
         budget: Duration::from_secs_f64(a.budget),
         cold: a.cold,
         max_row: (!a.all_sizes).then(|| Duration::from_secs_f64(a.max_row_time)),
+        seed: a.seed,
     };
 
     let rows_expected: usize =
@@ -165,6 +171,7 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
         batch_target_s: timing::BATCH_TARGET.as_secs_f64(),
         noisy_spread: timing::NOISY_SPREAD,
         variants: a.variant.clone(),
+        round_seed: Some(plan.seed),
     };
     let report = Report::new(std::env::args().collect(), settings, &devices, records);
     let mut text = format!("{}\n\n{}\n", table::render(&report.records), table::footer(&report));
@@ -256,8 +263,9 @@ pub fn open_devices(names: &[String], adapter: Option<&str>) -> Result<Vec<Devic
     names.iter().map(|n| backends::open_with(backends::kind(n)?, adapter)).collect()
 }
 
-/// A progress bar on stderr (hidden when stderr is not a terminal): the row that is running, a
-/// clock that keeps ticking, and an ETA over the planned rows; finished rows print above it.
+/// A progress bar on stderr (hidden when stderr is not a terminal): the row being checked or the
+/// round being timed, a clock that keeps ticking, and an ETA over the planned rows; finished rows
+/// print above it (skipped ones as they are checked, timed ones as they leave the rounds).
 fn progress(len: u64) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
     if let Ok(style) =

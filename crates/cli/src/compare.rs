@@ -1,12 +1,15 @@
-//! `kernelab compare BASE.json NEW.json`: did the kernels get faster, slower, or is it noise?
+//! `kernelab compare BASE.json NEW.json`: did the kernels get faster, slower, or can two runs not
+//! tell? And `kernelab compare --calibrate A1.json A2.json …`: how far do identical runs drift
+//! apart on this machine (the noise floor every comparison allows for)?
 
 use crate::out::outln;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use kernelab_bench::compare::{Verdict, differences, pair};
-use kernelab_bench::record::{Report, SCHEMA_VERSION};
+use kernelab_bench::compare::{Comparison, Pair, Verdict, compare, differences, regressions, spread_beyond_floor};
+use kernelab_bench::noise::{self, Floor, Source};
+use kernelab_bench::record::Report;
 use kernelab_bench::table::{format_time, terminal_table};
 use kernelab_tensor::{Error, Result};
 
@@ -16,15 +19,36 @@ use kernelab_tensor::{Error, Result};
   (change a kernel, rebuild)
   kernelab bench --op matmul --shape 64..1024 --json new.json
   kernelab compare base.json new.json
-  kernelab compare base.json new.json --threshold 5%    # exit 1 on a significant slowdown over 5%")]
+  kernelab compare base.json new.json --threshold 5%    # exit 1 when a row is surely slower by over 5%
+
+  Once per machine, the noise floor: the same command five times, then
+  for i in 1 2 3 4 5; do kernelab bench --op matmul --shape 64..1024 --json aa$i.json; done
+  kernelab compare --calibrate aa1.json aa2.json aa3.json aa4.json aa5.json")]
 pub struct CompareArgs {
-    /// The report to compare against (from `kernelab bench --json`).
-    base: PathBuf,
-    /// The newer report.
-    new: PathBuf,
-    /// Exit with status 1 when a row is significantly slower by more than this, e.g. `5%` (for CI).
+    /// BASE.json and NEW.json (from `kernelab bench --json`); with --calibrate, two or more
+    /// reports of one command repeated on one machine.
+    #[arg(required = true, value_name = "REPORTS")]
+    reports: Vec<PathBuf>,
+    /// Exit with status 1 when a row is slower by more than this, e.g. `5%`: when its whole 99%
+    /// interval of new/base lies above 1 + this (for CI). Any value means what it says; `0%`
+    /// fails every row that is surely slower.
     #[arg(long, value_parser = parse_percent)]
     threshold: Option<f64>,
+    /// The spread of a row's median between two runs on this machine, e.g. `2%`. Default: what
+    /// --calibrate measured for the reports' machine, else 5%.
+    #[arg(long, value_parser = parse_percent)]
+    noise_floor: Option<f64>,
+    /// A row is `same` when its whole interval lies within ± this.
+    #[arg(long, value_parser = parse_percent, default_value = "5%")]
+    same_within: f64,
+    /// Also write the comparison as JSON to this file: the floor, every pair with its interval
+    /// and verdict, the failed rows, the rows past the threshold and the exit status.
+    #[arg(long, value_name = "FILE", conflicts_with = "calibrate")]
+    json: Option<PathBuf>,
+    /// Measure the noise floor from REPORTS (the same `kernelab bench` command run several times,
+    /// five is good) and keep it for their machine, beside the roofline ceilings.
+    #[arg(long, conflicts_with_all = ["threshold", "noise_floor"])]
+    calibrate: bool,
 }
 
 /// `5%` or `5` → 0.05.
@@ -33,96 +57,226 @@ fn parse_percent(text: &str) -> std::result::Result<f64, String> {
     number
         .parse::<f64>()
         .ok()
-        .filter(|v| v.is_finite() && *v >= 0.0)
+        .filter(|v| v.is_finite() && *v >= 0.0 && *v <= 10_000.0)
         .map(|v| v / 100.0)
         .ok_or_else(|| format!("`{text}` is not a percentage like 5%"))
 }
 
-fn read(path: &Path) -> Result<Report> {
-    let text =
-        std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Error::Format { path: path.display().to_string(), why: format!("not JSON: {e}") })?;
-    match value.get("schema_version").and_then(serde_json::Value::as_u64) {
-        Some(v) if v == u64::from(SCHEMA_VERSION) => {}
-        Some(v) => {
-            return Err(Error::Format {
-                path: path.display().to_string(),
-                why: format!("schema version {v}; this kernelab reads version {SCHEMA_VERSION}: re-run its benchmark"),
-            });
-        }
-        None => {
-            return Err(Error::Format {
-                path: path.display().to_string(),
-                why: format!(
-                    "no schema_version: not a `kernelab bench --json` report of schema {SCHEMA_VERSION} (an older one?)"
-                ),
-            });
-        }
-    }
-    serde_json::from_value(value).map_err(|e| Error::Format { path: path.display().to_string(), why: e.to_string() })
+fn percent(fraction: f64) -> String {
+    format!("{:.1}%", 100.0 * fraction)
 }
 
-/// Compares; returns the rows slower than the threshold (0 without one).
+/// Compares (or calibrates); returns how many rows fail: new rows that failed their check or
+/// could not run, and with a threshold the rows slower by more than it.
 pub fn run(a: &CompareArgs) -> Result<usize> {
-    let (base, new) = (read(&a.base)?, read(&a.new)?);
-    let pairs = pair(&base, &new);
-    if pairs.is_empty() {
+    if a.calibrate {
+        return calibrate(a).map(|()| 0);
+    }
+    let [base_path, new_path] = a.reports.as_slice() else {
         return Err(Error::InvalidArgument {
             op: "compare",
-            why: format!(
-                "no timed row of {} matches one of {} (rows pair by op, backend, variant, shape, layout, threads \
-                 and mode; {} and {} timed rows)",
-                a.new.display(),
-                a.base.display(),
-                new.records.iter().filter(|r| r.timed()).count(),
-                base.records.iter().filter(|r| r.timed()).count()
-            ),
+            why: format!("give two reports, BASE and NEW ({} given); --calibrate takes more", a.reports.len()),
         });
+    };
+    if let Some(path) = &a.json {
+        kernelab_tensor::files::check_writable(path)?;
+    }
+    let (base, new) = (Report::read(base_path)?, Report::read(new_path)?);
+    let floor = match a.noise_floor {
+        Some(f) => Floor::given(f),
+        None => Floor::for_report(&noise::path(), &base),
+    };
+    let found = compare(&base, &new, &floor, a.same_within);
+    if found.pairs.is_empty() && found.failed.is_empty() {
+        return Err(nothing_in_common(&found, base_path, new_path));
     }
     for warning in differences(&base, &new) {
         eprintln!("warning: {warning}");
     }
+    outln!("noise floor between runs: {}", describe(&floor));
+    if let Some((observed, expected)) = spread_beyond_floor(&found.pairs) {
+        eprintln!(
+            "warning: the rows moved apart by {} (robust spread of ln new/base around their common shift), more \
+             than twice the {} their intervals allow: these two runs varied more than the noise floor says; \
+             measure it under the conditions you compare in (`--calibrate`)",
+            percent(observed),
+            percent(expected)
+        );
+    }
+    print_table(&found);
+    print_summary(&found, a, base_path, new_path);
+    for (key, status, note) in &found.failed {
+        let status = format!("{status:?}").to_lowercase();
+        eprintln!("error: {} row {key} is `{status}`: {note}", new_path.display());
+    }
+    let slow = a.threshold.map_or_else(Vec::new, |t| regressions(&found.pairs, t));
+    if let Some(threshold) = a.threshold
+        && !slow.is_empty()
+    {
+        eprintln!(
+            "{} rows are slower by more than {} (their whole 99% interval lies above {:.3}):",
+            slow.len(),
+            percent(threshold),
+            1.0 + threshold
+        );
+        for p in &slow {
+            eprintln!("  {} {:.3} ({:.3}–{:.3})", p.key, p.ratio, p.ratio_low, p.ratio_high);
+        }
+    }
+    let failing = found.failed.len() + slow.len();
+    if let Some(path) = &a.json {
+        write_json(path, a, &floor, &found, &slow, failing)?;
+    }
+    Ok(failing)
+}
+
+/// The error of two reports without a row to compare.
+fn nothing_in_common(found: &Comparison, base: &Path, new: &Path) -> Error {
+    let devices = match found.other_device.first() {
+        Some((b, n)) => {
+            format!("; {} rows are the same work on another device ({b} and {n})", found.other_device.len())
+        }
+        None => String::new(),
+    };
+    Error::InvalidArgument {
+        op: "compare",
+        why: format!(
+            "no ok row of {} matches one of {} (rows pair by op, backend, device, variant, shape, layout, threads and \
+             mode; rows that failed, were skipped or could not run are not compared){devices}",
+            new.display(),
+            base.display(),
+        ),
+    }
+}
+
+/// `--json`: the comparison as JSON (see [`CompareArgs::json`]).
+fn write_json(
+    path: &Path,
+    a: &CompareArgs,
+    floor: &Floor,
+    found: &Comparison,
+    slow: &[&Pair],
+    failing: usize,
+) -> Result<()> {
+    let failed: Vec<serde_json::Value> = found
+        .failed
+        .iter()
+        .map(|(key, status, note)| serde_json::json!({ "row": key, "status": status, "note": note }))
+        .collect();
+    let summary = serde_json::json!({
+        "base": a.reports[0],
+        "new": a.reports[1],
+        "noise_floor": floor.pooled,
+        "noise_floor_source": describe(floor),
+        "same_within": a.same_within,
+        "threshold": a.threshold,
+        "pairs": found.pairs,
+        "failed": failed,
+        "slower_than_threshold": slow.iter().map(|p| &p.key).collect::<Vec<_>>(),
+        "exit_status": if failing > 0 { 1 } else { 0 },
+    });
+    let text = serde_json::to_string_pretty(&summary)
+        .map_err(|e| Error::InvalidArgument { op: "compare", why: format!("cannot write JSON: {e}") })?;
+    kernelab_tensor::files::write(path, format!("{text}\n").as_bytes())
+}
+
+/// Where the floor came from, in a line.
+fn describe(floor: &Floor) -> String {
+    let rows = if floor.rows.is_empty() { String::new() } else { " (noisier rows their own)".to_string() };
+    match &floor.source {
+        Source::Given => format!("{} (--noise-floor)", percent(floor.pooled)),
+        Source::Measured { path, runs, unix_time } => format!(
+            "{}{rows}, measured from {runs} runs at unix time {unix_time} ({})",
+            percent(floor.pooled),
+            path.display()
+        ),
+        Source::Assumed(why) => format!(
+            "{} assumed: {why}; measure it with `kernelab compare --calibrate` (see --help), or give --noise-floor",
+            percent(floor.pooled)
+        ),
+    }
+}
+
+fn print_table(found: &Comparison) {
     let header =
-        ["op", "backend", "variant", "threads", "shape", "base", "new", "new/base", "95% interval", "p", "verdict"];
-    let rows = pairs
+        ["op", "backend", "variant", "threads", "shape", "base", "new", "new/base", "99% interval", "floor", "verdict"];
+    let rows = found
+        .pairs
         .iter()
         .map(|p| {
+            let shape = p.key.shape.iter().map(usize::to_string).collect::<Vec<_>>().join("x");
+            let layout = p.key.transpose.as_deref().filter(|t| *t != "NN").map_or(String::new(), |t| format!(":{t}"));
             vec![
-                p.op.clone(),
-                p.backend.clone(),
-                p.variant.clone(),
-                p.threads.map_or_else(|| "-".into(), |t| t.to_string()),
-                p.shape.clone(),
+                p.key.op.clone(),
+                p.key.backend.clone(),
+                p.key.variant.clone(),
+                p.key.threads.map_or_else(|| "-".into(), |t| t.to_string()),
+                format!("{shape}{layout}"),
                 format_time(p.base_median_s),
                 format_time(p.new_median_s),
                 format!("{:.3}", p.ratio),
                 format!("{:.3}–{:.3}", p.ratio_low, p.ratio_high),
-                if p.p_value < 1e-4 { "<1e-4".into() } else { format!("{:.4}", p.p_value) },
-                format!("{:?}", p.verdict).to_lowercase(),
+                percent(p.floor),
+                p.verdict.name().into(),
             ]
         })
         .collect();
     let right: Vec<bool> = (0..header.len()).map(|i| (5..10).contains(&i) || i == 3).collect();
     outln!("{}", terminal_table(header.map(String::from).to_vec(), &right, rows));
-    let count = |v: Verdict| pairs.iter().filter(|p| p.verdict == v).count();
+}
+
+fn print_summary(found: &Comparison, a: &CompareArgs, base: &Path, new: &Path) {
+    let count = |v: Verdict| found.pairs.iter().filter(|p| p.verdict == v).count();
     outln!(
-        "\n{} rows: {} faster, {} slower, {} same, {} noisy (Mann-Whitney U on the raw samples, p < 0.01 and a \
-         bootstrap interval of the ratio of medians that excludes 1; within 2% is the same)",
-        pairs.len(),
+        "\n{} rows: {} faster, {} slower, {} same, {} undecided (a 99% interval of new/base from each run's samples \
+         and the noise floor between runs; same: within ±{})",
+        found.pairs.len(),
         count(Verdict::Faster),
         count(Verdict::Slower),
         count(Verdict::Same),
-        count(Verdict::Noisy)
+        count(Verdict::Undecided),
+        percent(a.same_within)
     );
-    let unmatched = base.records.iter().filter(|r| r.timed()).count() - pairs.len();
-    if unmatched > 0 {
-        outln!("{unmatched} timed rows of {} have no partner in {}", a.base.display(), a.new.display());
+    if found.unmatched > 0 {
+        outln!("{} ok rows of {} have no ok partner in {}", found.unmatched, base.display(), new.display());
     }
-    let Some(threshold) = a.threshold else { return Ok(0) };
-    let regressions = pairs.iter().filter(|p| p.verdict == Verdict::Slower && p.ratio > 1.0 + threshold).count();
-    if regressions > 0 {
-        eprintln!("{regressions} rows are significantly slower by more than {:.1}%", 100.0 * threshold);
+    if let Some((b, n)) = found.other_device.first() {
+        outln!(
+            "{} of them are the same work on another device ({b} and {n}): rows of different devices are never paired",
+            found.other_device.len()
+        );
     }
-    Ok(regressions)
+    let (base_not_ok, new_not_ok) = found.not_ok;
+    if base_not_ok + new_not_ok > 0 {
+        outln!(
+            "not compared: {base_not_ok} rows of {} and {new_not_ok} of {} that failed, were skipped or could not run",
+            base.display(),
+            new.display()
+        );
+    }
+}
+
+/// `--calibrate`: the floor from the reports, kept for their machine.
+fn calibrate(a: &CompareArgs) -> Result<()> {
+    let reports =
+        a.reports.iter().map(|p| Report::read(p).map(|r| (p.display().to_string(), r))).collect::<Result<Vec<_>>>()?;
+    let file = noise::calibrate(&reports)?;
+    let path = noise::path();
+    noise::store(&path, &file)?;
+    let mut rows: Vec<(&String, &f64)> = file.rows.iter().collect();
+    rows.sort_by(|x, y| y.1.total_cmp(x.1));
+    let table = rows.iter().map(|(k, f)| vec![(*k).clone(), percent(**f)]).collect();
+    outln!("{}", terminal_table(vec!["row".into(), "floor".into()], &[false, true], table));
+    outln!(
+        "\nnoise floor of {} ({} logical cores, kernel {}): {} between runs, the root mean square of {} rows over {} \
+         runs; kept in {}",
+        file.key.cpu,
+        file.key.logical_cores,
+        file.key.kernel,
+        percent(file.floor),
+        file.rows.len(),
+        file.runs,
+        path.display()
+    );
+    Ok(())
 }

@@ -48,7 +48,7 @@ enum Command {
     Train(train::TrainArgs),
     /// Train a teacher, then a student on labels alone and a student distilled from the teacher.
     Distill(train::DistillArgs),
-    /// Compare two benchmark reports row by row: ratio, confidence interval, significance, verdict.
+    /// Compare two benchmark reports row by row: ratio, its interval between runs, verdict.
     Compare(compare::CompareArgs),
     /// Plot a benchmark report as SVG: the roofline, or a sweep over sizes.
     Plot(plot::PlotArgs),

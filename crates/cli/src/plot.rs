@@ -109,15 +109,6 @@ fn read_font(path: &Path) -> std::result::Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| e.to_string())
 }
 
-fn read(path: &Path) -> Result<Report> {
-    let text =
-        std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
-    serde_json::from_str(&text).map_err(|e| Error::Format {
-        path: path.display().to_string(),
-        why: format!("not a `kernelab bench --json` report ({e})"),
-    })
-}
-
 /// The kinds of plot a report can make, for the message when the asked one cannot be drawn.
 fn kinds(report: &Report) -> Vec<&'static str> {
     let mut kinds = Vec::new();
@@ -136,7 +127,7 @@ pub fn run(a: &PlotArgs) -> Result<()> {
     let mut paths = kernelab_tensor::files::Paths::new();
     paths.input("REPORT", Some(&a.report)).input("KERNELAB_FONT", font.as_deref());
     paths.output("--out", Some(&a.out), kernelab_tensor::files::Kind::Replaced).check()?;
-    let report = read(&a.report)?;
+    let report = Report::read(&a.report)?;
     load_font()?;
     let mut svg = String::new();
     {

@@ -1,0 +1,245 @@
+//! The noise floor: how far a row's median moves between two runs of the same command on one
+//! machine, beyond what each run's own samples show. Nothing inside one run can measure it (a
+//! run's placement in memory, its CPU's clock, its neighbours are fixed for the run), so it is
+//! measured by repeated identical runs (A/A) and kept per machine, beside the roofline ceilings:
+//! `kernelab compare --calibrate A1.json A2.json …` writes it, `kernelab compare` reads it.
+//!
+//! For a row timed in `k` runs, with `yⱼ = ln(medianⱼ)` and `seⱼ` each run's standard error of
+//! it ([`log_median_se`]), the row's floor is `σ_row² = max(0, var(y) − mean(seⱼ²))` (`var` with
+//! `k − 1` degrees of freedom); the pooled floor is the root mean square of the rows' floors. A
+//! row is held against `max(pooled, its own)`: its own when it was calibrated and noisier, never
+//! less than the machine's.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use kernelab_tensor::{Error, Result};
+
+use crate::record::{Report, RowKey, Status};
+use crate::stats::log_median_se;
+
+/// The floor assumed when none was measured for the reports' machine: generous, since the drift
+/// between runs on a shared virtual machine reaches tens of percent.
+pub const ASSUMED: f64 = 0.05;
+
+/// The machine a floor was measured on (from the reports' `machine`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoiseKey {
+    pub cpu: String,
+    pub logical_cores: usize,
+    pub kernel: String,
+}
+
+impl NoiseKey {
+    pub fn of(report: &Report) -> Self {
+        let m = &report.machine;
+        Self { cpu: m.cpu.clone(), logical_cores: m.logical_cores, kernel: m.kernel.clone() }
+    }
+}
+
+/// The noise file's contents.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NoiseFile {
+    pub key: NoiseKey,
+    /// Seconds since the Unix epoch when it was calibrated.
+    pub measured_unix_time: u64,
+    /// The command line of the first of the runs it was measured from.
+    pub command: Vec<String>,
+    /// How many runs.
+    pub runs: usize,
+    /// The pooled floor: a relative spread (0.01 is 1%) of a row's median between runs.
+    pub floor: f64,
+    /// Each calibrated row's own floor, by its [`RowKey`] as text.
+    pub rows: BTreeMap<String, f64>,
+}
+
+/// Where a floor came from, for the comparison's header.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Source {
+    /// `--noise-floor` on the command line.
+    Given,
+    /// Measured on the reports' machine and kept in this file.
+    Measured { path: PathBuf, runs: usize, unix_time: u64 },
+    /// Nothing measured for the reports' machine; [`ASSUMED`], and why.
+    Assumed(String),
+}
+
+/// The floor each row of a comparison is held against.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Floor {
+    pub pooled: f64,
+    pub rows: BTreeMap<String, f64>,
+    pub source: Source,
+}
+
+impl Floor {
+    /// The same floor for every row.
+    pub fn given(floor: f64) -> Self {
+        Self { pooled: floor, rows: BTreeMap::new(), source: Source::Given }
+    }
+
+    /// A row's floor: the larger of the pooled one and the row's own.
+    pub fn for_row(&self, key: &RowKey) -> f64 {
+        self.rows.get(&key.to_string()).map_or(self.pooled, |&own| own.max(self.pooled))
+    }
+
+    /// The floor kept for `report`'s machine in `path`, or [`ASSUMED`] with the reason.
+    pub fn for_report(path: &Path, report: &Report) -> Self {
+        let assumed = |why: String| Self { pooled: ASSUMED, rows: BTreeMap::new(), source: Source::Assumed(why) };
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return assumed(format!("none measured yet ({} does not exist)", path.display()));
+            }
+            Err(e) => return assumed(format!("{}: {e}", path.display())),
+        };
+        let file: NoiseFile = match serde_json::from_str(&text) {
+            Ok(file) => file,
+            Err(e) => return assumed(format!("{} is unreadable: {e}", path.display())),
+        };
+        let sane = |v: f64| v.is_finite() && v >= 0.0;
+        if !sane(file.floor) || !file.rows.values().all(|&v| sane(v)) {
+            return assumed(format!("{} holds a floor that is not a number ≥ 0", path.display()));
+        }
+        if file.key != NoiseKey::of(report) {
+            return assumed(format!("{} was measured on another machine ({})", path.display(), file.key.cpu));
+        }
+        let source = Source::Measured { path: path.to_path_buf(), runs: file.runs, unix_time: file.measured_unix_time };
+        Self { pooled: file.floor, rows: file.rows, source }
+    }
+}
+
+/// The noise file in the per-machine cache directory (where the roofline is kept).
+pub fn path() -> PathBuf {
+    kernelab_cpu::roofline::cache::dir().join("noise.json")
+}
+
+/// Measures the floor from `reports` (name, report) of one command repeated on one machine: every
+/// row that is `ok` in all of them (see the module header). At least two reports, from one
+/// machine, with a row in common.
+pub fn calibrate(reports: &[(String, Report)]) -> Result<NoiseFile> {
+    let refuse = |why: String| Err(Error::InvalidArgument { op: "compare --calibrate", why });
+    let Some((first_name, first)) = reports.first() else {
+        return refuse("no reports given".into());
+    };
+    if reports.len() < 2 {
+        return refuse("the floor is the spread between runs: give two reports or more (five is better)".into());
+    }
+    let key = NoiseKey::of(first);
+    if let Some((name, _)) = reports.iter().find(|(_, r)| NoiseKey::of(r) != key) {
+        return refuse(format!("{name} is from another machine than {first_name}; calibrate one machine at a time"));
+    }
+    let indexed: Vec<std::collections::HashMap<RowKey, &crate::record::Record>> = reports
+        .iter()
+        .map(|(_, r)| r.records.iter().filter(|o| o.status == Status::Ok && o.timed()).map(|o| (o.key(), o)).collect())
+        .collect();
+    let mut rows = BTreeMap::new();
+    let mut sum_excess = 0.0;
+    for base in first.records.iter().filter(|r| r.status == Status::Ok && r.timed()) {
+        let k = base.key();
+        let runs: Option<Vec<(f64, f64)>> =
+            indexed.iter().map(|index| index.get(&k).map(|o| (o.median_s.ln(), log_median_se(&o.samples_s)))).collect();
+        let Some(runs) = runs else { continue };
+        let n = runs.len() as f64;
+        let mean = runs.iter().map(|(y, _)| y).sum::<f64>() / n;
+        let between = runs.iter().map(|(y, _)| (y - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        let within = runs.iter().map(|(_, se)| se * se).sum::<f64>() / n;
+        let excess = (between - within).max(0.0);
+        if !excess.is_finite() {
+            continue;
+        }
+        sum_excess += excess;
+        rows.insert(k.to_string(), excess.sqrt());
+    }
+    if rows.is_empty() {
+        return refuse(format!(
+            "no row is ok in all {} reports (rows pair by op, backend, device, variant, shape, layout, threads and \
+             mode); run the same `kernelab bench` command each time",
+            reports.len()
+        ));
+    }
+    let floor = (sum_excess / rows.len() as f64).sqrt();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    Ok(NoiseFile { key, measured_unix_time: now, command: first.command.clone(), runs: reports.len(), floor, rows })
+}
+
+/// Writes `file` to `path` atomically (the directory is made when missing).
+pub fn store(path: &Path, file: &NoiseFile) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.display().to_string(), source })?;
+    }
+    let json = serde_json::to_string_pretty(file).map_err(|e| Error::InvalidArgument {
+        op: "compare --calibrate",
+        why: format!("the noise floor cannot be written as JSON: {e}"),
+    })?;
+    kernelab_tensor::files::write(path, format!("{json}\n").as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::tests::{report, row};
+
+    #[test]
+    fn the_floor_is_the_spread_between_runs_beyond_the_samples() {
+        // One row whose samples are all alike within each run (no within-run error) and whose
+        // median is 1.00, 1.02, 0.98 ms in three runs: var(ln) ≈ 0.02², so the floor is 2%.
+        let runs: Vec<(String, Report)> = [1.00, 1.02, 0.98]
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (format!("run{i}.json"), report(vec![row("naive", &[m * 1e-3; 9])])))
+            .collect();
+        let file = calibrate(&runs).unwrap();
+        assert!((file.floor - 0.02).abs() < 2e-4, "{}", file.floor);
+        assert_eq!((file.runs, file.rows.len()), (3, 1));
+
+        // Samples spread within each run by as much as the medians move between runs: nothing
+        // is left for the floor.
+        let spread = |m: f64| -> Vec<f64> { (0..9).map(|i| m * (1.0 + 0.1 * (i as f64 - 4.0))).collect() };
+        let runs: Vec<(String, Report)> =
+            [1.0, 1.01].iter().map(|&m| (format!("{m}"), report(vec![row("naive", &spread(m * 1e-3))]))).collect();
+        assert_eq!(calibrate(&runs).unwrap().floor, 0.0);
+    }
+
+    #[test]
+    fn a_row_is_held_against_the_larger_of_its_own_floor_and_the_pooled_one() {
+        let key = row("naive", &[1e-3; 3]).key();
+        let mut floor = Floor::given(0.01);
+        assert_eq!(floor.for_row(&key), 0.01);
+        floor.rows.insert(key.to_string(), 0.03);
+        assert_eq!(floor.for_row(&key), 0.03);
+        floor.rows.insert(key.to_string(), 0.001);
+        assert_eq!(floor.for_row(&key), 0.01);
+    }
+
+    #[test]
+    fn calibration_needs_two_runs_of_one_machine_and_the_file_reads_back_for_that_machine_only() {
+        let one = report(vec![row("naive", &[1e-3; 3])]);
+        let err = calibrate(&[("a.json".into(), one.clone())]).unwrap_err().to_string();
+        assert!(err.contains("two reports or more"), "{err}");
+        let mut other = one.clone();
+        other.machine.cpu = "Other CPU".into();
+        let err = calibrate(&[("a.json".into(), one.clone()), ("b.json".into(), other.clone())]).unwrap_err();
+        assert!(err.to_string().contains("b.json is from another machine"), "{err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("noise.json");
+        assert!(
+            matches!(Floor::for_report(&path, &one).source, Source::Assumed(ref why) if why.contains("none measured"))
+        );
+        let file = calibrate(&[("a.json".into(), one.clone()), ("b.json".into(), one.clone())]).unwrap();
+        store(&path, &file).unwrap();
+        let floor = Floor::for_report(&path, &one);
+        assert!(matches!(floor.source, Source::Measured { runs: 2, .. }), "{floor:?}");
+        assert_eq!(floor.pooled, 0.0);
+        let elsewhere = Floor::for_report(&path, &other);
+        assert_eq!(elsewhere.pooled, ASSUMED);
+        assert!(matches!(elsewhere.source, Source::Assumed(ref why) if why.contains("another machine")));
+        std::fs::write(&path, "{\"key\": 1").unwrap();
+        assert!(
+            matches!(Floor::for_report(&path, &one).source, Source::Assumed(ref why) if why.contains("unreadable"))
+        );
+    }
+}
