@@ -82,6 +82,7 @@ fn an_output_is_never_one_of_the_commands_inputs() {
     let report = d.path().join("r.json");
     ok(&cpu_bench("relu", "100,200", &["--variant", "default", "--budget", "0.01", "--json", arg(&report)]));
     refused(&["plot", arg(&report), "--out", arg(&report)], "--out would overwrite REPORT", &report);
+    refused(&["compare", arg(&report), arg(&report), "--json", arg(&report)], "--json would overwrite BASE", &report);
 
     let data = data_in(d.path());
     for file in ["train-labels-idx1-ubyte", "t10k-images-idx3-ubyte"] {

@@ -78,9 +78,9 @@ pub fn run(a: &CompareArgs) -> Result<usize> {
             why: format!("give two reports, BASE and NEW ({} given); --calibrate takes more", a.reports.len()),
         });
     };
-    if let Some(path) = &a.json {
-        kernelab_tensor::files::check_writable(path)?;
-    }
+    let mut paths = kernelab_tensor::files::Paths::new();
+    paths.input("BASE", Some(base_path)).input("NEW", Some(new_path));
+    paths.output("--json", a.json.as_deref(), kernelab_tensor::files::Kind::Replaced).check()?;
     let (base, new) = (Report::read(base_path)?, Report::read(new_path)?);
     let floor = match a.noise_floor {
         Some(f) => Floor::given(f),
