@@ -115,11 +115,34 @@ fn two_runs_hold_their_rows_against_the_same_ceilings() {
     assert!(second["devices"][0]["roofline"]["how"].as_str().unwrap().contains("cached in"));
 
     // A corrupt cache is measured again, never trusted.
-    let file = cache.path().join("roofline-cpu.json");
+    let (file, level) = cache_file(cache.path());
     std::fs::write(&file, "{ not json").unwrap();
     let third = small_report(cache.path(), &["--op", "relu", "--shape", "1000"]);
     assert!(third["devices"][0]["roofline"]["how"].as_str().unwrap().contains("unreadable"), "{third}");
-    assert!(serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(&file).unwrap()).is_ok());
+    let mut kept: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+
+    // Ceilings a build at another opt-level measured (an unoptimized build's 1.25 GFLOP/s) are
+    // measured again by this build, never used.
+    assert_eq!(kept["key"]["opt_level"], level.as_str(), "{kept}");
+    kept["key"]["opt_level"] = (if level == "0" { "3" } else { "0" }).into();
+    kept["roofline"]["peak_gflops"] = 1.25.into();
+    std::fs::write(&file, kept.to_string()).unwrap();
+    let fourth = small_report(cache.path(), &["--op", "relu", "--shape", "1000"]);
+    let roofline = &fourth["devices"][0]["roofline"];
+    assert!(roofline["how"].as_str().unwrap().contains("build opt-level"), "{roofline}");
+    assert_ne!(roofline["peak_gflops"], 1.25);
+    let renewed: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(renewed["key"]["opt_level"], level.as_str());
+}
+
+/// The one roofline cache file in `dir` and the opt-level its name gives (`roofline-cpu-O3.json`).
+fn cache_file(dir: &std::path::Path) -> (std::path::PathBuf, String) {
+    let names: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    let level = names[0].strip_prefix("roofline-cpu-O").and_then(|n| n.strip_suffix(".json"));
+    let level = level.unwrap_or_else(|| panic!("{names:?}")).to_string();
+    (dir.join(&names[0]), level)
 }
 
 #[test]
@@ -184,7 +207,7 @@ fn impossible_settings_are_refused_before_any_work() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(&message), "{args:?}: {stderr}");
-        assert!(!cache.path().join("roofline-cpu.json").exists(), "{args:?} measured before refusing");
+        assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 0, "{args:?} measured before refusing");
     }
 }
 

@@ -162,3 +162,36 @@ fn a_log_is_never_appended_to_a_checkpoint_nor_a_checkpoint_written_over_a_log()
     let device = kernelab::backends::open_named("cpu").unwrap();
     assert_eq!(kernelab::nn::Mlp::load(&model, &device).unwrap().spec(), "4-8-3");
 }
+
+#[test]
+fn a_dash_is_standard_output_or_refused_never_a_file_called_dash() {
+    let d = dir();
+    let data = data_in(d.path());
+    let run = |extra: &[&str]| {
+        let args = train(&data, extra);
+        std::process::Command::new(env!("CARGO_BIN_EXE_kernelab")).args(&args).current_dir(d.path()).output().unwrap()
+    };
+    let dash = d.path().join("-");
+    // `--json -` is the epoch lines on stdout, where they go anyway: each once, and no file.
+    let out = run(&["--json", "-"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", common::text(&out));
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 1, "one epoch, one line:\n{stdout}");
+    assert_eq!(lines[0]["epoch"], 1);
+    assert!(!dash.exists(), "`-` is not a file");
+    // The outputs that cannot be stdout refuse `-` before any work.
+    for (extra, message) in [
+        (&["--save", "-"][..], "--save cannot write to standard output (a checkpoint is binary"),
+        (&["--profile", "--profile-json", "-"][..], "--profile-json cannot write to standard output"),
+    ] {
+        let out = run(extra);
+        let all = common::text(&out);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {all}");
+        assert!(all.contains(message) && all.contains("`./-` for a file called -"), "{extra:?}: {all}");
+        assert!(out.stdout.is_empty() && !dash.exists(), "{extra:?} trained or wrote a file");
+    }
+    // `./-` names a file called `-`.
+    assert!(run(&["--json", "./-"]).status.success());
+    assert_eq!(std::fs::read_to_string(&dash).unwrap().lines().count(), 1);
+}

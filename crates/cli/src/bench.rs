@@ -178,7 +178,7 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
     if a.pivot.is_some() {
         text = format!("{}\n\n{text}", table::pivot(&report.records));
     }
-    if outputs.iter().any(|p| p.as_os_str() == "-") {
+    if outputs.iter().any(|p| kernelab_tensor::files::is_stdout(p)) {
         eprint!("{text}");
     } else {
         outln!("{}", text.trim_end_matches('\n'));
@@ -205,8 +205,8 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
 }
 
 /// Says where a file went (on stderr, so stdout stays the table or the data).
-fn announce(path: &std::path::Path) {
-    if path.as_os_str() != "-" {
+pub(crate) fn announce(path: &std::path::Path) {
+    if !kernelab_tensor::files::is_stdout(path) {
         eprintln!("wrote {}", path.display());
     }
 }

@@ -28,7 +28,7 @@ use sweep::sweep;
 pub struct PlotArgs {
     /// A report from `kernelab bench --json`.
     report: PathBuf,
-    /// The SVG file to write.
+    /// The SVG file to write (`-`: stdout).
     #[arg(long)]
     out: PathBuf,
     /// What to draw.
@@ -150,7 +150,7 @@ pub fn run(a: &PlotArgs) -> Result<()> {
         root.present().map_err(plot_error)?;
     }
     kernelab_tensor::files::write(&a.out, svg.as_bytes())?;
-    eprintln!("wrote {}", a.out.display());
+    crate::bench::announce(&a.out);
     Ok(())
 }
 

@@ -43,7 +43,8 @@ pub struct CommonArgs {
     /// GPU adapter: the first whose name contains this (case-insensitive).
     #[arg(long)]
     adapter: Option<String>,
-    /// Also append each epoch's JSON line to this file.
+    /// Also append each epoch's JSON line to this file (`-`: stdout, where the lines go anyway;
+    /// each is written once).
     #[arg(long)]
     json: Option<PathBuf>,
     /// Train across processes and hosts, one rank per process under an MPI launcher
@@ -61,7 +62,8 @@ pub struct CommonArgs {
     /// host's remainder.
     #[arg(long)]
     profile: bool,
-    /// With --profile: also write the profiles as JSON to this file.
+    /// With --profile: also write the profiles as JSON to this file (a file: stdout carries the
+    /// epoch lines, and the file is rewritten after each run).
     #[arg(long, requires = "profile")]
     profile_json: Option<PathBuf>,
     /// Go on when the loss or a parameter becomes NaN or infinite (to study divergence); by default
@@ -86,7 +88,8 @@ pub struct TrainArgs {
     /// The MLP, as layer widths.
     #[arg(long, default_value = "784-128-10")]
     model: String,
-    /// Save the trained model as safetensors (PyTorch `nn.Sequential` names), atomically.
+    /// Save the trained model as safetensors (PyTorch `nn.Sequential` names), atomically, to
+    /// this file (not stdout).
     #[arg(long)]
     save: Option<PathBuf>,
 }
@@ -114,7 +117,7 @@ pub struct DistillArgs {
     /// Load the teacher instead of training it.
     #[arg(long)]
     teacher_checkpoint: Option<PathBuf>,
-    /// Save the trained teacher here.
+    /// Save the trained teacher to this file (safetensors; not stdout).
     #[arg(long)]
     save_teacher: Option<PathBuf>,
     /// Train the two students from this many seeds (--seed, --seed + 1, …) against the one
@@ -176,7 +179,9 @@ struct Logger(Option<std::fs::File>);
 
 impl Logger {
     /// A logger that writes (rank 0 of a distributed run, or a single process) or stays silent.
+    /// `--json -` adds no file: the lines go to stdout anyway.
     fn new(path: &Option<PathBuf>, leads: bool) -> Result<Self> {
+        let path = path.as_ref().filter(|p| !kernelab_tensor::files::is_stdout(p));
         if !leads {
             return Ok(Self(None));
         }
@@ -187,7 +192,7 @@ impl Logger {
                 .open(p)
                 .map_err(|source| Error::Io { path: p.display().to_string(), source })
         };
-        let file = path.as_ref().map(open).transpose()?;
+        let file = path.map(open).transpose()?;
         Ok(Self(file))
     }
 
@@ -387,10 +392,12 @@ fn check_common(common: &CommonArgs, checkpoints: &[Flagged], inputs: &[Flagged]
     let checkpoint =
         Kind::ReplacedIf { what: "a checkpoint (safetensors)", is: kernelab_nn::checkpoint::is_checkpoint };
     for (flag, path) in checkpoints {
-        paths.output(flag, path.as_deref(), checkpoint);
+        paths.file_output(flag, path.as_deref(), checkpoint, "a checkpoint is binary safetensors");
     }
+    // `-` is stdout, which carries the epoch lines: `--json -` is those lines, written once.
     paths.output("--json", common.json.as_deref(), Kind::JsonLines);
-    paths.output("--profile-json", common.profile_json.as_deref(), Kind::Replaced);
+    let rewritten = "standard output carries the epoch lines, and the profiles are rewritten after each run";
+    paths.file_output("--profile-json", common.profile_json.as_deref(), Kind::Replaced, rewritten);
     paths.check()
 }
 

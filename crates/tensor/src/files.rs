@@ -20,6 +20,11 @@ pub use paths::{Kind, Paths, may_write};
 
 use crate::{Error, Result};
 
+/// Whether an output path is `-`, standard output (`./-` names a file called `-`).
+pub fn is_stdout(path: &Path) -> bool {
+    path == Path::new("-")
+}
+
 /// The path a write lands on: a symbolic link's target (resolved), else `path` itself.
 fn resolve(path: &Path) -> PathBuf {
     match std::fs::symlink_metadata(path) {
@@ -31,7 +36,7 @@ fn resolve(path: &Path) -> PathBuf {
 /// Writes `bytes` to `path` as described above.
 pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     let io = |source| Error::Io { path: path.display().to_string(), source };
-    if path == Path::new("-") {
+    if is_stdout(path) {
         let mut out = std::io::stdout().lock();
         return out.write_all(bytes).and_then(|()| out.flush()).map_err(io);
     }
@@ -87,7 +92,7 @@ fn read_only(path: &Path, meta: &std::fs::Metadata) -> Error {
 /// Fails early, before any work, when `path`'s directory does not exist or cannot be written, or
 /// `path` is a file whose mode does not let the user write it.
 pub fn check_writable(path: &Path) -> Result<()> {
-    if path == Path::new("-") {
+    if is_stdout(path) {
         return Ok(());
     }
     let resolved = resolve(path);

@@ -1,6 +1,8 @@
-//! The per-machine roofline cache: one JSON file, keyed by what makes a measurement valid (CPU model,
-//! logical cores, kernel release, probe version). A file that is corrupt, from another machine or
-//! from an older probe is measured again and replaced, never trusted; the file is written
+//! The per-machine roofline cache: one JSON file per build opt-level (`roofline-cpu-O3.json` for a
+//! release build, `-O0` for a debug build), keyed by what makes a measurement valid (CPU model,
+//! logical cores, kernel release, probe version, opt-level). A file that is corrupt, from another
+//! machine, an older probe or a build at another opt-level is measured again and replaced, never
+//! trusted, so an unoptimized build's ceilings never reach an optimized build; the file is written
 //! atomically (a unique temporary file in the same directory, renamed over it).
 
 use std::io::Write;
@@ -18,6 +20,10 @@ pub struct MachineKey {
     /// The kernel release (`uname -r`): a new kernel or VM host may change what the probes see.
     pub kernel: String,
     pub probe_version: u32,
+    /// The opt-level of the build that measured it ([`super::OPT_LEVEL`]); empty in a file written
+    /// before it was recorded, which matches no build.
+    #[serde(default)]
+    pub opt_level: String,
 }
 
 impl MachineKey {
@@ -28,6 +34,7 @@ impl MachineKey {
             logical_cores: crate::topology::logical_cores(),
             kernel: kernel_release(),
             probe_version: super::PROBE_VERSION,
+            opt_level: super::OPT_LEVEL.into(),
         }
     }
 }
@@ -56,9 +63,15 @@ pub fn dir() -> PathBuf {
         .unwrap_or_else(|| std::env::temp_dir().join("kernelab"))
 }
 
-/// The CPU roofline's file in [`dir`].
+/// The CPU roofline's file in [`dir`] for this build's opt-level.
 pub fn path() -> PathBuf {
-    dir().join("roofline-cpu.json")
+    dir().join(file_name(super::OPT_LEVEL))
+}
+
+/// `roofline-cpu-O{opt_level}.json`: each opt-level keeps its own file, so switching between a
+/// debug and a release build neither reads the other's ceilings nor re-measures every time.
+pub fn file_name(opt_level: &str) -> String {
+    format!("roofline-cpu-O{opt_level}.json")
 }
 
 /// Why a cache file was not used.
@@ -126,7 +139,9 @@ pub fn load_or_measure(renew: bool) -> Roofline {
                 Stale::Missing if renew => "re-measured on request".to_string(),
                 Stale::Missing => "measured now (no cache yet)".to_string(),
                 Stale::Corrupt(e) => format!("measured now (the cache file was unreadable: {e})"),
-                Stale::OtherMachine => "measured now (the cache was from another machine or probe)".to_string(),
+                Stale::OtherMachine => {
+                    "measured now (the cache was from another machine, probe or build opt-level)".to_string()
+                }
             };
             roofline.how = match store(&path, &file) {
                 Ok(()) => format!("{}; {why}, cached in {}", roofline.how, path.display()),
@@ -148,7 +163,13 @@ mod tests {
     use super::*;
 
     fn key() -> MachineKey {
-        MachineKey { cpu: "Test CPU".into(), logical_cores: 2, kernel: "6.1".into(), probe_version: 3 }
+        MachineKey {
+            cpu: "Test CPU".into(),
+            logical_cores: 2,
+            kernel: "6.1".into(),
+            probe_version: 3,
+            opt_level: "3".into(),
+        }
     }
 
     fn file() -> CacheFile {
@@ -180,6 +201,8 @@ mod tests {
         assert_eq!(load(&path, &other), Err(Stale::OtherMachine));
         let older = MachineKey { probe_version: 2, ..key() };
         assert_eq!(load(&path, &older), Err(Stale::OtherMachine));
+        let debug = MachineKey { opt_level: "0".into(), ..key() };
+        assert_eq!(load(&path, &debug), Err(Stale::OtherMachine), "a debug build never reads a release build's");
         let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
     }
@@ -198,5 +221,24 @@ mod tests {
         nan.roofline.levels[0].gbps_all = f64::NAN;
         store(&path, &nan).unwrap();
         assert!(matches!(load(&path, &key()), Err(Stale::Corrupt(_))), "NaN is written as null and refused");
+    }
+
+    #[test]
+    fn an_unoptimized_builds_ceilings_reach_no_other_build() {
+        assert_eq!((file_name("0"), file_name("3")), ("roofline-cpu-O0.json".into(), "roofline-cpu-O3.json".into()));
+        assert_eq!(path().file_name().unwrap().to_str(), Some(file_name(crate::roofline::OPT_LEVEL).as_str()));
+        assert!(crate::roofline::build_note("0").starts_with("UNOPTIMIZED BUILD"));
+        assert_eq!(crate::roofline::build_note("3"), "measured by a build at opt-level 3");
+        // A file from before the opt-level was recorded (perhaps a debug build's) is trusted by none.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("roofline-cpu.json");
+        store(&path, &file()).unwrap();
+        let mut json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        json["key"].as_object_mut().unwrap().remove("opt_level");
+        std::fs::write(&path, json.to_string()).unwrap();
+        for level in ["0", "3"] {
+            let here = MachineKey { opt_level: level.into(), ..key() };
+            assert_eq!(load(&path, &here), Err(Stale::OtherMachine), "opt-level {level}");
+        }
     }
 }

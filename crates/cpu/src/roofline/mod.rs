@@ -2,9 +2,11 @@
 //! of every memory level (L1, L2, L3 from the OS's cache description, then DRAM), each with one
 //! thread and with every core.
 //!
-//! It is measured once per machine and kept in a cache file ([`cache`]) keyed by the CPU model,
-//! the core count and the kernel release, so that two runs on one machine hold their rows against
-//! the same ceilings; `kernelab devices --remeasure` renews it. The thread pool's size
+//! It is measured once per machine and build optimization level and kept in a cache file
+//! ([`cache`]) keyed by the CPU model, the core count, the kernel release and the opt-level, so
+//! that two runs on one machine hold their rows against the same ceilings and an unoptimized
+//! (debug) build's far lower ceilings never reach an optimized build; `kernelab devices
+//! --remeasure` renews it. The thread pool's size
 //! (`--threads`) never changes what is measured.
 
 pub mod cache;
@@ -16,6 +18,22 @@ use crate::topology::{self, CacheLevel};
 
 /// Bumped whenever the probes change what they measure, so that older cache files are re-measured.
 pub const PROBE_VERSION: u32 = 6;
+
+/// The opt-level this crate (and so the probes) was built at: `0` for a debug build, `3` for a
+/// release build (cargo's `OPT_LEVEL`, recorded by the build script).
+pub const OPT_LEVEL: &str = env!("KERNELAB_OPT_LEVEL");
+
+/// What a roofline's description says of the build that measured it: at opt-level `0` a warning
+/// that the ceilings are an unoptimized build's, else the level.
+pub fn build_note(opt_level: &str) -> String {
+    if opt_level == "0" {
+        "UNOPTIMIZED BUILD (opt-level 0, a debug build): these ceilings are far below an optimized build's \
+         and hold for unoptimized builds only; build with --release to measure the machine"
+            .into()
+    } else {
+        format!("measured by a build at opt-level {opt_level}")
+    }
+}
 
 /// Sizes assumed when the OS describes no caches (a container without sysfs, another OS).
 fn assumed_caches(cores: usize) -> Vec<CacheLevel> {
@@ -67,9 +85,10 @@ pub fn measure() -> Roofline {
         peak_gflops_one_thread: probe::fma_peak_gflops(1),
         levels,
         how: format!(
-            "FMA: {} independent {} FMA chains per thread, best of 3; bandwidth: the best of read, copy, add, \
+            "{}; FMA: {} independent {} FMA chains per thread, best of 3; bandwidth: the best of read, copy, add, \
              update and triple-update streams (bytes read + written), their arrays allocated apart and skewed in one buffer, \
              over half of each level (cache sizes {sizes}) and {} MiB for DRAM, best of 9; {cores} threads = every logical core",
+            build_note(OPT_LEVEL),
             probe::CHAINS,
             probe::fma_isa(),
             dram >> 20

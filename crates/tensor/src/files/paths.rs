@@ -7,6 +7,9 @@
 //!   canonical folder and name (symbolic links resolved; `./r.json`, `r.json` and a link to it are
 //!   one file). Devices and FIFOs are written through, never replaced, and may be named twice;
 //!   at most one output may be `-` (standard output);
+//! - `-` for an output that cannot be standard output ([`Paths::file_output`]: a binary
+//!   checkpoint, a file rewritten whole after each run), so `-` never names a file called `-`
+//!   (`./-` does);
 //! - an output that is one of the command's inputs (a report, a checkpoint, a dataset file);
 //! - an output the user may not write (see [`may_write`]), or whose folder does not exist or
 //!   cannot be written ([`super::check_writable`]);
@@ -18,6 +21,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use super::is_stdout;
 use crate::{Error, Result};
 
 /// What an output does to the file it names.
@@ -38,6 +42,8 @@ pub enum Kind {
 struct Named {
     flag: String,
     path: PathBuf,
+    /// Why this output cannot be standard output; `None` when `-` is standard output.
+    not_stdout: Option<&'static str>,
 }
 
 /// The inputs and outputs of one command; see the module's description.
@@ -55,7 +61,7 @@ impl Paths {
     /// A file the command reads (nothing when `path` is `None`).
     pub fn input(&mut self, flag: &str, path: Option<&Path>) -> &mut Self {
         if let Some(path) = path {
-            self.inputs.push(Named { flag: flag.into(), path: path.into() });
+            self.inputs.push(Named { flag: flag.into(), path: path.into(), not_stdout: None });
         }
         self
     }
@@ -63,13 +69,33 @@ impl Paths {
     /// A file the command writes (nothing when `path` is `None`); `-` is standard output.
     pub fn output(&mut self, flag: &str, path: Option<&Path>, kind: Kind) -> &mut Self {
         if let Some(path) = path {
-            self.outputs.push((Named { flag: flag.into(), path: path.into() }, kind));
+            self.outputs.push((Named { flag: flag.into(), path: path.into(), not_stdout: None }, kind));
+        }
+        self
+    }
+
+    /// A file the command writes that cannot be standard output: [`Paths::check`] refuses `-`,
+    /// saying `why` (a checkpoint is binary, …).
+    pub fn file_output(&mut self, flag: &str, path: Option<&Path>, kind: Kind, why: &'static str) -> &mut Self {
+        if let Some(path) = path {
+            self.outputs.push((Named { flag: flag.into(), path: path.into(), not_stdout: Some(why) }, kind));
         }
         self
     }
 
     /// Refuses, before any work, every output that would destroy a file (see the module's list).
     pub fn check(&self) -> Result<()> {
+        for (out, _) in self.outputs.iter().filter(|(o, _)| is_stdout(&o.path)) {
+            if let Some(why) = out.not_stdout {
+                return Err(Error::Output {
+                    path: "-".into(),
+                    why: format!(
+                        "{} cannot write to standard output ({why}); name a file (`./-` for a file called -)",
+                        out.flag
+                    ),
+                });
+            }
+        }
         let to_stdout: Vec<&str> =
             self.outputs.iter().filter(|(o, _)| is_stdout(&o.path)).map(|(o, _)| o.flag.as_str()).collect();
         if to_stdout.len() > 1 {
@@ -113,10 +139,6 @@ impl Paths {
         }
         Ok(())
     }
-}
-
-fn is_stdout(path: &Path) -> bool {
-    path == Path::new("-")
 }
 
 /// What makes two paths one file.
@@ -338,5 +360,17 @@ mod tests {
         paths.check().unwrap();
         paths.output("--csv", Some(Path::new("-")), Kind::Replaced);
         assert!(paths.check().unwrap_err().to_string().contains("--json, --csv each name standard output"));
+    }
+
+    #[test]
+    fn a_dash_is_standard_output_or_refused_never_a_file_called_dash() {
+        let mut paths = Paths::new();
+        paths.output("--json", Some(Path::new("-")), Kind::JsonLines);
+        paths.file_output("--save", Some(Path::new("./-")), Kind::Replaced, "a checkpoint is binary");
+        paths.check().unwrap();
+        paths.file_output("--save-teacher", Some(Path::new("-")), Kind::Replaced, "a checkpoint is binary");
+        let err = paths.check().unwrap_err().to_string();
+        assert!(err.contains("--save-teacher cannot write to standard output (a checkpoint is binary)"), "{err}");
+        assert!(is_stdout(Path::new("-")) && !is_stdout(Path::new("./-")) && !is_stdout(Path::new("-/x")));
     }
 }
