@@ -206,19 +206,12 @@ pub fn footprint(spec: &Spec) -> Option<u64> {
     values.checked_mul(24)
 }
 
-/// Memory the system can still give, from `/proc/meminfo` (`None` where it does not say).
-fn available_memory() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    line.split_whitespace().nth(1)?.parse::<u64>().ok()?.checked_mul(1024)
-}
-
 /// Refuses, with the numbers, a spec whose footprint exceeds the memory available (or overflows).
 fn check_footprint(spec: &Spec) -> Result<()> {
     let shape = spec.dims.iter().map(usize::to_string).collect::<Vec<_>>().join("x");
     let refuse =
         |why: String| Err(kernelab_tensor::Error::BadShape { op: spec.op.name(), shape: spec.dims.clone(), why });
-    match (footprint(spec), available_memory()) {
+    match (footprint(spec), kernelab_tensor::memory::available()) {
         (None, _) => refuse(format!("{shape} holds more values than 64-bit sizes can count")),
         (Some(need), Some(have)) if need > have => refuse(format!(
             "{shape} needs about {:.1} GB at once (inputs, outputs, the f64 reference), and this machine has {:.1} GB available",

@@ -1,5 +1,6 @@
 //! The statistics behind `kernelab compare`: the Mann-Whitney U test (is one set of samples
-//! shifted against the other?) and a bootstrap confidence interval of the ratio of medians.
+//! shifted against the other?) and a bootstrap confidence interval of the ratio of medians; and
+//! the mean ± sample standard deviation that reports over seeds use.
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -84,9 +85,30 @@ pub fn ratio_interval(base: &[f64], new: &[f64], resamples: usize) -> (f64, f64)
     (at(0.025), at(0.975))
 }
 
+/// The mean `v̄ = Σvᵢ/n` of `v` and its sample standard deviation `√(Σ(vᵢ − v̄)²/(n − 1))`; the
+/// deviation is NaN for fewer than two values (one value has no spread), both are NaN for none.
+pub fn mean_and_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let sd =
+        if v.len() < 2 { f64::NAN } else { (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() };
+    (mean, sd)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mean_and_sample_sd() {
+        // 2, 4, 4, 4, 5, 5, 7, 9: mean 5, Σ(x − 5)² = 32, sample variance 32/7.
+        let (mean, sd) = mean_and_sd(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]);
+        assert_eq!(mean, 5.0);
+        assert!((sd - (32.0f64 / 7.0).sqrt()).abs() < 1e-15, "{sd}");
+        let (one, none) = (mean_and_sd(&[3.5]), mean_and_sd(&[]));
+        assert!(one.0 == 3.5 && one.1.is_nan(), "{one:?}");
+        assert!(none.0.is_nan() && none.1.is_nan(), "{none:?}");
+    }
 
     #[test]
     fn erfc_matches_known_values() {
