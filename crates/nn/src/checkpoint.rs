@@ -90,7 +90,7 @@ impl Mlp {
                     format!("layer {i}: weight {} and bias {} do not chain", weight.shape(), bias.shape()),
                 ));
             }
-            layers.push(Linear { weight: weight.requires_grad(), bias: bias.requires_grad() });
+            layers.push(Linear::from_parts(weight.requires_grad(), bias.requires_grad()));
         }
         if layers.is_empty() {
             return Err(format_error(path, "no `0.weight`: not an MLP checkpoint"));
@@ -108,11 +108,11 @@ impl Mlp {
             ));
         }
         for layer in &layers {
-            let finite = layer.weight.to_vec()?.iter().chain(&layer.bias.to_vec()?).all(|v| v.is_finite());
+            let finite = layer.weight().to_vec()?.iter().chain(&layer.bias().to_vec()?).all(|v| v.is_finite());
             if !finite {
                 return Err(format_error(path, "holds NaN or infinite parameters; a diverged run?"));
             }
         }
-        Ok(Self { layers })
+        Ok(Self::from_layers(layers))
     }
 }
