@@ -181,6 +181,39 @@ fn checkpoints_round_trip_and_refuse_garbage() {
     assert!(err.contains("model.safetensors"), "{err}");
 }
 
+/// The same model saves to the same bytes, whatever order its metadata was built in: the header
+/// is written in a fixed order (a hash map's order differed between saves in one process).
+#[test]
+fn checkpoints_are_byte_stable() {
+    let d = cpu();
+    let dir = temp_dir("stable");
+    let (a, b) = (dir.join("a.safetensors"), dir.join("b.safetensors"));
+    let mlp = Mlp::new("6-5-4-3", 3, &d).unwrap();
+    let keys: Vec<(String, String)> = (0..12).map(|i| (format!("key{i}"), format!("value \"{i}\""))).collect();
+    kernelab::nn::checkpoint::save(&a, &mlp.named_parameters(), keys.iter().cloned().collect()).unwrap();
+    let first = std::fs::read(&a).unwrap();
+    for round in 0..8 {
+        let mut named = mlp.named_parameters();
+        let len = named.len();
+        named.rotate_left(round % len);
+        kernelab::nn::checkpoint::save(&b, &named, keys.iter().rev().cloned().collect()).unwrap();
+        assert!(std::fs::read(&b).unwrap() == first, "round {round}: another byte order");
+    }
+    let back = kernelab::nn::checkpoint::load(&b, &d).unwrap();
+    assert_eq!(back.metadata, keys.iter().cloned().collect());
+    // The header is safetensors' own: an 8-byte length, JSON padded to 8, the tensors by name.
+    let header_len = u64::from_le_bytes(first[..8].try_into().unwrap()) as usize;
+    assert_eq!(header_len % 8, 0);
+    let header: serde_json::Value = serde_json::from_slice(&first[8..8 + header_len]).unwrap();
+    assert_eq!(header["0.bias"]["data_offsets"], serde_json::json!([0, 20]));
+    assert_eq!(header["0.weight"]["shape"], serde_json::json!([5, 6]));
+    assert_eq!(first.len(), 8 + header_len + 4 * mlp.parameter_count());
+    mlp.save(&a).unwrap();
+    let once = std::fs::read(&a).unwrap();
+    mlp.save(&a).unwrap();
+    assert!(std::fs::read(&a).unwrap() == once, "Mlp::save twice, the same bytes");
+}
+
 /// Two CPU replicas with an uneven split take the same steps as one device: the all-reduced
 /// gradient is the gradient of the mean over the whole batch.
 #[test]
