@@ -141,6 +141,34 @@ fn huge_models_are_refused_before_anything_is_built() {
     }
 }
 
+/// Two runs of one seed save the same checkpoint, byte for byte (the header's metadata once came
+/// out in a hash map's order, which differed between runs).
+#[test]
+fn the_same_seed_saves_the_same_bytes() {
+    let d = dir();
+    let data = tiny_mnist(d.path());
+    let saved: Vec<Vec<u8>> = (0..5)
+        .map(|i| {
+            let path = d.path().join(format!("run{i}.safetensors"));
+            ok(&[
+                "train",
+                "--model",
+                "4-8-3",
+                "--epochs",
+                "2",
+                "--seed",
+                "4",
+                "--data",
+                arg(&data),
+                "--save",
+                arg(&path),
+            ]);
+            std::fs::read(&path).unwrap()
+        })
+        .collect();
+    assert!(saved.iter().all(|s| *s == saved[0]), "five runs, more than one byte string");
+}
+
 /// `--split` divides a batch between several devices: one weight a device, never one device.
 #[test]
 fn split_must_match_the_devices() {
