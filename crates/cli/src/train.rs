@@ -94,6 +94,7 @@ pub struct TrainArgs {
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:
   kernelab distill --epochs 10
+  kernelab distill --alpha 0              the control: the distilled students equal the label-only ones (+0.00)
   kernelab distill --teacher-checkpoint teacher.safetensors --temperature 2 --alpha 0.5
   kernelab distill --epochs 1 --profile")]
 pub struct DistillArgs {

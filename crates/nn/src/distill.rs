@@ -12,7 +12,7 @@ use kernelab_tensor::{Error, Result};
 
 use crate::learner::{Observer, Plan, Run, run};
 use crate::train::{EpochLog, Objective};
-use crate::world::{Field, check_same_run};
+use crate::world::{Field, agree, check_same_run, or_abort};
 use crate::{Data, Frozen, Mlp, parse_spec, size};
 
 /// Where the teacher comes from.
@@ -114,10 +114,10 @@ impl Distillation {
 
 /// Runs the experiment `d` as `plan` says, on `data`: the teacher, then both students of every
 /// seed, each run logged (`teacher`, `student`, `distilled`) and shown to `observer` as it ends.
-/// Returns each seed's final accuracies (NaN on a rank other than 0, which does not evaluate).
+/// Returns each seed's final accuracies (NaN on a rank other than 0, which does not evaluate). In
+/// a world the settings, the memory and the run are checked on every rank together first.
 pub fn distill(plan: &Plan, data: &Data, d: &Distillation, observer: &mut dyn Observer) -> Result<Vec<Finals>> {
-    d.check()?;
-    check_memory(plan, d)?;
+    agree(plan.comm, d.check().and_then(|()| check_memory(plan, d)))?;
     let first = plan.build(&d.student, d.seed)?;
     check_same_run(plan.comm, &first, data, d.settings(plan))?;
     drop(first);
@@ -159,7 +159,7 @@ fn teacher(plan: &Plan, data: &Data, d: &Distillation, observer: &mut dyn Observ
         Teacher::Given(frozen) => {
             check_same_run(plan.comm, frozen.model(), data, plan.fields(d.seed))?;
             if plan.leads() {
-                crate::world::or_abort(plan.comm, observer.teacher(frozen, None))?;
+                or_abort(plan.comm, observer.teacher(frozen, None))?;
             }
             Ok(frozen.clone())
         }
@@ -167,9 +167,9 @@ fn teacher(plan: &Plan, data: &Data, d: &Distillation, observer: &mut dyn Observ
             let model = plan.build(spec, d.seed.wrapping_add(1000))?;
             let objective = Objective::CrossEntropy;
             let (model, logs) = run(plan, data, Run { name: "teacher", seed: d.seed, model, objective }, observer)?;
-            let frozen = crate::world::or_abort(plan.comm, Frozen::copy_of(&model))?;
+            let frozen = or_abort(plan.comm, Frozen::copy_of(&model))?;
             if plan.leads() {
-                crate::world::or_abort(plan.comm, observer.teacher(&frozen, Some(&logs)))?;
+                or_abort(plan.comm, observer.teacher(&frozen, Some(&logs)))?;
             }
             Ok(frozen)
         }
@@ -187,7 +187,7 @@ fn students(
     observer: &mut dyn Observer,
 ) -> Result<Students> {
     let student = plan.build(&d.student, seed)?;
-    let twin = crate::world::or_abort(plan.comm, student.deep_copy())?;
+    let twin = or_abort(plan.comm, student.deep_copy())?;
     let plain = Run { name: "student", seed, model: student, objective: Objective::CrossEntropy };
     let (label_only, label_only_logs) = run(plan, data, plain, observer)?;
     let objective = Objective::Distill { teacher: teacher.clone(), temperature: d.temperature, alpha: d.alpha };
@@ -195,7 +195,7 @@ fn students(
         run(plan, data, Run { name: "distilled", seed, model: twin, objective }, observer)?;
     let students = Students { seed, label_only, label_only_logs, distilled, distilled_logs };
     if plan.leads() {
-        crate::world::or_abort(plan.comm, observer.students(&students))?;
+        or_abort(plan.comm, observer.students(&students))?;
     }
     Ok(students)
 }
