@@ -276,6 +276,33 @@ fn distill_reports_teacher_student_and_distilled() {
     assert!(stderr.contains("2 seeds, mean ± sd") && stderr.contains("distilled − label-only"), "{stderr}");
 }
 
+/// The α = 0 control through the binary, on real data with the default models: the distilled
+/// student is trained exactly as the label-only one, so every epoch line agrees and the gain is
+/// +0.00 (it was +4.76 points when the two students shared their parameters).
+#[test]
+fn distill_at_alpha_zero_reports_no_gain() {
+    if !std::path::Path::new(kernelab::nn::FASHION_MNIST_DIR).is_dir() {
+        assert!(std::env::var_os("CI").is_none(), "CI must install dataset-fashion-mnist");
+        return;
+    }
+    let (stdout, stderr) =
+        kernelab_ok(&["distill", "--epochs", "1", "--seeds", "1", "--alpha", "0", "--limit", "2000"]);
+    assert!(
+        stderr.contains("alpha = 0, one seed (--seeds N gives a spread)")
+            && stderr.contains("distilled − label-only +0.00 points"),
+        "{stderr}"
+    );
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let figures = |run: &str| -> Vec<String> {
+        let of =
+            |l: &serde_json::Value| format!("{} {} {} {}", l["epoch"], l["train_loss"], l["test_loss"], l["test_acc"]);
+        lines.iter().filter(|l| l["model"] == run).map(of).collect()
+    };
+    assert_eq!(figures("student").len(), 1, "{stdout}");
+    assert_eq!(figures("student"), figures("distilled"), "{stdout}");
+    assert_ne!(figures("student"), figures("teacher"), "{stdout}");
+}
+
 #[test]
 fn training_input_errors_are_clear() {
     let out = kernelab(&["train", "--data", "/nonexistent-kernelab-data", "--epochs", "1"]);

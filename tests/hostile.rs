@@ -120,6 +120,69 @@ fn huge_sizes_are_refused_with_the_numbers() {
     ok(&cpu_bench("relu", "100", &["--variant", "default", "--repeat", "1000000000000", "--budget", "0.01"]));
 }
 
+/// Class 4 (training): a model spec is sized before any layer is built, the teacher's too.
+#[test]
+fn huge_models_are_refused_before_anything_is_built() {
+    let d = dir();
+    write_mnist(d.path(), 30, (28, 28));
+    let data = arg(d.path());
+    let overflow = "784-18446744073709551615-10";
+    fails_with(&["train", "--model", overflow, "--data", data], 2, "model 784-18446744073709551615-10 at batch 64");
+    fails_with(&["train", "--model", overflow, "--data", data], 2, "the parameter count overflows 64 bits");
+    fails_with(&["distill", "--student", overflow, "--data", data], 2, "the parameter count overflows 64 bits");
+    fails_with(&["distill", "--teacher", overflow, "--data", data], 2, "the parameter count overflows 64 bits");
+    // 784·3·10⁷ + 3·10⁷ + 10·3·10⁷ + 10 parameters; with their gradients, Adam's moments and a
+    // batch of 64 rows' activations, 412.3 GB.
+    let big = "784-30000000-10";
+    if kernelab::tensor::memory::available().is_some_and(|have| have < 412_000_000_000) {
+        let need = "23850000010 parameters need about 412.3 GB, and this machine has";
+        fails_with(&["train", "--model", big, "--data", data], 2, need);
+        fails_with(&["distill", "--teacher", big, "--student", "784-8-10", "--data", data], 2, "model 784-30000000-10");
+    }
+}
+
+/// Two runs of one seed save the same checkpoint, byte for byte (the header's metadata once came
+/// out in a hash map's order, which differed between runs).
+#[test]
+fn the_same_seed_saves_the_same_bytes() {
+    let d = dir();
+    let data = tiny_mnist(d.path());
+    let saved: Vec<Vec<u8>> = (0..5)
+        .map(|i| {
+            let path = d.path().join(format!("run{i}.safetensors"));
+            ok(&[
+                "train",
+                "--model",
+                "4-8-3",
+                "--epochs",
+                "2",
+                "--seed",
+                "4",
+                "--data",
+                arg(&data),
+                "--save",
+                arg(&path),
+            ]);
+            std::fs::read(&path).unwrap()
+        })
+        .collect();
+    assert!(saved.iter().all(|s| *s == saved[0]), "five runs, more than one byte string");
+}
+
+/// `--split` divides a batch between several devices: one weight a device, never one device.
+#[test]
+fn split_must_match_the_devices() {
+    let d = dir();
+    let data = tiny_mnist(d.path());
+    let train = ["train", "--model", "4-8-3", "--epochs", "1", "--data", arg(&data)];
+    let with = |extra: &[&'static str]| train.iter().copied().chain(extra.iter().copied()).collect::<Vec<_>>();
+    fails_with(&with(&["--split", "2"]), 2, "with one device there is nothing to split");
+    fails_with(&with(&["--backend", "cpu", "--split", "1,1"]), 2, "with one device there is nothing to split");
+    fails_with(&with(&["--backend", "cpu,cpu", "--split", "1,2,3"]), 2, "--split has 3 weights for 2 devices");
+    fails_with(&with(&["--backend", "cpu,cpu", "--split", "1,0"]), 2, "--split weight 0 must be a finite number");
+    ok(&with(&["--backend", "cpu,cpu", "--split", "1,3"]));
+}
+
 /// Class 5: divergence and meaningless settings are errors, never a plausible-looking log.
 #[test]
 fn divergence_and_bad_settings_stop_training() {
@@ -231,6 +294,14 @@ fn late_failures_are_early_and_named() {
     write_mnist(&mixed, 30, (2, 2));
     kernelab::nn::idx::write(&mixed.join("t10k-images-idx3-ubyte"), &[30, 3, 3], &vec![1u8; 270]).unwrap();
     fails_with(&["train", "--model", "4-8-3", "--data", arg(&mixed)], 2, "the test images in");
+    // As many pixels, another picture: 14×56 test images beside 28×28 training images.
+    write_mnist(&mixed, 30, (28, 28));
+    kernelab::nn::idx::write(&mixed.join("t10k-images-idx3-ubyte"), &[30, 14, 56], &vec![1u8; 30 * 784]).unwrap();
+    fails_with(
+        &["train", "--model", "784-8-3", "--data", arg(&mixed)],
+        2,
+        "are 14×56 pixels, the training images 28×28",
+    );
 
     // A teacher checkpoint of the wrong shape names the flag and the file.
     let device = kernelab::backends::open_named("cpu").unwrap();

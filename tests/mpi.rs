@@ -2,6 +2,8 @@
 //! kernelab train --distributed`. Needs OpenMPI's `mpirun` on the PATH (CI installs openmpi-bin).
 #![cfg(feature = "mpi")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -11,9 +13,15 @@ const BIN: &str = env!("CARGO_BIN_EXE_kernelab");
 /// `mpirun ARGS` (which may hold several `:`-separated programs), allowed to run as root and to
 /// put two ranks on a small machine, killed if it runs past `limit` (a hang fails the test).
 fn mpirun(args: &[&str], limit: Duration) -> Output {
+    mpirun_with(args, limit, &[])
+}
+
+/// [`mpirun`] with `env` set in mpirun's environment (pass `-x NAME` to hand one to the ranks).
+fn mpirun_with(args: &[&str], limit: Duration, env: &[(&str, &str)]) -> Output {
     let mut child = Command::new("mpirun")
         .args(["--oversubscribe", "--mca", "btl", "self,vader"])
         .args(args)
+        .envs(env.iter().copied())
         .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
         .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
         .stdout(std::process::Stdio::piped())
@@ -136,4 +144,117 @@ fn distributed_outside_mpirun_is_a_clear_error() {
     let out = Command::new(BIN).args(["train", "--distributed", "--epochs", "1"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out).contains("under an MPI launcher, e.g. `mpirun -np 2"), "{}", text(&out));
+}
+
+/// The α = 0 control under two ranks, through the binary: every epoch line of the distilled
+/// student equals the label-only student's, and the gain is +0.00.
+#[test]
+fn distill_at_alpha_zero_under_two_ranks_reports_no_gain() {
+    let data = data_dir();
+    let mut args = vec!["-np", "2", BIN, "distill", "--distributed", "--epochs", "2", "--seeds", "1", "--alpha", "0"];
+    args.extend(["--limit", "1280", "--teacher", "784-32-10", "--student", "784-16-10", "--data", data.as_str()]);
+    let out = mpirun(&args, Duration::from_secs(300));
+    assert!(out.status.success(), "{}", text(&out));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let figures = |run: &str| -> Vec<String> {
+        let of =
+            |l: &serde_json::Value| format!("{} {} {} {}", l["epoch"], l["train_loss"], l["test_loss"], l["test_acc"]);
+        lines.iter().filter(|l| l["model"] == run && l["world_size"] == 2).map(of).collect()
+    };
+    assert_eq!(figures("student").len(), 2, "{}", text(&out));
+    assert_eq!(figures("student"), figures("distilled"), "{}", text(&out));
+    assert!(text(&out).contains("distilled − label-only +0.00 points"), "{}", text(&out));
+}
+
+/// Set in the ranks that [`alpha_zero_rank`] runs in.
+const RANK_TEST: &str = "KERNELAB_MPI_RANK_TEST";
+
+/// One rank of the α = 0 control (started by the test below under mpirun; ignored otherwise):
+/// the nn crate's distillation entry point in a world of two ranks, and on rank 0 every parameter
+/// and every epoch of the distilled students compared with the label-only ones.
+#[test]
+#[ignore = "a rank of the_alpha_zero_control_holds_bit_for_bit_under_two_ranks, started by mpirun"]
+fn alpha_zero_rank() {
+    if std::env::var_os(RANK_TEST).is_none() {
+        return;
+    }
+    use kernelab::nn::distill::{Distillation, Teacher, distill};
+    use kernelab::nn::{Data, Plan};
+    let comm = kernelab::nn::world::start(true).unwrap().unwrap();
+    let devices = [kernelab::backends::open_named("cpu").unwrap()];
+    let data = Data::load(Path::new(&data_dir()), 784, 10, Some(1280)).unwrap();
+    let data = Data { test: data.test.take(1000), ..data };
+    let plan = Plan {
+        devices: &devices,
+        split: &[],
+        comm: Some(&comm),
+        verify_replicas: true,
+        epochs: 2,
+        batch: 64,
+        lr: 1e-3,
+        allow_nonfinite: false,
+        profile: false,
+    };
+    let d = Distillation {
+        teacher: Teacher::Train("784-32-10".into()),
+        student: "784-16-10".into(),
+        temperature: 2.0,
+        alpha: 0.0,
+        seed: 3,
+        seeds: 2,
+    };
+    let mut recorder = common::students::Recorder::default();
+    let finals = distill(&plan, &data, &d, &mut recorder).unwrap();
+    if comm.rank() == 0 {
+        common::students::assert_alpha_zero_control(&recorder.pairs);
+        assert!(finals.iter().all(|f| f.label_only == f.distilled && f.label_only > 10.0), "{finals:?}");
+        let values = recorder.pairs[0].label_only.parameters.len();
+        println!("rank 0 of {}: {values} parameters and 2 epochs of 2 seeds equal", comm.size());
+    } else {
+        assert!(recorder.pairs.is_empty(), "only rank 0 observes");
+    }
+}
+
+/// Runs [`alpha_zero_rank`] in two ranks: this test binary, started again by mpirun.
+#[test]
+fn the_alpha_zero_control_holds_bit_for_bit_under_two_ranks() {
+    let exe = std::env::current_exe().unwrap();
+    let exe = exe.to_str().unwrap();
+    let args = ["-np", "2", "-x", RANK_TEST, exe, "--exact", "alpha_zero_rank", "--ignored", "--nocapture"];
+    let out = mpirun_with(&args, Duration::from_secs(300), &[(RANK_TEST, "1")]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("rank 0 of 2: 12730 parameters and 2 epochs of 2 seeds equal"), "{}", text(&out));
+}
+
+/// Ranks that load different data of the same size are refused at the start, the data named.
+#[test]
+fn ranks_with_different_data_of_one_size_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    for d in [&a, &b] {
+        std::fs::create_dir(d).unwrap();
+        common::write_mnist(d, 40, (2, 2));
+    }
+    // One training pixel and one test label differ; every count and size is the same.
+    let images = b.join("train-images-idx3-ubyte");
+    let mut bytes = std::fs::read(&images).unwrap();
+    *bytes.last_mut().unwrap() ^= 1;
+    std::fs::write(&images, bytes).unwrap();
+    let labels = b.join("t10k-labels-idx1-ubyte");
+    let mut bytes = std::fs::read(&labels).unwrap();
+    *bytes.last_mut().unwrap() = (bytes.last().unwrap() + 1) % 3;
+    std::fs::write(&labels, bytes).unwrap();
+    let run = ["train", "--distributed", "--model", "4-8-3", "--epochs", "1"];
+    let mut args = vec!["-np", "1", BIN];
+    args.extend(run);
+    args.extend(["--data", a.to_str().unwrap(), ":", "-np", "1", BIN]);
+    args.extend(run);
+    args.extend(["--data", b.to_str().unwrap()]);
+    let out = mpirun(&args, Duration::from_secs(120));
+    assert!(!out.status.success(), "{}", text(&out));
+    let log = text(&out);
+    assert!(log.contains("the ranks disagree on the training data (images and labels) (rank 0: "), "{log}");
+    assert!(log.contains("; the test data (images and labels) (rank 0: "), "{log}");
+    assert!(!log.contains("training images (") && !log.contains("the model ("), "only the data differs: {log}");
 }

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use kernelab::bench::conformance::devices_under_test;
 use kernelab::cpu::CpuBackend;
 use kernelab::nn::{
-    Adam, DataParallel, Dataset, Fit, FitConfig, Mlp, Objective, Optimizer, Split, Trainer, evaluate, fit, idx,
+    Adam, Data, DataParallel, Dataset, Fit, FitConfig, Frozen, Mlp, Objective, Optimizer, Split, Trainer, evaluate,
+    fit, idx,
 };
 use kernelab::{Device, Tape, Tensor};
 
@@ -89,6 +90,27 @@ fn every_idx_error_names_the_file_and_the_problem() {
     assert!(err.contains("corrupt gzip stream"), "{err}");
 }
 
+/// Test images are checked against the training images by rows and columns, not by pixel count:
+/// 14×56 beside 28×28 is another picture of the same 784 pixels.
+#[test]
+fn test_images_must_have_the_training_images_rows_and_columns() {
+    let dir = temp_dir("dims");
+    let pixels = vec![7u8; 3 * 784];
+    idx::write(&dir.join("train-images-idx3-ubyte"), &[3, 28, 28], &pixels).unwrap();
+    idx::write(&dir.join("t10k-images-idx3-ubyte"), &[3, 14, 56], &pixels).unwrap();
+    for labels in ["train-labels-idx1-ubyte", "t10k-labels-idx1-ubyte"] {
+        idx::write(&dir.join(labels), &[3], &[0, 1, 2]).unwrap();
+    }
+    let err = Data::load(&dir, 784, 10, None).unwrap_err().to_string();
+    let expected = format!("the test images in {} are 14×56 pixels, the training images 28×28", dir.display());
+    assert!(err.contains(&expected), "{err}");
+    idx::write(&dir.join("t10k-images-idx3-ubyte"), &[3, 28, 28], &pixels).unwrap();
+    let data = Data::load(&dir, 784, 10, Some(2)).unwrap();
+    assert_eq!((data.train.len(), data.test.len(), data.test.image_rows, data.test.image_cols), (2, 3, 28, 28));
+    let err = Data::load(&dir, 100, 10, None).unwrap_err().to_string();
+    assert!(err.contains("the model takes 100 inputs") && err.contains("have 784 pixels (28×28)"), "{err}");
+}
+
 /// Two Adam steps on `p = [1, −2]` with gradients `[0.5, −0.1]` then `[−0.2, 0.4]`, lr 0.1,
 /// worked by hand from PyTorch's formulas (m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ), p −= lr·m̂/(√v̂+ε)).
 #[test]
@@ -131,7 +153,7 @@ fn pytorch_default_init_bounds() {
     let d = cpu();
     let mlp = Mlp::new("784-128-10", 0, &d).unwrap();
     assert_eq!(mlp.parameter_count(), 784 * 128 + 128 + 128 * 10 + 10);
-    let w = mlp.layers[0].weight.to_vec().unwrap();
+    let w = mlp.layers()[0].weight().to_vec().unwrap();
     let bound = 1.0 / 784f32.sqrt();
     assert!(w.iter().all(|v| v.abs() <= bound));
     assert!(w.iter().map(|v| v.abs()).fold(0.0, f32::max) > 0.95 * bound, "U(±1/√fan_in) fills its range");
@@ -159,16 +181,47 @@ fn checkpoints_round_trip_and_refuse_garbage() {
     assert!(err.contains("model.safetensors"), "{err}");
 }
 
+/// The same model saves to the same bytes, whatever order its metadata was built in: the header
+/// is written in a fixed order (a hash map's order differed between saves in one process).
+#[test]
+fn checkpoints_are_byte_stable() {
+    let d = cpu();
+    let dir = temp_dir("stable");
+    let (a, b) = (dir.join("a.safetensors"), dir.join("b.safetensors"));
+    let mlp = Mlp::new("6-5-4-3", 3, &d).unwrap();
+    let keys: Vec<(String, String)> = (0..12).map(|i| (format!("key{i}"), format!("value \"{i}\""))).collect();
+    kernelab::nn::checkpoint::save(&a, &mlp.named_parameters(), keys.iter().cloned().collect()).unwrap();
+    let first = std::fs::read(&a).unwrap();
+    for round in 0..8 {
+        let mut named = mlp.named_parameters();
+        let len = named.len();
+        named.rotate_left(round % len);
+        kernelab::nn::checkpoint::save(&b, &named, keys.iter().rev().cloned().collect()).unwrap();
+        assert!(std::fs::read(&b).unwrap() == first, "round {round}: another byte order");
+    }
+    let back = kernelab::nn::checkpoint::load(&b, &d).unwrap();
+    assert_eq!(back.metadata, keys.iter().cloned().collect());
+    // The header is safetensors' own: an 8-byte length, JSON padded to 8, the tensors by name.
+    let header_len = u64::from_le_bytes(first[..8].try_into().unwrap()) as usize;
+    assert_eq!(header_len % 8, 0);
+    let header: serde_json::Value = serde_json::from_slice(&first[8..8 + header_len]).unwrap();
+    assert_eq!(header["0.bias"]["data_offsets"], serde_json::json!([0, 20]));
+    assert_eq!(header["0.weight"]["shape"], serde_json::json!([5, 6]));
+    assert_eq!(first.len(), 8 + header_len + 4 * mlp.parameter_count());
+    mlp.save(&a).unwrap();
+    let once = std::fs::read(&a).unwrap();
+    mlp.save(&a).unwrap();
+    assert!(std::fs::read(&a).unwrap() == once, "Mlp::save twice, the same bytes");
+}
+
 /// Two CPU replicas with an uneven split take the same steps as one device: the all-reduced
 /// gradient is the gradient of the mean over the whole batch.
 #[test]
 fn data_parallel_matches_one_device() {
     let (d0, d1, d2) = (cpu(), cpu(), cpu());
     let model = Mlp::new("12-8-4", 5, &d0).unwrap();
-    let mut single =
-        Trainer::new(model.clone(), Box::new(Adam::new(model.parameters(), 1e-2).unwrap()), Objective::CrossEntropy)
-            .unwrap();
     let reference = model.to(&d0).unwrap();
+    let mut single = Trainer::adam(model, 1e-2, Objective::CrossEntropy).unwrap();
     let mut parallel = DataParallel::new(&reference, &[d1, d2], &[1.0, 2.0], 1e-2, &Objective::CrossEntropy).unwrap();
     assert_eq!(parallel.shares(10), vec![3, 7]);
     for step in 0..6u32 {
@@ -178,7 +231,7 @@ fn data_parallel_matches_one_device() {
         Fit::step(&mut parallel, &images, &labels).unwrap();
     }
     for replica in parallel.replicas() {
-        for ((name, a), (_, b)) in single.model.named_parameters().iter().zip(replica.model.named_parameters()) {
+        for ((name, a), (_, b)) in single.model().named_parameters().iter().zip(replica.model().named_parameters()) {
             for (x, y) in a.to_vec().unwrap().iter().zip(b.to_vec().unwrap()) {
                 assert!((x - y).abs() <= 1e-5 * (1.0 + x.abs()), "{name}: {x} vs {y}");
             }
@@ -207,12 +260,7 @@ fn converges_on_a_real_subset() {
     for device in devices_under_test().unwrap() {
         let model = Mlp::new("784-128-10", 0, &device).unwrap();
         let (before, _) = evaluate(&model, &test, 500).unwrap();
-        let mut trainer = Trainer::new(
-            model.clone(),
-            Box::new(Adam::new(model.parameters(), 1e-3).unwrap()),
-            Objective::CrossEntropy,
-        )
-        .unwrap();
+        let mut trainer = Trainer::adam(model, 1e-3, Objective::CrossEntropy).unwrap();
         let config =
             FitConfig { epochs: 1, batch: 64, seed: 0, name: "model".into(), profiled: vec![], allow_nonfinite: false };
         let logs = fit(&mut trainer, &train, &test, &config, |_| {}).unwrap();
@@ -229,19 +277,13 @@ fn distillation_trains_a_student() {
     let Some((train, test)) = fashion_mnist() else { return };
     let d = cpu();
     let teacher = Mlp::new("784-64-10", 1, &d).unwrap();
-    let mut t = Trainer::new(
-        teacher.clone(),
-        Box::new(Adam::new(teacher.parameters(), 1e-3).unwrap()),
-        Objective::CrossEntropy,
-    )
-    .unwrap();
+    let mut t = Trainer::adam(teacher, 1e-3, Objective::CrossEntropy).unwrap();
     let config =
         FitConfig { epochs: 2, batch: 64, seed: 0, name: "teacher".into(), profiled: vec![], allow_nonfinite: false };
     let teacher_acc = fit(&mut t, &train, &test, &config, |_| {}).unwrap()[1].test_acc;
     let student = Mlp::new("784-32-10", 2, &d).unwrap();
-    let objective = Objective::Distill { teacher: t.model.clone(), temperature: 4.0, alpha: 0.9 };
-    let mut s =
-        Trainer::new(student.clone(), Box::new(Adam::new(student.parameters(), 1e-3).unwrap()), objective).unwrap();
+    let objective = Objective::Distill { teacher: Frozen::copy_of(t.model()).unwrap(), temperature: 4.0, alpha: 0.9 };
+    let mut s = Trainer::adam(student, 1e-3, objective).unwrap();
     let config = FitConfig { epochs: 1, name: "distilled".into(), ..config };
     let log = &fit(&mut s, &train, &test, &config, |_| {}).unwrap()[0];
     eprintln!("teacher {:.1}%, distilled student {:.1}%", 100.0 * teacher_acc, 100.0 * log.test_acc);
@@ -262,7 +304,10 @@ fn a_training_step_matches_the_cpu_on_every_backend() {
             Fit::step(&mut trainer, &images, &labels).unwrap();
         }
         let loss = Fit::take_loss_sum(&mut trainer).unwrap();
-        (trainer.model.named_parameters().into_iter().map(|(n, t)| (n, t.to_vec().unwrap())).collect::<Vec<_>>(), loss)
+        (
+            trainer.model().named_parameters().into_iter().map(|(n, t)| (n, t.to_vec().unwrap())).collect::<Vec<_>>(),
+            loss,
+        )
     };
     let (reference, reference_loss) = train(&cpu_device);
     for device in devices_under_test().unwrap().iter().filter(|d| d.kind() != kernelab::BackendKind::Cpu) {

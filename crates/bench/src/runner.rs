@@ -368,19 +368,12 @@ pub fn footprint(spec: &Spec) -> Option<u64> {
     values.checked_mul(24)
 }
 
-/// Memory the system can still give, from `/proc/meminfo` (`None` where it does not say).
-fn available_memory() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    line.split_whitespace().nth(1)?.parse::<u64>().ok()?.checked_mul(1024)
-}
-
 /// Refuses, with the numbers, a spec whose footprint exceeds the memory available (or
 /// overflows), and a run whose shapes together do not fit: the rounds keep every shape's inputs
 /// and outputs allocated (on the host and on its device, 8 bytes a value) while the largest
 /// one's f64 reference is made.
 fn check_footprints(specs: &[Spec]) -> Result<()> {
-    let available = available_memory();
+    let available = kernelab_tensor::memory::available();
     let (mut held, mut largest) = (0u64, 0u64);
     for spec in specs {
         let shape = spec.dims.iter().map(usize::to_string).collect::<Vec<_>>().join("x");

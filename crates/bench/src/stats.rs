@@ -1,7 +1,8 @@
 //! The statistics behind `kernelab compare`, on the log scale (a ratio of times becomes a
 //! difference): the median, and how far one run's median of a row is from the median the same
 //! run would give with endless samples (its standard error), robust to outliers and to drift
-//! within the run. Every function here sorts, so a row of `n` samples costs `O(n log n)`.
+//! within the run. Every function here sorts, so a row of `n` samples costs `O(n log n)`. And the
+//! mean ± sample standard deviation that reports over seeds use.
 
 /// The median of `v` (which it sorts).
 pub fn median(v: &mut [f64]) -> f64 {
@@ -53,9 +54,30 @@ pub fn log_median_se(samples: &[f64]) -> f64 {
 /// The two-sided 99% point of the standard normal distribution: `P(|Z| > 2.5758) = 0.01`.
 pub const Z99: f64 = 2.575_829_303_548_901;
 
+/// The mean `v̄ = Σvᵢ/n` of `v` and its sample standard deviation `√(Σ(vᵢ − v̄)²/(n − 1))`; the
+/// deviation is NaN for fewer than two values (one value has no spread), both are NaN for none.
+pub fn mean_and_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let sd =
+        if v.len() < 2 { f64::NAN } else { (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() };
+    (mean, sd)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mean_and_sample_sd() {
+        // 2, 4, 4, 4, 5, 5, 7, 9: mean 5, Σ(x − 5)² = 32, sample variance 32/7.
+        let (mean, sd) = mean_and_sd(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]);
+        assert_eq!(mean, 5.0);
+        assert!((sd - (32.0f64 / 7.0).sqrt()).abs() < 1e-15, "{sd}");
+        let (one, none) = (mean_and_sd(&[3.5]), mean_and_sd(&[]));
+        assert!(one.0 == 3.5 && one.1.is_nan(), "{one:?}");
+        assert!(none.0.is_nan() && none.1.is_nan(), "{none:?}");
+    }
 
     #[test]
     fn medians_and_robust_spreads() {

@@ -4,7 +4,6 @@
 mod args;
 mod bench;
 mod check;
-mod cluster;
 mod compare;
 mod devices;
 mod list;

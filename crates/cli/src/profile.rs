@@ -8,7 +8,8 @@
 use serde::Serialize;
 
 use kernelab_bench::table::{format_time, terminal_table};
-use kernelab_tensor::Profile;
+use kernelab_nn::EpochLog;
+use kernelab_tensor::{Device, Profile, Result};
 
 /// One row of the profile.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -111,6 +112,44 @@ pub fn render(p: &StepProfile) -> String {
         format_time(p.measured_s),
         terminal_table(header.map(String::from).to_vec(), &right, body)
     )
+}
+
+/// Takes each device's profile of the run `name` (`steps` training steps over `logs`' epochs),
+/// prints it, and rewrites `json` (when given) with every profile of this process so far.
+pub fn report(
+    devices: &[Device],
+    json: Option<&std::path::Path>,
+    name: &str,
+    steps: usize,
+    logs: &[EpochLog],
+) -> Result<()> {
+    let measured_s: f64 = logs.iter().map(|l| l.epoch_s).sum();
+    let allreduce_s: f64 = logs.iter().map(|l| l.allreduce_s).sum();
+    let mut profiles = Vec::new();
+    for device in devices {
+        let Some(profile) = device.take_profile() else { continue };
+        let p = StepProfile {
+            run: name.into(),
+            device: format!("{} ({})", device.label(), device.info().name),
+            steps,
+            measured_s,
+            rows: rows(&profile, steps, measured_s, allreduce_s),
+        };
+        eprintln!("\n{}", render(&p));
+        profiles.push(p);
+    }
+    if devices.len() > 1 {
+        eprintln!("(several devices run their shares at once: each profile is held against the whole step)");
+    }
+    // Every run of this process so far (distill has three), rewritten whole each time.
+    static ALL: std::sync::Mutex<Vec<StepProfile>> = std::sync::Mutex::new(Vec::new());
+    let mut all = ALL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    all.extend(profiles);
+    if let Some(path) = json {
+        let json = serde_json::to_string_pretty(&*all).unwrap_or_default();
+        kernelab_tensor::files::write(path, format!("{json}\n").as_bytes())?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

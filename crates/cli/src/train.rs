@@ -6,13 +6,12 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use kernelab_nn::{
-    Adam, DataParallel, Dataset, EpochLog, FASHION_MNIST_DIR, Fit, FitConfig, Mlp, Objective, Split, Trainer, fit,
-};
+use kernelab_nn::distill::{Distillation, Finals, Students, Teacher};
+use kernelab_nn::world::{self, Comm};
+use kernelab_nn::{Data, EpochLog, FASHION_MNIST_DIR, Frozen, Mlp, Observer, Plan, check_split, parse_spec};
 use kernelab_tensor::{Device, Error, Result};
 
 use crate::bench::open_devices;
-use crate::cluster::{self, Comm};
 
 /// Flags shared by `train` and `distill`.
 #[derive(Args, Clone, Debug)]
@@ -37,7 +36,8 @@ pub struct CommonArgs {
     /// Train on the first N training images only.
     #[arg(long)]
     limit: Option<usize>,
-    /// Data parallel: each device's share of a batch, comma-separated (default: equal).
+    /// Data parallel: each --backend device's share of a batch, one weight a device, comma-separated
+    /// (default: equal shares; an error with a single device, which has nothing to split).
     #[arg(long, value_delimiter = ',')]
     split: Vec<f64>,
     /// GPU adapter: the first whose name contains this (case-insensitive).
@@ -97,6 +97,7 @@ pub struct TrainArgs {
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:
   kernelab distill --epochs 10
+  kernelab distill --alpha 0              the control: the distilled students equal the label-only ones (+0.00)
   kernelab distill --teacher-checkpoint teacher.safetensors --temperature 2 --alpha 0.5
   kernelab distill --epochs 1 --profile")]
 pub struct DistillArgs {
@@ -122,7 +123,8 @@ pub struct DistillArgs {
     save_teacher: Option<PathBuf>,
     /// Train the two students from this many seeds (--seed, --seed + 1, …) against the one
     /// teacher, and report each student's mean accuracy and the distilled one's gain with their
-    /// spread over the seeds.
+    /// spread over the seeds. Both students of a seed start from the same initial parameters (the
+    /// distilled one from a copy), so at --alpha 0 they end equal: the control.
     #[arg(long, default_value_t = 3)]
     seeds: u64,
 }
@@ -140,38 +142,6 @@ fn data_dir(given: &Option<PathBuf>) -> Result<PathBuf> {
             ),
         }),
     }
-}
-
-/// Training and test sets, the training set cut to `--limit`.
-fn load_data(common: &CommonArgs, inputs: usize, classes: usize) -> Result<(Dataset, Dataset)> {
-    let dir = data_dir(&common.data)?;
-    let train = Dataset::load(&dir, Split::Train, classes)?;
-    let test = Dataset::load(&dir, Split::Test, classes)?;
-    if train.features != inputs {
-        return Err(Error::InvalidArgument {
-            op: "train",
-            why: format!(
-                "the model takes {inputs} inputs, the images in {} have {} pixels",
-                dir.display(),
-                train.features
-            ),
-        });
-    }
-    if test.features != inputs {
-        return Err(Error::InvalidArgument {
-            op: "train",
-            why: format!(
-                "the test images in {} have {} pixels, the training images and the model {inputs}",
-                dir.display(),
-                test.features
-            ),
-        });
-    }
-    let train = match common.limit {
-        Some(n) => train.take(n),
-        None => train,
-    };
-    Ok((train, test))
 }
 
 /// Writes each log line to stdout (and to `--json`) as it comes.
@@ -208,117 +178,53 @@ impl Logger {
     }
 }
 
-/// Trains `model` with `objective` on one device, data-parallel on several, or across the ranks
-/// of an MPI world (each rank on its own devices).
-#[allow(clippy::too_many_arguments)]
-fn run_fit(
-    model: Mlp,
-    devices: &[Device],
-    common: &CommonArgs,
-    objective: Objective,
-    name: &str,
-    data: &(Dataset, Dataset),
-    logger: &mut Logger,
-    comm: Option<&Comm>,
-) -> Result<(Mlp, Vec<EpochLog>)> {
-    let profiled = if common.profile { devices.to_vec() } else { Vec::new() };
-    profiled.iter().for_each(Device::start_profile);
-    let config = FitConfig {
-        epochs: common.epochs,
-        batch: common.batch,
-        seed: common.seed,
-        name: name.into(),
-        profiled,
-        allow_nonfinite: common.allow_nonfinite,
-    };
-    let (model, logs) = fit_on(model, devices, common, objective, data, logger, comm, &config)?;
-    if common.profile && cluster::leads(comm) {
-        report_profiles(devices, common, name, data.0.len(), &logs)?;
-    }
-    Ok((model, logs))
+/// Prints what training does as it goes (on the leading process only): each epoch's line, the
+/// profiles of each run, the teacher and each seed's students.
+struct Reporter<'a> {
+    logger: Logger,
+    common: &'a CommonArgs,
+    devices: &'a [Device],
+    data: &'a Data,
+    /// Where a given teacher was loaded from, and where to save the teacher.
+    teacher_from: Option<&'a Path>,
+    save_teacher: Option<&'a Path>,
 }
 
-/// The training itself, on whichever devices and processes.
-#[allow(clippy::too_many_arguments)]
-fn fit_on(
-    model: Mlp,
-    devices: &[Device],
-    common: &CommonArgs,
-    objective: Objective,
-    data: &(Dataset, Dataset),
-    logger: &mut Logger,
-    comm: Option<&Comm>,
-    config: &FitConfig,
-) -> Result<(Mlp, Vec<EpochLog>)> {
-    #[cfg(feature = "mpi")]
-    if let Some(comm) = comm {
-        let local = DataParallel::new(&model, devices, &common.split, common.lr, &objective)?;
-        let mut learner = kernelab_nn::distributed::Distributed::new(local, comm, common.verify_replicas);
-        let logs = fit(&mut learner, &data.0, &data.1, config, |l| logger.log(l))
-            .unwrap_or_else(|e| cluster::fail_all(comm, e));
-        return Ok((learner.model().clone(), logs));
+impl Observer for Reporter<'_> {
+    fn epoch(&mut self, log: &EpochLog) {
+        self.logger.log(log);
     }
-    #[cfg(not(feature = "mpi"))]
-    if let Some(comm) = comm {
-        match *comm {}
-    }
-    if devices.len() > 1 {
-        let mut parallel = DataParallel::new(&model, devices, &common.split, common.lr, &objective)?;
-        let logs = fit(&mut parallel, &data.0, &data.1, config, |l| logger.log(l))?;
-        Ok((parallel.model().clone(), logs))
-    } else {
-        let adam = Adam::new(model.parameters(), common.lr)?;
-        let mut trainer = Trainer::new(model, Box::new(adam), objective)?;
-        let logs = fit(&mut trainer, &data.0, &data.1, config, |l| logger.log(l))?;
-        Ok((trainer.model, logs))
-    }
-}
 
-/// Prints each device's profile of the run `name` (and appends it to `--profile-json`).
-fn report_profiles(devices: &[Device], common: &CommonArgs, name: &str, rows: usize, logs: &[EpochLog]) -> Result<()> {
-    let steps = rows.div_ceil(common.batch.max(1)) * logs.len();
-    let measured_s: f64 = logs.iter().map(|l| l.epoch_s).sum();
-    let allreduce_s: f64 = logs.iter().map(|l| l.allreduce_s).sum();
-    let mut profiles = Vec::new();
-    for device in devices {
-        let Some(profile) = device.take_profile() else { continue };
-        let p = crate::profile::StepProfile {
-            run: name.into(),
-            device: format!("{} ({})", device.label(), device.info().name),
-            steps,
-            measured_s,
-            rows: crate::profile::rows(&profile, steps, measured_s, allreduce_s),
-        };
-        eprintln!("\n{}", crate::profile::render(&p));
-        profiles.push(p);
-    }
-    if devices.len() > 1 {
-        eprintln!("(several devices run their shares at once: each profile is held against the whole step)");
-    }
-    // Every run of this process so far (distill has three), rewritten whole each time.
-    static ALL: std::sync::Mutex<Vec<crate::profile::StepProfile>> = std::sync::Mutex::new(Vec::new());
-    let mut all = ALL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    all.extend(profiles);
-    if let Some(path) = &common.profile_json {
-        let json = serde_json::to_string_pretty(&*all).unwrap_or_default();
-        kernelab_tensor::files::write(path, format!("{json}\n").as_bytes())?;
-    }
-    Ok(())
-}
-
-/// Applies `--variant op=name,…` to every device (each must exist and be available there).
-fn prefer_variants(devices: &[Device], pairs: &[String]) -> Result<()> {
-    for pair in crate::args::list(pairs) {
-        let (op, name) = pair.split_once('=').ok_or_else(|| Error::InvalidArgument {
-            op: "variant",
-            why: format!("`{pair}`: --variant takes op=name pairs, e.g. matmul=packed_avx2"),
-        })?;
-        let op: kernelab_tensor::Op = op.trim().parse()?;
-        for device in devices {
-            device.prefer_variant(op, name.trim())?;
+    fn run_ended(&mut self, name: &str, _model: &Mlp, logs: &[EpochLog]) -> Result<()> {
+        if !self.common.profile {
+            return Ok(());
         }
+        let steps = self.data.train.len().div_ceil(self.common.batch.max(1)) * logs.len();
+        crate::profile::report(self.devices, self.common.profile_json.as_deref(), name, steps, logs)
     }
-    Ok(())
+
+    fn teacher(&mut self, teacher: &Frozen, logs: Option<&[EpochLog]>) -> Result<()> {
+        match (logs, self.teacher_from) {
+            (Some(logs), _) => summary("teacher", teacher.model(), logs),
+            (None, from) => {
+                let (loss, acc) = kernelab_nn::evaluate(teacher.model(), &self.data.test, 1000)?;
+                let from = from.map_or(String::new(), |p| format!(" loaded from {}", p.display()));
+                let spec = teacher.model().spec();
+                eprintln!("teacher    {spec:<16}{from}: test loss {loss:.4}, accuracy {:.2}%", 100.0 * acc);
+            }
+        }
+        if let Some(path) = self.save_teacher {
+            teacher.model().save(path)?;
+        }
+        Ok(())
+    }
+
+    fn students(&mut self, s: &Students) -> Result<()> {
+        eprintln!("seed {}:", s.seed);
+        summary("student", &s.label_only, &s.label_only_logs);
+        summary("distilled", &s.distilled, &s.distilled_logs);
+        Ok(())
+    }
 }
 
 fn summary(name: &str, model: &Mlp, logs: &[EpochLog]) {
@@ -336,25 +242,42 @@ fn summary(name: &str, model: &Mlp, logs: &[EpochLog]) {
 }
 
 /// The students' test accuracies (label-only, distilled; percent) over the seeds, and the
-/// distilled student's gain, as `mean ± sample standard deviation`.
-fn distill_verdict(finals: &[(f64, f64)], temperature: f32, alpha: f32) -> String {
-    let stats = |values: Vec<f64>| {
-        let n = values.len() as f64;
-        let mean = values.iter().sum::<f64>() / n;
-        let sd = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt();
-        (mean, sd)
+/// distilled student's gain, each as `mean ± sample standard deviation` (the mean alone for one
+/// seed, which has no spread).
+fn distill_verdict(finals: &[Finals], temperature: f32, alpha: f32) -> String {
+    let stats = |f: fn(&Finals) -> f64| {
+        let (mean, sd) = kernelab_bench::stats::mean_and_sd(&finals.iter().map(f).collect::<Vec<_>>());
+        if finals.len() < 2 {
+            (format!("{mean:.2}"), format!("{mean:+.2}"))
+        } else {
+            (format!("{mean:.2} ± {sd:.2}"), format!("{mean:+.2} ± {sd:.2}"))
+        }
     };
-    let (plain, plain_sd) = stats(finals.iter().map(|f| f.0).collect());
-    let (distilled, distilled_sd) = stats(finals.iter().map(|f| f.1).collect());
-    let (gain, gain_sd) = stats(finals.iter().map(|f| f.1 - f.0).collect());
+    let (plain, distilled) = (stats(|f| f.label_only).0, stats(|f| f.distilled).0);
+    let gain = stats(|f| f.distilled - f.label_only).1;
     let over = match finals.len() {
         1 => "one seed (--seeds N gives a spread)".to_string(),
         n => format!("{n} seeds, mean ± sd"),
     };
     format!(
-        "students at T = {temperature}, alpha = {alpha}, {over}: label-only {plain:.2} ± {plain_sd:.2}%, \
-         distilled {distilled:.2} ± {distilled_sd:.2}%, distilled − label-only {gain:+.2} ± {gain_sd:.2} points"
+        "students at T = {temperature}, alpha = {alpha}, {over}: label-only {plain}%, distilled {distilled}%, \
+         distilled − label-only {gain} points"
     )
+}
+
+/// Applies `--variant op=name,…` to every device (each must exist and be available there).
+fn prefer_variants(devices: &[Device], pairs: &[String]) -> Result<()> {
+    for pair in crate::args::list(pairs) {
+        let (op, name) = pair.split_once('=').ok_or_else(|| Error::InvalidArgument {
+            op: "variant",
+            why: format!("`{pair}`: --variant takes op=name pairs, e.g. matmul=packed_avx2"),
+        })?;
+        let op: kernelab_tensor::Op = op.trim().parse()?;
+        for device in devices {
+            device.prefer_variant(op, name.trim())?;
+        }
+    }
+    Ok(())
 }
 
 /// A path given by a flag, and the flag's name.
@@ -378,9 +301,6 @@ fn check_common(common: &CommonArgs, checkpoints: &[Flagged], inputs: &[Flagged]
     if common.limit == Some(0) {
         return bad("--limit 0 leaves no training images".into());
     }
-    if let Some(w) = common.split.iter().find(|w| !(w.is_finite() && **w > 0.0 && **w <= 1e6)) {
-        return bad(format!("--split weight {w} must be a finite number above 0 (at most 1e6)"));
-    }
     use kernelab_tensor::files::{Kind, Paths};
     let mut paths = Paths::new();
     for file in data_dir(&common.data).map(|dir| kernelab_nn::data::files(&dir)).unwrap_or_default() {
@@ -403,32 +323,55 @@ fn check_common(common: &CommonArgs, checkpoints: &[Flagged], inputs: &[Flagged]
 
 /// The start-up line of a distributed run (rank 0): the world and each rank's devices.
 fn announce_world(comm: Option<&Comm>, devices: &[Device], batch: usize) {
-    if let (Some(world), true) = (cluster::describe(comm), cluster::leads(comm)) {
+    if let (Some(world), true) = (world::describe(comm), world::leads(comm)) {
         let local: Vec<&str> = devices.iter().map(|d| d.kind().name()).collect();
         eprintln!("distributed: {world}, each on {} ({}); global batch {batch}", local.len(), local.join(","));
     }
 }
 
+/// Everything a run needs that can fail on one rank alone, agreed on by every rank: the devices
+/// (with `--variant` applied and `--split` checked against them), the data for a model of
+/// `widths`, the log.
+fn setup(common: &CommonArgs, widths: &[usize], comm: Option<&Comm>) -> Result<(Vec<Device>, Data, Logger)> {
+    let setup = (|| {
+        let devices = open_devices(&common.backend, common.adapter.as_deref())?;
+        prefer_variants(&devices, &common.variant)?;
+        check_split(devices.len(), &common.split)?;
+        let data = Data::load(&data_dir(&common.data)?, widths[0], widths[widths.len() - 1], common.limit)?;
+        let logger = Logger::new(&common.json, world::leads(comm))?;
+        Ok((devices, data, logger))
+    })();
+    let setup = world::agree(comm, setup)?;
+    announce_world(comm, &setup.0, common.batch);
+    Ok(setup)
+}
+
+/// The nn crate's plan of a run from the flags.
+fn plan<'a>(c: &'a CommonArgs, devices: &'a [Device], comm: Option<&'a Comm>) -> Plan<'a> {
+    Plan {
+        devices,
+        split: &c.split,
+        comm,
+        verify_replicas: c.verify_replicas,
+        epochs: c.epochs,
+        batch: c.batch,
+        lr: c.lr,
+        allow_nonfinite: c.allow_nonfinite,
+        profile: c.profile,
+    }
+}
+
 pub fn train(a: &TrainArgs) -> Result<()> {
     check_common(&a.common, &[("--save", &a.save)], &[])?;
-    let comm = cluster::start(a.common.distributed)?;
+    let widths = parse_spec(&a.model)?;
+    let comm = world::start(a.common.distributed)?;
     let comm = comm.as_ref();
-    let setup = (|| {
-        let devices = open_devices(&a.common.backend, a.common.adapter.as_deref())?;
-        prefer_variants(&devices, &a.common.variant)?;
-        let model = Mlp::new(&a.model, a.common.seed, &devices[0])?;
-        let widths = model.widths();
-        let data = load_data(&a.common, widths[0], widths[widths.len() - 1])?;
-        let logger = Logger::new(&a.common.json, cluster::leads(comm))?;
-        Ok((devices, model, data, logger))
-    })();
-    let (devices, model, data, mut logger) = cluster::agree(comm, setup)?;
-    let c = &a.common;
-    cluster::check_same_run(comm, &model, c.batch, c.epochs, c.seed, c.lr, data.0.len(), data.1.len(), &[])?;
-    announce_world(comm, &devices, c.batch);
-    let (model, logs) =
-        run_fit(model, &devices, &a.common, Objective::CrossEntropy, "model", &data, &mut logger, comm)?;
-    if !cluster::leads(comm) {
+    let (devices, data, logger) = setup(&a.common, &widths, comm)?;
+    let mut reporter =
+        Reporter { logger, common: &a.common, devices: &devices, data: &data, teacher_from: None, save_teacher: None };
+    let plan = plan(&a.common, &devices, comm);
+    let (model, logs) = kernelab_nn::learner::train(&plan, &data, &a.model, a.common.seed, &mut reporter)?;
+    if !plan.leads() {
         return Ok(());
     }
     summary("model", &model, &logs);
@@ -445,101 +388,40 @@ pub fn distill(a: &DistillArgs) -> Result<()> {
         &[("--save-teacher", &a.save_teacher)],
         &[("--teacher-checkpoint", &a.teacher_checkpoint)],
     )?;
-    if !(a.temperature.is_finite() && a.temperature > 0.0 && a.temperature <= 1e4 && (0.0..=1.0).contains(&a.alpha)) {
-        return Err(Error::InvalidArgument {
-            op: "distill",
-            why: format!(
-                "--temperature {} and --alpha {}: need a finite temperature in (0, 10000] and 0 ≤ alpha ≤ 1",
-                a.temperature, a.alpha
-            ),
-        });
-    }
-    if !(1..=1000).contains(&a.seeds) {
-        return Err(Error::InvalidArgument {
-            op: "distill",
-            why: format!("--seeds {}: train the students from 1 to 1000 seeds", a.seeds),
-        });
-    }
-    let comm = cluster::start(a.common.distributed)?;
-    let comm = comm.as_ref();
-    let leads = cluster::leads(comm);
-    let setup = (|| {
-        let devices = open_devices(&a.common.backend, a.common.adapter.as_deref())?;
-        prefer_variants(&devices, &a.common.variant)?;
-        let student = Mlp::new(&a.student, a.common.seed, &devices[0])?;
-        let widths = student.widths();
-        let data = load_data(&a.common, widths[0], widths[widths.len() - 1])?;
-        let logger = Logger::new(&a.common.json, leads)?;
-        let loaded = a.teacher_checkpoint.as_ref().map(|path| Mlp::load(path, &devices[0])).transpose()?;
-        if let (Some(teacher), Some(path)) = (&loaded, &a.teacher_checkpoint) {
-            let (t, s) = (teacher.widths(), student.widths());
-            if t.first() != s.first() || t.last() != s.last() {
-                return Err(Error::InvalidArgument {
-                    op: "distill",
-                    why: format!(
-                        "--teacher-checkpoint {} is a {} model; the student {} and the data need {} inputs and {} classes",
-                        path.display(),
-                        teacher.spec(),
-                        student.spec(),
-                        s[0],
-                        s[s.len() - 1]
-                    ),
-                });
-            }
-        }
-        Ok((devices, student, data, logger, loaded))
-    })();
-    let (devices, student, data, mut logger, loaded) = cluster::agree(comm, setup)?;
-    let c = &a.common;
-    let settings = [("--temperature", a.temperature), ("--alpha", a.alpha), ("--seeds", a.seeds as f32)];
-    cluster::check_same_run(comm, &student, c.batch, c.epochs, c.seed, c.lr, data.0.len(), data.1.len(), &settings)?;
-    announce_world(comm, &devices, c.batch);
-
-    let teacher = match (loaded, &a.teacher_checkpoint) {
-        (Some(teacher), Some(path)) => {
-            cluster::check_same_run(comm, &teacher, c.batch, c.epochs, c.seed, c.lr, data.0.len(), data.1.len(), &[])?;
-            if leads {
-                let (loss, acc) = kernelab_nn::evaluate(&teacher, &data.1, 1000)?;
-                eprintln!(
-                    "teacher    {:<16} loaded from {}: test loss {loss:.4}, accuracy {:.2}%",
-                    teacher.spec(),
-                    path.display(),
-                    100.0 * acc
-                );
-            }
-            teacher
-        }
-        _ => {
-            let teacher = Mlp::new(&a.teacher, a.common.seed.wrapping_add(1000), &devices[0])?;
-            let (teacher, logs) =
-                run_fit(teacher, &devices, &a.common, Objective::CrossEntropy, "teacher", &data, &mut logger, comm)?;
-            if leads {
-                summary("teacher", &teacher, &logs);
-            }
-            teacher
-        }
+    let mut d = Distillation {
+        teacher: Teacher::Train(a.teacher.clone()),
+        student: a.student.clone(),
+        temperature: a.temperature,
+        alpha: a.alpha,
+        seed: a.common.seed,
+        seeds: a.seeds,
     };
-    if let (Some(path), true) = (&a.save_teacher, leads) {
-        teacher.save(path)?;
+    d.check_settings()?;
+    let widths = parse_spec(&a.student)?;
+    let comm = world::start(a.common.distributed)?;
+    let comm = comm.as_ref();
+    let (devices, data, logger) = setup(&a.common, &widths, comm)?;
+    if let Some(path) = &a.teacher_checkpoint {
+        let loaded = Frozen::load(path, &devices[0]).and_then(|teacher| {
+            d.teacher = Teacher::Given(teacher);
+            d.check().map_err(|e| Error::InvalidArgument {
+                op: "distill",
+                why: format!("--teacher-checkpoint {}: {e}", path.display()),
+            })
+        });
+        world::agree(comm, loaded)?;
     }
-    let mut finals = Vec::new();
-    for seed in (0..a.seeds).map(|i| a.common.seed.wrapping_add(i)) {
-        let common = CommonArgs { seed, ..a.common.clone() };
-        let student = Mlp::new(&a.student, seed, &devices[0])?;
-        let (plain, plain_logs) =
-            run_fit(student.clone(), &devices, &common, Objective::CrossEntropy, "student", &data, &mut logger, comm)?;
-        let objective = Objective::Distill { teacher: teacher.clone(), temperature: a.temperature, alpha: a.alpha };
-        let (distilled, distilled_logs) =
-            run_fit(student, &devices, &common, objective, "distilled", &data, &mut logger, comm)?;
-        if leads {
-            eprintln!("seed {seed}:");
-            summary("student", &plain, &plain_logs);
-            summary("distilled", &distilled, &distilled_logs);
-        }
-        let last = |logs: &[EpochLog]| logs.last().map_or(f64::NAN, |l| 100.0 * l.test_acc);
-        finals.push((last(&plain_logs), last(&distilled_logs)));
-    }
-    if leads {
+    let mut reporter = Reporter {
+        logger,
+        common: &a.common,
+        devices: &devices,
+        data: &data,
+        teacher_from: a.teacher_checkpoint.as_deref(),
+        save_teacher: a.save_teacher.as_deref(),
+    };
+    let plan = plan(&a.common, &devices, comm);
+    let finals = kernelab_nn::distill::distill(&plan, &data, &d, &mut reporter)?;
+    if plan.leads() {
         eprintln!("{}", distill_verdict(&finals, a.temperature, a.alpha));
     }
     Ok(())

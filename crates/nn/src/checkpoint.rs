@@ -1,10 +1,12 @@
 //! Checkpoints in the safetensors format (loadable by PyTorch with `safetensors.torch.load_file`),
-//! written atomically: a temporary file beside the target, synced, then renamed over it.
+//! written atomically: a temporary file beside the target, synced, then renamed over it. The same
+//! tensors and metadata always give the same bytes: the header is written here in a fixed order
+//! (the metadata by key, then the tensors by name), not through a hash map's order.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use safetensors::tensor::{Dtype, SafeTensors};
 
 use kernelab_tensor::{Device, Error, Result, Tensor};
 
@@ -15,21 +17,46 @@ fn format_error(path: &Path, why: impl std::fmt::Display) -> Error {
 }
 
 /// Writes named tensors (little-endian f32) and string metadata to `path`, atomically.
-pub fn save(path: &Path, tensors: &[(String, Tensor)], metadata: HashMap<String, String>) -> Result<()> {
-    let bytes: Vec<(String, Vec<f32>, Vec<usize>)> =
-        tensors.iter().map(|(name, t)| Ok((name.clone(), t.to_vec()?, t.dims().to_vec()))).collect::<Result<_>>()?;
-    let raw: Vec<Vec<u8>> = bytes.iter().map(|(_, v, _)| v.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
-    let views = bytes
-        .iter()
-        .zip(&raw)
-        .map(|((name, _, dims), data)| {
-            TensorView::new(Dtype::F32, dims.clone(), data)
-                .map(|v| (name.clone(), v))
-                .map_err(|e| format_error(path, e))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let encoded = safetensors::serialize(views, Some(metadata)).map_err(|e| format_error(path, e))?;
-    write_atomically(path, &encoded)
+pub fn save(path: &Path, tensors: &[(String, Tensor)], metadata: BTreeMap<String, String>) -> Result<()> {
+    let mut named: Vec<(&str, Vec<f32>, &[usize])> =
+        tensors.iter().map(|(name, t)| Ok((name.as_str(), t.to_vec()?, t.dims()))).collect::<Result<_>>()?;
+    named.sort_by(|a, b| a.0.cmp(b.0));
+    if let Some(pair) = named.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(format_error(path, format!("two tensors are named `{}`", pair[0].0)));
+    }
+    write_atomically(path, &encode(&named, &metadata))
+}
+
+/// The safetensors bytes of `tensors` (sorted by name, names unique) and `metadata`: an 8-byte
+/// little-endian header length, the JSON header padded with spaces to a multiple of 8, then each
+/// tensor's values in the header's order.
+fn encode(tensors: &[(&str, Vec<f32>, &[usize])], metadata: &BTreeMap<String, String>) -> Vec<u8> {
+    let text = |s: &str| serde_json::Value::from(s).to_string();
+    let mut entries = Vec::with_capacity(tensors.len() + 1);
+    if !metadata.is_empty() {
+        let pairs: Vec<String> = metadata.iter().map(|(k, v)| format!("{}:{}", text(k), text(v))).collect();
+        entries.push(format!("\"__metadata__\":{{{}}}", pairs.join(",")));
+    }
+    let mut offset = 0;
+    for (name, values, dims) in tensors {
+        let end = offset + 4 * values.len();
+        let shape: Vec<String> = dims.iter().map(usize::to_string).collect();
+        entries.push(format!(
+            "{}:{{\"dtype\":\"F32\",\"shape\":[{}],\"data_offsets\":[{offset},{end}]}}",
+            text(name),
+            shape.join(",")
+        ));
+        offset = end;
+    }
+    let mut header = format!("{{{}}}", entries.join(",")).into_bytes();
+    header.resize(header.len().next_multiple_of(8), b' ');
+    let mut bytes = Vec::with_capacity(8 + header.len() + offset);
+    bytes.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(&header);
+    for (_, values, _) in tensors {
+        bytes.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+    }
+    bytes
 }
 
 /// Writes `bytes` to `path` atomically (see [`kernelab_tensor::files::write`]): a crash or a
@@ -62,14 +89,14 @@ pub fn is_checkpoint(path: &Path) -> bool {
 #[derive(Clone, Debug)]
 pub struct Checkpoint {
     pub tensors: Vec<(String, Tensor)>,
-    pub metadata: HashMap<String, String>,
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// Reads every tensor of a safetensors file onto `device`, with the file's metadata.
 pub fn load(path: &Path, device: &Device) -> Result<Checkpoint> {
     let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
     let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| format_error(path, e))?;
-    let metadata = header.metadata().clone().unwrap_or_default();
+    let metadata = header.metadata().clone().unwrap_or_default().into_iter().collect();
     let file = SafeTensors::deserialize(&bytes).map_err(|e| format_error(path, e))?;
     let mut tensors = Vec::new();
     for (name, view) in file.tensors() {
@@ -87,7 +114,7 @@ pub fn load(path: &Path, device: &Device) -> Result<Checkpoint> {
 impl Mlp {
     /// Saves the parameters under PyTorch `nn.Sequential` names, with the spec as metadata.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let metadata = HashMap::from([("spec".to_string(), self.spec()), ("format".to_string(), "pt".to_string())]);
+        let metadata = BTreeMap::from([("spec".to_string(), self.spec()), ("format".to_string(), "pt".to_string())]);
         save(path, &self.named_parameters(), metadata)
     }
 
@@ -110,7 +137,7 @@ impl Mlp {
                     format!("layer {i}: weight {} and bias {} do not chain", weight.shape(), bias.shape()),
                 ));
             }
-            layers.push(Linear { weight: weight.requires_grad(), bias: bias.requires_grad() });
+            layers.push(Linear::from_parts(weight.requires_grad(), bias.requires_grad()));
         }
         if layers.is_empty() {
             return Err(format_error(path, "no `0.weight`: not an MLP checkpoint"));
@@ -128,11 +155,11 @@ impl Mlp {
             ));
         }
         for layer in &layers {
-            let finite = layer.weight.to_vec()?.iter().chain(&layer.bias.to_vec()?).all(|v| v.is_finite());
+            let finite = layer.weight().to_vec()?.iter().chain(&layer.bias().to_vec()?).all(|v| v.is_finite());
             if !finite {
                 return Err(format_error(path, "holds NaN or infinite parameters; a diverged run?"));
             }
         }
-        Ok(Self { layers })
+        Ok(Self::from_layers(layers))
     }
 }

@@ -30,7 +30,8 @@ impl Split {
     }
 }
 
-/// A labelled set of flat images, one label per image.
+/// A labelled set of flat images (`image_rows × image_cols` pixels, row by row), one label per
+/// image.
 ///
 /// The pixels stay bytes, as in the file, and become `byte / 255` in [`Dataset::gather`]: a batch's
 /// 64 random rows then read 50 KB instead of 200 KB from a training set (47 MB instead of 188 MB)
@@ -40,7 +41,11 @@ pub struct Dataset {
     /// `len × features` bytes, row by row.
     pub pixels: Vec<u8>,
     pub labels: Vec<u32>,
+    /// Pixels an image: `image_rows · image_cols`.
     pub features: usize,
+    /// An image's height and width, as the IDX header gives them.
+    pub image_rows: usize,
+    pub image_cols: usize,
     pub classes: usize,
 }
 
@@ -102,7 +107,14 @@ impl Dataset {
                 why: format!("label {label} at position {index} is out of range for {classes} classes"),
             });
         }
-        Ok(Self { pixels: images.data, labels: labels.data.iter().map(|&l| u32::from(l)).collect(), features, classes })
+        Ok(Self {
+            pixels: images.data,
+            labels: labels.data.iter().map(|&l| u32::from(l)).collect(),
+            features,
+            image_rows: images.dims[1],
+            image_cols: images.dims[2],
+            classes,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -120,8 +132,21 @@ impl Dataset {
             pixels: self.pixels[..n * self.features].to_vec(),
             labels: self.labels[..n].to_vec(),
             features: self.features,
+            image_rows: self.image_rows,
+            image_cols: self.image_cols,
             classes: self.classes,
         }
+    }
+
+    /// A fingerprint of everything training reads: the count, the image size, the classes, every
+    /// pixel and every label (FNV-1a over 8-byte words), so that two processes can check they hold
+    /// the same data by comparing 8 bytes.
+    pub fn digest(&self) -> u64 {
+        let sizes = [self.len(), self.image_rows, self.image_cols, self.classes].map(|n| n as u64);
+        let labels: Vec<u8> = self.labels.iter().flat_map(|l| l.to_le_bytes()).collect();
+        let mut hash = fnv_words(FNV_OFFSET, &sizes.iter().flat_map(|n| n.to_le_bytes()).collect::<Vec<u8>>());
+        hash = fnv_words(hash, &self.pixels);
+        fnv_words(hash, &labels)
     }
 
     /// Image `i`'s values in [0, 1].
@@ -185,6 +210,67 @@ impl Dataset {
     }
 }
 
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a continued from `hash` over `bytes` taken 8 at a time (the last word zero-padded, the
+/// length mixed in last so that padding cannot collide with zeros).
+fn fnv_words(hash: u64, bytes: &[u8]) -> u64 {
+    let step = |h: u64, word: u64| (h ^ word).wrapping_mul(0x0100_0000_01b3);
+    let mut chunks = bytes.chunks_exact(8);
+    let mut h = chunks
+        .by_ref()
+        .fold(hash, |h, c| step(h, u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])));
+    let mut last = [0u8; 8];
+    last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    h = step(h, u64::from_le_bytes(last));
+    step(h, bytes.len() as u64)
+}
+
+/// The training and the test set of one MNIST-format folder, of the same image size.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Data {
+    pub train: Dataset,
+    pub test: Dataset,
+}
+
+impl Data {
+    /// Both splits of `dir` for a model of `inputs` inputs and `classes` outputs, the training set
+    /// cut to its first `limit` images. The test images must have the training images' rows and
+    /// columns (not only as many pixels: 14×56 is not 28×28), and those must be the model's inputs.
+    pub fn load(dir: &Path, inputs: usize, classes: usize, limit: Option<usize>) -> Result<Self> {
+        let train = Dataset::load(dir, Split::Train, classes)?;
+        let test = Dataset::load(dir, Split::Test, classes)?;
+        let bad = |why: String| Err(Error::InvalidArgument { op: "data", why });
+        let size = |d: &Dataset| format!("{}×{}", d.image_rows, d.image_cols);
+        if train.features != inputs {
+            return bad(format!(
+                "the model takes {inputs} inputs, the images in {} have {} pixels ({})",
+                dir.display(),
+                train.features,
+                size(&train)
+            ));
+        }
+        if (test.image_rows, test.image_cols) != (train.image_rows, train.image_cols) {
+            return bad(format!(
+                "the test images in {} are {} pixels, the training images {}",
+                dir.display(),
+                size(&test),
+                size(&train)
+            ));
+        }
+        let train = match limit {
+            Some(n) => train.take(n),
+            None => train,
+        };
+        Ok(Self { train, test })
+    }
+
+    /// [`Dataset::digest`] of both sets: training, then test.
+    pub fn digests(&self) -> (u64, u64) {
+        (self.train.digest(), self.test.digest())
+    }
+}
+
 /// Asks for every cache line of `bytes` without waiting for them.
 fn prefetch(bytes: &[u8]) {
     #[cfg(target_arch = "x86_64")]
@@ -219,7 +305,14 @@ mod tests {
     fn gather_scales_bytes_and_reuses_its_buffers() {
         let (features, count) = (3, 5);
         let pixels: Vec<u8> = (0..features * count).map(|i| (i * 61 % 256) as u8).collect();
-        let data = Dataset { pixels: pixels.clone(), labels: vec![4, 3, 2, 1, 0], features, classes: 5 };
+        let data = Dataset {
+            pixels: pixels.clone(),
+            labels: vec![4, 3, 2, 1, 0],
+            features,
+            image_rows: 1,
+            image_cols: features,
+            classes: 5,
+        };
         let (mut images, mut labels) = (vec![f32::NAN; 100], vec![9; 7]);
         // Larger, smaller, then larger again than the buffer's last contents.
         for batch in [&[4, 0, 2, 2][..], &[1], &[3, 1, 0]] {
@@ -234,6 +327,31 @@ mod tests {
             assert_eq!(labels, batch.iter().map(|&i| 4 - i as u32).collect::<Vec<_>>());
             assert_eq!(data.image(batch[0]), expected[..features]);
         }
+    }
+
+    #[test]
+    fn the_digest_sees_every_pixel_label_and_size() {
+        let data = Dataset {
+            pixels: (0..60).map(|i| (i * 7) as u8).collect(),
+            labels: vec![0, 1, 2, 0, 1],
+            features: 12,
+            image_rows: 3,
+            image_cols: 4,
+            classes: 3,
+        };
+        let base = data.digest();
+        assert_eq!(base, data.clone().digest(), "the same data, the same digest");
+        for at in [0, 7, 8, 59] {
+            let mut other = data.clone();
+            other.pixels[at] ^= 0x80;
+            assert_ne!(other.digest(), base, "pixel {at}");
+        }
+        let mut other = data.clone();
+        other.labels[4] = 2;
+        assert_ne!(other.digest(), base, "a label");
+        let transposed = Dataset { image_rows: 4, image_cols: 3, ..data.clone() };
+        assert_ne!(transposed.digest(), base, "the image size");
+        assert_ne!(data.take(4).digest(), base, "the count");
     }
 
     #[test]

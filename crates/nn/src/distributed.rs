@@ -19,6 +19,7 @@ use kernelab_tensor::{Error, Result};
 use crate::Mlp;
 use crate::parallel::DataParallel;
 use crate::train::Fit;
+use crate::world::{Field, checksum};
 
 /// The MPI world of this process.
 pub struct Comm {
@@ -117,6 +118,13 @@ impl Comm {
     pub fn abort(&self, code: i32) -> ! {
         self.world.abort(code)
     }
+
+    /// Ends the whole job after a failure past the start: prints `error` naming this rank, then
+    /// aborts every rank.
+    pub fn fail_all(&self, error: Error) -> ! {
+        eprintln!("error (rank {} of {}): {error}; stopping every rank", self.rank(), self.size());
+        self.abort(2)
+    }
 }
 
 /// Rows `[lo, hi)` of `rows` for `rank` of `size`: `rows / size` each, one more for the last
@@ -126,48 +134,6 @@ pub fn share(rows: usize, rank: usize, size: usize) -> Range<usize> {
     let size_of = |r: usize| base + usize::from(r >= size - extra);
     let lo: usize = (0..rank).map(size_of).sum();
     lo..lo + size_of(rank)
-}
-
-/// One value the ranks must agree on, and how to show it to a person.
-pub struct Field {
-    pub name: &'static str,
-    pub value: u64,
-    pub show: fn(u64) -> String,
-}
-
-impl Field {
-    /// A count or size, shown as a number.
-    pub fn count(name: &'static str, value: usize) -> Self {
-        Self { name, value: value as u64, show: |v| v.to_string() }
-    }
-
-    /// An f32 setting, compared bit for bit.
-    pub fn real(name: &'static str, value: f32) -> Self {
-        Self { name, value: u64::from(value.to_bits()), show: |v| f32::from_bits(v as u32).to_string() }
-    }
-
-    /// Something compared by a fingerprint (a model's layer widths, its initial parameters).
-    pub fn fingerprint(name: &'static str, value: u64) -> Self {
-        Self { name, value, show: |v| format!("{v:016x}") }
-    }
-}
-
-/// FNV-1a over the bits of every parameter of `model` (one download of each).
-pub fn checksum(model: &Mlp) -> Result<u64> {
-    let mut hash = 0xcbf2_9ce4_8422_2325u64;
-    for p in model.parameters() {
-        for v in p.to_vec()? {
-            for byte in v.to_bits().to_le_bytes() {
-                hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-            }
-        }
-    }
-    Ok(hash)
-}
-
-/// FNV-1a of a text (a model's spec).
-pub fn fingerprint(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// This rank's share of a distributed run: its local devices, and the world to all-reduce over.
@@ -227,6 +193,10 @@ impl Fit for Distributed<'_> {
 
     fn model(&self) -> &Mlp {
         self.local.model()
+    }
+
+    fn into_model(self: Box<Self>) -> Mlp {
+        Box::new(self.local).into_model()
     }
 
     fn evaluates(&self) -> bool {

@@ -1,20 +1,29 @@
 //! Neural networks on kernelab: [`Linear`] and [`Mlp`] (PyTorch's initialization and layout),
 //! [`Adam`] and [`Sgd`], MNIST-format [`data`], the training loop ([`fit`]) with validation and
-//! JSON logs, safetensors [`checkpoint`]s, knowledge distillation ([`Objective::Distill`]) and
-//! data-parallel training across devices ([`DataParallel`]).
+//! JSON logs, safetensors [`checkpoint`]s, knowledge distillation ([`Objective::Distill`] from a
+//! [`Frozen`] teacher, run as an experiment with its control by [`distill::distill`]),
+//! data-parallel training across devices ([`DataParallel`]) and processes ([`world`]), and the
+//! choice between them ([`learner`]).
 
 pub mod checkpoint;
 pub mod data;
+pub mod distill;
 #[cfg(feature = "mpi")]
 pub mod distributed;
+mod frozen;
 pub mod idx;
+pub mod learner;
 mod linear;
 pub mod optim;
 mod parallel;
+pub mod size;
 mod train;
+pub mod world;
 
-pub use data::{Dataset, FASHION_MNIST_DIR, Split};
+pub use data::{Data, Dataset, FASHION_MNIST_DIR, Split};
+pub use frozen::Frozen;
+pub use learner::{Observer, Plan, Run};
 pub use linear::{Linear, Mlp, parse_spec};
 pub use optim::{Adam, Optimizer, Sgd};
-pub use parallel::DataParallel;
+pub use parallel::{DataParallel, check_split};
 pub use train::{EpochLog, Fit, FitConfig, Objective, Trainer, evaluate, fit};

@@ -5,10 +5,13 @@ use std::fmt;
 use kernelab_tensor::{Device, Error, Result, Tape, Tensor};
 
 /// `y = x·Wᵀ + b` with `W` of shape `out × in` (PyTorch's layout, so checkpoints load there).
-#[derive(Clone, Debug)]
+///
+/// Not `Clone`: a parameter is a handle to storage that an optimizer updates in place, so a clone
+/// would silently move with the original. [`Mlp::deep_copy`] makes an independent copy.
+#[derive(Debug)]
 pub struct Linear {
-    pub weight: Tensor,
-    pub bias: Tensor,
+    weight: Tensor,
+    bias: Tensor,
 }
 
 impl Linear {
@@ -18,6 +21,30 @@ impl Linear {
         let bound = 1.0 / (inputs as f32).sqrt();
         let weight = Tensor::rand_uniform(&[outputs, inputs], -bound, bound, seed, device)?.requires_grad();
         let bias = Tensor::rand_uniform(&[outputs], -bound, bound, seed ^ 0xb1a5, device)?.requires_grad();
+        Ok(Self { weight, bias })
+    }
+
+    /// A layer of the given tensors (shapes `out × in` and `out`, checked by the caller).
+    pub(crate) fn from_parts(weight: Tensor, bias: Tensor) -> Self {
+        Self { weight, bias }
+    }
+
+    /// `W`, `out × in`: a handle to the parameter itself, which an optimizer given it updates.
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    /// `b`, of length `out`: a handle to the parameter itself.
+    pub fn bias(&self) -> &Tensor {
+        &self.bias
+    }
+
+    /// A copy of this layer on `device`, with storage of its own; `trainable` marks the copies as
+    /// parameters (`requires_grad`) or leaves them constants.
+    fn copy_to(&self, device: &Device, trainable: bool) -> Result<Self> {
+        let (weight, bias) = (self.weight.to(device)?, self.bias.to(device)?);
+        weight.set_requires_grad(trainable);
+        bias.set_requires_grad(trainable);
         Ok(Self { weight, bias })
     }
 
@@ -37,9 +64,13 @@ impl Linear {
 }
 
 /// A multilayer perceptron: Linear layers with ReLU between them, logits out.
-#[derive(Clone, Debug)]
+///
+/// Not `Clone`, for the reason [`Linear`] is not: two models that shared parameters would train
+/// as one. [`Mlp::deep_copy`] and [`Mlp::to`] copy; [`Mlp::parameters`] hands out the shared
+/// handles an optimizer needs, and says so.
+#[derive(Debug)]
 pub struct Mlp {
-    pub layers: Vec<Linear>,
+    layers: Vec<Linear>,
 }
 
 /// Parses `784-128-10` into layer widths (at least an input and an output, none zero).
@@ -59,15 +90,37 @@ pub fn parse_spec(spec: &str) -> Result<Vec<usize>> {
 }
 
 impl Mlp {
-    /// A freshly initialized MLP; layer `i` is seeded with `seed + i`.
+    /// A freshly initialized MLP; layer `i` is seeded with `seed + i`. The parameter count and
+    /// the memory to build it are checked first (see [`crate::size`]).
     pub fn new(spec: &str, seed: u64, device: &Device) -> Result<Self> {
         let widths = parse_spec(spec)?;
+        crate::size::check_fits(&format!("model {spec}"), &widths, crate::size::build_bytes(&widths))?;
         let layers = widths
             .windows(2)
             .enumerate()
             .map(|(i, w)| Linear::new(w[0], w[1], seed.wrapping_add(i as u64), device))
             .collect::<Result<_>>()?;
         Ok(Self { layers })
+    }
+
+    /// A model of the given layers (which the caller has checked chain).
+    pub(crate) fn from_layers(layers: Vec<Linear>) -> Self {
+        Self { layers }
+    }
+
+    pub fn layers(&self) -> &[Linear] {
+        &self.layers
+    }
+
+    /// The device the parameters live on.
+    pub fn device(&self) -> &Device {
+        self.layers[0].weight.device()
+    }
+
+    /// An independent copy on the same device: the same values in storage of its own, so that
+    /// training one leaves the other as it was.
+    pub fn deep_copy(&self) -> Result<Self> {
+        self.to(self.device())
     }
 
     /// The widths, `[784, 128, 10]`.
@@ -103,6 +156,8 @@ impl Mlp {
             .collect()
     }
 
+    /// Handles to every parameter, in order: they share the model's storage, so an optimizer built
+    /// on them updates this model (and only it should be given them).
     pub fn parameters(&self) -> Vec<Tensor> {
         self.named_parameters().into_iter().map(|(_, t)| t).collect()
     }
@@ -112,15 +167,15 @@ impl Mlp {
         self.parameters().iter().map(Tensor::numel).sum()
     }
 
-    /// A copy of this model on `device`.
+    /// An independent copy of this model on `device` (a new copy even on its own device).
     pub fn to(&self, device: &Device) -> Result<Self> {
-        let layers = self
-            .layers
-            .iter()
-            .map(|l| {
-                Ok(Linear { weight: l.weight.to(device)?.requires_grad(), bias: l.bias.to(device)?.requires_grad() })
-            })
-            .collect::<Result<_>>()?;
+        let layers = self.layers.iter().map(|l| l.copy_to(device, true)).collect::<Result<_>>()?;
+        Ok(Self { layers })
+    }
+
+    /// A copy on `device` whose tensors are constants, not parameters (for [`crate::Frozen`]).
+    pub(crate) fn constant_copy(&self, device: &Device) -> Result<Self> {
+        let layers = self.layers.iter().map(|l| l.copy_to(device, false)).collect::<Result<_>>()?;
         Ok(Self { layers })
     }
 }

@@ -1,6 +1,22 @@
 //! Optimizers: Adam (PyTorch-equivalent, one fused kernel per parameter tensor) and plain SGD.
 
-use kernelab_tensor::{AdamStep, Grads, Result, Tensor, adam_step_};
+use kernelab_tensor::{AdamStep, Error, Grads, Result, Tensor, adam_step_};
+
+/// Refuses a tensor that is not a parameter (`requires_grad` off): a constant such as a frozen
+/// teacher's weights (see [`crate::Frozen`]) must never be updated.
+fn check_trainable(optimizer: &'static str, params: &[Tensor]) -> Result<()> {
+    match params.iter().position(|p| !p.is_requires_grad()) {
+        None => Ok(()),
+        Some(i) => Err(Error::InvalidArgument {
+            op: optimizer,
+            why: format!(
+                "tensor {i} of {} (shape {}) is a constant, not a parameter: a frozen model cannot be trained",
+                params.len(),
+                params[i].shape()
+            ),
+        }),
+    }
+}
 
 /// Updates parameters from their gradients.
 pub trait Optimizer {
@@ -21,8 +37,10 @@ pub struct Adam {
 }
 
 impl Adam {
-    /// Adam over `params` with PyTorch's defaults `β = (0.9, 0.999)`, `ε = 1e-8`.
+    /// Adam over `params` (each must be a parameter, `requires_grad`) with PyTorch's defaults
+    /// `β = (0.9, 0.999)`, `ε = 1e-8`.
     pub fn new(params: Vec<Tensor>, lr: f32) -> Result<Self> {
+        check_trainable("adam", &params)?;
         let moments = params
             .iter()
             .map(|p| Ok((Tensor::zeros(p.dims(), p.device())?, Tensor::zeros(p.dims(), p.device())?)))
@@ -56,8 +74,10 @@ pub struct Sgd {
 }
 
 impl Sgd {
-    pub fn new(params: Vec<Tensor>, lr: f32) -> Self {
-        Self { params, lr }
+    /// SGD over `params`, each of which must be a parameter (`requires_grad`).
+    pub fn new(params: Vec<Tensor>, lr: f32) -> Result<Self> {
+        check_trainable("sgd", &params)?;
+        Ok(Self { params, lr })
     }
 }
 

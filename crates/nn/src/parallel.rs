@@ -6,7 +6,6 @@
 use kernelab_tensor::{Device, Error, Grads, Result, Tensor};
 
 use crate::Mlp;
-use crate::optim::Adam;
 use crate::train::{Fit, Objective, Trainer};
 
 pub struct DataParallel {
@@ -16,29 +15,13 @@ pub struct DataParallel {
 }
 
 impl DataParallel {
-    /// Copies `model` (and the objective's teacher) onto every device, each with its own Adam.
+    /// Copies `model` (and the objective's teacher) onto every device, each with its own Adam;
+    /// `weights` are each device's share of a batch (see [`check_split`]; empty: equal shares).
     pub fn new(model: &Mlp, devices: &[Device], weights: &[f64], lr: f32, objective: &Objective) -> Result<Self> {
-        if devices.is_empty() {
-            return Err(Error::InvalidArgument { op: "data_parallel", why: "no devices".into() });
-        }
+        check_split(devices.len(), weights)?;
         let weights = if weights.is_empty() { vec![1.0; devices.len()] } else { weights.to_vec() };
-        if weights.len() != devices.len()
-            || weights.iter().any(|w| !(*w >= 0.0 && w.is_finite()))
-            || weights.iter().sum::<f64>() <= 0.0
-        {
-            return Err(Error::InvalidArgument {
-                op: "data_parallel",
-                why: format!("{} devices need as many non-negative split weights, not {weights:?}", devices.len()),
-            });
-        }
-        let replicas = devices
-            .iter()
-            .map(|d| {
-                let replica = model.to(d)?;
-                let adam = Adam::new(replica.parameters(), lr)?;
-                Trainer::new(replica, Box::new(adam), objective.to(d)?)
-            })
-            .collect::<Result<_>>()?;
+        let replicas =
+            devices.iter().map(|d| Trainer::adam(model.to(d)?, lr, objective.to(d)?)).collect::<Result<_>>()?;
         Ok(Self { replicas, weights })
     }
 
@@ -66,7 +49,7 @@ impl DataParallel {
 impl DataParallel {
     /// Values in all parameters together: the length of a flat gradient.
     pub fn parameter_count(&self) -> usize {
-        self.replicas[0].model.parameters().iter().map(Tensor::numel).sum()
+        self.replicas[0].model().parameters().iter().map(Tensor::numel).sum()
     }
 
     /// Forward and backward on every replica at once (each on its share of the batch); returns
@@ -94,7 +77,7 @@ impl DataParallel {
                 .map(|h| h.join().unwrap_or_else(|_| Err(replica_panicked())))
                 .collect::<Result<Vec<_>>>()
         })?;
-        let params: Vec<Vec<Tensor>> = self.replicas.iter().map(|r| r.model.parameters()).collect();
+        let params: Vec<Vec<Tensor>> = self.replicas.iter().map(|r| r.model().parameters()).collect();
         let mut flat = Vec::with_capacity(self.parameter_count());
         for (p, first) in params[0].iter().enumerate() {
             let mut sum = vec![0.0f32; first.numel()];
@@ -113,7 +96,7 @@ impl DataParallel {
         for replica in &mut self.replicas {
             let mut grads = Grads::default();
             let mut at = 0;
-            for param in replica.model.parameters() {
+            for param in replica.model().parameters() {
                 let n = param.numel();
                 let slice = flat.get(at..at + n).ok_or_else(|| Error::InvalidArgument {
                     op: "data_parallel",
@@ -144,8 +127,40 @@ impl Fit for DataParallel {
     }
 
     fn model(&self) -> &Mlp {
-        &self.replicas[0].model
+        self.replicas[0].model()
     }
+
+    fn into_model(self: Box<Self>) -> Mlp {
+        // `new` refuses an empty device list: replica 0 exists.
+        let mut replicas = self.replicas;
+        replicas.swap_remove(0).into_model()
+    }
+}
+
+/// Checks `--split`-style weights for `devices` devices: none (equal shares), or one weight a
+/// device, each finite, above 0 and at most 10⁶, on two devices or more (one device has nothing
+/// to split).
+pub fn check_split(devices: usize, weights: &[f64]) -> Result<()> {
+    let bad = |why: String| Err(Error::InvalidArgument { op: "split", why });
+    if devices == 0 {
+        return bad("no devices to train on".into());
+    }
+    if weights.is_empty() {
+        return Ok(());
+    }
+    if devices == 1 {
+        return bad(format!(
+            "--split {weights:?} divides each batch between several --backend devices; with one device there is \
+             nothing to split (give as many backends as weights, e.g. --backend cpu,cpu --split 1,3)"
+        ));
+    }
+    if weights.len() != devices {
+        return bad(format!("--split has {} weights for {devices} devices; give one a device", weights.len()));
+    }
+    if let Some(w) = weights.iter().find(|w| !(w.is_finite() && **w > 0.0 && **w <= 1e6)) {
+        return bad(format!("--split weight {w} must be a finite number above 0 (at most 1e6)"));
+    }
+    Ok(())
 }
 
 fn replica_panicked() -> Error {

@@ -9,18 +9,20 @@ use serde::{Deserialize, Serialize};
 
 use kernelab_tensor::{Device, Error, Grads, Labels, Result, Tape, Tensor};
 
-use crate::Mlp;
 use crate::data::{Dataset, epoch_order};
-use crate::optim::Optimizer;
+use crate::optim::{Adam, Optimizer};
+use crate::{Frozen, Mlp};
 
 /// What a step minimizes.
+///
+/// Cloning shares the teacher of [`Objective::Distill`], which is [`Frozen`]: nothing trains it.
 #[derive(Clone, Debug)]
 pub enum Objective {
     /// Mean cross-entropy of the logits against the labels.
     CrossEntropy,
     /// Knowledge distillation from a frozen teacher at temperature `T`:
     /// `α·T²·KL(softmax(teacher/T) ‖ softmax(student/T)) + (1−α)·CE(student, labels)`.
-    Distill { teacher: Mlp, temperature: f32, alpha: f32 },
+    Distill { teacher: Frozen, temperature: f32, alpha: f32 },
 }
 
 impl Objective {
@@ -30,7 +32,7 @@ impl Objective {
         match self {
             Objective::CrossEntropy => tape.cross_entropy(&logits, labels),
             Objective::Distill { teacher, temperature: t, alpha } => {
-                let soft_targets = teacher.forward(&mut Tape::no_grad(), x)?.scale(1.0 / t)?.softmax()?;
+                let soft_targets = teacher.forward(x)?.scale(1.0 / t)?.softmax()?;
                 let kl = tape.kl_div(&logits, &soft_targets, *t)?;
                 let ce = tape.cross_entropy(&logits, labels)?;
                 let soft = tape.scale(&kl, alpha * t * t)?;
@@ -53,7 +55,7 @@ impl Objective {
 
 /// One model, its optimizer and objective on one device.
 pub struct Trainer {
-    pub model: Mlp,
+    model: Mlp,
     optimizer: Box<dyn Optimizer + Send>,
     objective: Objective,
     tape: Tape,
@@ -64,14 +66,30 @@ pub struct Trainer {
 }
 
 impl Trainer {
+    /// A trainer of `model` by `optimizer`, which must have been built on `model.parameters()`.
     pub fn new(model: Mlp, optimizer: Box<dyn Optimizer + Send>, objective: Objective) -> Result<Self> {
-        let loss_sum = Tensor::zeros(&[], model.layers[0].weight.device())?;
+        let loss_sum = Tensor::zeros(&[], model.device())?;
         let classes = model.widths().last().copied().unwrap_or(1);
         Ok(Self { model, optimizer, objective, tape: Tape::new(), loss_sum, classes })
     }
 
+    /// A trainer of `model` by Adam at learning rate `lr` over the model's own parameters.
+    pub fn adam(model: Mlp, lr: f32, objective: Objective) -> Result<Self> {
+        let adam = Adam::new(model.parameters(), lr)?;
+        Self::new(model, Box::new(adam), objective)
+    }
+
     pub fn device(&self) -> &Device {
-        self.model.layers[0].weight.device()
+        self.model.device()
+    }
+
+    pub fn model(&self) -> &Mlp {
+        &self.model
+    }
+
+    /// The model, the trainer (and its optimizer) spent.
+    pub fn into_model(self) -> Mlp {
+        self.model
     }
 
     /// Forward and backward on one batch: the gradients, and the rows' loss added to the running sum.
@@ -112,6 +130,8 @@ pub trait Fit {
     }
     /// The model to evaluate (replica 0 in data parallel).
     fn model(&self) -> &Mlp;
+    /// The trained model (replica 0 in data parallel), the learner spent.
+    fn into_model(self: Box<Self>) -> Mlp;
     /// Whether this process evaluates and logs (rank 0 of a distributed run does, the others not).
     fn evaluates(&self) -> bool {
         true
@@ -143,11 +163,15 @@ impl Fit for Trainer {
     fn model(&self) -> &Mlp {
         &self.model
     }
+
+    fn into_model(self: Box<Self>) -> Mlp {
+        Trainer::into_model(*self)
+    }
 }
 
 /// Loss and accuracy of `model` on `data`, without a tape, in batches of `batch`.
 pub fn evaluate(model: &Mlp, data: &Dataset, batch: usize) -> Result<(f64, f64)> {
-    let device = model.layers[0].weight.device();
+    let device = model.device();
     let (mut loss, mut correct) = (0.0f64, 0usize);
     let (mut images, mut labels) = (Vec::new(), Vec::new());
     let indices: Vec<usize> = (0..data.len()).collect();

@@ -11,6 +11,7 @@ mod error;
 pub mod files;
 mod kernel;
 mod labels;
+pub mod memory;
 mod op;
 mod ops;
 mod pool;
