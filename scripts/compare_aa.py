@@ -43,7 +43,7 @@ def arguments():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--kernelab", default=str(ROOT / "target/release/kernelab"), help="the binary (default: %(default)s)")
     p.add_argument("--pairs", type=int, default=10, help="A/A pairs per load setting (default: %(default)s)")
-    p.add_argument("--calibration-runs", type=int, default=5, help="runs for the noise floor (default: %(default)s)")
+    p.add_argument("--calibration-runs", type=int, default=10, help="runs for the noise floor (default: %(default)s)")
     p.add_argument("--load", choices=["off", "on", "both"], default="both", help="CPU load during the A/A pairs")
     p.add_argument("--calibrate-under", choices=["each", "off"], default="each",
                    help="calibrate under each load setting's conditions, or once without load (default: %(default)s)")
@@ -81,9 +81,9 @@ class Runner:
         self.env.pop("KERNELAB_TEST_SLOWDOWN", None)
         if not cache.exists():
             cache.mkdir()
-            roofline = usual_cache() / "roofline-cpu.json"
-            if roofline.is_file():
-                shutil.copy(roofline, cache / "roofline-cpu.json")
+            # One ceilings file per build opt-level (roofline-cpu-O3.json for a release build).
+            for roofline in usual_cache().glob("roofline-cpu-O*.json"):
+                shutil.copy(roofline, cache / roofline.name)
         return cache
 
     def calibrate(self, label):

@@ -6,7 +6,8 @@
 //! `s² = se_base² + se_new² + 2·σ²`: each run's standard error of its own median
 //! ([`log_median_se`], from its samples in the order taken) and twice the noise floor `σ`, the
 //! machine's spread of a row's median between runs beyond its samples ([`crate::noise`]). The
-//! interval is `exp(d ± z·s)` with `z` = [`Z99`]. Two sets of the very same samples are one run
+//! interval is `exp(d ± t·s)` with `t` the 99% point of Student's t with the floor's degrees of
+//! freedom ([`t99`]; [`crate::stats::Z99`] for a floor taken as exact). Two sets of the very same samples are one run
 //! read twice: their interval is `[1, 1]`.
 //!
 //! The verdict: `slower` when the interval lies above 1, `faster` below 1, `same` when it lies
@@ -17,9 +18,9 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::noise::Floor;
+use crate::noise::{Floor, RowFloor};
 use crate::record::{Record, Report, RowKey, Status};
-use crate::stats::{Z99, log_median_se, robust_sd};
+use crate::stats::{log_median_se, robust_sd, t99};
 
 /// The band of [`Verdict::Same`] unless told otherwise: ±5%.
 pub const SAME_WITHIN: f64 = 0.05;
@@ -61,20 +62,23 @@ pub struct Pair {
     pub ratio_high: f64,
     /// The noise floor the row was held against.
     pub floor: f64,
+    /// The quantile its interval used: Student's t with the floor's degrees of freedom.
+    pub quantile: f64,
     pub verdict: Verdict,
 }
 
 /// The ratio of medians, its 99% interval and the verdict for samples `base` and `new` (seconds,
 /// in the order taken) of one row, with a noise floor `floor` and a same-band `same_within`
 /// (see the module header).
-pub fn judge(base: &[f64], new: &[f64], floor: f64, same_within: f64) -> (f64, (f64, f64), Verdict) {
+pub fn judge(base: &[f64], new: &[f64], floor: RowFloor, same_within: f64) -> (f64, (f64, f64), Verdict) {
     let med = |v: &[f64]| crate::stats::median(&mut v.to_vec());
     let ratio = med(new) / med(base);
     let interval = if base == new {
         (ratio, ratio)
     } else {
         let (se_b, se_n) = (log_median_se(base), log_median_se(new));
-        let half = Z99 * (se_b * se_b + se_n * se_n + 2.0 * floor * floor).sqrt();
+        let sigma = floor.sigma;
+        let half = t99(floor.df) * (se_b * se_b + se_n * se_n + 2.0 * sigma * sigma).sqrt();
         (ratio * (-half).exp(), ratio * half.exp())
     };
     (ratio, interval, verdict(interval, same_within))
@@ -138,7 +142,8 @@ pub fn compare(base: &Report, new: &Report, floor: &Floor, same_within: f64) -> 
             ratio,
             ratio_low: low,
             ratio_high: high,
-            floor: f,
+            floor: f.sigma,
+            quantile: t99(f.df),
             verdict,
         });
     }
@@ -160,7 +165,7 @@ pub fn regressions(pairs: &[Pair], threshold: f64) -> Vec<&Pair> {
 
 /// Do the pairs spread around their common shift more than their intervals allow? On the log
 /// scale each pair's `dᵢ = ln ratioᵢ` should scatter around the rows' common shift `median(d)`
-/// by about its own `sᵢ` (the interval's half-width over [`Z99`]). When the robust spread of
+/// by about its own `sᵢ` (the interval's half-width over its quantile). When the robust spread of
 /// the `dᵢ` ([`robust_sd`]) exceeds twice the median `sᵢ`, the machine varied between these two
 /// runs more than the noise floor says (measured under other conditions, or not at all), and
 /// the verdicts deserve less trust: returns (observed, expected). Needs 8 pairs whose samples
@@ -171,7 +176,7 @@ pub fn spread_beyond_floor(pairs: &[Pair]) -> Option<(f64, f64)> {
         return None;
     }
     let d: Vec<f64> = judged.iter().map(|p| p.ratio.ln()).collect();
-    let mut s: Vec<f64> = judged.iter().map(|p| (p.ratio_high / p.ratio).ln() / Z99).collect();
+    let mut s: Vec<f64> = judged.iter().map(|p| (p.ratio_high / p.ratio).ln() / p.quantile).collect();
     let (observed, expected) = (robust_sd(&d), crate::stats::median(&mut s));
     (observed > 2.0 * expected).then_some((observed, expected))
 }

@@ -6,9 +6,15 @@
 //!
 //! For a row timed in `k` runs, with `yⱼ = ln(medianⱼ)` and `seⱼ` each run's standard error of
 //! it ([`log_median_se`]), the row's floor is `σ_row² = max(0, var(y) − mean(seⱼ²))` (`var` with
-//! `k − 1` degrees of freedom); the pooled floor is the root mean square of the rows' floors. A
-//! row is held against `max(pooled, its own)`: its own when it was calibrated and noisier, never
-//! less than the machine's.
+//! `d = k − 1` degrees of freedom); the pooled floor `σ₀` is the square root of the median of the
+//! rows' `σ_row²` (a typical row, not the noisiest).
+//!
+//! A row's own estimate from a handful of runs is itself uncertain (five runs that happened to
+//! agree say little), so a row is held against its estimate moderated by the pooled one, as
+//! empirical-Bayes variance estimates are: `σ̃² = (d₀·σ₀² + d·σ_row²) / (d₀ + d)` with the pooled
+//! floor worth [`PRIOR_DF`] degrees of freedom, and its interval uses Student's t with `d₀ + d`
+//! degrees of freedom instead of the normal quantile. A row that was not calibrated gets `σ₀`
+//! with `d₀`. A floor given on the command line (or assumed) is taken as exact.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,6 +29,18 @@ use crate::stats::log_median_se;
 /// The floor assumed when none was measured for the reports' machine: generous, since the drift
 /// between runs on a shared virtual machine reaches tens of percent.
 pub const ASSUMED: f64 = 0.05;
+
+/// How much the pooled floor weighs in a row's moderated floor, in degrees of freedom: as much
+/// as five runs of the row itself.
+pub const PRIOR_DF: f64 = 4.0;
+
+/// The floor one row is held against: a relative spread between runs and how many degrees of
+/// freedom its estimate has (infinite for a floor taken as exact).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RowFloor {
+    pub sigma: f64,
+    pub df: f64,
+}
 
 /// The machine a floor was measured on (from the reports' `machine`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,9 +98,19 @@ impl Floor {
         Self { pooled: floor, rows: BTreeMap::new(), source: Source::Given }
     }
 
-    /// A row's floor: the larger of the pooled one and the row's own.
-    pub fn for_row(&self, key: &RowKey) -> f64 {
-        self.rows.get(&key.to_string()).map_or(self.pooled, |&own| own.max(self.pooled))
+    /// A row's floor: measured, its own moderated by the pooled one (see the module header);
+    /// given or assumed, the larger of the two, taken as exact.
+    pub fn for_row(&self, key: &RowKey) -> RowFloor {
+        let own = self.rows.get(&key.to_string()).copied();
+        match (&self.source, own) {
+            (Source::Measured { runs, .. }, Some(own)) => {
+                let d = runs.saturating_sub(1) as f64;
+                let df = PRIOR_DF + d;
+                RowFloor { sigma: ((PRIOR_DF * self.pooled.powi(2) + d * own * own) / df).sqrt(), df }
+            }
+            (Source::Measured { .. }, None) => RowFloor { sigma: self.pooled, df: PRIOR_DF },
+            (_, own) => RowFloor { sigma: own.map_or(self.pooled, |own| own.max(self.pooled)), df: f64::INFINITY },
+        }
     }
 
     /// The floor kept for `report`'s machine in `path`, or [`ASSUMED`] with the reason.
@@ -135,34 +163,45 @@ pub fn calibrate(reports: &[(String, Report)]) -> Result<NoiseFile> {
         .iter()
         .map(|(_, r)| r.records.iter().filter(|o| o.status == Status::Ok && o.timed()).map(|o| (o.key(), o)).collect())
         .collect();
+    if let Some((a, b)) = same_samples(reports) {
+        return refuse(format!("{a} and {b} hold the very same samples: one run given twice measures no spread"));
+    }
     let mut rows = BTreeMap::new();
-    let mut sum_excess = 0.0;
     for base in first.records.iter().filter(|r| r.status == Status::Ok && r.timed()) {
         let k = base.key();
         let runs: Option<Vec<(f64, f64)>> =
             indexed.iter().map(|index| index.get(&k).map(|o| (o.median_s.ln(), log_median_se(&o.samples_s)))).collect();
-        let Some(runs) = runs else { continue };
+        // A row missing from a run, or with too few samples to say its own error, says nothing.
+        let Some(runs) = runs.filter(|runs| runs.iter().all(|(y, se)| y.is_finite() && se.is_finite())) else {
+            continue;
+        };
         let n = runs.len() as f64;
         let mean = runs.iter().map(|(y, _)| y).sum::<f64>() / n;
         let between = runs.iter().map(|(y, _)| (y - mean).powi(2)).sum::<f64>() / (n - 1.0);
         let within = runs.iter().map(|(_, se)| se * se).sum::<f64>() / n;
-        let excess = (between - within).max(0.0);
-        if !excess.is_finite() {
-            continue;
-        }
-        sum_excess += excess;
-        rows.insert(k.to_string(), excess.sqrt());
+        rows.insert(k.to_string(), (between - within).max(0.0).sqrt());
     }
     if rows.is_empty() {
         return refuse(format!(
-            "no row is ok in all {} reports (rows pair by op, backend, device, variant, shape, layout, threads and \
-             mode); run the same `kernelab bench` command each time",
+            "no row is ok, with two samples or more, in all {} reports (rows pair by op, backend, device, variant, \
+             shape, layout, threads and mode); run the same `kernelab bench` command each time",
             reports.len()
         ));
     }
-    let floor = (sum_excess / rows.len() as f64).sqrt();
+    let mut variances: Vec<f64> = rows.values().map(|s| s * s).collect();
+    let floor = crate::stats::median(&mut variances).sqrt();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     Ok(NoiseFile { key, measured_unix_time: now, command: first.command.clone(), runs: reports.len(), floor, rows })
+}
+
+/// The names of two reports whose timed rows hold the very same samples, if any.
+fn same_samples(reports: &[(String, Report)]) -> Option<(&str, &str)> {
+    let samples = |r: &Report| r.records.iter().map(|o| o.samples_s.clone()).collect::<Vec<_>>();
+    let all: Vec<_> = reports.iter().map(|(_, r)| samples(r)).collect();
+    (0..reports.len())
+        .flat_map(|i| (i + 1..reports.len()).map(move |j| (i, j)))
+        .find(|&(i, j)| all[i] == all[j])
+        .map(|(i, j)| (reports[i].0.as_str(), reports[j].0.as_str()))
 }
 
 /// Writes `file` to `path` atomically (the directory is made when missing).
@@ -204,14 +243,46 @@ mod tests {
     }
 
     #[test]
-    fn a_row_is_held_against_the_larger_of_its_own_floor_and_the_pooled_one() {
+    fn a_given_floor_is_exact_and_a_measured_one_is_moderated_by_the_pooled_floor() {
         let key = row("naive", &[1e-3; 3]).key();
         let mut floor = Floor::given(0.01);
-        assert_eq!(floor.for_row(&key), 0.01);
+        assert_eq!(floor.for_row(&key), RowFloor { sigma: 0.01, df: f64::INFINITY });
         floor.rows.insert(key.to_string(), 0.03);
-        assert_eq!(floor.for_row(&key), 0.03);
-        floor.rows.insert(key.to_string(), 0.001);
-        assert_eq!(floor.for_row(&key), 0.01);
+        assert_eq!(floor.for_row(&key).sigma, 0.03);
+
+        // Measured from 13 runs (12 degrees of freedom) beside a pooled 4% (worth 4): a row that
+        // moved 0% is held against √(4·0.04²/16) = 2% with t of 16 degrees of freedom; one that
+        // moved 8% against √((4·0.04² + 12·0.08²)/16) = 7.2%; one not calibrated against 4% with 4.
+        let measured = Source::Measured { path: PathBuf::new(), runs: 13, unix_time: 0 };
+        let mut floor = Floor { pooled: 0.04, rows: BTreeMap::new(), source: measured };
+        floor.rows.insert(key.to_string(), 0.0);
+        let quiet = floor.for_row(&key);
+        assert!((quiet.sigma - 0.02).abs() < 1e-12 && quiet.df == 16.0, "{quiet:?}");
+        floor.rows.insert(key.to_string(), 0.08);
+        let loud = floor.for_row(&key);
+        assert!((loud.sigma - (0.0832f64 / 16.0).sqrt()).abs() < 1e-12 && loud.df == 16.0, "{loud:?}");
+        let other = row("packed", &[1e-3; 3]).key();
+        assert_eq!(floor.for_row(&other), RowFloor { sigma: 0.04, df: PRIOR_DF });
+    }
+
+    #[test]
+    fn the_pooled_floor_is_a_typical_row_and_one_run_given_twice_is_refused() {
+        // Three rows over three runs that moved 0%, 2% and 30%: the pooled floor is the middle
+        // one, not the root mean square (17%) that the noisiest row would set.
+        let runs: Vec<(String, Report)> = [(1.00, 1.0), (1.02, 1.3), (0.98, 0.7)]
+            .iter()
+            .enumerate()
+            .map(|(i, &(m, loud))| {
+                let rows =
+                    vec![row("quiet", &[1e-3; 9]), row("middle", &[m * 1e-3; 9]), row("loud", &[loud * 1e-3; 9])];
+                (format!("run{i}.json"), report(rows))
+            })
+            .collect();
+        let file = calibrate(&runs).unwrap();
+        assert!((file.floor - 0.02).abs() < 2e-4, "{}", file.floor);
+        let twice = [runs[0].clone(), runs[1].clone(), runs[0].clone()];
+        let err = calibrate(&twice).unwrap_err().to_string();
+        assert!(err.contains("run0.json and run0.json hold the very same samples"), "{err}");
     }
 
     #[test]
@@ -229,11 +300,12 @@ mod tests {
         assert!(
             matches!(Floor::for_report(&path, &one).source, Source::Assumed(ref why) if why.contains("none measured"))
         );
-        let file = calibrate(&[("a.json".into(), one.clone()), ("b.json".into(), one.clone())]).unwrap();
+        let again = report(vec![row("naive", &[1.01e-3; 3])]);
+        let file = calibrate(&[("a.json".into(), one.clone()), ("b.json".into(), again)]).unwrap();
         store(&path, &file).unwrap();
         let floor = Floor::for_report(&path, &one);
         assert!(matches!(floor.source, Source::Measured { runs: 2, .. }), "{floor:?}");
-        assert_eq!(floor.pooled, 0.0);
+        assert!((floor.pooled - 0.01f64.ln_1p() / 2f64.sqrt()).abs() < 1e-4, "{floor:?}");
         let elsewhere = Floor::for_report(&path, &other);
         assert_eq!(elsewhere.pooled, ASSUMED);
         assert!(matches!(elsewhere.source, Source::Assumed(ref why) if why.contains("another machine")));

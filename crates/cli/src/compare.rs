@@ -182,7 +182,11 @@ fn write_json(
 
 /// Where the floor came from, in a line.
 fn describe(floor: &Floor) -> String {
-    let rows = if floor.rows.is_empty() { String::new() } else { " (noisier rows their own)".to_string() };
+    let rows = if floor.rows.is_empty() {
+        String::new()
+    } else {
+        " (each calibrated row its own, moderated by it)".to_string()
+    };
     match &floor.source {
         Source::Given => format!("{} (--noise-floor)", percent(floor.pooled)),
         Source::Measured { path, runs, unix_time } => format!(
