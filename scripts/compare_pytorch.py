@@ -120,7 +120,8 @@ def cross_entropy(model, x, y, rows=None):
 
 def distillation(teacher, temperature, alpha, teacher_logits=None):
     """The distillation loss; `teacher_logits`, when given, are the frozen teacher's logits of
-    every training row (computed once: the same numbers as its forward pass in each step)."""
+    every training row, computed once in one pass (equal to its per-batch forward pass up to the
+    rounding of a differently blocked product)."""
     def loss(model, x, y, rows):
         logits = model(x)
         with torch.no_grad():
