@@ -139,14 +139,15 @@ impl Dataset {
     }
 
     /// A fingerprint of everything training reads: the count, the image size, the classes, every
-    /// pixel and every label (FNV-1a over 8-byte words), so that two processes can check they hold
+    /// pixel and every label (FNV-1a over their bytes), so that two processes can check they hold
     /// the same data by comparing 8 bytes.
     pub fn digest(&self) -> u64 {
         let sizes = [self.len(), self.image_rows, self.image_cols, self.classes].map(|n| n as u64);
         let labels: Vec<u8> = self.labels.iter().flat_map(|l| l.to_le_bytes()).collect();
-        let mut hash = fnv_words(FNV_OFFSET, &sizes.iter().flat_map(|n| n.to_le_bytes()).collect::<Vec<u8>>());
-        hash = fnv_words(hash, &self.pixels);
-        fnv_words(hash, &labels)
+        let mut hash =
+            crate::fnv::extend(crate::fnv::OFFSET, &sizes.iter().flat_map(|n| n.to_le_bytes()).collect::<Vec<u8>>());
+        hash = crate::fnv::extend(hash, &self.pixels);
+        crate::fnv::extend(hash, &labels)
     }
 
     /// Image `i`'s values in [0, 1].
@@ -208,22 +209,6 @@ impl Dataset {
     fn row(&self, i: usize) -> &[u8] {
         &self.pixels[i * self.features..(i + 1) * self.features]
     }
-}
-
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-
-/// FNV-1a continued from `hash` over `bytes` taken 8 at a time (the last word zero-padded, the
-/// length mixed in last so that padding cannot collide with zeros).
-fn fnv_words(hash: u64, bytes: &[u8]) -> u64 {
-    let step = |h: u64, word: u64| (h ^ word).wrapping_mul(0x0100_0000_01b3);
-    let mut chunks = bytes.chunks_exact(8);
-    let mut h = chunks
-        .by_ref()
-        .fold(hash, |h, c| step(h, u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])));
-    let mut last = [0u8; 8];
-    last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    h = step(h, u64::from_le_bytes(last));
-    step(h, bytes.len() as u64)
 }
 
 /// The training and the test set of one MNIST-format folder, of the same image size.

@@ -10,6 +10,7 @@ pub mod data;
 pub mod distill;
 #[cfg(feature = "mpi")]
 pub mod distributed;
+mod fnv;
 mod frozen;
 pub mod idx;
 pub mod learner;

@@ -145,18 +145,15 @@ pub fn check_same_run(comm: Option<&Comm>, model: &Mlp, data: &Data, settings: V
 
 /// FNV-1a over the bits of every parameter of `model` (one download of each).
 pub fn checksum(model: &Mlp) -> Result<u64> {
-    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    let mut hash = crate::fnv::OFFSET;
     for p in model.parameters() {
-        for v in p.to_vec()? {
-            for byte in v.to_bits().to_le_bytes() {
-                hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-            }
-        }
+        hash =
+            crate::fnv::extend(hash, &p.to_vec()?.iter().flat_map(|v| v.to_bits().to_le_bytes()).collect::<Vec<u8>>());
     }
     Ok(hash)
 }
 
 /// FNV-1a of a text (a model's spec).
 pub fn fingerprint(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    crate::fnv::extend(crate::fnv::OFFSET, text.as_bytes())
 }
