@@ -14,24 +14,31 @@ use kernelab::cpu::{CpuBackend, CpuBuffer};
 use kernelab::tensor::{Backend, BackendKind, DeviceBuffer, DeviceInfo, Kernel, Variant};
 use kernelab::{Device, Error, Op, Result};
 
-/// A CPU whose ReLU has four variants: `honest`, `broken` (its first element off by one),
-/// `crashes` (the launch fails) and `absent` (cannot run here).
+/// A CPU whose ReLU has five variants: `honest`, `lazy` (leaves its last element unwritten: the
+/// outputs it shares with `honest`, which ran before it, must be poisoned again for its check),
+/// `broken` (its first element off by one), `crashes` (the launch fails) and `absent` (cannot run
+/// here).
 #[derive(Debug)]
-struct FourKinds(CpuBackend);
+struct FiveKinds(CpuBackend);
 
-impl Backend for FourKinds {
+impl Backend for FiveKinds {
     fn kind(&self) -> BackendKind {
         BackendKind::Cpu
     }
     fn info(&self) -> DeviceInfo {
-        DeviceInfo { name: "four kinds of ReLU".into(), ..DeviceInfo::default() }
+        DeviceInfo { name: "five kinds of ReLU".into(), ..DeviceInfo::default() }
     }
     fn variants(&self, op: Op) -> Vec<Variant> {
         if op != Op::Relu {
             return self.0.variants(op);
         }
         let absent = Variant::available("absent", "cannot run").unavailable_if(Some("not on this CPU".into()));
-        let kinds = [("honest", "right"), ("broken", "first element off by one"), ("crashes", "fails to launch")];
+        let kinds = [
+            ("honest", "right"),
+            ("lazy", "last element unwritten"),
+            ("broken", "first element off by one"),
+            ("crashes", "fails to launch"),
+        ];
         kinds.iter().map(|&(n, s)| Variant::available(n, s)).chain([absent]).collect()
     }
     fn alloc(&self, len: usize) -> Result<Box<dyn DeviceBuffer>> {
@@ -49,6 +56,13 @@ impl Backend for FourKinds {
     fn launch(&self, kernel: Kernel<'_>, variant: Option<&str>) -> Result<()> {
         match (variant, kernel) {
             (Some("crashes"), _) => Err(Error::Device { backend: "cpu".into(), message: "the kernel crashed".into() }),
+            (Some("lazy"), Kernel::Relu { x, y }) => {
+                let x = x.as_any().downcast_ref::<CpuBuffer>().expect("a CPU buffer").values();
+                let y = y.as_any_mut().downcast_mut::<CpuBuffer>().expect("a CPU buffer").values_mut();
+                let last = y.len() - 1;
+                y[..last].iter_mut().zip(x).for_each(|(y, &x)| *y = x.max(0.0));
+                Ok(())
+            }
             (Some("broken"), Kernel::Relu { x, y }) => {
                 let x = x.as_any().downcast_ref::<CpuBuffer>().expect("a CPU buffer").values();
                 let y = y.as_any_mut().downcast_mut::<CpuBuffer>().expect("a CPU buffer").values_mut();
@@ -78,14 +92,14 @@ fn settings(plan: &Plan) -> Settings {
 }
 
 /// A report of every kind of row, written to `dir/name`.
-fn four_kinds_report(dir: &Path, name: &str) -> std::path::PathBuf {
-    let device = Device::new(FourKinds(CpuBackend::new()));
+fn five_kinds_report(dir: &Path, name: &str) -> std::path::PathBuf {
+    let device = Device::new(FiveKinds(CpuBackend::new()));
     let plan = Plan { repeat: 5, min_runs: 3, budget: std::time::Duration::from_millis(20), ..Plan::default() };
     let devices = [device];
     let records = runner::run(&devices, &[Spec::new(Op::Relu, &[1000])], &Variants::All, &plan, |_| {})
         .expect("the run itself succeeds");
     let statuses: Vec<Status> = records.iter().map(|r| r.status).collect();
-    assert_eq!(statuses, vec![Status::Ok, Status::Fail, Status::Error, Status::Skipped]);
+    assert_eq!(statuses, vec![Status::Ok, Status::Fail, Status::Fail, Status::Error, Status::Skipped]);
     let report = Report::new(vec!["test".into()], settings(&plan), &devices, records);
     let path = dir.join(name);
     std::fs::write(&path, report.to_json().unwrap()).unwrap();
@@ -95,7 +109,7 @@ fn four_kinds_report(dir: &Path, name: &str) -> std::path::PathBuf {
 #[test]
 fn failed_errored_and_skipped_rows_read_back_and_a_failing_new_report_fails_the_gate() {
     let dir = tempfile::tempdir().unwrap();
-    let path = four_kinds_report(dir.path(), "four.json");
+    let path = five_kinds_report(dir.path(), "five.json");
     let written = std::fs::read_to_string(&path).unwrap();
     let read = Report::read(&path).unwrap();
     assert_eq!(read.to_json().unwrap(), written, "read back and written again, the same bytes");
@@ -108,8 +122,9 @@ fn failed_errored_and_skipped_rows_read_back_and_a_failing_new_report_fails_the_
     assert!(all.contains("1 rows: 0 faster, 0 slower, 1 same, 0 undecided"), "only the ok row is compared: {all}");
     let row = |variant: &str, status: &str| {
         let threads = read.records[0].threads.unwrap_or(1);
-        format!("relu cpu/{variant} 1000 {threads}t warm (four kinds of ReLU) is `{status}`: ")
+        format!("relu cpu/{variant} 1000 {threads}t warm (five kinds of ReLU) is `{status}`: ")
     };
+    assert!(all.contains(&(row("lazy", "fail") + "over budget")), "{all}");
     assert!(all.contains(&(row("broken", "fail") + "over budget")), "{all}");
     assert!(all.contains(&(row("crashes", "error") + "error: cpu device error")), "{all}");
 }
@@ -141,7 +156,7 @@ fn the_default_builds_matmul_report_with_skipped_baselines_compares_and_plots() 
 #[test]
 fn compare_and_plot_refuse_a_bad_report_naming_the_file_the_row_and_the_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let good = four_kinds_report(dir.path(), "good.json");
+    let good = five_kinds_report(dir.path(), "good.json");
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&good).unwrap()).unwrap();
     let bad = |name: &str, edit: &dyn Fn(&mut serde_json::Value)| {
         let mut value = json.clone();
