@@ -15,7 +15,7 @@ the last partial one kept), and prints one JSON line per epoch with the same fie
 
 Usage:
   python3 scripts/compare_pytorch.py --workload train --epochs 3 --threads 2
-  python3 scripts/compare_pytorch.py --workload distill --epochs 10 --temperature 1 --alpha 0.3
+  python3 scripts/compare_pytorch.py --workload distill --epochs 10 --temperature 1 --alpha 0.5
   python3 scripts/compare_pytorch.py --workload distill --epochs 10 --teacher-checkpoint t.safetensors \
       --seeds 5 --temperature 1,2,4 --alpha 0,0.1,0.3,0.5,0.7,0.9
   python3 scripts/compare_pytorch.py --workload parallel --epochs 3 --replicas 2
@@ -210,7 +210,7 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--temperature", type=floats, default=[1.0], help="one or more, comma-separated")
-    p.add_argument("--alpha", type=floats, default=[0.3], help="one or more, comma-separated")
+    p.add_argument("--alpha", type=floats, default=[0.5], help="one or more, comma-separated")
     p.add_argument("--seeds", type=int, default=1, help="distill: students from --seed, --seed + 1, …")
     p.add_argument("--teacher-checkpoint", help="distill: a kernelab (safetensors) teacher instead of training one")
     p.add_argument("--replicas", type=int, default=2)
