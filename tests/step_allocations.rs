@@ -3,6 +3,12 @@
 //! buffer and shape, the gradient map): 61 allocations of 4.7 KB in all for 784-128-10 when
 //! this test was written, none above 512 bytes, where one 64×128 activation alone is 32 KB.
 //! This binary counts with its own global allocator, so it holds this one test alone.
+//!
+//! The counter sees every thread. A kernel thread's scratch (a GEMM's transposed strip) is its
+//! own, made on its first piece of work; on a loaded machine a worker can stay descheduled
+//! through the warm-up, take its first piece in a counted step and make it then (seen: 32 KB on
+//! `kernelab-cpu-0`). So five steps are counted one by one and the quietest is held to the
+//! bound: an allocation made in every step still fails it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -58,13 +64,22 @@ fn a_warm_step_takes_no_buffers_from_the_allocator() {
     for _ in 0..3 {
         trainer.step(&images, &labels).unwrap();
     }
-    COUNTING.store(true, Ordering::Relaxed);
-    trainer.step(&images, &labels).unwrap();
-    COUNTING.store(false, Ordering::Relaxed);
-    let (count, bytes, largest) =
-        (ALLOCATIONS.load(Ordering::Relaxed), BYTES.load(Ordering::Relaxed), LARGEST.load(Ordering::Relaxed));
+    let mut steps: Vec<(usize, usize, usize)> = (0..5)
+        .map(|_| {
+            [&ALLOCATIONS, &BYTES, &LARGEST].iter().for_each(|c| c.store(0, Ordering::Relaxed));
+            COUNTING.store(true, Ordering::Relaxed);
+            trainer.step(&images, &labels).unwrap();
+            COUNTING.store(false, Ordering::Relaxed);
+            (ALLOCATIONS.load(Ordering::Relaxed), BYTES.load(Ordering::Relaxed), LARGEST.load(Ordering::Relaxed))
+        })
+        .collect();
+    steps.sort_by_key(|&(_, bytes, _)| bytes);
+    let (count, bytes, largest) = steps[0];
     // The smallest buffer of this step is the 10 biases' gradient (40 bytes), so the bound on the
     // largest allocation cannot tell it from bookkeeping; the 64×10 logits (2.5 KB) and everything
     // above them it can. The total bounds the count of small ones.
-    assert!(largest < 1024 && bytes < 8 * 1024, "{count} allocations, {bytes} bytes, the largest {largest} bytes");
+    assert!(
+        largest < 1024 && bytes < 8 * 1024,
+        "the quietest of five steps: {count} allocations, {bytes} bytes, the largest {largest} bytes (all: {steps:?})"
+    );
 }
