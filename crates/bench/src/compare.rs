@@ -181,6 +181,24 @@ pub fn spread_beyond_floor(pairs: &[Pair]) -> Option<(f64, f64)> {
     (observed > 2.0 * expected).then_some((observed, expected))
 }
 
+/// Did most rows move together? When at least 8 pairs were judged and three quarters or more of
+/// them came out `slower` (or `faster`), returns (how many moved that way, how many were judged,
+/// the median ratio): a shift of the whole run — the machine's state, or something every kernel
+/// shares — which one pair of runs cannot tell apart from a change of each row.
+pub fn common_shift(pairs: &[Pair]) -> Option<(usize, usize, f64)> {
+    let judged: Vec<&Pair> = pairs.iter().filter(|p| p.ratio_high > p.ratio_low).collect();
+    if judged.len() < 8 {
+        return None;
+    }
+    let moved = [Verdict::Slower, Verdict::Faster]
+        .map(|v| judged.iter().filter(|p| p.verdict == v).count())
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+    let mut ratios: Vec<f64> = judged.iter().map(|p| p.ratio).collect();
+    (4 * moved >= 3 * judged.len()).then(|| (moved, judged.len(), crate::stats::median(&mut ratios)))
+}
+
 /// What differs between the two runs' circumstances, one line each (empty when nothing does).
 pub fn differences(base: &Report, new: &Report) -> Vec<String> {
     let mut out = Vec::new();

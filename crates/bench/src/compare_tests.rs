@@ -208,3 +208,18 @@ fn rows_that_scatter_more_than_the_floor_allows_are_flagged() {
     assert_eq!(spread_beyond_floor(&compare(&a, &one, &Floor::given(0.01), SAME_WITHIN).pairs), None);
     assert_eq!(spread_beyond_floor(&compare(&a, &a, &Floor::given(0.01), SAME_WITHIN).pairs), None);
 }
+
+#[test]
+fn a_shift_of_the_whole_run_is_named() {
+    // Every row of the second run 60% slower (a run that shared its core), samples within ±1%,
+    // floor 1%: every row is `slower`, and the shift is named as the whole run's.
+    let (a, b) = (run(1, 0.01, |_| 1.0), run(2, 0.01, |_| 1.6));
+    let c = compare(&a, &b, &Floor::given(0.01), SAME_WITHIN);
+    let (moved, judged, ratio) = common_shift(&c.pairs).expect("named");
+    assert!(moved == 10 && judged == 10 && (ratio - 1.6).abs() < 0.02, "{moved} {judged} {ratio}");
+    // One row of ten slower is a change of that row, not of the run.
+    let one = run(2, 0.01, |i| if i == 4 { 1.6 } else { 1.0 });
+    assert_eq!(common_shift(&compare(&a, &one, &Floor::given(0.01), SAME_WITHIN).pairs), None);
+    // Identical runs: nothing was judged to move.
+    assert_eq!(common_shift(&compare(&a, &a, &Floor::given(0.01), SAME_WITHIN).pairs), None);
+}

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use kernelab_bench::compare::{Comparison, Pair, Verdict, compare, differences, regressions, spread_beyond_floor};
+use kernelab_bench::compare::{
+    Comparison, Pair, Verdict, common_shift, compare, differences, regressions, spread_beyond_floor,
+};
 use kernelab_bench::noise::{self, Floor, Source};
 use kernelab_bench::record::Report;
 use kernelab_bench::table::{format_time, terminal_table};
@@ -101,6 +103,13 @@ pub fn run(a: &CompareArgs) -> Result<usize> {
              measure it under the conditions you compare in (`--calibrate`)",
             percent(observed),
             percent(expected)
+        );
+    }
+    if let Some((moved, judged, ratio)) = common_shift(&found.pairs) {
+        eprintln!(
+            "warning: {moved} of {judged} rows moved the same way, by about {ratio:.3}× (median new/base): a shift of \
+             the whole run — the machine's state, or something every kernel shares — which one pair of runs cannot \
+             tell from a change of each row; run both again"
         );
     }
     print_table(&found);
