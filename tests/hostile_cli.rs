@@ -72,7 +72,7 @@ fn check_says_once_what_it_skips_and_sums_up_each_variant() {
     fails_with(
         &["check", "--backend", "cpu", "--variant", "packed_avx513"],
         2,
-        "--variant packed_avx513: no such variant",
+        "--variant packed_avx513: no backend has a variant `packed_avx513`",
     );
 }
 

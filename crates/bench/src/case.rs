@@ -178,7 +178,7 @@ impl Case {
 
     /// `1024x1024x1024`, with the knobs that differ from the default: `17x3x31 Aᵀ α=0.5 β=1`.
     pub fn label(&self) -> String {
-        let mut s = self.dims.iter().map(usize::to_string).collect::<Vec<_>>().join("x");
+        let mut s = crate::table::dims_text(&self.dims);
         let k = &self.knobs;
         if k.trans_a {
             s += " Aᵀ";

@@ -166,7 +166,7 @@ pub struct RowKey {
 impl std::fmt::Display for RowKey {
     /// `matmul cpu/naive 64x64x64:NT 1t warm (AMD EPYC 9B45)`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let shape = self.shape.iter().map(usize::to_string).collect::<Vec<_>>().join("x");
+        let shape = crate::table::dims_text(&self.shape);
         let layout = self.transpose.as_deref().filter(|t| *t != "NN").map_or(String::new(), |t| format!(":{t}"));
         let threads = self.threads.map_or(String::new(), |t| format!(" {t}t"));
         write!(

@@ -228,17 +228,29 @@ fn cases(specs: &[Spec]) -> Result<Vec<Case>> {
 /// error, not a row less.
 fn check_names(devices: &[Device], specs: &[Spec], variants: &Variants) -> Result<()> {
     let Variants::Named(names) = variants else { return Ok(()) };
+    let ops: Vec<Op> = specs.iter().map(|s| s.op).collect();
+    check_variant_names(devices, &ops, names)
+}
+
+/// Every one of `names` is a variant of one of `ops` on one of `devices`; otherwise an error
+/// naming the first that is not and every known one (for `bench --variant` and `check --variant`).
+pub fn check_variant_names(devices: &[Device], ops: &[Op], names: &[String]) -> Result<()> {
     let mut known: Vec<&str> =
-        devices.iter().flat_map(|d| specs.iter().flat_map(move |s| d.variants(s.op))).map(|v| v.name).collect();
-    if let Some(unknown) = names.iter().find(|n| !known.contains(&n.as_str())) {
-        known.sort_unstable();
-        known.dedup();
-        return Err(kernelab_tensor::Error::InvalidArgument {
-            op: "bench",
-            why: format!("no backend has a variant `{unknown}` for these ops; known: {}", known.join(", ")),
-        });
-    }
-    Ok(())
+        devices.iter().flat_map(|d| ops.iter().flat_map(move |&op| d.variants(op))).map(|v| v.name).collect();
+    let Some(unknown) = names.iter().find(|n| !known.contains(&n.as_str())) else { return Ok(()) };
+    known.sort_unstable();
+    known.dedup();
+    let mut ops: Vec<&str> = ops.iter().map(|op| op.name()).collect();
+    ops.sort_unstable();
+    ops.dedup();
+    Err(kernelab_tensor::Error::InvalidArgument {
+        op: "variant",
+        why: format!(
+            "--variant {unknown}: no backend has a variant `{unknown}` for {}; known: {}",
+            ops.join(", "),
+            known.join(", ")
+        ),
+    })
 }
 
 /// Checks one row against the reference (outputs poisoned; its spec's buffers on its device
@@ -376,7 +388,7 @@ fn check_footprints(specs: &[Spec]) -> Result<()> {
     let available = kernelab_tensor::memory::available();
     let (mut held, mut largest) = (0u64, 0u64);
     for spec in specs {
-        let shape = spec.dims.iter().map(usize::to_string).collect::<Vec<_>>().join("x");
+        let shape = crate::table::dims_text(&spec.dims);
         let refuse =
             |why: String| Err(kernelab_tensor::Error::BadShape { op: spec.op.name(), shape: spec.dims.clone(), why });
         let need = match (footprint(spec), available) {
@@ -438,7 +450,7 @@ impl History {
 
     fn learn(&mut self, row: &Row, case: &Case, launch_s: f64) {
         if launch_s.is_finite() {
-            let shape = row.spec.dims.iter().map(usize::to_string).collect::<Vec<_>>().join("x");
+            let shape = crate::table::dims_text(&row.spec.dims);
             self.0.insert((row.device.id(), row.variant.name), (Self::work(case), launch_s, shape));
         }
     }

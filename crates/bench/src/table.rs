@@ -50,9 +50,14 @@ pub const COLUMNS: [(&str, bool); 16] = [
     ("check", false),
 ];
 
+/// Dimensions as text, `64x128x784`.
+pub fn dims_text(dims: &[usize]) -> String {
+    dims.iter().map(usize::to_string).collect::<Vec<_>>().join("x")
+}
+
 /// `1024x1024x1024`, with `:NT` for a transposed layout.
 pub fn shape_text(r: &Record) -> String {
-    let shape = r.shape.iter().map(usize::to_string).collect::<Vec<_>>().join("x");
+    let shape = dims_text(&r.shape);
     match r.transpose.as_deref() {
         Some(t) if t != "NN" => format!("{shape}:{t}"),
         _ => shape,
@@ -215,7 +220,7 @@ ceiling_gflops,ceiling_gbps,roofline,suspect,of_vendor,vendor,max_rel_err,budget
     let opt = |v: Option<f64>| v.map_or_else(String::new, num);
     let mut out = format!("{HEADER}\n");
     for r in records {
-        let shape = r.shape.iter().map(usize::to_string).collect::<Vec<_>>().join("x");
+        let shape = dims_text(&r.shape);
         let fields = [
             quote(&r.op),
             quote(&r.backend),

@@ -9,7 +9,7 @@ use crate::out::outln;
 use clap::Args;
 
 use kernelab_bench::conformance::{Outcome, check_variants};
-use kernelab_tensor::{Device, Error, Op, Result};
+use kernelab_tensor::{Device, Op, Result};
 
 use crate::args;
 
@@ -79,18 +79,21 @@ impl Tally {
     }
 }
 
+/// The tally of `name` in `list`, appended empty when it has none yet (the list keeps the order
+/// in which variants first appear).
+fn entry<'l>(list: &'l mut Vec<(&'static str, Tally)>, name: &'static str) -> &'l mut Tally {
+    let at = list.iter().position(|(n, _)| *n == name).unwrap_or_else(|| {
+        list.push((name, Tally::default()));
+        list.len() - 1
+    });
+    &mut list[at].1
+}
+
 /// The outcomes counted per variant, in the order the variants first appear.
 fn tallies(outcomes: &[Outcome]) -> Vec<(&'static str, Tally)> {
-    let mut out: Vec<(&'static str, Tally)> = Vec::new();
+    let mut out = Vec::new();
     for o in outcomes {
-        match out.iter_mut().find(|(name, _)| *name == o.variant) {
-            Some((_, tally)) => tally.add(o),
-            None => {
-                let mut tally = Tally::default();
-                tally.add(o);
-                out.push((o.variant, tally));
-            }
-        }
+        entry(&mut out, o.variant).add(o);
     }
     out
 }
@@ -100,7 +103,7 @@ pub fn run(a: &CheckArgs) -> Result<usize> {
     let devices = crate::bench::open_devices(&a.backend, a.adapter.as_deref())?;
     let ops = if a.op.is_empty() { Op::ALL.to_vec() } else { args::ops(&a.op)? };
     let chosen = args::list(&a.variant);
-    check_names(&devices, &ops, &chosen)?;
+    kernelab_bench::runner::check_variant_names(&devices, &ops, &chosen)?;
     let (mut failed, mut ran, mut skipped) = (0, 0, 0);
     for device in &devices {
         let mut by_variant: Vec<(&'static str, Tally)> = Vec::new();
@@ -112,14 +115,7 @@ pub fn run(a: &CheckArgs) -> Result<usize> {
             let here = tallies(&outcomes);
             print_op(device, op, &outcomes, &here, a.verbose);
             for (name, tally) in &here {
-                match by_variant.iter_mut().find(|(n, _)| n == name) {
-                    Some((_, all)) => all.merge(tally),
-                    None => {
-                        let mut all = Tally::default();
-                        all.merge(tally);
-                        by_variant.push((name, all));
-                    }
-                }
+                entry(&mut by_variant, name).merge(tally);
             }
             failed += here.iter().map(|(_, t)| t.failed).sum::<usize>();
             skipped += here.iter().map(|(_, t)| t.skipped).sum::<usize>();
@@ -135,28 +131,6 @@ pub fn run(a: &CheckArgs) -> Result<usize> {
         }
     );
     Ok(failed)
-}
-
-/// Every name given to `--variant` must be a variant of one of `ops` on one of `devices`.
-fn check_names(devices: &[Device], ops: &[Op], chosen: &[String]) -> Result<()> {
-    let mut known: Vec<&'static str> = Vec::new();
-    for v in devices.iter().flat_map(|d| ops.iter().flat_map(|&op| d.variants(op))) {
-        if !known.contains(&v.name) {
-            known.push(v.name);
-        }
-    }
-    match chosen.iter().find(|c| !known.contains(&c.as_str())) {
-        None => Ok(()),
-        Some(name) => Err(Error::InvalidArgument {
-            op: "check",
-            why: format!(
-                "--variant {name}: no such variant of {} on {}; there are: {}",
-                ops.iter().map(|op| op.name()).collect::<Vec<_>>().join(", "),
-                devices.iter().map(Device::label).collect::<Vec<_>>().join(", "),
-                known.join(", ")
-            ),
-        }),
-    }
 }
 
 /// One op's line, a line per variant it skipped, and its failed cases (every case when verbose).

@@ -217,7 +217,7 @@ fn print_table(found: &Comparison) {
         .pairs
         .iter()
         .map(|p| {
-            let shape = p.key.shape.iter().map(usize::to_string).collect::<Vec<_>>().join("x");
+            let shape = kernelab_bench::table::dims_text(&p.key.shape);
             let layout = p.key.transpose.as_deref().filter(|t| *t != "NN").map_or(String::new(), |t| format!(":{t}"));
             vec![
                 p.key.op.clone(),

@@ -60,7 +60,7 @@ fn axis(op: &str, rows: &[&Record]) -> std::result::Result<(Axis, String), Strin
     match varying.as_slice() {
         [] => Err(format!(
             "every {op} row has the size {}, in different layouts: no size varies to sweep",
-            first.iter().map(usize::to_string).collect::<Vec<_>>().join("x")
+            kernelab_bench::table::dims_text(first)
         )),
         [i] => {
             let fixed: Vec<String> =
