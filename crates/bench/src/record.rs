@@ -117,6 +117,10 @@ pub struct Record {
     pub ok: bool,
     /// Why the row has no numbers (a skipped variant, a launch error), or what to know about them.
     pub note: Option<String>,
+    /// A kernel loaded from a file (`--kernel`): the file and the SHA-256 of the bytes that ran;
+    /// absent for built-in variants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<kernelab_tensor::SourceRef>,
 }
 
 impl Record {
@@ -384,6 +388,7 @@ pub(crate) mod tests {
             budget_ratio: 0.0,
             ok: true,
             note: None,
+            source: None,
         }
     }
 

@@ -45,13 +45,22 @@ pub enum Variants {
 }
 
 impl Variants {
-    /// The variants of `registered` (a backend's list for one op, the default first) this selects.
+    /// The variants of `registered` (a backend's list for one op, the default first) this selects;
+    /// kernels loaded from files (`--kernel`) are always among them.
     pub fn choose<'v>(&self, registered: &'v [Variant]) -> Vec<&'v Variant> {
-        match self {
-            Variants::Default => registered.iter().take(1).collect(),
-            Variants::All => registered.iter().collect(),
-            Variants::Named(names) => registered.iter().filter(|v| names.iter().any(|n| n == v.name)).collect(),
-        }
+        registered
+            .iter()
+            .enumerate()
+            .filter(|(i, v)| {
+                v.source.is_some()
+                    || match self {
+                        Variants::Default => *i == 0,
+                        Variants::All => true,
+                        Variants::Named(names) => names.iter().any(|n| n == v.name),
+                    }
+            })
+            .map(|(_, v)| v)
+            .collect()
     }
 }
 
@@ -119,6 +128,7 @@ impl Row<'_> {
             budget_ratio: f64::NAN,
             ok: false,
             note,
+            source: self.variant.source.clone(),
         }
     }
 }

@@ -7,7 +7,7 @@
 use std::any::Any;
 use std::fmt;
 
-use crate::{Kernel, Op, Result, Roofline};
+use crate::{Kernel, KernelFile, Op, Result, Roofline, SourceRef};
 
 /// Which family of backend a device belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -93,11 +93,18 @@ pub struct Variant {
     pub single_thread: bool,
     /// It is a vendor or peer library timed as a baseline, not one of kernelab's kernels.
     pub baseline: bool,
+    /// It was loaded from a file at run time ([`Backend::load_kernel`]): the file and its hash.
+    pub source: Option<SourceRef>,
 }
 
 impl Variant {
     pub fn available(name: &'static str, summary: &'static str) -> Self {
-        Self { name, summary, unavailable: None, single_thread: false, baseline: false }
+        Self { name, summary, unavailable: None, single_thread: false, baseline: false, source: None }
+    }
+
+    /// The variant of a kernel loaded from `file`, named after it.
+    pub fn from_file(file: &KernelFile, summary: &'static str) -> Self {
+        Self { source: Some(file.source.clone()), ..Self::available(file.name, summary) }
     }
 
     /// The same variant, marked as running on one thread.
@@ -162,6 +169,14 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// (waits for them); `None` for a device without its own clock.
     fn take_device_seconds(&self) -> Result<Option<f64>> {
         Ok(None)
+    }
+
+    /// Loads a kernel from `file` (a kind this backend runs) and adds it to the variants of
+    /// `file.op`: listed by [`Backend::variants`] after the built-in ones, and launched by
+    /// [`Backend::launch`] under `file.name`. A file that does not compile, lacks its entry point
+    /// or symbol, or declares a launch its op cannot take is an [`Error::KernelFile`] that says so.
+    fn load_kernel(&self, file: &KernelFile) -> Result<Variant> {
+        Err(file.error(format!("the {} backend cannot load kernels from files", self.kind())))
     }
 
     /// Runs `kernel` with the named variant (a name from [`Backend::variants`]), or the default one.

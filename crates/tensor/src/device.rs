@@ -85,6 +85,16 @@ impl Device {
         self.0.backend.variants(op)
     }
 
+    /// Loads a kernel from `file` as one more variant of its op (see [`Backend::load_kernel`]); a
+    /// file of another backend's kind is an error that names the backend it needs.
+    pub fn load_kernel(&self, file: &crate::KernelFile) -> Result<Variant> {
+        let needs = file.kind.backend();
+        if needs != self.kind() {
+            return Err(file.error(format!("it is a {needs} kernel; the device {} is {}", self.label(), self.kind())));
+        }
+        self.0.backend.load_kernel(file)
+    }
+
     /// Looks up a variant by name, with an error that lists the known names.
     pub fn variant(&self, op: Op, name: &str) -> Result<Variant> {
         let all = self.variants(op);

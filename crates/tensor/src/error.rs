@@ -81,6 +81,11 @@ pub enum Error {
     #[error("{path}: {why}")]
     Format { path: String, why: String },
 
+    /// A kernel file (`--kernel`) that cannot be run: missing, of an unknown kind, not compiling,
+    /// lacking its entry point, or declaring a launch that does not fit its op.
+    #[error("kernel file {path}: {why}")]
+    KernelFile { path: String, why: String },
+
     /// An output that would destroy a file: one the command reads, another of its outputs, a file
     /// of another kind, or one whose mode does not let the user write it. Refused before any work.
     #[error("{path}: {why}")]

@@ -10,6 +10,7 @@ mod device;
 mod error;
 pub mod files;
 mod kernel;
+mod kernel_file;
 mod labels;
 pub mod memory;
 mod op;
@@ -25,6 +26,7 @@ pub use backend::{Backend, BackendKind, Baseline, DeviceBuffer, DeviceInfo, Vari
 pub use device::Device;
 pub use error::{Error, Result};
 pub use kernel::{AdamStep, Gemm, In, Kernel, Out};
+pub use kernel_file::{Geometry, KernelFile, SourceKind, SourceRef, sha256_hex};
 pub use labels::Labels;
 pub use op::{Op, OpFamily};
 pub use ops::adam_step_;
