@@ -7,7 +7,7 @@
 use std::any::Any;
 use std::fmt;
 
-use crate::{Kernel, KernelFile, Op, Result, Roofline, SourceRef};
+use crate::{Error, Kernel, KernelFile, Op, Result, Roofline, SourceRef};
 
 /// Which family of backend a device belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -127,6 +127,49 @@ impl Variant {
     }
 }
 
+/// One entry of a backend's variant table: the [`Variant`] it describes, and whatever the backend
+/// needs to run it (a function, an entry point and its launch plan).
+pub trait VariantEntry {
+    fn variant(&self) -> &Variant;
+}
+
+impl VariantEntry for Variant {
+    fn variant(&self) -> &Variant {
+        self
+    }
+}
+
+/// The entry of `table` (one op's variants, the default first) that `requested` names, or the
+/// default when it names none: the one lookup every backend uses. A name the table lacks is
+/// [`Error::UnknownVariant`] listing the names it has; a variant that cannot run on this machine
+/// is [`Error::VariantUnavailable`] with the reason. Never a fallback to another variant.
+pub fn resolve<'t, T: VariantEntry>(
+    backend: BackendKind,
+    op: Op,
+    table: &'t [T],
+    requested: Option<&str>,
+) -> Result<&'t T> {
+    let chosen = match requested {
+        None => table.first(),
+        Some(name) => table.iter().find(|e| e.variant().name == name),
+    };
+    match chosen {
+        Some(e) if e.variant().is_available() => Ok(e),
+        Some(e) => Err(Error::VariantUnavailable {
+            backend: backend.name().into(),
+            op: op.name(),
+            name: e.variant().name.into(),
+            reason: e.variant().unavailable.clone().unwrap_or_default(),
+        }),
+        None => Err(Error::UnknownVariant {
+            backend: backend.name().into(),
+            op: op.name(),
+            name: requested.unwrap_or_default().into(),
+            known: table.iter().map(|e| e.variant().name).collect::<Vec<_>>().join(", "),
+        }),
+    }
+}
+
 /// A compute device: CPU, WGPU or CUDA. Object-safe, so devices of different kinds can live in
 /// one process (data-parallel training holds several).
 pub trait Backend: Send + Sync + fmt::Debug + 'static {
@@ -177,6 +220,14 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// or symbol, or declares a launch its op cannot take is an [`Error::KernelFile`] that says so.
     fn load_kernel(&self, file: &KernelFile) -> Result<Variant> {
         Err(file.error(format!("the {} backend cannot load kernels from files", self.kind())))
+    }
+
+    /// Whether anything was written outside `buffer` since it was allocated: backends that keep
+    /// guard zones around their buffers (filled with a known pattern) name the first value found
+    /// changed, e.g. `"3 values after the end changed (first at +0)"`; `None` when intact or when
+    /// the backend keeps no guards.
+    fn guard_violation(&self, _buffer: &dyn DeviceBuffer) -> Result<Option<String>> {
+        Ok(None)
     }
 
     /// Runs `kernel` with the named variant (a name from [`Backend::variants`]), or the default one.

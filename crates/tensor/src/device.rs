@@ -95,6 +95,11 @@ impl Device {
         self.0.backend.load_kernel(file)
     }
 
+    /// See [`Backend::guard_violation`].
+    pub fn guard_violation(&self, buffer: &dyn crate::DeviceBuffer) -> Result<Option<String>> {
+        self.0.backend.guard_violation(buffer)
+    }
+
     /// Looks up a variant by name, with an error that lists the known names.
     pub fn variant(&self, op: Op, name: &str) -> Result<Variant> {
         let all = self.variants(op);

@@ -22,7 +22,7 @@ mod shape;
 mod tape;
 mod tensor;
 
-pub use backend::{Backend, BackendKind, Baseline, DeviceBuffer, DeviceInfo, Variant};
+pub use backend::{Backend, BackendKind, Baseline, DeviceBuffer, DeviceInfo, Variant, VariantEntry, resolve};
 pub use device::Device;
 pub use error::{Error, Result};
 pub use kernel::{AdamStep, Gemm, In, Kernel, Out};
