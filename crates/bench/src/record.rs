@@ -124,6 +124,47 @@ pub struct Record {
 }
 
 impl Record {
+    /// A row with `status` and `note` and nothing else: no identity (empty strings, no shape),
+    /// no numbers. Callers fill in who the row is with struct-update syntax.
+    pub fn blank(status: Status, note: Option<String>) -> Self {
+        Record {
+            op: String::new(),
+            backend: String::new(),
+            device: String::new(),
+            variant: String::new(),
+            baseline: false,
+            shape: Vec::new(),
+            transpose: None,
+            threads: None,
+            mode: "warm".into(),
+            status,
+            clock: None,
+            launches_per_sample: 0,
+            n: 0,
+            samples_s: Vec::new(),
+            rounds: Vec::new(),
+            median_s: f64::NAN,
+            p10_s: f64::NAN,
+            p90_s: f64::NAN,
+            host_median_s: f64::NAN,
+            noisy: false,
+            flops: f64::NAN,
+            bytes: f64::NAN,
+            gflops: f64::NAN,
+            gbps: f64::NAN,
+            ceiling: None,
+            roofline: f64::NAN,
+            suspect: false,
+            of_vendor: None,
+            vendor: None,
+            max_rel_err: f64::NAN,
+            budget_ratio: f64::NAN,
+            ok: false,
+            note,
+            source: None,
+        }
+    }
+
     /// Timed rows have samples.
     pub fn timed(&self) -> bool {
         self.n > 0

@@ -7,6 +7,7 @@
 //! stand-in `libcuda` of a machine without a GPU answers), it is unavailable with the driver's
 //! reason, never a panic.
 
+pub mod loaded;
 pub mod plan;
 pub mod ptx;
 

@@ -1,0 +1,145 @@
+//! PTX files loaded at run time (`--kernel file.ptx`), checked without a GPU: the entry point
+//! exists, and its parameters are the op's calling convention, which is the built-in kernel's
+//! parameter list (`matmul_tiled` for matmul, the entry named after the op for every other op).
+//!
+//! The driver's JIT still has the last word on the text where there is a device; these checks
+//! catch what it would not name well (a missing entry, a parameter list of another op) and run
+//! everywhere.
+
+use kernelab_tensor::{KernelFile, Op, Result};
+
+use crate::ptx::{self, MATMUL, ParamType, PtxModule};
+
+/// A PTX file that passed the checks: its text as a module, the entry point to launch and the
+/// threads per block its header declares.
+#[derive(Clone, Copy, Debug)]
+pub struct CheckedPtx {
+    pub module: PtxModule,
+    pub entry: &'static str,
+    pub block: (u32, u32),
+}
+
+/// The built-in module and entry point whose parameter list is `op`'s calling convention:
+/// `matmul_tiled` for matmul, else the entry named after the op, in whichever module holds it.
+pub fn convention(op: Op) -> (PtxModule, &'static str) {
+    let entry = if op == Op::Matmul { "matmul_tiled" } else { op.name() };
+    let module = ptx::ALL.into_iter().find(|m| ptx::entries(*m).contains(&entry)).unwrap_or(MATMUL);
+    (module, entry)
+}
+
+/// Checks `file` (a `.ptx` of `file.op`): the entry point (`file.entry`, else the file's only
+/// one), its parameter types against the op's convention, and a `block=` in its header.
+pub fn check(file: &KernelFile) -> Result<CheckedPtx> {
+    let text: &'static str = Box::leak(file.text()?.to_string().into_boxed_str());
+    let name: &'static str = Box::leak(file.source.path.clone().into_boxed_str());
+    let module = PtxModule { file: name, source: text };
+    let entries = ptx::entries(module);
+    let entry = match (&file.entry, entries.as_slice()) {
+        (Some(wanted), _) => entries.iter().copied().find(|e| e == wanted).ok_or_else(|| {
+            file.error(format!("has no `.visible .entry {wanted}`; its entry points: {}", listed(&entries)))
+        })?,
+        (None, [only]) => *only,
+        (None, []) => return Err(file.error("has no `.visible .entry`: it holds no kernel")),
+        (None, many) => {
+            return Err(file.error(format!(
+                "has {} entry points ({}); name one as {}:ENTRY or with `// kernelab: entry=NAME`",
+                many.len(),
+                listed(many),
+                file.source.path
+            )));
+        }
+    };
+    let (builtin, builtin_entry) = convention(file.op);
+    let want = ptx::entry_params(builtin, builtin_entry).unwrap_or_default();
+    let have = ptx::entry_params(module, entry).ok_or_else(|| {
+        file.error(format!("the parameters of `{entry}` are not all .u64, .u32 or .f32 (the types kernelab passes)"))
+    })?;
+    if have != want {
+        return Err(file.error(format!(
+            "`{entry}` takes ({}), but a {} kernel takes ({}), as the built-in `{builtin_entry}` does",
+            types(&have),
+            file.op,
+            types(&want)
+        )));
+    }
+    let block = file.geometry.block.ok_or_else(|| {
+        file.error("a PTX kernel must say its threads per block: add `// kernelab: block=X` or `block=XxY`")
+    })?;
+    if u64::from(block.0) * u64::from(block.1) > 1024 {
+        return Err(file.error(format!("block={}x{} is over CUDA's 1024 threads per block", block.0, block.1)));
+    }
+    Ok(CheckedPtx { module, entry, block })
+}
+
+fn listed(entries: &[&str]) -> String {
+    if entries.is_empty() { "none".into() } else { entries.join(", ") }
+}
+
+fn types(params: &[ParamType]) -> String {
+    params
+        .iter()
+        .map(|p| match p {
+            ParamType::U64 => ".u64",
+            ParamType::U32 => ".u32",
+            ParamType::F32 => ".f32",
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ptx::ROWWISE;
+
+    /// A file holding the built-in `matmul_tiled` under another name, with `header` on top.
+    fn write(dir: &tempfile::TempDir, name: &str, header: &str, body: &str) -> KernelFile {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("{header}\n{body}")).unwrap();
+        KernelFile::open(&path.display().to_string(), Op::Matmul).unwrap()
+    }
+
+    fn tiled_as(name: &str) -> String {
+        MATMUL.source.replace(".visible .entry matmul_tiled(", &format!(".visible .entry {name}("))
+    }
+
+    #[test]
+    fn every_op_has_a_convention_in_the_builtin_ptx() {
+        for op in Op::ALL {
+            let (module, entry) = convention(op);
+            assert!(ptx::entry_params(module, entry).is_some_and(|p| !p.is_empty()), "{op}: {entry}");
+        }
+    }
+
+    #[test]
+    fn a_file_with_the_convention_passes_and_names_its_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let only = "// kernelab: op=matmul tile=16x16 block=16x16";
+        let file = write(&dir, "mine.ptx", only, &tiled_as("my_mm"));
+        // The built-in module has six entries, so the file must name one.
+        let err = check(&file).unwrap_err().to_string();
+        assert!(err.contains("has 6 entry points") && err.contains("my_mm"), "{err}");
+        let named = write(&dir, "mine.ptx", &format!("{only} entry=my_mm"), &tiled_as("my_mm"));
+        let checked = check(&named).unwrap();
+        assert_eq!((checked.entry, checked.block), ("my_mm", (16, 16)));
+    }
+
+    #[test]
+    fn bad_files_are_refused_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let head = "// kernelab: op=matmul tile=16x16 block=256 entry=matmul_tiled";
+        let missing = write(&dir, "a.ptx", "// kernelab: op=matmul tile=16x16 block=256 entry=nope", MATMUL.source);
+        let err = check(&missing).unwrap_err().to_string();
+        assert!(err.contains("has no `.visible .entry nope`") && err.contains("matmul_warptile"), "{err}");
+        let softmax = ROWWISE.source.replace(".visible .entry softmax(", ".visible .entry matmul_tiled(");
+        let wrong = write(&dir, "b.ptx", head, &softmax);
+        let err = check(&wrong).unwrap_err().to_string();
+        assert!(err.contains("but a matmul kernel takes (.u64, .u64, .u64, .u32"), "{err}");
+        let no_block = write(&dir, "c.ptx", "// kernelab: op=matmul tile=16x16 entry=matmul_tiled", MATMUL.source);
+        assert!(check(&no_block).unwrap_err().to_string().contains("block=X"));
+        let huge = write(&dir, "d.ptx", "// kernelab: tile=16x16 block=64x64 entry=matmul_tiled", MATMUL.source);
+        assert!(check(&huge).unwrap_err().to_string().contains("over CUDA's 1024 threads"));
+        let empty = write(&dir, "e.ptx", "// kernelab: tile=16x16 block=256", ".version 8.0\n");
+        assert!(check(&empty).unwrap_err().to_string().contains("holds no kernel"));
+    }
+}
