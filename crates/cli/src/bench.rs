@@ -23,7 +23,9 @@ use crate::{args, sweep};
   kernelab bench --op matmul --shape 64..2048 --variant threaded,packed_avx512,openblas --pivot variant
   kernelab bench --op matmul --preset mlp --threads 1          the seed models' products at batch 64
   kernelab bench --op relu --shape 1024..16777216:x4 --cold    every size after evicting the caches
-  kernelab bench --op softmax --shape 4096x1000 --json - | jq '.records[].median_s'")]
+  kernelab bench --op softmax --shape 4096x1000 --json - | jq '.records[].median_s'
+  kernelab bench --op matmul --backend wgpu --kernel my.wgsl   your kernel, checked and timed beside the ladder
+  kernelab bench --op softmax --kernel softmax.so --watch     re-check and re-time whenever the file changes")]
 pub struct BenchArgs {
     /// Ops to run, comma-separated (matmul, relu, softmax, …; `kernelab bench --op help` lists them).
     /// Without --op and --shape: the default suite.
@@ -90,6 +92,22 @@ pub struct BenchArgs {
     /// Write the table as Markdown to this file (`-`: stdout).
     #[arg(long)]
     markdown: Option<PathBuf>,
+    /// A kernel of yours from a file, as a row beside the built-in variants: `.wgsl` (wgpu), `.ptx`
+    /// (cuda) or `.so` (a CPU library exporting the op's C function; run in a child process). Give
+    /// one --op; add `:ENTRY` to name the entry point. Repeatable. docs/kernels.md has the calling
+    /// conventions and the header line that declares the launch geometry.
+    #[arg(long, value_name = "PATH[:ENTRY]")]
+    kernel: Vec<String>,
+    /// Run again whenever a --kernel file changes (Ctrl-C stops).
+    #[arg(long, requires = "kernel")]
+    watch: bool,
+    /// Seconds a child process running a `.so` kernel may take before it is killed as hung.
+    /// Default: 60 plus 3 × --budget + 10 per shape.
+    #[arg(long)]
+    kernel_timeout: Option<f64>,
+    /// Run only the --kernel files, in this process (what the child process of a `.so` kernel runs).
+    #[arg(long, hide = true)]
+    isolated: bool,
 }
 
 /// Sizes the CPU thread pool to `threads`: at least one, at most the logical cores.
@@ -107,6 +125,9 @@ pub fn set_threads(threads: Option<usize>) -> Result<()> {
 
 /// Runs the benchmark; returns how many rows failed their reference check.
 pub fn run(a: &BenchArgs) -> Result<usize> {
+    if a.watch {
+        return crate::watch::run(&a.kernel);
+    }
     set_threads(a.threads)?;
     let outputs: Vec<&PathBuf> = [&a.json, &a.csv, &a.markdown].into_iter().flatten().collect();
     let mut paths = kernelab_tensor::files::Paths::new();
@@ -115,8 +136,19 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
     }
     paths.check()?;
     let specs = specs(a)?;
-    let devices = open_devices(&a.backend, a.adapter.as_deref())?;
+    let mut devices = if a.isolated {
+        vec![backends::open(kernelab_tensor::BackendKind::Cpu)?]
+    } else {
+        open_devices(&a.backend, a.adapter.as_deref())?
+    };
+    let mut ops: Vec<kernelab_tensor::Op> = specs.iter().map(|s| s.op).collect();
+    ops.dedup();
+    let loaded = match crate::kernels::the_op(&a.kernel, &ops)? {
+        Some(op) => crate::kernels::load(&a.kernel, op, &mut devices, a.adapter.as_deref(), a.isolated),
+        None => crate::kernels::Loaded::default(),
+    };
     let variants = match a.variant.as_str() {
+        _ if a.isolated => Variants::Named(Vec::new()),
         "all" => Variants::All,
         "default" => Variants::Default,
         names => Variants::Named(args::list(&[names.to_string()])),
@@ -148,7 +180,7 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
     // The ceilings are measured (or read from the cache) before the first row, not inside it.
     devices.iter().for_each(|d| drop(d.roofline()));
     let bar = progress(rows_expected as u64);
-    let records = runner::run_with_progress(
+    let mut records = runner::run_with_progress(
         &devices,
         &specs,
         &variants,
@@ -159,6 +191,17 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
             bar.inc(1);
         },
     )?;
+    for not_run in &loaded.not_run {
+        crate::kernels::merge(&mut records, not_run.rows(&specs));
+    }
+    for (spec, file) in &loaded.isolated {
+        bar.set_message(format!("checking and timing {} in a child process", file.name));
+        let rows = crate::kernels::in_child(file, &child_args(a, &specs, spec), kernel_timeout(a, specs.len()), &specs);
+        rows.iter().for_each(|r| bar.println(table::one_line(r)));
+        crate::kernels::merge(&mut records, rows);
+    }
+    let degraded: Vec<_> = devices.iter().flat_map(Device::baselines).filter(|b| b.degraded).collect();
+    kernelab_bench::record::compare_with_baselines(&mut records, &degraded);
     bar.finish_and_clear();
     let settings = Settings {
         warmup: plan.warmup,
@@ -178,7 +221,9 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
     if a.pivot.is_some() {
         text = format!("{}\n\n{text}", table::pivot(&report.records));
     }
-    if outputs.iter().any(|p| kernelab_tensor::files::is_stdout(p)) {
+    if a.isolated {
+        // The parent prints these rows in its own table.
+    } else if outputs.iter().any(|p| kernelab_tensor::files::is_stdout(p)) {
         eprint!("{text}");
     } else {
         outln!("{}", text.trim_end_matches('\n'));
@@ -195,13 +240,48 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
         kernelab_tensor::files::write(path, table::markdown(&report.records).as_bytes())?;
         announce(path);
     }
-    if !report.records.iter().any(|r| r.timed()) {
+    if !a.isolated && !report.records.iter().any(|r| r.timed()) {
         return Err(Error::InvalidArgument {
             op: "bench",
             why: "no row could run (every one was skipped or failed to launch; the table says why)".into(),
         });
     }
     Ok(report.records.iter().filter(|r| matches!(r.status, Status::Fail | Status::Error)).count())
+}
+
+/// How long a child process running a `.so` kernel over `shapes` shapes may take.
+fn kernel_timeout(a: &BenchArgs, shapes: usize) -> Duration {
+    let default = 60.0 + shapes as f64 * (3.0 * a.budget + 10.0);
+    Duration::from_secs_f64(a.kernel_timeout.filter(|t| *t > 0.0 && t.is_finite()).unwrap_or(default).min(86_400.0))
+}
+
+/// The command line of the child process that checks and times the kernel `kernel` (as given)
+/// over `specs` with this run's plan, writing its report to stdout.
+fn child_args(a: &BenchArgs, specs: &[Spec], kernel: &str) -> Vec<String> {
+    let mut args: Vec<String> = ["bench", "--isolated", "--json", "-", "--kernel", kernel].map(String::from).to_vec();
+    let numbers = [
+        ("--warmup", a.warmup.to_string()),
+        ("--repeat", a.repeat.to_string()),
+        ("--budget", a.budget.to_string()),
+        ("--seed", a.seed.to_string()),
+        ("--max-row-time", a.max_row_time.to_string()),
+    ];
+    for (flag, value) in numbers {
+        args.extend([flag.to_string(), value]);
+    }
+    if let Some(threads) = a.threads {
+        args.extend(["--threads".to_string(), threads.to_string()]);
+    }
+    args.extend(a.all_sizes.then(|| "--all-sizes".to_string()));
+    args.extend(a.cold.then(|| "--cold".to_string()));
+    if let Some(first) = specs.first() {
+        args.extend(["--op".to_string(), first.op.name().to_string()]);
+    }
+    for spec in specs {
+        let layout = if spec.trans_a || spec.trans_b { format!(":{}", spec.transpose()) } else { String::new() };
+        args.extend(["--shape".to_string(), format!("{}{layout}", table::dims_text(&spec.dims))]);
+    }
+    args
 }
 
 /// Says where a file went (on stderr, so stdout stays the table or the data).

@@ -6,12 +6,15 @@ mod bench;
 mod check;
 mod compare;
 mod devices;
+mod isolate;
+mod kernels;
 mod list;
 mod out;
 mod plot;
 mod profile;
 pub mod sweep;
 mod train;
+mod watch;
 
 use std::process::ExitCode;
 

@@ -138,12 +138,10 @@ impl KernelFile {
         } else {
             Header::default()
         };
-        if let Some(declared) = &header.op {
-            if declared != op.name() {
-                return Err(fail(format!(
-                    "its header says op={declared}, but it is benchmarked as {op}; run it with --op {declared}"
-                )));
-            }
+        if let Some(declared) = header.op.as_ref().filter(|d| *d != op.name()) {
+            return Err(fail(format!(
+                "its header says op={declared}, but it is benchmarked as {op}; run it with --op {declared}"
+            )));
         }
         let geometry = header.geometry.with_defaults(op);
         if kind != SourceKind::SharedLibrary && geometry.groups(op, &sample_dims(op)).is_none() {
@@ -173,6 +171,12 @@ impl KernelFile {
             geometry,
             name: Box::leak(name.into_boxed_str()),
         })
+    }
+
+    /// The path and the entry point of a `PATH[:ENTRY]` spec (a colon inside a directory name
+    /// stays in the path).
+    pub fn split(spec: &str) -> (&str, Option<&str>) {
+        split_entry(spec)
     }
 
     /// The file's text (WGSL, PTX); an error for a library.
