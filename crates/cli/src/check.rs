@@ -18,7 +18,8 @@ use crate::args;
   kernelab check                                   every op and variant on every available backend
   kernelab check --backend cuda                    exit 2 when CUDA is unavailable, 1 when a case fails
   kernelab check --backend cpu --op matmul,softmax
-  kernelab check --variant packed_avx2,avx2        those variants only, with a line each")]
+  kernelab check --variant packed_avx2,avx2        those variants only, with a line each
+  kernelab check --op softmax --kernel softmax.so  your kernel on the conformance cases (docs/kernels.md)")]
 pub struct CheckArgs {
     /// Backends to check, comma-separated; each must be available. Default: every available one.
     #[arg(long, value_delimiter = ',')]
@@ -36,6 +37,16 @@ pub struct CheckArgs {
     /// Print every case, not only failures and a summary per op and variant.
     #[arg(long, short)]
     verbose: bool,
+    /// A kernel of yours from a file (`.wgsl`, `.ptx`, `.so`), checked beside the built-in
+    /// variants; give one --op. Repeatable. See `kernelab bench --help`.
+    #[arg(long, value_name = "PATH[:ENTRY]")]
+    kernel: Vec<String>,
+    /// Seconds a child process checking a `.so` kernel may take before it is killed as hung.
+    #[arg(long, default_value_t = 300.0)]
+    kernel_timeout: f64,
+    /// Check only the --kernel files, in this process (what the child process of a `.so` runs).
+    #[arg(long, hide = true)]
+    isolated: bool,
 }
 
 /// What one variant did over the cases it was given.
@@ -100,15 +111,25 @@ fn tallies(outcomes: &[Outcome]) -> Vec<(&'static str, Tally)> {
 
 /// Runs the suite; returns how many cases failed.
 pub fn run(a: &CheckArgs) -> Result<usize> {
-    let devices = crate::bench::open_devices(&a.backend, a.adapter.as_deref())?;
-    let ops = if a.op.is_empty() { Op::ALL.to_vec() } else { args::ops(&a.op)? };
+    let mut devices = if a.isolated {
+        vec![kernelab_bench::backends::open(kernelab_tensor::BackendKind::Cpu)?]
+    } else {
+        crate::bench::open_devices(&a.backend, a.adapter.as_deref())?
+    };
+    let ops = if a.op.is_empty() && a.kernel.is_empty() { Op::ALL.to_vec() } else { args::ops(&a.op)? };
     let chosen = args::list(&a.variant);
     kernelab_bench::runner::check_variant_names(&devices, &ops, &chosen)?;
-    let (mut failed, mut ran, mut skipped) = (0, 0, 0);
+    let loaded = match crate::kernels::the_op(&a.kernel, &ops)? {
+        Some(op) => crate::kernels::load(&a.kernel, op, &mut devices, a.adapter.as_deref(), a.isolated),
+        None => crate::kernels::Loaded::default(),
+    };
+    let wanted =
+        |v: &str| loaded.names.contains(&v) || (!a.isolated && (chosen.is_empty() || chosen.iter().any(|c| c == v)));
+    let (mut failed, mut ran, mut skipped) = (kernel_files(a, &loaded), 0, 0);
     for device in &devices {
         let mut by_variant: Vec<(&'static str, Tally)> = Vec::new();
         for &op in &ops {
-            let outcomes = check_variants(device, op, |v| chosen.is_empty() || chosen.iter().any(|c| c == v));
+            let outcomes = check_variants(device, op, wanted);
             if outcomes.is_empty() {
                 continue;
             }
@@ -131,6 +152,31 @@ pub fn run(a: &CheckArgs) -> Result<usize> {
         }
     );
     Ok(failed)
+}
+
+/// The kernel files that run apart from this process's devices: a line for each that will not
+/// run here, and the output of a child process for each shared library. Returns the failures.
+fn kernel_files(a: &CheckArgs, loaded: &crate::kernels::Loaded) -> usize {
+    let mut failed = 0;
+    for not_run in &loaded.not_run {
+        outln!("{:<8} {}: {}", not_run.backend, not_run.name, not_run.note);
+        failed += usize::from(not_run.status == kernelab_bench::record::Status::Error);
+    }
+    for (spec, file) in &loaded.isolated {
+        let op = file.op.name();
+        let args = ["check", "--isolated", "--op", op, "--kernel", spec].map(String::from);
+        let limit = std::time::Duration::from_secs_f64(a.kernel_timeout.clamp(1.0, 86_400.0));
+        let ending = crate::isolate::run(&args, limit);
+        if let crate::isolate::Ending::Exited { stdout, code, .. } = &ending {
+            outln!("{}", stdout.trim_end());
+            failed += usize::from(*code != 0);
+        }
+        if let Some(why) = ending.failure() {
+            outln!("cpu      {}: FAILED: {why}", file.name);
+            failed += 1;
+        }
+    }
+    failed
 }
 
 /// One op's line, a line per variant it skipped, and its failed cases (every case when verbose).
