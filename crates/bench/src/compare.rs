@@ -10,6 +10,11 @@
 //! freedom ([`t99`]; [`crate::stats::Z99`] for a floor taken as exact). Two sets of the very same samples are one run
 //! read twice: their interval is `[1, 1]`.
 //!
+//! Before anything is judged, each run's drift within itself is taken out of its samples through
+//! its rounds ([`crate::drift`]): a slow stretch of the machine that fell on some rows' few rounds
+//! is divided out, while a run slower throughout stays slower. Medians below are of those
+//! steadied samples.
+//!
 //! The verdict: `slower` when the interval lies above 1, `faster` below 1, `same` when it lies
 //! within `±same_within` (of 1), otherwise `undecided` (the runs cannot tell). A gate of
 //! threshold `X` fails exactly the rows whose interval lies above `1 + X`.
@@ -115,10 +120,12 @@ pub struct Comparison {
     pub other_device: Vec<(String, String)>,
 }
 
-/// Pairs the `ok` rows of `base` and `new` and judges each pair (see the module header). Rows are
+/// Pairs the `ok` rows of `base` and `new` and judges each pair on their steadied samples (see
+/// the module header). Rows are
 /// matched through a hash of their keys, so the cost is that of the samples' sorting,
 /// `O(n log n)` in a row's samples.
 pub fn compare(base: &Report, new: &Report, floor: &Floor, same_within: f64) -> Comparison {
+    let (base, new) = (&crate::drift::steady(base), &crate::drift::steady(new));
     let ok = |r: &&Record| r.status == Status::Ok && r.timed();
     let new_rows: HashMap<RowKey, &Record> = new.records.iter().filter(ok).map(|r| (r.key(), r)).collect();
     let without_device = |k: &RowKey| RowKey { device: String::new(), ..k.clone() };

@@ -7,6 +7,7 @@ pub mod case;
 pub mod check;
 pub mod compare;
 pub mod conformance;
+pub mod drift;
 pub mod noise;
 pub mod read;
 pub mod record;

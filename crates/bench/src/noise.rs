@@ -167,15 +167,16 @@ pub fn calibrate(reports: &[(String, Report)]) -> Result<NoiseFile> {
     if let Some((name, _)) = reports.iter().find(|(_, r)| NoiseKey::of(r) != key) {
         return refuse(format!("{name} is from another machine than {first_name}; calibrate one machine at a time"));
     }
-    let indexed: Vec<std::collections::HashMap<RowKey, &crate::record::Record>> = reports
+    let steadied: Vec<Report> = reports.iter().map(|(_, r)| crate::drift::steady(r)).collect();
+    let indexed: Vec<std::collections::HashMap<RowKey, &crate::record::Record>> = steadied
         .iter()
-        .map(|(_, r)| r.records.iter().filter(|o| o.status == Status::Ok && o.timed()).map(|o| (o.key(), o)).collect())
+        .map(|r| r.records.iter().filter(|o| o.status == Status::Ok && o.timed()).map(|o| (o.key(), o)).collect())
         .collect();
     if let Some((a, b)) = same_samples(reports) {
         return refuse(format!("{a} and {b} hold the very same samples: one run given twice measures no spread"));
     }
     let mut rows = BTreeMap::new();
-    for base in first.records.iter().filter(|r| r.status == Status::Ok && r.timed()) {
+    for base in steadied[0].records.iter().filter(|r| r.status == Status::Ok && r.timed()) {
         let k = base.key();
         let runs: Option<Vec<(f64, f64)>> =
             indexed.iter().map(|index| index.get(&k).map(|o| (o.median_s.ln(), log_median_se(&o.samples_s)))).collect();
