@@ -163,7 +163,7 @@ mod tests {
 
     #[test]
     fn rounds_with_too_few_rows_are_left_alone() {
-        let rows = vec![timed("a", 1e-3, 0..10, 2.0, 5), timed("b", 2e-3, 0..10, 2.0, 5)];
+        let rows = [timed("a", 1e-3, 0..10, 2.0, 5), timed("b", 2e-3, 0..10, 2.0, 5)];
         assert!(round_factors(&rows.iter().collect::<Vec<_>>()).is_empty());
     }
 }
