@@ -1,0 +1,148 @@
+//! `--kernel PATH[:ENTRY]` as a user runs it: kernel files as rows beside the built-in variants,
+//! bad files as error rows that leave the rest of the run standing, and `--watch`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn kernelab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kernelab")).args(args).output().expect("the kernelab binary runs")
+}
+
+fn dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("a temporary directory")
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The built-in tiled matmul PTX under a header that declares its launch.
+fn tiled_ptx() -> String {
+    let ptx = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/kernels/matmul.ptx")).unwrap();
+    format!("// kernelab: op=matmul tile=16x16 block=16x16 entry=matmul_tiled\n{ptx}")
+}
+
+/// `bench` of one small matmul on the CPU's naive rung plus `kernels`, as JSON on stdout:
+/// (exit code, the report's rows, stderr).
+fn bench(kernels: &[&Path]) -> (i32, Vec<serde_json::Value>, String) {
+    let mut args = vec!["bench", "--op", "matmul", "--backend", "cpu", "--variant", "naive"];
+    args.extend(["--shape", "16x16x16,9x7x5", "--budget", "0.01", "--repeat", "3", "--json", "-"]);
+    let specs: Vec<String> = kernels.iter().map(|k| k.display().to_string()).collect();
+    for spec in &specs {
+        args.extend(["--kernel", spec.as_str()]);
+    }
+    let out = kernelab(&args);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    let rows = report["records"].as_array().cloned().unwrap_or_default();
+    (out.status.code().unwrap_or(-1), rows, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn rows_of<'r>(rows: &'r [serde_json::Value], variant: &str) -> Vec<&'r serde_json::Value> {
+    rows.iter().filter(|r| r["variant"] == variant).collect()
+}
+
+#[test]
+fn bad_files_are_error_rows_and_the_rest_still_runs() {
+    let d = dir();
+    let missing = d.path().join("missing.wgsl");
+    let wrong_ext = write(d.path(), "kernel.cu", "__global__ void k() {}\n");
+    let other_op = write(d.path(), "soft.wgsl", "// kernelab: op=softmax\n");
+    let no_tile = write(d.path(), "untiled.wgsl", "@compute @workgroup_size(1) fn main() {}\n");
+    let (code, rows, stderr) = bench(&[&missing, &wrong_ext, &other_op, &no_tile]);
+    assert_eq!(code, 1, "a file that cannot run is a failure of the run: {stderr}");
+    assert_eq!(rows_of(&rows, "naive").len(), 2, "the built-in rows still ran");
+    assert!(rows_of(&rows, "naive").iter().all(|r| r["status"] == "ok"));
+    for (name, says) in [
+        ("missing.wgsl", "cannot read it"),
+        ("kernel.cu", "expected .wgsl (wgpu), .ptx (cuda) or .so"),
+        ("soft.wgsl", "run it with --op softmax"),
+        ("untiled.wgsl", "tile=WxH"),
+    ] {
+        let these = rows_of(&rows, name);
+        assert_eq!(these.len(), 2, "one row per shape for {name}: {rows:?}");
+        for row in these {
+            let note = row["note"].as_str().unwrap_or_default();
+            assert!(row["status"] == "error" && note.contains(says), "{name}: {note}");
+        }
+    }
+}
+
+#[test]
+fn a_ptx_file_without_a_cuda_device_is_checked_and_skipped_with_its_hash() {
+    let d = dir();
+    let good = write(d.path(), "tiled.ptx", &tiled_ptx());
+    let (code, rows, stderr) = bench(&[&good]);
+    if rows_of(&rows, "tiled.ptx").iter().any(|r| r["status"] == "ok") {
+        return; // A CUDA device ran it: nothing to check about skipping.
+    }
+    assert_eq!(code, 0, "a valid PTX file that cannot run here is no failure: {stderr}");
+    let row = rows_of(&rows, "tiled.ptx")[0];
+    let note = row["note"].as_str().unwrap_or_default();
+    assert!(row["status"] == "skipped" && note.contains("entry `matmul_tiled`"), "{note}");
+    let bytes = std::fs::read(&good).unwrap();
+    assert_eq!(row["source"]["sha256"], kernelab_tensor::sha256_hex(&bytes), "{row}");
+    assert_eq!(row["source"]["path"], good.display().to_string());
+}
+
+#[test]
+fn a_ptx_file_with_another_ops_parameters_is_an_error_row() {
+    let d = dir();
+    let rowwise = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/kernels/rowwise.ptx")).unwrap();
+    let text = format!("// kernelab: op=matmul tile=16x16 block=256 entry=softmax\n{rowwise}");
+    let wrong = write(d.path(), "wrong.ptx", &text);
+    let (code, rows, _) = bench(&[&wrong]);
+    assert_eq!(code, 1);
+    let note = rows_of(&rows, "wrong.ptx")[0]["note"].as_str().unwrap_or_default().to_string();
+    assert!(note.contains("but a matmul kernel takes"), "{note}");
+}
+
+#[test]
+fn kernel_files_need_exactly_one_op() {
+    let d = dir();
+    let file = write(d.path(), "k.wgsl", "");
+    let spec = file.display().to_string();
+    let out = kernelab(&["bench", "--op", "matmul,relu", "--kernel", &spec]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains("needs exactly one --op"), "{stderr}");
+    let out = kernelab(&["check", "--kernel", &spec]);
+    assert_eq!(out.status.code(), Some(2), "check without --op: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn watch_runs_again_when_the_file_changes() {
+    let d = dir();
+    let file = write(d.path(), "tiled.ptx", &tiled_ptx());
+    let spec = file.display().to_string();
+    let args = ["bench", "--op", "matmul", "--backend", "cpu", "--variant", "naive", "--shape", "8x8x8"];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kernelab"))
+        .args(args)
+        .args(["--budget", "0.01", "--repeat", "3", "--kernel", &spec, "--watch"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut wait_for = |text: &str| {
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(120) {
+            match lines.next() {
+                Some(Ok(line)) if line.contains(text) => return true,
+                Some(Ok(_)) => continue,
+                _ => return false,
+            }
+        }
+        false
+    };
+    let first = wait_for("watching");
+    std::fs::write(&file, format!("{}\n// edited\n", tiled_ptx())).unwrap();
+    let again = first && wait_for("changed; running again") && wait_for("watching");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(first, "the first run never finished");
+    assert!(again, "an edit did not start a second run");
+}
