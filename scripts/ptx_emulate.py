@@ -484,7 +484,8 @@ def rand(n, rng, lo=-2.0, hi=2.0):
 def matmul_case(module, variant, m, n, k, ta, tb, alpha, beta, rng):
     ladder = {"naive": ("matmul_naive", 16, (16, 16)), "coalesced": ("matmul_coalesced", 16, (16, 16)),
               "tiled": ("matmul_tiled", 16, (16, 16)), "regblock": ("matmul_regblock", 64, (256, 1)),
-              "vec4": ("matmul_vec4", 64, (256, 1)), "warptile": ("matmul_warptile", 128, (256, 1))}
+              "vec4": ("matmul_vec4", 64, (256, 1)), "warptile": ("matmul_warptile", 128, (256, 1)),
+              "example": ("my_matmul_tiled", 16, (16, 16))}
     entry, tile, block = ladder[variant]
     a, b = rand(m * k, rng), rand(k * n, rng)
     c0 = rand(m * n, rng) if beta != 0 else [NAN] * (m * n)
@@ -663,6 +664,30 @@ def adam_case(module, rng):
     compare("adam v", mem.buffers[3][1], want_v)
 
 
+def example_cases(rng):
+    """examples/kernels/ptx, the files docs/kernels.md shows, on awkward shapes: launched as their
+    headers declare (the matmul one block per 16x16 tile of C, the softmax one block per row)."""
+    folder = os.path.join(ROOT, "examples", "kernels", "ptx")
+    matmul = Module(os.path.join(folder, "matmul_tiled.ptx"))
+    cases = []
+    for m, n, k in [(19, 23, 21), (33, 18, 5)]:
+        for ta, tb in [(False, False), (True, True)]:
+            name = f"example matmul_tiled.ptx {m}x{n}x{k} {'T' if ta else 'N'}{'T' if tb else 'N'}"
+            cases.append((name, lambda m=m, n=n, k=k, ta=ta, tb=tb:
+                          matmul_case(matmul, "example", m, n, k, ta, tb, 0.5, -1.0, rng)))
+    softmax = Module(os.path.join(folder, "softmax.ptx"))
+    for rows, cols in [(3, 5), (2, 300)]:
+        def run(rows=rows, cols=cols):
+            x = rand(rows * cols, rng, -3, 3)
+            want = [p for r in range(rows) for p in softmax_ref(x[r * cols:(r + 1) * cols])[0]]
+            mem = Memory()
+            px, py = mem.alloc(list(x)), mem.alloc([NAN] * (rows * cols))
+            launch(softmax, "my_softmax", (rows, 1), (256, 1), [px, py, rows, cols], mem)
+            compare("my_softmax", mem.buffers[1][1], want)
+        cases.append((f"example softmax.ptx {rows}x{cols}", run))
+    return cases
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-k", default="", help="run the cases whose name contains this")
@@ -687,6 +712,7 @@ def main():
     cases += [(f"rowwise {name}", fn) for name, fn in rowwise_cases(rowwise, rng, grid_rows=2)]
     cases += [(f"elementwise {name}", fn) for name, fn in elementwise_cases(elementwise, rng)]
     cases.append(("adam", lambda: adam_case(adam, rng)))
+    cases += example_cases(rng)
     failures = 0
     ran = 0
     for name, fn in cases:

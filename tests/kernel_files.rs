@@ -146,3 +146,18 @@ fn watch_runs_again_when_the_file_changes() {
     assert!(first, "the first run never finished");
     assert!(again, "an edit did not start a second run");
 }
+
+#[test]
+fn the_ptx_examples_pass_the_checks_that_need_no_device() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/kernels/ptx");
+    for (op, file, shape) in [("matmul", "matmul_tiled.ptx", "33x18x5"), ("softmax", "softmax.ptx", "3x300")] {
+        let path = root.join(file).display().to_string();
+        let args = ["bench", "--op", op, "--backend", "cpu", "--variant", "default", "--shape", shape];
+        let out = kernelab(&[&args[..], &["--budget", "0.01", "--kernel", &path, "--json", "-"]].concat());
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let rows = report["records"].as_array().cloned().unwrap_or_default();
+        let row = rows_of(&rows, file).first().map(|r| (*r).clone()).unwrap_or_default();
+        assert!(row["status"] == "ok" || row["status"] == "skipped", "{file}: {row}");
+        assert_eq!(out.status.code(), Some(0), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
