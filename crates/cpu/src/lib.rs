@@ -4,9 +4,10 @@
 //! (packed GEMM with run-time-chosen `std::arch` microkernels, threaded), [`elementwise`],
 //! [`adam`] and [`rowwise`] (one loop body compiled per instruction set by [`simd`]); `openblas` (feature
 //! `openblas`) is the vendor baseline and `peers` (feature `rust-baselines`) the Rust ones.
-//! [`registry`] names the variants; [`roofline`] measures the machine's FMA peak and the bandwidth
-//! of every memory level ([`topology`] reads the cache sizes) and keeps them per machine. Buffers
-//! are host vectors ([`CpuBuffer`]) recycled through a per-device [`Pool`](kernelab_tensor::Pool).
+//! [`registry`] holds the variant tables every launch is looked up in; [`roofline`] measures the
+//! machine's FMA peak and the bandwidth of every memory level ([`topology`] reads the cache sizes)
+//! and keeps them per machine. Buffers are host vectors ([`CpuBuffer`]) recycled through a
+//! per-device [`Pool`](kernelab_tensor::Pool).
 
 pub mod adam;
 mod buffer;
@@ -36,8 +37,8 @@ use kernelab_tensor::{Backend, BackendKind, DeviceBuffer, DeviceInfo, Error, Ker
 #[derive(Debug, Default)]
 pub struct CpuBackend {
     pool: std::sync::Arc<kernelab_tensor::Pool<Vec<f32>>>,
-    /// The registry, built once (it detects CPU features) and read on every launch.
-    variants: std::sync::OnceLock<Vec<Vec<Variant>>>,
+    /// The variant tables, built once (they detect CPU features) and read on every launch.
+    registry: std::sync::OnceLock<registry::Registry>,
 }
 
 impl CpuBackend {
@@ -45,33 +46,9 @@ impl CpuBackend {
         Self::default()
     }
 
-    /// The registered variants of `op`, from the cached registry.
-    fn registered(&self, op: Op) -> &[Variant] {
-        &self.variants.get_or_init(|| Op::ALL.iter().map(|&op| registry::variants(op)).collect())[op.index()]
-    }
-
-    /// The variant to run: the requested one (checked against the registry) or the default.
-    fn resolve(&self, op: Op, requested: Option<&str>) -> Result<&'static str> {
-        let all = self.registered(op);
-        let chosen = match requested {
-            None => all.first(),
-            Some(name) => all.iter().find(|v| v.name == name),
-        };
-        match chosen {
-            Some(v) if v.is_available() => Ok(v.name),
-            Some(v) => Err(Error::VariantUnavailable {
-                backend: "cpu".into(),
-                op: op.name(),
-                name: v.name.into(),
-                reason: v.unavailable.clone().unwrap_or_default(),
-            }),
-            None => Err(Error::UnknownVariant {
-                backend: "cpu".into(),
-                op: op.name(),
-                name: requested.unwrap_or_default().into(),
-                known: all.iter().map(|v| v.name).collect::<Vec<_>>().join(", "),
-            }),
-        }
+    /// The variant tables, built on first use.
+    fn registry(&self) -> &registry::Registry {
+        self.registry.get_or_init(registry::Registry::detect)
     }
 }
 
@@ -146,7 +123,7 @@ impl Backend for CpuBackend {
     }
 
     fn variants(&self, op: Op) -> Vec<Variant> {
-        self.registered(op).to_vec()
+        self.registry().variants(op)
     }
 
     fn roofline(&self) -> Option<Roofline> {
@@ -182,54 +159,29 @@ impl Backend for CpuBackend {
     }
 
     fn launch(&self, kernel: Kernel<'_>, variant: Option<&str>) -> Result<()> {
-        let variant = self.resolve(kernel.op(), variant)?;
+        let (op, registry) = (kernel.op(), self.registry());
         match kernel {
             Kernel::Matmul { a, b, c, gemm } => {
-                let (a, b, c) = (host(a)?, host(b)?, host_mut(c)?);
-                let mut packed = |kernel: &str, threaded| -> Result<()> {
-                    let kernel = gemm::MicroKernel::detect(kernel).map_err(|reason| Error::VariantUnavailable {
-                        backend: "cpu".into(),
-                        op: "matmul",
-                        name: variant.into(),
-                        reason,
-                    })?;
-                    gemm::gemm(a, b, c, &gemm, gemm::Strategy::Packed(kernel), threaded);
-                    Ok(())
-                };
-                match variant {
-                    "naive" => matmul::naive(a, b, c, &gemm),
-                    "blocked" => matmul::blocked(a, b, c, &gemm),
-                    "packed_portable" => packed("portable", false)?,
-                    "packed_avx2" => packed("avx2", false)?,
-                    "packed_avx512" => packed("avx512", false)?,
-                    "direct_avx512" => {
-                        gemm::gemm(a, b, c, &gemm, gemm::Strategy::Direct(gemm::direct::Nt::ByShape), false)
-                    }
-                    "direct_dot_avx512" => {
-                        gemm::gemm(a, b, c, &gemm, gemm::Strategy::Direct(gemm::direct::Nt::Dot), false)
-                    }
-                    #[cfg(feature = "openblas")]
-                    "openblas" => openblas::sgemm(a, b, c, &gemm)?,
-                    #[cfg(feature = "rust-baselines")]
-                    "gemm-crate" => peers::gemm_crate(a, b, c, &gemm, rayon::current_num_threads()),
-                    #[cfg(feature = "rust-baselines")]
-                    "matrixmultiply" => peers::matrixmultiply(a, b, c, &gemm),
-                    _ => gemm::gemm(a, b, c, &gemm, gemm::Strategy::choose(&gemm), true),
-                }
+                let matmul = registry::lookup(&registry.matmul, op, variant)?;
+                matmul.run(host(a)?, host(b)?, host_mut(c)?, &gemm)
             }
             kernel => {
-                let isa = simd::Isa::from_name(variant).unwrap_or(simd::Isa::Portable);
-                elementwise_or_rowwise(kernel, isa)?;
+                let isa = registry::lookup(&registry.simd, op, variant)?;
+                elementwise_or_rowwise(kernel, isa)
             }
         }
-        Ok(())
     }
 }
 
 /// Launches every kernel but matmul with the instruction set `isa`.
 fn elementwise_or_rowwise(kernel: Kernel<'_>, isa: simd::Isa) -> Result<()> {
     match kernel {
-        Kernel::Matmul { .. } => unreachable!("matmul is dispatched by its own variants"),
+        Kernel::Matmul { .. } => {
+            return Err(Error::InvalidArgument {
+                op: "matmul",
+                why: "internal: matmul has its own table of variants, not an instruction set".into(),
+            });
+        }
         Kernel::Fill { y, value } => elementwise::fill(isa, host_mut(y)?, value),
         Kernel::BiasAdd { x, bias, y, cols, .. } => {
             elementwise::bias_add(isa, host(x)?, host(bias)?, host_mut(y)?, cols, false)

@@ -25,10 +25,6 @@ impl Isa {
         }
     }
 
-    pub fn from_name(name: &str) -> Option<Isa> {
-        Isa::ALL.into_iter().find(|i| i.name() == name)
-    }
-
     /// `None` when this CPU can run code for `self`, else why not.
     pub fn unavailable(self) -> Option<String> {
         #[cfg(target_arch = "x86_64")]
