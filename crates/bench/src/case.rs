@@ -199,28 +199,20 @@ impl Case {
         s
     }
 
-    /// Floating-point operations of one launch (an `exp` counts as one): `2·M·N·K` for matmul.
+    /// Floating-point operations of one launch ([`Op::cost`]): `2·M·N·K` for matmul.
     pub fn flops(&self) -> f64 {
-        let n: f64 = self.dims.iter().product::<usize>() as f64;
-        match self.op {
-            Op::Matmul => self.gemm().flops(),
-            Op::Fill => 0.0,
-            Op::Relu | Op::ReluBackward | Op::BiasAdd | Op::ColSum | Op::Add | Op::Scale | Op::ScaleBy => n,
-            Op::BiasRelu | Op::Axpy => 2.0 * n,
-            Op::Softmax | Op::LogSoftmax | Op::SoftmaxBackward | Op::LogSoftmaxBackward => 4.0 * n,
-            Op::SoftmaxCrossEntropy => 5.0 * n,
-            Op::KlDiv => 8.0 * n,
-            Op::Adam => 14.0 * n,
-        }
+        self.cost().flops
     }
 
-    /// The least traffic one launch needs: every input read once, every output written once (and
-    /// read too when the kernel accumulates into it).
+    /// The least traffic one launch needs ([`Op::cost`]): every input read once, every output
+    /// written once (and read too when the kernel accumulates into it).
     pub fn bytes(&self) -> f64 {
-        let read: usize = self.inputs.iter().map(Vec::len).sum();
-        let written: usize = self.outputs.iter().map(|(n, _)| n).sum();
-        let reread: usize = self.outputs.iter().filter(|(_, init)| init.is_some()).map(|(n, _)| n).sum();
-        4.0 * (read + written + reread) as f64
+        self.cost().bytes
+    }
+
+    /// [`Op::cost`] of this case: an output with initial contents is one the kernel adds into.
+    fn cost(&self) -> kernelab_tensor::LaunchCost {
+        self.op.cost(&self.dims, self.outputs.iter().any(|(_, init)| init.is_some()))
     }
 
     /// Bytes of every input and output: what one launch keeps in cache between launches.

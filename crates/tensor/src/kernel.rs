@@ -39,9 +39,9 @@ impl Gemm {
         Self { alpha, beta, ..self }
     }
 
-    /// `2·m·n·k`: one multiply and one add per term of every dot product.
+    /// `2·m·n·k`: one multiply and one add per term of every dot product ([`Op::cost`]).
     pub fn flops(&self) -> f64 {
-        2.0 * self.m as f64 * self.n as f64 * self.k as f64
+        Op::Matmul.cost(&[self.m, self.n, self.k], false).flops
     }
 }
 
@@ -163,6 +163,41 @@ impl Kernel<'_> {
             | Kernel::LogSoftmaxBackward { rows, cols, .. }
             | Kernel::SoftmaxCrossEntropy { rows, cols, .. }
             | Kernel::KlDiv { rows, cols, .. } => rows * cols,
+        }
+    }
+
+    /// The launch's shape as the benchmark writes it ([`Op::cost`]): `[m, n, k]` for matmul,
+    /// `[rows, cols]` for the row-wise ops, `[len]` for the elementwise ones.
+    pub fn dims(&self) -> Vec<usize> {
+        match self {
+            Kernel::Matmul { gemm, .. } => vec![gemm.m, gemm.n, gemm.k],
+            Kernel::BiasAdd { rows, cols, .. }
+            | Kernel::BiasRelu { rows, cols, .. }
+            | Kernel::ColSum { rows, cols, .. }
+            | Kernel::Softmax { rows, cols, .. }
+            | Kernel::LogSoftmax { rows, cols, .. }
+            | Kernel::SoftmaxBackward { rows, cols, .. }
+            | Kernel::LogSoftmaxBackward { rows, cols, .. }
+            | Kernel::SoftmaxCrossEntropy { rows, cols, .. }
+            | Kernel::KlDiv { rows, cols, .. } => vec![*rows, *cols],
+            Kernel::Fill { y, .. } => vec![y.len()],
+            Kernel::Relu { x, .. }
+            | Kernel::ReluBackward { x, .. }
+            | Kernel::Scale { x, .. }
+            | Kernel::ScaleBy { x, .. }
+            | Kernel::Axpy { x, .. } => vec![x.len()],
+            Kernel::Add { a, .. } => vec![a.len()],
+            Kernel::Adam { param, .. } => vec![param.len()],
+        }
+    }
+
+    /// Whether the launch adds into its output (matmul with `β ≠ 0`, col_sum with `accumulate`),
+    /// as [`Op::cost`] takes it.
+    pub fn accumulates(&self) -> bool {
+        match self {
+            Kernel::Matmul { gemm, .. } => gemm.beta != 0.0,
+            Kernel::ColSum { accumulate, .. } => *accumulate,
+            _ => false,
         }
     }
 

@@ -28,7 +28,7 @@ pub use error::{Error, Result};
 pub use kernel::{AdamStep, Gemm, In, Kernel, Out};
 pub use kernel_file::{Geometry, KernelFile, SourceKind, SourceRef, sha256_hex};
 pub use labels::Labels;
-pub use op::{Op, OpFamily};
+pub use op::{LaunchCost, Op, OpFamily};
 pub use ops::adam_step_;
 pub use pool::{DEFAULT_POOL_BYTES, Pool};
 pub use profile::{Cost, Profile, ProfileEntry};

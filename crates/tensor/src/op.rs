@@ -109,6 +109,54 @@ impl Op {
     pub const fn index(self) -> usize {
         self as usize
     }
+
+    /// The work of one launch at `dims`, the shape as the benchmark writes it (`[M, N, K]` for
+    /// matmul, `[R, C]` for row-wise ops (bias_add and col_sum among them), `[N]` for elementwise
+    /// ones; a missing dimension counts 1). `accumulate`: the launch adds into its output (matmul with
+    /// `β ≠ 0`, col_sum with `accumulate`), so the output is read as well; axpy and adam always
+    /// read what they update. The one source of these numbers: the benchmark's GFLOP/s and GB/s
+    /// and the profiler's per-kernel rows both come from here.
+    ///
+    /// FLOPs are the conventional counts of the math in [`Kernel`](crate::Kernel)'s docs: `2·M·N·K`
+    /// for matmul, a few per element elsewhere (an `exp` counts one: 4 for softmax, 14 for adam);
+    /// bytes are f32 values × 4.
+    pub fn cost(self, dims: &[usize], accumulate: bool) -> LaunchCost {
+        let d = |i: usize| dims.get(i).map_or(1.0, |&v| v as f64);
+        let n: f64 = dims.iter().map(|&v| v as f64).product();
+        let (rows, cols) = (d(0), d(1));
+        let acc = |values: f64| if accumulate { values } else { 0.0 };
+        // (flops, values read, values written)
+        let (flops, read, written) = match self {
+            Op::Matmul => {
+                let (m, n, k) = (d(0), d(1), d(2));
+                (2.0 * m * n * k, m * k + k * n + acc(m * n), m * n)
+            }
+            Op::Fill => (0.0, 0.0, n),
+            Op::Relu | Op::Scale => (n, n, n),
+            Op::ReluBackward | Op::Add => (n, 2.0 * n, n),
+            Op::ScaleBy => (n, n + 1.0, n),
+            Op::Axpy => (2.0 * n, 2.0 * n, n),
+            Op::Adam => (14.0 * n, 4.0 * n, 3.0 * n),
+            Op::BiasAdd => (n, n + cols, n),
+            Op::BiasRelu => (2.0 * n, n + cols, n),
+            Op::ColSum => (n, n + acc(cols), cols),
+            Op::Softmax | Op::LogSoftmax => (4.0 * n, n, n),
+            Op::SoftmaxBackward | Op::LogSoftmaxBackward => (4.0 * n, 2.0 * n, n),
+            Op::SoftmaxCrossEntropy => (5.0 * n, n + rows, n + rows),
+            Op::KlDiv => (8.0 * n, 2.0 * n, n + rows),
+        };
+        LaunchCost { flops, bytes: 4.0 * (read + written) }
+    }
+}
+
+/// What one launch of an op costs: see [`Op::cost`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LaunchCost {
+    /// Floating-point operations.
+    pub flops: f64,
+    /// The least traffic: every input read once, every output written once (and read too when
+    /// the launch adds into it).
+    pub bytes: f64,
 }
 
 impl fmt::Display for Op {

@@ -3,7 +3,7 @@
 //! clock around a launch, which on the CPU runs to completion) and added to the entry of its op,
 //! variant and shape, with the flops and the least bytes it moved.
 
-use crate::{Kernel, Op};
+use crate::{Kernel, LaunchCost, Op};
 
 /// A launch's shape as a person reads it, its floating-point operations and its least traffic
 /// (each input read once, each output written once, accumulated outputs read as well).
@@ -15,54 +15,23 @@ pub struct Cost {
 }
 
 impl Kernel<'_> {
-    /// See [`Cost`]; the flop counts are those of the benchmark (`2·M·N·K` for matmul, an `exp`
-    /// counts one).
+    /// See [`Cost`]: the shape is [`Kernel::dims`] joined by `x` (a matmul's transposes after a
+    /// colon, `64x128x784:NT`), the flops and bytes are [`Op::cost`](crate::Op::cost)'s, as the
+    /// benchmark counts them.
     pub fn cost(&self) -> Cost {
-        let rc = |rows: usize, cols: usize| format!("{rows}x{cols}");
-        let n = |len: usize| len.to_string();
-        // (shape, flops, values read, values written)
-        let (shape, flops, read, written) = match self {
-            Kernel::Fill { y, .. } => (n(y.len()), 0.0, 0, y.len()),
-            Kernel::Matmul { c, gemm: g, .. } => {
-                let layout = match (g.trans_a, g.trans_b) {
-                    (false, false) => "",
-                    (false, true) => ":NT",
-                    (true, false) => ":TN",
-                    (true, true) => ":TT",
-                };
-                let reread = if g.beta == 0.0 { 0 } else { c.len() };
-                (format!("{}x{}x{}{layout}", g.m, g.n, g.k), g.flops(), g.m * g.k + g.k * g.n + reread, c.len())
-            }
-            Kernel::BiasAdd { rows, cols, .. } => {
-                (rc(*rows, *cols), (rows * cols) as f64, rows * cols + cols, rows * cols)
-            }
-            Kernel::BiasRelu { rows, cols, .. } => {
-                (rc(*rows, *cols), 2.0 * (rows * cols) as f64, rows * cols + cols, rows * cols)
-            }
-            Kernel::ColSum { rows, cols, accumulate, .. } => {
-                (rc(*rows, *cols), (rows * cols) as f64, rows * cols + if *accumulate { *cols } else { 0 }, *cols)
-            }
-            Kernel::Relu { x, .. } => (n(x.len()), x.len() as f64, x.len(), x.len()),
-            Kernel::ReluBackward { x, .. } => (n(x.len()), x.len() as f64, 2 * x.len(), x.len()),
-            Kernel::Softmax { rows, cols, .. } | Kernel::LogSoftmax { rows, cols, .. } => {
-                (rc(*rows, *cols), 4.0 * (rows * cols) as f64, rows * cols, rows * cols)
-            }
-            Kernel::SoftmaxBackward { rows, cols, .. } | Kernel::LogSoftmaxBackward { rows, cols, .. } => {
-                (rc(*rows, *cols), 4.0 * (rows * cols) as f64, 2 * rows * cols, rows * cols)
-            }
-            Kernel::SoftmaxCrossEntropy { rows, cols, .. } => {
-                (rc(*rows, *cols), 5.0 * (rows * cols) as f64, rows * cols + rows, rows * cols + rows)
-            }
-            Kernel::KlDiv { rows, cols, .. } => {
-                (rc(*rows, *cols), 8.0 * (rows * cols) as f64, 2 * rows * cols, rows * cols + rows)
-            }
-            Kernel::Add { a, .. } => (n(a.len()), a.len() as f64, 2 * a.len(), a.len()),
-            Kernel::Scale { x, .. } => (n(x.len()), x.len() as f64, x.len(), x.len()),
-            Kernel::ScaleBy { x, .. } => (n(x.len()), x.len() as f64, x.len() + 1, x.len()),
-            Kernel::Axpy { x, .. } => (n(x.len()), 2.0 * x.len() as f64, 2 * x.len(), x.len()),
-            Kernel::Adam { param, .. } => (n(param.len()), 14.0 * param.len() as f64, 4 * param.len(), 3 * param.len()),
+        let dims = self.dims();
+        let layout = match self {
+            Kernel::Matmul { gemm: g, .. } => match (g.trans_a, g.trans_b) {
+                (false, false) => "",
+                (false, true) => ":NT",
+                (true, false) => ":TN",
+                (true, true) => ":TT",
+            },
+            _ => "",
         };
-        Cost { shape, flops, bytes: 4.0 * (read + written) as f64 }
+        let shape = dims.iter().map(usize::to_string).collect::<Vec<_>>().join("x") + layout;
+        let LaunchCost { flops, bytes } = self.op().cost(&dims, self.accumulates());
+        Cost { shape, flops, bytes }
     }
 }
 
