@@ -59,6 +59,19 @@ fn unknown_names_list_the_known_ones() {
     assert!(d.prefer_variant(Op::Matmul, "fastest").is_err());
 }
 
+/// A variant that exists but cannot run here is refused by name with the reason, by the same
+/// lookup a launch makes, and cannot be preferred.
+#[cfg(not(feature = "openblas"))]
+#[test]
+fn a_variant_that_cannot_run_here_says_why() {
+    let d = cpu();
+    let err = d.variant(Op::Matmul, "openblas").unwrap_err();
+    assert!(matches!(err, Error::VariantUnavailable { .. }), "{err:?}");
+    assert!(err.to_string().contains("rebuild with `--features openblas`"), "{err}");
+    assert!(d.prefer_variant(Op::Matmul, "openblas").is_err());
+    assert_eq!(d.variant(Op::Matmul, "naive").unwrap().name, "naive");
+}
+
 #[test]
 fn a_variant_can_be_preferred_and_is_then_used() {
     let d = cpu();

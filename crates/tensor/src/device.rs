@@ -100,26 +100,17 @@ impl Device {
         self.0.backend.guard_violation(buffer)
     }
 
-    /// Looks up a variant by name, with an error that lists the known names.
+    /// The variant of `op` named `name`, by [`resolve`](crate::resolve) over [`Device::variants`]
+    /// (the lookup every backend's launch makes): an unknown name is an error listing the known
+    /// ones, a variant that cannot run here is an error saying why.
     pub fn variant(&self, op: Op, name: &str) -> Result<Variant> {
-        let all = self.variants(op);
-        match all.iter().find(|v| v.name == name) {
-            Some(v) => Ok(v.clone()),
-            None => Err(Error::UnknownVariant {
-                backend: self.label().to_string(),
-                op: op.name(),
-                name: name.to_string(),
-                known: all.iter().map(|v| v.name).collect::<Vec<_>>().join(", "),
-            }),
-        }
+        crate::resolve(self.kind(), op, &self.variants(op), Some(name)).cloned()
     }
 
-    /// Makes tensor ops on this device use the named variant of `op` instead of the default.
+    /// Makes tensor ops on this device use the named variant of `op` instead of the default; the
+    /// name must be one that [`Device::variant`] finds.
     pub fn prefer_variant(&self, op: Op, name: &str) -> Result<()> {
         let variant = self.variant(op, name)?;
-        if let Some(reason) = variant.unavailable {
-            return Err(self.unavailable_variant(op, name, reason));
-        }
         let mut preferred = self.0.preferred.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         preferred[op.index()] = Some(variant.name);
         Ok(())
@@ -199,10 +190,12 @@ impl Device {
 
     /// The name of `op`'s default variant (the first registered), looked up once per device.
     fn default_variant(&self, op: Op) -> &'static str {
-        self.0
-            .default_variants
-            .get_or_init(|| Op::ALL.iter().map(|&op| self.variants(op).first().map_or("", |v| v.name)).collect())
-            [op.index()]
+        self.0.default_variants.get_or_init(|| {
+            Op::ALL
+                .iter()
+                .map(|&op| crate::resolve(self.kind(), op, &self.variants(op), None).map_or("", |v| v.name))
+                .collect()
+        })[op.index()]
     }
 
     fn profiling(&self) -> bool {
@@ -231,11 +224,6 @@ impl Device {
             self.0.backend.set_device_timing(false);
         }
         taken
-    }
-
-    /// The error for a variant that exists but cannot run here; for backends' use.
-    pub fn unavailable_variant(&self, op: Op, name: &str, reason: String) -> Error {
-        Error::VariantUnavailable { backend: self.label().to_string(), op: op.name(), name: name.to_string(), reason }
     }
 }
 
