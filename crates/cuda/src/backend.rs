@@ -21,12 +21,14 @@ use cust::sys;
 
 use kernelab_tensor::{
     Backend, BackendKind, DeviceBuffer, DeviceInfo, Error, Kernel, MemoryLevel, Op, Pool, Result, Roofline, Variant,
+    resolve,
 };
 
 use crate::CUBLAS;
 use crate::cublas::Cublas;
 use crate::plan::{self, Arg, Launch};
-use crate::ptx::{self, PtxModule};
+use crate::ptx::{self, ModuleId, PtxModule};
+use crate::variants::{self, CudaKernel, Entry};
 
 fn device_error(message: impl std::fmt::Display) -> Error {
     Error::Device { backend: "cuda".into(), message: message.to_string() }
@@ -125,8 +127,12 @@ pub struct CudaBackend {
     l2_bytes: usize,
     memory: usize,
     driver_version: String,
-    modules: Mutex<HashMap<&'static str, Module>>,
-    functions: Mutex<HashMap<&'static str, Function>>,
+    /// Loaded modules by their text ([`PtxModule::id`]), and their functions by text and entry
+    /// point: two modules with an entry point of the same name are two functions.
+    modules: Mutex<HashMap<ModuleId, Module>>,
+    functions: Mutex<HashMap<(ModuleId, &'static str), Function>>,
+    /// Each op's variant table ([`variants::table`]), in [`Op::ALL`]'s order.
+    tables: Vec<Vec<Entry>>,
     pool: Arc<Pool<Allocation>>,
     /// Start and end events of every launch since the last `take_device_seconds`, while timing.
     timing: Mutex<Option<Vec<(Event, Event)>>>,
@@ -182,6 +188,10 @@ impl CudaBackend {
                 .unwrap_or_default(),
             modules: Mutex::new(HashMap::new()),
             functions: Mutex::new(HashMap::new()),
+            tables: Op::ALL
+                .iter()
+                .map(|&op| variants::table(op, cublas.as_ref().map(|_| ()).map_err(String::as_str)))
+                .collect(),
             pool: Arc::new(Pool::default()),
             timing: Mutex::new(None),
             cublas,
@@ -212,19 +222,19 @@ impl CudaBackend {
     /// The loaded function `entry` of `module`, loading the module on first use.
     fn function(&self, module: PtxModule, entry: &'static str) -> Result<Function> {
         let mut functions = self.functions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(&f) = functions.get(entry) {
+        if let Some(&f) = functions.get(&(module.id(), entry)) {
             return Ok(f);
         }
         let mut modules = self.modules.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if !modules.contains_key(module.file) {
-            let loaded = self.load_ptx(module.file, module.source)?;
-            modules.insert(module.file, loaded);
-        }
-        let f = modules[module.file]
+        let loaded = match modules.entry(module.id()) {
+            std::collections::hash_map::Entry::Occupied(found) => found.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => slot.insert(self.load_ptx(module.file, module.source)?),
+        };
+        let f = loaded
             .get_function(entry)
             .map_err(driver(&format!("kernels/{} has no entry point `{entry}`", module.file)))?
             .to_raw();
-        functions.insert(entry, Function(f));
+        functions.insert((module.id(), entry), Function(f));
         Ok(Function(f))
     }
 
@@ -461,13 +471,7 @@ impl Backend for CudaBackend {
     }
 
     fn variants(&self, op: Op) -> Vec<Variant> {
-        crate::variant_names(op)
-            .into_iter()
-            .map(|(name, summary)| {
-                let v = Variant::available(name, summary);
-                if name == CUBLAS { v.as_baseline().unavailable_if(self.cublas.as_ref().err().cloned()) } else { v }
-            })
-            .collect()
+        self.tables[op.index()].iter().map(|e| e.variant.clone()).collect()
     }
 
     fn baselines(&self) -> Vec<kernelab_tensor::Baseline> {
@@ -546,24 +550,15 @@ impl Backend for CudaBackend {
 
     fn launch(&self, kernel: Kernel<'_>, variant: Option<&str>) -> Result<()> {
         let op = kernel.op();
-        let name = variant.unwrap_or_else(|| crate::default_variant(op));
-        if !crate::is_variant(op, name) {
-            return Err(Error::UnknownVariant {
-                backend: "cuda".into(),
-                op: op.name(),
-                name: name.into(),
-                known: crate::variant_names(op).iter().map(|(known, _)| *known).collect::<Vec<_>>().join(", "),
-            });
-        }
+        let entry = resolve(BackendKind::Cuda, op, &self.tables[op.index()], variant)?;
         self.bind()?;
-        if let Kernel::Matmul { a, b, c, gemm } = &kernel
-            && name == CUBLAS
-        {
-            return self.cublas_gemm(*a, *b, &**c, gemm);
-        }
-        match plan::plan(&kernel, name)? {
-            Some(launch) => self.run(launch),
-            None => Ok(()),
+        match (entry.kernel, &kernel) {
+            (CudaKernel::Cublas, Kernel::Matmul { a, b, c, gemm }) => self.cublas_gemm(*a, *b, &**c, gemm),
+            (CudaKernel::Cublas, _) => Err(device_error(format!("cuBLAS has no {op} kernel"))),
+            (CudaKernel::Ptx(ptx), _) => match plan::plan(&kernel, &ptx)? {
+                Some(launch) => self.run(launch),
+                None => Ok(()),
+            },
         }
     }
 }

@@ -8,6 +8,18 @@ pub struct PtxModule {
     pub source: &'static str,
 }
 
+/// The identity of a module's text: see [`PtxModule::id`].
+pub type ModuleId = (usize, usize);
+
+impl PtxModule {
+    /// The identity of the module's text, for caches: its address and length. Two texts alive at
+    /// once differ in it (a loaded file's text is leaked, so it stays alive), whatever their
+    /// names; hashing the text itself would cost a pass over it per launch.
+    pub fn id(&self) -> ModuleId {
+        (self.source.as_ptr() as usize, self.source.len())
+    }
+}
+
 pub const ELEMENTWISE: PtxModule =
     PtxModule { file: "elementwise.ptx", source: include_str!("../../../kernels/elementwise.ptx") };
 pub const ROWWISE: PtxModule = PtxModule { file: "rowwise.ptx", source: include_str!("../../../kernels/rowwise.ptx") };

@@ -4,9 +4,10 @@
 
 use std::any::Any;
 
-use kernelab_cuda::plan::{self, Arg, MATMUL_LADDER};
+use kernelab_cuda::plan::{self, Arg};
 use kernelab_cuda::ptx::{self, ParamType};
-use kernelab_tensor::{AdamStep, DeviceBuffer, Gemm, Kernel, Op};
+use kernelab_cuda::variants::{self, CudaKernel, MATMUL_LADDER, PtxKernel};
+use kernelab_tensor::{AdamStep, BackendKind, DeviceBuffer, Error, Gemm, Kernel, Op, resolve};
 
 /// A stand-in buffer: plans only read lengths.
 #[derive(Debug)]
@@ -34,8 +35,17 @@ fn types(args: &[Arg<'_>]) -> Vec<ParamType> {
         .collect()
 }
 
-fn assert_matches(kernel: &Kernel<'_>, variant: &str) {
-    let launch = plan::plan(kernel, variant).unwrap().expect("work to do");
+/// The PTX kernel that `launch` runs for `variant` (the default for `None`) of `op`.
+fn ptx_kernel(op: Op, variant: Option<&str>) -> PtxKernel {
+    let table = variants::table(op, Ok(()));
+    match resolve(BackendKind::Cuda, op, &table, variant).unwrap().kernel {
+        CudaKernel::Ptx(k) => k,
+        CudaKernel::Cublas => panic!("{op} {variant:?} is cuBLAS"),
+    }
+}
+
+fn assert_matches(kernel: &Kernel<'_>, variant: Option<&str>) {
+    let launch = plan::plan(kernel, &ptx_kernel(kernel.op(), variant)).unwrap().expect("work to do");
     let declared = ptx::entry_params(launch.module, launch.entry)
         .unwrap_or_else(|| panic!("kernels/{} has no entry {}", launch.module.file, launch.entry));
     assert_eq!(types(&launch.args), declared, "{} in kernels/{}", launch.entry, launch.module.file);
@@ -52,7 +62,7 @@ fn every_plan_matches_its_entry_point() {
     let mut ops = Vec::new();
     let mut check = |kernel: Kernel<'_>| {
         ops.push(kernel.op());
-        assert_matches(&kernel, "ptx");
+        assert_matches(&kernel, None);
     };
     check(Kernel::Fill { y, value: 1.0 });
     check(Kernel::Relu { x: &x, y });
@@ -83,7 +93,7 @@ fn every_matmul_rung_matches_its_entry_point_in_every_transpose_form() {
     for variant in MATMUL_LADDER.map(|r| r.variant) {
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
             let gemm = Gemm::new(m, n, k).trans(ta, tb).scaled(0.5, 1.0);
-            assert_matches(&Kernel::Matmul { a: &a, b: &b, c, gemm }, variant);
+            assert_matches(&Kernel::Matmul { a: &a, b: &b, c, gemm }, Some(variant));
         }
     }
 }
@@ -119,14 +129,63 @@ fn every_entry_point_is_documented_and_takes_passable_parameters() {
 
 #[test]
 fn empty_work_launches_nothing_and_oversized_work_is_refused() {
+    let (relu, warptile) = (ptx_kernel(Op::Relu, None), ptx_kernel(Op::Matmul, Some("warptile")));
     let (x, y) = (Fake(0), &mut Fake(0));
-    assert!(plan::plan(&Kernel::Relu { x: &x, y }, "ptx").unwrap().is_none());
+    assert!(plan::plan(&Kernel::Relu { x: &x, y }, &relu).unwrap().is_none());
     let (a, b, c) = (Fake(0), Fake(0), &mut Fake(0));
-    assert!(plan::plan(&Kernel::Matmul { a: &a, b: &b, c, gemm: Gemm::new(0, 0, 0) }, "warptile").unwrap().is_none());
+    let empty = Kernel::Matmul { a: &a, b: &b, c, gemm: Gemm::new(0, 0, 0) };
+    assert!(plan::plan(&empty, &warptile).unwrap().is_none());
     let (big, out) = (Fake(1 << 31), &mut Fake(1 << 31));
-    assert!(plan::plan(&Kernel::Relu { x: &big, y: out }, "ptx").is_err());
-    let (a, b, c) = (Fake(4), Fake(4), &mut Fake(4));
-    let kernel = Kernel::Matmul { a: &a, b: &b, c, gemm: Gemm::new(2, 2, 2) };
-    let unknown = plan::plan(&kernel, "strassen").unwrap_err();
-    assert!(unknown.to_string().contains("warptile"), "{unknown}");
+    assert!(plan::plan(&Kernel::Relu { x: &big, y: out }, &relu).is_err());
+    // 1,100,000 rows of C in 16-row tiles need 68,750 blocks along y.
+    let (a, b, c) = (Fake(1_100_000), Fake(16), &mut Fake(1_100_000 * 16));
+    let tall = Kernel::Matmul { a: &a, b: &b, c, gemm: Gemm::new(1_100_000, 16, 1) };
+    let err = plan::plan(&tall, &ptx_kernel(Op::Matmul, Some("tiled"))).unwrap_err().to_string();
+    assert!(err.contains("(1, 68750)") && err.contains("65535"), "{err}");
+    // A kernel of another op is refused, not launched with this op's arguments.
+    let (x, y) = (Fake(4), &mut Fake(4));
+    let err = plan::plan(&Kernel::Relu { x: &x, y }, &warptile).unwrap_err().to_string();
+    assert!(err.contains("is a matmul kernel"), "{err}");
+}
+
+#[test]
+fn grids_cover_the_work_as_their_kernels_expect() {
+    let (m, n, k) = (33, 70, 5);
+    let (a, b, c) = (Fake(m * k), Fake(k * n), &mut Fake(m * n));
+    let kernel = Kernel::Matmul { a: &a, b: &b, c, gemm: Gemm::new(m, n, k) };
+    let grid = |variant| plan::plan(&kernel, &ptx_kernel(Op::Matmul, Some(variant))).unwrap().unwrap().grid;
+    // 16×16 tiles: 5 along the 70 columns, 3 along the 33 rows; naive runs x down the rows.
+    assert_eq!((grid("tiled"), grid("naive"), grid("regblock"), grid("warptile")), ((5, 3), (3, 5), (2, 1), (1, 1)));
+    let (x, y) = (Fake(257 * 3), &mut Fake(257 * 3));
+    let softmax = Kernel::Softmax { x: &x, y, rows: 257, cols: 3 };
+    assert_eq!(plan::plan(&softmax, &ptx_kernel(Op::Softmax, None)).unwrap().unwrap().grid, (257, 1));
+    let (x, y) = (Fake(257 * 3), &mut Fake(257 * 3));
+    assert_eq!(plan::plan(&Kernel::Relu { x: &x, y }, &ptx_kernel(Op::Relu, None)).unwrap().unwrap().grid, (4, 1));
+    let (x, y) = (Fake(3 * 65), &mut Fake(65));
+    let col_sum = Kernel::ColSum { x: &x, y, rows: 3, cols: 65, alpha: 1.0, accumulate: false };
+    assert_eq!(plan::plan(&col_sum, &ptx_kernel(Op::ColSum, None)).unwrap().unwrap().grid, (3, 1));
+    let (x, y) = (Fake(1 << 30), &mut Fake(1 << 30));
+    let capped = plan::plan(&Kernel::Relu { x: &x, y }, &ptx_kernel(Op::Relu, None)).unwrap().unwrap().grid;
+    assert_eq!(capped, (plan::MAX_BLOCKS as u32, 1), "the elementwise kernels stride past the cap");
+}
+
+#[test]
+fn an_unknown_name_is_an_error_listing_the_ladder() {
+    let table = variants::table(Op::Matmul, Ok(()));
+    let err = resolve(BackendKind::Cuda, Op::Matmul, &table, Some("strassen")).unwrap_err();
+    assert!(matches!(err, Error::UnknownVariant { .. }), "{err:?}");
+    assert!(err.to_string().contains("warptile, vec4, regblock, tiled, coalesced, naive, cublas"), "{err}");
+    let table = variants::table(Op::Softmax, Ok(()));
+    let err = resolve(BackendKind::Cuda, Op::Softmax, &table, Some("warptile")).unwrap_err().to_string();
+    assert!(err.contains("`warptile`") && err.contains("it has: ptx"), "{err}");
+}
+
+/// The backend caches modules and functions by the identity of a module's text: a second text
+/// under the same file name (a loaded file called `matmul.ptx`, say) is another module.
+#[test]
+fn module_ids_tell_texts_apart_whatever_their_names() {
+    let text: &'static str = Box::leak(ptx::MATMUL.source.to_string().into_boxed_str());
+    let same_name = ptx::PtxModule { file: ptx::MATMUL.file, source: text };
+    assert_ne!(same_name.id(), ptx::MATMUL.id());
+    assert_eq!(same_name.id(), ptx::PtxModule { file: "elsewhere.ptx", ..same_name }.id());
 }

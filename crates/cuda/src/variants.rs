@@ -1,0 +1,253 @@
+//! The CUDA backend's variants as data: every op's kernels in a table ([`MATMUL_LADDER`] for
+//! matmul, [`KERNELS`] for the ops with one kernel each), each entry naming the variant, its PTX
+//! entry point, its grid and its threads per block. [`table`] turns them into the rows
+//! `variants` lists and `launch` looks up with [`kernelab_tensor::resolve`], the cuBLAS baseline
+//! after the ladder: an unknown name is an error listing the known ones, never another kernel.
+//! Pure data, so it is tested without a GPU (`tests/plans_match_ptx.rs`).
+//!
+//! To add a built-in variant, in order:
+//! 1. Write its entry point in the op family's file under `kernels/` (`matmul.ptx`,
+//!    `elementwise.ptx`, `rowwise.ptx`, `adam.ptx`) with the op's parameters, in the order
+//!    [`plan`](crate::plan::plan) passes every kernel of that op, and name it in the file's
+//!    header comment with what it does differently and its launch shape (a test checks both).
+//! 2. Add one [`PtxKernel`] for it: a matmul rung to [`MATMUL_LADDER`] (slowest first; `variants`
+//!    lists the ladder from the top rung down, the top one the default), a second variant of
+//!    another op to [`KERNELS`] under its own name (the first of an op is its default); its
+//!    [`Grid`] and block say how the launch covers the work.
+//! 3. Add it to `scripts/ptx_emulate.py` (its `ladder` for a matmul rung), which runs every kernel
+//!    on awkward shapes without a GPU; `scripts/check_ptx.py` assembles every entry point by
+//!    itself.
+//! 4. Nothing else dispatches by name: `CudaBackend::launch`, `kernelab bench`, `kernelab check`
+//!    and the conformance suite pick the entry up. Check it with `cargo test -p kernelab-cuda`
+//!    (the parameters against the PTX text, no GPU needed), `python3 scripts/ptx_emulate.py`, and
+//!    on a GPU `kernelab check --backend cuda --variant NAME`.
+
+use kernelab_tensor::{Op, Variant, VariantEntry};
+
+use crate::plan::BLOCK;
+use crate::ptx::{ADAM, ELEMENTWISE, MATMUL, PtxModule, ROWWISE};
+
+/// How a kernel's grid of blocks covers its work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grid {
+    /// `per_block` elements per block along x, at most
+    /// [`MAX_BLOCKS`](crate::plan::MAX_BLOCKS) blocks (the kernel strides past them).
+    Elements { per_block: u32 },
+    /// `per_block` rows per block along x, at most `MAX_BLOCKS` blocks (the kernel strides).
+    Rows { per_block: u32 },
+    /// `per_block` columns per block along x (col_sum), at most `MAX_BLOCKS` blocks (the kernel
+    /// strides).
+    Columns { per_block: u32 },
+    /// One block per tile of `C` of `tile = (columns, rows)`: blocks along x cover the columns of
+    /// `C` and along y its rows, or the other way round where `rows_along_x` (the naive rung).
+    Tiles { tile: (u32, u32), rows_along_x: bool },
+}
+
+/// One built-in CUDA kernel: a variant of `op`, the PTX entry point that runs it, its grid and its
+/// threads per block, and one line on what it does differently. Its parameters are the op's
+/// calling convention ([`plan`](crate::plan::plan) passes them), the same for every variant of
+/// the op.
+#[derive(Clone, Copy, Debug)]
+pub struct PtxKernel {
+    pub op: Op,
+    pub variant: &'static str,
+    pub module: PtxModule,
+    pub entry: &'static str,
+    pub grid: Grid,
+    pub block: (u32, u32),
+    pub summary: &'static str,
+}
+
+/// A rung of the matmul ladder: `tile × tile` of `C` per block, `block` threads.
+const fn rung(
+    variant: &'static str,
+    entry: &'static str,
+    tile: u32,
+    block: (u32, u32),
+    summary: &'static str,
+) -> PtxKernel {
+    let grid = Grid::Tiles { tile: (tile, tile), rows_along_x: false };
+    PtxKernel { op: Op::Matmul, variant, module: MATMUL, entry, grid, block, summary }
+}
+
+/// The matmul ladder, slowest first.
+pub const MATMUL_LADDER: [PtxKernel; 6] = [
+    PtxKernel {
+        // threadIdx.x runs down the columns of C, so blockIdx.x does too.
+        grid: Grid::Tiles { tile: (16, 16), rows_along_x: true },
+        ..rung("naive", "matmul_naive", 16, (16, 16), "one thread per element, neighbouring threads down a column of C")
+    },
+    rung(
+        "coalesced",
+        "matmul_coalesced",
+        16,
+        (16, 16),
+        "one thread per element, neighbouring threads along a row of C",
+    ),
+    rung("tiled", "matmul_tiled", 16, (16, 16), "16×16 tiles staged in shared memory"),
+    rung(
+        "regblock",
+        "matmul_regblock",
+        64,
+        (256, 1),
+        "64×64 block tile, 4×4 per thread in registers, scalar global loads",
+    ),
+    rung(
+        "vec4",
+        "matmul_vec4",
+        64,
+        (256, 1),
+        "64×64 block tile, 4×4 per thread, 128-bit global loads where the layout allows",
+    ),
+    rung(
+        "warptile",
+        "matmul_warptile",
+        128,
+        (256, 1),
+        "128×128 block tile, 8×8 per thread, double-buffered 8-deep k slices, 128-bit loads",
+    ),
+];
+
+/// The variant name of the ops with one PTX kernel each.
+pub const PTX: &str = "ptx";
+
+const ONE_KERNEL: &str = "one hand-written PTX entry point, grid-stride over elements or rows";
+
+/// An elementwise kernel: one thread per element, [`BLOCK`] a block.
+const fn elementwise(op: Op, entry: &'static str) -> PtxKernel {
+    let grid = Grid::Elements { per_block: BLOCK };
+    PtxKernel { op, variant: PTX, module: ELEMENTWISE, entry, grid, block: (BLOCK, 1), summary: ONE_KERNEL }
+}
+
+/// A row-wise kernel: one block of [`BLOCK`] threads per row.
+const fn rowwise(op: Op, entry: &'static str) -> PtxKernel {
+    let grid = Grid::Rows { per_block: 1 };
+    PtxKernel { op, variant: PTX, module: ROWWISE, entry, grid, block: (BLOCK, 1), summary: ONE_KERNEL }
+}
+
+/// The kernel of every op but matmul (one variant each, [`PTX`]), in [`Op::ALL`]'s order.
+pub const KERNELS: [PtxKernel; 17] = [
+    elementwise(Op::Fill, "fill"),
+    elementwise(Op::BiasAdd, "bias_add"),
+    elementwise(Op::BiasRelu, "bias_relu"),
+    PtxKernel {
+        op: Op::ColSum,
+        variant: PTX,
+        module: ROWWISE,
+        entry: "col_sum",
+        grid: Grid::Columns { per_block: 32 },
+        block: (32, 8),
+        summary: ONE_KERNEL,
+    },
+    elementwise(Op::Relu, "relu"),
+    elementwise(Op::ReluBackward, "relu_backward"),
+    rowwise(Op::Softmax, "softmax"),
+    rowwise(Op::SoftmaxBackward, "softmax_backward"),
+    rowwise(Op::LogSoftmax, "log_softmax"),
+    rowwise(Op::LogSoftmaxBackward, "log_softmax_backward"),
+    rowwise(Op::SoftmaxCrossEntropy, "softmax_cross_entropy"),
+    rowwise(Op::KlDiv, "kl_div"),
+    elementwise(Op::Add, "add"),
+    elementwise(Op::Scale, "scale"),
+    elementwise(Op::ScaleBy, "scale_by"),
+    elementwise(Op::Axpy, "axpy"),
+    PtxKernel { module: ADAM, ..elementwise(Op::Adam, "adam") },
+];
+
+/// The name of the cuBLAS matmul variant.
+pub const CUBLAS: &str = "cublas";
+
+/// What a CUDA variant runs.
+#[derive(Clone, Copy, Debug)]
+pub enum CudaKernel {
+    /// A PTX entry point, launched by [`plan`](crate::plan::plan).
+    Ptx(PtxKernel),
+    /// cuBLAS SGEMM, the vendor baseline (matmul).
+    Cublas,
+}
+
+/// One row of an op's table: the variant and what runs it.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub variant: Variant,
+    pub kernel: CudaKernel,
+}
+
+impl VariantEntry for Entry {
+    fn variant(&self) -> &Variant {
+        &self.variant
+    }
+}
+
+/// The variants of `op`, the default first: for matmul the ladder from the top rung down, then
+/// `cublas` (unavailable for the reason `cublas` gives, where it could not be loaded); for every
+/// other op its one PTX kernel.
+pub fn table(op: Op, cublas: Result<(), &str>) -> Vec<Entry> {
+    let ptx = |k: &PtxKernel| Entry { variant: Variant::available(k.variant, k.summary), kernel: CudaKernel::Ptx(*k) };
+    match op {
+        Op::Matmul => {
+            let mut table: Vec<Entry> = MATMUL_LADDER.iter().rev().map(ptx).collect();
+            table.push(Entry {
+                variant: Variant::available(
+                    CUBLAS,
+                    "cuBLAS SGEMM (FP32, TF32 off), loaded at run time: the vendor baseline",
+                )
+                .as_baseline()
+                .unavailable_if(cublas.err().map(str::to_string)),
+                kernel: CudaKernel::Cublas,
+            });
+            table
+        }
+        _ => KERNELS.iter().filter(|k| k.op == op).map(ptx).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_op_has_a_table_the_default_first() {
+        for op in Op::ALL {
+            let table = table(op, Ok(()));
+            let names: Vec<&str> = table.iter().map(|e| e.variant.name).collect();
+            let mut unique = names.clone();
+            unique.sort_unstable();
+            unique.dedup();
+            assert_eq!(unique.len(), names.len(), "{op}: {names:?}");
+            match op {
+                Op::Matmul => {
+                    assert_eq!(names, ["warptile", "vec4", "regblock", "tiled", "coalesced", "naive", CUBLAS])
+                }
+                _ => assert_eq!(names, [PTX], "{op}"),
+            }
+            for entry in &table {
+                if let CudaKernel::Ptx(k) = entry.kernel {
+                    assert_eq!((k.op, k.variant), (op, entry.variant.name));
+                }
+            }
+        }
+    }
+
+    /// The `ptx` kernel of every op but matmul is the entry point named after the op (the calling
+    /// convention a loaded PTX file is held to), in a module that has it.
+    #[test]
+    fn every_op_but_matmul_has_a_ptx_kernel_named_after_it() {
+        for op in Op::ALL.into_iter().filter(|&op| op != Op::Matmul) {
+            let ptx: Vec<&PtxKernel> = KERNELS.iter().filter(|k| k.op == op && k.variant == PTX).collect();
+            assert!(matches!(ptx.as_slice(), [k] if k.entry == op.name()), "{op}: {ptx:?}");
+        }
+        for k in KERNELS.iter().chain(&MATMUL_LADDER) {
+            assert!(crate::ptx::entries(k.module).contains(&k.entry), "{} in {}", k.entry, k.module.file);
+        }
+    }
+
+    #[test]
+    fn cublas_is_listed_with_the_reason_it_cannot_load() {
+        let table = table(Op::Matmul, Err("libcublas not found"));
+        let cublas = table.last().unwrap();
+        assert!(matches!(cublas.kernel, CudaKernel::Cublas) && cublas.variant.baseline);
+        assert_eq!(cublas.variant.unavailable.as_deref(), Some("libcublas not found"));
+        assert!(self::table(Op::Matmul, Ok(())).iter().all(|e| e.variant.is_available()));
+    }
+}
