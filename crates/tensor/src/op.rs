@@ -1,5 +1,34 @@
 //! The catalogue of kernel entry points. Every backend implements every [`Op`]; the registries, the
 //! benchmark and the conformance suite all enumerate [`Op::ALL`].
+//!
+//! To add an op, every place to touch, in order (the compiler's exhaustive matches point at most
+//! of them; `tests/conformance.rs` fails until the op has its line):
+//! 1. `crates/tensor/src/op.rs` (here): the variant, its place in [`Op::ALL`], its name in
+//!    [`Op::name`], its [`OpFamily`] (which decides how a benchmark shape is read) and its
+//!    FLOPs and bytes in [`Op::cost`].
+//! 2. `crates/tensor/src/kernel.rs`: the [`Kernel`](crate::Kernel) variant with its buffers and
+//!    parameters and the math in its doc comment, and its arms in `op`, `work`, `dims`,
+//!    `accumulates` (if it adds into an output) and `check` (every buffer's length).
+//! 3. `crates/tensor/src/ops.rs` (the tensor method that launches it) and, for a differentiable
+//!    op, `crates/tensor/src/tape.rs` (its node and backward rule, the formula on top).
+//! 4. `crates/bench/src/reference.rs`: the f64 reference; `crates/bench/src/case.rs`: its inputs
+//!    in `Case::new` (skewed so that a wrong kernel cannot pass by luck), `expected` and the
+//!    kernel `Prepared::launch` builds; `crates/bench/src/conformance.rs`: its knobs in
+//!    `knob_sets` if it has any (awkward shapes come from its family).
+//! 5. CPU: the loop body in `crates/cpu/src/elementwise.rs` or `rowwise.rs` (one `multiversion!`
+//!    function; the instruction-set table serves every op but matmul) and its arm in
+//!    `elementwise_or_rowwise` in `crates/cpu/src/lib.rs`.
+//! 6. CUDA: the entry point in `kernels/*.ptx` (named after the op, listed in the file's header
+//!    comment with its parameters), its `PtxKernel` in `KERNELS` (`crates/cuda/src/variants.rs`),
+//!    its arguments in `args` (`crates/cuda/src/plan.rs`), its plan check in
+//!    `crates/cuda/tests/plans_match_ptx.rs`, and its cases in `scripts/ptx_emulate.py`.
+//! 7. WGPU: the entry point in `shaders/*.wgsl` and its entry in the variant table and launch
+//!    plan of `crates/wgpu/src/` (the bindings and parameter words the op passes).
+//! 8. Loaded kernels: the op's C function in `examples/kernels/kernelab.h` and its call in the
+//!    CPU backend's library loader, and its calling convention in `docs/kernels.md`.
+//! 9. Tests: its line in `tests/conformance.rs`, a gradient check in `tests/gradcheck.rs` for a
+//!    differentiable op. `kernelab bench --op NAME` and `kernelab check` pick it up from
+//!    [`Op::ALL`]; `benches/kernels.rs` times a chosen few ops (add it there if it should be one).
 
 use std::fmt;
 use std::str::FromStr;
