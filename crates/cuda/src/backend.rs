@@ -133,6 +133,8 @@ pub struct CudaBackend {
     functions: Mutex<HashMap<(ModuleId, &'static str), Function>>,
     /// Each op's variant table ([`variants::table`]), in [`Op::ALL`]'s order.
     tables: Vec<Vec<Entry>>,
+    /// Kernels loaded from PTX files ([`crate::loaded`]), of every op, in load order.
+    loaded: Mutex<Vec<Entry>>,
     pool: Arc<Pool<Allocation>>,
     /// Start and end events of every launch since the last `take_device_seconds`, while timing.
     timing: Mutex<Option<Vec<(Event, Event)>>>,
@@ -192,6 +194,7 @@ impl CudaBackend {
                 .iter()
                 .map(|&op| variants::table(op, cublas.as_ref().map(|_| ()).map_err(String::as_str)))
                 .collect(),
+            loaded: Mutex::new(Vec::new()),
             pool: Arc::new(Pool::default()),
             timing: Mutex::new(None),
             cublas,
@@ -209,13 +212,11 @@ impl CudaBackend {
     /// Loads PTX text as a module; a failure carries the driver's JIT error log and the file name.
     pub fn load_ptx(&self, file: &str, source: &str) -> Result<Module> {
         self.bind()?;
-        let text = CString::new(source).map_err(|_| device_error(format!("kernels/{file} contains a NUL byte")))?;
+        // The built-in modules are named by their file under kernels/; a loaded file by its path.
+        let file = if file.contains('/') { file.to_string() } else { format!("kernels/{file}") };
+        let text = CString::new(source).map_err(|_| device_error(format!("{file} contains a NUL byte")))?;
         Module::from_ptx_cstr(&text, &[]).map_err(|e| {
-            device_error(format!(
-                "kernels/{file} failed to load: {}; the JIT log says: {}",
-                code(e),
-                jit_error_log(&text)
-            ))
+            device_error(format!("{file} failed to load: {}; the JIT log says: {}", code(e), jit_error_log(&text)))
         })
     }
 
@@ -471,7 +472,9 @@ impl Backend for CudaBackend {
     }
 
     fn variants(&self, op: Op) -> Vec<Variant> {
-        self.tables[op.index()].iter().map(|e| e.variant.clone()).collect()
+        let loaded = self.loaded.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let of_op = loaded.iter().filter(|e| matches!(e.kernel, CudaKernel::Ptx(k) if k.op == op));
+        self.tables[op.index()].iter().chain(of_op).map(|e| e.variant.clone()).collect()
     }
 
     fn baselines(&self) -> Vec<kernelab_tensor::Baseline> {
@@ -548,11 +551,26 @@ impl Backend for CudaBackend {
         Ok(Some(seconds))
     }
 
+    fn load_kernel(&self, file: &kernelab_tensor::KernelFile) -> Result<Variant> {
+        let checked = crate::loaded::check(file)?;
+        // JIT-compile it now, so a file the driver refuses is an error of its own, with the log.
+        self.function(checked.module, checked.entry).map_err(|e| file.error(e.to_string()))?;
+        let mut loaded = self.loaded.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        crate::loaded::register(&mut loaded, file, checked)
+    }
+
     fn launch(&self, kernel: Kernel<'_>, variant: Option<&str>) -> Result<()> {
         let op = kernel.op();
-        let entry = resolve(BackendKind::Cuda, op, &self.tables[op.index()], variant)?;
+        let from_file = variant.and_then(|name| {
+            let loaded = self.loaded.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            loaded.iter().find(|e| e.variant.name == name).map(|e| e.kernel)
+        });
+        let found = match from_file {
+            Some(found) => found,
+            None => resolve(BackendKind::Cuda, op, &self.tables[op.index()], variant)?.kernel,
+        };
         self.bind()?;
-        match (entry.kernel, &kernel) {
+        match (found, &kernel) {
             (CudaKernel::Cublas, Kernel::Matmul { a, b, c, gemm }) => self.cublas_gemm(*a, *b, &**c, gemm),
             (CudaKernel::Cublas, _) => Err(device_error(format!("cuBLAS has no {op} kernel"))),
             (CudaKernel::Ptx(ptx), _) => match plan::plan(&kernel, &ptx)? {

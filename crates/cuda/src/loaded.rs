@@ -6,9 +6,10 @@
 //! catch what it would not name well (a missing entry, a parameter list of another op) and run
 //! everywhere.
 
-use kernelab_tensor::{KernelFile, Op, Result};
+use kernelab_tensor::{KernelFile, Op, OpFamily, Result, Variant};
 
 use crate::ptx::{self, MATMUL, ParamType, PtxModule};
+use crate::variants::{CudaKernel, Entry, Grid, PtxKernel};
 
 /// A PTX file that passed the checks: its text as a module, the entry point to launch and the
 /// threads per block its header declares.
@@ -71,6 +72,47 @@ pub fn check(file: &KernelFile) -> Result<CheckedPtx> {
     Ok(CheckedPtx { module, entry, block })
 }
 
+/// Adds the checked file to `loaded` (the device's loaded kernels) and returns its variant: run
+/// like a built-in kernel of its op, with the file's module and entry point, the grid its
+/// header's geometry gives and its block. The same file loaded again (same bytes and entry) is
+/// the variant it already is; another file of the same name gets `name#2`, `name#3`, ….
+pub fn register(loaded: &mut Vec<Entry>, file: &KernelFile, checked: CheckedPtx) -> Result<Variant> {
+    let g = file.geometry;
+    let missing = |what: &str| file.error(format!("its header lacks the {what} a {} kernel needs", file.op));
+    let grid = match file.op.family() {
+        OpFamily::Matmul => Grid::Tiles { tile: g.tile.ok_or_else(|| missing("tile=WxH"))?, rows_along_x: false },
+        OpFamily::Rowwise if file.op == Op::ColSum => {
+            Grid::Columns { per_block: g.rows.ok_or_else(|| missing("rows=N"))? }
+        }
+        OpFamily::Rowwise => Grid::Rows { per_block: g.rows.ok_or_else(|| missing("rows=N"))? },
+        OpFamily::Elementwise => Grid::Elements { per_block: g.items.ok_or_else(|| missing("items=N"))? },
+    };
+    let same = |e: &&Entry| {
+        e.variant.source.as_ref() == Some(&file.source)
+            && matches!(e.kernel, CudaKernel::Ptx(k) if k.entry == checked.entry && k.op == file.op)
+    };
+    if let Some(existing) = loaded.iter().find(same) {
+        return Ok(existing.variant.clone());
+    }
+    let taken = |name: &str| loaded.iter().any(|e| e.variant.name == name);
+    let name: &'static str = match (2..).map(|i| format!("{}#{i}", file.name)).find(|n| !taken(n)) {
+        Some(other) if taken(file.name) => Box::leak(other.into_boxed_str()),
+        _ => file.name,
+    };
+    let kernel = PtxKernel {
+        op: file.op,
+        variant: name,
+        module: checked.module,
+        entry: checked.entry,
+        grid,
+        block: checked.block,
+        summary: "a PTX kernel loaded from a file",
+    };
+    let variant = Variant { name, ..Variant::from_file(file, kernel.summary) };
+    loaded.push(Entry { variant: variant.clone(), kernel: CudaKernel::Ptx(kernel) });
+    Ok(variant)
+}
+
 fn listed(entries: &[&str]) -> String {
     if entries.is_empty() { "none".into() } else { entries.join(", ") }
 }
@@ -122,6 +164,22 @@ mod tests {
         let named = write(&dir, "mine.ptx", &format!("{only} entry=my_mm"), &tiled_as("my_mm"));
         let checked = check(&named).unwrap();
         assert_eq!((checked.entry, checked.block), ("my_mm", (16, 16)));
+    }
+
+    #[test]
+    fn a_loaded_file_is_an_entry_with_its_geometry_once_per_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let head = "// kernelab: op=matmul tile=32x8 block=16x16 entry=my_mm";
+        let file = write(&dir, "mine.ptx", head, &tiled_as("my_mm"));
+        let mut loaded = Vec::new();
+        let v = register(&mut loaded, &file, check(&file).unwrap()).unwrap();
+        assert_eq!((v.name, v.source.as_ref().map(|s| s.sha256.len())), ("mine.ptx", Some(64)));
+        let CudaKernel::Ptx(k) = loaded[0].kernel else { panic!("a PTX entry") };
+        assert_eq!((k.entry, k.block, k.grid), ("my_mm", (16, 16), Grid::Tiles { tile: (32, 8), rows_along_x: false }));
+        assert_eq!(register(&mut loaded, &file, check(&file).unwrap()).unwrap().name, "mine.ptx");
+        assert_eq!(loaded.len(), 1, "the same file twice is one variant");
+        let other = write(&dir, "mine.ptx", &format!("{head}\n// changed"), &tiled_as("my_mm"));
+        assert_eq!(register(&mut loaded, &other, check(&other).unwrap()).unwrap().name, "mine.ptx#2");
     }
 
     #[test]
