@@ -4,7 +4,8 @@
 //! Every wgpu call that can fail validation runs inside an error scope, so a bad shader, an
 //! oversized buffer or a lost device comes back as a typed [`Error`], never a panic. Each op's
 //! variants are one table of data (`table.rs`), looked up with [`kernelab_tensor::resolve`];
-//! what an entry point receives is the op's calling convention (`convention.rs`); pipelines are
+//! what an entry point receives is the op's calling convention (`convention.rs`), the same for
+//! the built-in shaders and for a WGSL file loaded at run time (`load.rs`); pipelines are
 //! compiled once per (source, entry point) and cached (`pipeline.rs`); `launch.rs` records the
 //! dispatch.
 //!
@@ -15,6 +16,7 @@
 
 pub mod convention;
 mod launch;
+mod load;
 mod pipeline;
 pub mod shaders;
 pub mod table;
@@ -23,7 +25,7 @@ use std::any::Any;
 use std::sync::{Arc, Mutex, RwLock};
 
 use kernelab_tensor::{
-    Backend, BackendKind, DeviceBuffer, DeviceInfo, Error, Kernel, Op, Pool, Result, Variant, resolve,
+    Backend, BackendKind, DeviceBuffer, DeviceInfo, Error, Kernel, KernelFile, Op, Pool, Result, Variant, resolve,
 };
 
 use table::Entry;
@@ -365,6 +367,10 @@ impl Backend for WgpuBackend {
             .iter()
             .map(|e| e.variant.clone())
             .collect()
+    }
+
+    fn load_kernel(&self, file: &KernelFile) -> Result<Variant> {
+        self.load(file)
     }
 
     fn alloc(&self, len: usize) -> Result<Box<dyn DeviceBuffer>> {

@@ -6,7 +6,8 @@
 //! To add a built-in variant: write its entry point in the shader of its family (`shaders/*.wgsl`,
 //! and its line in that file's header), add a [`Rung`] to [`MATMUL_LADDER`] (or, for another op,
 //! its line in [`ONE_ENTRY`]), and run the conformance suite (`KERNELAB_REQUIRE=wgpu cargo test
-//! --test conformance`); the entry's bindings must follow [`crate::convention`].
+//! --test conformance`); the entry's bindings must follow [`crate::convention`], which the test
+//! `builtin_entries_follow_the_convention` checks.
 
 use kernelab_tensor::{Geometry, Op, Variant, VariantEntry};
 
