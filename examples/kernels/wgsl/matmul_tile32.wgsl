@@ -9,13 +9,14 @@
 //   @binding(1) A (read), @binding(3) B (read), @binding(2) C (read_write)
 //   (optionally A and B again as array<vec4<f32>> at 5 and 6)
 // Geometry: the header's tile=32x32 says one workgroup writes a 32 × 32 tile of C, so the host
-// dispatches (⌈n/32⌉, ⌈m/32⌉) workgroups. Here 16 × 16 invocations share the tile, each writing a
-// 2 × 2 block of it (rows lid.y and lid.y + 16, columns lid.x and lid.x + 16), and the k loop
-// stages 32-deep slices of op(A) and op(B) in workgroup memory.
+// dispatches (⌈n/32⌉, ⌈m/32⌉) workgroups. Here WG × WG = 16 × 16 invocations share the tile,
+// each writing PER × PER = 2 × 2 values of it (rows lid.y + WG·r, columns lid.x + WG·s), and the
+// k loop stages TILE-deep slices of op(A) and op(B) in workgroup memory.
 //
 // Run it beside the built-in ladder, checked and timed:
 //   kernelab bench --op matmul --backend wgpu --kernel examples/kernels/wgsl/matmul_tile32.wgsl
-// Change TILE (and the tile= of the header, and the arrays below) to try another tile size.
+// To try another tile, change PER (or WG) below and the header's tile= to TILE = WG·PER on each
+// side: PER = 4 is a 64 × 64 tile, PER = 1 a 16 × 16 one.
 
 struct Params {
     m: u32,
@@ -33,10 +34,11 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> c: array<f32>;
 @group(0) @binding(3) var<storage, read> b: array<f32>;
 
-const TILE: u32 = 32u;
-const HALF: u32 = 16u;
-var<workgroup> slice_a: array<array<f32, 32>, 32>;  // op(A)[row0 + r, q0 + q] at [r][q]
-var<workgroup> slice_b: array<array<f32, 32>, 32>;  // op(B)[q0 + q, col0 + j] at [q][j]
+const WG: u32 = 16u;  // invocations along each side of the workgroup
+const PER: u32 = 2u;  // values of C per invocation along each side
+const TILE: u32 = WG * PER;
+var<workgroup> slice_a: array<array<f32, TILE>, TILE>;  // op(A)[row0 + r, q0 + q] at [r][q]
+var<workgroup> slice_b: array<array<f32, TILE>, TILE>;  // op(B)[q0 + q, col0 + j] at [q][j]
 
 // op(A)[i, q], zero outside the matrix: a partial tile adds nothing.
 fn a_at(i: u32, q: u32) -> f32 {
@@ -60,39 +62,39 @@ fn b_at(q: u32, j: u32) -> f32 {
     return b[q * p.n + j];
 }
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(WG, WG)
 fn matmul_tile32(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let row0 = wid.y * TILE;
     let col0 = wid.x * TILE;
-    var acc: array<f32, 4>;  // [2·r + s]: row lid.y + 16·r, column lid.x + 16·s of the tile
+    var acc: array<f32, PER * PER>;  // [PER·r + s]: row lid.y + WG·r, column lid.x + WG·s of the tile
     for (var q0 = 0u; q0 < p.k; q0 += TILE) {
-        // Each invocation stages four values of each slice.
-        for (var r = 0u; r < 2u; r++) {
-            for (var s = 0u; s < 2u; s++) {
-                let y = lid.y + r * HALF;
-                let x = lid.x + s * HALF;
+        // Each invocation stages PER × PER values of each slice.
+        for (var r = 0u; r < PER; r++) {
+            for (var s = 0u; s < PER; s++) {
+                let y = lid.y + r * WG;
+                let x = lid.x + s * WG;
                 slice_a[y][x] = a_at(row0 + y, q0 + x);
                 slice_b[y][x] = b_at(q0 + y, col0 + x);
             }
         }
         workgroupBarrier();
         for (var q = 0u; q < TILE; q++) {
-            for (var r = 0u; r < 2u; r++) {
-                for (var s = 0u; s < 2u; s++) {
-                    acc[2u * r + s] += slice_a[lid.y + r * HALF][q] * slice_b[q][lid.x + s * HALF];
+            for (var r = 0u; r < PER; r++) {
+                for (var s = 0u; s < PER; s++) {
+                    acc[PER * r + s] += slice_a[lid.y + r * WG][q] * slice_b[q][lid.x + s * WG];
                 }
             }
         }
         workgroupBarrier();
     }
-    // Write the 2 × 2 block, skipping what lies outside C (the bounds guard).
-    for (var r = 0u; r < 2u; r++) {
-        for (var s = 0u; s < 2u; s++) {
-            let i = row0 + lid.y + r * HALF;
-            let j = col0 + lid.x + s * HALF;
+    // Write this invocation's values, skipping what lies outside C (the bounds guard).
+    for (var r = 0u; r < PER; r++) {
+        for (var s = 0u; s < PER; s++) {
+            let i = row0 + lid.y + r * WG;
+            let j = col0 + lid.x + s * WG;
             if (i < p.m && j < p.n) {
                 let at = i * p.n + j;
-                var v = p.alpha * acc[2u * r + s];
+                var v = p.alpha * acc[PER * r + s];
                 if (p.beta != 0.0) {
                     v += p.beta * c[at];
                 }
