@@ -21,6 +21,8 @@ mod pipeline;
 pub mod shaders;
 pub mod table;
 
+pub use load::{Checked, check_file};
+
 use std::any::Any;
 use std::sync::{Arc, Mutex, RwLock};
 

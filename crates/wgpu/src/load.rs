@@ -15,35 +15,50 @@ fn leak(text: impl Into<String>) -> &'static str {
     Box::leak(text.into().into_boxed_str())
 }
 
+/// What [`check_file`] found in a WGSL file: the entry point to run and its workgroup size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checked {
+    pub entry: String,
+    pub workgroup_size: [u32; 3],
+}
+
+/// Everything about a `.wgsl` kernel file that needs no device: it compiles (naga), its entry
+/// point is the named one or its only `@compute` one, and the bindings that entry uses follow
+/// its op's [convention](crate::convention). Loading it runs this first; a host without an
+/// adapter can still check a file with it.
+pub fn check_file(file: &KernelFile) -> Result<Checked> {
+    if file.kind != SourceKind::Wgsl {
+        return Err(file.error("the wgpu backend loads .wgsl files only"));
+    }
+    let text = file.text()?;
+    let (module, info) = parse(file, text)?;
+    let index = pick_entry(file, &module)?;
+    let point = &module.entry_points[index];
+    check_bindings(file.op, &module, &info, index)
+        .map_err(|why| file.error(format!("entry `{}`: {why}", point.name)))?;
+    Ok(Checked { entry: point.name.clone(), workgroup_size: point.workgroup_size })
+}
+
 impl WgpuBackend {
     /// [`Backend::load_kernel`](kernelab_tensor::Backend::load_kernel) for a `.wgsl` file: the
     /// same file (path, bytes and entry point) loaded again is the same variant; another file of
     /// the same name is `NAME#2`, `NAME#3`, ….
     pub(crate) fn load(&self, file: &KernelFile) -> Result<Variant> {
-        if file.kind != SourceKind::Wgsl {
-            return Err(file.error("the wgpu backend loads .wgsl files only"));
-        }
+        let Checked { entry, workgroup_size: [x, y, z] } = check_file(file)?;
         let op = file.op;
-        let text = file.text()?;
-        let (module, info) = parse(file, text)?;
-        let index = pick_entry(file, &module)?;
-        let point = &module.entry_points[index];
-        check_bindings(op, &module, &info, index)
-            .map_err(|why| file.error(format!("entry `{}`: {why}", point.name)))?;
         let mut tables = self.tables.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         let table = &mut tables[op.index()];
-        let same = |e: &&Entry| e.variant.source.as_ref() == Some(&file.source) && e.code.entry == point.name;
+        let same = |e: &&Entry| e.variant.source.as_ref() == Some(&file.source) && e.code.entry == entry;
         if let Some(loaded) = table.iter().find(same) {
             return Ok(loaded.variant.clone());
         }
         let code = Code {
-            shader: Shader { file: leak(file.source.path.as_str()), source: leak(text) },
-            entry: leak(point.name.as_str()),
+            shader: Shader { file: leak(file.source.path.as_str()), source: leak(file.text()?) },
+            entry: leak(entry),
             geometry: file.geometry,
         };
         self.pipeline(op, code.shader, code.entry)
             .map_err(|e| file.error(format!("wgpu refused entry `{}`: {e}", code.entry)))?;
-        let [x, y, z] = point.workgroup_size;
         let launch = match code.geometry.tile {
             Some((w, h)) => format!("tile {w}×{h}"),
             None => format!("{} per workgroup", code.geometry.items.or(code.geometry.rows).unwrap_or(1)),
