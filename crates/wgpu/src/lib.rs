@@ -2,24 +2,35 @@
 //! `wgpu` on any Vulkan, Metal or DX12 adapter, a software one (Mesa's lavapipe) included.
 //!
 //! Every wgpu call that can fail validation runs inside an error scope, so a bad shader, an
-//! oversized buffer or a lost device comes back as a typed [`Error`], never a panic. Pipelines
-//! are compiled once per entry point and cached. `launch.rs` maps each [`Kernel`] to its dispatch.
+//! oversized buffer or a lost device comes back as a typed [`Error`], never a panic. Each op's
+//! variants are one table of data (`table.rs`), looked up with [`kernelab_tensor::resolve`];
+//! what an entry point receives is the op's calling convention (`convention.rs`), the same for
+//! the built-in shaders and for a WGSL file loaded at run time (`load.rs`); pipelines are
+//! compiled once per (source, entry point) and cached (`pipeline.rs`); `launch.rs` records the
+//! dispatch.
 //!
 //! Launches are recorded into one pending command encoder and submitted together when the host
 //! next needs the device: before an upload (a queued write must not overtake recorded work), a
 //! download, or a synchronize. A training step, which uploads a batch and then only launches,
 //! is therefore one submission.
 
+pub mod convention;
 mod launch;
+mod load;
+mod pipeline;
 pub mod shaders;
+pub mod table;
+
+pub use load::{Checked, check_file};
 
 use std::any::Any;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
-use kernelab_tensor::{Backend, BackendKind, DeviceBuffer, DeviceInfo, Error, Kernel, Op, Pool, Result, Variant};
+use kernelab_tensor::{
+    Backend, BackendKind, DeviceBuffer, DeviceInfo, Error, Kernel, KernelFile, Op, Pool, Result, Variant, resolve,
+};
 
-use shaders::Shader;
+use table::Entry;
 
 /// A device buffer: a wgpu storage buffer of `len` f32 values, its size rounded up to 16 bytes so it
 /// can also be read as `array<vec4<f32>>`,
@@ -52,13 +63,16 @@ impl DeviceBuffer for WgpuBuffer {
     }
 }
 
-/// One wgpu device and queue, with its compiled pipelines.
+/// One wgpu device and queue, with its variant tables and compiled pipelines.
 pub struct WgpuBackend {
     device: wgpu::Device,
     queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
     limits: wgpu::Limits,
-    pipelines: Mutex<HashMap<&'static str, wgpu::ComputePipeline>>,
+    /// Every op's variants, indexed by [`Op::index`]: the built-in ones, then those loaded from
+    /// files in load order.
+    tables: RwLock<Vec<Vec<Entry>>>,
+    pipelines: Mutex<pipeline::Cache>,
     /// Launches recorded since the last submission, and how many.
     pending: Mutex<(Option<wgpu::CommandEncoder>, usize)>,
     /// Freed buffers by length, so a training step creates none.
@@ -191,7 +205,8 @@ impl WgpuBackend {
             queue,
             info: adapter.get_info(),
             limits,
-            pipelines: Mutex::new(HashMap::new()),
+            tables: RwLock::new(table::builtin()),
+            pipelines: Mutex::new(pipeline::Cache::default()),
             pending: Mutex::new((None, 0)),
             pool: Arc::new(Pool::default()),
             timestamps,
@@ -230,38 +245,6 @@ impl WgpuBackend {
     /// Bytes of freed buffers the pool holds for reuse.
     pub fn pooled_bytes(&self) -> usize {
         self.pool.bytes()
-    }
-
-    /// Compiles a WGSL file, reporting the compiler's message with the file's name.
-    pub fn compile(&self, shader: Shader) -> Result<wgpu::ShaderModule> {
-        self.checked(shader.file, || {
-            self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(shader.file),
-                source: wgpu::ShaderSource::Wgsl(shader.source.into()),
-            })
-        })
-        .map_err(|e| device_error(format!("shader {} failed to compile: {e}", shader.file)))
-    }
-
-    /// The compiled pipeline of `entry` in `shader`, compiled on first use.
-    fn pipeline(&self, shader: Shader, entry: &'static str) -> Result<wgpu::ComputePipeline> {
-        let mut cache = self.pipelines.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(p) = cache.get(entry) {
-            return Ok(p.clone());
-        }
-        let module = self.compile(shader)?;
-        let pipeline = self.checked(entry, || {
-            self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry),
-                layout: None,
-                module: &module,
-                entry_point: Some(entry),
-                compilation_options: Default::default(),
-                cache: None,
-            })
-        })?;
-        cache.insert(entry, pipeline.clone());
-        Ok(pipeline)
     }
 
     /// Records into the pending encoder (created on first use), then submits when it is full. `f`
@@ -354,6 +337,7 @@ impl WgpuBackend {
     }
 }
 
+/// The wgpu buffer of a [`WgpuBuffer`]; a buffer of another backend is an error.
 fn own(b: &dyn DeviceBuffer) -> Result<&wgpu::Buffer> {
     b.as_any()
         .downcast_ref::<WgpuBuffer>()
@@ -381,15 +365,14 @@ impl Backend for WgpuBackend {
     }
 
     fn variants(&self, op: Op) -> Vec<Variant> {
-        match op {
-            Op::Matmul => vec![
-                Variant::available("regblock", "64×64 tile per workgroup, 4×4 per invocation in registers"),
-                Variant::available("vec4", "regblock with 128-bit tile loads where the layout allows"),
-                Variant::available("tiled", "16×16 tiles staged in workgroup memory"),
-                Variant::available("naive", "one invocation per element, dot product from memory"),
-            ],
-            _ => vec![Variant::available("wgsl", "one WGSL entry point, grid-stride over elements or rows")],
-        }
+        self.tables.read().unwrap_or_else(|poisoned| poisoned.into_inner())[op.index()]
+            .iter()
+            .map(|e| e.variant.clone())
+            .collect()
+    }
+
+    fn load_kernel(&self, file: &KernelFile) -> Result<Variant> {
+        self.load(file)
     }
 
     fn alloc(&self, len: usize) -> Result<Box<dyn DeviceBuffer>> {
@@ -493,20 +476,11 @@ impl Backend for WgpuBackend {
 
     fn launch(&self, kernel: Kernel<'_>, variant: Option<&str>) -> Result<()> {
         let op = kernel.op();
-        let variant = match variant {
-            None => self.variants(op)[0].name,
-            Some(name) => self.variants(op).into_iter().find(|v| v.name == name).map(|v| v.name).ok_or_else(|| {
-                Error::UnknownVariant {
-                    backend: "wgpu".into(),
-                    op: op.name(),
-                    name: name.into(),
-                    known: self.variants(op).iter().map(|v| v.name).collect::<Vec<_>>().join(", "),
-                }
-            })?,
+        let (name, code) = {
+            let tables = self.tables.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let found = resolve(BackendKind::Wgpu, op, &tables[op.index()], variant)?;
+            (found.variant.name, found.code)
         };
-        match launch::plan(&kernel, variant)? {
-            Some(dispatch) => self.run(dispatch),
-            None => Ok(()),
-        }
+        self.run(&kernel, name, code)
     }
 }

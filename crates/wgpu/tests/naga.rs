@@ -1,5 +1,9 @@
 //! Every WGSL file parses and validates with naga: no GPU needed.
 
+use std::path::Path;
+
+use kernelab_tensor::{KernelFile, Op};
+use kernelab_wgpu::check_file;
 use kernelab_wgpu::shaders::ALL;
 
 #[test]
@@ -22,4 +26,41 @@ fn every_shader_file_starts_with_a_header_naming_its_bindings() {
         let header: String = shader.source.lines().take_while(|l| l.starts_with("//")).collect::<Vec<_>>().join("\n");
         assert!(header.contains("Bindings") && header.contains("ntry point"), "{} lacks its header", shader.file);
     }
+}
+
+/// Every WGSL kernel file of the repository (the examples and the cheats, which are wrong in
+/// what they compute, not in how they are called) compiles, has its entry point, and follows its
+/// op's calling convention: checked without a device, so a host without an adapter checks them
+/// too.
+#[test]
+fn every_kernel_file_passes_the_checks_that_need_no_device() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut checked = Vec::new();
+    for dir in ["examples/kernels/wgsl", "tests/kernels/wgsl"] {
+        for item in std::fs::read_dir(root.join(dir)).unwrap() {
+            let path = item.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let op = text
+                .lines()
+                .next()
+                .and_then(|l| l.split_whitespace().find_map(|f| f.strip_prefix("op=")))
+                .unwrap_or_else(|| panic!("{} has no `// kernelab: op=` first line", path.display()));
+            let file = KernelFile::open(path.to_str().unwrap(), op.parse::<Op>().unwrap()).unwrap();
+            let found = check_file(&file).unwrap_or_else(|e| panic!("{e}"));
+            checked.push((file.name, found.entry));
+        }
+    }
+    checked.sort();
+    let entries: Vec<(&str, &str)> = checked.iter().map(|(n, e)| (*n, e.as_str())).collect();
+    assert_eq!(
+        entries,
+        [
+            ("matmul_tile32.wgsl", "matmul_tile32"),
+            ("no_bounds_guard.wgsl", "matmul_unguarded"),
+            ("shadows_builtin.wgsl", "matmul_tiled"),
+            ("skips_last_k_tile.wgsl", "matmul_whole_tiles"),
+            ("softmax.wgsl", "softmax_rows"),
+            ("zeros_matmul.wgsl", "matmul_zeros"),
+        ]
+    );
 }
