@@ -118,11 +118,11 @@ pub fn run(a: &CheckArgs) -> Result<usize> {
     };
     let ops = if a.op.is_empty() && a.kernel.is_empty() { Op::ALL.to_vec() } else { args::ops(&a.op)? };
     let chosen = args::list(&a.variant);
-    kernelab_bench::runner::check_variant_names(&devices, &ops, &chosen)?;
     let loaded = match crate::kernels::the_op(&a.kernel, &ops)? {
         Some(op) => crate::kernels::load(&a.kernel, op, &mut devices, a.adapter.as_deref(), a.isolated),
         None => crate::kernels::Loaded::default(),
     };
+    kernelab_bench::runner::check_variant_names(&devices, &ops, &chosen)?;
     let wanted =
         |v: &str| loaded.names.contains(&v) || (!a.isolated && (chosen.is_empty() || chosen.iter().any(|c| c == v)));
     let (mut failed, mut ran, mut skipped) = (kernel_files(a, &loaded), 0, 0);
