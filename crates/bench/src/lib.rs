@@ -8,6 +8,7 @@ pub mod case;
 pub mod check;
 pub mod compare;
 pub mod conformance;
+pub mod footprint;
 pub mod noise;
 pub mod read;
 pub mod record;
