@@ -1,13 +1,14 @@
 //! Benchmarking and checking kernelab's kernels: the f64 [`reference`](mod@reference) of every op, [`case`]s
 //! that run an op on any device, the [`conformance`] suite, the checks a row passes before it is
 //! timed ([`vet`], [`trust`]), [`timing`], the benchmark [`runner`], result [`record`]s, the
-//! [`table`]; and [`backends`], which opens devices by name.
+//! [`table`] and the [`fast_p`] summary; and [`backends`], which opens devices by name.
 
 pub mod backends;
 pub mod case;
 pub mod check;
 pub mod compare;
 pub mod conformance;
+pub mod fast_p;
 pub mod footprint;
 pub mod noise;
 pub mod read;
