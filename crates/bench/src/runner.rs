@@ -332,8 +332,10 @@ fn check_row<'c>(
             return Err(Box::new(row.record(Status::Skipped, Some(note))));
         }
     }
-    if let Some(why) = conformance.verdict(row.device, row.spec.op, variant).map_err(failed)? {
-        return Err(Box::new(row.failed(&checked.check, why)));
+    let verdict = conformance.verdict(row.device, row.spec.op, variant);
+    let errored = |why: String| Box::new(row.record(Status::Error, Some(format!("error: {why}"))));
+    if let Some((why, check)) = verdict.map_err(errored)? {
+        return Err(Box::new(row.failed(&check, why)));
     }
     let single = warm_up(row.device, plan, || p.launch(Some(variant))).map_err(failed)?;
     Ok((checked.check, single))

@@ -108,26 +108,35 @@ fn inputs_changed(case: &Case, now: &[Vec<f32>]) -> Option<String> {
 #[derive(Default)]
 pub struct RowConformance {
     cases: HashMap<Op, Vec<(Case, Vec<Expected>)>>,
-    verdicts: HashMap<(u64, Op, &'static str), Option<String>>,
+    verdicts: HashMap<(u64, Op, &'static str), Verdict>,
 }
 
+/// A variant's verdict at the row shapes: `None` when it passed, else what failed and its check.
+pub type Verdict = Option<(String, Check)>;
+
 impl RowConformance {
-    /// Why `variant` of `op` on `device` fails one of the op's row shapes (the shape and what
-    /// failed, the first only), or `None` when it passes them all; an error is a launch's.
-    pub fn verdict(&mut self, device: &Device, op: Op, variant: &'static str) -> Result<Option<String>> {
+    /// Why `variant` of `op` on `device` fails one of the op's row shapes — `conformance OP SHAPE:
+    /// what failed` (the first shape only) and its check — or `None` when it passes them all. An
+    /// error (a launch's or a transfer's) is described with the shape it happened at.
+    pub fn verdict(&mut self, device: &Device, op: Op, variant: &'static str) -> std::result::Result<Verdict, String> {
         if let Some(known) = self.verdicts.get(&(device.id(), op, variant)) {
             return Ok(known.clone());
         }
         let cases = match self.cases.entry(op) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => e.insert(crate::conformance::row_cases(op)?),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(crate::conformance::row_cases(op).map_err(|e| format!("conformance {op}: {e}"))?)
+            }
         };
         let mut verdict = None;
         for (case, expected) in cases.iter() {
-            let mut p = case.prepare(device)?;
-            let checked = checked_launch(&mut p, case, expected, variant, None)?;
+            let at = || format!("conformance {op} {}", case.label());
+            let checked = case
+                .prepare(device)
+                .and_then(|mut p| checked_launch(&mut p, case, expected, variant, None))
+                .map_err(|e| format!("{}: {e}", at()))?;
             if let Some(why) = checked.check.failure() {
-                verdict = Some(format!("conformance {} {}: {why}", op, case.label()));
+                verdict = Some((format!("{}: {why}", at()), checked.check));
                 break;
             }
         }

@@ -12,7 +12,9 @@ use kernelab_bench::record::{Record, Status};
 use kernelab_bench::runner::{self, Spec, Variants};
 use kernelab_bench::timing::Plan;
 use kernelab_cpu::{CpuBackend, CpuBuffer};
-use kernelab_tensor::{Backend, BackendKind, Device, DeviceBuffer, DeviceInfo, Gemm, Kernel, Op, Result, Variant};
+use kernelab_tensor::{
+    Backend, BackendKind, Device, DeviceBuffer, DeviceInfo, Error, Gemm, Kernel, Op, Result, Variant,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Cheat {
@@ -32,6 +34,8 @@ enum Cheat {
     FinishesLater,
     /// Right, but writes one value past the end of C (the device's guard zone reports it).
     BreaksGuard,
+    /// Right where 16 divides k; elsewhere the launch fails (a crash, as the device reports it).
+    CrashesOnPartialKTile,
 }
 
 impl Cheat {
@@ -45,6 +49,7 @@ impl Cheat {
             Cheat::CachesFirstAnswer => "caches_first_answer",
             Cheat::FinishesLater => "finishes_later",
             Cheat::BreaksGuard => "breaks_guard",
+            Cheat::CrashesOnPartialKTile => "crashes_on_partial_k_tile",
         }
     }
 }
@@ -140,6 +145,10 @@ impl Cheating {
                 out.copy_from_slice(&right);
                 self.state().broken.push(at(c));
             }
+            Cheat::CrashesOnPartialKTile if !gemm.k.is_multiple_of(16) => {
+                return Err(Error::Device { backend: "cpu".into(), message: "illegal address".into() });
+            }
+            Cheat::CrashesOnPartialKTile => out.copy_from_slice(&right),
         }
         Ok(())
     }
@@ -251,8 +260,20 @@ fn an_output_left_mostly_poisoned_is_refused_as_untrustworthy() {
 fn a_kernel_wrong_only_on_partial_tiles_fails_the_conformance_shapes() {
     // Right at the timed shape (16 divides 64), wrong where the last k-tile is partial: at
     // 1×1×1, the first row shape, that tile is the only one.
+    let (_, row) = bench(Cheat::SkipsPartialKTile);
     let note = caught(Cheat::SkipsPartialKTile, "conformance matmul 1x1x1: ");
     assert!(note.contains("over budget ("), "{note}");
+    assert!(row.budget_ratio > 1.0, "the error columns are those of the failing shape: {row:#?}");
+}
+
+#[test]
+fn a_launch_that_fails_at_a_row_shape_is_the_rows_error_naming_the_shape() {
+    let (honest, row) = bench(Cheat::CrashesOnPartialKTile);
+    assert_eq!(honest.status, Status::Ok);
+    assert_eq!(row.status, Status::Error, "{row:#?}");
+    let note = row.note.clone().unwrap_or_default();
+    assert!(note.starts_with("error: conformance matmul 1x1x1: cpu device error"), "{note}");
+    assert!(note.contains("illegal address") && !row.timed(), "{note}");
 }
 
 #[test]
