@@ -170,6 +170,22 @@ impl Case {
         self
     }
 
+    /// The input values, in the kernel's order.
+    pub fn inputs(&self) -> &[Vec<f32>] {
+        &self.inputs
+    }
+
+    /// What output `o` holds before the kernel runs: its initial contents when the kernel reads
+    /// them, `None` when it is poisoned (NaN-filled).
+    pub fn initial(&self, o: usize) -> Option<&[f32]> {
+        self.outputs.get(o).and_then(|(_, init)| init.as_deref())
+    }
+
+    /// Another case of the same op, shape and knobs with inputs drawn from `seed`.
+    pub fn reseeded(&self, seed: u64) -> Result<Self> {
+        Self::new(self.op, &self.dims, self.knobs, seed)
+    }
+
     /// The matmul parameters of a matmul case.
     pub fn gemm(&self) -> Gemm {
         let (m, n, k) = (self.dims[0], self.dims[1], self.dims.get(2).copied().unwrap_or(1));
@@ -266,6 +282,24 @@ impl Case {
     }
 }
 
+/// The names of `op`'s inputs and outputs in a case's order: the field names of its [`Kernel`].
+pub fn buffer_names(op: Op) -> (&'static [&'static str], &'static [&'static str]) {
+    match op {
+        Op::Fill => (&[], &["y"]),
+        Op::Matmul => (&["a", "b"], &["c"]),
+        Op::Relu | Op::Scale | Op::Axpy => (&["x"], &["y"]),
+        Op::ReluBackward => (&["x", "dy"], &["dx"]),
+        Op::Add => (&["a", "b"], &["y"]),
+        Op::ScaleBy => (&["x", "s"], &["y"]),
+        Op::Adam => (&["grad"], &["param", "m", "v"]),
+        Op::BiasAdd | Op::BiasRelu => (&["x", "bias"], &["y"]),
+        Op::ColSum | Op::Softmax | Op::LogSoftmax => (&["x"], &["y"]),
+        Op::SoftmaxBackward | Op::LogSoftmaxBackward => (&["y", "dy"], &["dx"]),
+        Op::SoftmaxCrossEntropy => (&["logits", "labels"], &["loss", "grad"]),
+        Op::KlDiv => (&["logits", "target"], &["loss", "grad"]),
+    }
+}
+
 /// A case on a device: its inputs uploaded, its outputs allocated.
 pub struct Prepared<'c> {
     case: &'c Case,
@@ -278,13 +312,63 @@ impl Prepared<'_> {
     /// Fills every output with NaN, or with its initial contents when the kernel reads it, so an
     /// element the kernel fails to write cannot pass.
     pub fn reset_outputs(&mut self) -> Result<()> {
-        for (buf, (n, init)) in self.outs.iter_mut().zip(&self.case.outputs) {
+        self.reset_outputs_from(self.case)
+    }
+
+    /// [`Prepared::reset_outputs`] with the initial contents of `case`, a case of the same op,
+    /// shape and knobs (see [`Case::reseeded`]).
+    pub fn reset_outputs_from(&mut self, case: &Case) -> Result<()> {
+        self.same_work(case)?;
+        for (buf, (n, init)) in self.outs.iter_mut().zip(&case.outputs) {
             match init {
                 Some(values) => self.device.write(&mut **buf, values)?,
                 None => self.device.write(&mut **buf, &vec![f32::NAN; *n])?,
             }
         }
         Ok(())
+    }
+
+    /// Overwrites the inputs on the device with those of `case`, a case of the same op, shape and
+    /// knobs: fresh inputs in the same buffers, so a kernel that remembers its buffers cannot
+    /// answer from memory.
+    pub fn write_inputs(&mut self, case: &Case) -> Result<()> {
+        self.same_work(case)?;
+        for (buf, values) in self.ins.iter_mut().zip(&case.inputs) {
+            self.device.write(&mut **buf, values)?;
+        }
+        Ok(())
+    }
+
+    /// Every input as the device holds it now (waits for the kernel).
+    pub fn read_inputs(&self) -> Result<Vec<Vec<f32>>> {
+        self.ins.iter().map(|b| self.device.download(&**b)).collect()
+    }
+
+    /// What the device's guard zones say about every buffer of the launch, by the buffer's name:
+    /// `c: 3 values after the end changed (first at +0)` (see
+    /// [`Device::guard_violation`]); empty when every guard is intact or the device keeps none.
+    pub fn guard_violations(&self) -> Result<Vec<String>> {
+        let (in_names, out_names) = buffer_names(self.case.op);
+        let buffers = self.ins.iter().zip(in_names).chain(self.outs.iter().zip(out_names));
+        let mut found = Vec::new();
+        for (buf, name) in buffers {
+            if let Some(what) = self.device.guard_violation(&**buf)? {
+                found.push(format!("{name}: {what}"));
+            }
+        }
+        Ok(found)
+    }
+
+    /// `case` must be this case's work with other values.
+    fn same_work(&self, case: &Case) -> Result<()> {
+        let mine = self.case;
+        if (case.op, &case.dims, case.knobs) == (mine.op, &mine.dims, mine.knobs) {
+            return Ok(());
+        }
+        Err(Error::InvalidArgument {
+            op: mine.op.name(),
+            why: format!("internal: the buffers hold {}, not {} {}", mine.label(), case.op, case.label()),
+        })
     }
 
     /// Launches the case's kernel once with `variant` (or the default) and does not wait.

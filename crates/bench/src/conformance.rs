@@ -1,11 +1,13 @@
 //! The conformance suite: every op, every registered variant, on awkward shapes as well as round
-//! ones, against the f64 reference, with outputs poisoned before every launch. The same suite
-//! runs on every backend (`tests/conformance.rs`, `kernelab check`).
+//! ones, against the f64 reference, with outputs poisoned before every launch and the checks of
+//! [`crate::vet`] after it (trust, inputs unchanged, guard zones). The same suite runs on every
+//! backend (`tests/conformance.rs`, `kernelab check`); the benchmark checks each row at the
+//! smaller set of [`row_shapes`] before timing it.
 
 use kernelab_tensor::{Device, Op, OpFamily, Result};
 
 use crate::case::{Case, Knobs};
-use crate::check::{Check, compare};
+use crate::check::Check;
 
 /// The awkward sizes every op meets: primes and near-powers that break tile assumptions.
 pub const AWKWARD: [usize; 8] = [1, 3, 17, 31, 127, 257, 784, 1023];
@@ -89,6 +91,35 @@ pub fn shapes(op: Op) -> Vec<Vec<usize>> {
     }
 }
 
+/// The few shapes every benchmark row of `op` is checked at before it is timed (see
+/// [`crate::vet::RowConformance`]), small enough to cost little beside the timing: one element,
+/// odd sizes, partial tiles of every tile width the ladders use (16, 32, 64: a depth of 65 leaves
+/// a last k-tile of one), and for row-wise ops a row longer than one 1024-wide pass.
+pub fn row_shapes(op: Op) -> Vec<Vec<usize>> {
+    match op.family() {
+        OpFamily::Elementwise => vec![vec![1], vec![3], vec![17], vec![1023], vec![(1 << 16) + 3]],
+        OpFamily::Rowwise => vec![vec![1, 1], vec![3, 31], vec![17, 257], vec![5, 1025]],
+        OpFamily::Matmul => vec![vec![1, 1, 1], vec![17, 31, 3], vec![67, 129, 65]],
+    }
+}
+
+/// The cases of [`row_shapes`] with the knob sets of [`knob_sets`] — for matmul only the four
+/// layouts (`NN`, `NT`, `TN`, `TT`; the benchmark times `α = 1, β = 0`) — each with its f64
+/// reference.
+pub fn row_cases(op: Op) -> Result<Vec<(Case, Vec<crate::reference::Expected>)>> {
+    let knobs: Vec<Knobs> =
+        knob_sets(op).into_iter().filter(|k| op != Op::Matmul || (k.alpha, k.beta) == (1.0, 0.0)).collect();
+    let mut cases = Vec::new();
+    for dims in row_shapes(op) {
+        for (i, k) in knobs.iter().enumerate() {
+            let case = Case::new(op, &dims, *k, 0xc0ff_ee00 + i as u64)?;
+            let expected = case.expected();
+            cases.push((case, expected));
+        }
+    }
+    Ok(cases)
+}
+
 /// The knobs the suite tries at each shape of `op`: every transpose pair for matmul (and scaled,
 /// accumulating forms), both modes of the column sum.
 pub fn knob_sets(op: Op) -> Vec<Knobs> {
@@ -137,11 +168,15 @@ impl Outcome {
             Ok(c) if c.ok() => {
                 format!("{head}: ok (max rel err {:.1e}, {:.2} of budget)", c.max_rel_err, c.worst_budget_ratio)
             }
-            Ok(c) => format!(
-                "{head}: FAIL, {} elements over budget; first: {}",
-                c.failures,
-                c.first_failure.as_deref().unwrap_or("?")
-            ),
+            Ok(c) if c.failures == 0 => format!("{head}: FAIL, {}", c.findings.join("; ")),
+            Ok(c) => {
+                let also = c.findings.iter().map(|f| format!("{f}; ")).collect::<String>();
+                format!(
+                    "{head}: FAIL, {also}{} elements over budget; first: {}",
+                    c.failures,
+                    c.first_failure.as_deref().unwrap_or("?")
+                )
+            }
             Err(why) if self.skipped => format!("{head}: skipped ({why})"),
             Err(why) => format!("{head}: ERROR {why}"),
         }
@@ -207,10 +242,11 @@ pub fn check_variants(device: &Device, op: Op, keep: impl Fn(&str) -> bool) -> V
     outcomes
 }
 
+/// One case with one variant on new buffers, with every check of [`crate::vet::checked_launch`]
+/// but the wait for late work.
 fn run_checked(device: &Device, case: &Case, expected: &[crate::reference::Expected], variant: &str) -> Result<Check> {
     let mut prepared = case.prepare(device)?;
-    prepared.launch(Some(variant))?;
-    Ok(compare(expected, &prepared.outputs()?))
+    Ok(crate::vet::checked_launch(&mut prepared, case, expected, variant, None)?.check)
 }
 
 /// The devices a conformance run covers: one of every available backend. Backends named in the

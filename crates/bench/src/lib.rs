@@ -1,6 +1,7 @@
 //! Benchmarking and checking kernelab's kernels: the f64 [`reference`](mod@reference) of every op, [`case`]s
-//! that run an op on any device, the [`conformance`] suite, [`timing`], the benchmark [`runner`],
-//! result [`record`]s and the [`table`]; and [`backends`], which opens devices by name.
+//! that run an op on any device, the [`conformance`] suite, the checks a row passes before it is
+//! timed ([`vet`], [`trust`]), [`timing`], the benchmark [`runner`], result [`record`]s, the
+//! [`table`] and the [`fast_p`] summary; and [`backends`], which opens devices by name.
 
 pub mod backends;
 pub mod case;
@@ -8,6 +9,8 @@ pub mod check;
 pub mod compare;
 pub mod conformance;
 pub mod drift;
+pub mod fast_p;
+pub mod footprint;
 pub mod noise;
 pub mod read;
 pub mod record;
@@ -18,3 +21,5 @@ pub mod slowdown;
 pub mod stats;
 pub mod table;
 pub mod timing;
+pub mod trust;
+pub mod vet;

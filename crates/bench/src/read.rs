@@ -85,8 +85,10 @@ fn check_schema(value: &Value) -> std::result::Result<(), String> {
     }
 }
 
-/// One row's numbers must agree with each other: `n` is the number of samples; a row that ran
-/// (`ok`, `fail`) has samples and a row that did not (`skipped`, `error`) has none; every sample
+/// One row's numbers must agree with each other: `n` is the number of samples; an `ok` row has
+/// samples, a row that did not run (`skipped`, `error`) has none, and a `fail` row has none
+/// (refused by a check before or after its timing) or, in reports from before every failure was
+/// refused untimed, its samples; every sample
 /// is a positive, finite, normal number of seconds; `rounds`, when present, holds one increasing
 /// round a sample; `median_s` is the samples' median (to 1e-9, relative).
 pub fn check_record(r: &Record) -> std::result::Result<(), String> {
@@ -96,7 +98,7 @@ pub fn check_record(r: &Record) -> std::result::Result<(), String> {
     }
     let status = format!("{:?}", r.status).to_lowercase();
     match r.status {
-        Status::Ok | Status::Fail if n == 0 => {
+        Status::Ok if n == 0 => {
             return Err(format!("status `{status}` without samples: a row that ran has its samples"));
         }
         Status::Skipped | Status::Error if n > 0 => {

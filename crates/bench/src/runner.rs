@@ -1,17 +1,27 @@
 //! The benchmark: every requested op and shape, on every device and variant. First every row is
-//! checked against the f64 reference (outputs poisoned), warmed up and given its batch size, one
-//! row after another; then all rows are timed together in interleaved rounds
-//! ([`crate::rounds`]), each round one sample of every row in a shuffled order.
+//! checked ([`crate::vet`]: at the timed shape and at the op's awkward row shapes, outputs
+//! poisoned, against the f64 reference, with the trust, input, guard-zone and late-work checks),
+//! warmed up and given its batch size, one row after another; then all rows are timed together in
+//! interleaved rounds ([`crate::rounds`]), each round one sample of every row in a shuffled order;
+//! once every row of a spec has left the rounds, each is checked again on fresh inputs in the
+//! same buffers. A row that fails a check is a `fail` row with the check and what it found in its
+//! note, and no time: its samples are not kept.
 
 use kernelab_tensor::{BackendKind, Device, DeviceBuffer, Kernel, Op, Result, Variant};
 
 use crate::case::{Case, Knobs, Prepared};
-use crate::check::{Check, compare};
+use crate::check::Check;
+use crate::footprint::check_footprints;
+pub use crate::footprint::footprint;
 use crate::record::{Record, Status};
 use crate::reference::Expected;
 use crate::rounds::{self, RowTimes};
 use crate::table::format_time;
 use crate::timing::{Plan, Samples, batch_size, take_sample, warm_up};
+use crate::vet::{self, RowConformance};
+
+mod recheck;
+use recheck::Held;
 
 /// One op at one shape (with matmul's transposes).
 #[derive(Clone, Debug, PartialEq)]
@@ -108,6 +118,14 @@ impl Row<'_> {
             ..Record::blank(status, note)
         }
     }
+
+    /// The record of a row that failed a check: `note` says which and what it found; the error
+    /// columns are those of `check`.
+    fn failed(&self, check: &Check, note: String) -> Record {
+        let mut record = self.record(Status::Fail, Some(note));
+        (record.max_rel_err, record.budget_ratio) = (check.max_rel_err, check.worst_budget_ratio);
+        record
+    }
 }
 
 /// Runs every spec on every device with the selected variants, calling `on_row` as each row is
@@ -129,6 +147,8 @@ struct Pending<'a> {
     row: Row<'a>,
     /// Where its record goes among the run's rows.
     slot: usize,
+    /// Its spec's index in the run.
+    spec: usize,
     case: &'a Case,
     /// Its spec's inputs and outputs on its device, shared by the variants of that spec.
     prepared: usize,
@@ -158,8 +178,9 @@ pub fn run_with_progress(
     let mut prepared: Vec<Prepared> = Vec::new();
     let mut pending: Vec<Pending> = Vec::new();
     let mut history = History::default();
+    let mut conformance = RowConformance::default();
     let mode = if plan.cold { "cold" } else { "warm" };
-    for (spec, case) in specs.iter().zip(&cases) {
+    for (s, (spec, case)) in specs.iter().zip(&cases).enumerate() {
         let expected = case.expected();
         for (d, device) in devices.iter().enumerate() {
             let mut shared: Option<usize> = None;
@@ -170,7 +191,10 @@ pub fn run_with_progress(
                 let ready = match (&variant.unavailable, history.too_long(&row, case, plan)) {
                     (Some(reason), _) => Err(Box::new(row.record(Status::Skipped, Some(format!("skipped: {reason}"))))),
                     (None, Some(why)) => Err(Box::new(row.record(Status::Skipped, Some(format!("skipped: {why}"))))),
-                    (None, None) => check_row(&row, case, &expected, plan, &mut prepared, &mut shared),
+                    (None, None) => {
+                        let buffers = (&mut prepared, &mut shared);
+                        check_row(&row, case, &expected, plan, buffers, &mut conformance)
+                    }
                 };
                 match ready {
                     Ok((check, single)) => {
@@ -178,7 +202,8 @@ pub fn run_with_progress(
                         let slowdown = crate::slowdown::factor(device.kind(), variant.name);
                         let batch = batch_size(single, plan.cold);
                         let p = shared.unwrap_or_default();
-                        pending.push(Pending { row, slot, case, prepared: p, device: d, check, batch, slowdown });
+                        let (spec, prepared, device) = (s, p, d);
+                        pending.push(Pending { row, slot, spec, case, prepared, device, check, batch, slowdown });
                         slots.push(None);
                     }
                     Err(record) => {
@@ -189,9 +214,12 @@ pub fn run_with_progress(
             }
         }
     }
-    time_in_rounds(devices, plan, &pending, &mut prepared, &mut evictors, on_start, |p, record| {
-        on_row(&record);
-        slots[p.slot] = Some(record);
+    let mut held = Held::new(specs.len(), &pending);
+    time_in_rounds(devices, plan, &pending, &mut prepared, &mut evictors, on_start, |i, record, prepared| {
+        for (j, record) in held.leave(&pending, i, record, prepared) {
+            on_row(&record);
+            slots[pending[j].slot] = Some(record);
+        }
     });
     let mut rows: Vec<Record> = slots.into_iter().flatten().collect();
     let degraded: Vec<_> = devices.iter().flat_map(Device::baselines).filter(|b| b.degraded).collect();
@@ -240,17 +268,19 @@ pub fn check_variant_names(devices: &[Device], ops: &[Op], names: &[String]) -> 
     })
 }
 
-/// Checks one row against the reference (outputs poisoned; its spec's buffers on its device
-/// are made for the first variant and shared by the rest), skips it when its checked launch
-/// predicts a row past the plan's cap, and warms it up. `Ok` holds the check and the shortest
-/// warm-up launch in seconds; `Err` the record of a row that will not be timed.
+/// Checks one row ([`vet::checked_launch`] at the timed shape, outputs poisoned, with the wait
+/// for late work; its spec's buffers on its device are made for the first variant and shared by
+/// the rest), skips it when its checked launch predicts a row past the plan's cap, checks it at the
+/// op's row shapes ([`RowConformance`]) and warms it up. `Ok` holds the check and the shortest
+/// warm-up launch in seconds; `Err` the record of a row that will not be timed. A row that fails
+/// leaves new buffers behind, so that an input or guard zone it broke is not blamed on the next.
 fn check_row<'c>(
     row: &Row,
     case: &'c Case,
     expected: &[Expected],
     plan: &Plan,
-    prepared: &mut Vec<Prepared<'c>>,
-    shared: &mut Option<usize>,
+    (prepared, shared): (&mut Vec<Prepared<'c>>, &mut Option<usize>),
+    conformance: &mut RowConformance,
 ) -> std::result::Result<(Check, f64), Box<Record>> {
     let failed = |e: kernelab_tensor::Error| Box::new(row.record(Status::Error, Some(format!("error: {e}"))));
     if shared.is_none() {
@@ -261,13 +291,13 @@ fn check_row<'c>(
         return Err(Box::new(row.record(Status::Error, Some("error: internal: the row's buffers are missing".into()))));
     };
     let variant = row.variant.name;
-    p.reset_outputs().map_err(failed)?;
-    let checked = std::time::Instant::now();
-    p.launch(Some(variant)).map_err(failed)?;
-    let check = compare(expected, &p.outputs().map_err(failed)?);
-    let launch = checked.elapsed().as_secs_f64();
+    let checked = vet::checked_launch(p, case, expected, variant, Some(vet::LATE)).map_err(failed)?;
+    if let Some(why) = checked.check.failure() {
+        *p = case.prepare(row.device).map_err(failed)?;
+        return Err(Box::new(row.failed(&checked.check, why)));
+    }
     if let Some(cap) = plan.max_row {
-        let predicted = launch * plan.least_launches() as f64;
+        let (launch, predicted) = (checked.launch_s, checked.launch_s * plan.least_launches() as f64);
         if predicted > cap.as_secs_f64() {
             let note = format!(
                 "skipped: one launch took {}, so the row would take about {}, over the {} cap per row; \
@@ -279,21 +309,28 @@ fn check_row<'c>(
             return Err(Box::new(row.record(Status::Skipped, Some(note))));
         }
     }
+    let verdict = conformance.verdict(row.device, row.spec.op, variant);
+    let errored = |why: String| Box::new(row.record(Status::Error, Some(format!("error: {why}"))));
+    if let Some((why, check)) = verdict.map_err(errored)? {
+        return Err(Box::new(row.failed(&check, why)));
+    }
     let single = warm_up(row.device, plan, || p.launch(Some(variant))).map_err(failed)?;
-    Ok((check, single))
+    Ok((checked.check, single))
 }
 
 /// Times the pending rows in rounds (see [`crate::rounds`]) with every device's own timer on
-/// where it has one; `done` gets each row's record as it leaves the rounds.
-fn time_in_rounds(
+/// where it has one; `done` gets each row's index and record as it leaves the rounds, and the
+/// buffers.
+fn time_in_rounds<'c>(
     devices: &[Device],
     plan: &Plan,
-    pending: &[Pending],
-    prepared: &mut [Prepared],
+    pending: &[Pending<'c>],
+    prepared: &mut [Prepared<'c>],
     evictors: &mut [Evictor],
     mut on_start: impl FnMut(&str),
-    mut done: impl FnMut(&Pending, Record),
+    mut done: impl FnMut(usize, Record, &mut [Prepared<'c>]),
 ) {
+    let prepared = std::cell::RefCell::new(prepared);
     let timed: Vec<bool> = devices.iter().map(|d| d.set_device_timing(true)).collect();
     rounds::run(
         plan,
@@ -302,7 +339,8 @@ fn time_in_rounds(
         |i| {
             let p = &pending[i];
             let (name, slowdown) = (p.row.variant.name, p.slowdown);
-            let buffers = &mut prepared[p.prepared];
+            let mut all = prepared.borrow_mut();
+            let buffers = &mut all[p.prepared];
             let mut launch = || crate::slowdown::launch(slowdown, || buffers.launch(Some(name)));
             let evictor = &mut evictors[p.device];
             take_sample(p.row.device, plan, p.batch, &mut launch, &mut || evictor.evict(), timed[p.device])
@@ -313,7 +351,7 @@ fn time_in_rounds(
                 Ok(times) => timed_record(p, times, plan),
                 Err(e) => p.row.record(Status::Error, Some(format!("error: {e}"))),
             };
-            done(p, record);
+            done(i, record, &mut prepared.borrow_mut());
         },
     );
     for (device, on) in devices.iter().zip(timed) {
@@ -335,7 +373,8 @@ fn timed_record(p: &Pending, times: RowTimes, plan: &Plan) -> Record {
     let (gflops, gbps) = (flops / median / 1e9, bytes / median / 1e9);
     let ceiling = row.device.roofline().and_then(|r| r.ceiling(row.threads(), case.working_set(), plan.cold));
     let roofline = ceiling.as_ref().map_or(f64::NAN, |c| c.fraction(gflops, gbps));
-    let mut record = row.record(if check.ok() { Status::Ok } else { Status::Fail }, None);
+    debug_assert!(check.ok(), "only rows that passed their checks are timed");
+    let mut record = row.record(Status::Ok, None);
     record.clock = Some(if on_device { "device" } else { "host" }.into());
     record.launches_per_sample = p.batch;
     record.n = samples.len();
@@ -349,63 +388,7 @@ fn timed_record(p: &Pending, times: RowTimes, plan: &Plan) -> Record {
     record.roofline = roofline;
     record.suspect = roofline > 1.0;
     (record.max_rel_err, record.budget_ratio, record.ok) = (check.max_rel_err, check.worst_budget_ratio, check.ok());
-    record.note = check.first_failure.as_ref().map(|f| format!("over budget: {f}"));
     record
-}
-
-/// Bytes a spec needs at once, over-estimated: its values (inputs and outputs) on the host, on the
-/// device and in the f64 reference with its error budgets (4 + 4 + 16 bytes a value); `None` when
-/// the count does not fit in 64 bits.
-pub fn footprint(spec: &Spec) -> Option<u64> {
-    let d: Vec<u64> = spec.dims.iter().map(|&d| d as u64).collect();
-    let values = match (spec.op.family(), d.as_slice()) {
-        (kernelab_tensor::OpFamily::Matmul, [m, n, k]) => {
-            m.checked_mul(*k)?.checked_add(k.checked_mul(*n)?)?.checked_add(m.checked_mul(*n)?)?
-        }
-        (_, dims) => dims.iter().try_fold(1u64, |a, &x| a.checked_mul(x))?.checked_mul(4)?,
-    };
-    values.checked_mul(24)
-}
-
-/// Refuses, with the numbers, a spec whose footprint exceeds the memory available (or
-/// overflows), and a run whose shapes together do not fit: the rounds keep every shape's inputs
-/// and outputs allocated (on the host and on its device, 8 bytes a value) while the largest
-/// one's f64 reference is made.
-fn check_footprints(specs: &[Spec]) -> Result<()> {
-    let available = kernelab_tensor::memory::available();
-    let (mut held, mut largest) = (0u64, 0u64);
-    for spec in specs {
-        let shape = crate::table::dims_text(&spec.dims);
-        let refuse =
-            |why: String| Err(kernelab_tensor::Error::BadShape { op: spec.op.name(), shape: spec.dims.clone(), why });
-        let need = match (footprint(spec), available) {
-            (None, _) => return refuse(format!("{shape} holds more values than 64-bit sizes can count")),
-            (Some(need), Some(have)) if need > have => {
-                return refuse(format!(
-                    "{shape} needs about {:.1} GB at once (inputs, outputs, the f64 reference), and this machine has \
-                     {:.1} GB available",
-                    need as f64 / 1e9,
-                    have as f64 / 1e9
-                ));
-            }
-            (Some(need), _) => need,
-        };
-        (held, largest) = (held.saturating_add(need / 3), largest.max(need));
-    }
-    match available {
-        Some(have) if held.saturating_add(largest) > have => Err(kernelab_tensor::Error::InvalidArgument {
-            op: "bench",
-            why: format!(
-                "the {} shapes together need about {:.1} GB while their rows are timed in rounds (every shape's \
-                 inputs and outputs stay allocated), and this machine has {:.1} GB available; split them over \
-                 several runs",
-                specs.len(),
-                held.saturating_add(largest) as f64 / 1e9,
-                have as f64 / 1e9
-            ),
-        }),
-        _ => Ok(()),
-    }
 }
 
 /// The last checked row of every device and variant (its shortest warm-up launch), to predict

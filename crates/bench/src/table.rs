@@ -73,12 +73,15 @@ pub fn roof_text(r: &Record) -> String {
     }
 }
 
-/// `ok`, `ok, noisy`, `FAIL (2.1× budget)`, or the reason a row has no numbers.
+/// `ok`, `ok, noisy`, `FAIL: <the check and what it found>`, or the reason a row has no numbers.
+/// A failed row has no time (its time columns read `-`); a report from before every failure was
+/// refused before timing may hold one, `FAIL (2.1× budget)`.
 pub fn check_text(r: &Record) -> String {
-    let mut text = match r.status {
-        Status::Ok => "ok".to_string(),
-        Status::Fail => format!("FAIL ({:.1}× budget)", r.budget_ratio),
-        Status::Skipped | Status::Error => r.note.clone().unwrap_or_default(),
+    let mut text = match (r.status, &r.note) {
+        (Status::Ok, _) => "ok".to_string(),
+        (Status::Fail, Some(note)) if !r.timed() => format!("FAIL: {note}"),
+        (Status::Fail, _) => format!("FAIL ({:.1}× budget)", r.budget_ratio),
+        (Status::Skipped | Status::Error, note) => note.clone().unwrap_or_default(),
     };
     if r.timed() && r.noisy {
         text += ", noisy";
@@ -183,6 +186,8 @@ pub fn pivot(records: &[Record]) -> String {
                 match found {
                     Some(r) if r.timed() && r.flops > 0.0 => number(r.gflops, 1),
                     Some(r) if r.timed() => format_time(r.median_s),
+                    Some(r) if r.status == Status::Fail => "FAIL".into(),
+                    Some(r) if r.status == Status::Error => "error".into(),
                     Some(_) => "skipped".into(),
                     None => String::new(),
                 }
