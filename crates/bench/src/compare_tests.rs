@@ -44,6 +44,7 @@ pub(crate) fn report(records: Vec<Record>) -> Report {
         devices: vec![],
         baselines: vec![],
         records,
+        fast_p: None,
     }
 }
 

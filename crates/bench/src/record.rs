@@ -340,6 +340,10 @@ pub struct Report {
     /// Every baseline library the devices time, as it runs here.
     pub baselines: Vec<Baseline>,
     pub records: Vec<Record>,
+    /// KernelBench's fast_p of every variant over the run's shapes, when the run had kernel
+    /// files or asked for it (`--fast-p`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fast_p: Option<crate::fast_p::FastP>,
 }
 
 impl Report {
@@ -352,6 +356,7 @@ impl Report {
             devices: devices.iter().map(DeviceRecord::describe).collect(),
             baselines: devices.iter().flat_map(Device::baselines).collect(),
             records,
+            fast_p: None,
         }
     }
 

@@ -105,6 +105,12 @@ pub struct BenchArgs {
     /// Default: 60 plus 3 × --budget + 10 per shape.
     #[arg(long)]
     kernel_timeout: Option<f64>,
+    /// KernelBench's fast_p after the table: for each variant, the fraction of the run's shapes
+    /// where it passed every check and is at least P× as fast as its backend's default variant
+    /// and the fastest baseline. Comma-separated P values; shown (at 1, 1.5, 2) whenever --kernel
+    /// is given.
+    #[arg(long, value_delimiter = ',', value_name = "P")]
+    fast_p: Vec<f64>,
     /// Run only the --kernel files, in this process (what the child process of a `.so` kernel runs).
     #[arg(long, hide = true)]
     isolated: bool,
@@ -216,8 +222,12 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
         variants: a.variant.clone(),
         round_seed: Some(plan.seed),
     };
-    let report = Report::new(std::env::args().collect(), settings, &devices, records);
+    let mut report = Report::new(std::env::args().collect(), settings, &devices, records);
+    report.fast_p = fast_p(a, &devices, &ops, &report.records)?;
     let mut text = format!("{}\n\n{}\n", table::render(&report.records), table::footer(&report));
+    if let Some(summary) = &report.fast_p {
+        text = format!("{text}\n{}\n", kernelab_bench::fast_p::render(summary));
+    }
     if a.pivot.is_some() {
         text = format!("{}\n\n{text}", table::pivot(&report.records));
     }
@@ -247,6 +257,25 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
         });
     }
     Ok(report.records.iter().filter(|r| matches!(r.status, Status::Fail | Status::Error)).count())
+}
+
+/// The fast_p summary the run asks for (`--fast-p`, or the default p's when it has kernel files).
+fn fast_p(
+    a: &BenchArgs,
+    devices: &[Device],
+    ops: &[kernelab_tensor::Op],
+    records: &[kernelab_bench::record::Record],
+) -> Result<Option<kernelab_bench::fast_p::FastP>> {
+    use kernelab_bench::fast_p::{Against, DEFAULT_P, summarize};
+    if let Some(p) = a.fast_p.iter().find(|p| !(p.is_finite() && **p > 0.0)) {
+        return Err(Error::InvalidArgument { op: "bench", why: format!("--fast-p {p}: a speedup must be above 0") });
+    }
+    let p = match (a.fast_p.is_empty(), a.kernel.is_empty() || a.isolated) {
+        (false, _) => a.fast_p.clone(),
+        (true, false) => DEFAULT_P.to_vec(),
+        (true, true) => return Ok(None),
+    };
+    Ok(Some(summarize(records, &Against::of(devices, ops), &p)))
 }
 
 /// How long a child process running a `.so` kernel over `shapes` shapes may take.
