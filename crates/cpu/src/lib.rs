@@ -6,7 +6,8 @@
 //! `openblas`) is the vendor baseline and `peers` (feature `rust-baselines`) the Rust ones.
 //! [`registry`] names the variants; [`roofline`] measures the machine's FMA peak and the bandwidth
 //! of every memory level ([`topology`] reads the cache sizes) and keeps them per machine. Buffers
-//! are host vectors ([`CpuBuffer`]) recycled through a per-device [`Pool`](kernelab_tensor::Pool).
+//! are host vectors between guard zones ([`CpuBuffer`]) recycled through a per-device
+//! [`Pool`](kernelab_tensor::Pool).
 
 pub mod adam;
 mod buffer;
@@ -147,6 +148,10 @@ impl Backend for CpuBackend {
 
     fn variants(&self, op: Op) -> Vec<Variant> {
         self.registered(op).to_vec()
+    }
+
+    fn guard_violation(&self, buffer: &dyn DeviceBuffer) -> Result<Option<String>> {
+        Ok(buffer::cpu(buffer)?.guard_violation())
     }
 
     fn roofline(&self) -> Option<Roofline> {
