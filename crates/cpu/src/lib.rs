@@ -7,12 +7,13 @@
 //! [`registry`] names the variants; [`roofline`] measures the machine's FMA peak and the bandwidth
 //! of every memory level ([`topology`] reads the cache sizes) and keeps them per machine. Buffers
 //! are host vectors between guard zones ([`CpuBuffer`]) recycled through a per-device
-//! [`Pool`](kernelab_tensor::Pool).
+//! [`Pool`](kernelab_tensor::Pool). [`library`] loads kernels from shared libraries at run time.
 
 pub mod adam;
 mod buffer;
 pub mod elementwise;
 pub mod gemm;
+pub mod library;
 pub mod matmul;
 #[cfg(feature = "openblas")]
 pub mod openblas;
@@ -39,6 +40,8 @@ pub struct CpuBackend {
     pool: std::sync::Arc<kernelab_tensor::Pool<Vec<f32>>>,
     /// The registry, built once (it detects CPU features) and read on every launch.
     variants: std::sync::OnceLock<Vec<Vec<Variant>>>,
+    /// Kernels loaded from shared libraries ([`Backend::load_kernel`]), listed after the registry's.
+    libraries: library::Libraries,
 }
 
 impl CpuBackend {
@@ -147,7 +150,13 @@ impl Backend for CpuBackend {
     }
 
     fn variants(&self, op: Op) -> Vec<Variant> {
-        self.registered(op).to_vec()
+        let mut all = self.registered(op).to_vec();
+        all.extend(self.libraries.variants(op));
+        all
+    }
+
+    fn load_kernel(&self, file: &kernelab_tensor::KernelFile) -> Result<Variant> {
+        self.libraries.load(file)
     }
 
     fn guard_violation(&self, buffer: &dyn DeviceBuffer) -> Result<Option<String>> {
@@ -187,6 +196,9 @@ impl Backend for CpuBackend {
     }
 
     fn launch(&self, kernel: Kernel<'_>, variant: Option<&str>) -> Result<()> {
+        if let Some(loaded) = variant.and_then(|name| self.libraries.find(kernel.op(), name)) {
+            return loaded.launch(kernel);
+        }
         let variant = self.resolve(kernel.op(), variant)?;
         match kernel {
             Kernel::Matmul { a, b, c, gemm } => {
