@@ -138,12 +138,12 @@ impl KernelFile {
         } else {
             Header::default()
         };
-        if let Some(declared) = &header.op {
-            if declared != op.name() {
-                return Err(fail(format!(
-                    "its header says op={declared}, but it is benchmarked as {op}; run it with --op {declared}"
-                )));
-            }
+        if let Some(declared) = &header.op
+            && declared != op.name()
+        {
+            return Err(fail(format!(
+                "its header says op={declared}, but it is benchmarked as {op}; run it with --op {declared}"
+            )));
         }
         let geometry = header.geometry.with_defaults(op);
         if kind != SourceKind::SharedLibrary && geometry.groups(op, &sample_dims(op)).is_none() {
