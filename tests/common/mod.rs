@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests that run the `kernelab` binary.
 #![allow(dead_code)]
 
+pub mod cc;
 pub mod students;
 
 use std::path::{Path, PathBuf};

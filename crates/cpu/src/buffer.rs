@@ -1,20 +1,40 @@
-//! Host memory as a device buffer, recycled through the device's [`Pool`].
+//! Host memory as a device buffer, recycled through the device's [`Pool`], with a guard zone on
+//! each side.
+//!
+//! A buffer of `len` values is one allocation of `GUARD + len + GUARD` values: the values a kernel
+//! sees are the middle, and the [`GUARD`] values before and after it hold [`GUARD_BITS`], a
+//! signalling-NaN bit pattern that no kernel computes. A kernel that writes outside its output (a
+//! missing bounds check, an off-by-one, a tile that overhangs the last row) changes a guard, and
+//! [`CpuBuffer::guard_violation`] names the side, how many values changed and the changed value
+//! nearest the buffer.
+//! The guards are filled when the buffer is allocated, new or taken back from the pool, and
+//! never again while it lives, so a violation stays visible until the buffer is dropped.
 
 use std::any::Any;
 use std::sync::Arc;
 
 use kernelab_tensor::{DeviceBuffer, Error, Pool, Result};
 
-/// A CPU "device" buffer: a vector of f32 values, returned to its pool when dropped.
+/// Values of guard zone on each side of a buffer (256 bytes, four cache lines).
+pub const GUARD: usize = 64;
+
+/// What every guard value holds: a signalling NaN (exponent all ones, quiet bit clear, payload
+/// `0x25A5A5`). Arithmetic never produces a signalling NaN and kernels poison with the quiet
+/// `f32::NAN`, so a changed bit pattern means a write. Compared as bits, never as floats.
+pub const GUARD_BITS: u32 = 0x7FA5_A5A5;
+
+/// A CPU "device" buffer: a vector of f32 values between two guard zones, returned to its pool
+/// when dropped.
 #[derive(Debug)]
 pub struct CpuBuffer {
+    /// `GUARD` guard values, the buffer's values, `GUARD` guard values.
     data: Vec<f32>,
     pool: Option<Arc<Pool<Vec<f32>>>>,
 }
 
 impl DeviceBuffer for CpuBuffer {
     fn len(&self) -> usize {
-        self.data.len()
+        self.data.len() - 2 * GUARD
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -29,44 +49,87 @@ impl DeviceBuffer for CpuBuffer {
 impl Drop for CpuBuffer {
     fn drop(&mut self) {
         if let Some(pool) = &self.pool {
-            pool.give(self.data.len(), std::mem::take(&mut self.data));
+            pool.give(self.len(), std::mem::take(&mut self.data));
         }
     }
 }
 
 impl CpuBuffer {
-    /// A zero-filled buffer outside any pool; an allocation the system refuses is
-    /// [`Error::OutOfMemory`].
+    /// A zero-filled buffer outside any pool, its guards filled; an allocation the system refuses
+    /// is [`Error::OutOfMemory`].
     pub fn try_new(len: usize) -> Result<Self> {
+        let total = len.checked_add(2 * GUARD);
+        let refused = || Error::OutOfMemory { device: "cpu".into(), bytes: len.saturating_mul(4), len };
         let mut data = Vec::new();
-        data.try_reserve_exact(len).map_err(|_| Error::OutOfMemory {
-            device: "cpu".into(),
-            bytes: len.saturating_mul(4),
-            len,
-        })?;
-        data.resize(len, 0.0);
-        Ok(Self { data, pool: None })
+        data.try_reserve_exact(total.ok_or_else(refused)?).map_err(|_| refused())?;
+        data.resize(len + 2 * GUARD, 0.0);
+        let mut buffer = Self { data, pool: None };
+        buffer.fill_guards();
+        Ok(buffer)
     }
 
-    /// A buffer of `len` values from `pool` (stale contents) or, failing that, a new one; either
-    /// way it returns to `pool` when dropped.
+    /// A buffer of `len` values from `pool` (stale contents, fresh guards) or, failing that, a new
+    /// one; either way it returns to `pool` when dropped.
     pub fn pooled(len: usize, pool: &Arc<Pool<Vec<f32>>>) -> Result<Self> {
         let data = match pool.take(len) {
             Some(data) => data,
-            None => Self::try_new(len)?.into_values(),
+            None => Self::try_new(len)?.into_storage(),
         };
-        Ok(Self { data, pool: Some(pool.clone()) })
+        let mut buffer = Self { data, pool: Some(pool.clone()) };
+        buffer.fill_guards();
+        Ok(buffer)
     }
 
+    /// The buffer's values (the guards excluded).
     pub fn values(&self) -> &[f32] {
-        &self.data
+        &self.data[GUARD..self.data.len() - GUARD]
     }
 
+    /// The buffer's values for writing (the guards excluded).
     pub fn values_mut(&mut self) -> &mut [f32] {
-        &mut self.data
+        let end = self.data.len() - GUARD;
+        &mut self.data[GUARD..end]
     }
 
-    fn into_values(mut self) -> Vec<f32> {
+    /// Whether a guard value changed since the buffer was allocated: for each side that did, how
+    /// many values changed and the changed one nearest the buffer: before it, the last, as an
+    /// offset from its first value (`-1` is the value just before it); after it, the first, as an
+    /// offset from its end (`+0` is the value just past its last one). `None` when both guards
+    /// are intact.
+    pub fn guard_violation(&self) -> Option<String> {
+        let end = self.data.len() - GUARD;
+        let changed = |zone: &[f32]| -> Vec<usize> {
+            zone.iter().enumerate().filter(|(_, v)| v.to_bits() != GUARD_BITS).map(|(i, _)| i).collect()
+        };
+        let before = changed(&self.data[..GUARD]);
+        let after = changed(&self.data[end..]);
+        let plural = |n: usize| if n == 1 { "value" } else { "values" };
+        let mut sides = Vec::new();
+        if let Some(&last) = before.last() {
+            let n = before.len();
+            sides.push(format!("{n} {} before the start changed (last at -{})", plural(n), GUARD - last));
+        }
+        if let Some(&first) = after.first() {
+            let n = after.len();
+            sides.push(format!("{n} {} after the end changed (first at +{first})", plural(n)));
+        }
+        (!sides.is_empty()).then(|| {
+            format!(
+                "{} of a buffer of {} values (guard zones of {GUARD} values each side)",
+                sides.join(" and "),
+                self.len()
+            )
+        })
+    }
+
+    fn fill_guards(&mut self) {
+        let end = self.data.len() - GUARD;
+        let guard = f32::from_bits(GUARD_BITS);
+        self.data[..GUARD].fill(guard);
+        self.data[end..].fill(guard);
+    }
+
+    fn into_storage(mut self) -> Vec<f32> {
         std::mem::take(&mut self.data)
     }
 }
@@ -78,9 +141,14 @@ fn foreign(what: &dyn DeviceBuffer) -> Error {
     }
 }
 
+/// The CPU buffer behind `buf`, which must belong to the CPU backend.
+pub fn cpu(buf: &dyn DeviceBuffer) -> Result<&CpuBuffer> {
+    buf.as_any().downcast_ref::<CpuBuffer>().ok_or_else(|| foreign(buf))
+}
+
 /// The values of a buffer that must belong to the CPU backend.
 pub fn host(buf: &dyn DeviceBuffer) -> Result<&[f32]> {
-    buf.as_any().downcast_ref::<CpuBuffer>().map(CpuBuffer::values).ok_or_else(|| foreign(buf))
+    cpu(buf).map(CpuBuffer::values)
 }
 
 /// The values of a buffer that must belong to the CPU backend, for writing.
@@ -107,5 +175,43 @@ mod tests {
         assert_eq!((b.values().as_ptr(), b.values()[0]), (address, 7.0), "the same memory, contents stale");
         let c = CpuBuffer::pooled(999, &pool).unwrap();
         assert_ne!(c.values().as_ptr(), address);
+    }
+
+    /// Writes `value` at `offset` from the first value of `buf` (negative: into the guard before
+    /// it; `len` and beyond: into the guard after it).
+    fn poke(buf: &mut CpuBuffer, offset: isize, value: f32) {
+        let at = GUARD.checked_add_signed(offset).unwrap();
+        buf.data[at] = value;
+    }
+
+    #[test]
+    fn writes_outside_the_values_are_named_by_side_count_and_nearest_offset() {
+        let mut buf = CpuBuffer::try_new(10).unwrap();
+        buf.values_mut().fill(f32::NAN);
+        assert_eq!((buf.len(), buf.guard_violation()), (10, None), "writing every value touches no guard");
+        poke(&mut buf, 12, 0.0);
+        poke(&mut buf, 10 + GUARD as isize - 1, 1.0);
+        assert_eq!(
+            buf.guard_violation().as_deref(),
+            Some(
+                "2 values after the end changed (first at +2) of a buffer of 10 values (guard zones of 64 values each side)"
+            )
+        );
+        poke(&mut buf, -3, f32::NAN);
+        poke(&mut buf, -(GUARD as isize), 5.0);
+        let message = buf.guard_violation().unwrap();
+        assert!(message.starts_with("2 values before the start changed (last at -3) and 2 values after"), "{message}");
+    }
+
+    #[test]
+    fn pooled_buffers_get_fresh_guards_when_reused() {
+        let pool = Arc::new(Pool::default());
+        let mut a = CpuBuffer::pooled(100, &pool).unwrap();
+        poke(&mut a, 100, 0.0);
+        assert!(a.guard_violation().unwrap().starts_with("1 value after the end changed (first at +0)"));
+        let address = a.values().as_ptr();
+        drop(a);
+        let b = CpuBuffer::pooled(100, &pool).unwrap();
+        assert_eq!((b.values().as_ptr(), b.guard_violation()), (address, None), "the same memory, guards refilled");
     }
 }

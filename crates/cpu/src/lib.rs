@@ -6,13 +6,15 @@
 //! `openblas`) is the vendor baseline and `peers` (feature `rust-baselines`) the Rust ones.
 //! [`registry`] holds the variant tables every launch is looked up in; [`roofline`] measures the
 //! machine's FMA peak and the bandwidth of every memory level ([`topology`] reads the cache sizes)
-//! and keeps them per machine. Buffers are host vectors ([`CpuBuffer`]) recycled through a
-//! per-device [`Pool`](kernelab_tensor::Pool).
+//! and keeps them per machine. Buffers are host vectors between guard zones ([`CpuBuffer`])
+//! recycled through a per-device [`Pool`](kernelab_tensor::Pool). [`library`] loads kernels from
+//! shared libraries at run time.
 
 pub mod adam;
 mod buffer;
 pub mod elementwise;
 pub mod gemm;
+pub mod library;
 pub mod matmul;
 #[cfg(feature = "openblas")]
 pub mod openblas;
@@ -39,6 +41,8 @@ pub struct CpuBackend {
     pool: std::sync::Arc<kernelab_tensor::Pool<Vec<f32>>>,
     /// The variant tables, built once (they detect CPU features) and read on every launch.
     registry: std::sync::OnceLock<registry::Registry>,
+    /// Kernels loaded from shared libraries ([`Backend::load_kernel`]), listed after the registry's.
+    libraries: library::Libraries,
 }
 
 impl CpuBackend {
@@ -123,7 +127,17 @@ impl Backend for CpuBackend {
     }
 
     fn variants(&self, op: Op) -> Vec<Variant> {
-        self.registry().variants(op)
+        let mut all = self.registry().variants(op);
+        all.extend(self.libraries.variants(op));
+        all
+    }
+
+    fn load_kernel(&self, file: &kernelab_tensor::KernelFile) -> Result<Variant> {
+        self.libraries.load(file)
+    }
+
+    fn guard_violation(&self, buffer: &dyn DeviceBuffer) -> Result<Option<String>> {
+        Ok(buffer::cpu(buffer)?.guard_violation())
     }
 
     fn roofline(&self) -> Option<Roofline> {
@@ -159,6 +173,9 @@ impl Backend for CpuBackend {
     }
 
     fn launch(&self, kernel: Kernel<'_>, variant: Option<&str>) -> Result<()> {
+        if let Some(loaded) = variant.and_then(|name| self.libraries.find(kernel.op(), name)) {
+            return loaded.launch(kernel);
+        }
         let (op, registry) = (kernel.op(), self.registry());
         match kernel {
             Kernel::Matmul { a, b, c, gemm } => {
