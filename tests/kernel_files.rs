@@ -1,6 +1,8 @@
 //! `--kernel PATH[:ENTRY]` as a user runs it: kernel files as rows beside the built-in variants,
 //! bad files as error rows that leave the rest of the run standing, and `--watch`.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -160,4 +162,113 @@ fn the_ptx_examples_pass_the_checks_that_need_no_device() {
         assert!(row["status"] == "ok" || row["status"] == "skipped", "{file}: {row}");
         assert_eq!(out.status.code(), Some(0), "{file}: {}", String::from_utf8_lossy(&out.stderr));
     }
+}
+
+/// `bench --op OP` on the CPU's `variant` plus every file of `kernels`, at `shapes`, as JSON.
+fn bench_files(
+    op: &str,
+    backend: &str,
+    variant: &str,
+    shapes: &str,
+    kernels: &[PathBuf],
+) -> (i32, Vec<serde_json::Value>) {
+    let mut args: Vec<String> =
+        ["bench", "--op", op, "--backend", backend, "--variant", variant, "--shape", shapes].map(String::from).to_vec();
+    args.extend(["--budget", "0.02", "--repeat", "3", "--kernel-timeout", "10", "--json", "-"].map(String::from));
+    for k in kernels {
+        args.extend(["--kernel".to_string(), k.display().to_string()]);
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_kernelab")).args(&args).output().expect("kernelab runs");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    (out.status.code().unwrap_or(-1), report["records"].as_array().cloned().unwrap_or_default())
+}
+
+/// Each row named `file` failed (status fail or error) with a note that says `says`.
+fn assert_caught(rows: &[serde_json::Value], file: &str, says: &str) {
+    let these = rows_of(rows, file);
+    assert!(!these.is_empty(), "no row for {file}");
+    for row in these {
+        let note = row["note"].as_str().unwrap_or_default();
+        let failed = row["status"] == "fail" || row["status"] == "error";
+        assert!(failed && note.contains(says), "{file} should fail with `{says}`: {} {note}", row["status"]);
+        assert!(row["median_s"].is_null(), "{file}: a failed row shows no time: {row}");
+    }
+}
+
+/// Every cheat of `tests/kernels/c/` as a `.so` row beside the honest C example: each is caught
+/// by the check its comment names, the crash and the hang in the child process that runs them,
+/// and the honest rows pass.
+#[test]
+fn every_cheating_library_is_caught_and_the_honest_one_passes() {
+    let d = dir();
+    let honest = common::cc::shared_library(&common::cc::example("matmul"), d.path(), &[]);
+    let cheats = [
+        ("zeros", "untrustworthy: output 0 is all zeros"),
+        ("constant", "untrustworthy: output 0 is the constant"),
+        ("unwritten", "still holds the poison"),
+        ("past_end", "guard zone broken: c: 1 value after the end"),
+        ("modifies_input", "an input changed"),
+        ("caches", "over budget"),
+        ("late_thread", "output 0"),
+        ("segfault", "crashed the process running it: signal 11, SIGSEGV"),
+        ("hang", "did not finish within 10 s and was killed"),
+    ];
+    let mut files = vec![honest];
+    files.extend(cheats.iter().map(|(name, _)| common::cc::shared_library(&common::cc::fixture(name), d.path(), &[])));
+    let (code, rows) = bench_files("matmul", "cpu", "naive", "64x64x64,33x65x17", &files);
+    assert_eq!(code, 1, "cheats fail the run");
+    for name in ["naive", "matmul.so"] {
+        assert!(rows_of(&rows, name).iter().all(|r| r["status"] == "ok"), "{name}: {rows:?}");
+        assert_eq!(rows_of(&rows, name).len(), 2, "{name}");
+    }
+    for (name, says) in cheats {
+        assert_caught(&rows, &format!("{name}.so"), says);
+    }
+}
+
+/// The WGSL cheats of `tests/kernels/wgsl/`, timed at a round shape where the skipped k-tile and
+/// the missing bounds guard do no harm: the check shapes catch them before any time is shown.
+#[test]
+fn every_cheating_shader_is_caught_at_a_round_shape() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let example = root.join("examples/kernels/wgsl/matmul_tile32.wgsl");
+    let cheats = ["zeros_matmul", "skips_last_k_tile", "no_bounds_guard", "shadows_builtin"];
+    let mut files = vec![example];
+    files.extend(cheats.iter().map(|c| root.join(format!("tests/kernels/wgsl/{c}.wgsl"))));
+    let (_, rows) = bench_files("matmul", "wgpu", "tiled", "64x64x64", &files);
+    let example_row = rows_of(&rows, "matmul_tile32.wgsl").first().map(|r| (*r).clone()).unwrap_or_default();
+    let unavailable = example_row["note"].as_str().is_some_and(|n| n.contains("unavailable"));
+    if unavailable && std::env::var("KERNELAB_REQUIRE").unwrap_or_default() != "wgpu" {
+        return; // no wgpu adapter here, and none required
+    }
+    assert_eq!(example_row["status"], "ok", "{example_row}");
+    assert!(rows_of(&rows, "tiled").iter().all(|r| r["status"] == "ok"), "the built-in row beside them: {rows:?}");
+    for cheat in cheats {
+        let name = format!("{cheat}.wgsl");
+        let says = if cheat.ends_with("zeros_matmul") || cheat == "shadows_builtin" {
+            "untrustworthy"
+        } else {
+            "conformance matmul"
+        };
+        assert_caught(&rows, &name, says);
+    }
+}
+
+#[test]
+fn check_runs_a_library_in_a_child_and_fails_a_cheat() {
+    let d = dir();
+    let softmax = common::cc::shared_library(&common::cc::example("softmax"), d.path(), &[]);
+    let zeros = common::cc::shared_library(&common::cc::fixture("zeros"), d.path(), &[]);
+    let check = |file: &Path, op: &str| {
+        let spec = file.display().to_string();
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let out = kernelab(&["check", "--op", op, "--backend", "cpu", "--variant", &name, "--kernel", &spec]);
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, stdout) = check(&softmax, "softmax");
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("softmax.so") && stdout.contains("all cases passed"), "{stdout}");
+    let (code, stdout) = check(&zeros, "matmul");
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("FAILED"), "{stdout}");
 }
