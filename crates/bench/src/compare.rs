@@ -10,6 +10,11 @@
 //! freedom ([`t99`]; [`crate::stats::Z99`] for a floor taken as exact). Two sets of the very same samples are one run
 //! read twice: their interval is `[1, 1]`.
 //!
+//! The machine is a control too: each run times one fixed piece of work once a round
+//! ([`crate::probe`]). When the two runs' probes differ beyond their noise, by `δ` on the log
+//! scale, the machine itself ran at another speed, and every row's variance grows by `δ²`:
+//! identical code on a machine slowed 30% in one run comes out `undecided`, not `slower`.
+//!
 //! Before anything is judged, each run's drift within itself is taken out of its samples through
 //! its rounds ([`crate::drift`]): a slow stretch of the machine that fell on some rows' few rounds
 //! is divided out, while a run slower throughout stays slower. Medians below are of those
@@ -89,6 +94,13 @@ pub fn judge(base: &[f64], new: &[f64], floor: RowFloor, same_within: f64) -> (f
     (ratio, interval, verdict(interval, same_within))
 }
 
+/// `floor` with a measured change of the machine between the runs, `shift` on the log scale,
+/// added to its variance: the interval's `2σ²` grows by `shift²`, so no row is judged closer than
+/// the machine itself moved.
+fn widened(floor: RowFloor, shift: f64) -> RowFloor {
+    RowFloor { sigma: (floor.sigma * floor.sigma + shift * shift / 2.0).sqrt(), ..floor }
+}
+
 /// The verdict of an interval of `new ÷ base`.
 pub fn verdict((low, high): (f64, f64), same_within: f64) -> Verdict {
     if low > 1.0 {
@@ -118,6 +130,9 @@ pub struct Comparison {
     /// `ok` rows of the new report that match a base row in everything but the device, as
     /// (base device, new device): never paired.
     pub other_device: Vec<(String, String)>,
+    /// The machine probes' ratio `new ÷ base` and the shift beyond their noise that every
+    /// interval was widened by ([`crate::probe::machine_shift`]), when both reports have one.
+    pub machine: Option<(f64, f64)>,
 }
 
 /// Pairs the `ok` rows of `base` and `new` and judges each pair on their steadied samples (see
@@ -125,12 +140,14 @@ pub struct Comparison {
 /// matched through a hash of their keys, so the cost is that of the samples' sorting,
 /// `O(n log n)` in a row's samples.
 pub fn compare(base: &Report, new: &Report, floor: &Floor, same_within: f64) -> Comparison {
+    let machine = crate::probe::machine_shift(base, new);
+    let shift = machine.map_or(0.0, |(_, shift)| shift);
     let (base, new) = (&crate::drift::steady(base), &crate::drift::steady(new));
     let ok = |r: &&Record| r.status == Status::Ok && r.timed();
     let new_rows: HashMap<RowKey, &Record> = new.records.iter().filter(ok).map(|r| (r.key(), r)).collect();
     let without_device = |k: &RowKey| RowKey { device: String::new(), ..k.clone() };
     let new_by_work: HashMap<RowKey, &Record> = new_rows.iter().map(|(k, r)| (without_device(k), *r)).collect();
-    let mut out = Comparison::default();
+    let mut out = Comparison { machine, ..Comparison::default() };
     for b in base.records.iter().filter(ok) {
         let key = b.key();
         let Some(n) = new_rows.get(&key) else {
@@ -140,7 +157,7 @@ pub fn compare(base: &Report, new: &Report, floor: &Floor, same_within: f64) -> 
             }
             continue;
         };
-        let f = floor.for_row(&key);
+        let f = widened(floor.for_row(&key), shift);
         let (ratio, (low, high), verdict) = judge(&b.samples_s, &n.samples_s, f, same_within);
         out.pairs.push(Pair {
             key,

@@ -45,6 +45,7 @@ pub(crate) fn report(records: Vec<Record>) -> Report {
         baselines: vec![],
         records,
         fast_p: None,
+        probe: None,
     }
 }
 
@@ -223,4 +224,30 @@ fn a_shift_of_the_whole_run_is_named() {
     assert_eq!(common_shift(&compare(&a, &one, &Floor::given(0.01), SAME_WITHIN).pairs), None);
     // Identical runs: nothing was judged to move.
     assert_eq!(common_shift(&compare(&a, &a, &Floor::given(0.01), SAME_WITHIN).pairs), None);
+}
+
+/// `report` with a machine probe of 30 samples around `t`.
+fn probed(mut report: Report, t: f64) -> Report {
+    let samples: Vec<f64> = (0..30).map(|i| t * (1.0 + 0.01 * f64::from(i % 5))).collect();
+    report.probe =
+        Some(crate::probe::Probe { what: crate::probe::WHAT.into(), samples_s: samples, rounds: (0..30).collect() });
+    report
+}
+
+#[test]
+fn a_machine_slower_in_one_run_by_its_own_probe_is_no_regression_of_the_code() {
+    // The second run's machine is 30% slower throughout (a neighbour on the same core): every
+    // row and the probe alike. Without the probe every row would be `slower` at a 5% gate.
+    let floor = Floor::given(0.01);
+    let (a, b) = (run(1, 0.01, |_| 1.0), run(2, 0.01, |_| 1.3));
+    let blind = compare(&a, &b, &floor, SAME_WITHIN);
+    assert_eq!(regressions(&blind.pairs, 0.05).len(), 10, "the control: without probes, all ten fail");
+    let c = compare(&probed(a.clone(), 2e-4), &probed(b.clone(), 2.6e-4), &floor, SAME_WITHIN);
+    assert!(c.machine.is_some_and(|(ratio, shift)| (ratio - 1.3).abs() < 1e-9 && shift > 0.2), "{:?}", c.machine);
+    assert!(regressions(&c.pairs, 0.05).is_empty(), "{:?}", verdicts(&c));
+    assert!(c.pairs.iter().all(|p| p.verdict == Verdict::Undecided), "{:?}", verdicts(&c));
+    // The probes agreeing, the same ten rows are slower again: the probe widens nothing then.
+    let same_machine = compare(&probed(a, 2e-4), &probed(b, 2e-4), &floor, SAME_WITHIN);
+    assert_eq!(regressions(&same_machine.pairs, 0.05).len(), 10);
+    assert_eq!(same_machine.machine.map(|(_, shift)| shift), Some(0.0));
 }

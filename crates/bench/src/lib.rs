@@ -12,6 +12,7 @@ pub mod drift;
 pub mod fast_p;
 pub mod footprint;
 pub mod noise;
+pub mod probe;
 pub mod read;
 pub mod record;
 pub mod reference;

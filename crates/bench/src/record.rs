@@ -344,6 +344,10 @@ pub struct Report {
     /// files or asked for it (`--fast-p`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fast_p: Option<crate::fast_p::FastP>,
+    /// The machine's own speed through the run: a fixed piece of work timed once a round
+    /// ([`crate::probe`]); absent in reports written before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<crate::probe::Probe>,
 }
 
 impl Report {
@@ -357,6 +361,7 @@ impl Report {
             baselines: devices.iter().flat_map(Device::baselines).collect(),
             records,
             fast_p: None,
+            probe: None,
         }
     }
 

@@ -167,9 +167,22 @@ pub fn run_with_progress(
     specs: &[Spec],
     variants: &Variants,
     plan: &Plan,
+    on_start: impl FnMut(&str),
+    on_row: impl FnMut(&Record),
+) -> Result<Vec<Record>> {
+    run_probed(devices, specs, variants, plan, on_start, on_row).map(|(rows, _)| rows)
+}
+
+/// [`run_with_progress`], also returning the machine's probe, one sample a round
+/// ([`crate::probe`]).
+pub fn run_probed(
+    devices: &[Device],
+    specs: &[Spec],
+    variants: &Variants,
+    plan: &Plan,
     mut on_start: impl FnMut(&str),
     mut on_row: impl FnMut(&Record),
-) -> Result<Vec<Record>> {
+) -> Result<(Vec<Record>, crate::probe::Probe)> {
     check_footprints(specs)?;
     check_names(devices, specs, variants)?;
     let cases = cases(specs)?;
@@ -215,7 +228,12 @@ pub fn run_with_progress(
         }
     }
     let mut held = Held::new(specs.len(), &pending);
-    time_in_rounds(devices, plan, &pending, &mut prepared, &mut evictors, on_start, |i, record, prepared| {
+    let mut prober = crate::probe::Prober::default();
+    let mut on_round = |round: u32, left: usize| {
+        prober.sample(round);
+        on_start(&format!("round {}: timing {left} rows", round + 1));
+    };
+    time_in_rounds(devices, plan, &pending, &mut prepared, &mut evictors, &mut on_round, |i, record, prepared| {
         for (j, record) in held.leave(&pending, i, record, prepared) {
             on_row(&record);
             slots[pending[j].slot] = Some(record);
@@ -224,7 +242,7 @@ pub fn run_with_progress(
     let mut rows: Vec<Record> = slots.into_iter().flatten().collect();
     let degraded: Vec<_> = devices.iter().flat_map(Device::baselines).filter(|b| b.degraded).collect();
     crate::record::compare_with_baselines(&mut rows, &degraded);
-    Ok(rows)
+    Ok((rows, prober.probe))
 }
 
 /// The specs' cases, with seeded inputs.
@@ -327,7 +345,7 @@ fn time_in_rounds<'c>(
     pending: &[Pending<'c>],
     prepared: &mut [Prepared<'c>],
     evictors: &mut [Evictor],
-    mut on_start: impl FnMut(&str),
+    on_round: impl FnMut(u32, usize),
     mut done: impl FnMut(usize, Record, &mut [Prepared<'c>]),
 ) {
     let prepared = std::cell::RefCell::new(prepared);
@@ -335,7 +353,7 @@ fn time_in_rounds<'c>(
     rounds::run(
         plan,
         pending.len(),
-        |round, left| on_start(&format!("round {}: timing {left} rows", round + 1)),
+        on_round,
         |i| {
             let p = &pending[i];
             let (name, slowdown) = (p.row.variant.name, p.slowdown);

@@ -186,7 +186,7 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
     // The ceilings are measured (or read from the cache) before the first row, not inside it.
     devices.iter().for_each(|d| drop(d.roofline()));
     let bar = progress(rows_expected as u64);
-    let mut records = runner::run_with_progress(
+    let (mut records, probe) = runner::run_probed(
         &devices,
         &specs,
         &variants,
@@ -224,6 +224,7 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
     };
     let mut report = Report::new(std::env::args().collect(), settings, &devices, records);
     report.fast_p = fast_p(a, &devices, &ops, &report.records)?;
+    report.probe = Some(probe);
     let mut text = format!("{}\n\n{}\n", table::render(&report.records), table::footer(&report));
     if let Some(summary) = &report.fast_p {
         text = format!("{text}\n{}\n", kernelab_bench::fast_p::render(summary));

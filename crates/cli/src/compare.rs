@@ -96,6 +96,17 @@ pub fn run(a: &CompareArgs) -> Result<usize> {
         eprintln!("warning: {warning}");
     }
     outln!("noise floor between runs: {}", describe(&floor));
+    match found.machine {
+        Some((ratio, shift)) if shift > 0.0 => outln!(
+            "machine probe: {ratio:.3}× the time in NEW (the same fixed work, timed every round): the machine itself \
+             ran at another speed; every interval is widened by {} so that no row is judged closer than that",
+            percent(shift.exp() - 1.0)
+        ),
+        Some((ratio, _)) => {
+            outln!("machine probe: {ratio:.3}× the time in NEW, within its noise: the machine ran alike")
+        }
+        None => {}
+    }
     if let Some((observed, expected)) = spread_beyond_floor(&found.pairs) {
         eprintln!(
             "warning: the rows moved apart by {} (robust spread of ln new/base around their common shift), more \
@@ -177,6 +188,8 @@ fn write_json(
         "new": a.reports[1],
         "noise_floor": floor.pooled,
         "noise_floor_source": describe(floor),
+        "machine_probe_ratio": found.machine.map(|(ratio, _)| ratio),
+        "machine_shift": found.machine.map(|(_, shift)| shift),
         "same_within": a.same_within,
         "threshold": a.threshold,
         "pairs": found.pairs,

@@ -1,0 +1,124 @@
+//! A control for the machine itself: the same fixed piece of work, timed once at the start of
+//! every round of every run and kept in the report, so that two reports say whether the machine
+//! was slower during one of them — whatever the kernels did.
+//!
+//! The work does not change with kernelab's kernels: a chain of dependent f32 multiply-adds (the
+//! core's latency) and sums over a 256 KiB buffer (its caches), on the calling thread, about a
+//! fifth of a millisecond on a current core. A neighbour's job on the same core, a frequency
+//! drop or a host that lends the VM less time slows it as it slows every row; an edit to a kernel
+//! never does. [`crate::compare`] holds the rows of two runs whose probes differ to that
+//! difference (see [`machine_shift`]).
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::record::Report;
+use crate::stats::{log_median_se, median};
+
+/// What the probe runs; two probes are compared only when this is the same.
+pub const WHAT: &str = "v1: 20000 dependent f32 multiply-adds, then 4 sums over 65536 f32 (256 KiB), one thread";
+
+/// The probe's samples in one run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Probe {
+    /// [`WHAT`] when it was taken.
+    pub what: String,
+    /// Seconds, one per round, in the order taken.
+    pub samples_s: Vec<f64>,
+    /// The round of each sample.
+    pub rounds: Vec<u32>,
+}
+
+/// Takes probe samples, reusing its buffer.
+pub struct Prober {
+    buffer: Vec<f32>,
+    pub probe: Probe,
+}
+
+impl Default for Prober {
+    fn default() -> Self {
+        let buffer = (0..65_536).map(|i| (i % 7) as f32 * 0.25).collect();
+        Self { buffer, probe: Probe { what: WHAT.into(), ..Probe::default() } }
+    }
+}
+
+impl Prober {
+    /// Times the work once, as the sample of `round`.
+    pub fn sample(&mut self, round: u32) {
+        let start = Instant::now();
+        let mut x = 1.0f32;
+        for _ in 0..20_000 {
+            x = black_box(x).mul_add(1.000_001, 1e-7);
+        }
+        let mut sum = 0.0f32;
+        for _ in 0..4 {
+            sum += black_box(&self.buffer).iter().sum::<f32>();
+        }
+        black_box((x, sum));
+        self.probe.samples_s.push(start.elapsed().as_secs_f64());
+        self.probe.rounds.push(round);
+    }
+}
+
+/// How much slower the machine ran in `new` than in `base`, on the log scale, beyond what the
+/// probes' own noise explains: `max(0, |ln(m_new / m_base)| − Z99·√(se_b² + se_n²))` with `m` the
+/// probes' medians and `se` their standard errors (so an idle machine's probes, a percent apart,
+/// give 0). `None` when either report has no probe (written before there was one), a probe of
+/// other work, or fewer than 3 samples.
+pub fn machine_shift(base: &Report, new: &Report) -> Option<(f64, f64)> {
+    let usable = |r: &Report| r.probe.as_ref().filter(|p| p.what == WHAT && p.samples_s.len() >= 3).cloned();
+    let (b, n) = (usable(base)?, usable(new)?);
+    let ratio = median(&mut n.samples_s.clone()) / median(&mut b.samples_s.clone());
+    let noise = crate::stats::Z99 * (log_median_se(&b.samples_s).powi(2) + log_median_se(&n.samples_s).powi(2)).sqrt();
+    Some((ratio, (ratio.ln().abs() - noise).max(0.0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::tests::report;
+
+    fn with_probe(samples: Vec<f64>) -> Report {
+        let mut r = report(vec![]);
+        let rounds = (0..samples.len() as u32).collect();
+        r.probe = Some(Probe { what: WHAT.into(), samples_s: samples, rounds });
+        r
+    }
+
+    /// Thirty samples around `t`, a percent apart.
+    fn around(t: f64) -> Vec<f64> {
+        (0..30).map(|i| t * (1.0 + 0.01 * f64::from(i % 5))).collect()
+    }
+
+    #[test]
+    fn the_probe_takes_a_sample_a_round() {
+        let mut p = Prober::default();
+        p.sample(0);
+        p.sample(1);
+        assert_eq!(p.probe.rounds, [0, 1]);
+        assert!(p.probe.samples_s.iter().all(|s| *s > 0.0 && *s < 1.0));
+    }
+
+    #[test]
+    fn a_machine_as_fast_in_both_runs_shifts_nothing() {
+        let (ratio, shift) = machine_shift(&with_probe(around(2e-4)), &with_probe(around(2e-4))).unwrap();
+        assert_eq!((ratio, shift), (1.0, 0.0));
+    }
+
+    #[test]
+    fn a_machine_slower_in_one_run_shifts_by_what_its_noise_does_not_explain() {
+        let (ratio, shift) = machine_shift(&with_probe(around(2e-4)), &with_probe(around(3e-4))).unwrap();
+        assert!((ratio - 1.5).abs() < 1e-9);
+        assert!(shift > 0.35 && shift < 1.5f64.ln(), "{shift}");
+    }
+
+    #[test]
+    fn reports_without_a_probe_or_with_another_say_nothing() {
+        assert!(machine_shift(&report(vec![]), &with_probe(around(2e-4))).is_none());
+        let mut other = with_probe(around(2e-4));
+        other.probe.as_mut().unwrap().what = "v0".into();
+        assert!(machine_shift(&other, &with_probe(around(2e-4))).is_none());
+    }
+}
