@@ -2,11 +2,12 @@
 //! every round of every run and kept in the report, so that two reports say whether the machine
 //! was slower during one of them — whatever the kernels did.
 //!
-//! The work does not change with kernelab's kernels: a chain of dependent f32 multiply-adds (the
-//! core's latency) and sums over a 256 KiB buffer (its caches), on the calling thread, about a
-//! fifth of a millisecond on a current core. A neighbour's job on the same core, a frequency
-//! drop or a host that lends the VM less time slows it as it slows every row; an edit to a kernel
-//! never does. [`crate::compare`] holds the rows of two runs whose probes differ to that
+//! The work does not change with kernelab's kernels, and it loads the machine as they do:
+//! multiply-adds in sixteen independent lanes over a block that stays in L1 (throughput, the
+//! execution ports a sibling hyperthread shares) and one sum over 4 MiB (the outer caches and
+//! memory a neighbour shares), on the calling thread, about a tenth of a millisecond. A neighbour
+//! on the same core, a frequency drop or a host that lends the VM less time slows it as it slows
+//! the rows; an edit to a kernel never does. [`crate::compare`] holds the rows of two runs whose probes differ to that
 //! difference (see [`machine_shift`]).
 
 use std::hint::black_box;
@@ -18,7 +19,12 @@ use crate::record::Report;
 use crate::stats::{log_median_se, median};
 
 /// What the probe runs; two probes are compared only when this is the same.
-pub const WHAT: &str = "v1: 20000 dependent f32 multiply-adds, then 4 sums over 65536 f32 (256 KiB), one thread";
+pub const WHAT: &str =
+    "v2: 600 passes of 16-lane f32 multiplies and adds over 1024 values (4 KiB), then one sum over 1 Mi f32 (4 MiB), one thread";
+
+/// The values of the L1 block and of the large buffer.
+const BLOCK: usize = 1024;
+const LARGE: usize = 1 << 20;
 
 /// The probe's samples in one run.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -39,7 +45,7 @@ pub struct Prober {
 
 impl Default for Prober {
     fn default() -> Self {
-        let buffer = (0..65_536).map(|i| (i % 7) as f32 * 0.25).collect();
+        let buffer = (0..LARGE).map(|i| (i % 7) as f32 * 0.25).collect();
         Self { buffer, probe: Probe { what: WHAT.into(), ..Probe::default() } }
     }
 }
@@ -48,15 +54,23 @@ impl Prober {
     /// Times the work once, as the sample of `round`.
     pub fn sample(&mut self, round: u32) {
         let start = Instant::now();
-        let mut x = 1.0f32;
-        for _ in 0..20_000 {
-            x = black_box(x).mul_add(1.000_001, 1e-7);
+        let block = black_box(&self.buffer[..BLOCK]);
+        let mut lanes = [0.0f32; 16];
+        for _ in 0..600 {
+            for chunk in block.chunks_exact(16) {
+                for (lane, v) in lanes.iter_mut().zip(chunk) {
+                    *lane = *lane * 0.999_999 + v;
+                }
+            }
+            black_box(&mut lanes);
         }
-        let mut sum = 0.0f32;
-        for _ in 0..4 {
-            sum += black_box(&self.buffer).iter().sum::<f32>();
+        let mut sums = [0.0f32; 16];
+        for chunk in black_box(&self.buffer).chunks_exact(16) {
+            for (sum, v) in sums.iter_mut().zip(chunk) {
+                *sum += v;
+            }
         }
-        black_box((x, sum));
+        black_box((lanes, sums));
         self.probe.samples_s.push(start.elapsed().as_secs_f64());
         self.probe.rounds.push(round);
     }
