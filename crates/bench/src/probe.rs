@@ -19,8 +19,7 @@ use crate::record::Report;
 use crate::stats::{log_median_se, median};
 
 /// What the probe runs; two probes are compared only when this is the same.
-pub const WHAT: &str =
-    "v3: 600 passes of 16-lane f32 multiplies and adds over 1024 values (4 KiB), then one sum over 512 Ki f32 (2 MiB, summed once untimed first), one thread";
+pub const WHAT: &str = "v3: 600 passes of 16-lane f32 multiplies and adds over 1024 values (4 KiB), then one sum over 512 Ki f32 (2 MiB, summed once untimed first), one thread";
 
 /// The values of the L1 block and of the large buffer.
 const BLOCK: usize = 1024;

@@ -1,20 +1,11 @@
 //! The WGPU backend's failures are errors with a file or a limit named, never panics.
 
-use kernelab_tensor::Backend;
-use kernelab_wgpu::WgpuBackend;
-use kernelab_wgpu::shaders::Shader;
+mod common;
 
-/// An adapter, or `None` when there is none and `KERNELAB_REQUIRE` does not ask for wgpu.
-fn backend() -> Option<WgpuBackend> {
-    match WgpuBackend::new() {
-        Ok(b) => Some(b),
-        Err(e) if std::env::var("KERNELAB_REQUIRE").unwrap_or_default().contains("wgpu") => panic!("{e}"),
-        Err(e) => {
-            eprintln!("skipped: {e}");
-            None
-        }
-    }
-}
+use common::backend;
+
+use kernelab_tensor::Backend;
+use kernelab_wgpu::shaders::Shader;
 
 #[test]
 fn a_shader_that_fails_to_compile_names_its_file_and_the_compiler_message() {

@@ -2,22 +2,14 @@
 //! or listed, bindings held to the op's convention, the shared naming contract, and each module
 //! run as itself (pipelines cached by source and entry, not by entry name).
 
+mod common;
+
+use common::backend;
+
 use std::path::Path;
 
 use kernelab_tensor::{Backend, Error, Gemm, Kernel, KernelFile, Op};
 use kernelab_wgpu::WgpuBackend;
-
-/// An adapter, or `None` when there is none and `KERNELAB_REQUIRE` does not ask for wgpu.
-fn backend() -> Option<WgpuBackend> {
-    match WgpuBackend::new() {
-        Ok(b) => Some(b),
-        Err(e) if std::env::var("KERNELAB_REQUIRE").unwrap_or_default().contains("wgpu") => panic!("{e}"),
-        Err(e) => {
-            eprintln!("skipped: {e}");
-            None
-        }
-    }
-}
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
