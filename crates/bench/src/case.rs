@@ -328,6 +328,16 @@ impl Prepared<'_> {
         Ok(())
     }
 
+    /// The starting values of `case` in the outputs the op reads (see [`Case::initial`]), and
+    /// `stale` (what they held before, one vector per output) in the others.
+    pub fn reset_outputs_to_stale(&mut self, case: &Case, stale: &[Vec<f32>]) -> Result<()> {
+        self.same_work(case)?;
+        for ((buf, (_, init)), old) in self.outs.iter_mut().zip(&case.outputs).zip(stale) {
+            self.device.write(&mut **buf, init.as_deref().unwrap_or(old))?;
+        }
+        Ok(())
+    }
+
     /// Overwrites the inputs on the device with those of `case`, a case of the same op, shape and
     /// knobs: fresh inputs in the same buffers, so a kernel that remembers its buffers cannot
     /// answer from memory.

@@ -47,6 +47,17 @@ pub fn checked_launch(
     late: Option<Duration>,
 ) -> Result<Checked> {
     p.reset_outputs_from(case)?;
+    launch_and_vet(p, case, expected, variant, late)
+}
+
+/// One launch on the outputs as they are, and every check of [`checked_launch`] on its results.
+fn launch_and_vet(
+    p: &mut Prepared,
+    case: &Case,
+    expected: &[Expected],
+    variant: &str,
+    late: Option<Duration>,
+) -> Result<Checked> {
     let started = Instant::now();
     p.launch(Some(variant))?;
     let first = p.outputs()?;
@@ -150,7 +161,17 @@ impl RowConformance {
 /// `expected`, the reference of `fresh`, reading the outputs after a full synchronize (with the
 /// wait for late work). A kernel that caches its first answer, returns an earlier result or skips
 /// work after its first calls fails here.
-pub fn recheck_fresh(p: &mut Prepared, fresh: &Case, expected: &[Expected], variant: &str) -> Result<Check> {
+pub fn recheck_fresh(
+    p: &mut Prepared,
+    fresh: &Case,
+    expected: &[Expected],
+    variant: &str,
+    stale: &[Vec<f32>],
+) -> Result<Check> {
     p.write_inputs(fresh)?;
-    Ok(checked_launch(p, fresh, expected, variant, Some(LATE))?.check)
+    // The outputs hold `stale`, what the timed launches left there (an answer for the old
+    // inputs; only those the op reads get their starting values): a kernel that skips its work
+    // when its output is not the poison, or answers from memory, leaves the old answer and fails.
+    p.reset_outputs_to_stale(fresh, stale)?;
+    Ok(launch_and_vet(p, fresh, expected, variant, Some(LATE))?.check)
 }

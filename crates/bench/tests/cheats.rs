@@ -36,6 +36,9 @@ enum Cheat {
     BreaksGuard,
     /// Right where 16 divides k; elsewhere the launch fails (a crash, as the device reports it).
     CrashesOnPartialKTile,
+    /// Right when C holds the poison (NaN) as it does before a checked launch; returns at once,
+    /// leaving C as it is, whenever C already holds numbers (every timed launch after the first).
+    SkipsUnlessPoisoned,
 }
 
 impl Cheat {
@@ -50,6 +53,7 @@ impl Cheat {
             Cheat::FinishesLater => "finishes_later",
             Cheat::BreaksGuard => "breaks_guard",
             Cheat::CrashesOnPartialKTile => "crashes_on_partial_k_tile",
+            Cheat::SkipsUnlessPoisoned => "skips_unless_poisoned",
         }
     }
 }
@@ -149,6 +153,8 @@ impl Cheating {
                 return Err(Error::Device { backend: "cpu".into(), message: "illegal address".into() });
             }
             Cheat::CrashesOnPartialKTile => out.copy_from_slice(&right),
+            Cheat::SkipsUnlessPoisoned if !out[0].is_nan() => {}
+            Cheat::SkipsUnlessPoisoned => out.copy_from_slice(&right),
         }
         Ok(())
     }
@@ -285,6 +291,14 @@ fn a_kernel_that_writes_its_input_is_caught() {
 fn a_kernel_that_answers_from_memory_fails_the_re_check_on_fresh_inputs() {
     let note = caught(Cheat::CachesFirstAnswer, "fresh inputs after ");
     assert!(note.contains("timed samples (times dropped): over budget ("), "{note}");
+}
+
+#[test]
+fn a_kernel_that_skips_its_work_unless_its_output_is_poisoned_fails_the_re_check() {
+    // Its checked launches all start from the poison, so only the re-check, whose outputs keep
+    // the old inputs' answer, sees it return that answer for the fresh inputs.
+    let note = caught(Cheat::SkipsUnlessPoisoned, "fresh inputs after ");
+    assert!(note.contains("over budget"), "{note}");
 }
 
 #[test]

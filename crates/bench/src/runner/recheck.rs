@@ -48,10 +48,21 @@ impl Held {
             return Vec::new();
         }
         let rows = std::mem::take(&mut self.rows[s]);
+        // What the timed launches left in each of the spec's buffers, before any re-check.
+        let stale: std::collections::HashMap<usize, Vec<Vec<f32>>> = rows
+            .iter()
+            .filter_map(|(j, _)| {
+                let at = pending[*j].prepared;
+                prepared[at].outputs().ok().map(|outputs| (at, outputs))
+            })
+            .collect();
         let fresh = pending[i].case.reseeded(fresh_seed(s));
         let expected = fresh.as_ref().map(Case::expected).unwrap_or_default();
         let recheck = |j: usize, record: Record, prepared: &mut [Prepared<'c>]| match &fresh {
-            Ok(fresh) => recheck(&pending[j], record, fresh, &expected, prepared),
+            Ok(fresh) => {
+                let stale = stale.get(&pending[j].prepared).map_or(&[][..], Vec::as_slice);
+                recheck(&pending[j], record, (fresh, &expected, stale), prepared)
+            }
             Err(_) if record.status != Status::Ok => record,
             Err(e) => pending[j].row.record(Status::Error, Some(format!("error: in the re-check's fresh inputs: {e}"))),
         };
@@ -59,7 +70,8 @@ impl Held {
     }
 }
 
-/// The re-check of a timed row on `fresh` inputs ([`vet::recheck_fresh`]): the record as it was,
+/// The re-check of a timed row on `fresh` inputs ([`vet::recheck_fresh`]), its outputs holding
+/// `stale` (what the timing left in its buffers): the record as it was,
 /// or a `fail` (an `error`) row without its times that says what the re-check found. A failed row
 /// leaves new buffers behind.
 ///
@@ -69,8 +81,7 @@ impl Held {
 fn recheck<'c>(
     p: &Pending<'c>,
     record: Record,
-    fresh: &Case,
-    expected: &[Expected],
+    (fresh, expected, stale): (&Case, &[Expected], &[Vec<f32>]),
     prepared: &mut [Prepared<'c>],
 ) -> Record {
     if record.status != Status::Ok {
@@ -85,7 +96,7 @@ fn recheck<'c>(
         *buffers = new;
     }
     let (n, name) = (record.n, p.row.variant.name);
-    let failed = match vet::recheck_fresh(buffers, fresh, expected, name) {
+    let failed = match vet::recheck_fresh(buffers, fresh, expected, name, stale) {
         Ok(check) if check.ok() => return record,
         Ok(check) => {
             let why = check.failure().unwrap_or_default();
