@@ -272,3 +272,40 @@ fn check_runs_a_library_in_a_child_and_fails_a_cheat() {
     assert_eq!(code, Some(1), "{stdout}");
     assert!(stdout.contains("FAILED"), "{stdout}");
 }
+
+/// A kernel that prints to stdout still reports its rows (the child's report goes to a file), one
+/// that ends the process is told apart from a crash, and a child that dies leaves no private copy
+/// of a library behind.
+#[test]
+fn a_library_that_prints_or_exits_is_told_apart_and_leaves_no_files() {
+    let d = dir();
+    let head = "#include <stdio.h>\n#include <stdlib.h>\n#include \"kernelab.h\"\n\
+                int kernelab_abi_version(void) { return KERNELAB_ABI_VERSION; }\n";
+    let relu = "for (uint64_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0; return 0;";
+    let noisy =
+        format!("{head}int kernelab_relu(const float *x, float *y, uint64_t n) {{ printf(\"hi\\n\"); {relu} }}\n");
+    let exits = format!("{head}int kernelab_relu(const float *x, float *y, uint64_t n) {{ exit(0); {relu} }}\n");
+    let crashes = format!("{head}int kernelab_relu(const float *x, float *y, uint64_t n) {{ abort(); {relu} }}\n");
+    let libs: Vec<PathBuf> = [("noisy", noisy), ("exits", exits), ("crashes", crashes)]
+        .iter()
+        .map(|(name, text)| common::cc::shared_library(&write(d.path(), &format!("{name}.c"), text), d.path(), &[]))
+        .collect();
+    let tmp = d.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let mut args = vec!["bench", "--op", "relu", "--backend", "cpu", "--variant", "default", "--shape", "4096"];
+    args.extend(["--budget", "0.02", "--json", "-"]);
+    let specs: Vec<String> = libs.iter().map(|l| l.display().to_string()).collect();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kernelab"));
+    command.args(&args).env("TMPDIR", &tmp).env("XDG_RUNTIME_DIR", d.path());
+    for spec in &specs {
+        command.args(["--kernel", spec]);
+    }
+    let out = command.output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let rows = report["records"].as_array().cloned().unwrap_or_default();
+    assert!(rows_of(&rows, "noisy.so").iter().all(|r| r["status"] == "ok"), "{rows:?}");
+    assert_caught(&rows, "exits.so", "before writing its report");
+    assert_caught(&rows, "crashes.so", "SIGABRT");
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "left behind in TMPDIR: {left:?}");
+}

@@ -194,10 +194,17 @@ pub fn render(f: &FastP) -> String {
         })
         .collect();
     let right: Vec<bool> = (0..header.len()).map(|i| i >= 4).collect();
+    let no_default = f.variants.iter().any(|v| v.shapes.iter().any(|s| s.correct && s.vs_default.is_none()));
     format!(
         "{}\nfast_p: the fraction of the shapes where the row passed every check and is at least p× as fast as its \
-         backend's default variant and as the fastest baseline of the same work",
-        crate::table::terminal_table(header, &right, rows)
+         backend's default variant and as the fastest baseline of the same work{}",
+        crate::table::terminal_table(header, &right, rows),
+        if no_default {
+            "\nnote: some shapes had no checked row of their backend's default variant, so nothing there counts; \
+             run with --variant all (or default, or name the default)"
+        } else {
+            ""
+        }
     )
 }
 

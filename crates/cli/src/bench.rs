@@ -141,6 +141,12 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
         paths.output(flag, path.as_deref(), kernelab_tensor::files::Kind::Replaced);
     }
     paths.check()?;
+    if !a.kernel.is_empty() && a.op.is_empty() {
+        return Err(Error::InvalidArgument {
+            op: "kernel",
+            why: format!("--kernel {} needs --op, the op the file implements (e.g. --op matmul)", a.kernel[0]),
+        });
+    }
     let specs = specs(a)?;
     let mut devices = if a.isolated {
         vec![backends::open(kernelab_tensor::BackendKind::Cpu)?]
@@ -286,9 +292,9 @@ fn kernel_timeout(a: &BenchArgs, shapes: usize) -> Duration {
 }
 
 /// The command line of the child process that checks and times the kernel `kernel` (as given)
-/// over `specs` with this run's plan, writing its report to stdout.
+/// over `specs` with this run's plan (the caller adds where its report goes).
 fn child_args(a: &BenchArgs, specs: &[Spec], kernel: &str) -> Vec<String> {
-    let mut args: Vec<String> = ["bench", "--isolated", "--json", "-", "--kernel", kernel].map(String::from).to_vec();
+    let mut args: Vec<String> = ["bench", "--isolated", "--kernel", kernel].map(String::from).to_vec();
     let numbers = [
         ("--warmup", a.warmup.to_string()),
         ("--repeat", a.repeat.to_string()),

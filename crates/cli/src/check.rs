@@ -122,9 +122,12 @@ pub fn run(a: &CheckArgs) -> Result<usize> {
         Some(op) => crate::kernels::load(&a.kernel, op, &mut devices, a.adapter.as_deref(), a.isolated),
         None => crate::kernels::Loaded::default(),
     };
-    // A shared library's row is checked in its own process, so its name is no variant here.
-    let here: Vec<String> =
-        chosen.iter().filter(|c| !loaded.isolated.iter().any(|(_, f)| f.name == c.as_str())).cloned().collect();
+    // A shared library's row is checked in its own process, and a file that will not run here
+    // has its own line: neither name is a variant here.
+    let elsewhere = |c: &String| {
+        loaded.isolated.iter().any(|(_, f)| f.name == c.as_str()) || loaded.not_run.iter().any(|n| &n.name == c)
+    };
+    let here: Vec<String> = chosen.iter().filter(|c| !elsewhere(c)).cloned().collect();
     kernelab_bench::runner::check_variant_names(&devices, &ops, &here)?;
     let wanted =
         |v: &str| loaded.names.contains(&v) || (!a.isolated && (chosen.is_empty() || chosen.iter().any(|c| c == v)));
@@ -169,7 +172,10 @@ fn kernel_files(a: &CheckArgs, loaded: &crate::kernels::Loaded) -> usize {
         let op = file.op.name();
         let args = ["check", "--isolated", "--op", op, "--kernel", spec].map(String::from);
         let limit = std::time::Duration::from_secs_f64(a.kernel_timeout.clamp(1.0, 86_400.0));
-        let ending = crate::isolate::run(&args, limit);
+        let copies = tempfile::tempdir().ok();
+        let env: Vec<(&str, &std::path::Path)> =
+            copies.iter().map(|d| (kernelab_cpu::library::COPIES_IN, d.path())).collect();
+        let ending = crate::isolate::run(&args, &env, limit);
         if let crate::isolate::Ending::Exited { stdout, code, .. } = &ending {
             outln!("{}", stdout.trim_end());
             failed += usize::from(*code != 0);

@@ -92,7 +92,7 @@ pub fn run(a: &CompareArgs) -> Result<usize> {
     if found.pairs.is_empty() && found.failed.is_empty() {
         return Err(nothing_in_common(&found, base_path, new_path));
     }
-    for warning in differences(&base, &new) {
+    for warning in differences(&base, &new).into_iter().chain(kernel_files(&base, &new, &found)) {
         eprintln!("warning: {warning}");
     }
     outln!("noise floor between runs: {}", describe(&floor));
@@ -200,6 +200,33 @@ fn write_json(
     let text = serde_json::to_string_pretty(&summary)
         .map_err(|e| Error::InvalidArgument { op: "compare", why: format!("cannot write JSON: {e}") })?;
     kernelab_tensor::files::write(path, format!("{text}\n").as_bytes())
+}
+
+/// A line for each paired row of a kernel file (`--kernel`) whose file differs between the runs:
+/// another path (two files that happened to get one row name), or the same path with other
+/// bytes (an edit, which is usually the point; said so that it is never a surprise).
+fn kernel_files(base: &Report, new: &Report, found: &Comparison) -> Vec<String> {
+    let sources = |r: &Report| -> std::collections::HashMap<_, _> {
+        r.records.iter().filter_map(|x| x.source.clone().map(|s| (x.key(), s))).collect()
+    };
+    let (b, n) = (sources(base), sources(new));
+    let mut lines = Vec::new();
+    for pair in &found.pairs {
+        let (Some(was), Some(is)) = (b.get(&pair.key), n.get(&pair.key)) else { continue };
+        if was.path != is.path {
+            lines.push(format!("{}: BASE ran {} and NEW ran {}, two different files", pair.key, was.path, is.path));
+        } else if was.sha256 != is.sha256 {
+            let short = |s: &str| s.chars().take(12).collect::<String>();
+            lines.push(format!(
+                "{}: {} changed between the runs (SHA-256 {} → {})",
+                pair.key,
+                is.path,
+                short(&was.sha256),
+                short(&is.sha256)
+            ));
+        }
+    }
+    lines
 }
 
 /// Where the floor came from, in a line.

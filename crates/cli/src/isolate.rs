@@ -49,13 +49,19 @@ impl Ending {
     }
 }
 
-/// Runs this binary with `args`, waiting at most `limit` (then killing it).
-pub fn run(args: &[String], limit: Duration) -> Ending {
+/// Runs this binary with `args` and the environment variables `env` added, waiting at most
+/// `limit` (then killing it).
+pub fn run(args: &[String], env: &[(&str, &std::path::Path)], limit: Duration) -> Ending {
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
         Err(e) => return Ending::NotStarted(e.to_string()),
     };
-    let child = Command::new(exe).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
+    let mut command = Command::new(exe);
+    command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let child = command.spawn();
     let mut child = match child {
         Ok(child) => child,
         Err(e) => return Ending::NotStarted(e.to_string()),
@@ -97,13 +103,25 @@ pub fn run(args: &[String], limit: Duration) -> Ending {
     }
 }
 
-/// The rows of `file` from a child `kernelab bench` run with `args` (which write the report to
-/// stdout): the child's rows, or one error row per row of `template` saying how the child ended.
-pub fn bench_rows(file: &KernelFile, args: &[String], limit: Duration, template: Vec<Record>) -> Vec<Record> {
-    let ending = run(args, limit);
+/// The rows of `file` from a child `kernelab bench` run with `args`, which write its report to
+/// `report` (a file: the kernel may write to stdout): the child's rows, or one error row per row
+/// of `template` saying how the child ended.
+pub fn bench_rows(
+    file: &KernelFile,
+    args: &[String],
+    report: &std::path::Path,
+    limit: Duration,
+    template: Vec<Record>,
+) -> Vec<Record> {
+    let folder = report.parent().unwrap_or(report);
+    let ending = run(args, &[(kernelab_cpu::library::COPIES_IN, folder)], limit);
     let why = match (&ending, ending.failure()) {
-        (Ending::Exited { stdout, .. }, None) => match Report::parse(stdout) {
+        (Ending::Exited { code, .. }, None) => match Report::read(report) {
             Ok(report) => return report.records,
+            Err(_) if !report.exists() => format!(
+                "the process running it exited with {code} before writing its report: did the kernel end the \
+                 process (exit)?"
+            ),
             Err(e) => format!("the process running it wrote no report it could read back: {e}"),
         },
         (_, Some(why)) => why,

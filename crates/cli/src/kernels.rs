@@ -199,5 +199,15 @@ pub fn merge(records: &mut Vec<Record>, extra: Vec<Record>) {
 /// with `args` (see [`crate::isolate`]); error rows saying how it ended when it crashed or hung.
 pub fn in_child(file: &KernelFile, args: &[String], limit: std::time::Duration, specs: &[Spec]) -> Vec<Record> {
     let template = NotRun::new(file.name, "cpu", kernelab_cpu::cpu_model(), Some(file), Status::Error, "");
-    crate::isolate::bench_rows(file, args, limit, template.rows(specs))
+    let dir = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(e) => {
+            let why = format!("no temporary folder for the report of the process that runs it: {e}");
+            return NotRun { note: format!("error: {why}"), ..template }.rows(specs);
+        }
+    };
+    let report = dir.path().join("report.json");
+    let mut args = args.to_vec();
+    args.extend(["--json".to_string(), report.display().to_string()]);
+    crate::isolate::bench_rows(file, &args, &report, limit, template.rows(specs))
 }

@@ -34,7 +34,11 @@ pub fn check(file: &KernelFile) -> Result<CheckedPtx> {
     let text: &'static str = Box::leak(file.text()?.to_string().into_boxed_str());
     let name: &'static str = Box::leak(file.source.path.clone().into_boxed_str());
     let module = PtxModule { file: name, source: text };
-    let entries = ptx::entries(module);
+    // Entry points and parameters are read from the text without its comments, and `.entry`
+    // without `.visible` counts too (the driver takes both).
+    let plain: &'static str = Box::leak(normalized(text).into_boxed_str());
+    let readable = PtxModule { file: name, source: plain };
+    let entries = ptx::entries(readable);
     let entry = match (&file.entry, entries.as_slice()) {
         (Some(wanted), _) => entries.iter().copied().find(|e| e == wanted).ok_or_else(|| {
             file.error(format!("has no `.visible .entry {wanted}`; its entry points: {}", listed(&entries)))
@@ -52,7 +56,7 @@ pub fn check(file: &KernelFile) -> Result<CheckedPtx> {
     };
     let (builtin, builtin_entry) = convention(file.op);
     let want = ptx::entry_params(builtin, builtin_entry).unwrap_or_default();
-    let have = ptx::entry_params(module, entry).ok_or_else(|| {
+    let have = ptx::entry_params(readable, entry).ok_or_else(|| {
         file.error(format!("the parameters of `{entry}` are not all .u64, .u32 or .f32 (the types kernelab passes)"))
     })?;
     if have != want {
@@ -111,6 +115,38 @@ pub fn register(loaded: &mut Vec<Entry>, file: &KernelFile, checked: CheckedPtx)
     let variant = Variant { name, ..Variant::from_file(file, kernel.summary) };
     loaded.push(Entry { variant: variant.clone(), kernel: CudaKernel::Ptx(kernel) });
     Ok(variant)
+}
+
+/// `text` without its `//` and `/* */` comments, each `.entry` line read as `.visible .entry`.
+fn normalized(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        let line = rest.find("//");
+        let block = rest.find("/*");
+        match (line, block) {
+            (Some(l), b) if b.is_none_or(|b| l < b) => {
+                out.push_str(&rest[..l]);
+                rest = rest[l..].find('\n').map_or("", |end| &rest[l + end..]);
+            }
+            (_, Some(b)) => {
+                out.push_str(&rest[..b]);
+                out.push(' ');
+                rest = rest[b + 2..].find("*/").map_or("", |end| &rest[b + 2 + end + 2..]);
+            }
+            _ => {
+                out.push_str(rest);
+                rest = "";
+            }
+        }
+    }
+    out.lines()
+        .map(|l| match l.trim_start().strip_prefix(".entry ") {
+            Some(after) => format!(".visible .entry {after}"),
+            None => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn listed(entries: &[&str]) -> String {
@@ -180,6 +216,26 @@ mod tests {
         assert_eq!(loaded.len(), 1, "the same file twice is one variant");
         let other = write(&dir, "mine.ptx", &format!("{head}\n// changed"), &tiled_as("my_mm"));
         assert_eq!(register(&mut loaded, &other, check(&other).unwrap()).unwrap().name, "mine.ptx#2");
+    }
+
+    #[test]
+    fn comments_are_not_code_and_entry_needs_no_visible() {
+        let dir = tempfile::tempdir().unwrap();
+        let head = "// kernelab: op=matmul tile=16x16 block=16x16";
+        let ghost = write(&dir, "g.ptx", &format!("{head} entry=ghost"), "// .visible .entry ghost(.param .u64 a)\n");
+        assert!(check(&ghost).unwrap_err().to_string().contains("has no `.visible .entry ghost`"));
+        let commented = tiled_as("mine")
+            .replace(".param .u64 mine_a,", ".param .u64 mine_a, // A\n")
+            .replace(".param .u64 mine_b,", ".param .u64 mine_b, /* B */");
+        let file = write(&dir, "c.ptx", &format!("{head} entry=mine"), &commented);
+        assert_eq!(check(&file).unwrap().entry, "mine");
+        let hidden = write(
+            &dir,
+            "h.ptx",
+            &format!("{head} entry=mine"),
+            &tiled_as("mine").replace(".visible .entry mine(", ".entry mine("),
+        );
+        assert_eq!(check(&hidden).unwrap().entry, "mine");
     }
 
     #[test]

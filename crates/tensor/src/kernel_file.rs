@@ -139,15 +139,17 @@ impl KernelFile {
             Header::default()
         };
         if let Some(declared) = header.op.as_ref().filter(|d| *d != op.name()) {
-            return Err(fail(format!(
-                "its header says op={declared}, but it is benchmarked as {op}; run it with --op {declared}"
-            )));
+            let hint = match declared.parse::<Op>() {
+                Ok(_) => format!("run it with --op {declared}"),
+                Err(_) => format!("`{declared}` is no op (`kernelab list` names them)"),
+            };
+            return Err(fail(format!("its header says op={declared}, but it is benchmarked as {op}; {hint}")));
         }
         let geometry = header.geometry.with_defaults(op);
         if kind != SourceKind::SharedLibrary && geometry.groups(op, &sample_dims(op)).is_none() {
             return Err(fail(format!(
                 "a {op} kernel must say how many workgroups cover its output: add a header line `// kernelab: \
-                 op={op} {}`",
+                 op={op} {}",
                 match op.family() {
                     OpFamily::Matmul => "tile=WxH` (the columns × rows of C one workgroup writes)",
                     OpFamily::Rowwise => "rows=N` (rows per workgroup)",

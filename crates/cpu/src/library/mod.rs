@@ -153,13 +153,23 @@ impl Loaded {
     }
 }
 
+/// The environment variable naming the folder the private copies go in (default: the system's
+/// temporary folder).
+pub const COPIES_IN: &str = "KERNELAB_KERNEL_COPIES";
+
 impl Copies {
     /// Writes `file`'s bytes to `<hash>-<name>` in this device's private folder.
     fn write(&mut self, file: &KernelFile) -> Result<PathBuf> {
         let fail = |e: std::io::Error| file.error(format!("cannot make the private copy it is loaded from: {e}"));
         let dir = match &mut self.dir {
             Some(dir) => dir,
-            empty => empty.insert(tempfile::Builder::new().prefix("kernelab-cpu-kernels-").tempdir().map_err(fail)?),
+            empty => {
+                // In a child process that runs kernels, the parent names a folder it removes
+                // after the child ends, however it ends (a crash leaves nothing behind).
+                let base = std::env::var_os(COPIES_IN).map_or_else(std::env::temp_dir, PathBuf::from);
+                let made = tempfile::Builder::new().prefix("kernelab-cpu-kernels-").tempdir_in(base).map_err(fail)?;
+                empty.insert(made)
+            }
         };
         let short = file.source.sha256.get(..16).unwrap_or(&file.source.sha256);
         let name = file.path.file_name().map_or_else(|| "kernel.so".into(), |n| n.to_string_lossy().into_owned());
