@@ -309,7 +309,8 @@ fn check_row<'c>(
         return Err(Box::new(row.record(Status::Error, Some("error: internal: the row's buffers are missing".into()))));
     };
     let variant = row.variant.name;
-    let checked = vet::checked_launch(p, case, expected, variant, Some(vet::LATE)).map_err(failed)?;
+    let late = (!conformance.seen(row.device, case.op, variant)).then_some(vet::LATE);
+    let checked = vet::checked_launch(p, case, expected, variant, late).map_err(failed)?;
     if let Some(why) = checked.check.failure() {
         *p = case.prepare(row.device).map_err(failed)?;
         return Err(Box::new(row.failed(&checked.check, why)));

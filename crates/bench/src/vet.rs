@@ -126,6 +126,13 @@ pub struct RowConformance {
 pub type Verdict = Option<(String, Check)>;
 
 impl RowConformance {
+    /// Whether `variant` of `op` on `device` has been checked at the row shapes already: its
+    /// first row waits for late work ([`LATE`]); a kernel that leaves work running does so at
+    /// every shape, so later rows of a sweep need not wait again.
+    pub fn seen(&self, device: &Device, op: Op, variant: &'static str) -> bool {
+        self.verdicts.contains_key(&(device.id(), op, variant))
+    }
+
     /// Why `variant` of `op` on `device` fails one of the op's row shapes — `conformance OP SHAPE:
     /// what failed` (the first shape only) and its check — or `None` when it passes them all. An
     /// error (a launch's or a transfer's) is described with the shape it happened at.
@@ -163,15 +170,15 @@ impl RowConformance {
 /// work after its first calls fails here.
 pub fn recheck_fresh(
     p: &mut Prepared,
-    fresh: &Case,
-    expected: &[Expected],
+    (fresh, expected): (&Case, &[Expected]),
     variant: &str,
     stale: &[Vec<f32>],
+    late: Option<Duration>,
 ) -> Result<Check> {
     p.write_inputs(fresh)?;
     // The outputs hold `stale`, what the timed launches left there (an answer for the old
     // inputs; only those the op reads get their starting values): a kernel that skips its work
     // when its output is not the poison, or answers from memory, leaves the old answer and fails.
     p.reset_outputs_to_stale(fresh, stale)?;
-    Ok(launch_and_vet(p, fresh, expected, variant, Some(LATE))?.check)
+    Ok(launch_and_vet(p, fresh, expected, variant, late)?.check)
 }

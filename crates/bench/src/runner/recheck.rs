@@ -21,6 +21,8 @@ fn fresh_seed(s: usize) -> u64 {
 pub(super) struct Held {
     /// Rows of each spec still in the rounds.
     left: Vec<usize>,
+    /// (device, variant) re-checked already: only the first re-check of each waits for late work.
+    waited: std::collections::HashSet<(u64, &'static str)>,
     /// The pending index and timed record of each row of a spec that has left.
     rows: Vec<Vec<(usize, Record)>>,
 }
@@ -29,7 +31,7 @@ impl Held {
     pub(super) fn new(specs: usize, pending: &[Pending]) -> Self {
         let mut left = vec![0; specs];
         pending.iter().for_each(|p| left[p.spec] += 1);
-        Self { left, rows: vec![Vec::new(); specs] }
+        Self { left, rows: vec![Vec::new(); specs], waited: Default::default() }
     }
 
     /// Row `i` left the rounds with `record`; returns the records now final (with their pending
@@ -58,10 +60,12 @@ impl Held {
             .collect();
         let fresh = pending[i].case.reseeded(fresh_seed(s));
         let expected = fresh.as_ref().map(Case::expected).unwrap_or_default();
-        let recheck = |j: usize, record: Record, prepared: &mut [Prepared<'c>]| match &fresh {
+        let mut recheck = |j: usize, record: Record, prepared: &mut [Prepared<'c>]| match &fresh {
             Ok(fresh) => {
                 let stale = stale.get(&pending[j].prepared).map_or(&[][..], Vec::as_slice);
-                recheck(&pending[j], record, (fresh, &expected, stale), prepared)
+                let first = self.waited.insert((pending[j].row.device.id(), pending[j].row.variant.name));
+                let late = first.then_some(vet::LATE);
+                recheck(&pending[j], record, (fresh, &expected, stale, late), prepared)
             }
             Err(_) if record.status != Status::Ok => record,
             Err(e) => pending[j].row.record(Status::Error, Some(format!("error: in the re-check's fresh inputs: {e}"))),
@@ -81,7 +85,7 @@ impl Held {
 fn recheck<'c>(
     p: &Pending<'c>,
     record: Record,
-    (fresh, expected, stale): (&Case, &[Expected], &[Vec<f32>]),
+    (fresh, expected, stale, late): (&Case, &[Expected], &[Vec<f32>], Option<std::time::Duration>),
     prepared: &mut [Prepared<'c>],
 ) -> Record {
     if record.status != Status::Ok {
@@ -96,7 +100,7 @@ fn recheck<'c>(
         *buffers = new;
     }
     let (n, name) = (record.n, p.row.variant.name);
-    let failed = match vet::recheck_fresh(buffers, fresh, expected, name, stale) {
+    let failed = match vet::recheck_fresh(buffers, (fresh, expected), name, stale, late) {
         Ok(check) if check.ok() => return record,
         Ok(check) => {
             let why = check.failure().unwrap_or_default();
