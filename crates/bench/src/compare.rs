@@ -20,14 +20,20 @@
 //! is divided out, while a run slower throughout stays slower. Medians below are of those
 //! steadied samples.
 //!
+//! A row whose threads had to share the cores with other processes in either run
+//! ([`crate::contention`]: its threads and what the rest of the machine took exceed the cores) was
+//! timed at the pace of its descheduled threads, not of its kernel: it is `undecided` whatever
+//! its times, and no gate fails on it.
+//!
 //! The verdict: `slower` when the interval lies above 1, `faster` below 1, `same` when it lies
 //! within `±same_within` (of 1), otherwise `undecided` (the runs cannot tell). A gate of
-//! threshold `X` fails exactly the rows whose interval lies above `1 + X`.
+//! threshold `X` fails exactly the rows whose interval lies above `1 + X`, contended rows aside.
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 
+use crate::contention::Contention;
 use crate::noise::{Floor, RowFloor};
 use crate::record::{Record, Report, RowKey, Status};
 use crate::stats::{log_median_se, robust_sd, t99};
@@ -75,6 +81,9 @@ pub struct Pair {
     /// The quantile its interval used: Student's t with the floor's degrees of freedom.
     pub quantile: f64,
     pub verdict: Verdict,
+    /// Its threads shared the cores with other processes in one of the runs: `undecided`, and
+    /// never a regression.
+    pub contended: bool,
 }
 
 /// The ratio of medians, its 99% interval and the verdict for samples `base` and `new` (seconds,
@@ -133,6 +142,8 @@ pub struct Comparison {
     /// The machine probes' ratio `new ÷ base` and the shift beyond their noise that every
     /// interval was widened by ([`crate::probe::machine_shift`]), when both reports have one.
     pub machine: Option<(f64, f64)>,
+    /// What other processes took of the cores in the base and in the new run, where measured.
+    pub contention: [Option<Contention>; 2],
 }
 
 /// Pairs the `ok` rows of `base` and `new` and judges each pair on their steadied samples (see
@@ -142,12 +153,15 @@ pub struct Comparison {
 pub fn compare(base: &Report, new: &Report, floor: &Floor, same_within: f64) -> Comparison {
     let machine = crate::probe::machine_shift(base, new);
     let shift = machine.map_or(0.0, |(_, shift)| shift);
+    let contention = [base, new].map(|r| r.probe.as_ref().and_then(|p| p.contention.clone()));
+    let contended =
+        |threads: Option<usize>| threads.is_some_and(|t| contention.iter().flatten().any(|c| c.oversubscribes(t)));
     let (base, new) = (&crate::drift::steady(base), &crate::drift::steady(new));
     let ok = |r: &&Record| r.status == Status::Ok && r.timed();
     let new_rows: HashMap<RowKey, &Record> = new.records.iter().filter(ok).map(|r| (r.key(), r)).collect();
     let without_device = |k: &RowKey| RowKey { device: String::new(), ..k.clone() };
     let new_by_work: HashMap<RowKey, &Record> = new_rows.iter().map(|(k, r)| (without_device(k), *r)).collect();
-    let mut out = Comparison { machine, ..Comparison::default() };
+    let mut out = Comparison { machine, contention: contention.clone(), ..Comparison::default() };
     for b in base.records.iter().filter(ok) {
         let key = b.key();
         let Some(n) = new_rows.get(&key) else {
@@ -159,6 +173,8 @@ pub fn compare(base: &Report, new: &Report, floor: &Floor, same_within: f64) -> 
         };
         let f = widened(floor.for_row(&key), shift);
         let (ratio, (low, high), verdict) = judge(&b.samples_s, &n.samples_s, f, same_within);
+        let contended = contended(key.threads);
+        let verdict = if contended { Verdict::Undecided } else { verdict };
         out.pairs.push(Pair {
             key,
             base_median_s: b.median_s,
@@ -169,6 +185,7 @@ pub fn compare(base: &Report, new: &Report, floor: &Floor, same_within: f64) -> 
             floor: f.sigma,
             quantile: t99(f.df),
             verdict,
+            contended,
         });
     }
     for r in &new.records {
@@ -182,9 +199,9 @@ pub fn compare(base: &Report, new: &Report, floor: &Floor, same_within: f64) -> 
 }
 
 /// The pairs slower by more than `threshold` (0.05 is 5%): those whose whole interval lies above
-/// `1 + threshold`.
+/// `1 + threshold`, except rows that shared their cores with other processes.
 pub fn regressions(pairs: &[Pair], threshold: f64) -> Vec<&Pair> {
-    pairs.iter().filter(|p| p.ratio_low > 1.0 + threshold).collect()
+    pairs.iter().filter(|p| !p.contended && p.ratio_low > 1.0 + threshold).collect()
 }
 
 /// Do the pairs spread around their common shift more than their intervals allow? On the log
@@ -195,7 +212,7 @@ pub fn regressions(pairs: &[Pair], threshold: f64) -> Vec<&Pair> {
 /// the verdicts deserve less trust: returns (observed, expected). Needs 8 pairs whose samples
 /// differ; a few rows that really changed barely move the median absolute deviation.
 pub fn spread_beyond_floor(pairs: &[Pair]) -> Option<(f64, f64)> {
-    let judged: Vec<&Pair> = pairs.iter().filter(|p| p.ratio_high > p.ratio).collect();
+    let judged: Vec<&Pair> = pairs.iter().filter(|p| !p.contended && p.ratio_high > p.ratio).collect();
     if judged.len() < 8 {
         return None;
     }
@@ -210,7 +227,7 @@ pub fn spread_beyond_floor(pairs: &[Pair]) -> Option<(f64, f64)> {
 /// the median ratio): a shift of the whole run — the machine's state, or something every kernel
 /// shares — which one pair of runs cannot tell apart from a change of each row.
 pub fn common_shift(pairs: &[Pair]) -> Option<(usize, usize, f64)> {
-    let judged: Vec<&Pair> = pairs.iter().filter(|p| p.ratio_high > p.ratio_low).collect();
+    let judged: Vec<&Pair> = pairs.iter().filter(|p| !p.contended && p.ratio_high > p.ratio_low).collect();
     if judged.len() < 8 {
         return None;
     }

@@ -229,8 +229,12 @@ fn a_shift_of_the_whole_run_is_named() {
 /// `report` with a machine probe of 30 samples around `t`.
 fn probed(mut report: Report, t: f64) -> Report {
     let samples: Vec<f64> = (0..30).map(|i| t * (1.0 + 0.01 * f64::from(i % 5))).collect();
-    report.probe =
-        Some(crate::probe::Probe { what: crate::probe::WHAT.into(), samples_s: samples, rounds: (0..30).collect() });
+    report.probe = Some(crate::probe::Probe {
+        what: crate::probe::WHAT.into(),
+        samples_s: samples,
+        rounds: (0..30).collect(),
+        ..Default::default()
+    });
     report
 }
 
@@ -250,4 +254,35 @@ fn a_machine_slower_in_one_run_by_its_own_probe_is_no_regression_of_the_code() {
     let same_machine = compare(&probed(a, 2e-4), &probed(b, 2e-4), &floor, SAME_WITHIN);
     assert_eq!(regressions(&same_machine.pairs, 0.05).len(), 10);
     assert_eq!(same_machine.machine.map(|(_, shift)| shift), Some(0.0));
+}
+
+/// `report` whose rows ran on `threads` threads while other processes took `others` cores of two.
+fn on_shared_cores(mut report: Report, threads: usize, others: f64) -> Report {
+    report.records.iter_mut().for_each(|r| r.threads = Some(threads));
+    let contention = crate::contention::Contention { cores: 2, others_busy_cores: others, seconds: 60.0 };
+    report.probe = Some(crate::probe::Probe { contention: Some(contention), ..Default::default() });
+    report
+}
+
+#[test]
+fn rows_whose_threads_shared_the_cores_are_undecided_whatever_their_times() {
+    // Two-thread rows, and one busy process on a two-core machine during the second run: the
+    // rows ran 1.3× to 2.2× slower there, as descheduled pool threads make them. No gate fails.
+    let floor = Floor::given(0.01);
+    let slow = |i: usize| 1.3 + 0.1 * i as f64;
+    let (a, b) = (on_shared_cores(run(1, 0.01, |_| 1.0), 2, 0.02), on_shared_cores(run(2, 0.01, slow), 2, 0.97));
+    let c = compare(&a, &b, &floor, SAME_WITHIN);
+    assert!(c.pairs.iter().all(|p| p.contended && p.verdict == Verdict::Undecided), "{:?}", verdicts(&c));
+    assert!(regressions(&c.pairs, 0.05).is_empty());
+    assert_eq!(common_shift(&c.pairs), None, "contended rows are not counted as moving together either");
+    // The control: the same times with the second run's cores as free as the first's are ten
+    // regressions; so are one-thread rows beside the busy process (one thread and it fit on two cores).
+    let quiet = compare(&a, &on_shared_cores(run(2, 0.01, slow), 2, 0.02), &floor, SAME_WITHIN);
+    assert_eq!(regressions(&quiet.pairs, 0.05).len(), 10);
+    assert!(quiet.pairs.iter().all(|p| !p.contended));
+    let (a1, b1) = (on_shared_cores(run(1, 0.01, |_| 1.0), 1, 0.02), on_shared_cores(run(2, 0.01, slow), 1, 0.97));
+    assert_eq!(regressions(&compare(&a1, &b1, &floor, SAME_WITHIN).pairs, 0.05).len(), 10);
+    // Contention in the base run counts as well.
+    let reversed = compare(&on_shared_cores(run(1, 0.01, |_| 1.0), 2, 0.97), &b, &floor, SAME_WITHIN);
+    assert!(reversed.pairs.iter().all(|p| p.contended));
 }

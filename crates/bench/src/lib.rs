@@ -8,6 +8,7 @@ pub mod case;
 pub mod check;
 pub mod compare;
 pub mod conformance;
+pub mod contention;
 pub mod drift;
 pub mod fast_p;
 pub mod footprint;

@@ -34,6 +34,10 @@ pub struct Probe {
     pub samples_s: Vec<f64>,
     /// The round of each sample.
     pub rounds: Vec<u32>,
+    /// What other processes took of the cores while the rows were timed ([`crate::contention`]);
+    /// absent where `/proc` cannot be read and in reports written before it was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contention: Option<crate::contention::Contention>,
 }
 
 /// Takes probe samples, reusing its buffer.
@@ -105,7 +109,7 @@ mod tests {
     fn with_probe(samples: Vec<f64>) -> Report {
         let mut r = report(vec![]);
         let rounds = (0..samples.len() as u32).collect();
-        r.probe = Some(Probe { what: WHAT.into(), samples_s: samples, rounds });
+        r.probe = Some(Probe { what: WHAT.into(), samples_s: samples, rounds, contention: None });
         r
     }
 

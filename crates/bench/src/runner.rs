@@ -174,7 +174,8 @@ pub fn run_with_progress(
 }
 
 /// [`run_with_progress`], also returning the machine's probe, one sample a round
-/// ([`crate::probe`]).
+/// ([`crate::probe`]), with what other processes took of the cores while the rows were timed
+/// ([`crate::contention`]).
 pub fn run_probed(
     devices: &[Device],
     specs: &[Spec],
@@ -229,6 +230,7 @@ pub fn run_probed(
     }
     let mut held = Held::new(specs.len(), &pending);
     let mut prober = crate::probe::Prober::default();
+    let cpu_time = crate::contention::Reading::now();
     let mut on_round = |round: u32, left: usize| {
         prober.sample(round);
         on_start(&format!("round {}: timing {left} rows", round + 1));
@@ -239,6 +241,8 @@ pub fn run_probed(
             slots[pending[j].slot] = Some(record);
         }
     });
+    prober.probe.contention =
+        cpu_time.zip(crate::contention::Reading::now()).and_then(|(start, end)| start.until(&end));
     let mut rows: Vec<Record> = slots.into_iter().flatten().collect();
     let degraded: Vec<_> = devices.iter().flat_map(Device::baselines).filter(|b| b.degraded).collect();
     crate::record::compare_with_baselines(&mut rows, &degraded);

@@ -231,6 +231,7 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
     let mut report = Report::new(std::env::args().collect(), settings, &devices, records);
     report.fast_p = fast_p(a, &devices, &ops, &report.records)?;
     report.probe = Some(probe);
+    warn_if_cores_were_shared(&report);
     let mut text = format!("{}\n\n{}\n", table::render(&report.records), table::footer(&report));
     if let Some(summary) = &report.fast_p {
         text = format!("{text}\n{}\n", kernelab_bench::fast_p::render(summary));
@@ -391,4 +392,20 @@ fn progress(len: u64) -> ProgressBar {
     }
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
+}
+
+/// Says so when the rows' threads had to share the cores with other processes during the run
+/// ([`kernelab_bench::contention`]).
+fn warn_if_cores_were_shared(report: &Report) {
+    let threads = report.settings.threads;
+    let cpu_rows = report.records.iter().any(|r| r.threads.is_some());
+    if let Some(c) = report.probe.as_ref().and_then(|p| p.contention.as_ref()).filter(|c| c.oversubscribes(threads))
+        && cpu_rows
+    {
+        eprintln!(
+            "warning: {}: the CPU rows' {threads} threads shared the cores with them and waited for a core with the \
+             clock running, so their times are not their kernels' alone (`compare` calls such rows undecided)",
+            c.describe()
+        );
+    }
 }

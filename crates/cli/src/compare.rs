@@ -10,6 +10,7 @@ use clap::Args;
 use kernelab_bench::compare::{
     Comparison, Pair, Verdict, common_shift, compare, differences, regressions, spread_beyond_floor,
 };
+use kernelab_bench::contention::Contention;
 use kernelab_bench::noise::{self, Floor, Source};
 use kernelab_bench::record::Report;
 use kernelab_bench::table::{format_time, terminal_table};
@@ -107,6 +108,7 @@ pub fn run(a: &CompareArgs) -> Result<usize> {
         }
         None => {}
     }
+    print_contention(&found.contention, &found.pairs);
     if let Some((observed, expected)) = spread_beyond_floor(&found.pairs) {
         eprintln!(
             "warning: the rows moved apart by {} (robust spread of ln new/base around their common shift), more \
@@ -190,6 +192,8 @@ fn write_json(
         "noise_floor_source": describe(floor),
         "machine_probe_ratio": found.machine.map(|(ratio, _)| ratio),
         "machine_shift": found.machine.map(|(_, shift)| shift),
+        "contention_base": found.contention[0],
+        "contention_new": found.contention[1],
         "same_within": a.same_within,
         "threshold": a.threshold,
         "pairs": found.pairs,
@@ -250,6 +254,25 @@ fn describe(floor: &Floor) -> String {
     }
 }
 
+/// What other processes took of the cores in each run, and which rows that made undecided.
+fn print_contention(contention: &[Option<Contention>; 2], pairs: &[Pair]) {
+    for (run, c) in ["BASE", "NEW"].iter().zip(contention) {
+        if let Some(c) = c {
+            outln!("cores in {run}: {}", c.describe());
+        }
+    }
+    let mut threads: Vec<usize> = pairs.iter().filter(|p| p.contended).filter_map(|p| p.key.threads).collect();
+    threads.dedup();
+    if let Some(t) = threads.first() {
+        eprintln!(
+            "warning: {} rows ran on {t} threads while other processes kept cores busy: their threads waited for a core \
+             with the clock running, so their times are not their kernels' alone; they are undecided whatever their \
+             times (rerun on a quiet machine, or with --threads 1)",
+            pairs.iter().filter(|p| p.contended).count()
+        );
+    }
+}
+
 fn print_table(found: &Comparison) {
     let header =
         ["op", "backend", "variant", "threads", "shape", "base", "new", "new/base", "99% interval", "floor", "verdict"];
@@ -270,7 +293,7 @@ fn print_table(found: &Comparison) {
                 format!("{:.3}", p.ratio),
                 format!("{:.3}–{:.3}", p.ratio_low, p.ratio_high),
                 percent(p.floor),
-                p.verdict.name().into(),
+                if p.contended { "undecided (cores shared)".into() } else { p.verdict.name().into() },
             ]
         })
         .collect();
