@@ -151,18 +151,29 @@ class Load:
             child.wait()
 
 
+def cores_note(result):
+    """What other processes took of the cores in each run, and how many rows that made undecided."""
+    busy = [c["others_busy_cores"] for c in (result.get("contention_base"), result.get("contention_new")) if c]
+    if not busy:
+        return ""
+    contended = sum(1 for p in result["pairs"] if p.get("contended"))
+    return f"; others busy {'/'.join(f'{b:.2f}' for b in busy)} cores, {contended} rows contended"
+
+
 def aa_pairs(r: Runner, pairs, label):
     verdicts, statuses, per_row, comparisons = Counter(), Counter(), {}, []
+    contended = 0
     for i in range(pairs):
         base, new = r.bench(f"{label}-a{i}"), r.bench(f"{label}-b{i}")
         code, result = r.compare(base, new)
         statuses[code] += 1
+        contended += sum(1 for p in result["pairs"] if p.get("contended"))
         for p in result["pairs"]:
             verdicts[p["verdict"]] += 1
             per_row.setdefault(row_name(p["key"]), Counter())[p["verdict"]] += 1
         comparisons.append({"base": Path(base).name, "new": Path(new).name, "exit_status": code, "result": result})
-        print(f"  {label} pair {i + 1}/{pairs}: exit {code}, {dict(Counter(p['verdict'] for p in result['pairs']))}",
-              flush=True)
+        print(f"  {label} pair {i + 1}/{pairs}: exit {code}, {dict(Counter(p['verdict'] for p in result['pairs']))}"
+              f"{cores_note(result)}", flush=True)
     rows = sum(verdicts.values())
     quiet = verdicts["same"] + verdicts["undecided"]
     return {
@@ -170,6 +181,7 @@ def aa_pairs(r: Runner, pairs, label):
         "pairs": pairs,
         "rows": rows,
         "verdicts": dict(verdicts),
+        "contended_rows": contended,
         "same_or_undecided": quiet / rows if rows else None,
         "exit_statuses": {str(k): v for k, v in statuses.items()},
         "accepted": bool(rows) and quiet >= 0.95 * rows and statuses[1] == 0,
@@ -192,7 +204,7 @@ def slowdown_pairs(r: Runner, pairs, has_knob):
         failed[code] += 1
         comparisons.append({"exit_status": code, "slowed": slowed, "others": Counter(p["verdict"] for p in others)})
         ratios = ", ".join(f"{p['ratio']:.3f} ({p['ratio_low']:.3f}–{p['ratio_high']:.3f}) {p['verdict']}" for p in slowed)
-        print(f"  slowdown pair {i + 1}/{pairs}: exit {code}; {variant}: {ratios}", flush=True)
+        print(f"  slowdown pair {i + 1}/{pairs}: exit {code}; {variant}: {ratios}{cores_note(result)}", flush=True)
     rows = sum(found.values())
     return {
         "variant": variant,
