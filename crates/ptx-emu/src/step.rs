@@ -54,14 +54,15 @@ fn read_le(b: &[u8], signed: bool) -> u64 {
 impl Env<'_> {
     /// The `width` bytes of global memory at `addr`: aligned to `width`, inside one allocation.
     fn global(&mut self, addr: u64, width: usize) -> Result<&mut [u8], FaultKind> {
-        if addr % width as u64 != 0 {
+        if !addr.is_multiple_of(width as u64) {
             return Err(FaultKind::Misaligned { addr, bytes: width });
         }
         let hit = self.memory.span(self.cache).filter(|&(base, len)| addr >= base && addr - base + width as u64 <= len);
         let (i, at) = match hit {
             Some((base, _)) => (self.cache, (addr - base) as usize),
             None => {
-                let (i, at) = self.memory.locate(addr, width).ok_or(FaultKind::OutOfBoundsGlobal { addr, bytes: width })?;
+                let (i, at) =
+                    self.memory.locate(addr, width).ok_or(FaultKind::OutOfBoundsGlobal { addr, bytes: width })?;
                 self.cache = i;
                 (i, at)
             }
@@ -71,7 +72,7 @@ impl Env<'_> {
 
     /// The `width` bytes of shared memory at `offset` (checked as `global` is, and for races).
     fn shared(&mut self, offset: u64, width: usize, tid: u32, write: bool) -> Result<&mut [u8], FaultKind> {
-        if offset % width as u64 != 0 {
+        if !offset.is_multiple_of(width as u64) {
             return Err(FaultKind::Misaligned { addr: offset, bytes: width });
         }
         if offset.checked_add(width as u64).is_none_or(|end| end > self.shared.len() as u64) {

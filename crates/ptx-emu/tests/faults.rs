@@ -31,7 +31,10 @@ fn out_of_bounds_and_misaligned_global_fault_without_the_sanitizer() {
     assert_eq!(f.instruction, "ld.global.f32 %v, [%at];");
     assert_eq!(
         f.to_string(),
-        format!("invalid __global__ access of size 4 at {:#x}: out of bounds of every allocation in kernel `copy` at line 14 `ld.global.f32 %v, [%at];` by thread (4,0,0) in block (0,0,0)", a + 16)
+        format!(
+            "invalid __global__ access of size 4 at {:#x}: out of bounds of every allocation in kernel `copy` at line 14 `ld.global.f32 %v, [%at];` by thread (4,0,0) in block (0,0,0)",
+            a + 16
+        )
     );
     // Far past the end: still no neighbour's data (the gaps between allocations are unmapped).
     let f = run(COPY, "copy", [1, 1, 1], [1, 1, 1], &args((neighbour - a) as u32), &mut mem, false);
@@ -43,7 +46,8 @@ fn out_of_bounds_and_misaligned_global_fault_without_the_sanitizer() {
     assert_eq!(f.kind, FaultKind::Misaligned { addr: a + 2, bytes: 4 });
     let freed = mem.alloc(16).unwrap();
     mem.free(freed).unwrap();
-    let f = run(COPY, "copy", [1, 1, 1], [1, 1, 1], &[Arg::Ptr(freed), Arg::Ptr(out), Arg::U32(0)], &mut mem, false).unwrap_err();
+    let f = run(COPY, "copy", [1, 1, 1], [1, 1, 1], &[Arg::Ptr(freed), Arg::Ptr(out), Arg::U32(0)], &mut mem, false)
+        .unwrap_err();
     assert!(matches!(f.kind, FaultKind::OutOfBoundsGlobal { .. }), "use after free: {f}");
 }
 
@@ -132,7 +136,10 @@ fn bad_launches_are_refused_before_running() {
     assert!(why(&launch([1, 70000, 1], [32, 1, 1], 0), &ok).contains("65535"));
     assert!(why(&launch([1, 1, 1], [32, 1, 1], 49 * 1024), &ok).contains("shared memory"));
     assert_eq!(why(&launch([1, 1, 1], [32, 1, 1], 0), &ok[..2]), "`copy` takes 3 parameters, the launch passes 2");
-    assert_eq!(why(&launch([1, 1, 1], [32, 1, 1], 0), &[&p, &p, &p]), "parameter 2 (`copy_off`) of `copy` is 4 bytes, the launch passes 8");
+    assert_eq!(
+        why(&launch([1, 1, 1], [32, 1, 1], 0), &[&p, &p, &p]),
+        "parameter 2 (`copy_off`) of `copy` is 4 bytes, the launch passes 8"
+    );
     // A null pointer is no allocation.
     let f = kernelab_ptx_emu::launch(k, &launch([1, 1, 1], [1, 1, 1], 0), &ok, &mut mem).unwrap_err();
     assert_eq!(f.kind, FaultKind::OutOfBoundsGlobal { addr: 0, bytes: 4 });

@@ -15,7 +15,8 @@ fn eval(body: &str) -> u64 {
     );
     let mut mem = Memory::new(1 << 16);
     let out = mem.alloc(8).unwrap();
-    common::run(&text, "t", [1, 1, 1], [1, 1, 1], &[common::Arg::Ptr(out)], &mut mem, true).unwrap_or_else(|f| panic!("{f}\n{body}"));
+    common::run(&text, "t", [1, 1, 1], [1, 1, 1], &[common::Arg::Ptr(out)], &mut mem, true)
+        .unwrap_or_else(|f| panic!("{f}\n{body}"));
     let mut b = [0u8; 8];
     mem.read(out, &mut b).unwrap();
     u64::from_le_bytes(b)
@@ -133,7 +134,10 @@ fn integer_arithmetic_wraps_and_widens() {
 
 #[test]
 fn setp_orders_nan_and_signs() {
-    let setp = |cmp: &str, a: &str, b: &str| eval(&format!("mov.u32 %r0, 7;\nsetp.{cmp} %p0, {a}, {b};\n@!%p0 mov.u32 %r0, 3;\nst.global.u32 [%out], %r0;")) == 7;
+    let setp = |cmp: &str, a: &str, b: &str| {
+        eval(&format!("mov.u32 %r0, 7;\nsetp.{cmp} %p0, {a}, {b};\n@!%p0 mov.u32 %r0, 3;\nst.global.u32 [%out], %r0;"))
+            == 7
+    };
     assert!(!setp("lt.f32", "0f7FC00000", "0f3F800000"), "ordered: NaN is false");
     assert!(setp("neu.f32", "0f7FC00000", "0f7FC00000"), "unordered: NaN is true");
     assert!(!setp("ne.f32", "0f7FC00000", "0f3F800000"));
@@ -142,11 +146,17 @@ fn setp_orders_nan_and_signs() {
     assert!(!setp("lt.u32", "4294967295", "1"));
     assert!(setp("lt.s32", "4294967295", "1"), "-1 < 1 signed");
     assert!(setp("ge.u32", "5", "5"));
-    let and = eval("setp.eq.u32 %p1, 1, 1;\nsetp.lt.and.u32 %p0, 1, 2, !%p1;\nselp.u32 %r0, 1, 2, %p0;\nst.global.u32 [%out], %r0;");
+    let and = eval(
+        "setp.eq.u32 %p1, 1, 1;\nsetp.lt.and.u32 %p0, 1, 2, !%p1;\nselp.u32 %r0, 1, 2, %p0;\nst.global.u32 [%out], %r0;",
+    );
     assert_eq!(and as u32, 2, "true and not true");
-    let or = eval("setp.eq.u32 %p1, 1, 0;\nsetp.ge.or.u32 %p0, 1, 2, %p1;\nselp.f32 %f0, 0f3F800000, 0f40000000, %p0;\nst.global.f32 [%out], %f0;");
+    let or = eval(
+        "setp.eq.u32 %p1, 1, 0;\nsetp.ge.or.u32 %p0, 1, 2, %p1;\nselp.f32 %f0, 0f3F800000, 0f40000000, %p0;\nst.global.f32 [%out], %f0;",
+    );
     assert_eq!(f32::from_bits(or as u32), 2.0);
-    let pred = eval("setp.eq.u32 %p1, 1, 1;\nsetp.eq.u32 %p2, 1, 0;\nand.pred %p0, %p1, %p2;\nselp.u32 %r0, 1, 2, %p0;\nst.global.u32 [%out], %r0;");
+    let pred = eval(
+        "setp.eq.u32 %p1, 1, 1;\nsetp.eq.u32 %p2, 1, 0;\nand.pred %p0, %p1, %p2;\nselp.u32 %r0, 1, 2, %p0;\nst.global.u32 [%out], %r0;",
+    );
     assert_eq!(pred as u32, 2);
 }
 
@@ -168,9 +178,13 @@ fn conversions_saturate_and_round() {
 
 #[test]
 fn pack_unpack_and_vector_memory() {
-    let v = eval("mov.b64 %rd0, {0f3F800000, 0f40000000};\nmov.b64 {%f1, %f2}, %rd0;\nsub.f32 %f0, %f2, %f1;\nmov.b64 %rd0, {%f0, %f2};\nst.global.u64 [%out], %rd0;");
+    let v = eval(
+        "mov.b64 %rd0, {0f3F800000, 0f40000000};\nmov.b64 {%f1, %f2}, %rd0;\nsub.f32 %f0, %f2, %f1;\nmov.b64 %rd0, {%f0, %f2};\nst.global.u64 [%out], %rd0;",
+    );
     assert_eq!((f32::from_bits(v as u32), f32::from_bits((v >> 32) as u32)), (1.0, 2.0));
-    let v = eval("st.global.v2.f32 [%out], {0f3F800000, 0f40400000};\nld.global.v2.f32 {%f1, %f2}, [%out];\nst.global.v2.f32 [%out], {%f2, %f1};");
+    let v = eval(
+        "st.global.v2.f32 [%out], {0f3F800000, 0f40400000};\nld.global.v2.f32 {%f1, %f2}, [%out];\nst.global.v2.f32 [%out], {%f2, %f1};",
+    );
     assert_eq!((f32::from_bits(v as u32), f32::from_bits((v >> 32) as u32)), (3.0, 1.0));
 }
 
@@ -204,7 +218,10 @@ fn text_outside_the_subset_is_a_load_error_with_its_line() {
     let wrap = |body: &str| format!(".visible .entry t(.param .u64 t_out)\n{{\n.reg .b32 %r<2>;\n{body}\nret;\n}}\n");
     let err = |body: &str| Module::parse(&wrap(body)).unwrap_err().to_string();
     assert_eq!(err("popc.b32 %r0, %r1;"), "line 4: `popc.b32` is outside the PTX subset the interpreter implements");
-    assert_eq!(err("add.rz.f32 %r0, %r1, %r1;"), "line 4: `add.rz.f32` is outside the PTX subset the interpreter implements");
+    assert_eq!(
+        err("add.rz.f32 %r0, %r1, %r1;"),
+        "line 4: `add.rz.f32` is outside the PTX subset the interpreter implements"
+    );
     assert_eq!(err("add.u32 %r0, %r9, 1;"), "line 4: unknown name `%r9`");
     assert_eq!(err("bra NOWHERE;"), "line 4: `NOWHERE` is no label of `t`");
     assert_eq!(err("call f, ();"), "line 4: call of `f`, which is no .func of this module");
@@ -230,6 +247,7 @@ fn param_passing_calls_and_kernel_attributes() {
     assert_eq!(k.registers(), 2 + 1 + 1 + 1 + 1 + 1 + 1 + 1, "out (2), v, s, p0, r0, and twice's a, r, x");
     let mut mem = Memory::new(1 << 16);
     let out = mem.alloc(4).unwrap();
-    common::run(text, "t", [1, 1, 1], [1, 1, 1], &[common::Arg::Ptr(out), common::Arg::F32(1.25)], &mut mem, true).unwrap();
+    common::run(text, "t", [1, 1, 1], [1, 1, 1], &[common::Arg::Ptr(out), common::Arg::F32(1.25)], &mut mem, true)
+        .unwrap();
     assert_eq!(common::download(&mem, out, 1), [2.5]);
 }

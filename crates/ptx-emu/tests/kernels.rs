@@ -12,8 +12,14 @@ use kernelab_ptx_emu::Memory;
 fn every_matmul_rung_past_every_tile() {
     for rung in &RUNGS {
         let text = source_of(rung.entry);
-        for (shape, ta, tb, beta) in [((67, 45, 73), false, false, 0.0), ((129, 65, 97), true, true, -1.0), ((33, 20, 36), true, false, 0.5), ((19, 24, 40), false, true, 0.0)] {
-            let (got, want, budget) = matmul(&text, rung, shape, ta, tb, beta, true).unwrap_or_else(|f| panic!("{}: {f}", rung.entry));
+        for (shape, ta, tb, beta) in [
+            ((67, 45, 73), false, false, 0.0),
+            ((129, 65, 97), true, true, -1.0),
+            ((33, 20, 36), true, false, 0.5),
+            ((19, 24, 40), false, true, 0.0),
+        ] {
+            let (got, want, budget) =
+                matmul(&text, rung, shape, ta, tb, beta, true).unwrap_or_else(|f| panic!("{}: {f}", rung.entry));
             if let Some((i, g, w)) = matmul_wrong(&got, &want, &budget) {
                 panic!("{} {shape:?} ta={ta} tb={tb} beta={beta}: C[{i}] = {g}, want {w}", rung.entry);
             }
@@ -26,7 +32,8 @@ fn softmax_family_with_shuffles() {
     for (file_entry, entry) in [("softmax", "softmax"), ("log_softmax", "log_softmax"), ("my_softmax", "my_softmax")] {
         let text = source_of(file_entry);
         for (rows, cols, blocks) in [(3, 5, 8), (5, 33, 2), (4, 300, 4), (7, 1030, 3)] {
-            let (got, want) = softmax(&text, entry, rows, cols, blocks, true).unwrap_or_else(|f| panic!("{entry}: {f}"));
+            let (got, want) =
+                softmax(&text, entry, rows, cols, blocks, true).unwrap_or_else(|f| panic!("{entry}: {f}"));
             if let Some((i, g, w)) = first_wrong(&got, &want, 2e-6) {
                 panic!("{entry} {rows}x{cols}: y[{i}] = {g}, want {w}");
             }

@@ -134,7 +134,7 @@ fn every_mutation_is_caught_and_says_how() {
         failures.push(format!("shuffle lane: expected a wrong result, got {got}"));
     }
     rows.push(("wrong shuffle lane (bfly 4 -> 5)", "block_stats", "wrong result", got));
-    println!("\n{:<50} {:<16} {:<18} {}", "mutation", "in", "expected", "caught as");
+    println!("\n{:<50} {:<16} {:<18} caught as", "mutation", "in", "expected");
     for (what, func, expect, got) in &rows {
         println!("{what:<50} {func:<16} {expect:<18} {got}");
     }

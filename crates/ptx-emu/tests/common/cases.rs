@@ -24,9 +24,20 @@ pub const RUNGS: [Rung; 6] = [
     Rung { entry: "matmul_warptile", block: [256, 1, 1], tile: 128, rows_along_x: false },
 ];
 
+/// A matmul's result, its f64 reference and the error budget of each element.
+pub type Product = (Vec<f32>, Vec<f64>, Vec<f64>);
+
 /// C ← α·op(A)·op(B) + β·C through `rung` of `text`; returns the result, the f64 reference and
 /// the per-element error budget (4·k·2⁻²⁴·Σ|a||b| + |β·c|·2⁻²³ + 1e-6), or the launch's fault.
-pub fn matmul(text: &str, rung: &Rung, (m, n, k): (usize, usize, usize), ta: bool, tb: bool, beta: f32, sanitize: bool) -> Result<(Vec<f32>, Vec<f64>, Vec<f64>), Fault> {
+pub fn matmul(
+    text: &str,
+    rung: &Rung,
+    (m, n, k): (usize, usize, usize),
+    ta: bool,
+    tb: bool,
+    beta: f32,
+    sanitize: bool,
+) -> Result<Product, Fault> {
     let mut rng = Rng::new((m * 31 + n * 7 + k) as u64);
     let (a, b) = (rng.vec(m * k, -2.0, 2.0), rng.vec(k * n, -2.0, 2.0));
     let c0 = if beta == 0.0 { vec![f32::NAN; m * n] } else { rng.vec(m * n, -1.0, 1.0) };
@@ -53,20 +64,42 @@ pub fn matmul(text: &str, rung: &Rung, (m, n, k): (usize, usize, usize), ta: boo
     let (gm, gn) = ((m as u32).div_ceil(rung.tile), (n as u32).div_ceil(rung.tile));
     let grid = if rung.rows_along_x { [gm, gn, 1] } else { [gn, gm, 1] };
     let u = |v: usize| Arg::U32(v as u32);
-    let args = [Arg::Ptr(pa), Arg::Ptr(pb), Arg::Ptr(pc), u(m), u(n), u(k), u(sam), u(sak), u(sbk), u(sbn), Arg::F32(alpha), Arg::F32(beta)];
+    let args = [
+        Arg::Ptr(pa),
+        Arg::Ptr(pb),
+        Arg::Ptr(pc),
+        u(m),
+        u(n),
+        u(k),
+        u(sam),
+        u(sak),
+        u(sbk),
+        u(sbn),
+        Arg::F32(alpha),
+        Arg::F32(beta),
+    ];
     run(text, rung.entry, grid, rung.block, &args, &mut mem, sanitize)?;
     Ok((download(&mem, pc, m * n), want, budget))
 }
 
 /// The first element outside its budget.
 pub fn matmul_wrong(got: &[f32], want: &[f64], budget: &[f64]) -> Option<(usize, f32, f64)> {
-    (0..got.len()).find(|&i| !((got[i] as f64 - want[i]).abs() <= budget[i])).map(|i| (i, got[i], want[i]))
+    // NaN is never within its budget.
+    let within = |i: usize| (got[i] as f64 - want[i]).abs() <= budget[i];
+    (0..got.len()).find(|&i| !within(i)).map(|i| (i, got[i], want[i]))
 }
 
 /// softmax and log_softmax of `rows × cols` through `entry`, one block of 256 per row but at most
 /// `max_blocks` (the kernels stride over the rest); every third row shifted by 80 so an
 /// unstabilised exp would overflow.
-pub fn softmax(text: &str, entry: &str, rows: usize, cols: usize, max_blocks: u32, sanitize: bool) -> Result<(Vec<f32>, Vec<f64>), Fault> {
+pub fn softmax(
+    text: &str,
+    entry: &str,
+    rows: usize,
+    cols: usize,
+    max_blocks: u32,
+    sanitize: bool,
+) -> Result<(Vec<f32>, Vec<f64>), Fault> {
     let mut rng = Rng::new((rows * 1000 + cols) as u64);
     let mut x = rng.vec(rows * cols, -3.0, 3.0);
     for r in (2..rows).step_by(3) {
@@ -83,7 +116,14 @@ pub fn softmax(text: &str, entry: &str, rows: usize, cols: usize, max_blocks: u3
     let px = upload(&mut mem, &x);
     let py = upload(&mut mem, &vec![f32::NAN; rows * cols]);
     let grid = [(rows as u32).min(max_blocks), 1, 1];
-    run(text, entry, grid, [256, 1, 1], &[Arg::Ptr(px), Arg::Ptr(py), Arg::U32(rows as u32), Arg::U32(cols as u32)], &mut mem, sanitize)?;
+    run(
+        text,
+        entry,
+        grid,
+        [256, 1, 1],
+        &[Arg::Ptr(px), Arg::Ptr(py), Arg::U32(rows as u32), Arg::U32(cols as u32)],
+        &mut mem,
+        sanitize,
+    )?;
     Ok((download(&mem, py, rows * cols), want))
 }
-
