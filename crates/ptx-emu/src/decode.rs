@@ -13,7 +13,7 @@ pub trait Names {
     /// A `.shared` variable's offset in the block's shared window.
     fn shared(&self, name: &str) -> Option<u64>;
     /// An entry parameter's byte offset and size in the parameter buffer.
-    fn entry_param(&self, name: &str) -> Option<(u32, u8)>;
+    fn entry_param(&self, name: &str) -> Option<(u32, u32)>;
 }
 
 /// The type an operand is read in.
