@@ -32,7 +32,7 @@ fn out_of_bounds_and_misaligned_global_fault_without_the_sanitizer() {
     assert_eq!(
         f.to_string(),
         format!(
-            "invalid __global__ access of size 4 at {:#x}: out of bounds of every allocation in kernel `copy` at line 14 `ld.global.f32 %v, [%at];` by thread (4,0,0) in block (0,0,0)",
+            "invalid __global__ read of size 4 at {:#x}: out of bounds of every allocation in kernel `copy` at line 14 `ld.global.f32 %v, [%at];` by thread (4,0,0) in block (0,0,0)",
             a + 16
         )
     );
@@ -44,6 +44,13 @@ fn out_of_bounds_and_misaligned_global_fault_without_the_sanitizer() {
 
     let f = run(COPY, "copy", [1, 1, 1], [2, 1, 1], &args(2), &mut mem, false).unwrap_err();
     assert_eq!(f.kind, FaultKind::Misaligned { addr: a + 2, bytes: 4 });
+    assert!(f.to_string().starts_with(&format!("misaligned read of size 4 at {:#x}", a + 2)), "{f}");
+    // A store past the end is a write; the threads before the faulting one stored theirs.
+    let first = download(&mem, out, 4);
+    let f = run(COPY, "copy", [1, 1, 1], [5, 1, 1], &[Arg::Ptr(out), Arg::Ptr(a), Arg::U32(0)], &mut mem, false);
+    let f = f.unwrap_err();
+    assert!(f.to_string().starts_with(&format!("invalid __global__ write of size 4 at {:#x}", a + 16)), "{f}");
+    assert_eq!(download(&mem, a, 4), first);
     let freed = mem.alloc(16).unwrap();
     mem.free(freed).unwrap();
     let f = run(COPY, "copy", [1, 1, 1], [1, 1, 1], &[Arg::Ptr(freed), Arg::Ptr(out), Arg::U32(0)], &mut mem, false)
