@@ -198,6 +198,7 @@ pub fn decode(ins: &RawInstr, names: &impl Names) -> Result<Op, LoadError> {
         }
         "cvt" => cvt(&c, mods),
         "ld" | "st" => crate::decode_mem::load_store(&c, mods, base == "ld"),
+        "atom" | "red" => crate::decode_mem::atomic(&c, mods, base == "atom"),
         "shfl" => shfl(&c, mods),
         "bar" | "barrier" => {
             if !matches!(mods, ["sync"] | [] | ["sync", "aligned"]) {

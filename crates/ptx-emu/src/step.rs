@@ -113,6 +113,32 @@ impl Env<'_> {
         Ok(())
     }
 
+    /// `atom`/`red`: a read-modify-write (threads never run at the same time, so it is atomic).
+    /// Atomics are left out of the race shadow: they do not race with each other.
+    fn atomic(&mut self, r: &mut [u64], op: &Op) -> Result<(), FaultKind> {
+        let Op::Atom { space, op, ty, d, addr, b, c } = *op else { return Ok(()) };
+        let a = v(r, addr.base).wrapping_add(addr.offset as u64);
+        let width = if ty == AtomTy::Int(IntTy::U64) { 8 } else { 4 };
+        let data = match space {
+            Space::Global => self.global(a, width)?,
+            Space::Shared => {
+                if !a.is_multiple_of(width as u64) {
+                    return Err(FaultKind::Misaligned { addr: a, bytes: width });
+                }
+                let end = a.checked_add(width as u64).filter(|&e| e <= self.shared.len() as u64);
+                end.ok_or(FaultKind::OutOfBoundsShared { offset: a, bytes: width })?;
+                &mut self.shared[a as usize..a as usize + width]
+            }
+        };
+        let old = read_le(data, false);
+        let new = ops::atomic(op, ty, old, v(r, b), v(r, c));
+        data.copy_from_slice(&new.to_le_bytes()[..width]);
+        if let Some(d) = d {
+            r[d as usize] = old;
+        }
+        Ok(())
+    }
+
     /// Runs thread `tid` (registers `r`) from `*pc` until it stops; on a fault `*pc` is the
     /// faulting instruction.
     pub fn run(&mut self, r: &mut [u64], pc: &mut u32, tid: u32) -> Result<Stop, FaultKind> {
@@ -139,6 +165,12 @@ impl Env<'_> {
                 }
                 Op::St { .. } => {
                     if let Err(e) = self.store(r, tid, &ins.op) {
+                        *pc = i as u32;
+                        return Err(e);
+                    }
+                }
+                Op::Atom { .. } => {
+                    if let Err(e) = self.atomic(r, &ins.op) {
                         *pc = i as u32;
                         return Err(e);
                     }

@@ -273,3 +273,30 @@ fn an_nvcc_style_kernel_runs() {
     common::run(text, "_Z4saxpyifPKfPf", [2, 1, 1], [4, 1, 1], &args, &mut mem, true).unwrap();
     assert_eq!(common::download(&mem, y, 5), [10.5, 11.0, 11.5, 12.0, 12.5]);
 }
+
+/// `atom` and `red` on global and shared memory: every thread of two blocks adds into one word,
+/// takes the max of its index, and swaps; `cas` replaces only on a match.
+#[test]
+fn atomics_read_modify_write() {
+    let text = ".shared .align 4 .u32 count[1];\n.visible .entry k(.param .u64 k_out)\n{\n\
+        .reg .b32 %t, %old, %s;\n.reg .b64 %out, %at;\n.reg .f32 %f;\n.reg .pred %first;\n\
+        ld.param.u64 %out, [k_out];\nmov.u32 %t, %tid.x;\nmov.u32 %s, count;\nsetp.eq.u32 %first, %t, 0;\n\
+        @%first st.shared.u32 [%s], 0;\nbar.sync 0;\natom.shared.add.u32 %old, [%s], 1;\nbar.sync 0;\n\
+        @%first ld.shared.u32 %old, [%s];\n@%first red.global.add.u32 [%out], %old;\n\
+        cvt.rn.f32.u32 %f, %t;\nred.global.add.f32 [%out+4], %f;\natom.global.max.u32 %old, [%out+8], %t;\n\
+        atom.global.cas.b32 %old, [%out+12], 7, %t;\nret;\n}\n";
+    let mut mem = Memory::new(1 << 16);
+    let out = mem.alloc(16).unwrap();
+    mem.write(out + 12, &7u32.to_le_bytes()).unwrap();
+    common::run(text, "k", [2, 1, 1], [64, 1, 1], &[common::Arg::Ptr(out)], &mut mem, true).unwrap();
+    let mut b = [0u8; 16];
+    mem.read(out, &mut b).unwrap();
+    let word = |i: usize| u32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
+    assert_eq!(word(0), 128, "each block counted its 64 threads in shared memory");
+    assert_eq!(f32::from_bits(word(1)), 2.0 * (0..64).sum::<u32>() as f32);
+    assert_eq!(word(2), 63);
+    assert_eq!(word(3), 0, "thread 0 of block 0 swapped 7 for 0; no later one matched 7");
+    let bad =
+        Module::parse(".visible .entry k(.param .u64 p)\n{\n.reg .b32 %r;\natom.global.exch.s32 %r, [p], 1;\n}\n");
+    assert_eq!(bad.unwrap_err().line, 4);
+}
