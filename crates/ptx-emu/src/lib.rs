@@ -109,12 +109,14 @@ impl Kernel {
     pub fn params(&self) -> &[Param] {
         &self.params
     }
-    /// Bytes of the `.shared` variables the kernel (or a `.func` it calls) uses.
+    /// Bytes of the `.shared` variables the kernel (or a `.func` it calls) uses, laid out in
+    /// declaration order at their alignment: what `ptxas` reports for every kernel of `kernels/`.
     pub fn static_shared_bytes(&self) -> usize {
         self.shared_bytes
     }
-    /// The 32-bit registers the kernel and its `.func`s declare (a 64-bit one counts twice): an
-    /// upper bound of what `ptxas` allocates, honest enough for `cuFuncGetAttribute`.
+    /// The 32-bit registers the kernel and its `.func`s declare (a 64-bit one counts two, a
+    /// predicate none): an estimate for `cuFuncGetAttribute`, usually above what `ptxas`
+    /// allocates (it reuses registers; `results/ptxas/resources.md` has its counts).
     pub fn registers(&self) -> usize {
         self.registers
     }
