@@ -94,7 +94,7 @@ struct Block<'k> {
 impl<'k> Block<'k> {
     fn new(kernel: &'k Kernel, launch: &'k Launch) -> Block<'k> {
         let n = launch.block.iter().map(|&d| d as usize).product();
-        let shared_bytes = kernel.shared_bytes + launch.dynamic_shared_bytes as usize;
+        let shared_bytes = kernel.dynamic_at + launch.dynamic_shared_bytes as usize;
         Block {
             kernel,
             launch,

@@ -98,6 +98,8 @@ pub struct Kernel {
     /// Bytes of the register file of one thread (in `u64` slots).
     slots: usize,
     shared_bytes: usize,
+    /// Where the dynamic shared memory starts in the block's window (`shared_bytes`, aligned).
+    dynamic_at: usize,
     /// The source text, for faults (line `l` is `lines[l - 1]`).
     lines: Arc<Vec<String>>,
 }
