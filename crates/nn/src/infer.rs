@@ -85,7 +85,12 @@ impl Inference {
         let layers = model
             .layers()
             .iter()
-            .map(|l| Layer { weight: l.weight().clone(), bias: l.bias().clone(), inputs: l.inputs(), outputs: l.outputs() })
+            .map(|l| Layer {
+                weight: l.weight().clone(),
+                bias: l.bias().clone(),
+                inputs: l.inputs(),
+                outputs: l.outputs(),
+            })
             .collect();
         Self { device: model.device().clone(), layers, sizes: Vec::new() }
     }
