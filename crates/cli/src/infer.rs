@@ -203,10 +203,22 @@ fn data_dir(a: &InferArgs) -> Option<PathBuf> {
 }
 
 /// The test set of the data folder, whose images must have the model's inputs; none without one.
+/// The default folder (not asked for) that does not fit the model gives no accuracy, and says so.
 fn test_set(a: &InferArgs, widths: &[usize]) -> Result<Option<(String, Dataset)>> {
     let Some(dir) = data_dir(a) else { return Ok(None) };
+    match (fitting_test_set(&dir, widths), &a.data) {
+        (Err(e), None) => {
+            eprintln!("no test accuracy: the default data does not fit this model ({e}); give --data");
+            Ok(None)
+        }
+        (set, _) => set.map(|set| Some((dir.display().to_string(), set))),
+    }
+}
+
+/// The test split of `dir`, refused unless its images have the inputs of a model of `widths`.
+fn fitting_test_set(dir: &std::path::Path, widths: &[usize]) -> Result<Dataset> {
     let (inputs, classes) = (widths[0], widths[widths.len() - 1]);
-    let set = Dataset::load(&dir, Split::Test, classes)?;
+    let set = Dataset::load(dir, Split::Test, classes)?;
     if set.features != inputs {
         return Err(Error::InvalidArgument {
             op: "infer",
@@ -220,7 +232,7 @@ fn test_set(a: &InferArgs, widths: &[usize]) -> Result<Option<(String, Dataset)>
             ),
         });
     }
-    Ok(Some((dir.display().to_string(), set)))
+    Ok(set)
 }
 
 /// Times `model` at `batch` on its device (see [`time_calls`]) and makes its record.
