@@ -18,10 +18,10 @@ fn arg(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// A 4-4-3 checkpoint in `dir`.
+/// A 4-4-3 checkpoint in `dir`, of a model of 2×2 images.
 fn student(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("student.safetensors");
-    Mlp::new("4-4-3", 1, &cpu()).unwrap().save(&path).unwrap();
+    Mlp::new("4-4-3", 1, &cpu()).unwrap().save_for_images(&path, 2, 2).unwrap();
     path
 }
 
@@ -106,6 +106,14 @@ fn infer_refuses_bad_models_batches_data_and_backends() {
     fails(
         with(&["infer", "--checkpoint", m, "--data", arg(&data)], &[]),
         "its test images are 3×3 = 9 pixels, and the model 4-4-3 takes 4 inputs",
+    );
+    // Test images of 1 × 4 pixels: as many as the model's inputs, but it was trained on 2 × 2.
+    let row = dir.path().join("row");
+    std::fs::create_dir(&row).unwrap();
+    write_mnist(&row, 12, (1, 4));
+    fails(
+        with(&["infer", "--checkpoint", m, "--data", arg(&row)], &[]),
+        "its test images are 1×4 pixels, and the checkpoint's model was trained on 2×2",
     );
     // A backend that cannot run here, and one that does not exist.
     fails(vec!["infer".into(), "--checkpoint".into(), m.into(), "--backend".into(), "cuda".into()], "cuda");
