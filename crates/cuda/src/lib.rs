@@ -16,8 +16,18 @@ pub mod variants;
 #[cfg(feature = "cuda")]
 mod backend;
 #[cfg(feature = "cuda")]
+mod buffer;
+#[cfg(feature = "cuda")]
 mod cublas;
+#[cfg(feature = "cuda")]
+mod driver;
+#[cfg(feature = "cuda")]
+mod launch;
+#[cfg(feature = "cuda")]
+mod roofline;
 
 #[cfg(feature = "cuda")]
-pub use backend::{CudaBackend, CudaBuffer};
+pub use backend::CudaBackend;
+#[cfg(feature = "cuda")]
+pub use buffer::CudaBuffer;
 pub use variants::CUBLAS;
