@@ -271,6 +271,8 @@ unsafe fn run(
 ) -> Answer {
     let (module, name) = function(driver, f)?;
     driver.check_stream(handle(stream))?;
+    // The text of an earlier fault is not this launch's.
+    driver.last_fault.clear();
     let kernel = module.kernel(&name).ok_or(code::INVALID_HANDLE)?;
     if !extra.is_null() {
         driver.last_fault = "cuLaunchKernel's `extra` argument form is not emulated; pass kernelParams".into();

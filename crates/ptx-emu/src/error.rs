@@ -76,7 +76,10 @@ impl fmt::Display for FaultKind {
                 write!(f, "invalid __global__ access of size {bytes} at {addr:#x}: out of bounds of every allocation")
             }
             FaultKind::OutOfBoundsShared { offset, bytes } => {
-                write!(f, "invalid __shared__ access of size {bytes} at offset {offset:#x}: past the block's shared memory")
+                write!(
+                    f,
+                    "invalid __shared__ access of size {bytes} at offset {offset:#x}: past the block's shared memory"
+                )
             }
             FaultKind::Misaligned { addr, bytes } => {
                 write!(f, "misaligned access of size {bytes} at {addr:#x}: not a multiple of {bytes}")

@@ -9,8 +9,20 @@ pub type Reg = u32;
 /// The special registers, at fixed indices: `%tid.{x,y,z}`, `%ntid.*`, `%ctaid.*`, `%nctaid.*`,
 /// `%laneid`, `%warpid`.
 pub const SPECIAL_REGS: [&str; 14] = [
-    "%tid.x", "%tid.y", "%tid.z", "%ntid.x", "%ntid.y", "%ntid.z", "%ctaid.x", "%ctaid.y", "%ctaid.z", "%nctaid.x",
-    "%nctaid.y", "%nctaid.z", "%laneid", "%warpid",
+    "%tid.x",
+    "%tid.y",
+    "%tid.z",
+    "%ntid.x",
+    "%ntid.y",
+    "%ntid.z",
+    "%ctaid.x",
+    "%ctaid.y",
+    "%ctaid.z",
+    "%nctaid.x",
+    "%nctaid.y",
+    "%nctaid.z",
+    "%laneid",
+    "%warpid",
 ];
 pub const FIRST_USER_REG: Reg = 16;
 
@@ -164,34 +176,127 @@ pub struct Addr {
 /// One operation.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
-    Int { op: IntOp, ty: IntTy, d: Reg, a: Src, b: Src },
+    Int {
+        op: IntOp,
+        ty: IntTy,
+        d: Reg,
+        a: Src,
+        b: Src,
+    },
     /// `mad.lo` (`wide` false) and `mad.wide` (`d` and `c` 64-bit).
-    Mad { ty: IntTy, wide: bool, d: Reg, a: Src, b: Src, c: Src },
-    Not { ty: IntTy, d: Reg, a: Src },
-    Float { op: FloatOp, d: Reg, a: Src, b: Src },
-    Fma { d: Reg, a: Src, b: Src, c: Src },
-    Unary { op: FloatUnary, d: Reg, a: Src },
-    Setp { cmp: Cmp, ty: CmpTy, d: Reg, a: Src, b: Src, combine: Option<(BoolOp, Reg, bool)> },
-    Pred { op: BoolOp, d: Reg, a: Src, b: Src },
-    PredNot { d: Reg, a: Src },
+    Mad {
+        ty: IntTy,
+        wide: bool,
+        d: Reg,
+        a: Src,
+        b: Src,
+        c: Src,
+    },
+    Not {
+        ty: IntTy,
+        d: Reg,
+        a: Src,
+    },
+    Float {
+        op: FloatOp,
+        d: Reg,
+        a: Src,
+        b: Src,
+    },
+    Fma {
+        d: Reg,
+        a: Src,
+        b: Src,
+        c: Src,
+    },
+    Unary {
+        op: FloatUnary,
+        d: Reg,
+        a: Src,
+    },
+    Setp {
+        cmp: Cmp,
+        ty: CmpTy,
+        d: Reg,
+        a: Src,
+        b: Src,
+        combine: Option<(BoolOp, Reg, bool)>,
+    },
+    Pred {
+        op: BoolOp,
+        d: Reg,
+        a: Src,
+        b: Src,
+    },
+    PredNot {
+        d: Reg,
+        a: Src,
+    },
     /// `selp`: `d = p ? a : b`.
-    Selp { d: Reg, a: Src, b: Src, p: Reg },
+    Selp {
+        d: Reg,
+        a: Src,
+        b: Src,
+        p: Reg,
+    },
     /// A bit copy of `bytes` bytes (4 or 8); also `cvta` and `ld.param`/`st.param` of registers.
-    Mov { d: Reg, a: Src, bytes: u8 },
+    Mov {
+        d: Reg,
+        a: Src,
+        bytes: u8,
+    },
     /// `mov.b64 d, {lo, hi}`.
-    Pack { d: Reg, lo: Src, hi: Src },
+    Pack {
+        d: Reg,
+        lo: Src,
+        hi: Src,
+    },
     /// `mov.b64 {lo, hi}, a`.
-    Unpack { lo: Reg, hi: Reg, a: Src },
-    Cvt { cvt: Cvt, d: Reg, a: Src },
+    Unpack {
+        lo: Reg,
+        hi: Reg,
+        a: Src,
+    },
+    Cvt {
+        cvt: Cvt,
+        d: Reg,
+        a: Src,
+    },
     /// `ld.param` of an entry parameter: `bytes` at byte `offset` of the parameter buffer.
-    LdParam { d: Reg, offset: u32, bytes: u8 },
+    LdParam {
+        d: Reg,
+        offset: u32,
+        bytes: u8,
+    },
     /// A load of `count` elements of `bytes` each (`.v2`/`.v4`); `signed` sign-extends narrow ones.
-    Ld { space: Space, bytes: u8, signed: bool, count: u8, d: [Reg; 4], addr: Addr },
-    St { space: Space, bytes: u8, count: u8, s: [Src; 4], addr: Addr },
-    Bra { target: u32 },
+    Ld {
+        space: Space,
+        bytes: u8,
+        signed: bool,
+        count: u8,
+        d: [Reg; 4],
+        addr: Addr,
+    },
+    St {
+        space: Space,
+        bytes: u8,
+        count: u8,
+        s: [Src; 4],
+        addr: Addr,
+    },
+    Bra {
+        target: u32,
+    },
     Bar,
     /// `shfl.sync.MODE.b32 d[|p], a, b, c, mask`.
-    Shfl { mode: ShflMode, d: Reg, p: Option<Reg>, a: Src, b: Src, c: Src },
+    Shfl {
+        mode: ShflMode,
+        d: Reg,
+        p: Option<Reg>,
+        a: Src,
+        b: Src,
+        c: Src,
+    },
     /// The end of the kernel (`ret` or `exit` in the entry).
     Exit,
 }

@@ -138,7 +138,10 @@ mod tests {
         assert!(a != 0 && a % 256 == 0 && b % 256 == 0 && b >= a + 100 + GAP);
         assert_eq!(m.used_bytes(), 200);
         assert!(m.write(a + 96, &[1, 2, 3, 4]).is_ok());
-        assert_eq!(m.write(a + 97, &[1, 2, 3, 4]).unwrap_err().kind, FaultKind::InvalidAddress { addr: a + 97, bytes: 4 });
+        assert_eq!(
+            m.write(a + 97, &[1, 2, 3, 4]).unwrap_err().kind,
+            FaultKind::InvalidAddress { addr: a + 97, bytes: 4 }
+        );
         let err = m.alloc(801).unwrap_err();
         assert_eq!(err.kind, FaultKind::OutOfMemory { requested: 801, free: 800 });
         m.fill_u32(b, 0x7fc0_0000, 25).unwrap();
