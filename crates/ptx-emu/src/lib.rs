@@ -50,6 +50,13 @@ mod exec;
 mod ir;
 mod memory;
 mod parse;
+mod link;
+mod lex;
+mod decode;
+mod decode_mem;
+mod ops;
+mod race;
+mod step;
 
 use std::sync::Arc;
 
@@ -107,7 +114,7 @@ pub struct Module {
 impl Module {
     /// Parses `text`; anything outside the subset above is an error naming its line.
     pub fn parse(text: &str) -> Result<Module, LoadError> {
-        Ok(Module { kernels: parse::parse(text)? })
+        Ok(Module { kernels: link::link(text)? })
     }
     /// The `.entry` called `name`.
     pub fn kernel(&self, name: &str) -> Option<&Kernel> {

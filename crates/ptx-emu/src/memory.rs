@@ -76,9 +76,9 @@ impl Memory {
         self.locate(addr, bytes).ok_or(Fault::host(FaultKind::InvalidAddress { addr, bytes }))
     }
 
-    /// The bytes of allocation `i` (from [`Memory::locate`]).
-    pub(crate) fn bytes(&self, i: usize) -> &[u8] {
-        &self.allocations[i].data
+    /// The base address and length of allocation `i`, if there is one.
+    pub(crate) fn span(&self, i: usize) -> Option<(u64, u64)> {
+        self.allocations.get(i).map(|a| (a.base, a.data.len() as u64))
     }
 
     pub(crate) fn bytes_mut(&mut self, i: usize) -> &mut [u8] {
