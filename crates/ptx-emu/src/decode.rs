@@ -178,7 +178,8 @@ pub fn decode(ins: &RawInstr, names: &impl Names) -> Result<Op, LoadError> {
         },
         "setp" => setp(&c, mods),
         "selp" => {
-            let kind = if ty == "f32" { Kind::F32 } else { Kind::Int(int_ty(ty).ok_or(()).or_else(|_| c.unsupported())?) };
+            let kind =
+                if ty == "f32" { Kind::F32 } else { Kind::Int(int_ty(ty).ok_or(()).or_else(|_| c.unsupported())?) };
             c.count(4)?;
             Ok(Op::Selp { d: c.dst(0)?, a: c.src(1, kind)?, b: c.src(2, kind)?, p: c.dst(3)? })
         }
@@ -315,7 +316,12 @@ fn setp<N: Names>(c: &Ctx<N>, mods: &[&str]) -> Result<Op, LoadError> {
     let (ty, kind) = match *ty {
         "f32" => (CmpTy::F32, Kind::F32),
         t => match int_ty(t) {
-            Some(i) if !matches!(cmp, Cmp::Equ | Cmp::Neu | Cmp::Ltu | Cmp::Leu | Cmp::Gtu | Cmp::Geu | Cmp::Num | Cmp::Nan) => {
+            Some(i)
+                if !matches!(
+                    cmp,
+                    Cmp::Equ | Cmp::Neu | Cmp::Ltu | Cmp::Leu | Cmp::Gtu | Cmp::Geu | Cmp::Num | Cmp::Nan
+                ) =>
+            {
                 (CmpTy::Int(i), Kind::Int(i))
             }
             _ => return c.unsupported(),

@@ -27,11 +27,7 @@ pub(crate) fn load_store<N: Names>(c: &Ctx<N>, mods: &[&str], load: bool) -> Res
         return c.unsupported();
     }
     c.count(2)?;
-    let kind = if ty == "f32" {
-        Kind::F32
-    } else {
-        Kind::Int(if bytes == 8 { IntTy::U64 } else { IntTy::U32 })
-    };
+    let kind = if ty == "f32" { Kind::F32 } else { Kind::Int(if bytes == 8 { IntTy::U64 } else { IntTy::U32 }) };
     let (value_at, addr_at) = if load { (0, 1) } else { (1, 0) };
     if space == "param" {
         return param(c, load, bytes as u8, kind, value_at, addr_at);
@@ -64,7 +60,14 @@ pub(crate) fn load_store<N: Names>(c: &Ctx<N>, mods: &[&str], load: bool) -> Res
 
 /// `ld.param d, [name+off]` of an entry parameter reads the parameter buffer; a `.param` of a
 /// `.func` (or one declared in a body, as call sequences do) is a register, and the access a move.
-fn param<N: Names>(c: &Ctx<N>, load: bool, bytes: u8, kind: Kind, value_at: usize, addr_at: usize) -> Result<Op, LoadError> {
+fn param<N: Names>(
+    c: &Ctx<N>,
+    load: bool,
+    bytes: u8,
+    kind: Kind,
+    value_at: usize,
+    addr_at: usize,
+) -> Result<Op, LoadError> {
     let Operand::Addr(base, offset) = c.operand(addr_at)? else {
         return c.err("a .param access needs an address `[name]`");
     };

@@ -19,7 +19,9 @@ fn check_geometry(kernel: &Kernel, l: &Launch) -> Result<(), Fault> {
     let [gx, gy, gz] = l.grid;
     let threads = bx as u64 * by as u64 * bz as u64;
     if threads == 0 || threads > 1024 || bx > 1024 || by > 1024 || bz > 64 {
-        return Err(invalid(format!("block ({bx}, {by}, {bz}): each side at least 1, x and y at most 1024, z at most 64, at most 1024 threads")));
+        return Err(invalid(format!(
+            "block ({bx}, {by}, {bz}): each side at least 1, x and y at most 1024, z at most 64, at most 1024 threads"
+        )));
     }
     if gx == 0 || gy == 0 || gz == 0 || gx > i32::MAX as u32 || gy > 65535 || gz > 65535 {
         return Err(invalid(format!("grid ({gx}, {gy}, {gz}): each side at least 1, y and z at most 65535")));
@@ -213,7 +215,14 @@ impl<'k> Block<'k> {
     }
 
     /// Runs every ready thread of the warp `lo..hi` until it stops.
-    fn run_warp(&mut self, lo: usize, hi: usize, params: &[u8], memory: &mut Memory, cache: &mut usize) -> Result<(), Fault> {
+    fn run_warp(
+        &mut self,
+        lo: usize,
+        hi: usize,
+        params: &[u8],
+        memory: &mut Memory,
+        cache: &mut usize,
+    ) -> Result<(), Fault> {
         let mut env = Env {
             code: &self.kernel.code,
             params,
@@ -243,7 +252,9 @@ impl<'k> Block<'k> {
     fn shuffle(&mut self, lo: usize, hi: usize) -> Result<bool, Fault> {
         let Some(first) = (lo..hi).find(|&t| self.state[t] == Some(Stop::Shfl)) else { return Ok(false) };
         let pc = self.pc[first];
-        if let Some(o) = (lo..hi).find(|&t| self.state[t] == Some(Stop::Bar) || (self.state[t] == Some(Stop::Shfl) && self.pc[t] != pc)) {
+        if let Some(o) = (lo..hi)
+            .find(|&t| self.state[t] == Some(Stop::Bar) || (self.state[t] == Some(Stop::Shfl) && self.pc[t] != pc))
+        {
             return Err(self.divergent(first, o));
         }
         let Op::Shfl { mode, d, p, a, b, c } = self.kernel.code[pc as usize].op else {

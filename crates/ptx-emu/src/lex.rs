@@ -65,7 +65,10 @@ mod tests {
     fn tokens_and_lines() {
         let toks = lex("ld.global.f32 %f1, [%rd2+-4]; // c\n/* a\nb */ @!%p bra $L1;").unwrap();
         let text: Vec<_> = toks.iter().map(|t| t.text).collect();
-        assert_eq!(text, ["ld.global.f32", "%f1", ",", "[", "%rd2", "+", "-", "4", "]", ";", "@", "!", "%p", "bra", "$L1", ";"]);
+        assert_eq!(
+            text,
+            ["ld.global.f32", "%f1", ",", "[", "%rd2", "+", "-", "4", "]", ";", "@", "!", "%p", "bra", "$L1", ";"]
+        );
         assert_eq!(toks[10].line, 3);
         assert_eq!(lex("a\n#").unwrap_err().line, 2);
     }

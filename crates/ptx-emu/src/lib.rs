@@ -45,16 +45,16 @@
 //! `membermask` contents (all lanes are assumed named), shuffles from exited lanes (they return
 //! the caller's own value).
 
+mod decode;
+mod decode_mem;
 mod error;
 mod exec;
 mod ir;
-mod memory;
-mod parse;
-mod link;
 mod lex;
-mod decode;
-mod decode_mem;
+mod link;
+mod memory;
 mod ops;
+mod parse;
 mod race;
 mod step;
 

@@ -61,7 +61,8 @@ impl Env<'_> {
         let (i, at) = match hit {
             Some((base, _)) => (self.cache, (addr - base) as usize),
             None => {
-                let (i, at) = self.memory.locate(addr, width).ok_or(FaultKind::OutOfBoundsGlobal { addr, bytes: width })?;
+                let (i, at) =
+                    self.memory.locate(addr, width).ok_or(FaultKind::OutOfBoundsGlobal { addr, bytes: width })?;
                 self.cache = i;
                 (i, at)
             }

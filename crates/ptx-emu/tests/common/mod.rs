@@ -67,7 +67,15 @@ impl Arg {
 }
 
 /// Runs the entry `name` of `text` with `args`.
-pub fn run(text: &str, name: &str, grid: [u32; 3], block: [u32; 3], args: &[Arg], mem: &mut Memory, sanitize: bool) -> Result<(), Fault> {
+pub fn run(
+    text: &str,
+    name: &str,
+    grid: [u32; 3],
+    block: [u32; 3],
+    args: &[Arg],
+    mem: &mut Memory,
+    sanitize: bool,
+) -> Result<(), Fault> {
     let module = Module::parse(text).unwrap_or_else(|e| panic!("{name}: {e}"));
     let kernel = module.kernel(name).unwrap_or_else(|| panic!("no entry {name}"));
     let bytes: Vec<Vec<u8>> = args.iter().map(|a| a.bytes()).collect();
