@@ -13,7 +13,7 @@ pub trait Names {
     /// A `.shared` variable's offset in the block's shared window.
     fn shared(&self, name: &str) -> Option<u64>;
     /// An entry parameter's byte offset and size in the parameter buffer.
-    fn entry_param(&self, name: &str) -> Option<(u32, u8)>;
+    fn entry_param(&self, name: &str) -> Option<(u32, u32)>;
 }
 
 /// The type an operand is read in.
@@ -77,7 +77,8 @@ impl<N: Names> Ctx<'_, N> {
             None => (false, text),
         };
         let bad = || LoadError::new(self.ins.line as usize, format!("bad literal `{text}`"));
-        if kind == Kind::F32 {
+        let float_literal = t.starts_with("0f") || t.starts_with("0F") || t.starts_with("0d") || t.starts_with("0D");
+        if kind == Kind::F32 || float_literal {
             let v = if let Some(h) = t.strip_prefix("0f").or_else(|| t.strip_prefix("0F")) {
                 f32::from_bits(u32::from_str_radix(h, 16).map_err(|_| bad())?)
             } else if let Some(h) = t.strip_prefix("0d").or_else(|| t.strip_prefix("0D")) {
@@ -85,6 +86,7 @@ impl<N: Names> Ctx<'_, N> {
             } else {
                 t.parse::<f32>().map_err(|_| bad())?
             };
+            // In an integer context (`mov.b64 d, {0f..., 0f...}`) an f32 literal is its bits.
             return Ok((if neg { -v } else { v }).to_bits() as u64);
         }
         let v = parse_int(t).ok_or_else(bad)?;

@@ -87,7 +87,7 @@ fn param<N: Names>(
     if !load {
         return c.err(format!("`{name}` is an entry parameter; a kernel cannot store to it"));
     }
-    let offset = u32::try_from(*offset).ok().filter(|o| o + bytes as u32 <= size as u32);
+    let offset = u32::try_from(*offset).ok().filter(|&o| o as u64 + bytes as u64 <= size as u64);
     let Some(offset) = offset else {
         return c.err(format!("reading {bytes} bytes of the {size}-byte parameter `{name}` at this offset"));
     };

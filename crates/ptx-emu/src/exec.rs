@@ -265,8 +265,10 @@ impl<'k> Block<'k> {
             Src::I(x) => x,
         };
         let mut values = [0u64; 32];
+        let mut waiting = [false; 32];
         for t in lo..hi {
             values[t - lo] = read(&self.regs[t * self.slots..(t + 1) * self.slots], a);
+            waiting[t - lo] = self.state[t] == Some(Stop::Shfl);
         }
         for t in lo..hi {
             if self.state[t] != Some(Stop::Shfl) {
@@ -274,8 +276,7 @@ impl<'k> Block<'k> {
             }
             let r = &mut self.regs[t * self.slots..(t + 1) * self.slots];
             let (j, ok) = shfl_source(mode, (t - lo) as u32, read(r, b) as u32, read(r, c) as u32);
-            let src = lo + j as usize;
-            let live = src < hi && self.state[src] == Some(Stop::Shfl);
+            let live = lo + (j as usize) < hi && waiting[j as usize];
             r[d as usize] = if live { values[j as usize] } else { values[t - lo] };
             if let Some(p) = p {
                 r[p as usize] = ok as u64;

@@ -6,37 +6,50 @@
 //!
 //! # The subset
 //!
-//! Exactly what `kernels/*.ptx` and `examples/kernels/ptx/*.ptx` use, and the obvious neighbours:
+//! What `kernels/**/*.ptx` and `examples/kernels/ptx/*.ptx` use (no `atom`: none of them does),
+//! and the obvious neighbours:
 //! integer `add sub mul.lo mul.hi mul.wide mad.lo mad.wide div rem min max and or xor not shl shr`
 //! on `.u32 .s32 .u64 .s64 .b32 .b64`; f32 `add sub mul div fma min max (.NaN) rcp sqrt rsqrt
 //! ex2.approx lg2.approx sin/cos.approx neg abs`; `setp` (with `.and/.or/.xor` and `!p`), `selp`,
 //! predicate `and/or/xor/not`, guards `@p`/`@!p`; `mov` (incl. `mov.b64` packing `{lo, hi}`),
 //! `cvt`, `cvta`; `ld`/`st` on `.global` (`.nc` too), `.shared` and `.param`, scalar, `.v2`, `.v4`;
 //! `bra` (`.uni`), `call` of `.func`s with `.reg` or `.param` arguments and `ret`, `exit`;
-//! `bar.sync`/`barrier.sync`; `shfl.sync.{up,down,bfly,idx}.b32`; the special registers `%tid`,
+//! `bar.sync 0`/`barrier.sync 0`; `shfl.sync.{up,down,bfly,idx}.b32` (with `d|p`); the special registers `%tid`,
 //! `%ntid`, `%ctaid`, `%nctaid`, `%laneid`, `%warpid`; `.f32` literals `0fXXXXXXXX`, decimal and
 //! `0x` integers. Anything else is a [`LoadError`] naming the line, at parse time.
 //!
 //! # f32 semantics
 //!
-//! Values are computed in f32, as the GPU does: `add/sub/mul/div/sqrt/rcp` (every rounding
-//! modifier is taken as `.rn`; `.approx` and `.full` forms, allowed a few ulp of error, are
-//! computed exactly rounded), `fma` is a fused multiply-add rounded once. `ex2.approx` and
-//! `lg2.approx` compute in f64 and round to f32 (within PTX's documented 2 ulp / 2⁻²²·⁶ error).
-//! `min`/`max` return the other operand when one is NaN, `.NaN` forms return NaN; of +0 and −0,
-//! `max` gives +0 and `min` −0. Subnormals are kept (no `.ftz` flushing).
+//! Values are computed in f32, as the GPU computes them, never in f64 and rounded late:
+//! `add/sub/mul/div/sqrt/rcp` round to nearest even (`.rn`, or no modifier; `.approx` and `.full`
+//! forms, which PTX allows a few ulp of error, are computed exactly rounded too; `.rz/.rm/.rp`
+//! and `.ftz`/`.sat` are outside the subset and refused at load). `fma.rn` is a fused
+//! multiply-add rounded once. `ex2.approx`, `lg2.approx`, `rsqrt.approx`, `sin/cos.approx`
+//! compute in f64 from the f32 operand and round the result to f32: within PTX's documented
+//! error (2 ulp for `ex2`, 2⁻²²·⁶ absolute for `lg2`), and with its special values (`ex2(−∞) =
+//! 0`, `lg2(0) = −∞`, `lg2(x < 0) = NaN`). `min`/`max` return the other operand when one is NaN,
+//! the `.NaN` forms return NaN; of +0 and −0, `max` gives +0 and `min` −0. Subnormals are kept.
+//! `cvt` from f32 to an integer saturates and maps NaN to 0; integer division by zero gives all
+//! ones (no trap); shifts past the width give 0 (or the sign, for `shr.s*`).
 //!
 //! # Execution
 //!
-//! A block's threads run one after another, each until it reaches `bar.sync`, a shuffle or the
-//! end; a warp's shuffle is resolved once every live lane of the warp waits at it, the barrier
-//! once every live thread of the block does. Shared memory starts each block filled with NaN.
+//! Blocks run one after another (no threads: a 128×128×128 tiled matmul takes well under a
+//! second in a release build). In a block, each warp's threads run one after another, each until
+//! it reaches `bar.sync`, a shuffle or its end; a warp's shuffle is resolved once every live lane
+//! of the warp waits at it, the barrier once every live thread of the block does (without the
+//! sanitizer, threads that have exited do not hold a barrier up). Shared memory starts each block
+//! filled with NaN (`0xFF` bytes), so a read of a word no one wrote shows in the results. Global
+//! memory is a [`Memory`] of separate allocations with unmapped gaps between them.
 //!
 //! # What faults, and the sanitizer
 //!
 //! Always (as a real GPU faults): a global access not inside one live allocation, a shared access
 //! past the static + dynamic shared size, any access whose address is not a multiple of its size
-//! (16 for `.v4.f32`), and a warp whose lanes wait at different shuffles (a deadlock on hardware).
+//! (16 for `.v4.f32`), and a warp whose lanes wait at different shuffles, or some at a shuffle and
+//! others at a barrier (a deadlock on hardware). A launch is refused before it runs
+//! ([`FaultKind::InvalidLaunch`]) for a bad geometry, parameters of the wrong count or size, or
+//! more than 48 KiB of static + dynamic shared memory.
 //! With [`Launch::sanitize`] also, as compute-sanitizer's racecheck and synccheck do: a shared
 //! word accessed by two threads (at least one writing) with no barrier between that both passed
 //! (read after write, write after write, write after read), and a divergent barrier (threads at

@@ -13,7 +13,7 @@ use crate::{Kernel, LoadError, Param};
 struct Scope<'a> {
     regs: HashMap<String, Reg>,
     shared: &'a HashMap<String, u64>,
-    params: &'a HashMap<String, (u32, u8)>,
+    params: &'a HashMap<String, (u32, u32)>,
 }
 
 impl Names for Scope<'_> {
@@ -26,7 +26,7 @@ impl Names for Scope<'_> {
     fn shared(&self, name: &str) -> Option<u64> {
         self.shared.get(name).copied()
     }
-    fn entry_param(&self, name: &str) -> Option<(u32, u8)> {
+    fn entry_param(&self, name: &str) -> Option<(u32, u32)> {
         self.params.get(name).copied()
     }
 }
@@ -36,7 +36,7 @@ struct Linker<'m> {
     code: Vec<Instr>,
     next_reg: Reg,
     shared: HashMap<String, u64>,
-    params: HashMap<String, (u32, u8)>,
+    params: HashMap<String, (u32, u32)>,
     /// The calls being inlined (to refuse recursion).
     stack: Vec<&'m str>,
     /// 32-bit registers declared by the functions counted so far.
@@ -256,7 +256,7 @@ fn link_entry(module: &RawModule, f: &RawFunc, lines: &Arc<Vec<String>>) -> Resu
         let bytes = elem * d.array.unwrap_or(1);
         let align = d.align.max(elem);
         end = end.div_ceil(align) * align;
-        l.params.insert(d.name.clone(), (end as u32, bytes.min(255) as u8));
+        l.params.insert(d.name.clone(), (end as u32, bytes as u32));
         offsets.push(end);
         params.push(Param { name: d.name.clone(), bytes });
         end += bytes;

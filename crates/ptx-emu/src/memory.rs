@@ -115,7 +115,7 @@ impl Memory {
     /// `count` copies of the 32-bit `value` (little-endian) from `addr` (`cuMemsetD32`).
     pub fn fill_u32(&mut self, addr: u64, value: u32, count: usize) -> Result<(), Fault> {
         let bytes = count.checked_mul(4).ok_or(Fault::host(FaultKind::InvalidAddress { addr, bytes: usize::MAX }))?;
-        if addr % 4 != 0 {
+        if !addr.is_multiple_of(4) {
             return Err(Fault::host(FaultKind::Misaligned { addr, bytes: 4 }));
         }
         let (i, at) = self.host_range(addr, bytes)?;
@@ -135,7 +135,7 @@ mod tests {
         let mut m = Memory::new(1000);
         let a = m.alloc(100).unwrap();
         let b = m.alloc(100).unwrap();
-        assert!(a != 0 && a % 256 == 0 && b % 256 == 0 && b >= a + 100 + GAP);
+        assert!(a != 0 && a.is_multiple_of(256) && b.is_multiple_of(256) && b >= a + 100 + GAP);
         assert_eq!(m.used_bytes(), 200);
         assert!(m.write(a + 96, &[1, 2, 3, 4]).is_ok());
         assert_eq!(

@@ -71,9 +71,9 @@ fn int64(op: IntOp, signed: bool, x: u64, y: u64) -> u64 {
         IntOp::And => x & y,
         IntOp::Or => x | y,
         IntOp::Xor => x ^ y,
-        IntOp::Shl => x.checked_shl(y as u32).unwrap_or(0),
+        IntOp::Shl => x.checked_shl(y.min(64) as u32).unwrap_or(0),
         IntOp::Shr if signed => (sx >> y.min(63)) as u64,
-        IntOp::Shr => x.checked_shr(y as u32).unwrap_or(0),
+        IntOp::Shr => x.checked_shr(y.min(64) as u32).unwrap_or(0),
     }
 }
 

@@ -54,7 +54,7 @@ fn read_le(b: &[u8], signed: bool) -> u64 {
 impl Env<'_> {
     /// The `width` bytes of global memory at `addr`: aligned to `width`, inside one allocation.
     fn global(&mut self, addr: u64, width: usize) -> Result<&mut [u8], FaultKind> {
-        if addr % width as u64 != 0 {
+        if !addr.is_multiple_of(width as u64) {
             return Err(FaultKind::Misaligned { addr, bytes: width });
         }
         let hit = self.memory.span(self.cache).filter(|&(base, len)| addr >= base && addr - base + width as u64 <= len);
@@ -72,7 +72,7 @@ impl Env<'_> {
 
     /// The `width` bytes of shared memory at `offset` (checked as `global` is, and for races).
     fn shared(&mut self, offset: u64, width: usize, tid: u32, write: bool) -> Result<&mut [u8], FaultKind> {
-        if offset % width as u64 != 0 {
+        if !offset.is_multiple_of(width as u64) {
             return Err(FaultKind::Misaligned { addr: offset, bytes: width });
         }
         if offset.checked_add(width as u64).is_none_or(|end| end > self.shared.len() as u64) {
@@ -127,42 +127,6 @@ impl Env<'_> {
                 continue;
             }
             match ins.op {
-                Op::Fma { d, a, b, c } => r[d as usize] = ops::bits(fv(r, a).mul_add(fv(r, b), fv(r, c))),
-                Op::Float { op, d, a, b } => r[d as usize] = ops::bits(ops::float(op, fv(r, a), fv(r, b))),
-                Op::Int { op, ty, d, a, b } => r[d as usize] = ops::int(op, ty, v(r, a), v(r, b)),
-                Op::Mad { ty, wide, d, a, b, c } => r[d as usize] = ops::mad(ty, wide, v(r, a), v(r, b), v(r, c)),
-                Op::Not { ty, d, a } => r[d as usize] = if ty.wide() { !v(r, a) } else { !v(r, a) as u32 as u64 },
-                Op::Unary { op, d, a } => r[d as usize] = ops::bits(ops::unary(op, fv(r, a))),
-                Op::Setp { cmp, ty, d, a, b, combine } => {
-                    let mut t = ops::compare(cmp, ty, v(r, a), v(r, b));
-                    if let Some((op, c, neg)) = combine {
-                        let c = (r[c as usize] != 0) != neg;
-                        t = match op {
-                            BoolOp::And => t && c,
-                            BoolOp::Or => t || c,
-                            BoolOp::Xor => t != c,
-                        };
-                    }
-                    r[d as usize] = t as u64;
-                }
-                Op::Pred { op, d, a, b } => {
-                    let (x, y) = (v(r, a) != 0, v(r, b) != 0);
-                    r[d as usize] = match op {
-                        BoolOp::And => x && y,
-                        BoolOp::Or => x || y,
-                        BoolOp::Xor => x != y,
-                    } as u64;
-                }
-                Op::PredNot { d, a } => r[d as usize] = (v(r, a) == 0) as u64,
-                Op::Selp { d, a, b, p } => r[d as usize] = if r[p as usize] != 0 { v(r, a) } else { v(r, b) },
-                Op::Mov { d, a, bytes } => r[d as usize] = if bytes == 8 { v(r, a) } else { v(r, a) as u32 as u64 },
-                Op::Pack { d, lo, hi } => r[d as usize] = (v(r, lo) as u32 as u64) | (v(r, hi) << 32),
-                Op::Unpack { lo, hi, a } => {
-                    let x = v(r, a);
-                    r[lo as usize] = x as u32 as u64;
-                    r[hi as usize] = x >> 32;
-                }
-                Op::Cvt { cvt, d, a } => r[d as usize] = ops::convert(cvt, v(r, a)),
                 Op::LdParam { d, offset, bytes } => {
                     let at = offset as usize;
                     r[d as usize] = read_le(&self.params[at..at + bytes as usize], false);
@@ -191,9 +155,54 @@ impl Env<'_> {
                     *pc = i as u32;
                     return Ok(Stop::Done);
                 }
+                _ => alu(&ins.op, r),
             }
             i += 1;
         }
+    }
+}
+
+/// The operations that only read and write registers.
+#[inline(always)]
+fn alu(op: &Op, r: &mut [u64]) {
+    match *op {
+        Op::Fma { d, a, b, c } => r[d as usize] = ops::bits(fv(r, a).mul_add(fv(r, b), fv(r, c))),
+        Op::Float { op, d, a, b } => r[d as usize] = ops::bits(ops::float(op, fv(r, a), fv(r, b))),
+        Op::Int { op, ty, d, a, b } => r[d as usize] = ops::int(op, ty, v(r, a), v(r, b)),
+        Op::Mad { ty, wide, d, a, b, c } => r[d as usize] = ops::mad(ty, wide, v(r, a), v(r, b), v(r, c)),
+        Op::Not { ty, d, a } => r[d as usize] = if ty.wide() { !v(r, a) } else { !v(r, a) as u32 as u64 },
+        Op::Unary { op, d, a } => r[d as usize] = ops::bits(ops::unary(op, fv(r, a))),
+        Op::Setp { cmp, ty, d, a, b, combine } => {
+            let mut t = ops::compare(cmp, ty, v(r, a), v(r, b));
+            if let Some((op, c, neg)) = combine {
+                let c = (r[c as usize] != 0) != neg;
+                t = match op {
+                    BoolOp::And => t && c,
+                    BoolOp::Or => t || c,
+                    BoolOp::Xor => t != c,
+                };
+            }
+            r[d as usize] = t as u64;
+        }
+        Op::Pred { op, d, a, b } => {
+            let (x, y) = (v(r, a) != 0, v(r, b) != 0);
+            r[d as usize] = match op {
+                BoolOp::And => x && y,
+                BoolOp::Or => x || y,
+                BoolOp::Xor => x != y,
+            } as u64;
+        }
+        Op::PredNot { d, a } => r[d as usize] = (v(r, a) == 0) as u64,
+        Op::Selp { d, a, b, p } => r[d as usize] = if r[p as usize] != 0 { v(r, a) } else { v(r, b) },
+        Op::Mov { d, a, bytes } => r[d as usize] = if bytes == 8 { v(r, a) } else { v(r, a) as u32 as u64 },
+        Op::Pack { d, lo, hi } => r[d as usize] = (v(r, lo) as u32 as u64) | (v(r, hi) << 32),
+        Op::Unpack { lo, hi, a } => {
+            let x = v(r, a);
+            r[lo as usize] = x as u32 as u64;
+            r[hi as usize] = x >> 32;
+        }
+        Op::Cvt { cvt, d, a } => r[d as usize] = ops::convert(cvt, v(r, a)),
+        _ => {}
     }
 }
 

@@ -19,3 +19,26 @@ fn every_repository_ptx_file_loads() {
     }
     assert!(entries >= 20, "{entries} entries");
 }
+
+/// Truncated texts and texts with a line dropped load or are refused with a line number; none
+/// panics (the loader sees user files).
+#[test]
+fn damaged_texts_are_errors_not_panics() {
+    let mut refused = 0;
+    for f in common::all_ptx() {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let mut damaged: Vec<String> =
+            (1..40).map(|i| text.chars().take(text.chars().count() * i / 40).collect()).collect();
+        damaged.extend((0..lines.len()).step_by(19).map(|drop| {
+            lines.iter().enumerate().filter(|&(i, _)| i != drop).map(|(_, l)| *l).collect::<Vec<_>>().join("\n")
+        }));
+        for d in &damaged {
+            if let Err(e) = Module::parse(d) {
+                assert!(e.line >= 1 && e.line <= d.lines().count().max(1), "{}: {e}", f.display());
+                refused += 1;
+            }
+        }
+    }
+    assert!(refused > 50, "only {refused} damaged texts refused");
+}

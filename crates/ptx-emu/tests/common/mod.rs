@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod cases;
+
 use std::path::{Path, PathBuf};
 
 use kernelab_ptx_emu::{Fault, Launch, Memory, Module};
