@@ -8,7 +8,8 @@
 # wgpu required), bench-*.json/.txt (every matmul rung at 1024³, 2048³, 4096³ with cuBLAS in the same
 # run; ReLU and softmax on 64M elements), pytorch.txt (cuBLAS FP32 through PyTorch, TF32 off, and a
 # device-to-device copy), and status.txt (each step's exit code). A failing step does not stop the
-# others.
+# others. Each rung's 4096³ GFLOP/s goes in the `Measured:` line of its kernels/matmul/N_RUNG.ptx
+# header, with the card it ran on.
 set -uo pipefail
 out=${OUT:?set OUT to the output folder}
 mkdir -p "$out"

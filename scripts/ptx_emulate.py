@@ -15,6 +15,7 @@ output poisoned with NaN first, against a plain Python reference.
 """
 
 import argparse
+import glob
 import math
 import os
 import random
@@ -481,12 +482,28 @@ def rand(n, rng, lo=-2.0, hi=2.0):
     return [rng.uniform(lo, hi) for _ in range(n)]
 
 
+# The matmul ladder (kernels/matmul/, one file per rung): variant -> (entry point, tile, block).
+LADDER = {"naive": ("matmul_naive", 16, (16, 16)), "coalesced": ("matmul_coalesced", 16, (16, 16)),
+          "tiled": ("matmul_tiled", 16, (16, 16)), "regblock": ("matmul_regblock", 64, (256, 1)),
+          "vec4": ("matmul_vec4", 64, (256, 1)), "warptile": ("matmul_warptile", 128, (256, 1)),
+          "example": ("my_matmul_tiled", 16, (16, 16))}
+
+
+def kernel_modules(root):
+    """Every entry point of root/**/*.ptx, by name, with the module that holds it (an entry point
+    defined in two files is an error: the backend finds kernels by name)."""
+    by_entry, where = {}, {}
+    for path in sorted(glob.glob(os.path.join(root, "**", "*.ptx"), recursive=True)):
+        module = Module(path)
+        for entry in re.findall(r"\.visible\s+\.entry\s+(\w+)", strip_comments(open(path).read())):
+            if entry in by_entry:
+                raise RuntimeError(f"{entry} is defined in both {where[entry]} and {path}")
+            by_entry[entry], where[entry] = module, path
+    return by_entry
+
+
 def matmul_case(module, variant, m, n, k, ta, tb, alpha, beta, rng):
-    ladder = {"naive": ("matmul_naive", 16, (16, 16)), "coalesced": ("matmul_coalesced", 16, (16, 16)),
-              "tiled": ("matmul_tiled", 16, (16, 16)), "regblock": ("matmul_regblock", 64, (256, 1)),
-              "vec4": ("matmul_vec4", 64, (256, 1)), "warptile": ("matmul_warptile", 128, (256, 1)),
-              "example": ("my_matmul_tiled", 16, (16, 16))}
-    entry, tile, block = ladder[variant]
+    entry, tile, block = LADDER[variant]
     a, b = rand(m * k, rng), rand(k * n, rng)
     c0 = rand(m * n, rng) if beta != 0 else [NAN] * (m * n)
     sam, sak = (1, m) if ta else (k, 1)
@@ -693,11 +710,8 @@ def main():
     parser.add_argument("-k", default="", help="run the cases whose name contains this")
     args = parser.parse_args()
     rng = random.Random(5)
-    kernels = os.path.join(ROOT, "kernels")
-    matmul = Module(os.path.join(kernels, "matmul.ptx"))
-    rowwise = Module(os.path.join(kernels, "rowwise.ptx"))
-    elementwise = Module(os.path.join(kernels, "elementwise.ptx"))
-    adam = Module(os.path.join(kernels, "adam.ptx"))
+    kernels = kernel_modules(os.path.join(ROOT, "kernels"))
+    rowwise, elementwise, adam = kernels["softmax"], kernels["relu"], kernels["adam"]
     cases = []
     for variant in ["naive", "coalesced", "tiled", "regblock", "vec4", "warptile"]:
         shapes = [(19, 23, 21), (17, 20, 8)]  # odd everything; then k % 4 = 0 and n % 4 = 0 (vector path)
@@ -708,7 +722,7 @@ def main():
                 for alpha, beta in [(1.0, 0.0), (0.5, -1.0)]:
                     name = f"{variant} {m}x{n}x{k} {'T' if ta else 'N'}{'T' if tb else 'N'} a={alpha} b={beta}"
                     cases.append((name, lambda v=variant, m=m, n=n, k=k, ta=ta, tb=tb, al=alpha, be=beta:
-                                  matmul_case(matmul, v, m, n, k, ta, tb, al, be, rng)))
+                                  matmul_case(kernels[LADDER[v][0]], v, m, n, k, ta, tb, al, be, rng)))
     cases += [(f"rowwise {name}", fn) for name, fn in rowwise_cases(rowwise, rng, grid_rows=2)]
     cases += [(f"elementwise {name}", fn) for name, fn in elementwise_cases(elementwise, rng)]
     cases.append(("adam", lambda: adam_case(adam, rng)))

@@ -24,7 +24,7 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 
 /// The built-in tiled matmul PTX under a header that declares its launch.
 fn tiled_ptx() -> String {
-    let ptx = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/kernels/matmul.ptx")).unwrap();
+    let ptx = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/kernels/matmul/3_tiled.ptx")).unwrap();
     format!("// kernelab: op=matmul tile=16x16 block=16x16 entry=matmul_tiled\n{ptx}")
 }
 

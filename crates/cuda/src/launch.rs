@@ -14,7 +14,7 @@ use crate::backend::CudaBackend;
 use crate::buffer::own;
 use crate::driver::{checked, code, device_error, driver, jit_error_log};
 use crate::plan::{Arg, Launch};
-use crate::ptx::PtxModule;
+use crate::ptx::{self, PtxModule};
 
 /// The most parameters any entry point of `kernels/` takes (matmul's twelve).
 const MAX_ARGS: usize = 12;
@@ -30,8 +30,7 @@ impl CudaBackend {
     /// Loads PTX text as a module; a failure carries the driver's JIT error log and the file name.
     pub fn load_ptx(&self, file: &str, source: &str) -> Result<Module> {
         self.bind()?;
-        // The built-in modules are named by their file under kernels/; a loaded file by its path.
-        let file = if file.contains('/') { file.to_string() } else { format!("kernels/{file}") };
+        let file = ptx::path(file, source);
         let text = CString::new(source).map_err(|_| device_error(format!("{file} contains a NUL byte")))?;
         Module::from_ptx_cstr(&text, &[]).map_err(|e| {
             device_error(format!("{file} failed to load: {}; the JIT log says: {}", code(e), jit_error_log(&text)))
@@ -51,7 +50,7 @@ impl CudaBackend {
         };
         let f = loaded
             .get_function(entry)
-            .map_err(driver(&format!("kernels/{} has no entry point `{entry}`", module.file)))?
+            .map_err(driver(&format!("{} has no entry point `{entry}`", module.path())))?
             .to_raw();
         functions.insert((module.id(), entry), Function(f));
         Ok(Function(f))
@@ -72,7 +71,7 @@ impl CudaBackend {
             };
         }
         let events = self.start_event()?;
-        let what = || format!("launching {} from kernels/{}", launch.entry, launch.module.file);
+        let what = || format!("launching {} from {}", launch.entry, launch.module.path());
         // SAFETY: the plan's arguments match the entry point's parameters (checked by the tests
         // against the PTX), and the buffers' lengths were checked by `Kernel::check`.
         unsafe { self.launch_raw(function, launch.grid, launch.block, &mut slots[..launch.args.len()], what)? };

@@ -8,7 +8,7 @@
 
 use kernelab_tensor::{KernelFile, Op, OpFamily, Result, Variant};
 
-use crate::ptx::{self, MATMUL, ParamType, PtxModule};
+use crate::ptx::{self, MATMUL_TILED, ParamType, PtxModule};
 use crate::variants::{CudaKernel, Entry, Grid, PtxKernel};
 
 /// A PTX file that passed the checks: its text as a module, the entry point to launch and the
@@ -24,7 +24,7 @@ pub struct CheckedPtx {
 /// `matmul_tiled` for matmul, else the entry named after the op, in whichever module holds it.
 pub fn convention(op: Op) -> (PtxModule, &'static str) {
     let entry = if op == Op::Matmul { "matmul_tiled" } else { op.name() };
-    let module = ptx::ALL.into_iter().find(|m| ptx::entries(*m).contains(&entry)).unwrap_or(MATMUL);
+    let module = ptx::module_of(entry).unwrap_or(MATMUL_TILED);
     (module, entry)
 }
 
@@ -178,7 +178,7 @@ mod tests {
     }
 
     fn tiled_as(name: &str) -> String {
-        MATMUL.source.replace(".visible .entry matmul_tiled(", &format!(".visible .entry {name}("))
+        MATMUL_TILED.source.replace(".visible .entry matmul_tiled(", &format!(".visible .entry {name}("))
     }
 
     #[test]
@@ -193,11 +193,12 @@ mod tests {
     fn a_file_with_the_convention_passes_and_names_its_entry() {
         let dir = tempfile::tempdir().unwrap();
         let only = "// kernelab: op=matmul tile=16x16 block=16x16";
-        let file = write(&dir, "mine.ptx", only, &tiled_as("my_mm"));
-        // The built-in module has six entries, so the file must name one.
+        let two = format!("{}\n{}", tiled_as("my_mm"), tiled_as("my_other"));
+        let file = write(&dir, "mine.ptx", only, &two);
+        // The file has two entries, so it must name one.
         let err = check(&file).unwrap_err().to_string();
-        assert!(err.contains("has 6 entry points") && err.contains("my_mm"), "{err}");
-        let named = write(&dir, "mine.ptx", &format!("{only} entry=my_mm"), &tiled_as("my_mm"));
+        assert!(err.contains("has 2 entry points (my_mm, my_other)"), "{err}");
+        let named = write(&dir, "mine.ptx", &format!("{only} entry=my_mm"), &two);
         let checked = check(&named).unwrap();
         assert_eq!((checked.entry, checked.block), ("my_mm", (16, 16)));
     }
@@ -242,16 +243,18 @@ mod tests {
     fn bad_files_are_refused_with_the_reason() {
         let dir = tempfile::tempdir().unwrap();
         let head = "// kernelab: op=matmul tile=16x16 block=256 entry=matmul_tiled";
-        let missing = write(&dir, "a.ptx", "// kernelab: op=matmul tile=16x16 block=256 entry=nope", MATMUL.source);
+        let missing =
+            write(&dir, "a.ptx", "// kernelab: op=matmul tile=16x16 block=256 entry=nope", MATMUL_TILED.source);
         let err = check(&missing).unwrap_err().to_string();
-        assert!(err.contains("has no `.visible .entry nope`") && err.contains("matmul_warptile"), "{err}");
+        assert!(err.contains("has no `.visible .entry nope`; its entry points: matmul_tiled"), "{err}");
         let softmax = ROWWISE.source.replace(".visible .entry softmax(", ".visible .entry matmul_tiled(");
         let wrong = write(&dir, "b.ptx", head, &softmax);
         let err = check(&wrong).unwrap_err().to_string();
         assert!(err.contains("but a matmul kernel takes (.u64, .u64, .u64, .u32"), "{err}");
-        let no_block = write(&dir, "c.ptx", "// kernelab: op=matmul tile=16x16 entry=matmul_tiled", MATMUL.source);
+        let no_block =
+            write(&dir, "c.ptx", "// kernelab: op=matmul tile=16x16 entry=matmul_tiled", MATMUL_TILED.source);
         assert!(check(&no_block).unwrap_err().to_string().contains("block=X"));
-        let huge = write(&dir, "d.ptx", "// kernelab: tile=16x16 block=64x64 entry=matmul_tiled", MATMUL.source);
+        let huge = write(&dir, "d.ptx", "// kernelab: tile=16x16 block=64x64 entry=matmul_tiled", MATMUL_TILED.source);
         assert!(check(&huge).unwrap_err().to_string().contains("over CUDA's 1024 threads"));
         let empty = write(&dir, "e.ptx", "// kernelab: tile=16x16 block=256", ".version 8.0\n");
         assert!(check(&empty).unwrap_err().to_string().contains("holds no kernel"));

@@ -1,7 +1,8 @@
 //! The hand-written PTX modules of `kernels/`, embedded in the binary, and what can be read from
 //! their text without a GPU: the entry points and their parameter types, in order.
 
-/// One PTX file: its name under `kernels/` and its text.
+/// One PTX file: its name under `kernels/` (`matmul/3_tiled.ptx`), or a loaded file's path, and
+/// its text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PtxModule {
     pub file: &'static str,
@@ -18,17 +19,57 @@ impl PtxModule {
     pub fn id(&self) -> ModuleId {
         (self.source.as_ptr() as usize, self.source.len())
     }
+
+    /// Where a person finds this module's text: see [`path`].
+    pub fn path(&self) -> String {
+        path(self.file, self.source)
+    }
 }
 
 pub const ELEMENTWISE: PtxModule =
     PtxModule { file: "elementwise.ptx", source: include_str!("../../../kernels/elementwise.ptx") };
 pub const ROWWISE: PtxModule = PtxModule { file: "rowwise.ptx", source: include_str!("../../../kernels/rowwise.ptx") };
-pub const MATMUL: PtxModule = PtxModule { file: "matmul.ptx", source: include_str!("../../../kernels/matmul.ptx") };
 pub const ADAM: PtxModule = PtxModule { file: "adam.ptx", source: include_str!("../../../kernels/adam.ptx") };
 pub const PROBE: PtxModule = PtxModule { file: "probe.ptx", source: include_str!("../../../kernels/probe.ptx") };
 
+/// The matmul ladder, one module per rung (`kernels/matmul/`, whose README tells the ladder).
+pub const MATMUL_NAIVE: PtxModule =
+    PtxModule { file: "matmul/1_naive.ptx", source: include_str!("../../../kernels/matmul/1_naive.ptx") };
+pub const MATMUL_COALESCED: PtxModule =
+    PtxModule { file: "matmul/2_coalesced.ptx", source: include_str!("../../../kernels/matmul/2_coalesced.ptx") };
+pub const MATMUL_TILED: PtxModule =
+    PtxModule { file: "matmul/3_tiled.ptx", source: include_str!("../../../kernels/matmul/3_tiled.ptx") };
+pub const MATMUL_REGBLOCK: PtxModule =
+    PtxModule { file: "matmul/4_regblock.ptx", source: include_str!("../../../kernels/matmul/4_regblock.ptx") };
+pub const MATMUL_VEC4: PtxModule =
+    PtxModule { file: "matmul/5_vec4.ptx", source: include_str!("../../../kernels/matmul/5_vec4.ptx") };
+pub const MATMUL_WARPTILE: PtxModule =
+    PtxModule { file: "matmul/6_warptile.ptx", source: include_str!("../../../kernels/matmul/6_warptile.ptx") };
+
 /// Every module, for checks that go over them all.
-pub const ALL: [PtxModule; 5] = [ELEMENTWISE, ROWWISE, MATMUL, ADAM, PROBE];
+pub const ALL: [PtxModule; 10] = [
+    ELEMENTWISE,
+    ROWWISE,
+    MATMUL_NAIVE,
+    MATMUL_COALESCED,
+    MATMUL_TILED,
+    MATMUL_REGBLOCK,
+    MATMUL_VEC4,
+    MATMUL_WARPTILE,
+    ADAM,
+    PROBE,
+];
+
+/// The built-in module that holds entry point `entry`, if one does.
+pub fn module_of(entry: &str) -> Option<PtxModule> {
+    ALL.into_iter().find(|m| entries(*m).contains(&entry))
+}
+
+/// The path a person finds a module's text at: `kernels/FILE` for a built-in module (the same
+/// name and text as one of [`ALL`]), the file's own path for one loaded at run time.
+pub fn path(file: &str, source: &str) -> String {
+    if ALL.iter().any(|m| m.file == file && m.source == source) { format!("kernels/{file}") } else { file.to_string() }
+}
 
 /// The type of one kernel parameter as PTX declares it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

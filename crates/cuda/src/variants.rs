@@ -6,10 +6,14 @@
 //! Pure data, so it is tested without a GPU (`tests/plans_match_ptx.rs`).
 //!
 //! To add a built-in variant, in order:
-//! 1. Write its entry point in the op family's file under `kernels/` (`matmul.ptx`,
-//!    `elementwise.ptx`, `rowwise.ptx`, `adam.ptx`) with the op's parameters, in the order
-//!    [`plan`](crate::plan::plan) passes every kernel of that op, and name it in the file's
-//!    header comment with what it does differently and its launch shape (a test checks both).
+//! 1. Write its entry point with the op's parameters, in the order [`plan`](crate::plan::plan)
+//!    passes every kernel of that op: a matmul rung in a file of its own under `kernels/matmul/`
+//!    (`7_NAME.ptx`, headed like the others: what it changes over the rung below and why, its
+//!    launch shape, its ptxas lines, which `scripts/check_ptx.py` fills in, and its benchmark
+//!    command; a row in that folder's README), any other op in its family's file under
+//!    `kernels/` (`elementwise.ptx`, `rowwise.ptx`, `adam.ptx`), named in the file's header
+//!    comment with what it does and its launch shape (a test checks that the header names it).
+//!    Add a new file's module to [`crate::ptx`] and its `ALL`.
 //! 2. Add one [`PtxKernel`] for it: a matmul rung to [`MATMUL_LADDER`] (slowest first; `variants`
 //!    lists the ladder from the top rung down, the top one the default), a second variant of
 //!    another op to [`KERNELS`] under its own name (the first of an op is its default); its
@@ -25,7 +29,10 @@
 use kernelab_tensor::{Op, Variant, VariantEntry};
 
 use crate::plan::BLOCK;
-use crate::ptx::{ADAM, ELEMENTWISE, MATMUL, PtxModule, ROWWISE};
+use crate::ptx::{
+    ADAM, ELEMENTWISE, MATMUL_COALESCED, MATMUL_NAIVE, MATMUL_REGBLOCK, MATMUL_TILED, MATMUL_VEC4, MATMUL_WARPTILE,
+    PtxModule, ROWWISE,
+};
 
 /// How a kernel's grid of blocks covers its work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,16 +65,18 @@ pub struct PtxKernel {
     pub summary: &'static str,
 }
 
-/// A rung of the matmul ladder: `tile × tile` of `C` per block, `block` threads.
+/// A rung of the matmul ladder, entry point `entry` of `module` (its own file): `tile × tile` of `C`
+/// per block, `block` threads.
 const fn rung(
     variant: &'static str,
+    module: PtxModule,
     entry: &'static str,
     tile: u32,
     block: (u32, u32),
     summary: &'static str,
 ) -> PtxKernel {
     let grid = Grid::Tiles { tile: (tile, tile), rows_along_x: false };
-    PtxKernel { op: Op::Matmul, variant, module: MATMUL, entry, grid, block, summary }
+    PtxKernel { op: Op::Matmul, variant, module, entry, grid, block, summary }
 }
 
 /// The matmul ladder, slowest first.
@@ -75,18 +84,27 @@ pub const MATMUL_LADDER: [PtxKernel; 6] = [
     PtxKernel {
         // threadIdx.x runs down the columns of C, so blockIdx.x does too.
         grid: Grid::Tiles { tile: (16, 16), rows_along_x: true },
-        ..rung("naive", "matmul_naive", 16, (16, 16), "one thread per element, neighbouring threads down a column of C")
+        ..rung(
+            "naive",
+            MATMUL_NAIVE,
+            "matmul_naive",
+            16,
+            (16, 16),
+            "one thread per element, neighbouring threads down a column of C",
+        )
     },
     rung(
         "coalesced",
+        MATMUL_COALESCED,
         "matmul_coalesced",
         16,
         (16, 16),
         "one thread per element, neighbouring threads along a row of C",
     ),
-    rung("tiled", "matmul_tiled", 16, (16, 16), "16×16 tiles staged in shared memory"),
+    rung("tiled", MATMUL_TILED, "matmul_tiled", 16, (16, 16), "16×16 tiles staged in shared memory"),
     rung(
         "regblock",
+        MATMUL_REGBLOCK,
         "matmul_regblock",
         64,
         (256, 1),
@@ -94,6 +112,7 @@ pub const MATMUL_LADDER: [PtxKernel; 6] = [
     ),
     rung(
         "vec4",
+        MATMUL_VEC4,
         "matmul_vec4",
         64,
         (256, 1),
@@ -101,6 +120,7 @@ pub const MATMUL_LADDER: [PtxKernel; 6] = [
     ),
     rung(
         "warptile",
+        MATMUL_WARPTILE,
         "matmul_warptile",
         128,
         (256, 1),

@@ -181,11 +181,11 @@ fn an_unknown_name_is_an_error_listing_the_ladder() {
 }
 
 /// The backend caches modules and functions by the identity of a module's text: a second text
-/// under the same file name (a loaded file called `matmul.ptx`, say) is another module.
+/// under the same file name (a loaded file called `matmul/3_tiled.ptx`, say) is another module.
 #[test]
 fn module_ids_tell_texts_apart_whatever_their_names() {
-    let text: &'static str = Box::leak(ptx::MATMUL.source.to_string().into_boxed_str());
-    let same_name = ptx::PtxModule { file: ptx::MATMUL.file, source: text };
-    assert_ne!(same_name.id(), ptx::MATMUL.id());
+    let text: &'static str = Box::leak(ptx::MATMUL_TILED.source.to_string().into_boxed_str());
+    let same_name = ptx::PtxModule { file: ptx::MATMUL_TILED.file, source: text };
+    assert_ne!(same_name.id(), ptx::MATMUL_TILED.id());
     assert_eq!(same_name.id(), ptx::PtxModule { file: "elsewhere.ptx", ..same_name }.id());
 }
