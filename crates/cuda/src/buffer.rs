@@ -86,7 +86,7 @@ impl CudaBackend {
                     .unwrap_or_default();
                 Error::OutOfMemory { device: format!("cuda ({}{free})", self.name), bytes: len * 4, len }
             }
-            e => device_error(format!("allocating {len} values: {}", code(e))),
+            e => device_error(format!("allocating {len} values: {}{}", code(e), crate::emulated::explain(e as u32))),
         })?;
         let allocation = Allocation { buffer, context: Arc::clone(&self.context) };
         Ok(Box::new(CudaBuffer { allocation: Some(allocation), len, pool }))
