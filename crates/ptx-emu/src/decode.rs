@@ -36,6 +36,10 @@ impl<N: Names> Ctx<'_, N> {
     pub(crate) fn unsupported<T>(&self) -> Result<T, LoadError> {
         self.err(format!("`{}` is outside the PTX subset the interpreter implements", self.ins.opcode))
     }
+    /// `v`, or the "outside the subset" error.
+    fn known<T>(&self, v: Option<T>) -> Result<T, LoadError> {
+        v.map_or_else(|| self.unsupported(), Ok)
+    }
     pub(crate) fn operand(&self, i: usize) -> Result<&Operand, LoadError> {
         match self.ins.operands.get(i) {
             Some(o) => Ok(o),
@@ -180,8 +184,7 @@ pub fn decode(ins: &RawInstr, names: &impl Names) -> Result<Op, LoadError> {
         },
         "setp" => setp(&c, mods),
         "selp" => {
-            let kind =
-                if ty == "f32" { Kind::F32 } else { Kind::Int(int_ty(ty).ok_or(()).or_else(|_| c.unsupported())?) };
+            let kind = if ty == "f32" { Kind::F32 } else { Kind::Int(c.known(int_ty(ty))?) };
             c.count(4)?;
             Ok(Op::Selp { d: c.dst(0)?, a: c.src(1, kind)?, b: c.src(2, kind)?, p: c.dst(3)? })
         }
@@ -195,6 +198,7 @@ pub fn decode(ins: &RawInstr, names: &impl Names) -> Result<Op, LoadError> {
         }
         "cvt" => cvt(&c, mods),
         "ld" | "st" => crate::decode_mem::load_store(&c, mods, base == "ld"),
+        "atom" | "red" => crate::decode_mem::atomic(&c, mods, base == "atom"),
         "shfl" => shfl(&c, mods),
         "bar" | "barrier" => {
             if !matches!(mods, ["sync"] | [] | ["sync", "aligned"]) {
@@ -311,7 +315,7 @@ fn int_op<N: Names>(c: &Ctx<N>, base: &str, mods: &[&str]) -> Result<Op, LoadErr
 fn setp<N: Names>(c: &Ctx<N>, mods: &[&str]) -> Result<Op, LoadError> {
     let (cmp, combine, ty) = match mods {
         [cmp, ty] => (cmp, None, ty),
-        [cmp, b, ty] => (cmp, Some(bool_op(b).ok_or(()).or_else(|_| c.unsupported())?), ty),
+        [cmp, b, ty] => (cmp, Some(c.known(bool_op(b))?), ty),
         _ => return c.unsupported(),
     };
     let Some(cmp) = cmp_of(cmp) else { return c.unsupported() };
@@ -389,8 +393,8 @@ fn cvt<N: Names>(c: &Ctx<N>, mods: &[&str]) -> Result<Op, LoadError> {
             (Some(to), Some(from)) => Cvt::Int { from, to },
             _ => return c.unsupported(),
         },
-        ["rn", "f32", from] => Cvt::IntToF32 { from: int_ty(from).ok_or(()).or_else(|_| c.unsupported())? },
-        [r, "f32", "f32"] => Cvt::F32Round(round_of(r).ok_or(()).or_else(|_| c.unsupported())?),
+        ["rn", "f32", from] => Cvt::IntToF32 { from: c.known(int_ty(from))? },
+        [r, "f32", "f32"] => Cvt::F32Round(c.known(round_of(r))?),
         [r, to, "f32"] => match (round_of(r), int_ty(to)) {
             (Some(round), Some(to)) => Cvt::F32ToInt { to, round },
             _ => return c.unsupported(),

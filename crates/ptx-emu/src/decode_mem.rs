@@ -93,3 +93,51 @@ fn param<N: Names>(
     };
     Ok(Op::LdParam { d: c.dst(value_at)?, offset: at + offset, bytes })
 }
+
+/// Decodes `atom.SPACE[.sem][.scope].OP.TYPE d, [a], b[, c]` or `red.SPACE[...].OP.TYPE [a], b`.
+pub(crate) fn atomic<N: Names>(c: &Ctx<N>, mods: &[&str], returns: bool) -> Result<Op, LoadError> {
+    let mut space = None;
+    let mut rest = Vec::new();
+    for m in mods {
+        match *m {
+            "global" | "shared" if space.is_none() => space = Some(*m),
+            "relaxed" | "acquire" | "release" | "acq_rel" | "cta" | "gpu" | "sys" => {}
+            m => rest.push(m),
+        }
+    }
+    let (Some(space), [op, ty]) = (space, rest.as_slice()) else {
+        return c.err(format!("`{}`: an atomic needs .global or .shared, an operation and a type", c.ins.opcode));
+    };
+    let op = match *op {
+        "add" => AtomOp::Add,
+        "min" => AtomOp::Min,
+        "max" => AtomOp::Max,
+        "exch" if returns => AtomOp::Exch,
+        "cas" if returns => AtomOp::Cas,
+        "and" => AtomOp::And,
+        "or" => AtomOp::Or,
+        "xor" => AtomOp::Xor,
+        _ => return c.unsupported(),
+    };
+    let ty = match (*ty, op) {
+        ("f32", AtomOp::Add | AtomOp::Exch | AtomOp::Cas) => AtomTy::F32,
+        ("u32", _) | ("b32", AtomOp::And | AtomOp::Or | AtomOp::Xor | AtomOp::Exch | AtomOp::Cas) => {
+            AtomTy::Int(IntTy::U32)
+        }
+        ("s32", AtomOp::Add | AtomOp::Min | AtomOp::Max) => AtomTy::Int(IntTy::S32),
+        ("u64", AtomOp::Add | AtomOp::Min | AtomOp::Max | AtomOp::Exch | AtomOp::Cas)
+        | ("b64", AtomOp::And | AtomOp::Or | AtomOp::Xor | AtomOp::Exch | AtomOp::Cas) => AtomTy::Int(IntTy::U64),
+        _ => return c.unsupported(),
+    };
+    let kind = match ty {
+        AtomTy::F32 => Kind::F32,
+        AtomTy::Int(i) => Kind::Int(i),
+    };
+    let space = if space == "global" { Space::Global } else { Space::Shared };
+    let first = returns as usize;
+    c.count(first + if op == AtomOp::Cas { 3 } else { 2 })?;
+    let d = if returns { Some(c.dst(0)?) } else { None };
+    let b = c.src(first + 1, kind)?;
+    let cc = if op == AtomOp::Cas { c.src(first + 2, kind)? } else { Src::I(0) };
+    Ok(Op::Atom { space, op, ty, d, addr: c.addr(first)?, b, c: cc })
+}

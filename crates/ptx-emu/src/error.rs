@@ -69,38 +69,43 @@ fn xyz(v: [u32; 3]) -> String {
     format!("({},{},{})", v[0], v[1], v[2])
 }
 
-impl fmt::Display for FaultKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl FaultKind {
+    /// The one-line account, with `verb` ("read", "write" or "access") for memory accesses.
+    fn describe(&self, verb: &str) -> String {
         match self {
             FaultKind::OutOfBoundsGlobal { addr, bytes } => {
-                write!(f, "invalid __global__ access of size {bytes} at {addr:#x}: out of bounds of every allocation")
+                format!("invalid __global__ {verb} of size {bytes} at {addr:#x}: out of bounds of every allocation")
             }
             FaultKind::OutOfBoundsShared { offset, bytes } => {
-                write!(
-                    f,
-                    "invalid __shared__ access of size {bytes} at offset {offset:#x}: past the block's shared memory"
+                format!(
+                    "invalid __shared__ {verb} of size {bytes} at offset {offset:#x}: past the block's shared memory"
                 )
             }
             FaultKind::Misaligned { addr, bytes } => {
-                write!(f, "misaligned access of size {bytes} at {addr:#x}: not a multiple of {bytes}")
+                format!("misaligned {verb} of size {bytes} at {addr:#x}: not a multiple of {bytes}")
             }
-            FaultKind::SharedRace { offset, other_thread } => write!(
-                f,
+            FaultKind::SharedRace { offset, other_thread } => format!(
                 "race on __shared__ offset {offset:#x}: also accessed by thread {} with no barrier between (at least one a write)",
                 xyz(*other_thread)
             ),
             FaultKind::DivergentBarrier { other_thread, other } => {
-                write!(f, "divergent barrier: thread {} {other}", xyz(*other_thread))
+                format!("divergent barrier: thread {} {other}", xyz(*other_thread))
             }
-            FaultKind::InvalidLaunch(why) => write!(f, "invalid launch: {why}"),
+            FaultKind::InvalidLaunch(why) => format!("invalid launch: {why}"),
             FaultKind::OutOfMemory { requested, free } => {
-                write!(f, "out of memory: {requested} bytes requested, {free} bytes free")
+                format!("out of memory: {requested} bytes requested, {free} bytes free")
             }
             FaultKind::InvalidAddress { addr, bytes } => {
-                write!(f, "invalid address: {bytes} bytes at {addr:#x} are not inside one live allocation")
+                format!("invalid address: {bytes} bytes at {addr:#x} are not inside one live allocation")
             }
-            FaultKind::Unsupported(what) => write!(f, "unsupported: {what}"),
+            FaultKind::Unsupported(what) => format!("unsupported: {what}"),
         }
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe("access"))
     }
 }
 
@@ -109,10 +114,17 @@ impl fmt::Display for Fault {
         if self.kernel.is_empty() {
             return write!(f, "{}", self.kind);
         }
+        // The instruction says whether the access read or wrote (after its guard, if any).
+        let opcode = self.instruction.split_whitespace().find(|w| !w.starts_with('@')).unwrap_or("");
+        let verb = match opcode.split('.').next() {
+            Some("ld") => "read",
+            Some("st") => "write",
+            _ => "access",
+        };
         write!(
             f,
             "{} in kernel `{}` at line {} `{}` by thread {} in block {}",
-            self.kind,
+            self.kind.describe(verb),
             self.kernel,
             self.line,
             self.instruction,

@@ -4,7 +4,7 @@
 
 use crate::ir::*;
 use crate::race::Shadow;
-use crate::step::{Env, Stop, shfl_source};
+use crate::step::{Cache, Env, NO_CACHE, Stop, shfl_source};
 use crate::{Fault, FaultKind, Kernel, Launch, Memory};
 
 /// The most shared memory (static + dynamic) one block may use, as a device without opt-in allows.
@@ -66,7 +66,7 @@ pub fn launch(kernel: &Kernel, l: &Launch, params: &[&[u8]], memory: &mut Memory
     check_geometry(kernel, l)?;
     let params = param_buffer(kernel, params)?;
     let mut block = Block::new(kernel, l);
-    let mut cache = 0;
+    let mut cache = NO_CACHE;
     for z in 0..l.grid[2] {
         for y in 0..l.grid[1] {
             for x in 0..l.grid[0] {
@@ -94,7 +94,7 @@ struct Block<'k> {
 impl<'k> Block<'k> {
     fn new(kernel: &'k Kernel, launch: &'k Launch) -> Block<'k> {
         let n = launch.block.iter().map(|&d| d as usize).product();
-        let shared_bytes = kernel.shared_bytes + launch.dynamic_shared_bytes as usize;
+        let shared_bytes = kernel.dynamic_at + launch.dynamic_shared_bytes as usize;
         Block {
             kernel,
             launch,
@@ -184,7 +184,7 @@ impl<'k> Block<'k> {
         self.fault(FaultKind::DivergentBarrier { other_thread: self.thread(other), other: self.where_is(other) }, t)
     }
 
-    fn run(&mut self, params: &[u8], memory: &mut Memory, cache: &mut usize) -> Result<(), Fault> {
+    fn run(&mut self, params: &[u8], memory: &mut Memory, cache: &mut Cache) -> Result<(), Fault> {
         loop {
             for lo in (0..self.n).step_by(32) {
                 let hi = (lo + 32).min(self.n);
@@ -221,7 +221,7 @@ impl<'k> Block<'k> {
         hi: usize,
         params: &[u8],
         memory: &mut Memory,
-        cache: &mut usize,
+        cache: &mut Cache,
     ) -> Result<(), Fault> {
         let mut env = Env {
             code: &self.kernel.code,

@@ -166,6 +166,26 @@ pub enum ShflMode {
     Idx,
 }
 
+/// `atom`/`red` operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AtomOp {
+    Add,
+    Min,
+    Max,
+    Exch,
+    Cas,
+    And,
+    Or,
+    Xor,
+}
+
+/// The type an atomic operates in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AtomTy {
+    Int(IntTy),
+    F32,
+}
+
 /// An address: a base (register or immediate, e.g. a shared variable's offset) plus a constant.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Addr {
@@ -283,6 +303,16 @@ pub enum Op {
         count: u8,
         s: [Src; 4],
         addr: Addr,
+    },
+    /// `atom` (old value to `d`) or `red` (`d` none): `[addr] = op([addr], b[, c])`.
+    Atom {
+        space: Space,
+        op: AtomOp,
+        ty: AtomTy,
+        d: Option<Reg>,
+        addr: Addr,
+        b: Src,
+        c: Src,
     },
     Bra {
         target: u32,

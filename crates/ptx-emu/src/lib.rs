@@ -6,14 +6,15 @@
 //!
 //! # The subset
 //!
-//! What `kernels/**/*.ptx` and `examples/kernels/ptx/*.ptx` use (no `atom`: none of them does),
-//! and the obvious neighbours:
+//! What `kernels/**/*.ptx` and `examples/kernels/ptx/*.ptx` use, and the obvious neighbours for
+//! kernels users write:
 //! integer `add sub mul.lo mul.hi mul.wide mad.lo mad.wide div rem min max and or xor not shl shr`
 //! on `.u32 .s32 .u64 .s64 .b32 .b64`; f32 `add sub mul div fma min max (.NaN) rcp sqrt rsqrt
 //! ex2.approx lg2.approx sin/cos.approx neg abs`; `setp` (with `.and/.or/.xor` and `!p`), `selp`,
 //! predicate `and/or/xor/not`, guards `@p`/`@!p`; `mov` (incl. `mov.b64` packing `{lo, hi}`),
 //! `cvt`, `cvta`; `ld`/`st` on `.global` (`.nc` too), `.shared` and `.param`, scalar, `.v2`, `.v4`;
-//! `bra` (`.uni`), `call` of `.func`s with `.reg` or `.param` arguments and `ret`, `exit`;
+//! `atom`/`red` on `.global`/`.shared` (`add min max and or xor`, `exch` and `cas`; `.u32 .s32
+//! .u64 .b32 .b64`, `add/exch/cas.f32`); `bra` (`.uni`), `call` of `.func`s with `.reg` or `.param` arguments and `ret`, `exit`;
 //! `bar.sync 0`/`barrier.sync 0`; `shfl.sync.{up,down,bfly,idx}.b32` (with `d|p`); the special registers `%tid`,
 //! `%ntid`, `%ctaid`, `%nctaid`, `%laneid`, `%warpid`; `.f32` literals `0fXXXXXXXX`, decimal and
 //! `0x` integers. Anything else is a [`LoadError`] naming the line, at parse time.
@@ -54,7 +55,8 @@
 //! word accessed by two threads (at least one writing) with no barrier between that both passed
 //! (read after write, write after write, write after read), and a divergent barrier (threads at
 //! different `bar.sync`s, or some at one while others have exited). Not checked: races through
-//! global memory, reads of uninitialised memory (shared memory is NaN, so results show them),
+//! global memory, atomics (they do not race with each other; an atomic against a plain access is
+//! not reported either), reads of uninitialised memory (shared memory is NaN, so results show them),
 //! `membermask` contents (all lanes are assumed named), shuffles from exited lanes (they return
 //! the caller's own value).
 
@@ -96,6 +98,8 @@ pub struct Kernel {
     /// Bytes of the register file of one thread (in `u64` slots).
     slots: usize,
     shared_bytes: usize,
+    /// Where the dynamic shared memory starts in the block's window (`shared_bytes`, aligned).
+    dynamic_at: usize,
     /// The source text, for faults (line `l` is `lines[l - 1]`).
     lines: Arc<Vec<String>>,
 }
@@ -107,12 +111,14 @@ impl Kernel {
     pub fn params(&self) -> &[Param] {
         &self.params
     }
-    /// Bytes of the `.shared` variables the kernel (or a `.func` it calls) uses.
+    /// Bytes of the `.shared` variables the kernel (or a `.func` it calls) uses, laid out in
+    /// declaration order at their alignment: what `ptxas` reports for every kernel of `kernels/`.
     pub fn static_shared_bytes(&self) -> usize {
         self.shared_bytes
     }
-    /// The 32-bit registers the kernel and its `.func`s declare (a 64-bit one counts twice): an
-    /// upper bound of what `ptxas` allocates, honest enough for `cuFuncGetAttribute`.
+    /// The 32-bit registers the kernel and its `.func`s declare (a 64-bit one counts two, a
+    /// predicate none): an estimate for `cuFuncGetAttribute`, usually above what `ptxas`
+    /// allocates (it reuses registers; `results/ptxas/resources.md` has its counts).
     pub fn registers(&self) -> usize {
         self.registers
     }

@@ -82,8 +82,9 @@ impl<'m> Linker<'m> {
         Ok(())
     }
 
-    /// Gives the shared variables `entry` uses their offsets; returns the static bytes.
-    fn layout_shared(&mut self, entry: &'m RawFunc) -> Result<usize, LoadError> {
+    /// Gives the shared variables `entry` uses their offsets; returns the static bytes and where
+    /// the dynamic shared memory starts (the static end, aligned for the `.extern` variables).
+    fn layout_shared(&mut self, entry: &'m RawFunc) -> Result<(usize, usize), LoadError> {
         let mut used = Vec::new();
         self.mentioned(entry, &mut HashSet::new(), &mut used)?;
         let used: HashSet<String> = used.into_iter().collect();
@@ -99,10 +100,12 @@ impl<'m> Linker<'m> {
             self.shared.insert(d.name.clone(), end as u64);
             end += d.elem_bytes()? * d.array.unwrap_or(1);
         }
-        for (name, align) in dynamic {
-            self.shared.insert(name, (end.div_ceil(align) * align) as u64);
+        let align = dynamic.iter().map(|(_, a)| *a).max().unwrap_or(1);
+        let dynamic_at = end.div_ceil(align) * align;
+        for (name, _) in dynamic {
+            self.shared.insert(name, dynamic_at as u64);
         }
-        Ok(end)
+        Ok((end, dynamic_at))
     }
 
     /// Numbers the register `d` in `regs` (a redeclaration in an inner scope reuses it); returns
@@ -247,7 +250,7 @@ fn link_entry(module: &RawModule, f: &RawFunc, lines: &Arc<Vec<String>>) -> Resu
         registers: 0,
         counted: HashSet::new(),
     };
-    let shared_bytes = l.layout_shared(f)?;
+    let (shared_bytes, dynamic_at) = l.layout_shared(f)?;
     let mut params = Vec::new();
     let mut offsets = Vec::new();
     let mut end = 0usize;
@@ -272,6 +275,7 @@ fn link_entry(module: &RawModule, f: &RawFunc, lines: &Arc<Vec<String>>) -> Resu
         registers: l.registers,
         slots: l.next_reg as usize,
         shared_bytes,
+        dynamic_at,
         lines: Arc::clone(lines),
     })
 }

@@ -208,3 +208,31 @@ pub fn convert(cvt: Cvt, a: u64) -> u64 {
         Cvt::F32Round(r) => bits(round(r, f(a))),
     }
 }
+
+/// The new value of an atomic's target: `op(old, b[, c])` in `ty` (`cas`: `old == b ? c : old`).
+pub fn atomic(op: AtomOp, ty: AtomTy, old: u64, b: u64, c: u64) -> u64 {
+    match (op, ty) {
+        (AtomOp::Exch, _) => b,
+        (AtomOp::Cas, AtomTy::F32) | (AtomOp::Cas, AtomTy::Int(IntTy::U32 | IntTy::S32)) => {
+            if old as u32 == b as u32 {
+                c
+            } else {
+                old
+            }
+        }
+        (AtomOp::Cas, _) => {
+            if old == b {
+                c
+            } else {
+                old
+            }
+        }
+        (_, AtomTy::F32) => bits(f(old) + f(b)),
+        (AtomOp::Add, AtomTy::Int(t)) => int(IntOp::Add, t, old, b),
+        (AtomOp::Min, AtomTy::Int(t)) => int(IntOp::Min, t, old, b),
+        (AtomOp::Max, AtomTy::Int(t)) => int(IntOp::Max, t, old, b),
+        (AtomOp::And, AtomTy::Int(t)) => int(IntOp::And, t, old, b),
+        (AtomOp::Or, AtomTy::Int(t)) => int(IntOp::Or, t, old, b),
+        (AtomOp::Xor, AtomTy::Int(t)) => int(IntOp::Xor, t, old, b),
+    }
+}

@@ -139,6 +139,13 @@ impl<'a> Parser<'a> {
         let ty = self.next()?.text;
         let Some(ty) = ty.strip_prefix('.') else { return self.err(format!("expected a type, found `{ty}`")) };
         let ty = ty.to_string();
+        // nvcc's pointer parameters: `.param .u64 .ptr .global .align 4 name`.
+        while let Some(t @ (".ptr" | ".global" | ".shared" | ".const" | ".local" | ".align")) = self.peek() {
+            self.i += 1;
+            if t == ".align" {
+                align = self.number()?;
+            }
+        }
         let mut out = Vec::new();
         loop {
             let name = self.name()?;

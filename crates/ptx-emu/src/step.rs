@@ -22,9 +22,16 @@ pub struct Env<'a> {
     pub memory: &'a mut Memory,
     pub shared: &'a mut [u8],
     pub shadow: Option<&'a mut Shadow>,
-    /// The allocation the last global access hit (most accesses hit it again).
-    pub cache: usize,
+    /// The two allocations the last global accesses hit (most accesses hit one of them again).
+    pub cache: Cache,
 }
+
+/// Two recently hit allocations as (base, end, index), most recent first. Allocations do not
+/// change during a launch, so an entry stays valid for the whole launch.
+pub type Cache = [(u64, u64, usize); 2];
+
+/// No allocation cached (an empty range).
+pub const NO_CACHE: Cache = [(1, 0, 0); 2];
 
 #[inline(always)]
 fn v(r: &[u64], s: Src) -> u64 {
@@ -39,7 +46,11 @@ fn fv(r: &[u64], s: Src) -> f32 {
     ops::f(v(r, s))
 }
 
+#[inline(always)]
 fn read_le(b: &[u8], signed: bool) -> u64 {
+    if let (Ok(w), false) = (<[u8; 4]>::try_from(b), signed) {
+        return u32::from_le_bytes(w) as u64;
+    }
     let mut w = [0u8; 8];
     w[..b.len()].copy_from_slice(b);
     let raw = u64::from_le_bytes(w);
@@ -54,16 +65,22 @@ fn read_le(b: &[u8], signed: bool) -> u64 {
 impl Env<'_> {
     /// The `width` bytes of global memory at `addr`: aligned to `width`, inside one allocation.
     fn global(&mut self, addr: u64, width: usize) -> Result<&mut [u8], FaultKind> {
-        if !addr.is_multiple_of(width as u64) {
+        // Access widths are powers of two (1 to 32 bytes): a mask, not a division.
+        if addr & (width as u64 - 1) != 0 {
             return Err(FaultKind::Misaligned { addr, bytes: width });
         }
-        let hit = self.memory.span(self.cache).filter(|&(base, len)| addr >= base && addr - base + width as u64 <= len);
-        let (i, at) = match hit {
-            Some((base, _)) => (self.cache, (addr - base) as usize),
-            None => {
+        let end = addr.checked_add(width as u64).ok_or(FaultKind::OutOfBoundsGlobal { addr, bytes: width })?;
+        let (i, at) = match self.cache {
+            [(base, stop, i), _] if addr >= base && end <= stop => (i, (addr - base) as usize),
+            [first, (base, stop, i)] if addr >= base && end <= stop => {
+                self.cache = [(base, stop, i), first];
+                (i, (addr - base) as usize)
+            }
+            [first, _] => {
                 let (i, at) =
                     self.memory.locate(addr, width).ok_or(FaultKind::OutOfBoundsGlobal { addr, bytes: width })?;
-                self.cache = i;
+                let (base, len) = self.memory.span(i).unwrap_or((1, 0));
+                self.cache = [(base, base + len, i), first];
                 (i, at)
             }
         };
@@ -72,7 +89,7 @@ impl Env<'_> {
 
     /// The `width` bytes of shared memory at `offset` (checked as `global` is, and for races).
     fn shared(&mut self, offset: u64, width: usize, tid: u32, write: bool) -> Result<&mut [u8], FaultKind> {
-        if !offset.is_multiple_of(width as u64) {
+        if offset & (width as u64 - 1) != 0 {
             return Err(FaultKind::Misaligned { addr: offset, bytes: width });
         }
         if offset.checked_add(width as u64).is_none_or(|end| end > self.shared.len() as u64) {
@@ -108,7 +125,38 @@ impl Env<'_> {
             Space::Shared => self.shared(a, bytes * count, tid, true)?,
         };
         for (i, src) in s[..count].iter().enumerate() {
-            data[i * bytes..(i + 1) * bytes].copy_from_slice(&v(r, *src).to_le_bytes()[..bytes]);
+            let value = v(r, *src).to_le_bytes();
+            if bytes == 4 {
+                data[i * 4..i * 4 + 4].copy_from_slice(&value[..4]);
+            } else {
+                data[i * bytes..(i + 1) * bytes].copy_from_slice(&value[..bytes]);
+            }
+        }
+        Ok(())
+    }
+
+    /// `atom`/`red`: a read-modify-write (threads never run at the same time, so it is atomic).
+    /// Atomics are left out of the race shadow: they do not race with each other.
+    fn atomic(&mut self, r: &mut [u64], op: &Op) -> Result<(), FaultKind> {
+        let Op::Atom { space, op, ty, d, addr, b, c } = *op else { return Ok(()) };
+        let a = v(r, addr.base).wrapping_add(addr.offset as u64);
+        let width = if ty == AtomTy::Int(IntTy::U64) { 8 } else { 4 };
+        let data = match space {
+            Space::Global => self.global(a, width)?,
+            Space::Shared => {
+                if a & (width as u64 - 1) != 0 {
+                    return Err(FaultKind::Misaligned { addr: a, bytes: width });
+                }
+                let end = a.checked_add(width as u64).filter(|&e| e <= self.shared.len() as u64);
+                end.ok_or(FaultKind::OutOfBoundsShared { offset: a, bytes: width })?;
+                &mut self.shared[a as usize..a as usize + width]
+            }
+        };
+        let old = read_le(data, false);
+        let new = ops::atomic(op, ty, old, v(r, b), v(r, c));
+        data.copy_from_slice(&new.to_le_bytes()[..width]);
+        if let Some(d) = d {
+            r[d as usize] = old;
         }
         Ok(())
     }
@@ -139,6 +187,12 @@ impl Env<'_> {
                 }
                 Op::St { .. } => {
                     if let Err(e) = self.store(r, tid, &ins.op) {
+                        *pc = i as u32;
+                        return Err(e);
+                    }
+                }
+                Op::Atom { .. } => {
+                    if let Err(e) = self.atomic(r, &ins.op) {
                         *pc = i as u32;
                         return Err(e);
                     }

@@ -48,15 +48,28 @@ fn softmax_rows(x: &[f32], cols: usize, scale: f64) -> (Vec<f64>, Vec<f64>) {
     (p, lse)
 }
 
+const ROWS: usize = 5;
+const COLS: usize = 70;
+/// Two blocks of 256 stride over the 5 rows; the row-wise kernels' last two parameters.
+const GRID: [u32; 3] = [2, 1, 1];
+const BLOCK: [u32; 3] = [256, 1, 1];
+const DIMS: [Arg; 2] = [Arg::U32(ROWS as u32), Arg::U32(COLS as u32)];
+
+/// Logits (5 × 70) and their softmax and log-sum-exp per row.
+fn logits(rng: &mut Rng) -> (Vec<f32>, Vec<f64>, Vec<f64>) {
+    let x = rng.vec(ROWS * COLS, -3.0, 3.0);
+    let (p, lse) = softmax_rows(&x, COLS, 1.0);
+    (x, p, lse)
+}
+
 #[test]
-fn rowwise_backward_losses_and_column_sums() {
-    let (rows, cols) = (5, 70);
+fn softmax_backward_pair() {
+    let (rows, cols) = (ROWS, COLS);
     let mut rng = Rng::new(11);
-    let x = rng.vec(rows * cols, -3.0, 3.0);
+    let (x, p, lse) = logits(&mut rng);
     let dy = rng.vec(rows * cols, -1.0, 1.0);
-    let (p, lse) = softmax_rows(&x, cols, 1.0);
     let y: Vec<f32> = p.iter().map(|&v| v as f32).collect();
-    let (g, b, e) = ([2, 1, 1], [256, 1, 1], [Arg::U32(rows as u32), Arg::U32(cols as u32)]);
+    let (g, b, e) = (GRID, BLOCK, DIMS);
     let mut want = Vec::new();
     for r in 0..rows {
         let at = r * cols..(r + 1) * cols;
@@ -76,7 +89,14 @@ fn rowwise_backward_losses_and_column_sums() {
         &want,
         1e-5,
     );
+}
 
+#[test]
+fn cross_entropy_and_kl_divergence() {
+    let (rows, cols) = (ROWS, COLS);
+    let mut rng = Rng::new(12);
+    let (x, p, lse) = logits(&mut rng);
+    let (g, b, e) = (GRID, BLOCK, DIMS);
     let mut labels: Vec<f32> = (0..rows).map(|r| ((r * 13) % cols) as f32).collect();
     labels[1] = cols as f32; // invalid: that row's loss and gradient are NaN
     let out = launch("softmax_cross_entropy", g, b, &[&x, &labels], &[rows, rows * cols], &e);
@@ -115,7 +135,11 @@ fn rowwise_backward_losses_and_column_sums() {
     let want_kg: Vec<f64> = (0..rows * cols).map(|i| (pt[i] - q[i] as f64) / (t as f64 * rows as f64)).collect();
     check("kl_div loss", &out[0], &want_kl, 1e-5);
     check("kl_div grad", &out[1], &want_kg, 1e-6);
+}
 
+#[test]
+fn column_sums_over_32x8_blocks() {
+    let mut rng = Rng::new(13);
     for (rows, cols, acc) in [(20, 40, 0u32), (9, 1, 1), (35, 70, 1)] {
         let x = rng.vec(rows * cols, -1.0, 1.0);
         let y0 = rng.vec(cols, -1.0, 1.0);

@@ -32,7 +32,7 @@ fn out_of_bounds_and_misaligned_global_fault_without_the_sanitizer() {
     assert_eq!(
         f.to_string(),
         format!(
-            "invalid __global__ access of size 4 at {:#x}: out of bounds of every allocation in kernel `copy` at line 14 `ld.global.f32 %v, [%at];` by thread (4,0,0) in block (0,0,0)",
+            "invalid __global__ read of size 4 at {:#x}: out of bounds of every allocation in kernel `copy` at line 14 `ld.global.f32 %v, [%at];` by thread (4,0,0) in block (0,0,0)",
             a + 16
         )
     );
@@ -44,6 +44,13 @@ fn out_of_bounds_and_misaligned_global_fault_without_the_sanitizer() {
 
     let f = run(COPY, "copy", [1, 1, 1], [2, 1, 1], &args(2), &mut mem, false).unwrap_err();
     assert_eq!(f.kind, FaultKind::Misaligned { addr: a + 2, bytes: 4 });
+    assert!(f.to_string().starts_with(&format!("misaligned read of size 4 at {:#x}", a + 2)), "{f}");
+    // A store past the end is a write; the threads before the faulting one stored theirs.
+    let first = download(&mem, out, 4);
+    let f = run(COPY, "copy", [1, 1, 1], [5, 1, 1], &[Arg::Ptr(out), Arg::Ptr(a), Arg::U32(0)], &mut mem, false);
+    let f = f.unwrap_err();
+    assert!(f.to_string().starts_with(&format!("invalid __global__ write of size 4 at {:#x}", a + 16)), "{f}");
+    assert_eq!(download(&mem, a, 4), first);
     let freed = mem.alloc(16).unwrap();
     mem.free(freed).unwrap();
     let f = run(COPY, "copy", [1, 1, 1], [1, 1, 1], &[Arg::Ptr(freed), Arg::Ptr(out), Arg::U32(0)], &mut mem, false)
@@ -143,4 +150,29 @@ fn bad_launches_are_refused_before_running() {
     // A null pointer is no allocation.
     let f = kernelab_ptx_emu::launch(k, &launch([1, 1, 1], [1, 1, 1], 0), &ok, &mut mem).unwrap_err();
     assert_eq!(f.kind, FaultKind::OutOfBoundsGlobal { addr: 0, bytes: 4 });
+}
+
+/// `.extern .shared` memory starts after the static variables, aligned, and holds
+/// `dynamic_shared_bytes`: thread x writes dyn[x] (16-byte vectors) and reads its neighbour's
+/// (thread 0 alone writes the last static word: every thread writing it would race).
+#[test]
+fn dynamic_shared_memory_after_the_static_variables() {
+    let text = ".shared .align 4 .f32 small[5];\n.extern .shared .align 16 .b8 dyn[];\n\
+        .visible .entry k(.param .u64 k_out)\n{\n.reg .b32 %t, %a, %s, %n;\n.reg .f32 %f;\n.reg .b64 %out, %at;\n.reg .pred %p;\n\
+        ld.param.u64 %out, [k_out];\nmov.u32 %t, %tid.x;\nmov.u32 %n, %ntid.x;\nmov.u32 %s, small;\nsetp.eq.u32 %p, %t, 0;\n\
+        @%p st.shared.f32 [%s+16], 0f3F800000;\n\
+        mov.u32 %a, dyn;\nshl.b32 %s, %t, 4;\nadd.u32 %s, %s, %a;\ncvt.rn.f32.u32 %f, %t;\nst.shared.v4.f32 [%s], {%f, %f, %f, %f};\nbar.sync 0;\n\
+        add.u32 %s, %t, 1;\nrem.u32 %s, %s, %n;\nshl.b32 %s, %s, 4;\nadd.u32 %s, %s, %a;\nld.shared.f32 %f, [%s+12];\n\
+        mul.wide.u32 %at, %t, 4;\nadd.u64 %at, %out, %at;\nst.global.f32 [%at], %f;\nret;\n}\n";
+    let m = Module::parse(text).unwrap();
+    let k = m.kernel("k").unwrap();
+    assert_eq!(k.static_shared_bytes(), 20);
+    let mut mem = Memory::new(1 << 16);
+    let out = mem.alloc(8 * 4).unwrap();
+    let launch = |dynamic| Launch { grid: [1, 1, 1], block: [8, 1, 1], dynamic_shared_bytes: dynamic, sanitize: true };
+    kernelab_ptx_emu::launch(k, &launch(128), &[&out.to_le_bytes()], &mut mem).unwrap();
+    assert_eq!(download(&mem, out, 8), [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 0.0]);
+    // One vector short: thread 7's store leaves the window (static 20, padded to 32, + 112).
+    let f = kernelab_ptx_emu::launch(k, &launch(112), &[&out.to_le_bytes()], &mut mem).unwrap_err();
+    assert_eq!((f.kind, f.thread), (FaultKind::OutOfBoundsShared { offset: 32 + 112, bytes: 16 }, [7, 0, 0]));
 }

@@ -42,3 +42,35 @@ fn damaged_texts_are_errors_not_panics() {
     }
     assert!(refused > 50, "only {refused} damaged texts refused");
 }
+
+/// Every kernel's static shared memory is what ptxas reports for it (results/ptxas/resources.md,
+/// rows by entry point, so it holds whichever file a rung lives in).
+#[test]
+fn static_shared_bytes_match_ptxas() {
+    let report = std::fs::read_to_string(common::root().join("results/ptxas/resources.md")).unwrap();
+    let mut kernels = std::collections::HashMap::new();
+    for f in common::all_ptx() {
+        let m = Module::parse(&std::fs::read_to_string(&f).unwrap()).unwrap();
+        for k in m.kernels() {
+            kernels.insert(k.name().to_string(), k.static_shared_bytes());
+        }
+    }
+    let mut checked = 0;
+    for row in report.lines().filter(|l| l.contains("| sm_80 |")) {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let (entry, shared) = (cells[2], cells[8].parse::<usize>().unwrap());
+        assert_eq!(kernels.get(entry), Some(&shared), "{entry}");
+        checked += 1;
+    }
+    assert!(checked >= 20, "{checked} rows");
+}
+
+/// The driver keeps modules and the memory behind a lock shared by threads.
+#[test]
+fn modules_kernels_and_memory_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Module>();
+    send_sync::<kernelab_ptx_emu::Kernel>();
+    send_sync::<kernelab_ptx_emu::Memory>();
+    send_sync::<kernelab_ptx_emu::Fault>();
+}
