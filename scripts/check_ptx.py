@@ -81,7 +81,7 @@ def header_row(arch, r, threads):
     blocks, fraction = occupancy(arch, r, threads)
     return (
         f"//   {arch}: {r['registers']} registers, {r['spill_stores']} B spill stores, {r['spill_loads']} B spill loads, "
-        f"{r['stack']} B stack, {r['smem']} B shared; {blocks} blocks/SM, {fraction:.1%} occupancy".replace(".0%", "%")
+        f"{r['stack']} B stack, {r['smem']} B shared; {blocks} blocks/SM, {fraction * 100:g}% occupancy"
     )
 
 
@@ -89,25 +89,26 @@ def header(name, text, resources, version):
     """The header of kernels/NAME with its resource lines as this run's ptxas says (`resources`:
     {arch: numbers} of its one entry point), or a problem with it."""
     lines = text.split("\n")
-    rows = [i for i, l in enumerate(lines) if ROW.match(l) and l.startswith("//")]
-    block = BLOCK.search(text)
-    found = {ROW.match(lines[i]).group(1) for i in rows}
-    if found != set(ARCHS) or block is None or not any(VERSION_LINE.match(l) for l in lines):
+    head = next((i for i, l in enumerate(lines) if not l.startswith("//")), len(lines))
+    rows = [i for i in range(head) if ROW.match(lines[i])]
+    block = BLOCK.search("\n".join(lines[:head]))
+    found = sorted(ROW.match(lines[i]).group(1) for i in rows)
+    if found != sorted(ARCHS) or block is None or not any(VERSION_LINE.match(l) for l in lines[:head]):
         return None, (
             f"kernels/{name}: its header needs `// Resources (ptxas -v), ... for blocks of N threads` "
-            f"and one line per architecture ({', '.join(f'//   {a}: ...' for a in ARCHS)}); it has {sorted(found)}"
+            f"and one line per architecture ({', '.join(f'//   {a}: ...' for a in ARCHS)}); it has {found}"
         )
     for i in rows:
         arch = ROW.match(lines[i]).group(1)
         lines[i] = header_row(arch, resources[arch], int(block.group(1)))
-    lines = [VERSION_LINE.sub(f"// Resources (ptxas -v, {version})", l) for l in lines]
+    lines[:head] = [VERSION_LINE.sub(f"// Resources (ptxas -v, {version})", l) for l in lines[:head]]
     return "\n".join(lines), None
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ptxas", default=os.environ.get("PTXAS", "ptxas"))
-    parser.add_argument("--check", action="store_true", help="fail if the committed report is stale")
+    parser.add_argument("--check", action="store_true", help="write nothing; fail if the report or a header's ptxas lines are stale")
     args = parser.parse_args()
 
     about = subprocess.run([args.ptxas, "--version"], capture_output=True, text=True).stdout
@@ -158,7 +159,8 @@ def main():
     rewritten, checked = [], 0
     for path, name, per_arch in headers:
         text = open(path).read()
-        if not (name.startswith("matmul/") or any(ROW.match(l) for l in text.split("\n"))):
+        # The rungs must have the lines; another file with one entry point may opt in.
+        if not (name.startswith("matmul/") or any(VERSION_LINE.match(l) for l in text.split("\n"))):
             continue
         checked += 1
         new, problem = header(name, text, per_arch, version)

@@ -18,7 +18,7 @@
 //!    lists the ladder from the top rung down, the top one the default), a second variant of
 //!    another op to [`KERNELS`] under its own name (the first of an op is its default); its
 //!    [`Grid`] and block say how the launch covers the work.
-//! 3. Add it to `scripts/ptx_emulate.py` (its `ladder` for a matmul rung), which runs every kernel
+//! 3. Add it to `scripts/ptx_emulate.py` (its `LADDER` for a matmul rung), which runs every kernel
 //!    on awkward shapes without a GPU; `scripts/check_ptx.py` assembles every entry point by
 //!    itself.
 //! 4. Nothing else dispatches by name: `CudaBackend::launch`, `kernelab bench`, `kernelab check`
