@@ -18,13 +18,13 @@
 //!    lists the ladder from the top rung down, the top one the default), a second variant of
 //!    another op to [`KERNELS`] under its own name (the first of an op is its default); its
 //!    [`Grid`] and block say how the launch covers the work.
-//! 3. Add it to `scripts/ptx_emulate.py` (its `LADDER` for a matmul rung), which runs every kernel
-//!    on awkward shapes without a GPU; `scripts/check_ptx.py` assembles every entry point by
-//!    itself.
+//! 3. The PTX interpreter's tests (`crates/ptx-emu/tests/`) run every kernel on awkward shapes
+//!    without a GPU (a matmul rung: add it to the rung list of `kernels.rs`);
+//!    `scripts/check_ptx.py` assembles every entry point by itself.
 //! 4. Nothing else dispatches by name: `CudaBackend::launch`, `kernelab bench`, `kernelab check`
 //!    and the conformance suite pick the entry up. Check it with `cargo test -p kernelab-cuda`
-//!    (the parameters against the PTX text, no GPU needed), `python3 scripts/ptx_emulate.py`, and
-//!    on a GPU `kernelab check --backend cuda --variant NAME`.
+//!    (the parameters against the PTX text, no GPU needed), and `kernelab check --backend cuda
+//!    --variant NAME` on the emulated device (README, "CUDA") or a GPU.
 
 use kernelab_tensor::{Op, Variant, VariantEntry};
 

@@ -21,7 +21,7 @@
 //! 6. CUDA: the entry point in `kernels/*.ptx` (named after the op, listed in the file's header
 //!    comment with its parameters), its `PtxKernel` in `KERNELS` (`crates/cuda/src/variants.rs`),
 //!    its arguments in `args` (`crates/cuda/src/plan.rs`), its plan check in
-//!    `crates/cuda/tests/plans_match_ptx.rs`, and its cases in `scripts/ptx_emulate.py`.
+//!    `crates/cuda/tests/plans_match_ptx.rs`, and its case in `crates/ptx-emu/tests/entries.rs`.
 //! 7. WGPU: the entry point in `shaders/*.wgsl` and its entry in the variant table and launch
 //!    plan of `crates/wgpu/src/` (the bindings and parameter words the op passes).
 //! 8. Loaded kernels: the op's C function in `examples/kernels/kernelab.h` and its call in the
