@@ -24,6 +24,31 @@ pub fn default_shapes(op: Op) -> Vec<Vec<usize>> {
     }
 }
 
+/// The default shapes of `op` on an interpreted device (the emulated CUDA device runs each GPU
+/// thread in an interpreter): one small shape that still reaches past the largest matmul tile
+/// (128×128) and a warp's row-wise stride.
+pub fn interpreted_default_shapes(op: Op) -> Vec<Vec<usize>> {
+    use kernelab_tensor::OpFamily;
+    match op.family() {
+        OpFamily::Matmul => vec![vec![130, 132, 72]],
+        OpFamily::Rowwise => vec![vec![64, 1000]],
+        OpFamily::Elementwise => vec![vec![1 << 16]],
+    }
+}
+
+/// `matmul 130x132x72, softmax 64x1000, relu 65536`: the shapes `shapes` gives each family.
+pub fn describe_shapes(shapes: &dyn Fn(Op) -> Vec<Vec<usize>>) -> String {
+    [Op::Matmul, Op::Softmax, Op::Relu]
+        .iter()
+        .map(|&op| {
+            let dims: Vec<String> =
+                shapes(op).iter().map(|d| d.iter().map(usize::to_string).collect::<Vec<_>>().join("x")).collect();
+            format!("{op} {}", dims.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The given shapes that fit `op` (by rank; a lone range is a square matmul), or the op's
 /// defaults when none were given; an error when shapes were given and none fits, when a layout
 /// (`:NT`) is given to an op other than matmul, or when they are more than [`sweep::MAX_SHAPES`].

@@ -147,12 +147,13 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
             why: format!("--kernel {} needs --op, the op the file implements (e.g. --op matmul)", a.kernel[0]),
         });
     }
-    let specs = specs(a)?;
     let mut devices = if a.isolated {
         vec![backends::open(kernelab_tensor::BackendKind::Cpu)?]
     } else {
         open_devices(&a.backend, a.adapter.as_deref())?
     };
+    let interpreted = devices.iter().any(kernelab_bench::conformance::interpreted);
+    let specs = specs(a, interpreted)?;
     let mut ops: Vec<kernelab_tensor::Op> = specs.iter().map(|s| s.op).collect();
     ops.dedup();
     let loaded = match crate::kernels::the_op(&a.kernel, &ops)? {
@@ -330,9 +331,25 @@ pub(crate) fn announce(path: &std::path::Path) {
 
 /// The op × shape list: the default suite, or the requested ops at the requested (or default)
 /// shapes, the preset's shapes first. A preset is refused beside an op it holds no shapes for.
-fn specs(a: &BenchArgs) -> Result<Vec<Spec>> {
+/// With an `interpreted` device in the run (the emulated CUDA device, thousands of times slower
+/// than a GPU), the defaults are [`args::interpreted_default_shapes`], and it says so.
+fn specs(a: &BenchArgs, interpreted: bool) -> Result<Vec<Spec>> {
     use kernelab_tensor::Op;
-    if a.op.is_empty() && a.shape.is_empty() && a.preset.is_none() {
+    let defaults = a.shape.is_empty() && a.preset.is_none();
+    if defaults && interpreted {
+        eprintln!(
+            "note: an interpreted device (the emulated CUDA device) is in this run: the default shapes are small ones \
+             ({}); give --shape for others",
+            args::describe_shapes(&args::interpreted_default_shapes)
+        );
+    }
+    if a.op.is_empty() && defaults {
+        if interpreted {
+            return Ok([Op::Matmul, Op::Relu, Op::Softmax]
+                .into_iter()
+                .flat_map(|op| args::interpreted_default_shapes(op).into_iter().map(move |dims| Spec::new(op, &dims)))
+                .collect());
+        }
         return Ok(runner::default_suite());
     }
     let ops = if a.op.is_empty() { vec![Op::Matmul] } else { args::ops(&a.op)? };
@@ -350,7 +367,14 @@ fn specs(a: &BenchArgs) -> Result<Vec<Spec>> {
     let mut specs = Vec::new();
     for op in ops {
         let preset = if a.preset.is_some() { sweep::mlp_preset() } else { vec![] };
-        let given = if a.shape.is_empty() && !preset.is_empty() { vec![] } else { args::shapes_for(op, &a.shape)? };
+        let given = match (a.shape.is_empty(), preset.is_empty()) {
+            (true, false) => vec![],
+            (true, true) if interpreted => args::interpreted_default_shapes(op)
+                .into_iter()
+                .map(|dims| sweep::Shape { dims, trans_a: false, trans_b: false })
+                .collect(),
+            _ => args::shapes_for(op, &a.shape)?,
+        };
         for shape in preset.into_iter().chain(given) {
             specs.push(Spec { op, dims: shape.dims, trans_a: shape.trans_a, trans_b: shape.trans_b });
         }
