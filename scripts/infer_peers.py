@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""The inference peers: PyTorch eager and ONNX Runtime timed on kernelab's models, in kernelab's
+report format, so that `kernelab compare` and `kernelab plot` read their rows beside kernelab's.
+
+For each model (a kernelab or PyTorch `nn.Sequential` safetensors checkpoint, or a spec such as
+784-128-10 with PyTorch's default initialisation from a seed, written to a checkpoint so that
+kernelab loads the very same weights), each thread count and each batch size:
+
+  pytorch-eager   the model as `nn.Sequential(Linear, ReLU, …)` under `torch.inference_mode()`,
+                  `torch.set_num_threads(T)`, inter-op threads 1
+  onnxruntime     the same weights as an ONNX graph built with `onnx.helper` (Gemm with transB,
+                  Relu), one `InferenceSession`: intra-op threads T, inter-op 1, sequential
+                  execution, every graph optimisation on, CPU execution provider
+
+Before anything is timed, every engine's logits on one batch (test images from --data, or
+uniform [0, 1) pixels) are held against an f64 reference of the same weights, element by
+element, within the forward error bound `γ·(|W_L|…|W_1||x| + bias terms)` with
+`γ = (ΣK + layers)·2⁻²⁴` (ReLU is 1-Lipschitz); one element outside it and the script refuses to
+report. With --kernelab, kernelab's own logits (`kernelab infer --dump-logits`) are held against
+the same bound.
+
+Timing, as `kernelab bench` times: every row is warmed up, then all rows of one (model, threads,
+batch) are timed together in rounds, each round in a shuffled order (seeded): per row one untimed
+call (its own weights and inputs warm, whatever ran before) and one call timed with
+`time.perf_counter_ns`. A row leaves the rounds after --calls samples, or once it has 10 and its
+calls took --budget seconds. Each sample is one call: p50 and p99 are per call, images/s is
+batch ÷ p50.
+
+Controls (printed, and kept in the report under `peer_controls`):
+  A/A    each engine is also timed as a second, identical row in the same rounds; the ratio of
+         the two (the median of the per-round ratios, with its 99% interval) must hold 1 or lie
+         within ±2%
+  slow   PyTorch with a busy wait of --control-slow percent of its warm-up median added inside
+         every timed call: its ratio to PyTorch must come out at 1 + wait/median (within 2% or
+         the interval)
+A failed control is written to the report and the exit status is 2.
+
+With --kernelab PATH (a built `kernelab` binary), `kernelab infer` runs too, in blocks that
+alternate with the peers' (kernelab, peers, kernelab, peers, … for --blocks blocks), and its
+rows join the report: the ratios against each peer come from one run. Numbers measured on
+different machines never compare; the report names this machine's CPU and the thread counts.
+
+Usage:
+  python3 scripts/infer_peers.py --model 784-128-10 --seed 0 --save student.safetensors \\
+      --batch 1,8,64,256,4096 --threads 1,2 --json peers.json
+  python3 scripts/infer_peers.py --checkpoint student.safetensors --checkpoint teacher.safetensors \\
+      --kernelab target/release/kernelab --blocks 3 --json results/infer/peers.json
+
+Needs torch, onnx, onnxruntime, numpy and safetensors (a CPU build of torch is enough).
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import infer_peers_lib as lib  # noqa: E402
+import infer_peers_report as report_  # noqa: E402
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", action="append", default=[], metavar="FILE",
+                   help="a safetensors MLP checkpoint (0.weight, 0.bias, 2.weight, …); repeatable")
+    p.add_argument("--model", action="append", default=[], metavar="SPEC",
+                   help="a model spec such as 784-128-10, random weights from --seed; repeatable")
+    p.add_argument("--seed", type=int, default=0, help="seed of --model's weights and of the rounds' order")
+    p.add_argument("--save", action="append", default=[], metavar="FILE",
+                   help="where each --model's weights are written (default: a temporary folder)")
+    p.add_argument("--batch", default="1,8,64,256,4096", help="batch sizes, comma-separated")
+    p.add_argument("--threads", default="1", help="thread counts, comma-separated")
+    p.add_argument("--warmup", type=int, default=20, help="untimed calls per row before the rounds")
+    p.add_argument("--calls", type=int, default=2000, help="most timed calls per row")
+    p.add_argument("--budget", type=float, default=0.5,
+                   help="seconds of calls after which a row with 10 samples leaves the rounds")
+    p.add_argument("--data", default=None,
+                   help="an MNIST-format folder: the check batch is its first test images")
+    p.add_argument("--control-slow", type=float, default=20.0, metavar="PERCENT",
+                   help="the slow control's wait, percent of PyTorch's warm-up median (0: no controls)")
+    p.add_argument("--kernelab", default=None, metavar="PATH",
+                   help="a kernelab binary: run `kernelab infer` in blocks between the peers'")
+    p.add_argument("--blocks", type=int, default=1, help="blocks of kernelab and peers, alternating")
+    p.add_argument("--json", default=None, metavar="FILE", help="write the report here ('-': stdout)")
+    a = p.parse_args(argv)
+    a.batch = lib.positive_list(a.batch, "--batch")
+    a.threads = lib.positive_list(a.threads, "--threads")
+    cores = os.cpu_count() or 1
+    if max(a.threads) > cores:
+        p.error(f"--threads {max(a.threads)}: this machine has {cores} logical cores")
+    if not a.checkpoint and not a.model:
+        p.error("give --checkpoint FILE or --model SPEC (or several)")
+    if a.save and len(a.save) != len(a.model):
+        p.error(f"--save given {len(a.save)} times for {len(a.model)} --model specs: one file each")
+    if a.calls < 10 or a.warmup < 1 or not 0 < a.budget <= 3600 or a.blocks < 1:
+        p.error("--calls is at least 10, --warmup at least 1, --budget in (0, 3600] s, --blocks at least 1")
+    if not 0 <= a.control_slow <= 1000:
+        p.error(f"--control-slow {a.control_slow}: a percentage from 0 to 1000")
+    return a
+
+
+def load_models(a, workdir):
+    """Every model asked for, as (path, [(W, b)]), the specs written to their checkpoints."""
+    models = [(path, lib.load_checkpoint(path)) for path in a.checkpoint]
+    for i, spec in enumerate(a.model):
+        path = a.save[i] if a.save else os.path.join(workdir, f"{spec}-seed{a.seed}.safetensors")
+        layers = lib.random_model(spec, a.seed)
+        lib.save_checkpoint(path, layers)
+        models.append((path, layers))
+    return models
+
+
+def main(argv):
+    a = parse_args(argv)
+    import tempfile
+
+    workdir = tempfile.mkdtemp(prefix="infer-peers-")
+    models = load_models(a, workdir)
+    check_x = lib.check_batch(a.data, models[0][1][0][0].shape[1], 64, a.seed)
+    peers = lib.Peers()
+    for path, layers in models:
+        if layers[0][0].shape[1] != check_x.shape[1]:
+            check_x = lib.check_batch(None, layers[0][0].shape[1], 64, a.seed)
+        agreement = peers.check(path, layers, check_x)
+        if a.kernelab:
+            agreement.append(report_.kernelab_check(a.kernelab, path, layers, check_x, workdir))
+        for line in agreement:
+            print(f"check {os.path.basename(path)}: {line['engine']} max |err|/bound = {line['budget_ratio']:.3g}",
+                  file=sys.stderr)
+        bad = [c for c in agreement if c["budget_ratio"] > 1.0]
+        if bad:
+            sys.exit(f"refused: {', '.join(c['engine'] for c in bad)} disagree with the f64 reference of "
+                     f"{path} beyond the bound ({'; '.join(c['detail'] for c in bad)}); nothing reported")
+        peers.errors[path] = {c["engine"]: c for c in agreement}
+
+    started = time.time()
+    kernelab_reports = []
+    for block in range(a.blocks):
+        if a.kernelab:
+            for path, _ in models:
+                kernelab_reports.append(report_.run_kernelab(a, path, workdir))
+        for path, _ in models:
+            for threads in a.threads:
+                for batch in a.batch:
+                    peers.time_one(a, path, threads, batch)
+    report = report_.build_report(a, argv, peers, kernelab_reports, started)
+    controls_ok = report_.print_summary(report)
+    report_.write_report(report, a.json)
+    return 0 if controls_ok else 2
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except lib.Refused as e:
+        sys.exit(f"error: {e}")
