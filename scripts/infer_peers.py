@@ -14,9 +14,9 @@ kernelab loads the very same weights), each thread count and each batch size:
 
 Before anything is timed, every engine's logits on one batch (test images from --data, or
 uniform [0, 1) pixels) are held against an f64 reference of the same weights, element by
-element, within the forward error bound `γ·(|W_L|…|W_1||x| + bias terms)` with
-`γ = (ΣK + layers)·2⁻²⁴` (ReLU is 1-Lipschitz); one element outside it and the script refuses to
-report. With --kernelab, kernelab's own logits (`kernelab infer --dump-logits`) are held against
+element, within the error bound `γ·(|W_L|…|W_1||x| + bias terms)` with `γ = 6·√(ΣK + layers)·2⁻²⁴`
+(a probabilistic bound of rounding in sums; ReLU is 1-Lipschitz); one element outside it and the
+script refuses to report. With --kernelab, kernelab's own logits (`kernelab infer --dump-logits`) are held against
 the same bound.
 
 Timing, as `kernelab bench` times: every row is warmed up, then all rows of one (model, threads,
@@ -32,7 +32,8 @@ Controls (printed, and kept in the report under `peer_controls`):
          within ±2%
   slow   PyTorch with a busy wait of --control-slow percent of its warm-up median added inside
          every timed call: its ratio to PyTorch must come out at 1 + wait/median (within 2% or
-         the interval)
+         the interval) and its interval must exclude 1; where it holds 1 too, the rows were too
+         few or too noisy to resolve that much, and the control says `undecided`
 A failed control is written to the report and the exit status is 2.
 
 With --kernelab PATH (a built `kernelab` binary), `kernelab infer` runs too, in blocks that
@@ -133,7 +134,7 @@ def main(argv):
                   file=sys.stderr)
         bad = [c for c in agreement if c["budget_ratio"] > 1.0]
         if bad:
-            sys.exit(f"refused: {', '.join(c['engine'] for c in bad)} disagree with the f64 reference of "
+            sys.exit(f"refused: the logits of {', '.join(c['engine'] for c in bad)} lie off the f64 reference of "
                      f"{path} beyond the bound ({'; '.join(c['detail'] for c in bad)}); nothing reported")
         peers.errors[path] = {c["engine"]: c for c in agreement}
 
