@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""The inference peers: PyTorch eager and ONNX Runtime timed on kernelab's models, in kernelab's
-report format, so that `kernelab compare` and `kernelab plot` read their rows beside kernelab's.
+"""The inference peers: PyTorch eager and ONNX Runtime timed on kernelab's models, written as
+`kernelab infer --json` writes its rows, so that `kernelab compare` pairs them with kernelab's
+and `kernelab plot` draws them.
 
 For each model (a kernelab or PyTorch `nn.Sequential` safetensors checkpoint, or a spec such as
 784-128-10 with PyTorch's default initialisation from a seed, written to a checkpoint so that
@@ -10,14 +11,16 @@ kernelab loads the very same weights), each thread count and each batch size:
                   `torch.set_num_threads(T)`, inter-op threads 1
   onnxruntime     the same weights as an ONNX graph built with `onnx.helper` (Gemm with transB,
                   Relu), one `InferenceSession`: intra-op threads T, inter-op 1, sequential
-                  execution, every graph optimisation on, CPU execution provider
+                  execution, every graph optimisation on, CPU execution provider; called with
+                  `session.run` from Python as a Python server would
 
-Before anything is timed, every engine's logits on one batch (test images from --data, or
-uniform [0, 1) pixels) are held against an f64 reference of the same weights, element by
-element, within the error bound `γ·(|W_L|…|W_1||x| + bias terms)` with `γ = 6·√(ΣK + layers)·2⁻²⁴`
-(a probabilistic bound of rounding in sums; ReLU is 1-Lipschitz); one element outside it and the
-script refuses to report. With --kernelab, kernelab's own logits (`kernelab infer --dump-logits`) are held against
-the same bound.
+The same logits, checked before anything is timed: every peer's logits on one batch (test images
+of --data, or uniform [0, 1) pixels) against an f64 reference of the same weights, element by
+element, within `γ·(|W_L|…|W_1||x| + bias terms)`, `γ = 6·√(ΣK + layers)·2⁻²⁴` (a probabilistic
+bound of rounding in sums; ReLU is 1-Lipschitz); and with --kernelab and --data, the test-set
+accuracy kernelab reports against the peers' on the same images (kernelab prints no logits, so
+its argmaxes are held to theirs: at most 5 in 10000 images may differ, near ties). One engine off
+and the script refuses to report.
 
 Timing, as `kernelab bench` times: every row is warmed up, then all rows of one (model, threads,
 batch) are timed together in rounds, each round in a shuffled order (seeded): per row one untimed
@@ -26,7 +29,7 @@ call (its own weights and inputs warm, whatever ran before) and one call timed w
 calls took --budget seconds. Each sample is one call: p50 and p99 are per call, images/s is
 batch ÷ p50.
 
-Controls (printed, and kept in the report under `peer_controls`):
+Controls (printed, and kept in the peers' reports under `peer_controls`):
   A/A    each engine is also timed as a second, identical row in the same rounds; the ratio of
          the two (the median of the per-round ratios, with its 99% interval) must hold 1 or lie
          within ±2%
@@ -34,18 +37,29 @@ Controls (printed, and kept in the report under `peer_controls`):
          every timed call: its ratio to PyTorch must come out at 1 + wait/median (within 2% or
          the interval) and its interval must exclude 1; where it holds 1 too, the rows were too
          few or too noisy to resolve that much, and the control says `undecided`
-A failed control is written to the report and the exit status is 2.
+A failed control is written to the reports and the exit status is 2.
 
-With --kernelab PATH (a built `kernelab` binary), `kernelab infer` runs too, in blocks that
-alternate with the peers' (kernelab, peers, kernelab, peers, … for --blocks blocks), and its
-rows join the report: the ratios against each peer come from one run. Numbers measured on
-different machines never compare; the report names this machine's CPU and the thread counts.
+With --kernelab PATH (a built `kernelab` binary), `kernelab infer --backend cpu` runs too, in
+blocks that alternate with the peers' (kernelab, peers, kernelab, peers, … for --blocks blocks),
+so that the ratios against each peer come from one run; a row's samples from every block join.
+
+--out DIR receives, each a report `kernelab compare` and `kernelab plot` read:
+  pytorch-eager.json, onnxruntime.json   the peers' rows, keyed as kernelab's (op `infer`,
+                   variant the model spec, shape [batch], threads), `baseline` true, the library
+                   and its version in `baselines`: `kernelab compare DIR/pytorch-eager.json
+                   DIR/kernelab.json` gives kernelab's time over PyTorch's, row by row, with its
+                   interval
+  kernelab.json    (with --kernelab) kernelab's rows from every block
+  combined.json    every row in one report, the engine joined to the variant
+                   (`784-128-10 pytorch-eager`), for one sweep plot of all three
+Numbers from different machines never compare; every report names this machine's CPU and the
+thread counts.
 
 Usage:
   python3 scripts/infer_peers.py --model 784-128-10 --seed 0 --save student.safetensors \\
-      --batch 1,8,64,256,4096 --threads 1,2 --json peers.json
+      --batch 1,8,64,256,4096 --threads 1,2 --out peers/
   python3 scripts/infer_peers.py --checkpoint student.safetensors --checkpoint teacher.safetensors \\
-      --kernelab target/release/kernelab --blocks 3 --json results/infer/peers.json
+      --kernelab target/release/kernelab --blocks 3 --out results/infer/
 
 Needs torch, onnx, onnxruntime, numpy and safetensors (a CPU build of torch is enough).
 """
@@ -79,14 +93,15 @@ def parse_args(argv):
     p.add_argument("--calls", type=int, default=2000, help="most timed calls per row")
     p.add_argument("--budget", type=float, default=0.5,
                    help="seconds of calls after which a row with 10 samples leaves the rounds")
-    p.add_argument("--data", default=None,
-                   help="an MNIST-format folder: the check batch is its first test images")
+    p.add_argument("--data", default=lib.DEFAULT_DATA if os.path.isdir(lib.DEFAULT_DATA) else None,
+                   help="an MNIST-format folder whose test set checks every engine (default: Debian's "
+                        "Fashion-MNIST where it is installed)")
     p.add_argument("--control-slow", type=float, default=20.0, metavar="PERCENT",
                    help="the slow control's wait, percent of PyTorch's warm-up median (0: no controls)")
     p.add_argument("--kernelab", default=None, metavar="PATH",
                    help="a kernelab binary: run `kernelab infer` in blocks between the peers'")
     p.add_argument("--blocks", type=int, default=1, help="blocks of kernelab and peers, alternating")
-    p.add_argument("--json", default=None, metavar="FILE", help="write the report here ('-': stdout)")
+    p.add_argument("--out", default=None, metavar="DIR", help="write the reports into this folder")
     a = p.parse_args(argv)
     a.batch = lib.positive_list(a.batch, "--batch")
     a.threads = lib.positive_list(a.threads, "--threads")
@@ -115,42 +130,49 @@ def load_models(a, workdir):
     return models
 
 
+def check_engines(a, peers, path, layers, workdir):
+    """Every engine against the f64 reference and, with --data, against each other's test-set
+    predictions (kernelab's through its reported accuracy); refuses when one is off."""
+    x = lib.check_batch(a.data, layers[0][0].shape[1], 64, a.seed)
+    checks = peers.check(path, layers, x)
+    if a.data:
+        checks += peers.accuracy_checks(path, a.data)
+        if a.kernelab:
+            checks.append(report_.kernelab_accuracy_check(a, path, peers.accuracy[path], workdir))
+    for c in checks:
+        print(f"check {lib.spec_of(layers)}: {c['engine']} {c['budget_ratio']:.3g} of its tolerance ({c['detail']})",
+              file=sys.stderr)
+    bad = [c for c in checks if not c["budget_ratio"] <= 1.0]
+    if bad:
+        raise lib.Refused(f"{path}: {'; '.join(c['detail'] for c in bad)}: beyond the tolerance, so the engines "
+                          "do not compute the same model; nothing reported")
+    peers.errors[path] = {c["engine"]: c for c in checks}
+
+
 def main(argv):
     a = parse_args(argv)
     import tempfile
 
     workdir = tempfile.mkdtemp(prefix="infer-peers-")
     models = load_models(a, workdir)
-    check_x = lib.check_batch(a.data, models[0][1][0][0].shape[1], 64, a.seed)
     peers = lib.Peers()
     for path, layers in models:
-        if layers[0][0].shape[1] != check_x.shape[1]:
-            check_x = lib.check_batch(None, layers[0][0].shape[1], 64, a.seed)
-        agreement = peers.check(path, layers, check_x)
-        if a.kernelab:
-            agreement.append(report_.kernelab_check(a.kernelab, path, layers, check_x, workdir))
-        for line in agreement:
-            print(f"check {os.path.basename(path)}: {line['engine']} max |err|/bound = {line['budget_ratio']:.3g}",
-                  file=sys.stderr)
-        bad = [c for c in agreement if c["budget_ratio"] > 1.0]
-        if bad:
-            sys.exit(f"refused: the logits of {', '.join(c['engine'] for c in bad)} lie off the f64 reference of "
-                     f"{path} beyond the bound ({'; '.join(c['detail'] for c in bad)}); nothing reported")
-        peers.errors[path] = {c["engine"]: c for c in agreement}
-
+        check_engines(a, peers, path, layers, workdir)
     started = time.time()
     kernelab_reports = []
-    for block in range(a.blocks):
+    for _ in range(a.blocks):
         if a.kernelab:
             for path, _ in models:
-                kernelab_reports.append(report_.run_kernelab(a, path, workdir))
+                for threads in a.threads:
+                    kernelab_reports.append(report_.run_kernelab(a, path, threads, workdir))
         for path, _ in models:
             for threads in a.threads:
                 for batch in a.batch:
                     peers.time_one(a, path, threads, batch)
-    report = report_.build_report(a, argv, peers, kernelab_reports, started)
-    controls_ok = report_.print_summary(report)
-    report_.write_report(report, a.json)
+    reports = report_.build_reports(a, argv, peers, kernelab_reports, started)
+    controls_ok = report_.print_summary(reports["combined"])
+    if a.out:
+        report_.write_reports(reports, a.out)
     return 0 if controls_ok else 2
 
 

@@ -18,9 +18,11 @@ from safetensors.numpy import load_file, save_file
 
 torch.set_num_interop_threads(1)
 
+DEFAULT_DATA = "/usr/share/datasets/fashion-mnist"
 U32 = 2.0 ** -24  # f32's unit roundoff
 Z99 = 2.5758293035489004  # the normal distribution's 99.5% point: a two-sided 99% interval
 MIN_SAMPLES = 10
+ARGMAX_TIES = 5  # test images (of 10000) whose predicted class two engines may disagree on: near ties
 CONTROL_BAND = 0.02  # a control passes when its interval holds the expected ratio or lies within ±2% of it
 
 
@@ -114,22 +116,29 @@ def save_checkpoint(path, layers):
     save_file(tensors, path, metadata={"spec": spec_of(layers), "format": "pt"})
 
 
-def read_idx_images(path):
-    """The images of an IDX file (raw or .gz) as an (n, rows·cols) uint8 array."""
+def read_idx(path, rank):
+    """The u8 values of an IDX file (raw or .gz) of `rank` dimensions: images (3) flattened to
+    (n, rows·cols), labels (1) as (n,)."""
     for candidate in (path, path + ".gz"):
         if os.path.exists(candidate):
             with open(candidate, "rb") as f:
                 raw = f.read()
             if raw[:2] == b"\x1f\x8b":
                 raw = gzip.decompress(raw)
-            zero, dtype, rank = struct.unpack(">HBB", raw[:4])
-            if zero != 0 or dtype != 0x08 or rank != 3:
-                raise Refused(f"{candidate}: not an IDX file of u8 images")
-            n, rows, cols = struct.unpack(">III", raw[4:16])
-            if len(raw) - 16 != n * rows * cols:
-                raise Refused(f"{candidate}: {len(raw) - 16} bytes of pixels for {n} images of {rows}×{cols}")
-            return np.frombuffer(raw, np.uint8, offset=16).reshape(n, rows * cols)
+            zero, dtype, got = struct.unpack(">HBB", raw[:4])
+            if zero != 0 or dtype != 0x08 or got != rank:
+                raise Refused(f"{candidate}: not an IDX file of u8 values in {rank} dimensions")
+            dims = struct.unpack(">" + "I" * rank, raw[4:4 + 4 * rank])
+            body = len(raw) - 4 - 4 * rank
+            if body != math.prod(dims):
+                raise Refused(f"{candidate}: {body} bytes of values for dimensions {list(dims)}")
+            values = np.frombuffer(raw, np.uint8, offset=4 + 4 * rank)
+            return values.reshape(dims[0], -1) if rank == 3 else values
     raise Refused(f"{path}: neither it nor {path}.gz exists")
+
+
+def read_idx_images(path):
+    return read_idx(path, 3)
 
 
 def check_batch(data_dir, inputs, n, seed):
@@ -321,13 +330,29 @@ class Peers:
 
     def __init__(self):
         self.engines, self.rows, self.next_round, self.waits, self.errors = {}, {}, {}, {}, {}
-        self.layers = {}
+        self.layers, self.accuracy = {}, {}
 
     def check(self, path, layers, x):
         """Each engine's logits on `x` against the f64 reference (see [`agreement`])."""
         self.engines[path], self.layers[path] = Engines(layers), layers
         ref, bound = reference(layers, x)
         return [agreement(name, out, ref, bound) for name, out in self.engines[path].logits(x).items()]
+
+    def accuracy_checks(self, path, data_dir):
+        """Both peers' predicted classes on the whole test set of `data_dir`: they may differ on
+        at most [`ARGMAX_TIES`] images. Keeps PyTorch's accuracy for kernelab's check."""
+        images = read_idx_images(os.path.join(data_dir, "t10k-images-idx3-ubyte")).astype(np.float32) / 255.0
+        labels = read_idx(os.path.join(data_dir, "t10k-labels-idx1-ubyte"), 1)
+        if images.shape[1] != self.layers[path][0][0].shape[1] or len(labels) != len(images):
+            raise Refused(f"--data {data_dir}: {len(images)} images of {images.shape[1]} pixels and {len(labels)} "
+                          f"labels; the model takes {self.layers[path][0][0].shape[1]} inputs")
+        logits = self.engines[path].logits(np.ascontiguousarray(images))
+        torch_class, ort_class = (np.argmax(logits[k], axis=1) for k in ("pytorch-eager", "onnxruntime"))
+        differ = int((torch_class != ort_class).sum())
+        self.accuracy[path] = (float((torch_class == labels).mean()), len(labels))
+        return [{"engine": "onnxruntime classes", "budget_ratio": differ / ARGMAX_TIES,
+                 "detail": f"PyTorch and ONNX Runtime predict other classes for {differ} of {len(labels)} test images"
+                           f" (at most {ARGMAX_TIES} may differ)"}]
 
     def time_one(self, a, path, threads, batch):
         """Warms up and times both engines (and, with controls, their A/A twins and the slowed

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -96,129 +97,132 @@ def baselines(threads):
 
 # --- Rows -----------------------------------------------------------------------------------------
 
-
-def identity(widths, batch):
-    """The op and shape of a row of `kernelab infer`: see its report module."""
-    return "infer", [batch, *widths]
+PEERS = ("pytorch-eager", "onnxruntime")
+LIBRARY = {"pytorch-eager": f"PyTorch {torch.__version__}", "onnxruntime": f"ONNX Runtime {ort.__version__}"}
 
 
-def record(op, shape, device, variant, threads, row, flops, bytes_, note):
-    """One peer row, every key of kernelab's record present."""
+def record(widths, batch, params, device, threads, row, note):
+    """One peer row keyed as `kernelab infer` keys its rows (op `infer`, variant the model spec,
+    shape [batch]), its counts as kernelab's: flops `2·multiply-adds·batch`, bytes
+    `4·(parameters + batch·(inputs + classes))`; every key of kernelab's record present."""
     s = np.asarray(row.samples, np.float64)
-    median, p10, p90 = (lib.quantile(s, q) for q in (0.5, 0.1, 0.9))
-    return {"op": op, "backend": "cpu", "device": device, "variant": variant, "baseline": True,
-            "shape": shape, "transpose": None, "threads": threads, "mode": "warm", "status": "ok",
-            "clock": "host", "launches_per_sample": 1, "n": len(s), "samples_s": [float(v) for v in s],
-            "rounds": list(row.rounds), "median_s": median, "p10_s": p10, "p90_s": p90,
-            "host_median_s": median, "noisy": p90 / p10 > NOISY_SPREAD, "flops": flops, "bytes": bytes_,
-            "gflops": flops / median / 1e9, "gbps": bytes_ / median / 1e9, "ceiling": None, "roofline": None,
-            "suspect": False, "of_vendor": None, "vendor": None, "max_rel_err": None, "budget_ratio": None,
-            "ok": True, "note": note}
+    median, p10, p90, p99 = (lib.quantile(s, q) for q in (0.5, 0.1, 0.9, 0.99))
+    flops = 2.0 * batch * sum(a * b for a, b in zip(widths, widths[1:]))
+    bytes_ = 4.0 * (params + batch * (widths[0] + widths[-1]))
+    return {"op": "infer", "backend": "cpu", "device": device, "variant": "-".join(map(str, widths)),
+            "baseline": True, "shape": [batch], "transpose": None, "threads": threads, "mode": "warm",
+            "status": "ok", "clock": "host", "launches_per_sample": 1, "n": len(s),
+            "samples_s": [float(v) for v in s], "rounds": list(row.rounds), "median_s": median, "p10_s": p10,
+            "p90_s": p90, "p99_s": p99, "host_median_s": median, "noisy": p90 / p10 > NOISY_SPREAD, "flops": flops,
+            "bytes": bytes_, "gflops": flops / median / 1e9, "gbps": bytes_ / median / 1e9, "ceiling": None,
+            "roofline": None, "suspect": False, "of_vendor": None, "vendor": None, "max_rel_err": None,
+            "budget_ratio": None, "ok": True, "note": note}
 
 
-def peer_records(peers, device):
+def peer_records(peers, engine, device):
+    """`engine`'s rows (see [`record`]), their note naming the engine and its checks."""
     out = []
     for (path, variant, threads, batch), row in sorted(peers.rows.items()):
-        if variant.endswith(lib.AA) or variant.endswith(lib.SLOWED):
+        if variant != engine:
             continue
-        widths = lib.widths_of(peers.layers[path])
-        macs = sum(a * b for a, b in zip(widths, widths[1:]))
-        params = sum(w.size + b.size for w, b in peers.layers[path])
-        op, shape = identity(widths, batch)
-        check = peers.errors.get(path, {}).get(variant, {})
-        p99 = lib.quantile(row.samples, 0.99)
-        median = lib.quantile(row.samples, 0.5)
-        note = (f"p99 {p99 * 1e6:.2f} us, {batch / median:.4g} images/s; logits within "
-                f"{check.get('budget_ratio', math.nan):.2g} of their f64 error bound")
-        rec = record(op, shape, device, variant, threads, row, 2.0 * batch * macs,
-                     4.0 * (params + batch * (widths[0] + widths[-1])), note)
+        layers = peers.layers[path]
+        check = peers.errors.get(path, {}).get(engine, {})
+        note = f"{engine} ({LIBRARY[engine]}); logits at {check.get('budget_ratio', math.nan):.2g} of their f64 bound"
+        if path in peers.accuracy:
+            note += f"; test accuracy {100 * peers.accuracy[path][0]:.2f}% on {peers.accuracy[path][1]} images"
+        params = sum(w.size + b.size for w, b in layers)
+        rec = record(lib.widths_of(layers), batch, params, device, threads, row, note)
         rec["budget_ratio"] = check.get("budget_ratio")
         out.append(rec)
     return out
 
 
+def row_key(r):
+    return json.dumps([r[k] for k in ("op", "backend", "device", "variant", "shape", "transpose", "threads", "mode")])
+
+
 def merge_kernelab(reports):
-    """kernelab's rows from every block as one row each: samples joined, rounds continued."""
+    """kernelab's reports from every block as one: each row's samples joined in the order taken,
+    one round a sample (kernelab times its rows one after another), quantiles and rates redone."""
     if not reports:
-        return None, []
-    merged, offset = {}, 0
+        return None
+    merged = {}
     for report in reports:
-        top = 0
         for r in report["records"]:
-            key = json.dumps([r[k] for k in ("op", "backend", "device", "variant", "shape", "transpose", "threads",
-                                             "mode")])
-            rounds = r.get("rounds") or list(range(len(r["samples_s"])))
-            top = max([top, *[x + 1 for x in rounds]])
-            if key not in merged:
-                merged[key] = dict(r, samples_s=[], rounds=[])
-            merged[key]["samples_s"] += r["samples_s"]
-            merged[key]["rounds"] += [x + offset for x in rounds]
-        offset += top
-    rows = []
+            merged.setdefault(row_key(r), dict(r, samples_s=[], rounds=[]))["samples_s"] += r["samples_s"]
     for r in merged.values():
         if r["samples_s"]:
             s = np.asarray(r["samples_s"])
-            r["n"] = len(s)
-            r["median_s"], r["p10_s"], r["p90_s"] = (lib.quantile(s, q) for q in (0.5, 0.1, 0.9))
+            r["n"], r["rounds"] = len(s), list(range(len(s)))
+            r["median_s"], r["p10_s"], r["p90_s"], r["p99_s"] = (lib.quantile(s, q) for q in (0.5, 0.1, 0.9, 0.99))
+            r["host_median_s"] = r["median_s"]
             r["noisy"] = r["p90_s"] / r["p10_s"] > NOISY_SPREAD
-            if r.get("flops"):
-                r["gflops"] = r["flops"] / r["median_s"] / 1e9
-            if r.get("bytes"):
-                r["gbps"] = r["bytes"] / r["median_s"] / 1e9
-        rows.append(r)
-    return reports[0], rows
+            for rate, amount in (("gflops", "flops"), ("gbps", "bytes")):
+                if r.get(amount):
+                    r[rate] = r[amount] / r["median_s"] / 1e9
+    first = reports[0]
+    more = f"(and {len(reports) - 1} more runs, rows joined by scripts/infer_peers.py)"
+    return dict(first, records=list(merged.values()), command=first["command"] + [more])
 
 
 def of_peers(records):
-    """Each kernelab row's speed as a fraction of the fastest peer of the same work, threads and
-    mode (`peer median / median`), as kernelab's `of_vendor`."""
+    """Each kernelab row of the combined report as a fraction of the fastest peer of the same
+    model, batch, threads and mode (`peer median / median`), as kernelab's `of_vendor`."""
+    model = lambda r: r["variant"].split(" ")[0]  # noqa: E731
+    same_work = ("op", "backend", "device", "shape", "threads", "mode")
     peers = [r for r in records if r["baseline"] and r["status"] == "ok"]
     for r in records:
         if r["status"] != "ok" or r["baseline"]:
             continue
-        same = [p for p in peers if all(p[k] == r[k] for k in ("op", "backend", "device", "shape", "threads",
-                                                               "mode"))]
+        same = [p for p in peers if all(p[k] == r[k] for k in same_work) and model(p) == model(r)]
         if same:
             fastest = min(same, key=lambda p: p["median_s"])
             r["of_vendor"], r["vendor"] = fastest["median_s"] / r["median_s"], fastest["variant"]
 
 
-def build_report(a, argv, peers, kernelab_reports, started):
-    first, kernelab_rows = merge_kernelab(kernelab_reports)
-    device = kernelab_rows[0]["device"] if kernelab_rows else cpu_model()
-    records = kernelab_rows + peer_records(peers, device)
-    of_peers(records)
-    report = {
+def build_reports(a, argv, peers, kernelab_reports, started):
+    """{name: report}: each peer's, kernelab's (with --kernelab) and the combined one."""
+    own = merge_kernelab(kernelab_reports)
+    device = next((r["device"] for r in own["records"] if r["backend"] == "cpu"), None) if own else None
+    device = device or cpu_model()
+    common = {
         "schema_version": 1,
         "command": ["scripts/infer_peers.py", *argv],
         "settings": {"warmup": a.warmup, "repeat": a.calls, "min_runs": lib.MIN_SAMPLES, "budget_s": a.budget,
                      "cold": False, "threads": max(a.threads), "batch_below_s": 0.0, "batch_target_s": 0.0,
-                     "noisy_spread": NOISY_SPREAD, "variants": "pytorch-eager,onnxruntime", "round_seed": a.seed},
-        "machine": first["machine"] if first else machine(started),
-        "devices": first["devices"] if first else [cpu_device()],
-        "baselines": (first["baselines"] if first else []) + baselines(a.threads),
-        "records": records,
+                     "noisy_spread": NOISY_SPREAD, "variants": "infer", "round_seed": a.seed},
+        "machine": own["machine"] if own else machine(started),
+        "devices": [d for d in own["devices"] if d["backend"] == "cpu"] if own else [cpu_device()],
         "peer_controls": peers.controls(),
         "peer_checks": [dict(c, checkpoint=p) for p, checks in peers.errors.items() for c in checks.values()],
         "peers": {"python": platform.python_version(), "torch": torch.__version__, "onnxruntime": ort.__version__,
                   "numpy": np.__version__, "cpu": cpu_model(), "threads": a.threads, "batches": a.batch,
                   "blocks": a.blocks, "kernelab": a.kernelab, "seconds": time.time() - started, "note": NOTE},
     }
-    return report
+    reports = {}
+    for engine in PEERS:
+        mine = [b for b in baselines(a.threads) if b["variant"] == engine]
+        reports[engine] = dict(common, baselines=mine, records=peer_records(peers, engine, device))
+    combined = []
+    for name, report in ([("kernelab", own)] if own else []) + [(e, reports[e]) for e in PEERS]:
+        combined += [dict(r, variant=f"{r['variant']} {name}") for r in report["records"] if r["backend"] == "cpu"]
+    of_peers(combined)
+    reports["combined"] = dict(common, baselines=baselines(a.threads), records=combined)
+    if own:
+        reports["kernelab"] = own
+    return reports
 
 
-def write_report(report, path):
-    text = json.dumps(finite(report), indent=1, allow_nan=False, default=float)
-    if path is None:
-        return
-    if path == "-":
-        sys.stdout.write(text + "\n")
-        return
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text + "\n")
-    os.replace(tmp, path)
-    print(f"wrote {path}", file=sys.stderr)
+def write_reports(reports, folder):
+    """Each report as `folder/NAME.json`, written atomically."""
+    os.makedirs(folder, exist_ok=True)
+    for name, report in reports.items():
+        path = os.path.join(folder, f"{name}.json")
+        tmp = f"{path}.tmp{os.getpid()}"
+        with open(tmp, "w") as f:
+            f.write(json.dumps(finite(report), indent=1, allow_nan=False) + "\n")
+        os.replace(tmp, path)
+        print(f"wrote {path}", file=sys.stderr)
 
 
 def finite(value):
@@ -240,24 +244,20 @@ def micros(seconds):
 
 
 def summary_lines(report):
-    """One line per (model and batch, threads): p50 and p99 per call and images/s of each variant,
-    then each peer's p50 ÷ kernelab's (above 1: kernelab is faster)."""
+    """One line per (model, threads, batch) of the combined report: p50 and p99 per call and
+    images/s of each engine, then each peer's p50 ÷ kernelab's (above 1: kernelab is faster)."""
     groups = {}
     for r in report["records"]:
         if r["status"] == "ok":
-            groups.setdefault((r["op"], tuple(r["shape"]), r["threads"]), {})[r["variant"]] = r
-    lines = ["op shape threads: variant p50/p99 us images/s, …; peer p50 / kernelab p50"]
-    for (op, shape, threads), rows in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1][1:], g[0][2],
-                                                                          g[0][1][0])):
-        cells = []
-        for variant, r in sorted(rows.items(), key=lambda v: v[1]["baseline"]):
-            p99 = lib.quantile(r["samples_s"], 0.99)
-            cells.append(f"{variant} {micros(r['median_s'])}/{micros(p99)} {shape[0] / r['median_s']:.4g}")
-        own = [r for r in rows.values() if not r["baseline"]]
-        ratios = [f"{v}/{o['variant']} {r['median_s'] / o['median_s']:.2f}x"
-                  for o in own for v, r in rows.items() if r["baseline"]]
-        lines.append(f"{op} {'x'.join(map(str, shape))} {threads}t: {', '.join(cells)}"
-                     + (f"; {', '.join(ratios)}" if ratios else ""))
+            model, engine = r["variant"].split(" ", 1)
+            groups.setdefault((model, r["threads"], r["shape"][0]), {})[engine] = r
+    lines = ["model threads batch: engine p50/p99 us images/s, …; peer p50 ÷ kernelab p50"]
+    for (model, threads, batch), rows in sorted(groups.items()):
+        cells = [f"{e} {micros(r['median_s'])}/{micros(r.get('p99_s'))} {batch / r['median_s']:.4g}"
+                 for e, r in rows.items()]
+        ratios = [f"{e} {r['median_s'] / rows['kernelab']['median_s']:.2f}x"
+                  for e, r in rows.items() if "kernelab" in rows and e != "kernelab"]
+        lines.append(f"{model} {threads}t batch {batch}: {', '.join(cells)}" + (f"; {', '.join(ratios)}" if ratios else ""))
     return lines
 
 
@@ -279,9 +279,40 @@ def print_summary(report):
 # --- kernelab in the same run ---------------------------------------------------------------------
 
 
-def run_kernelab(a, path, workdir):
-    raise lib.Refused("--kernelab: `kernelab infer` is not wired in yet")
+def kernelab_infer(binary, args, workdir, name):
+    """Runs `kernelab infer ARGS --json FILE` and returns the report; refused with its stderr."""
+    out = os.path.join(workdir, name)
+    run = subprocess.run([binary, "infer", *args, "--json", out], capture_output=True, text=True)
+    if run.returncode != 0:
+        raise lib.Refused(f"{binary} infer {' '.join(args)} exited with {run.returncode}: {run.stderr.strip()[-800:]}")
+    with open(out) as f:
+        return json.load(f)
 
 
-def kernelab_check(binary, path, layers, x, workdir):
-    raise lib.Refused("--kernelab: `kernelab infer` is not wired in yet")
+def run_kernelab(a, path, threads, workdir):
+    """One block of kernelab: every batch size of one model on `threads` CPU threads."""
+    args = ["--checkpoint", path, "--backend", "cpu", "--threads", str(threads), "--batch",
+            ",".join(map(str, a.batch)), "--warmup", str(a.warmup), "--calls", str(max(a.calls, 20)),
+            "--budget", str(a.budget), "--seed", str(a.seed)]
+    if a.data:
+        args += ["--data", a.data]
+    return kernelab_infer(a.kernelab, args, workdir, f"kernelab-{time.time_ns()}.json")
+
+
+def kernelab_accuracy_check(a, path, torch_accuracy, workdir):
+    """kernelab's test accuracy (from its row's note) against PyTorch's on the same images: they
+    may differ by `lib.ARGMAX_TIES` images at most."""
+    args = ["--checkpoint", path, "--backend", "cpu", "--threads", "1", "--batch", "1", "--warmup", "1",
+            "--calls", "20", "--budget", "0.01", "--data", a.data]
+    report = kernelab_infer(a.kernelab, args, workdir, "kernelab-check.json")
+    note = report["records"][0].get("note") or ""
+    found = re.search(r"test accuracy ([0-9.]+)% on ([0-9]+) images", note)
+    if not found:
+        raise lib.Refused(f"kernelab infer reported no test accuracy to check (its note: {note!r})")
+    acc, n = float(found.group(1)) / 100.0, int(found.group(2))
+    torch_acc, torch_n = torch_accuracy
+    # kernelab prints the accuracy to 0.01%, so up to half an image in 10000 is its rounding.
+    differ = max(abs(acc - torch_acc) * n - 0.5e-4 * n, 0.0) if n == torch_n else math.inf
+    return {"engine": "kernelab classes", "budget_ratio": differ / lib.ARGMAX_TIES,
+            "detail": f"kernelab's test accuracy {100 * acc:.2f}% on {n} images, PyTorch's {100 * torch_acc:.2f}% on "
+                      f"{torch_n} (at most {lib.ARGMAX_TIES} images may differ)"}
