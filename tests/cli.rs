@@ -260,11 +260,10 @@ fn distill_reports_teacher_student_and_distilled() {
         "--data",
         data.to_str().unwrap(),
     ]);
-    let runs: Vec<(String, u64)> = stdout
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .map(|v| (v["model"].as_str().unwrap().to_string(), v["seed"].as_u64().unwrap()))
-        .collect();
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let (payoff, epochs): (Vec<_>, Vec<_>) = lines.iter().partition(|v| v["model"] == "payoff");
+    let runs: Vec<(String, u64)> =
+        epochs.iter().map(|v| (v["model"].as_str().unwrap().to_string(), v["seed"].as_u64().unwrap())).collect();
     let expected: Vec<(String, u64)> =
         [("teacher", 5), ("teacher", 5), ("student", 5), ("student", 5), ("distilled", 5), ("distilled", 5)]
             .into_iter()
@@ -274,6 +273,33 @@ fn distill_reports_teacher_student_and_distilled() {
     assert_eq!(runs, expected);
     assert!(stderr.contains("distilled") && stderr.contains("test accuracy"), "{stderr}");
     assert!(stderr.contains("2 seeds, mean ± sd") && stderr.contains("distilled − label-only"), "{stderr}");
+    assert_payoff(&payoff, &epochs, &stderr);
+}
+
+/// The payoff table's rows (JSON lines after the epochs): the teacher's and each student's size
+/// and work, worked out from their widths, their accuracy from the last epoch of each run (the
+/// teacher's one value; the students' mean and spread over the seeds), and positive timings.
+fn assert_payoff(payoff: &[&serde_json::Value], epochs: &[&serde_json::Value], stderr: &str) {
+    let last_acc = |run: &str| -> Vec<f64> {
+        let of_run: Vec<&&serde_json::Value> = epochs.iter().filter(|v| v["model"] == run).collect();
+        of_run.chunks(2).map(|seed| 100.0 * seed[1]["test_acc"].as_f64().unwrap()).collect()
+    };
+    // 4-16-3: 16·(4+1) + 3·(16+1) = 131 parameters, 4·16 + 16·3 = 112 multiply-adds; 4-4-3: 35, 28.
+    let expected = [("teacher", "4-16-3", 131, 112), ("student", "4-4-3", 35, 28), ("distilled", "4-4-3", 35, 28)];
+    assert_eq!(payoff.len(), 3, "{payoff:?}");
+    for (row, (run, spec, parameters, macs)) in payoff.iter().zip(expected) {
+        assert_eq!((row["run"].as_str(), row["spec"].as_str()), (Some(run), Some(spec)), "{row}");
+        assert_eq!((row["parameters"].as_u64(), row["multiply_adds"].as_u64()), (Some(parameters), Some(macs)));
+        let accs = last_acc(run);
+        let mean = accs.iter().sum::<f64>() / accs.len() as f64;
+        assert_eq!(row["seeds"].as_u64(), Some(accs.len() as u64), "{row}");
+        assert!((row["test_acc_mean"].as_f64().unwrap() - mean).abs() < 1e-9, "{row} vs {accs:?}");
+        assert_eq!(row["test_acc_sd"].is_null(), run == "teacher", "{row}");
+        let per_mmac = row["acc_per_mmac"].as_f64().unwrap();
+        assert!((per_mmac - mean / (macs as f64 / 1e6)).abs() < 1e-6 * per_mmac, "{row}");
+        assert!(row["batch1_p50_s"].as_f64().unwrap() > 0.0 && row["batch256_images_per_s"].as_f64().unwrap() > 0.0);
+    }
+    assert!(stderr.contains("payoff on cpu") && stderr.contains("label-only student"), "{stderr}");
 }
 
 /// The α = 0 control through the binary, on real data with the default models: the distilled

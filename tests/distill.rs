@@ -79,6 +79,37 @@ fn alpha_zero_is_label_only(devices: &[Device], split: &[f64]) {
         assert_ne!(pair.label_only.parameters, pair.distilled.parameters, "seed {}: alpha 0.5", pair.seed);
     }
     assert_eq!(control.teacher, half.teacher, "one teacher, trained the same way both times");
+    assert_payoff(&devices[0], &half);
+}
+
+/// The payoff table `kernelab distill` ends with, from this run: each model's size and work from
+/// its widths, its accuracy as the run ended it (mean over the seeds), and the accuracy per
+/// million multiply-adds, where a student of half the teacher's work is ahead unless it is half
+/// as accurate.
+fn assert_payoff(device: &Device, run: &Recorder) {
+    use kernelab::cli::payoff::{Entry, measure, timing};
+    let (teacher, student) = (Mlp::new("784-64-10", 0, device).unwrap(), Mlp::new("784-32-10", 0, device).unwrap());
+    let teacher_acc = run.teacher_acc.unwrap();
+    let accs = |f: fn(&common::students::Pair) -> f64| run.pairs.iter().map(f).collect::<Vec<f64>>();
+    let entries = [
+        Entry { run: "teacher", model: &teacher, accuracies: vec![teacher_acc] },
+        Entry { run: "student", model: &student, accuracies: accs(|p| p.label_only.accuracy()) },
+        Entry { run: "distilled", model: &student, accuracies: accs(|p| p.distilled.accuracy()) },
+    ];
+    let rows = measure(&entries, &timing()).unwrap();
+    // 784-64-10: 64·785 + 10·65 = 50890 parameters, 784·64 + 64·10 = 50816 multiply-adds;
+    // 784-32-10: 32·785 + 10·33 = 25450 and 784·32 + 32·10 = 25408.
+    let sizes: Vec<(usize, u64)> = rows.iter().map(|r| (r.parameters, r.multiply_adds)).collect();
+    assert_eq!(sizes, [(50890, 50816), (25450, 25408), (25450, 25408)]);
+    for (row, entry) in rows.iter().zip(&entries) {
+        let mean = entry.accuracies.iter().sum::<f64>() / entry.accuracies.len() as f64;
+        assert!((row.test_acc_mean - mean).abs() < 1e-9, "{row:?}");
+        assert_eq!(row.test_acc_sd.is_some(), entry.accuracies.len() > 1, "{row:?}");
+        assert!((row.acc_per_mmac - mean / (row.multiply_adds as f64 / 1e6)).abs() < 1e-9, "{row:?}");
+        assert!(row.batch1_p50_s > 0.0 && row.batch256_images_per_s > 0.0, "{row:?}");
+    }
+    assert!(rows[2].test_acc_mean > 0.5 * teacher_acc, "{rows:?}");
+    assert!(rows[2].acc_per_mmac > rows[0].acc_per_mmac, "the distilled student buys more per multiply-add: {rows:?}");
 }
 
 #[test]

@@ -43,12 +43,15 @@ pub struct Pair {
 #[derive(Default)]
 pub struct Recorder {
     pub teacher: Option<Vec<u32>>,
+    /// The teacher's last test accuracy in percent, when it was trained.
+    pub teacher_acc: Option<f64>,
     pub pairs: Vec<Pair>,
 }
 
 impl Observer for Recorder {
-    fn teacher(&mut self, teacher: &Frozen, _logs: Option<&[EpochLog]>) -> kernelab::Result<()> {
+    fn teacher(&mut self, teacher: &Frozen, logs: Option<&[EpochLog]>) -> kernelab::Result<()> {
         self.teacher = Some(bits(teacher.model()));
+        self.teacher_acc = logs.and_then(|l| l.last()).map(|l| 100.0 * l.test_acc);
         Ok(())
     }
 

@@ -75,6 +75,11 @@ pub struct Record {
     pub p10_s: f64,
     #[serde(deserialize_with = "nan_if_null")]
     pub p90_s: f64,
+    /// The 99th percentile of the samples, in rows whose every sample is one call (`kernelab
+    /// infer`: the latency that one call in a hundred exceeds); absent from `bench` rows, whose
+    /// samples may each be a batch of launches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_s: Option<f64>,
     /// The host wall-clock median per launch, always measured (equal in kind to `median_s` when
     /// the clock is `host`).
     #[serde(deserialize_with = "nan_if_null", default = "nan")]
@@ -146,6 +151,7 @@ impl Record {
             median_s: f64::NAN,
             p10_s: f64::NAN,
             p90_s: f64::NAN,
+            p99_s: None,
             host_median_s: f64::NAN,
             noisy: false,
             flops: f64::NAN,
@@ -424,6 +430,7 @@ pub(crate) mod tests {
             median_s,
             p10_s: median_s,
             p90_s: median_s,
+            p99_s: None,
             host_median_s: median_s,
             noisy: false,
             flops: 1.0,

@@ -6,10 +6,12 @@ mod bench;
 mod check;
 mod compare;
 mod devices;
+pub mod infer;
 mod isolate;
 mod kernels;
 mod list;
 mod out;
+pub mod payoff;
 mod plot;
 mod profile;
 pub mod sweep;
@@ -31,6 +33,7 @@ use clap::{Parser, Subcommand};
   kernelab compare base.json new.json --threshold 5%
   kernelab plot sweep.json --kind sweep --out sweep.svg
   kernelab train --epochs 1 --profile
+  kernelab infer --checkpoint student.safetensors --batch 1,256
   kernelab list"
 )]
 struct Cli {
@@ -50,6 +53,9 @@ enum Command {
     Train(train::TrainArgs),
     /// Train a teacher, then a student on labels alone and a student distilled from the teacher.
     Distill(train::DistillArgs),
+    /// Time a model's forward pass (a checkpoint or a spec) on every backend and batch size:
+    /// latency p50/p99, images/s, GFLOP/s, and the test accuracy.
+    Infer(infer::InferArgs),
     /// Compare two benchmark reports row by row: ratio, its interval between runs, verdict.
     Compare(compare::CompareArgs),
     /// Plot a benchmark report as SVG: the roofline, or a sweep over sizes.
@@ -101,6 +107,7 @@ pub fn main() -> ExitCode {
         Command::Check(a) => check::run(a),
         Command::Train(a) => train::train(a).map(|()| 0),
         Command::Distill(a) => train::distill(a).map(|()| 0),
+        Command::Infer(a) => infer::run(a),
         Command::Plot(a) => plot::run(a).map(|()| 0),
         Command::List => list::run().map(|()| 0),
         Command::Compare(a) => match compare::run(a) {

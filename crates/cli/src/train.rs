@@ -170,7 +170,11 @@ impl Logger {
     }
 
     fn log(&mut self, log: &EpochLog) {
-        let line = serde_json::to_string(log).unwrap_or_default();
+        self.line(&serde_json::to_string(log).unwrap_or_default());
+    }
+
+    /// One JSON line to stdout and to `--json`.
+    fn line(&mut self, line: &str) {
         outln!("{line}");
         if let Some(file) = &mut self.0 {
             // A log line that cannot be written must not stop training; say so once per line.
@@ -191,6 +195,10 @@ struct Reporter<'a> {
     /// Where a given teacher was loaded from, and where to save the teacher.
     teacher_from: Option<&'a Path>,
     save_teacher: Option<&'a Path>,
+    /// What the payoff table needs: the teacher and its test accuracy (percent), and the first
+    /// seed's students (every seed's students have the same cost).
+    teacher: Option<(Frozen, f64)>,
+    students: Option<(Mlp, Mlp)>,
 }
 
 impl Observer for Reporter<'_> {
@@ -207,15 +215,20 @@ impl Observer for Reporter<'_> {
     }
 
     fn teacher(&mut self, teacher: &Frozen, logs: Option<&[EpochLog]>) -> Result<()> {
-        match (logs, self.teacher_from) {
-            (Some(logs), _) => summary("teacher", teacher.model(), logs),
+        let accuracy = match (logs, self.teacher_from) {
+            (Some(logs), _) => {
+                summary("teacher", teacher.model(), logs);
+                logs.last().map_or(f64::NAN, |l| 100.0 * l.test_acc)
+            }
             (None, from) => {
                 let (loss, acc) = kernelab_nn::evaluate(teacher.model(), &self.data.test, 1000)?;
                 let from = from.map_or(String::new(), |p| format!(" loaded from {}", p.display()));
                 let spec = teacher.model().spec();
                 eprintln!("teacher    {spec:<16}{from}: test loss {loss:.4}, accuracy {:.2}%", 100.0 * acc);
+                100.0 * acc
             }
-        }
+        };
+        self.teacher = Some((teacher.clone(), accuracy));
         if let Some(path) = self.save_teacher {
             teacher.model().save(path)?;
         }
@@ -226,6 +239,9 @@ impl Observer for Reporter<'_> {
         eprintln!("seed {}:", s.seed);
         summary("student", &s.label_only, &s.label_only_logs);
         summary("distilled", &s.distilled, &s.distilled_logs);
+        if self.students.is_none() {
+            self.students = Some((s.label_only.deep_copy()?, s.distilled.deep_copy()?));
+        }
         Ok(())
     }
 }
@@ -370,8 +386,16 @@ pub fn train(a: &TrainArgs) -> Result<()> {
     let comm = world::start(a.common.distributed)?;
     let comm = comm.as_ref();
     let (devices, data, logger) = setup(&a.common, &widths, comm)?;
-    let mut reporter =
-        Reporter { logger, common: &a.common, devices: &devices, data: &data, teacher_from: None, save_teacher: None };
+    let mut reporter = Reporter {
+        logger,
+        common: &a.common,
+        devices: &devices,
+        data: &data,
+        teacher_from: None,
+        save_teacher: None,
+        teacher: None,
+        students: None,
+    };
     let plan = plan(&a.common, &devices, comm);
     let (model, logs) = kernelab_nn::learner::train(&plan, &data, &a.model, a.common.seed, &mut reporter)?;
     if !plan.leads() {
@@ -421,11 +445,34 @@ pub fn distill(a: &DistillArgs) -> Result<()> {
         data: &data,
         teacher_from: a.teacher_checkpoint.as_deref(),
         save_teacher: a.save_teacher.as_deref(),
+        teacher: None,
+        students: None,
     };
     let plan = plan(&a.common, &devices, comm);
     let finals = kernelab_nn::distill::distill(&plan, &data, &d, &mut reporter)?;
     if plan.leads() {
         eprintln!("{}", distill_verdict(&finals, a.temperature, a.alpha));
+        payoff(&mut reporter, &finals)?;
+    }
+    Ok(())
+}
+
+/// The payoff table (see [`crate::payoff`]) on stderr, and its rows as JSON lines on stdout and
+/// in `--json`.
+fn payoff(reporter: &mut Reporter, finals: &[Finals]) -> Result<()> {
+    let (Some((teacher, teacher_acc)), Some((label_only, distilled))) = (&reporter.teacher, &reporter.students) else {
+        return Ok(());
+    };
+    use crate::payoff::{Entry, measure, render, timing};
+    let entries = [
+        Entry { run: "teacher", model: teacher.model(), accuracies: vec![*teacher_acc] },
+        Entry { run: "student", model: label_only, accuracies: finals.iter().map(|f| f.label_only).collect() },
+        Entry { run: "distilled", model: distilled, accuracies: finals.iter().map(|f| f.distilled).collect() },
+    ];
+    let rows = measure(&entries, &timing())?;
+    eprintln!("{}", render(&rows));
+    for row in &rows {
+        reporter.logger.line(&serde_json::to_string(row).unwrap_or_default());
     }
     Ok(())
 }

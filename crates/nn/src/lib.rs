@@ -2,8 +2,8 @@
 //! [`Adam`] and [`Sgd`], MNIST-format [`data`], the training loop ([`fit`]) with validation and
 //! JSON logs, safetensors [`checkpoint`]s, knowledge distillation ([`Objective::Distill`] from a
 //! [`Frozen`] teacher, run as an experiment with its control by [`distill::distill`]),
-//! data-parallel training across devices ([`DataParallel`]) and processes ([`world`]), and the
-//! choice between them ([`learner`]).
+//! data-parallel training across devices ([`DataParallel`]) and processes ([`world`]), the
+//! choice between them ([`learner`]), and the forward-only inference path ([`Inference`]).
 
 pub mod checkpoint;
 pub mod data;
@@ -13,6 +13,7 @@ pub mod distributed;
 mod fnv;
 mod frozen;
 pub mod idx;
+pub mod infer;
 pub mod learner;
 mod linear;
 pub mod optim;
@@ -23,6 +24,7 @@ pub mod world;
 
 pub use data::{Data, Dataset, FASHION_MNIST_DIR, Split};
 pub use frozen::Frozen;
+pub use infer::Inference;
 pub use learner::{Observer, Plan, Run};
 pub use linear::{Linear, Mlp, parse_spec};
 pub use optim::{Adam, Optimizer, Sgd};

@@ -191,7 +191,7 @@ pub fn evaluate(model: &Mlp, data: &Dataset, batch: usize) -> Result<(f64, f64)>
 
 /// The index of the largest value; none for a row holding NaN (it predicts nothing, so it is never
 /// counted as correct).
-fn argmax(row: &[f32]) -> Option<usize> {
+pub(crate) fn argmax(row: &[f32]) -> Option<usize> {
     if row.iter().any(|v| v.is_nan()) {
         return None;
     }

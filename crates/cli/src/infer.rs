@@ -1,0 +1,455 @@
+//! `kernelab infer`: the latency and throughput of a model's forward pass (no tape, fused
+//! bias+ReLU, the device's own matmul choice: [`kernelab_nn::infer`]) on every backend and batch
+//! size, and its test-set accuracy.
+//!
+//! # The report
+//!
+//! `--json` writes a `kernelab bench` report ([`Report`], the same schema version), so that
+//! `kernelab compare` and `kernelab plot` read it as they read a benchmark. One record per backend,
+//! model and batch size, with:
+//!
+//! - `op`: `"infer"`; `variant`: the model spec (`"784-128-10"`); `shape`: `[batch]`;
+//!   `transpose`: `null`; `mode`: `"warm"`; `baseline`: `false` (a peer's row, e.g. PyTorch's, is
+//!   `true`);
+//! - `backend`, `device` (the device's own name, as `kernelab devices` shows it) and `threads`
+//!   (the CPU pool's size; `null` on a GPU), as in a bench row;
+//! - `clock`: `"host"`, `launches_per_sample`: 1: each sample in `samples_s` is one call's wall
+//!   time in seconds — copy the batch to the device, every layer, copy the logits back (which
+//!   waits for the device) — in the order taken, after untimed warm-up calls; `n` of them;
+//! - `median_s` (p50), `p10_s`, `p90_s`, `p99_s` of those samples, `host_median_s` = `median_s`;
+//! - `flops`: `2 × multiply-adds per image × batch` (the matmuls only); `bytes`: the least
+//!   traffic of one call, `4 × (parameters + batch × (inputs + classes))`; `gflops`, `gbps`,
+//!   `ceiling` and `roofline` as in bench (the working set is `bytes`);
+//! - `ok`: `true`, `status`: `"ok"`, `max_rel_err` and `budget_ratio`: `null` (a call is not
+//!   checked against an f64 reference here; the test suite holds the path to the training
+//!   forward's logits bit for bit);
+//! - `note`: the matmul variant (and, on the CPU, the path each layer's product takes), and the
+//!   test accuracy when the run had data (`test accuracy 84.93% on 10000 images of DIR`).
+//!
+//! Images per second is `batch / median_s`. Rows pair in `kernelab compare` by op, backend,
+//! device, variant, shape, threads and mode, so a peer's report whose rows carry those of
+//! kernelab's rows compares with it row by row.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use kernelab_bench::record::{Record, Report, Settings, Status};
+use kernelab_bench::table::{self, format_time};
+use kernelab_bench::timing::Samples;
+use kernelab_nn::infer::{check_batch, multiply_adds};
+use kernelab_nn::{Dataset, Inference, Mlp, Split};
+use kernelab_tensor::{BackendKind, Error, Op, Result};
+
+use crate::out::outln;
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  kernelab infer --checkpoint student.safetensors --batch 1,256
+  kernelab infer --model 784-512-256-10 --backend cpu --threads 1 --json teacher.json
+  kernelab compare pytorch.json kernelab.json          rows pair by backend, model and batch")]
+pub struct InferArgs {
+    /// A checkpoint to time (kernelab's safetensors, or PyTorch's `nn.Sequential` of Linear and
+    /// ReLU saved with safetensors).
+    #[arg(long, conflicts_with = "model")]
+    checkpoint: Option<PathBuf>,
+    /// A model spec with random weights (PyTorch's initialization, from --seed), when no
+    /// --checkpoint is given.
+    #[arg(long, default_value = "784-128-10")]
+    model: String,
+    /// Seeds the random weights and the timed images.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Backends, comma-separated (cpu, wgpu, cuda). Default: every available one.
+    #[arg(long, value_delimiter = ',')]
+    backend: Vec<String>,
+    /// GPU adapter: the first whose name contains this (case-insensitive).
+    #[arg(long)]
+    adapter: Option<String>,
+    /// Batch sizes, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,64,256,4096")]
+    batch: Vec<usize>,
+    /// Threads for the CPU's kernels; default and most: one per logical core.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// An MNIST-format folder whose test set (t10k-*) gives the accuracy. Default with
+    /// --checkpoint: Debian's Fashion-MNIST where it is installed; with --model: none.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Untimed calls before timing.
+    #[arg(long, default_value_t = 20)]
+    warmup: usize,
+    /// The most timed calls per row.
+    #[arg(long, default_value_t = 3000)]
+    calls: usize,
+    /// Seconds of timed calls per row, after which a row stops (it still takes 20 calls).
+    #[arg(long, default_value_t = 1.0)]
+    budget: f64,
+    /// Write the report as JSON to this file (`-`: stdout, the table then goes to stderr).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the rows as CSV to this file (`-`: stdout).
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// Write the table as Markdown to this file (`-`: stdout).
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+}
+
+/// The fewest timed calls of a row, whatever the budget.
+const MIN_CALLS: usize = 20;
+
+/// How each row is timed.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    pub warmup: usize,
+    pub calls: usize,
+    pub budget: Duration,
+}
+
+/// Runs `kernelab infer`.
+pub fn run(a: &InferArgs) -> Result<usize> {
+    crate::bench::set_threads(a.threads)?;
+    check_paths(a)?;
+    let timing = check_timing(a)?;
+    let devices = crate::bench::open_devices(&a.backend, a.adapter.as_deref())?;
+    let model = match &a.checkpoint {
+        Some(path) => Mlp::load(path, &devices[0])?,
+        None => Mlp::new(&a.model, a.seed, &devices[0])?,
+    };
+    let widths = model.widths();
+    if a.batch.is_empty() {
+        return Err(Error::InvalidArgument { op: "infer", why: "--batch needs at least one size, e.g. 1,256".into() });
+    }
+    for &batch in &a.batch {
+        check_batch(&widths, batch)?;
+    }
+    let data = test_set(a, &widths)?;
+    let bar = progress((devices.len() * a.batch.len()) as u64);
+    let mut records = Vec::new();
+    for device in &devices {
+        let copy;
+        let model = if device.same_as(model.device()) {
+            &model
+        } else {
+            copy = model.to(device)?;
+            &copy
+        };
+        let accuracy = match &data {
+            Some((dir, set)) => Some((Inference::new(model).accuracy(set, 1000)?, set.len(), dir.clone())),
+            None => None,
+        };
+        for &batch in &a.batch {
+            bar.set_message(format!("{} {} batch {batch}", device.kind(), model.spec()));
+            let mut record = time_row(model, batch, a.seed, &timing)?;
+            if let Some((acc, n, dir)) = &accuracy {
+                record.note =
+                    Some(format!("{}; test accuracy {:.2}% on {n} images of {dir}", note(&record), 100.0 * acc));
+            }
+            bar.println(one_line(&record));
+            bar.inc(1);
+            records.push(record);
+        }
+    }
+    bar.finish_and_clear();
+    let report = Report::new(std::env::args().collect(), settings(&timing), &devices, records);
+    write_outputs(a, &report, &model)?;
+    Ok(0)
+}
+
+/// Every output checked writable, none the checkpoint, a data file or another output, before
+/// any work.
+fn check_paths(a: &InferArgs) -> Result<()> {
+    use kernelab_tensor::files::{Kind, Paths};
+    let mut paths = Paths::new();
+    paths.input("--checkpoint", a.checkpoint.as_deref());
+    if let Some(dir) = data_dir(a) {
+        for file in kernelab_nn::data::files(&dir) {
+            paths.input("--data", Some(&file));
+        }
+    }
+    for (flag, path) in [("--json", &a.json), ("--csv", &a.csv), ("--markdown", &a.markdown)] {
+        paths.output(flag, path.as_deref(), Kind::Replaced);
+    }
+    paths.check()
+}
+
+fn check_timing(a: &InferArgs) -> Result<Timing> {
+    if !(a.budget.is_finite() && a.budget > 0.0 && a.budget <= 3600.0) {
+        return Err(Error::InvalidArgument {
+            op: "infer",
+            why: format!("--budget {} must be a number of seconds above 0, at most 3600", a.budget),
+        });
+    }
+    if a.calls < MIN_CALLS || a.calls > 10_000_000 {
+        return Err(Error::InvalidArgument {
+            op: "infer",
+            why: format!("--calls {} must be from {MIN_CALLS} to 10000000", a.calls),
+        });
+    }
+    Ok(Timing { warmup: a.warmup, calls: a.calls, budget: Duration::from_secs_f64(a.budget) })
+}
+
+/// `--data`, else (with a checkpoint) Debian's Fashion-MNIST where it is installed.
+fn data_dir(a: &InferArgs) -> Option<PathBuf> {
+    let default = std::path::Path::new(kernelab_nn::FASHION_MNIST_DIR);
+    match (&a.data, &a.checkpoint) {
+        (Some(dir), _) => Some(dir.clone()),
+        (None, Some(_)) if default.is_dir() => Some(default.to_path_buf()),
+        _ => None,
+    }
+}
+
+/// The test set of the data folder, whose images must have the model's inputs; none without one.
+fn test_set(a: &InferArgs, widths: &[usize]) -> Result<Option<(String, Dataset)>> {
+    let Some(dir) = data_dir(a) else { return Ok(None) };
+    let (inputs, classes) = (widths[0], widths[widths.len() - 1]);
+    let set = Dataset::load(&dir, Split::Test, classes)?;
+    if set.features != inputs {
+        return Err(Error::InvalidArgument {
+            op: "infer",
+            why: format!(
+                "--data {}: its test images are {}×{} = {} pixels, and the model {} takes {inputs} inputs",
+                dir.display(),
+                set.image_rows,
+                set.image_cols,
+                set.features,
+                widths.iter().map(usize::to_string).collect::<Vec<_>>().join("-"),
+            ),
+        });
+    }
+    Ok(Some((dir.display().to_string(), set)))
+}
+
+/// Times `model` at `batch` on its device (see [`time_calls`]) and makes its record.
+pub fn time_row(model: &Mlp, batch: usize, seed: u64, timing: &Timing) -> Result<Record> {
+    let mut inference = Inference::new(model);
+    inference.prepare(batch)?;
+    let images: Vec<f32> = (0..batch * inference.inputs()).map(|i| pixel(seed, i)).collect();
+    let samples = Samples::from_secs(time_calls(&mut inference, &images, timing)?);
+    Ok(record(model, batch, &samples))
+}
+
+/// A pixel value in [0, 1) for image value `i`: a hash of the seed and `i` (splitmix64's
+/// finalizer), in steps of 1/255 as a real image's bytes are.
+fn pixel(seed: u64, i: usize) -> f32 {
+    let mut z = seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    ((z ^ (z >> 31)) % 255) as f32 / 255.0
+}
+
+/// Each call's wall time in seconds, after `warmup` untimed calls (cut short after a quarter of
+/// the budget): calls until `calls` of them, or until the budget is spent with at least
+/// [`MIN_CALLS`].
+pub fn time_calls(inference: &mut Inference, images: &[f32], timing: &Timing) -> Result<Vec<f64>> {
+    let warming = Instant::now();
+    for _ in 0..timing.warmup.max(1) {
+        inference.forward(images)?;
+        if warming.elapsed() > timing.budget / 4 {
+            break;
+        }
+    }
+    let mut samples = Vec::with_capacity(timing.calls);
+    let started = Instant::now();
+    while samples.len() < timing.calls && (samples.len() < MIN_CALLS || started.elapsed() < timing.budget) {
+        let t0 = Instant::now();
+        inference.forward(images)?;
+        samples.push(t0.elapsed().as_secs_f64());
+    }
+    Ok(samples)
+}
+
+/// The record of `model` at `batch` timed as `samples` (see the module header).
+fn record(model: &Mlp, batch: usize, samples: &Samples) -> Record {
+    let device = model.device();
+    let widths = model.widths();
+    let threads = (device.kind() == BackendKind::Cpu).then(kernelab_cpu::threads);
+    let median = samples.median();
+    let flops = 2.0 * multiply_adds(&widths) as f64 * batch as f64;
+    let values = model.parameter_count() + batch * (widths[0] + widths[widths.len() - 1]);
+    let bytes = 4.0 * values as f64;
+    let (gflops, gbps) = (flops / median / 1e9, bytes / median / 1e9);
+    let ceiling = device.roofline().and_then(|r| r.ceiling(threads, bytes, false));
+    let roofline = ceiling.as_ref().map_or(f64::NAN, |c| c.fraction(gflops, gbps));
+    Record {
+        op: "infer".into(),
+        backend: device.kind().name().into(),
+        device: device.info().name,
+        variant: model.spec(),
+        shape: vec![batch],
+        threads,
+        clock: Some("host".into()),
+        launches_per_sample: 1,
+        n: samples.len(),
+        samples_s: samples.taken().to_vec(),
+        median_s: median,
+        p10_s: samples.quantile(0.1),
+        p90_s: samples.quantile(0.9),
+        p99_s: Some(samples.quantile(0.99)),
+        host_median_s: median,
+        noisy: samples.noisy(),
+        flops,
+        bytes,
+        gflops,
+        gbps,
+        ceiling,
+        roofline,
+        suspect: roofline > 1.0,
+        ok: true,
+        ..Record::blank(Status::Ok, Some(path_of(model, batch)))
+    }
+}
+
+/// The matmul variant the forward runs with, and on the CPU the path of each layer's product:
+/// `matmul threaded: direct, direct`.
+fn path_of(model: &Mlp, batch: usize) -> String {
+    let device = model.device();
+    let variant = device.variants(Op::Matmul).first().map_or("?", |v| v.name);
+    if device.kind() != BackendKind::Cpu {
+        return format!("matmul {variant}");
+    }
+    let paths: Vec<&str> = model
+        .layers()
+        .iter()
+        .map(|l| {
+            let g = kernelab_tensor::Gemm::new(batch, l.outputs(), l.inputs()).trans(false, true);
+            if kernelab_cpu::gemm::prefers_direct(&g) { "direct" } else { "packed" }
+        })
+        .collect();
+    format!("matmul {variant}: {}", paths.join(", "))
+}
+
+/// A record's note without the accuracy.
+fn note(r: &Record) -> String {
+    r.note.clone().unwrap_or_default()
+}
+
+fn settings(timing: &Timing) -> Settings {
+    Settings {
+        warmup: timing.warmup,
+        repeat: timing.calls,
+        min_runs: MIN_CALLS,
+        budget_s: timing.budget.as_secs_f64(),
+        cold: false,
+        threads: kernelab_cpu::threads(),
+        batch_below_s: 0.0,
+        batch_target_s: 0.0,
+        noisy_spread: kernelab_bench::timing::NOISY_SPREAD,
+        variants: "infer".into(),
+        round_seed: None,
+    }
+}
+
+/// Images per second of a row: `batch / p50`.
+pub fn images_per_s(r: &Record) -> f64 {
+    r.shape.first().map_or(f64::NAN, |&b| b as f64 / r.median_s)
+}
+
+/// `cpu 784-128-10 batch 1: p50 2.10 µs, p99 3.02 µs, 476190 images/s, 96.8 GFLOP/s`.
+fn one_line(r: &Record) -> String {
+    format!(
+        "{} {} batch {}: p50 {}, p99 {}, {:.0} images/s, {:.1} GFLOP/s",
+        r.backend,
+        r.variant,
+        table::dims_text(&r.shape),
+        format_time(r.median_s),
+        format_time(r.p99_s.unwrap_or(f64::NAN)),
+        images_per_s(r),
+        r.gflops
+    )
+}
+
+const COLUMNS: [(&str, bool); 11] = [
+    ("backend", false),
+    ("model", false),
+    ("batch", true),
+    ("threads", true),
+    ("p50", true),
+    ("p99", true),
+    ("p99/p50", true),
+    ("images/s", true),
+    ("GFLOP/s", true),
+    ("% roof", true),
+    ("notes", false),
+];
+
+fn cells(r: &Record) -> Vec<String> {
+    let p99 = r.p99_s.unwrap_or(f64::NAN);
+    vec![
+        r.backend.clone(),
+        r.variant.clone(),
+        table::dims_text(&r.shape),
+        r.threads.map_or_else(|| "-".into(), |t| t.to_string()),
+        format_time(r.median_s),
+        format_time(p99),
+        format!("{:.2}", p99 / r.median_s),
+        format!("{:.0}", images_per_s(r)),
+        format!("{:.2}", r.gflops),
+        table::roof_text(r),
+        note(r),
+    ]
+}
+
+/// What the path does, for the line above the table.
+fn header(model: &Mlp) -> String {
+    format!(
+        "forward only, {} ({} parameters, {} multiply-adds an image): no tape; per layer one matmul (NT, the \
+         weights read in place) and one fused bias+ReLU (bias add on the last); buffers owned per batch size; \
+         a call = copy the batch in, every layer, copy the logits out (synchronized); p50/p99 of single calls",
+        model.spec(),
+        model.parameter_count(),
+        multiply_adds(&model.widths())
+    )
+}
+
+/// The table for a terminal.
+pub fn render(records: &[Record]) -> String {
+    let head = COLUMNS.iter().map(|(h, _)| h.to_string()).collect();
+    let right: Vec<bool> = COLUMNS.iter().map(|(_, r)| *r).collect();
+    table::terminal_table(head, &right, records.iter().map(cells).collect())
+}
+
+/// The table as GitHub Markdown.
+pub fn markdown(records: &[Record]) -> String {
+    let mut out = format!("| {} |\n", COLUMNS.map(|(h, _)| h).join(" | "));
+    out += &format!("|{}\n", COLUMNS.map(|(_, right)| if right { "---:|" } else { "---|" }).concat());
+    for r in records {
+        out += &format!("| {} |\n", cells(r).iter().map(|c| c.replace('|', "\\|")).collect::<Vec<_>>().join(" | "));
+    }
+    out
+}
+
+fn write_outputs(a: &InferArgs, report: &Report, model: &Mlp) -> Result<()> {
+    let text = format!("{}\n{}\n\n{}", header(model), render(&report.records), table::footer(report));
+    let outputs = [&a.json, &a.csv, &a.markdown];
+    if outputs.iter().any(|p| p.as_deref().is_some_and(kernelab_tensor::files::is_stdout)) {
+        eprintln!("{text}");
+    } else {
+        outln!("{text}");
+    }
+    let files = [
+        (&a.json, format!("{}\n", report.to_json()?)),
+        (&a.csv, table::csv(&report.records)),
+        (&a.markdown, format!("{}\n\n{}", header(model), markdown(&report.records))),
+    ];
+    for (path, contents) in files {
+        if let Some(path) = path {
+            kernelab_tensor::files::write(path, contents.as_bytes())?;
+            crate::bench::announce(path);
+        }
+    }
+    Ok(())
+}
+
+/// A progress bar on stderr (hidden when stderr is not a terminal), a row a tick.
+fn progress(len: u64) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} rows  {elapsed_precise}  now: {msg}") {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
