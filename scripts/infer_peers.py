@@ -61,10 +61,16 @@ Usage:
   python3 scripts/infer_peers.py --checkpoint student.safetensors --checkpoint teacher.safetensors \\
       --kernelab target/release/kernelab --blocks 3 --out results/infer/
 
+`infer_peers.py --table DIR/combined.json` prints the Markdown table of BENCHMARKS.md from a run's
+combined report: each engine's p50, kernelab's p99, images/s, each peer's p50 over kernelab's, and
+the issue's targets (batch 1: at most 1/5 of PyTorch's p50, below ONNX Runtime's, p99 ≤ 2×p50;
+batch 256: images/s at or above both).
+
 Needs torch, onnx, onnxruntime, numpy and safetensors (a CPU build of torch is enough).
 """
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -150,6 +156,12 @@ def check_engines(a, peers, path, layers, workdir):
 
 
 def main(argv):
+    if argv[:1] == ["--table"]:
+        if len(argv) != 2:
+            raise lib.Refused("--table takes one combined report: --table results/infer/combined.json")
+        with open(argv[1]) as f:
+            print(report_.markdown_table(json.load(f)))
+        return 0
     a = parse_args(argv)
     import tempfile
 

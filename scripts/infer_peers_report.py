@@ -316,3 +316,51 @@ def kernelab_accuracy_check(a, path, torch_accuracy, workdir):
     return {"engine": "kernelab classes", "budget_ratio": differ / lib.ARGMAX_TIES,
             "detail": f"kernelab's test accuracy {100 * acc:.2f}% on {n} images, PyTorch's {100 * torch_acc:.2f}% on "
                       f"{torch_n} (at most {lib.ARGMAX_TIES} images may differ)"}
+
+
+# --- The table of BENCHMARKS.md -------------------------------------------------------------------
+
+
+def engines_by_row(report):
+    """{(model, threads, batch): {engine: row}} of a combined report's ok rows."""
+    groups = {}
+    for r in report["records"]:
+        if r["status"] == "ok":
+            model, engine = r["variant"].split(" ", 1)
+            groups.setdefault((model, r["threads"], r["shape"][0]), {})[engine] = r
+    return groups
+
+
+def targets(rows, batch):
+    """The issue's targets at this batch size, as text: batch 1, kernelab's p50 at most 1/5 of
+    PyTorch's and below ONNX Runtime's, p99 at most 2× p50; batch 256, images/s at or above both."""
+    own, torch_row, ort_row = rows.get("kernelab"), rows.get("pytorch-eager"), rows.get("onnxruntime")
+    if own is None or torch_row is None or ort_row is None:
+        return ""
+    if batch == 1:
+        met = [own["median_s"] * 5 <= torch_row["median_s"], own["median_s"] < ort_row["median_s"],
+               own["p99_s"] <= 2 * own["median_s"]]
+        return "met" if all(met) else "missed: " + ", ".join(
+            what for what, ok in zip(["≤ 1/5 PyTorch", "< ORT", "p99 ≤ 2×p50"], met) if not ok)
+    if batch == 256:
+        return "met" if own["median_s"] <= min(torch_row["median_s"], ort_row["median_s"]) else "missed"
+    return ""
+
+
+def markdown_table(report):
+    """The combined report as the Markdown table BENCHMARKS.md quotes: per model, threads and
+    batch, each engine's p50 (µs), kernelab's p99 and p99/p50, images/s, and each peer's p50 over
+    kernelab's (above 1: kernelab is faster)."""
+    lines = ["| model | threads | batch | kernelab p50 µs | p99 µs | p99/p50 | PyTorch p50 µs | ORT p50 µs "
+             "| PyTorch ÷ kernelab | ORT ÷ kernelab | kernelab images/s | PyTorch images/s | ORT images/s | target |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for (model, threads, batch), rows in sorted(engines_by_row(report).items(), key=lambda g: (len(g[0][0]), g[0])):
+        own, pt, ox = (rows.get(e) for e in ("kernelab", "pytorch-eager", "onnxruntime"))
+        if own is None or pt is None or ox is None:
+            continue
+        ips = lambda r: f"{batch / r['median_s']:,.0f}"  # noqa: E731
+        lines.append(f"| {model} | {threads} | {batch} | {micros(own['median_s'])} | {micros(own['p99_s'])} | "
+                     f"{own['p99_s'] / own['median_s']:.2f} | {micros(pt['median_s'])} | {micros(ox['median_s'])} | "
+                     f"{pt['median_s'] / own['median_s']:.2f} | {ox['median_s'] / own['median_s']:.2f} | {ips(own)} | "
+                     f"{ips(pt)} | {ips(ox)} | {targets(rows, batch)} |")
+    return "\n".join(lines)

@@ -1,15 +1,17 @@
-//! The report of `scripts/infer_peers.py` read by `kernelab compare` and `kernelab plot`: a
-//! sample it wrote (`tests/data/infer_peers.json`: PyTorch eager and ONNX Runtime rows beside
-//! kernelab's own from one interleaved run, small batches and few calls) stands in for the script,
-//! which needs PyTorch and ONNX Runtime that CI does not have.
+//! The reports of `scripts/infer_peers.py` read by `kernelab compare` and `kernelab plot`. A sample
+//! the script wrote (`tests/data/infer_peers/`: PyTorch eager's and ONNX Runtime's reports, and
+//! the combined one with kernelab's rows from the same interleaved run; small batches, few calls)
+//! stands in for the script, which needs PyTorch and ONNX Runtime; the kernelab report it is read
+//! against is made here, by this build's `kernelab infer`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
 
-const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/infer_peers.json");
+const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/infer_peers");
 const PEERS: [&str; 2] = ["pytorch-eager", "onnxruntime"];
+const MODEL: &str = "784-128-10";
 
 fn kernelab(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kernelab")).args(args).output().expect("the kernelab binary runs")
@@ -27,6 +29,10 @@ fn temp_path(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("kernelab-infer-peers-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
+}
+
+fn sample(name: &str) -> Value {
+    read_json(&Path::new(SAMPLE).join(format!("{name}.json")))
 }
 
 fn read_json(path: &Path) -> Value {
@@ -47,6 +53,10 @@ fn rows(report: &Value) -> &Vec<Value> {
     report["records"].as_array().unwrap()
 }
 
+fn rows_mut(report: &mut Value) -> &mut Vec<Value> {
+    report["records"].as_array_mut().unwrap()
+}
+
 /// Every time of a row `factor` times longer (its rates `factor` times lower), as if that engine
 /// had run slower in the same rounds.
 fn slow_down(row: &mut Value, factor: f64) {
@@ -65,53 +75,88 @@ fn slow_down(row: &mut Value, factor: f64) {
     }
 }
 
+/// The pairs `kernelab compare BASE NEW --json` found.
+fn compare(base: &Path, new: &Path) -> Vec<Value> {
+    let out = temp_path(&format!("compare-{}.json", base.file_stem().unwrap().to_str().unwrap()));
+    kernelab_ok(&["compare", arg(base), arg(new), "--noise-floor", "1%", "--json", arg(&out)]);
+    read_json(&out)["pairs"].as_array().unwrap().clone()
+}
+
+/// A peer's report pairs with a kernelab infer report of this build row by row: same op, model
+/// (the variant), batch (the shape) and threads; here the peer's rows are moved to this machine's
+/// CPU, as they would read had the script run here.
 #[test]
-fn the_sample_holds_kernelab_beside_both_peers_at_each_size() {
-    let sample = read_json(Path::new(SAMPLE));
-    let ok: Vec<&Value> = rows(&sample).iter().filter(|r| r["status"] == "ok").collect();
-    let shapes: std::collections::BTreeSet<String> = ok.iter().map(|r| r["shape"].to_string()).collect();
-    assert!(shapes.len() >= 2, "a sweep needs two sizes: {shapes:?}");
-    for shape in &shapes {
-        let at: Vec<&&Value> = ok.iter().filter(|r| &r["shape"].to_string() == shape).collect();
-        for peer in PEERS {
-            let row = at.iter().find(|r| r["variant"] == peer).unwrap_or_else(|| panic!("no {peer} row at {shape}"));
-            assert_eq!(row["baseline"], true, "a peer is a baseline");
-            assert!(row["p99_s"].as_f64().unwrap() >= row["median_s"].as_f64().unwrap());
+fn a_peer_report_pairs_with_kernelab_infer_row_by_row() {
+    let fresh = temp_path("kernelab.json");
+    kernelab_ok(&[
+        "infer", "--model", MODEL, "--backend", "cpu", "--threads", "1", "--batch", "1,8", "--warmup", "1", "--calls",
+        "20", "--budget", "0.001", "--json", arg(&fresh),
+    ]);
+    let device = rows(&read_json(&fresh))[0]["device"].clone();
+    for peer in PEERS {
+        let mut report = sample(peer);
+        rows_mut(&mut report).retain(|r| r["variant"] == MODEL && r["threads"] == 1 && r["shape"][0].as_u64() <= Some(8));
+        assert_eq!(rows(&report).len(), 2, "the sample has {peer} rows of {MODEL} at batch 1 and 8 on one thread");
+        for row in rows_mut(&mut report) {
+            row["device"] = device.clone();
         }
-        let own = at.iter().find(|r| r["baseline"] == false).unwrap_or_else(|| panic!("no kernelab row at {shape}"));
-        // Its of_vendor is the fastest peer's median over its own.
-        let fastest = at.iter().filter(|r| r["baseline"] == true).map(|r| r["median_s"].as_f64().unwrap());
-        let fastest = fastest.fold(f64::INFINITY, f64::min);
-        let of_vendor = own["of_vendor"].as_f64().unwrap();
-        assert!((of_vendor - fastest / own["median_s"].as_f64().unwrap()).abs() < 1e-9 * of_vendor);
+        let pairs = compare(&write_json(&report, &format!("{peer}.json")), &fresh);
+        let mut batches: Vec<u64> = pairs.iter().map(|p| p["key"]["shape"][0].as_u64().unwrap()).collect();
+        batches.sort();
+        assert_eq!(batches, [1, 8], "{peer}: {pairs:?}");
+        for p in &pairs {
+            assert_eq!((p["key"]["op"].as_str(), p["key"]["variant"].as_str()), (Some("infer"), Some(MODEL)));
+            assert!(p["ratio"].as_f64().is_some_and(|r| r > 0.0 && r.is_finite()), "{p}");
+        }
     }
 }
 
-/// `compare` pairs every row of the sample, kernelab's and the peers', and finds the one peer made
-/// 25% slower (and nothing else).
+/// `compare` reads every row of a peer's report and of the combined one, and finds the one peer
+/// made 25% slower (and nothing else).
 #[test]
-fn compare_reads_the_peers_rows_and_finds_a_peer_made_slower() {
-    let base = read_json(Path::new(SAMPLE));
-    let mut new = base.clone();
-    for row in new["records"].as_array_mut().unwrap().iter_mut().filter(|r| r["variant"] == "pytorch-eager") {
-        slow_down(row, 1.25);
-    }
-    let (base_path, new_path, out) = (write_json(&base, "base.json"), write_json(&new, "new.json"), temp_path("c.json"));
-    kernelab_ok(&["compare", arg(&base_path), arg(&new_path), "--noise-floor", "1%", "--json", arg(&out)]);
-    let pairs = read_json(&out)["pairs"].as_array().unwrap().clone();
-    let ok = rows(&base).iter().filter(|r| r["status"] == "ok").count();
-    assert_eq!(pairs.len(), ok, "every ok row is paired");
-    for pair in &pairs {
-        let (variant, ratio) = (pair["key"]["variant"].as_str().unwrap(), pair["ratio"].as_f64().unwrap());
-        if variant == "pytorch-eager" {
-            assert!((ratio - 1.25).abs() < 1e-9, "{pair}");
-            assert_eq!(pair["verdict"], "slower", "{pair}");
-        } else {
-            assert_eq!((ratio, pair["verdict"].as_str().unwrap()), (1.0, "same"), "{pair}");
+fn compare_finds_a_peer_made_slower() {
+    for name in ["pytorch-eager", "combined"] {
+        let base = sample(name);
+        let mut new = base.clone();
+        for row in rows_mut(&mut new).iter_mut().filter(|r| r["variant"].as_str().unwrap().contains("pytorch-eager")) {
+            slow_down(row, 1.25);
+        }
+        let pairs = compare(&write_json(&base, &format!("{name}-base.json")), &write_json(&new, &format!("{name}.json")));
+        assert_eq!(pairs.len(), rows(&base).len(), "{name}: every row is paired");
+        for pair in &pairs {
+            let (variant, ratio) = (pair["key"]["variant"].as_str().unwrap(), pair["ratio"].as_f64().unwrap());
+            if name == "pytorch-eager" || variant.ends_with("pytorch-eager") {
+                assert!((ratio - 1.25).abs() < 1e-9, "{pair}");
+                assert_eq!(pair["verdict"], "slower", "{pair}");
+            } else {
+                assert_eq!((ratio, pair["verdict"].as_str().unwrap()), (1.0, "same"), "{pair}");
+            }
         }
     }
-    for peer in PEERS {
-        assert!(pairs.iter().any(|p| p["key"]["variant"] == peer), "no {peer} pair");
+}
+
+/// The combined report holds kernelab and both peers at every size, each kernelab row held
+/// against the fastest peer (`of_vendor`).
+#[test]
+fn the_combined_report_holds_kernelab_beside_both_peers() {
+    let combined = sample("combined");
+    let shapes: std::collections::BTreeSet<String> =
+        rows(&combined).iter().map(|r| format!("{} {} {}", r["variant"].as_str().unwrap().split(' ').next().unwrap(), r["threads"], r["shape"])).collect();
+    assert!(shapes.len() >= 2, "a sweep needs two sizes: {shapes:?}");
+    for shape in &shapes {
+        let at: Vec<&Value> = rows(&combined)
+            .iter()
+            .filter(|r| &format!("{} {} {}", r["variant"].as_str().unwrap().split(' ').next().unwrap(), r["threads"], r["shape"]) == shape)
+            .collect();
+        let engines: Vec<&str> = at.iter().map(|r| r["variant"].as_str().unwrap().split(' ').nth(1).unwrap()).collect();
+        assert_eq!(engines.len(), 3, "{shape}: {engines:?}");
+        let own = at.iter().find(|r| r["baseline"] == false).unwrap_or_else(|| panic!("no kernelab row at {shape}"));
+        let fastest = at.iter().filter(|r| r["baseline"] == true).map(|r| r["median_s"].as_f64().unwrap()).fold(f64::INFINITY, f64::min);
+        let of_vendor = own["of_vendor"].as_f64().unwrap();
+        assert!((of_vendor - fastest / own["median_s"].as_f64().unwrap()).abs() < 1e-9 * of_vendor, "{shape}");
+        for peer in at.iter().filter(|r| r["baseline"] == true) {
+            assert!(peer["p99_s"].as_f64().unwrap() >= peer["median_s"].as_f64().unwrap());
+        }
     }
 }
 
@@ -119,14 +164,12 @@ fn compare_reads_the_peers_rows_and_finds_a_peer_made_slower() {
 /// batch size.
 #[test]
 fn a_sweep_plot_draws_kernelab_beside_its_peers() {
-    let sample = read_json(Path::new(SAMPLE));
-    let op = rows(&sample)[0]["op"].as_str().unwrap().to_string();
+    let combined = Path::new(SAMPLE).join("combined.json");
     let out = temp_path("sweep.svg");
-    kernelab_ok(&["plot", SAMPLE, "--kind", "sweep", "--op", &op, "--out", arg(&out)]);
+    kernelab_ok(&["plot", arg(&combined), "--kind", "sweep", "--op", "infer", "--out", arg(&out)]);
     let svg = std::fs::read_to_string(&out).unwrap();
     for peer in PEERS {
-        assert!(svg.contains(&format!("cpu/{peer}, 1t (baseline)")), "no {peer} line in the plot");
+        assert!(svg.contains(&format!("cpu/{MODEL} {peer}, 1t (baseline)")), "no {peer} line in the plot");
     }
-    let own = rows(&sample).iter().find(|r| r["baseline"] == false).unwrap();
-    assert!(svg.contains(&format!("cpu/{}, 1t<", own["variant"].as_str().unwrap())), "no kernelab line");
+    assert!(svg.contains(&format!("cpu/{MODEL} kernelab, 1t<")), "no kernelab line in the plot");
 }
