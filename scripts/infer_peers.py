@@ -51,7 +51,8 @@ so that the ratios against each peer come from one run; a row's samples from eve
                    interval
   kernelab.json    (with --kernelab) kernelab's rows from every block
   combined.json    every row in one report, the engine joined to the variant
-                   (`784-128-10 pytorch-eager`), for one sweep plot of all three
+                   (`784-128-10 pytorch-eager`), for one sweep plot of all three; `--combine DIR`
+                   makes it again from the other three (results/infer/ keeps only those)
 Numbers from different machines never compare; every report names this machine's CPU and the
 thread counts.
 
@@ -75,7 +76,6 @@ import os
 import sys
 import time
 
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -156,9 +156,12 @@ def check_engines(a, peers, path, layers, workdir):
 
 
 def main(argv):
-    if argv[:1] == ["--table"]:
+    if argv[:1] == ["--table"] or argv[:1] == ["--combine"]:
         if len(argv) != 2:
-            raise lib.Refused("--table takes one combined report: --table results/infer/combined.json")
+            raise lib.Refused(f"{argv[0]} takes one argument: --table DIR/combined.json, --combine DIR")
+        if argv[0] == "--combine":
+            report_.combine_folder(argv[1])
+            return 0
         with open(argv[1]) as f:
             print(report_.markdown_table(json.load(f)))
         return 0

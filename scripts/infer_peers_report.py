@@ -203,14 +203,36 @@ def build_reports(a, argv, peers, kernelab_reports, started):
     for engine in PEERS:
         mine = [b for b in baselines(a.threads) if b["variant"] == engine]
         reports[engine] = dict(common, baselines=mine, records=peer_records(peers, engine, device))
-    combined = []
-    for name, report in ([("kernelab", own)] if own else []) + [(e, reports[e]) for e in PEERS]:
-        combined += [dict(r, variant=f"{r['variant']} {name}") for r in report["records"] if r["backend"] == "cpu"]
-    of_peers(combined)
-    reports["combined"] = dict(common, baselines=baselines(a.threads), records=combined)
     if own:
         reports["kernelab"] = own
+    reports["combined"] = combine(reports)
     return reports
+
+
+def combine(reports):
+    """One report of every engine's CPU rows (kernelab's, when there, and each peer's), the engine
+    joined to the variant (`784-128-10 pytorch-eager`) so that the rows stay apart, kernelab's
+    held against the fastest peer; the rest as the PyTorch report has it."""
+    rows = []
+    for name in ("kernelab", *PEERS):
+        if name in reports:
+            rows += [dict(r, variant=f"{r['variant']} {name}") for r in reports[name]["records"] if r["backend"] == "cpu"]
+    of_peers(rows)
+    first = reports[PEERS[0]]
+    return dict(first, baselines=[b for e in PEERS for b in reports[e]["baselines"]], records=rows)
+
+
+def combine_folder(folder):
+    """`--combine DIR`: DIR/combined.json from the reports of one run in DIR."""
+    reports = {}
+    for name in ("kernelab", *PEERS):
+        path = os.path.join(folder, f"{name}.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                reports[name] = json.load(f)
+        elif name in PEERS:
+            raise lib.Refused(f"--combine {folder}: no {name}.json there (a folder --out wrote)")
+    write_reports({"combined": combine(reports)}, folder)
 
 
 def write_reports(reports, folder):
@@ -220,7 +242,7 @@ def write_reports(reports, folder):
         path = os.path.join(folder, f"{name}.json")
         tmp = f"{path}.tmp{os.getpid()}"
         with open(tmp, "w") as f:
-            f.write(json.dumps(finite(report), indent=1, allow_nan=False) + "\n")
+            f.write(json.dumps(finite(report), separators=(",", ":"), allow_nan=False) + "\n")
         os.replace(tmp, path)
         print(f"wrote {path}", file=sys.stderr)
 
@@ -246,18 +268,14 @@ def micros(seconds):
 def summary_lines(report):
     """One line per (model, threads, batch) of the combined report: p50 and p99 per call and
     images/s of each engine, then each peer's p50 ÷ kernelab's (above 1: kernelab is faster)."""
-    groups = {}
-    for r in report["records"]:
-        if r["status"] == "ok":
-            model, engine = r["variant"].split(" ", 1)
-            groups.setdefault((model, r["threads"], r["shape"][0]), {})[engine] = r
     lines = ["model threads batch: engine p50/p99 us images/s, …; peer p50 ÷ kernelab p50"]
-    for (model, threads, batch), rows in sorted(groups.items()):
+    for (model, threads, batch), rows in sorted(engines_by_row(report).items()):
         cells = [f"{e} {micros(r['median_s'])}/{micros(r.get('p99_s'))} {batch / r['median_s']:.4g}"
                  for e, r in rows.items()]
         ratios = [f"{e} {r['median_s'] / rows['kernelab']['median_s']:.2f}x"
                   for e, r in rows.items() if "kernelab" in rows and e != "kernelab"]
-        lines.append(f"{model} {threads}t batch {batch}: {', '.join(cells)}" + (f"; {', '.join(ratios)}" if ratios else ""))
+        ratios = f"; {', '.join(ratios)}" if ratios else ""
+        lines.append(f"{model} {threads}t batch {batch}: {', '.join(cells)}{ratios}")
     return lines
 
 
