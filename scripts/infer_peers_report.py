@@ -74,8 +74,14 @@ def machine(started):
             "unix_time": int(started)}
 
 
-def cpu_device():
-    return {"label": "cpu:0", "backend": "cpu", "name": cpu_model(), "driver": "", "details": {}, "roofline": None}
+def cpu_device_name(threads):
+    """The CPU device's name as kernelab gives it, the pool's size included."""
+    return f"{cpu_model()} ({threads} threads)"
+
+
+def cpu_device(threads):
+    return {"label": "cpu:0", "backend": "cpu", "name": cpu_device_name(threads), "driver": "", "details": {},
+            "roofline": None}
 
 
 def baselines(threads):
@@ -119,8 +125,9 @@ def record(widths, batch, params, device, threads, row, note):
             "budget_ratio": None, "ok": True, "note": note}
 
 
-def peer_records(peers, engine, device):
-    """`engine`'s rows (see [`record`]), their note naming the engine and its checks."""
+def peer_records(peers, engine, devices):
+    """`engine`'s rows (see [`record`]), their note naming the engine and its checks; `devices`
+    names the CPU device of each thread count."""
     out = []
     for (path, variant, threads, batch), row in sorted(peers.rows.items()):
         if variant != engine:
@@ -131,7 +138,7 @@ def peer_records(peers, engine, device):
         if path in peers.accuracy:
             note += f"; test accuracy {100 * peers.accuracy[path][0]:.2f}% on {peers.accuracy[path][1]} images"
         params = sum(w.size + b.size for w, b in layers)
-        rec = record(lib.widths_of(layers), batch, params, device, threads, row, note)
+        rec = record(lib.widths_of(layers), batch, params, devices[threads], threads, row, note)
         rec["budget_ratio"] = check.get("budget_ratio")
         out.append(rec)
     return out
@@ -161,8 +168,9 @@ def merge_kernelab(reports):
                 if r.get(amount):
                     r[rate] = r[amount] / r["median_s"] / 1e9
     first = reports[0]
+    devices = list({d["name"]: d for report in reports for d in report["devices"]}.values())
     more = f"(and {len(reports) - 1} more runs, rows joined by scripts/infer_peers.py)"
-    return dict(first, records=list(merged.values()), command=first["command"] + [more])
+    return dict(first, records=list(merged.values()), devices=devices, command=first["command"] + [more])
 
 
 def of_peers(records):
@@ -183,16 +191,18 @@ def of_peers(records):
 def build_reports(a, argv, peers, kernelab_reports, started):
     """{name: report}: each peer's, kernelab's (with --kernelab) and the combined one."""
     own = merge_kernelab(kernelab_reports)
-    device = next((r["device"] for r in own["records"] if r["backend"] == "cpu"), None) if own else None
-    device = device or cpu_model()
+    devices = {t: cpu_device_name(t) for t in a.threads}
+    for r in own["records"] if own else []:
+        if r["backend"] == "cpu":
+            devices[r["threads"]] = r["device"]
     common = {
         "schema_version": 1,
         "command": ["scripts/infer_peers.py", *argv],
         "settings": {"warmup": a.warmup, "repeat": a.calls, "min_runs": lib.MIN_SAMPLES, "budget_s": a.budget,
-                     "cold": False, "threads": max(a.threads), "batch_below_s": 0.0, "batch_target_s": 0.0,
+                     "cold": False, "threads": a.threads[0], "batch_below_s": 0.0, "batch_target_s": 0.0,
                      "noisy_spread": NOISY_SPREAD, "variants": "infer", "round_seed": a.seed},
         "machine": own["machine"] if own else machine(started),
-        "devices": [d for d in own["devices"] if d["backend"] == "cpu"] if own else [cpu_device()],
+        "devices": [d for d in own["devices"] if d["backend"] == "cpu"] if own else [cpu_device(t) for t in a.threads],
         "peer_controls": peers.controls(),
         "peer_checks": [dict(c, checkpoint=p) for p, checks in peers.errors.items() for c in checks.values()],
         "peers": {"python": platform.python_version(), "torch": torch.__version__, "onnxruntime": ort.__version__,
@@ -202,7 +212,7 @@ def build_reports(a, argv, peers, kernelab_reports, started):
     reports = {}
     for engine in PEERS:
         mine = [b for b in baselines(a.threads) if b["variant"] == engine]
-        reports[engine] = dict(common, baselines=mine, records=peer_records(peers, engine, device))
+        reports[engine] = dict(common, baselines=mine, records=peer_records(peers, engine, devices))
     if own:
         reports["kernelab"] = own
     reports["combined"] = combine(reports)
