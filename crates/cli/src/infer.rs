@@ -126,7 +126,11 @@ pub fn run(a: &InferArgs) -> Result<usize> {
     for &batch in &a.batch {
         check_batch(&widths, batch)?;
     }
-    let data = test_set(a, &widths)?;
+    let image = match &a.checkpoint {
+        Some(path) => kernelab_nn::checkpoint::image_size(path)?,
+        None => None,
+    };
+    let data = test_set(a, &widths, image)?;
     let bar = progress((devices.len() * a.batch.len()) as u64);
     let mut records = Vec::new();
     for device in &devices {
@@ -203,10 +207,24 @@ fn data_dir(a: &InferArgs) -> Option<PathBuf> {
 }
 
 /// The test set of the data folder, whose images must have the model's inputs; none without one.
-fn test_set(a: &InferArgs, widths: &[usize]) -> Result<Option<(String, Dataset)>> {
+/// The default folder (not asked for) that does not fit the model gives no accuracy, and says so.
+fn test_set(a: &InferArgs, widths: &[usize], image: Option<(usize, usize)>) -> Result<Option<(String, Dataset)>> {
     let Some(dir) = data_dir(a) else { return Ok(None) };
+    match (fitting_test_set(&dir, widths, image), &a.data) {
+        (Err(e), None) => {
+            eprintln!("no test accuracy: the default data does not fit this model ({e}); give --data");
+            Ok(None)
+        }
+        (set, _) => set.map(|set| Some((dir.display().to_string(), set))),
+    }
+}
+
+/// The test split of `dir`, refused unless its images have the inputs of a model of `widths`,
+/// and the rows and columns of `image` (the size the checkpoint says it was trained on) where
+/// known: 14×56 images have the pixels of a 28×28 model, not its rows.
+fn fitting_test_set(dir: &std::path::Path, widths: &[usize], image: Option<(usize, usize)>) -> Result<Dataset> {
     let (inputs, classes) = (widths[0], widths[widths.len() - 1]);
-    let set = Dataset::load(&dir, Split::Test, classes)?;
+    let set = Dataset::load(dir, Split::Test, classes)?;
     if set.features != inputs {
         return Err(Error::InvalidArgument {
             op: "infer",
@@ -220,7 +238,18 @@ fn test_set(a: &InferArgs, widths: &[usize]) -> Result<Option<(String, Dataset)>
             ),
         });
     }
-    Ok(Some((dir.display().to_string(), set)))
+    if let Some((rows, cols)) = image.filter(|&size| size != (set.image_rows, set.image_cols)) {
+        return Err(Error::InvalidArgument {
+            op: "infer",
+            why: format!(
+                "--data {}: its test images are {}×{} pixels, and the checkpoint's model was trained on {rows}×{cols}",
+                dir.display(),
+                set.image_rows,
+                set.image_cols
+            ),
+        });
+    }
+    Ok(set)
 }
 
 /// Times `model` at `batch` on its device (see [`time_calls`]) and makes its record.

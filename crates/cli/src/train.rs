@@ -230,7 +230,7 @@ impl Observer for Reporter<'_> {
         };
         self.teacher = Some((teacher.clone(), accuracy));
         if let Some(path) = self.save_teacher {
-            teacher.model().save(path)?;
+            teacher.model().save_for_images(path, self.data.train.image_rows, self.data.train.image_cols)?;
         }
         Ok(())
     }
@@ -403,7 +403,7 @@ pub fn train(a: &TrainArgs) -> Result<()> {
     }
     summary("model", &model, &logs);
     if let Some(path) = &a.save {
-        model.save(path)?;
+        model.save_for_images(path, data.train.image_rows, data.train.image_cols)?;
         eprintln!("saved {}", path.display());
     }
     Ok(())

@@ -111,10 +111,43 @@ pub fn load(path: &Path, device: &Device) -> Result<Checkpoint> {
     Ok(Checkpoint { tensors, metadata })
 }
 
+/// The metadata key of the image size a model was trained on, `28x28` (rows × columns).
+pub const IMAGE_KEY: &str = "image";
+
+/// The string metadata of a safetensors file, read from its header alone.
+pub fn metadata(path: &Path) -> Result<BTreeMap<String, String>> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| format_error(path, e))?;
+    Ok(header.metadata().clone().unwrap_or_default().into_iter().collect())
+}
+
+/// The image size (rows, columns) a checkpoint's model was trained on, where the checkpoint
+/// says ([`Mlp::save_for_images`]); `None` for one that does not (PyTorch's, an older one).
+pub fn image_size(path: &Path) -> Result<Option<(usize, usize)>> {
+    let Some(text) = metadata(path)?.remove(IMAGE_KEY) else { return Ok(None) };
+    let parsed = text.split_once('x').and_then(|(r, c)| Some((r.parse().ok()?, c.parse().ok()?)));
+    parsed.map(Some).ok_or_else(|| format_error(path, format!("metadata `{IMAGE_KEY}` is `{text}`, not ROWSxCOLS")))
+}
+
 impl Mlp {
     /// Saves the parameters under PyTorch `nn.Sequential` names, with the spec as metadata.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let metadata = BTreeMap::from([("spec".to_string(), self.spec()), ("format".to_string(), "pt".to_string())]);
+        self.save_with(path, None)
+    }
+
+    /// [`Mlp::save`], and the size of the images the model reads (`rows × cols` = its inputs) as
+    /// metadata, so that a later user of the checkpoint can refuse images of another shape with
+    /// as many pixels.
+    pub fn save_for_images(&self, path: &Path, rows: usize, cols: usize) -> Result<()> {
+        self.save_with(path, Some((rows, cols)))
+    }
+
+    fn save_with(&self, path: &Path, image: Option<(usize, usize)>) -> Result<()> {
+        let mut metadata =
+            BTreeMap::from([("spec".to_string(), self.spec()), ("format".to_string(), "pt".to_string())]);
+        if let Some((rows, cols)) = image {
+            metadata.insert(IMAGE_KEY.to_string(), format!("{rows}x{cols}"));
+        }
         save(path, &self.named_parameters(), metadata)
     }
 

@@ -81,6 +81,7 @@ pub fn check_batch(widths: &[usize], rows: usize) -> Result<()> {
 impl Inference {
     /// A runner for `model` on the model's device; it shares the model's parameters (a model
     /// trained further changes what it answers) and allocates nothing until a batch size is used.
+    /// A distillation teacher runs as `Inference::new(frozen.model())`.
     pub fn new(model: &Mlp) -> Self {
         let layers = model
             .layers()
