@@ -89,13 +89,29 @@ fn compare(base: &Path, new: &Path) -> Vec<Value> {
 fn a_peer_report_pairs_with_kernelab_infer_row_by_row() {
     let fresh = temp_path("kernelab.json");
     kernelab_ok(&[
-        "infer", "--model", MODEL, "--backend", "cpu", "--threads", "1", "--batch", "1,8", "--warmup", "1", "--calls",
-        "20", "--budget", "0.001", "--json", arg(&fresh),
+        "infer",
+        "--model",
+        MODEL,
+        "--backend",
+        "cpu",
+        "--threads",
+        "1",
+        "--batch",
+        "1,8",
+        "--warmup",
+        "1",
+        "--calls",
+        "20",
+        "--budget",
+        "0.001",
+        "--json",
+        arg(&fresh),
     ]);
     let device = rows(&read_json(&fresh))[0]["device"].clone();
     for peer in PEERS {
         let mut report = sample(peer);
-        rows_mut(&mut report).retain(|r| r["variant"] == MODEL && r["threads"] == 1 && r["shape"][0].as_u64() <= Some(8));
+        rows_mut(&mut report)
+            .retain(|r| r["variant"] == MODEL && r["threads"] == 1 && r["shape"][0].as_u64() <= Some(8));
         assert_eq!(rows(&report).len(), 2, "the sample has {peer} rows of {MODEL} at batch 1 and 8 on one thread");
         for row in rows_mut(&mut report) {
             row["device"] = device.clone();
@@ -118,18 +134,24 @@ fn compare_finds_a_peer_made_slower() {
     for name in ["pytorch-eager", "combined"] {
         let base = sample(name);
         let mut new = base.clone();
-        for row in rows_mut(&mut new).iter_mut().filter(|r| r["variant"].as_str().unwrap().contains("pytorch-eager")) {
+        // The PyTorch report's rows are all PyTorch's; the combined one names the engine.
+        let slowed = |r: &Value| name == "pytorch-eager" || r["variant"].as_str().unwrap().ends_with(" pytorch-eager");
+        for row in rows_mut(&mut new).iter_mut().filter(|r| slowed(r)) {
             slow_down(row, 1.25);
         }
-        let pairs = compare(&write_json(&base, &format!("{name}-base.json")), &write_json(&new, &format!("{name}.json")));
+        let pairs =
+            compare(&write_json(&base, &format!("{name}-base.json")), &write_json(&new, &format!("{name}.json")));
         assert_eq!(pairs.len(), rows(&base).len(), "{name}: every row is paired");
         for pair in &pairs {
             let (variant, ratio) = (pair["key"]["variant"].as_str().unwrap(), pair["ratio"].as_f64().unwrap());
-            if name == "pytorch-eager" || variant.ends_with("pytorch-eager") {
+            if name == "pytorch-eager" || variant.ends_with(" pytorch-eager") {
                 assert!((ratio - 1.25).abs() < 1e-9, "{pair}");
                 assert_eq!(pair["verdict"], "slower", "{pair}");
             } else {
-                assert_eq!((ratio, pair["verdict"].as_str().unwrap()), (1.0, "same"), "{pair}");
+                // Unchanged, so neither faster nor slower (its interval may be wide: the run's
+                // drift, taken out through every row's rounds, moved with the slowed rows).
+                assert!((ratio - 1.0).abs() < 1e-9, "{pair}");
+                assert!(["same", "undecided"].contains(&pair["verdict"].as_str().unwrap()), "{pair}");
             }
         }
     }
@@ -140,22 +162,26 @@ fn compare_finds_a_peer_made_slower() {
 #[test]
 fn the_combined_report_holds_kernelab_beside_both_peers() {
     let combined = sample("combined");
-    let shapes: std::collections::BTreeSet<String> =
-        rows(&combined).iter().map(|r| format!("{} {} {}", r["variant"].as_str().unwrap().split(' ').next().unwrap(), r["threads"], r["shape"])).collect();
-    assert!(shapes.len() >= 2, "a sweep needs two sizes: {shapes:?}");
-    for shape in &shapes {
-        let at: Vec<&Value> = rows(&combined)
-            .iter()
-            .filter(|r| &format!("{} {} {}", r["variant"].as_str().unwrap().split(' ').next().unwrap(), r["threads"], r["shape"]) == shape)
-            .collect();
-        let engines: Vec<&str> = at.iter().map(|r| r["variant"].as_str().unwrap().split(' ').nth(1).unwrap()).collect();
-        assert_eq!(engines.len(), 3, "{shape}: {engines:?}");
-        let own = at.iter().find(|r| r["baseline"] == false).unwrap_or_else(|| panic!("no kernelab row at {shape}"));
-        let fastest = at.iter().filter(|r| r["baseline"] == true).map(|r| r["median_s"].as_f64().unwrap()).fold(f64::INFINITY, f64::min);
+    // A row's work: its model (the variant's first word; the second is the engine), threads, batch.
+    let work = |r: &Value| {
+        let model = r["variant"].as_str().unwrap().split(' ').next().unwrap().to_string();
+        format!("{model} {} {}", r["threads"], r["shape"])
+    };
+    let works: std::collections::BTreeSet<String> = rows(&combined).iter().map(work).collect();
+    assert!(works.len() >= 2, "a sweep needs two sizes: {works:?}");
+    for w in &works {
+        let at: Vec<&Value> = rows(&combined).iter().filter(|r| &work(r) == w).collect();
+        let mut engines: Vec<&str> =
+            at.iter().map(|r| r["variant"].as_str().unwrap().split(' ').nth(1).unwrap()).collect();
+        engines.sort();
+        assert_eq!(engines, ["kernelab", "onnxruntime", "pytorch-eager"], "{w}");
+        let own = at.iter().find(|r| r["baseline"] == false).unwrap();
+        let peers = at.iter().filter(|r| r["baseline"] == true);
+        let fastest = peers.clone().map(|r| r["median_s"].as_f64().unwrap()).fold(f64::INFINITY, f64::min);
         let of_vendor = own["of_vendor"].as_f64().unwrap();
-        assert!((of_vendor - fastest / own["median_s"].as_f64().unwrap()).abs() < 1e-9 * of_vendor, "{shape}");
-        for peer in at.iter().filter(|r| r["baseline"] == true) {
-            assert!(peer["p99_s"].as_f64().unwrap() >= peer["median_s"].as_f64().unwrap());
+        assert!((of_vendor - fastest / own["median_s"].as_f64().unwrap()).abs() < 1e-9 * of_vendor, "{w}");
+        for peer in peers {
+            assert!(peer["p99_s"].as_f64().unwrap() >= peer["median_s"].as_f64().unwrap(), "{w}");
         }
     }
 }
@@ -168,8 +194,10 @@ fn a_sweep_plot_draws_kernelab_beside_its_peers() {
     let out = temp_path("sweep.svg");
     kernelab_ok(&["plot", arg(&combined), "--kind", "sweep", "--op", "infer", "--out", arg(&out)]);
     let svg = std::fs::read_to_string(&out).unwrap();
+    // The legend's entries, each a text of its own: the series, and whether it is a baseline.
+    let has = |entry: &str| svg.lines().any(|l| l.trim() == entry);
     for peer in PEERS {
-        assert!(svg.contains(&format!("cpu/{MODEL} {peer}, 1t (baseline)")), "no {peer} line in the plot");
+        assert!(has(&format!("cpu/{MODEL} {peer}, 1t (baseline)")), "no {peer} line in the plot");
     }
-    assert!(svg.contains(&format!("cpu/{MODEL} kernelab, 1t<")), "no kernelab line in the plot");
+    assert!(has(&format!("cpu/{MODEL} kernelab, 1t")), "no kernelab line in the plot");
 }
