@@ -74,6 +74,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 
 
@@ -92,7 +93,7 @@ def parse_args(argv):
                    help="a model spec such as 784-128-10, random weights from --seed; repeatable")
     p.add_argument("--seed", type=int, default=0, help="seed of --model's weights and of the rounds' order")
     p.add_argument("--save", action="append", default=[], metavar="FILE",
-                   help="where each --model's weights are written (default: a temporary folder)")
+                   help="where each --model's weights are written (default: a temporary folder, removed at the end)")
     p.add_argument("--batch", default="1,8,64,256,4096", help="batch sizes, comma-separated")
     p.add_argument("--threads", default="1", help="thread counts, comma-separated")
     p.add_argument("--warmup", type=int, default=20, help="untimed calls per row before the rounds")
@@ -166,9 +167,13 @@ def main(argv):
             print(report_.markdown_table(json.load(f)))
         return 0
     a = parse_args(argv)
-    import tempfile
+    with tempfile.TemporaryDirectory(prefix="infer-peers-") as workdir:
+        return measure(a, argv, workdir)
 
-    workdir = tempfile.mkdtemp(prefix="infer-peers-")
+
+def measure(a, argv, workdir):
+    """Checks every engine, times them in blocks, prints the summary and writes the reports;
+    returns the exit status (2 when a control failed)."""
     models = load_models(a, workdir)
     peers = lib.Peers()
     for path, layers in models:

@@ -224,9 +224,9 @@ def combine(reports):
     joined to the variant (`784-128-10 pytorch-eager`) so that the rows stay apart, kernelab's
     held against the fastest peer; the rest as the PyTorch report has it."""
     rows = []
-    for name in ("kernelab", *PEERS):
-        if name in reports:
-            rows += [dict(r, variant=f"{r['variant']} {name}") for r in reports[name]["records"] if r["backend"] == "cpu"]
+    for name in (n for n in ("kernelab", *PEERS) if n in reports):
+        cpu = [r for r in reports[name]["records"] if r["backend"] == "cpu"]
+        rows += [dict(r, variant=f"{r['variant']} {name}") for r in cpu]
     of_peers(rows)
     first = reports[PEERS[0]]
     return dict(first, baselines=[b for e in PEERS for b in reports[e]["baselines"]], records=rows)
