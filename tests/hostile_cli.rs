@@ -153,3 +153,23 @@ fn a_font_that_is_not_a_regular_file_is_refused() {
         assert!(started.elapsed().as_secs() < 10 && !out.exists(), "refused at once, nothing written");
     }
 }
+
+/// A report whose shapes have four dimensions (here the kept inference report's batch sizes with
+/// the model's widths beside them) once indexed past the three names a sweep knows and panicked;
+/// the varying dimension is now drawn, the fixed ones named by position.
+#[test]
+fn a_sweep_of_four_dimensional_shapes_is_drawn() {
+    let d = dir();
+    let kept = Path::new(env!("CARGO_MANIFEST_DIR")).join("results/infer/kernelab.json");
+    let mut report = json(&kept);
+    let records = report["records"].as_array_mut().unwrap();
+    for r in records.iter_mut() {
+        let batch = r["shape"][0].clone();
+        r["shape"] = serde_json::json!([batch, 784, 128, 10]);
+    }
+    let path = d.path().join("four.json");
+    std::fs::write(&path, report.to_string()).unwrap();
+    let (run, svg) = plot(&path, "sweep");
+    assert!(run.status.success(), "{}", text(&run));
+    assert!(svg.contains("dim 0 (dim 1 = 784, dim 2 = 128, dim 3 = 10)"), "the x axis is the batch dimension");
+}

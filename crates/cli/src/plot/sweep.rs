@@ -43,15 +43,23 @@ impl Axis {
     }
 }
 
+/// The names of a shape's `rank` dimensions: M, N, K for a matmul, rows and columns for a matrix,
+/// elements for a vector, and `dim 0`, `dim 1`, … for any other rank (an inference report's
+/// shapes, say), so that every index into them lies inside.
+fn dim_names(rank: usize) -> Vec<String> {
+    match rank {
+        3 => ["M", "N", "K"].map(String::from).to_vec(),
+        2 => ["rows", "columns"].map(String::from).to_vec(),
+        1 => vec!["elements".to_string()],
+        _ => (0..rank).map(|i| format!("dim {i}")).collect(),
+    }
+}
+
 /// The x axis of a sweep over `rows` (one op) and its description; an error when the shapes do
 /// not vary along one quantity (two dimensions each on their own, say), which no one axis shows.
 fn axis(op: &str, rows: &[&Record]) -> std::result::Result<(Axis, String), String> {
-    let names: &[&str] = match rows[0].shape.len() {
-        3 => &["M", "N", "K"],
-        2 => &["rows", "columns"],
-        _ => &["elements"],
-    };
     let first = &rows[0].shape;
+    let names = dim_names(first.len());
     if rows.iter().any(|r| r.shape.len() != first.len()) {
         return Err(format!("the {op} rows have shapes of different ranks"));
     }
@@ -80,7 +88,7 @@ fn axis(op: &str, rows: &[&Record]) -> std::result::Result<(Axis, String), Strin
             Err(format!(
                 "the {op} rows vary in {} each on its own ({}{more}), and a sweep's x axis is one quantity: plot \
                  a report whose shapes vary in one dimension, or in all three together as n×n×n",
-                many.iter().map(|&i| names[i]).collect::<Vec<_>>().join(", "),
+                many.iter().map(|&i| names[i].as_str()).collect::<Vec<_>>().join(", "),
                 shapes[..shapes.len().min(5)].join(", ")
             ))
         }
