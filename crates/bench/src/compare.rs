@@ -23,7 +23,7 @@
 //! A row whose threads had to share the cores with other processes in either run
 //! ([`crate::contention`]: its threads and what the rest of the machine took exceed the cores) was
 //! timed at the pace of its descheduled threads, not of its kernel: it is `undecided` whatever
-//! its times, and no gate fails on it.
+//! its times (unless both runs hold the very same samples), and no gate fails on it.
 //!
 //! The verdict: `slower` when the interval lies above 1, `faster` below 1, `same` when it lies
 //! within `±same_within` (of 1), otherwise `undecided` (the runs cannot tell). A gate of
@@ -173,7 +173,8 @@ pub fn compare(base: &Report, new: &Report, floor: &Floor, same_within: f64) -> 
         };
         let f = widened(floor.for_row(&key), shift);
         let (ratio, (low, high), verdict) = judge(&b.samples_s, &n.samples_s, f, same_within);
-        let contended = contended(key.threads);
+        // One run read twice is the same samples, shared cores or not: nothing to doubt.
+        let contended = contended(key.threads) && b.samples_s != n.samples_s;
         let verdict = if contended { Verdict::Undecided } else { verdict };
         out.pairs.push(Pair {
             key,

@@ -285,4 +285,7 @@ fn rows_whose_threads_shared_the_cores_are_undecided_whatever_their_times() {
     // Contention in the base run counts as well.
     let reversed = compare(&on_shared_cores(run(1, 0.01, |_| 1.0), 2, 0.97), &b, &floor, SAME_WITHIN);
     assert!(reversed.pairs.iter().all(|p| p.contended));
+    // One contended run read twice is the same samples: `same`, not doubted.
+    let twice = compare(&b, &b, &floor, SAME_WITHIN);
+    assert!(twice.pairs.iter().all(|p| !p.contended && p.verdict == Verdict::Same), "{:?}", verdicts(&twice));
 }
