@@ -7,45 +7,12 @@
 //! would show), so five calls of each size are counted one by one and the quietest is held to
 //! zero: an allocation made in every call still fails it.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
 use kernelab::Device;
 use kernelab::cpu::CpuBackend;
 use kernelab::nn::{Inference, Mlp};
 
-/// The system allocator, counting while `COUNTING` is set.
-struct Counting;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-static BYTES: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is passed to the system allocator unchanged.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-            BYTES.fetch_add(layout.size(), Ordering::Relaxed);
-        }
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-            BYTES.fetch_add(new_size, Ordering::Relaxed);
-        }
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
 
 #[test]
 fn a_warm_call_takes_nothing_from_the_allocator() {
@@ -60,11 +27,10 @@ fn a_warm_call_takes_nothing_from_the_allocator() {
             }
             let mut calls: Vec<(usize, usize)> = (0..5)
                 .map(|_| {
-                    [&ALLOCATIONS, &BYTES].iter().for_each(|c| c.store(0, Ordering::Relaxed));
-                    COUNTING.store(true, Ordering::Relaxed);
-                    inference.forward(&images).unwrap();
-                    COUNTING.store(false, Ordering::Relaxed);
-                    (ALLOCATIONS.load(Ordering::Relaxed), BYTES.load(Ordering::Relaxed))
+                    let c = counting_alloc::count(|| {
+                        inference.forward(&images).unwrap();
+                    });
+                    (c.allocations, c.bytes)
                 })
                 .collect();
             calls.sort();

@@ -10,48 +10,12 @@
 //! `kernelab-cpu-0`). So five steps are counted one by one and the quietest is held to the
 //! bound: an allocation made in every step still fails it.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
 use kernelab::Device;
 use kernelab::cpu::CpuBackend;
 use kernelab::nn::{Adam, Fit, Mlp, Objective, Trainer};
 
-/// The system allocator, counting while `COUNTING` is set.
-struct Counting;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-static BYTES: AtomicUsize = AtomicUsize::new(0);
-static LARGEST: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is passed to the system allocator unchanged.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-            BYTES.fetch_add(layout.size(), Ordering::Relaxed);
-            LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
-        }
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-            BYTES.fetch_add(new_size, Ordering::Relaxed);
-            LARGEST.fetch_max(new_size, Ordering::Relaxed);
-        }
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
 
 #[test]
 fn a_warm_step_takes_no_buffers_from_the_allocator() {
@@ -66,11 +30,10 @@ fn a_warm_step_takes_no_buffers_from_the_allocator() {
     }
     let mut steps: Vec<(usize, usize, usize)> = (0..5)
         .map(|_| {
-            [&ALLOCATIONS, &BYTES, &LARGEST].iter().for_each(|c| c.store(0, Ordering::Relaxed));
-            COUNTING.store(true, Ordering::Relaxed);
-            trainer.step(&images, &labels).unwrap();
-            COUNTING.store(false, Ordering::Relaxed);
-            (ALLOCATIONS.load(Ordering::Relaxed), BYTES.load(Ordering::Relaxed), LARGEST.load(Ordering::Relaxed))
+            let c = counting_alloc::count(|| {
+                trainer.step(&images, &labels).unwrap();
+            });
+            (c.allocations, c.bytes, c.largest)
         })
         .collect();
     steps.sort_by_key(|&(_, bytes, _)| bytes);
