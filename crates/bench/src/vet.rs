@@ -118,9 +118,12 @@ fn inputs_changed(case: &Case, now: &[Vec<f32>]) -> Option<String> {
 /// once).
 #[derive(Default)]
 pub struct RowConformance {
-    cases: HashMap<(Op, Precision), Vec<(Case, Vec<Expected>)>>,
+    cases: HashMap<(Op, Precision), Vec<CheckedCase>>,
     verdicts: HashMap<(u64, Op, &'static str), Verdict>,
 }
+
+/// A case and its f64 reference.
+type CheckedCase = (Case, Vec<Expected>);
 
 /// A variant's verdict at the row shapes: `None` when it passed, else what failed and its check.
 pub type Verdict = Option<(String, Check)>;
