@@ -34,6 +34,11 @@ pub struct BenchArgs {
     /// Backends, comma-separated (cpu, wgpu, cuda). Default: every available one.
     #[arg(long, value_delimiter = ',')]
     backend: Vec<String>,
+    /// Storage dtypes, comma-separated (f32, bf16, f16; default f32): the rows of each are the
+    /// variants storing it (`bf16→f32`: bf16 buffers, f32 accumulation); a backend with none has
+    /// one skipped row saying so.
+    #[arg(long, value_delimiter = ',')]
+    dtype: Vec<String>,
     /// `all` (default), `default` (each backend's default), or variant names, comma-separated.
     #[arg(long, default_value = "all")]
     variant: String,
@@ -332,8 +337,16 @@ pub(crate) fn announce(path: &std::path::Path) {
 /// The op × shape list: the default suite, or the requested ops at the requested (or default)
 /// shapes, the preset's shapes first. A preset is refused beside an op it holds no shapes for.
 /// With an `interpreted` device in the run (the emulated CUDA device, thousands of times slower
-/// than a GPU), the defaults are [`args::interpreted_default_shapes`], and it says so.
+/// than a GPU), the defaults are [`args::interpreted_default_shapes`], and it says so. Each spec
+/// comes once per requested storage type (`--dtype`).
 fn specs(a: &BenchArgs, interpreted: bool) -> Result<Vec<Spec>> {
+    let dtypes = args::dtypes(&a.dtype)?;
+    let specs = specs_f32(a, interpreted)?;
+    Ok(specs.into_iter().flat_map(|s| dtypes.iter().map(move |&d| s.clone().with_dtype(d))).collect())
+}
+
+/// [`specs`] in f32.
+fn specs_f32(a: &BenchArgs, interpreted: bool) -> Result<Vec<Spec>> {
     use kernelab_tensor::Op;
     let defaults = a.shape.is_empty() && a.preset.is_none();
     if defaults && interpreted {
@@ -376,7 +389,8 @@ fn specs(a: &BenchArgs, interpreted: bool) -> Result<Vec<Spec>> {
             _ => args::shapes_for(op, &a.shape)?,
         };
         for shape in preset.into_iter().chain(given) {
-            specs.push(Spec { op, dims: shape.dims, trans_a: shape.trans_a, trans_b: shape.trans_b });
+            let spec = Spec { trans_a: shape.trans_a, trans_b: shape.trans_b, ..Spec::new(op, &shape.dims) };
+            specs.push(spec);
         }
     }
     Ok(specs)
