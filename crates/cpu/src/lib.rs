@@ -16,6 +16,8 @@ pub mod elementwise;
 pub mod gemm;
 pub mod library;
 pub mod matmul;
+pub mod narrow;
+pub mod narrow_ops;
 #[cfg(feature = "openblas")]
 pub mod openblas;
 mod parallel;
