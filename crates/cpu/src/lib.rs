@@ -16,7 +16,7 @@ pub mod elementwise;
 pub mod gemm;
 pub mod library;
 pub mod matmul;
-pub mod narrow;
+pub mod convert;
 pub mod narrow_ops;
 #[cfg(feature = "openblas")]
 pub mod openblas;

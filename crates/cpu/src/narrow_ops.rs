@@ -13,7 +13,7 @@
 
 use std::cell::RefCell;
 
-use crate::narrow::Narrow;
+use crate::convert::Narrow;
 use crate::simd::Isa;
 use crate::{elementwise, parallel, rowwise};
 

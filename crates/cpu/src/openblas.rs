@@ -108,7 +108,7 @@ pub fn core_has_bf16(core: &str) -> bool {
 pub fn sbgemm_available() -> std::result::Result<(), String> {
     sbgemm_symbol()?;
     let core = corename();
-    if crate::narrow::has_avx512_bf16() && !core_has_bf16(&core) {
+    if crate::convert::has_avx512_bf16() && !core_has_bf16(&core) {
         return Err(format!(
             "baseline degraded: OpenBLAS's {core} core runs sbgemm without vdpbf16ps on a CPU that has it \
              (OPENBLAS_CORETYPE=Cooperlake selects its bf16 kernels)"

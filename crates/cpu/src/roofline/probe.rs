@@ -64,7 +64,7 @@ pub fn fma_peak_gflops(threads: usize) -> f64 {
 /// trials; `None` where the CPU lacks AVX512-BF16.
 pub fn dpbf16_peak_gflops(threads: usize) -> Option<f64> {
     #[cfg(target_arch = "x86_64")]
-    if crate::narrow::has_avx512_bf16() {
+    if crate::convert::has_avx512_bf16() {
         // SAFETY: the CPU has AVX-512F and AVX512-BF16, checked just above.
         let body = |iters: usize| (iters as f64 * (CHAINS * 64) as f64, unsafe { x86::dpbf16_avx512(iters) });
         return Some((0..3).map(|_| peak_trial(threads, body)).fold(0.0, f64::max));

@@ -33,7 +33,7 @@ impl PairKernel {
     pub fn detect() -> Result<PairKernel, String> {
         #[cfg(target_arch = "x86_64")]
         {
-            if crate::narrow::has_avx512_bf16() {
+            if crate::convert::has_avx512_bf16() {
                 return Ok(DPBF16_8X32);
             }
             if !crate::simd::has_avx512() {

@@ -24,7 +24,7 @@ use std::ops::Range;
 use kernelab_tensor::Gemm;
 
 use super::{MC, MicroKernel, Strategy};
-use crate::narrow::Narrow;
+use crate::convert::Narrow;
 use crate::spin_pool::SendPtr;
 pub use kernel::PairKernel;
 use pack::{Packed, Panel};

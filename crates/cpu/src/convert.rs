@@ -1,12 +1,14 @@
-//! Narrow floating-point storage on the CPU: bf16 and f16 values held as their `u16` bits, and the
-//! conversions between them and f32, one value at a time and a slice at a time with SIMD.
+//! Conversions between f32 and the narrow types (bf16 and f16 held as their `u16` bits) a slice
+//! at a time with SIMD, for the kernels that convert inside their loops (the narrow GEMM's
+//! operands, the narrow ReLU and softmax strips). One value at a time, and on CPUs without the
+//! instructions, they are the `half` crate's conversions, as everywhere else in kernelab.
 //!
-//! | conversion | scalar               | SIMD (where the CPU has it)                                 |
-//! |------------|----------------------|-------------------------------------------------------------|
-//! | bf16 → f32 | `bits << 16` (exact) | AVX-512F: `vpmovzxwd` + `vpslld`, 16 values a step           |
-//! | f32 → bf16 | round to nearest even | AVX512-BF16: `vcvtneps2bf16`, 16 values a step             |
-//! | f16 → f32  | exact                | F16C: `vcvtph2ps`, 8 values a step                           |
-//! | f32 → f16  | round to nearest even | F16C: `vcvtps2ph` (imm 0, nearest even), 8 values a step    |
+//! | conversion | SIMD (where the CPU has it; `half` elsewhere and for the tail)  |
+//! |------------|-----------------------------------------------------------------|
+//! | bf16 → f32 | AVX-512F: `vpmovzxwd` + `vpslld` (exact), 16 values a step      |
+//! | f32 → bf16 | AVX512-BF16: `vcvtneps2bf16` (nearest even), 16 values a step   |
+//! | f16 → f32  | F16C: `vcvtph2ps` (exact), 8 values a step                      |
+//! | f32 → f16  | F16C: `vcvtps2ph` (imm 0: nearest even), 8 values a step        |
 //!
 //! Rounding is to nearest, ties to even; NaN stays NaN (quiet, sign kept); a finite f32 beyond
 //! the narrow type's largest value rounds to ±∞, as IEEE 754 says, and is counted by the caller
@@ -92,58 +94,25 @@ pub fn has_avx512_bf16() -> bool {
 /// The value of the bf16 bits `h`: the upper half of an f32.
 #[inline]
 pub fn bf16_to_f32(h: u16) -> f32 {
-    f32::from_bits(u32::from(h) << 16)
+    half::bf16::from_bits(h).to_f32()
 }
 
-/// `x` rounded to bf16, to nearest with ties to even; NaN stays a quiet NaN of the same sign.
+/// `x` rounded to bf16, to nearest with ties to even; NaN stays NaN.
 #[inline]
 pub fn f32_to_bf16(x: f32) -> u16 {
-    let bits = x.to_bits();
-    if x.is_nan() {
-        return ((bits >> 16) | 0x0040) as u16;
-    }
-    let round = 0x7fff + ((bits >> 16) & 1);
-    (bits.wrapping_add(round) >> 16) as u16
+    half::bf16::from_f32(x).to_bits()
 }
 
 /// The value of the IEEE binary16 bits `h`, exactly (subnormals, ±∞ and NaN included).
 #[inline]
 pub fn f16_to_f32(h: u16) -> f32 {
-    let sign = if h & 0x8000 != 0 { -1.0f32 } else { 1.0 };
-    let (exp, frac) = (u32::from(h >> 10) & 0x1f, u32::from(h) & 0x3ff);
-    match exp {
-        0 => sign * frac as f32 * f32::powi(2.0, -24),
-        0x1f if frac == 0 => sign * f32::INFINITY,
-        0x1f => f32::from_bits((u32::from(h & 0x8000) << 16) | 0x7fc0_0000 | (frac << 13)),
-        _ => f32::from_bits((u32::from(h & 0x8000) << 16) | ((exp + 112) << 23) | (frac << 13)),
-    }
+    half::f16::from_bits(h).to_f32()
 }
 
-/// `x` rounded to IEEE binary16, to nearest with ties to even: beyond 65520 in magnitude it is ±∞,
-/// below 2⁻¹⁴ a subnormal (multiples of 2⁻²⁴), and NaN stays a quiet NaN of the same sign.
+/// `x` rounded to IEEE binary16, to nearest with ties to even (beyond 65520 in magnitude ±∞).
 #[inline]
 pub fn f32_to_f16(x: f32) -> u16 {
-    let bits = x.to_bits();
-    let sign = ((bits >> 16) & 0x8000) as u16;
-    let abs = bits & 0x7fff_ffff;
-    if abs > 0x7f80_0000 {
-        return sign | 0x7e00 | ((abs >> 13) & 0x3ff) as u16;
-    }
-    if abs >= 0x4780_0000 {
-        // |x| ≥ 65536 (or ∞): beyond every finite f16 and its rounding boundary.
-        return sign | 0x7c00;
-    }
-    if abs < 0x3880_0000 {
-        // |x| < 2⁻¹⁴: a subnormal (or zero), a multiple of 2⁻²⁴; the scaling is exact in f32 and
-        // the conversion to an integer rounds to nearest even.
-        let scaled = f32::from_bits(abs) * f32::powi(2.0, 24);
-        return sign | scaled.round_ties_even() as u16;
-    }
-    // A normal f16: drop 13 fraction bits, to nearest even; a carry into the exponent (up to ∞)
-    // is the right answer.
-    let rebased = abs - (112 << 23);
-    let round = 0x0fff + ((rebased >> 13) & 1);
-    sign | ((rebased + round) >> 13) as u16
+    half::f16::from_f32(x).to_bits()
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -252,51 +221,6 @@ mod tests {
         v.extend((0..4000u32).map(|i| f32::from_bits(i.wrapping_mul(2_654_435_761))));
         v.retain(|x| !x.is_nan());
         v
-    }
-
-    /// The f64 reference: the representable value nearest to x, ties to the even bit pattern.
-    fn nearest(x: f32, all: &[(f64, u16)]) -> u16 {
-        let x = f64::from(x);
-        let i = all.partition_point(|&(v, _)| v < x);
-        let candidates = [i.saturating_sub(1), i.min(all.len() - 1)];
-        let best = candidates.iter().map(|&j| all[j]).min_by(|a, b| {
-            let (da, db) = ((a.0 - x).abs(), (b.0 - x).abs());
-            da.total_cmp(&db).then((a.1 & 1).cmp(&(b.1 & 1)))
-        });
-        best.map_or(0, |b| b.1)
-    }
-
-    #[test]
-    fn f16_rounding_is_to_the_nearest_value_ties_to_even() {
-        // Every finite positive f16, by value, beside the f64 reference; beyond 65520 is ∞.
-        let all: Vec<(f64, u16)> = (0..0x7c00u16).map(|h| (f64::from(f16_to_f32(h)), h)).collect();
-        assert_eq!(f16_to_f32(0x3c00), 1.0);
-        assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
-        assert_eq!(f16_to_f32(0x7bff), 65504.0);
-        for x in probes() {
-            let got = f32_to_f16(x);
-            let want =
-                if x.abs() >= 65520.0 { 0x7c00 } else { nearest(x.abs(), &all) } | if x < 0.0 { 0x8000 } else { 0 };
-            let want = if x == 0.0 && x.is_sign_negative() { 0x8000 } else { want };
-            assert_eq!(got, want, "{x:e}: {got:#06x} vs {want:#06x}");
-        }
-    }
-
-    #[test]
-    fn bf16_rounding_is_to_the_nearest_value_ties_to_even() {
-        let all: Vec<(f64, u16)> = (0..0x7f80u16).map(|h| (f64::from(bf16_to_f32(h)), h)).collect();
-        let max = f64::from(bf16_to_f32(0x7f7f));
-        for x in probes() {
-            let got = f32_to_bf16(x);
-            // Halfway between the largest finite bf16 and the next power of two rounds to ∞.
-            let overflow = f64::from(x.abs()) >= max + (max - f64::from(bf16_to_f32(0x7f7e))) / 2.0;
-            let magnitude = if overflow { 0x7f80 } else { nearest(x.abs(), &all) };
-            let want = magnitude | if x.is_sign_negative() { 0x8000 } else { 0 };
-            assert_eq!(got, want, "{x:e}: {got:#06x} vs {want:#06x}");
-        }
-        assert_eq!(f32_to_bf16(1.0 + 1.0 / 256.0), 0x3f80, "a tie goes to the even neighbour (down)");
-        assert_eq!(f32_to_bf16(1.0 + 3.0 / 256.0), 0x3f82, "a tie goes to the even neighbour (up)");
-        assert!(bf16_to_f32(f32_to_bf16(f32::NAN)).is_nan() && f16_to_f32(f32_to_f16(-f32::NAN)).is_nan());
     }
 
     #[test]
