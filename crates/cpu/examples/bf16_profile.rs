@@ -9,9 +9,9 @@
 
 use std::time::Instant;
 
+use kernelab_cpu::convert::Narrow;
 use kernelab_cpu::gemm::bf16::{self, PairKernel, pack};
 use kernelab_cpu::gemm::{self, MicroKernel, Strategy};
-use kernelab_cpu::convert::Narrow;
 use kernelab_cpu::roofline::probe;
 use kernelab_tensor::Gemm;
 

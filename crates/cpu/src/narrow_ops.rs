@@ -13,9 +13,38 @@
 
 use std::cell::RefCell;
 
+use kernelab_tensor::{DeviceBuffer, Dtype, Error, Kernel, Pool, Result};
+
+use crate::buffer::{cpu, cpu_mut};
 use crate::convert::Narrow;
 use crate::simd::Isa;
 use crate::{elementwise, parallel, rowwise};
+
+/// Runs a narrow launch of the `bf16-avx512` / `f16-avx512` variants: ReLU and softmax by strips
+/// ([`relu`], [`softmax`]); every other op through the widened copies of
+/// [`crate::narrow::launch_widened`] with the f32 body compiled for `isa`.
+pub fn launch(kernel: Kernel<'_>, isa: Isa, pool: &std::sync::Arc<Pool<Vec<f32>>>) -> Result<()> {
+    let kind = |dtype: Dtype| match dtype {
+        Dtype::Bf16 => Ok(Narrow::Bf16),
+        Dtype::F16 => Ok(Narrow::F16),
+        Dtype::F32 => {
+            Err(Error::Device { backend: "cpu".into(), message: "internal: f32 buffers in a narrow op".into() })
+        }
+    };
+    match kernel {
+        Kernel::Relu { x, y } => {
+            let (x, y) = (cpu(x)?, cpu_mut(y)?);
+            relu(kind(y.dtype())?, isa, x.bits(), y.bits_mut());
+            Ok(())
+        }
+        Kernel::Softmax { x, y, cols, .. } => {
+            let (x, y) = (cpu(x)?, cpu_mut(y)?);
+            softmax(kind(y.dtype())?, isa, x.bits(), y.bits_mut(), cols);
+            Ok(())
+        }
+        kernel => crate::narrow::launch_widened(kernel, pool, |k| crate::elementwise_or_rowwise(k, isa)),
+    }
+}
 
 /// Values widened at a time by [`relu`]: two 1 KiB f32 buffers, well inside L1.
 const STRIP: usize = 256;

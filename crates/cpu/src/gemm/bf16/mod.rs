@@ -18,6 +18,7 @@
 
 pub mod kernel;
 pub mod pack;
+pub mod variants;
 
 use std::ops::Range;
 
@@ -154,12 +155,21 @@ pub fn gemm_widened(kind: Narrow, a: &[u16], b: &[u16], c: &mut [f32], g: &Gemm,
 /// `kind`: `C` widened first when β ≠ 0 (so a NaN-poisoned `C` with β = 0 is never read), and the
 /// f32 result rounded once, to nearest even.
 pub fn narrow_output(kind: Narrow, c: &mut [u16], beta: f32, product: impl FnOnce(&mut [f32])) {
-    let mut wide = vec![0.0f32; c.len()];
-    if beta != 0.0 {
-        kind.widen(c, &mut wide);
-    }
-    product(&mut wide);
-    kind.narrow(&wide, c);
+    WIDE_C.with(|wide| {
+        let wide = &mut *wide.borrow_mut();
+        wide.clear();
+        wide.resize(c.len(), 0.0);
+        if beta != 0.0 {
+            kind.widen(c, wide);
+        }
+        product(wide);
+        kind.narrow(wide, c);
+    });
+}
+
+thread_local! {
+    /// The calling thread's f32 copy of a narrow `C`, kept between products.
+    static WIDE_C: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 #[cfg(test)]
