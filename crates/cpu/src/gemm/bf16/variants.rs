@@ -100,3 +100,105 @@ pub fn amx() -> String {
             .into()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use kernelab_tensor::{Device, Kernel, Op};
+
+    use crate::CpuBackend;
+
+    use super::*;
+
+    /// `C ← α·op(A)·op(B)` through the backend by `variant` on narrow buffers (`C` NaN-poisoned),
+    /// against the f64 reference of the rounded inputs: within the rounding of `C` to its type plus
+    /// the f32 sum's `(k + 2)·2⁻²⁴·|α|·Σ|a||b|`.
+    fn check(cpu: &Device, variant: &str, dtype: Dtype, g: Gemm) {
+        let value = |i: usize, s: usize| dtype.round(((i * 7919 + s) % 1001) as f32 / 1001.0 - 0.3);
+        let a: Vec<f32> = (0..g.m * g.k).map(|i| value(i, 1)).collect();
+        let b: Vec<f32> = (0..g.k * g.n).map(|i| value(i, 2)).collect();
+        let (da, db) = (cpu.upload_as(&a, dtype).unwrap(), cpu.upload_as(&b, dtype).unwrap());
+        let mut dc = cpu.upload_as(&vec![f32::NAN; g.m * g.n], dtype).unwrap();
+        cpu.launch(Kernel::Matmul { a: &*da, b: &*db, c: &mut *dc, gemm: g }, Some(variant)).unwrap();
+        let c = cpu.download(&*dc).unwrap();
+        let at = |x: &[f32], t: bool, cols: usize, rows: usize, r: usize, s: usize| {
+            f64::from(if t { x[s * rows + r] } else { x[r * cols + s] })
+        };
+        for i in 0..g.m {
+            for j in 0..g.n {
+                let terms = (0..g.k).map(|p| at(&a, g.trans_a, g.k, g.m, i, p) * at(&b, g.trans_b, g.n, g.k, p, j));
+                let (dot, mag) = terms.fold((0.0, 0.0), |(d, m), t| (d + t, m + t.abs()));
+                let want = f64::from(g.alpha) * dot;
+                let budget = dtype.unit_roundoff() * want.abs()
+                    + (g.k + 2) as f64 * 2f64.powi(-24) * f64::from(g.alpha).abs() * mag
+                    + 1e-30;
+                let got = f64::from(c[i * g.n + j]);
+                assert!((got - want).abs() <= budget, "{variant} {g:?} C[{i},{j}] = {got}, want {want} ± {budget:e}");
+            }
+        }
+        assert_eq!(cpu.guard_violation(&*dc).unwrap(), None, "{variant}");
+    }
+
+    #[test]
+    fn every_narrow_gemm_variant_runs_through_the_backend_within_its_budget() {
+        let cpu = Device::new(CpuBackend::new());
+        let variants = cpu.variants(Op::Matmul);
+        let mine = [
+            ("bf16-dpbf16", Dtype::Bf16),
+            ("bf16-dpbf16-1t", Dtype::Bf16),
+            ("bf16-widen", Dtype::Bf16),
+            ("f16-f16c", Dtype::F16),
+        ];
+        for (name, dtype) in mine {
+            let listed = variants.iter().find(|v| v.name == name).unwrap_or_else(|| panic!("{name} is not listed"));
+            assert_eq!(listed.precision.storage, dtype, "{name}");
+            if listed.unavailable.is_some() {
+                continue;
+            }
+            for (m, n, k) in [(1, 1, 1), (17, 33, 65), (64, 10, 784), (9, 40, 1031)] {
+                for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+                    check(&cpu, name, dtype, Gemm::new(m, n, k).trans(ta, tb).scaled(-1.25, 0.0));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_bf16_default_is_the_fastest_that_runs_and_the_missing_kernels_say_why() {
+        let variants = crate::registry::variants(Op::Matmul);
+        let default_bf16 = variants.iter().find(|v| v.precision.storage == Dtype::Bf16).unwrap();
+        let want = if PairKernel::detect().is_ok() { "bf16-dpbf16" } else { "bf16-widen" };
+        if widen_unavailable().is_none() {
+            assert_eq!(default_bf16.name, want);
+        }
+        let reason = |name: &str| variants.iter().find(|v| v.name == name).and_then(|v| v.unavailable.clone());
+        assert!(reason("f16-avx512fp16").is_some_and(|r| r.contains("AVX512-FP16")));
+        assert!(reason("bf16-amx").is_some_and(|r| r.contains("AMX-BF16") && r.contains("ARCH_REQ_XCOMP_PERM")));
+    }
+
+    #[test]
+    fn narrow_relu_and_softmax_run_through_the_backend() {
+        let cpu = Device::new(CpuBackend::new());
+        for (name, dtype) in [("bf16-avx512", Dtype::Bf16), ("f16-avx512", Dtype::F16)] {
+            let listed = cpu.variants(Op::Relu).into_iter().find(|v| v.name == name).unwrap();
+            if listed.unavailable.is_some() {
+                continue;
+            }
+            let x: Vec<f32> = (0..3 * 17).map(|i| dtype.round(i as f32 / 7.0 - 3.0)).collect();
+            let dx = cpu.upload_as(&x, dtype).unwrap();
+            let mut dy = cpu.upload_as(&[f32::NAN; 51], dtype).unwrap();
+            cpu.launch(Kernel::Relu { x: &*dx, y: &mut *dy }, Some(name)).unwrap();
+            assert_eq!(cpu.download(&*dy).unwrap(), x.iter().map(|v| v.max(0.0)).collect::<Vec<_>>(), "{name}");
+            let mut dy = cpu.upload_as(&[f32::NAN; 51], dtype).unwrap();
+            cpu.launch(Kernel::Softmax { x: &*dx, y: &mut *dy, rows: 3, cols: 17 }, Some(name)).unwrap();
+            let y = cpu.download(&*dy).unwrap();
+            for (xr, yr) in x.chunks(17).zip(y.chunks(17)) {
+                let max = xr.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+                let sum: f64 = xr.iter().map(|&v| f64::from(v - max).exp()).sum();
+                for (&v, &got) in xr.iter().zip(yr) {
+                    let want = f64::from(v - max).exp() / sum;
+                    assert!((f64::from(got) - want).abs() <= 2.0 * dtype.unit_roundoff() * want + 1e-7, "{name}");
+                }
+            }
+        }
+    }
+}
