@@ -222,6 +222,18 @@ fn narrow_table_in_order(
             ),
             only(of(Dtype::F16, "f16-avx512fp16", "f16 arithmetic on AVX512-FP16", blocked), Some(bf::avx512fp16())),
             only(of(Dtype::Bf16, "bf16-amx", "bf16 on AMX-BF16 tiles (tdpbf16ps)", blocked), Some(bf::amx())),
+            only(
+                Entry::new(
+                    Variant::available(
+                        "openblas-sbgemm",
+                        "baseline: OpenBLAS cblas_sbgemm (bf16, f32 C) on OpenBLAS's threads; C rounded to bf16",
+                    )
+                    .with_precision(Precision::new(Dtype::Bf16, Dtype::F32))
+                    .as_baseline(),
+                    Ok(sbgemm_kernel()),
+                ),
+                bf::openblas_sbgemm_unavailable(),
+            ),
             of(
                 Dtype::Bf16,
                 "bf16-blocked",
@@ -344,6 +356,19 @@ pub fn simd_table() -> Vec<Entry<Isa>> {
             Entry::new(Variant::available(isa.name(), summary), isa.unavailable().map_or(Ok(isa), Err))
         })
         .collect()
+}
+
+/// What `openblas-sbgemm` runs where it is compiled in (elsewhere it is never run: it is
+/// unavailable, and the portable GEMM stands in the entry).
+fn sbgemm_kernel() -> NarrowKernel {
+    #[cfg(feature = "openblas")]
+    {
+        NarrowKernel::Matmul(crate::gemm::bf16::variants::openblas_sbgemm)
+    }
+    #[cfg(not(feature = "openblas"))]
+    {
+        NarrowKernel::Matmul(crate::narrow::blocked)
+    }
 }
 
 /// The default: [`Strategy::choose`] for the shape, column blocks over the kernels' threads.

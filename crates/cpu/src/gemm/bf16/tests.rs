@@ -19,6 +19,9 @@ const SHAPES: [(usize, usize, usize); 9] = [
     (64, 10, 784),
 ];
 
+/// A narrow product into an f32 `C`: `run(a, b, c, g)`.
+type Product<'a> = &'a dyn Fn(&[u16], &[u16], &mut [f32], &Gemm);
+
 /// A skewed, sign-changing input of `len` values, as bits of `kind` (so it is exactly representable).
 fn input(kind: Narrow, len: usize, seed: usize) -> Vec<u16> {
     (0..len).map(|i| kind.from_f32(((i * 7919 + seed * 104_729) % 1001) as f32 / 1001.0 - 0.3)).collect()
@@ -27,7 +30,7 @@ fn input(kind: Narrow, len: usize, seed: usize) -> Vec<u16> {
 /// Checks `run` (computing into f32 `C`) against the f64 reference of `C ← α·op(A)·op(B) + β·C`:
 /// every element within `(k + 2)·2⁻²⁴·(|α|·Σ|a||b| + |β·c₀|)`, the bound on f32 summation of exact
 /// products (the inputs are exact in f32).
-fn check(kind: Narrow, g: &Gemm, run: &dyn Fn(&[u16], &[u16], &mut [f32], &Gemm)) {
+fn check(kind: Narrow, g: &Gemm, run: Product<'_>) {
     let (a, b) = (input(kind, g.m * g.k, 1), input(kind, g.k * g.n, 2));
     let c0: Vec<f32> = (0..g.m * g.n).map(|i| if g.beta == 0.0 { f32::NAN } else { (i % 7) as f32 - 3.0 }).collect();
     let mut c = c0.clone();
@@ -53,7 +56,7 @@ fn check(kind: Narrow, g: &Gemm, run: &dyn Fn(&[u16], &[u16], &mut [f32], &Gemm)
 }
 
 /// Every shape, every layout, α = 1 β = 0 (poisoned `C`) and α = −0.75 β = 0.5.
-fn every_case(kind: Narrow, run: &dyn Fn(&[u16], &[u16], &mut [f32], &Gemm)) {
+fn every_case(kind: Narrow, run: Product<'_>) {
     for (m, n, k) in SHAPES {
         for (trans_a, trans_b) in [(false, false), (false, true), (true, false), (true, true)] {
             for (alpha, beta) in [(1.0, 0.0), (-0.75, 0.5)] {

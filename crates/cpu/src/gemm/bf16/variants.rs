@@ -8,6 +8,7 @@
 //! | `bf16-widen`     | bf16    | [`gemm_widened`] with the AVX-512F f32 kernel, threaded       |
 //! | `f16-f16c`       | f16     | [`gemm_widened`] (F16C conversions), AVX-512F kernel, threaded |
 //! | `f16-avx512fp16` | f16     | never runs: see [`avx512fp16`]                                |
+//! | `openblas-sbgemm`| bf16    | baseline: OpenBLAS `cblas_sbgemm` where the library has it    |
 //! | `bf16-amx`       | bf16    | never runs: see [`amx`]                                       |
 
 use kernelab_tensor::{DeviceBuffer, Dtype, Error, Gemm, Result};
@@ -48,6 +49,29 @@ pub fn widened(a: &CpuBuffer, b: &CpuBuffer, c: &mut CpuBuffer, g: &Gemm) -> Res
     let kind = narrow_of(c)?;
     narrow_output(kind, c.bits_mut(), g.beta, |c32| gemm_widened(kind, a.bits(), b.bits(), c32, g, kernel, true));
     Ok(())
+}
+
+/// `openblas-sbgemm`: OpenBLAS's `cblas_sbgemm` into f32, `C` rounded to bf16.
+#[cfg(feature = "openblas")]
+pub fn openblas_sbgemm(a: &CpuBuffer, b: &CpuBuffer, c: &mut CpuBuffer, g: &Gemm) -> Result<()> {
+    let mut status = Ok(());
+    narrow_output(narrow_of(c)?, c.bits_mut(), g.beta, |c32| {
+        status = crate::openblas::sbgemm(a.bits(), b.bits(), c32, g)
+    });
+    status
+}
+
+/// Why `openblas-sbgemm` cannot run here, if it cannot: not compiled in, no `cblas_sbgemm` in the
+/// linked library, or a core without bf16 kernels on a CPU with them.
+pub fn openblas_sbgemm_unavailable() -> Option<String> {
+    #[cfg(feature = "openblas")]
+    {
+        crate::openblas::sbgemm_available().err()
+    }
+    #[cfg(not(feature = "openblas"))]
+    {
+        Some("not compiled in; rebuild with `--features openblas` (needs libopenblas-dev with cblas_sbgemm)".into())
+    }
 }
 
 /// Why `bf16-dpbf16` cannot run here, if it cannot.
