@@ -152,8 +152,9 @@ pub fn gemm_widened(kind: Narrow, a: &[u16], b: &[u16], c: &mut [f32], g: &Gemm,
 }
 
 /// Runs `product` (which computes `C ← α·op(A)·op(B) + β·C` into f32) on a narrow `C` of type
-/// `kind`: `C` widened first when β ≠ 0 (so a NaN-poisoned `C` with β = 0 is never read), and the
-/// f32 result rounded once, to nearest even.
+/// `kind`: `C` widened first only when β ≠ 0 (with β = 0 every product here overwrites it, a
+/// poisoned `C` included, so the widening would be wasted work), and the f32 result rounded
+/// once, to nearest even.
 pub fn narrow_output(kind: Narrow, c: &mut [u16], beta: f32, product: impl FnOnce(&mut [f32])) {
     WIDE_C.with(|wide| {
         let wide = &mut *wide.borrow_mut();

@@ -95,7 +95,7 @@ fn a_narrow_output_is_the_f32_result_rounded_once() {
         narrow_output(kind, &mut narrow, g.beta, |c| gemm_widened(kind, &a, &b, c, &g, MicroKernel::best(), false));
         let want: Vec<u16> = wide.iter().map(|&v| kind.from_f32(v)).collect();
         assert_eq!(narrow, want, "{kind:?}");
-        // β = 0 never reads C: a poisoned narrow output comes out finite.
+        // β = 0: a poisoned narrow output comes out finite (the product overwrites it).
         let mut poisoned = vec![kind.from_f32(f32::NAN); g.m * g.n];
         let g0 = g.scaled(1.0, 0.0);
         narrow_output(kind, &mut poisoned, 0.0, |c| gemm_widened(kind, &a, &b, c, &g0, MicroKernel::best(), false));
