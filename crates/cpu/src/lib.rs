@@ -12,11 +12,13 @@
 
 pub mod adam;
 mod buffer;
+pub mod convert;
 pub mod elementwise;
 pub mod gemm;
 pub mod library;
 pub mod matmul;
 pub mod narrow;
+pub mod narrow_ops;
 #[cfg(feature = "openblas")]
 pub mod openblas;
 mod parallel;

@@ -36,6 +36,9 @@ pub enum NarrowKernel {
     Widened(Isa),
     /// A matmul reading and writing narrow buffers.
     Matmul(NarrowMatmulFn),
+    /// ReLU and softmax converting strips with SIMD ([`crate::narrow_ops`]); other ops as
+    /// `Widened`.
+    Strips(Isa),
 }
 
 /// `dst ← round(src)`: f32 values into a narrow buffer, to nearest, ties to even.
@@ -85,6 +88,9 @@ pub fn launch(kernel: Kernel<'_>, run: NarrowKernel, pool: &std::sync::Arc<Pool<
         (NarrowKernel::Convert, Kernel::Narrow { x, y }) => store(crate::buffer::host(x)?, cpu_mut(y)?),
         (NarrowKernel::Convert, Kernel::Widen { x, y }) => load(cpu(x)?, crate::buffer::host_mut(y)?),
         (NarrowKernel::Matmul(f), Kernel::Matmul { a, b, c, gemm }) => f(cpu(a)?, cpu(b)?, cpu_mut(c)?, &gemm),
+        (NarrowKernel::Strips(isa), kernel) if !matches!(kernel, Kernel::Matmul { .. }) => {
+            crate::narrow_ops::launch(kernel, isa, pool)
+        }
         (NarrowKernel::Widened(isa), kernel) if !matches!(kernel, Kernel::Matmul { .. }) => {
             launch_widened(kernel, pool, |k| crate::elementwise_or_rowwise(k, isa))
         }

@@ -47,13 +47,7 @@ pub fn sgemm(a: &[f32], b: &[f32], c: &mut [f32], g: &Gemm) -> Result<()> {
     if g.m == 0 || g.n == 0 {
         return Ok(());
     }
-    let int = |v: usize| {
-        c_int::try_from(v)
-            .map_err(|_| Error::InvalidArgument { op: "matmul", why: format!("{v} exceeds OpenBLAS's 32-bit sizes") })
-    };
-    let (m, n, k) = (int(g.m)?, int(g.n)?, int(g.k)?);
-    let lda = int(if g.trans_a { g.m } else { g.k }.max(1))?;
-    let ldb = int(if g.trans_b { g.k } else { g.n }.max(1))?;
+    let (m, n, k, lda, ldb) = dims(g)?;
     let (ta, tb) = (if g.trans_a { TRANS } else { NO_TRANS }, if g.trans_b { TRANS } else { NO_TRANS });
     // SAFETY: the buffer lengths were checked against m, n, k by `Kernel::check`, and the leading
     // dimensions describe exactly those row-major layouts.
@@ -61,6 +55,90 @@ pub fn sgemm(a: &[f32], b: &[f32], c: &mut [f32], g: &Gemm) -> Result<()> {
         cblas_sgemm(ROW_MAJOR, ta, tb, m, n, k, g.alpha, a.as_ptr(), lda, b.as_ptr(), ldb, g.beta, c.as_mut_ptr(), n);
     }
     Ok(())
+}
+
+/// OpenBLAS's `cblas_sbgemm` (bf16 `A`, `B` as `u16` bits; f32 `C`), which only a library built
+/// with `BUILD_BFLOAT16=1` exports (Debian's 0.3.21 does not). Looked up in the running process,
+/// so the same binary uses it wherever the linked OpenBLAS has it.
+type Sbgemm = unsafe extern "C" fn(
+    c_int,
+    c_int,
+    c_int,
+    c_int,
+    c_int,
+    c_int,
+    f32,
+    *const u16,
+    c_int,
+    *const u16,
+    c_int,
+    f32,
+    *mut f32,
+    c_int,
+);
+
+/// The linked OpenBLAS's `cblas_sbgemm`, or why there is none.
+fn sbgemm_symbol() -> std::result::Result<Sbgemm, String> {
+    static FOUND: std::sync::OnceLock<std::result::Result<Sbgemm, String>> = std::sync::OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            let this = libloading::os::unix::Library::this();
+            // SAFETY: the symbol, where present, is OpenBLAS's cblas_sbgemm with this signature
+            // (cblas.h of OpenBLAS 0.3.x); `this` is the running process, never unloaded.
+            match unsafe { this.get::<Sbgemm>(b"cblas_sbgemm\0") } {
+                Ok(symbol) => Ok(*symbol),
+                Err(_) => Err(format!(
+                    "the linked {} has no cblas_sbgemm (built without BUILD_BFLOAT16=1)",
+                    config().split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+                )),
+            }
+        })
+        .clone()
+}
+
+/// Whether OpenBLAS's core `core` has bf16 GEMM kernels (`vdpbf16ps`): only its Cooperlake and
+/// SapphireRapids cores do; every other core runs `sbgemm` as generic C.
+pub fn core_has_bf16(core: &str) -> bool {
+    matches!(core.to_ascii_lowercase().as_str(), "cooperlake" | "sapphirerapids")
+}
+
+/// The `openblas` bf16 matmul where the linked library has `cblas_sbgemm`, else why not. Like the
+/// f32 row it is checked, not assumed: on a CPU with AVX512-BF16 whose core OpenBLAS chose has no
+/// bf16 kernels, the row is refused with that reason rather than timed as generic C.
+pub fn sbgemm_available() -> std::result::Result<(), String> {
+    sbgemm_symbol()?;
+    let core = corename();
+    if crate::convert::has_avx512_bf16() && !core_has_bf16(&core) {
+        return Err(format!(
+            "baseline degraded: OpenBLAS's {core} core runs sbgemm without vdpbf16ps on a CPU that has it \
+             (OPENBLAS_CORETYPE=Cooperlake selects its bf16 kernels)"
+        ));
+    }
+    Ok(())
+}
+
+/// `C ← α·op(A)·op(B) + β·C` with bf16 `A` and `B` by OpenBLAS's `cblas_sbgemm` (f32 `C`).
+pub fn sbgemm(a: &[u16], b: &[u16], c: &mut [f32], g: &Gemm) -> Result<()> {
+    let gemm = sbgemm_symbol().map_err(|why| Error::InvalidArgument { op: "matmul", why })?;
+    if g.m == 0 || g.n == 0 {
+        return Ok(());
+    }
+    let (m, n, k, lda, ldb) = dims(g)?;
+    let (ta, tb) = (if g.trans_a { TRANS } else { NO_TRANS }, if g.trans_b { TRANS } else { NO_TRANS });
+    // SAFETY: as in `sgemm`: the lengths match m, n, k, and the leading dimensions describe them.
+    unsafe { gemm(ROW_MAJOR, ta, tb, m, n, k, g.alpha, a.as_ptr(), lda, b.as_ptr(), ldb, g.beta, c.as_mut_ptr(), n) };
+    Ok(())
+}
+
+/// `m, n, k` and the leading dimensions of `op(A)`'s and `op(B)`'s storage, as OpenBLAS's ints.
+fn dims(g: &Gemm) -> Result<(c_int, c_int, c_int, c_int, c_int)> {
+    let int = |v: usize| {
+        c_int::try_from(v)
+            .map_err(|_| Error::InvalidArgument { op: "matmul", why: format!("{v} exceeds OpenBLAS's 32-bit sizes") })
+    };
+    let lda = int(if g.trans_a { g.m } else { g.k }.max(1))?;
+    let ldb = int(if g.trans_b { g.k } else { g.n }.max(1))?;
+    Ok((int(g.m)?, int(g.n)?, int(g.k)?, lda, ldb))
 }
 
 /// Sets the number of threads OpenBLAS uses.
@@ -231,6 +309,20 @@ mod tests {
         assert_eq!(core_for("Zen", CpuIsa::Avx2), None);
         assert_eq!(core_for("Prescott", CpuIsa::Avx), None, "no better core exists for AVX without FMA");
         assert_eq!(core_for("Prescott", CpuIsa::Generic), None);
+    }
+
+    #[test]
+    fn sbgemm_runs_only_where_the_library_has_it_and_says_why_not() {
+        let (a, b, mut c) = ([0x3f80u16; 6], [0x4000u16; 6], [f32::NAN; 4]);
+        match (sbgemm_symbol(), sbgemm(&a, &b, &mut c, &Gemm::new(2, 2, 3))) {
+            (Ok(_), Ok(())) => assert_eq!(c, [6.0; 4], "1·2 summed over 3"),
+            (Err(why), Err(err)) => {
+                assert!(why.contains("cblas_sbgemm") && why.contains("OpenBLAS 0."), "{why}");
+                assert!(err.to_string().contains(&why) && c.iter().all(|v| v.is_nan()), "{err}");
+            }
+            (symbol, run) => panic!("symbol {:?} but run {run:?}", symbol.map(|_| ())),
+        }
+        assert!(core_has_bf16("Cooperlake") && core_has_bf16("SapphireRapids") && !core_has_bf16("SkylakeX"));
     }
 
     #[test]

@@ -7,12 +7,12 @@ use crate::spin_pool::{SendPtr, for_each_part};
 pub const PAR_MIN_WORK: usize = 1 << 15;
 
 /// Runs `f(offset, chunk)` over consecutive chunks of `y`, one per thread when `y` is large.
-pub fn chunks(y: &mut [f32], f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+pub fn chunks<T: Send>(y: &mut [T], f: impl Fn(usize, &mut [T]) + Sync + Send) {
     for_each_part(y, 16, y.len() >= PAR_MIN_WORK, f);
 }
 
 /// Runs `f(row, y_row)` for every row of the `rows × cols` matrix `y`, in parallel when large.
-pub fn rows(y: &mut [f32], cols: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+pub fn rows<T: Send>(y: &mut [T], cols: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
     if cols == 0 {
         return;
     }

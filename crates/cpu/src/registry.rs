@@ -153,10 +153,87 @@ pub fn narrow_table(op: Op) -> Vec<Entry<NarrowKernel>> {
     let of = |dtype: Dtype, name: &'static str, summary: &'static str, kernel: NarrowKernel| {
         Entry::new(Variant::available(name, summary).with_precision(Precision::new(dtype, Dtype::F32)), Ok(kernel))
     };
+    // A variant that runs only where `unavailable` is `None` (else it says why).
+    let only = |entry: Entry<NarrowKernel>, unavailable: Option<String>| match unavailable {
+        None => entry,
+        Some(why) => Entry { variant: entry.variant.unavailable_if(Some(why)), kernel: None },
+    };
     let blocked = NarrowKernel::Matmul(crate::narrow::blocked);
     let widened = NarrowKernel::Widened(Isa::Portable);
+    let mut table = narrow_table_in_order(op, of, only, blocked, widened);
+    // A launch without a variant name takes its dtype's first entry: the first that runs here.
+    table.sort_by_key(|e| e.kernel.is_none());
+    table
+}
+
+/// [`narrow_table`]'s entries, fastest first, before the unavailable ones are moved last.
+fn narrow_table_in_order(
+    op: Op,
+    of: impl Fn(Dtype, &'static str, &'static str, NarrowKernel) -> Entry<NarrowKernel>,
+    only: impl Fn(Entry<NarrowKernel>, Option<String>) -> Entry<NarrowKernel>,
+    blocked: NarrowKernel,
+    widened: NarrowKernel,
+) -> Vec<Entry<NarrowKernel>> {
+    use crate::gemm::bf16::variants as bf;
+    let strips = |dtype, name, summary, needs: Option<String>| {
+        only(of(dtype, name, summary, NarrowKernel::Strips(Isa::Avx512)), Isa::Avx512.unavailable().or(needs))
+    };
+    #[cfg(target_arch = "x86_64")]
+    let f16c = (!is_x86_feature_detected!("f16c")).then(|| "the CPU lacks F16C".to_string());
+    #[cfg(not(target_arch = "x86_64"))]
+    let f16c = Some("F16C is x86_64 only".to_string());
     match op {
         Op::Matmul => vec![
+            only(
+                of(
+                    Dtype::Bf16,
+                    "bf16-dpbf16",
+                    "bf16 on vdpbf16ps (AVX512-BF16): pair-packed slivers, 8×32 kernel, f32 sums, threads over column blocks; C rounded to bf16",
+                    NarrowKernel::Matmul(bf::dpbf16_threaded),
+                ),
+                bf::dpbf16_unavailable(),
+            ),
+            only(
+                Entry::new(
+                    Variant::available("bf16-dpbf16-1t", "bf16 on vdpbf16ps, as bf16-dpbf16, one thread")
+                        .with_precision(Precision::new(Dtype::Bf16, Dtype::F32))
+                        .one_thread(),
+                    Ok(NarrowKernel::Matmul(bf::dpbf16_one_thread)),
+                ),
+                bf::dpbf16_unavailable(),
+            ),
+            only(
+                of(
+                    Dtype::Bf16,
+                    "bf16-widen",
+                    "bf16 widened to f32 (AVX-512F), the packed f32 GEMM's 8×32 kernel, threaded; C rounded to bf16",
+                    NarrowKernel::Matmul(bf::widened),
+                ),
+                bf::widen_unavailable(),
+            ),
+            only(
+                of(
+                    Dtype::F16,
+                    "f16-f16c",
+                    "f16 widened to f32 (F16C), the packed f32 GEMM's AVX-512F 8×32 kernel, threaded; C rounded to f16",
+                    NarrowKernel::Matmul(bf::widened),
+                ),
+                bf::f16c_unavailable(),
+            ),
+            only(of(Dtype::F16, "f16-avx512fp16", "f16 arithmetic on AVX512-FP16", blocked), Some(bf::avx512fp16())),
+            only(of(Dtype::Bf16, "bf16-amx", "bf16 on AMX-BF16 tiles (tdpbf16ps)", blocked), Some(bf::amx())),
+            only(
+                Entry::new(
+                    Variant::available(
+                        "openblas-sbgemm",
+                        "baseline: OpenBLAS cblas_sbgemm (bf16, f32 C) on OpenBLAS's threads; C rounded to bf16",
+                    )
+                    .with_precision(Precision::new(Dtype::Bf16, Dtype::F32))
+                    .as_baseline(),
+                    Ok(sbgemm_kernel()),
+                ),
+                bf::openblas_sbgemm_unavailable(),
+            ),
             of(
                 Dtype::Bf16,
                 "bf16-blocked",
@@ -170,6 +247,18 @@ pub fn narrow_table(op: Op) -> Vec<Entry<NarrowKernel>> {
             of(Dtype::F16, "f16-portable", "f32 ↔ f16, round to nearest even, overflow to ±∞", NarrowKernel::Convert),
         ],
         _ => vec![
+            strips(
+                Dtype::Bf16,
+                "bf16-avx512",
+                "relu, softmax: 256-value strips widened in L1 (AVX-512), the AVX-512 f32 body, vcvtneps2bf16 back; other ops: widened copies, AVX-512 body",
+                None,
+            ),
+            strips(
+                Dtype::F16,
+                "f16-avx512",
+                "relu, softmax: 256-value strips widened in L1 (F16C), the AVX-512 f32 body, vcvtps2ph back; other ops: widened copies, AVX-512 body",
+                f16c,
+            ),
             of(Dtype::Bf16, "bf16-portable", "bf16 widened to f32, the portable f32 loop body, rounded back", widened),
             of(Dtype::F16, "f16-portable", "f16 widened to f32, the portable f32 loop body, rounded back", widened),
         ],
@@ -267,6 +356,19 @@ pub fn simd_table() -> Vec<Entry<Isa>> {
             Entry::new(Variant::available(isa.name(), summary), isa.unavailable().map_or(Ok(isa), Err))
         })
         .collect()
+}
+
+/// What `openblas-sbgemm` runs where it is compiled in (elsewhere it is never run: it is
+/// unavailable, and the portable GEMM stands in the entry).
+fn sbgemm_kernel() -> NarrowKernel {
+    #[cfg(feature = "openblas")]
+    {
+        NarrowKernel::Matmul(crate::gemm::bf16::variants::openblas_sbgemm)
+    }
+    #[cfg(not(feature = "openblas"))]
+    {
+        NarrowKernel::Matmul(crate::narrow::blocked)
+    }
 }
 
 /// The default: [`Strategy::choose`] for the shape, column blocks over the kernels' threads.

@@ -121,10 +121,13 @@ multiversion! {
 
 /// Softmax of each row: `y ← exp(x − max) / Σ exp(x − max)`.
 pub fn softmax(isa: Isa, x: &[f32], y: &mut [f32], cols: usize) {
-    parallel::rows(y, cols, |r, y| {
-        let (_, sum) = exp_shifted(isa, &x[r * cols..(r + 1) * cols], 1.0, y);
-        scale_row(isa, y, 1.0 / sum);
-    });
+    parallel::rows(y, cols, |r, y| softmax_row(isa, &x[r * cols..(r + 1) * cols], y));
+}
+
+/// One row of [`softmax`]: `y ← exp(x − max) / Σ exp(x − max)`.
+pub fn softmax_row(isa: Isa, x: &[f32], y: &mut [f32]) {
+    let (_, sum) = exp_shifted(isa, x, 1.0, y);
+    scale_row(isa, y, 1.0 / sum);
 }
 
 /// Log-softmax of each row: `y ← x − max − ln Σ exp(x − max)`.

@@ -180,12 +180,23 @@ impl Pool {
 
 /// Runs `f(offset, part)` over consecutive parts of `y`, each a whole number of `unit`s, one part
 /// per thread of the current pool size (rayon's, as set by `--threads`) when `parallel`.
-pub fn for_each_part(y: &mut [f32], unit: usize, parallel: bool, f: impl Fn(usize, &mut [f32]) + Sync) {
+pub fn for_each_part<T: Send>(y: &mut [T], unit: usize, parallel: bool, f: impl Fn(usize, &mut [T]) + Sync) {
     let threads = if parallel { crate::threads() } else { 1 };
     let units = y.len().div_ceil(unit.max(1));
     let per_part = units.div_ceil(threads.max(1)).max(1) * unit.max(1);
     let parts = y.len().div_ceil(per_part);
-    let base = SendPtr(y.as_mut_ptr());
+    /// The start of `y`, shared by the pieces (each writes only its own part).
+    struct Base<T>(*mut T);
+    // SAFETY: as for `SendPtr`: the parts are disjoint, `T: Send`, and `run` returns before the
+    // borrow of `y` ends.
+    unsafe impl<T: Send> Sync for Base<T> {}
+    impl<T> Base<T> {
+        /// The pointer (a method, so that closures capture the wrapper, not the raw field).
+        fn get(&self) -> *mut T {
+            self.0
+        }
+    }
+    let base = Base(y.as_mut_ptr());
     let len = y.len();
     run(parts, &|i| {
         let start = i * per_part;

@@ -28,6 +28,7 @@
 //! (128 KiB at 1024) streams from L2 well enough. MC ∈ {96, 192, 384} made no difference beyond
 //! the run-to-run noise (±5%).
 
+pub mod bf16;
 pub mod direct;
 pub mod kernels;
 mod pack;
@@ -51,7 +52,7 @@ pub const TASK_N: usize = 512;
 /// Measured on 2 vCPUs (GFLOP/s, two threads against one): 128³ (2M) 71 vs 84, 160³ (4M) 54 vs 89,
 /// the seed model's 64x128x784:NT and 128x784x64:TN (6.4M) 51 vs 63 and 87 vs 98 — all losses —
 /// while 200³ (8M) 112 vs 85 and 64x256x512:NT (8.4M) 107 vs 68 win.
-const PAR_MIN_FMAS: usize = 1 << 23;
+pub(crate) const PAR_MIN_FMAS: usize = 1 << 23;
 
 /// The same threshold for the direct path (2M multiply-adds, about 20 µs of one core), which has
 /// no packing to repeat per thread: measured on 2 vCPUs (GFLOP/s, two threads against one) the
@@ -157,13 +158,13 @@ fn gemm_direct(a: &[f32], b: &[f32], c: &mut [f32], g: &Gemm, nt: direct::Nt, th
 
 /// Whether `g` is worth splitting over the threads: asked for, more than one thread, and at least
 /// `min_fmas` multiply-adds.
-fn worth_threads(g: &Gemm, threaded: bool, min_fmas: usize) -> bool {
+pub(crate) fn worth_threads(g: &Gemm, threaded: bool, min_fmas: usize) -> bool {
     threaded && crate::threads() > 1 && g.m * g.n * g.k >= min_fmas
 }
 
 /// Runs `piece` over `0..len` cut into one run of whole `unit`s per thread ([`task_width`]), on
 /// the kernels' pool.
-fn split(len: usize, unit: usize, piece: &(dyn Fn(Range<usize>) + Sync)) {
+pub(crate) fn split(len: usize, unit: usize, piece: &(dyn Fn(Range<usize>) + Sync)) {
     let width = task_width(len, unit);
     crate::spin_pool::run(len.div_ceil(width), &|t| piece(t * width..((t + 1) * width).min(len)));
 }

@@ -56,15 +56,30 @@ fn fma_loop(iters: usize) -> (f64, f32) {
 /// GFLOP/s of `threads` threads each running the FMA loop at once: the best of three trials (a
 /// peak is a maximum; a virtual CPU that is briefly shared only ever lowers a trial).
 pub fn fma_peak_gflops(threads: usize) -> f64 {
-    (0..3).map(|_| fma_trial(threads)).fold(0.0, f64::max)
+    (0..3).map(|_| peak_trial(threads, fma_loop)).fold(0.0, f64::max)
 }
 
-/// One trial: the threads start together at a barrier and each times its own loop; the trial
-/// lasts from the first start to the last end ([`span`]).
-fn fma_trial(threads: usize) -> f64 {
+/// The bf16 dot-product peak: GFLOP/s of `threads` threads each running [`CHAINS`] independent
+/// `vdpbf16ps` chains (each instruction 16 lanes × 2 multiply-adds = 64 flops), the best of three
+/// trials; `None` where the CPU lacks AVX512-BF16.
+pub fn dpbf16_peak_gflops(threads: usize) -> Option<f64> {
+    #[cfg(target_arch = "x86_64")]
+    if crate::convert::has_avx512_bf16() {
+        // SAFETY: the CPU has AVX-512F and AVX512-BF16, checked just above.
+        let body = |iters: usize| (iters as f64 * (CHAINS * 64) as f64, unsafe { x86::dpbf16_avx512(iters) });
+        return Some((0..3).map(|_| peak_trial(threads, body)).fold(0.0, f64::max));
+    }
+    let _ = threads;
+    None
+}
+
+/// One trial of `body` (iterations → flops done, a value that keeps the loop alive): the threads
+/// start together at a barrier and each times its own loop; the trial lasts from the first start
+/// to the last end ([`span`]).
+fn peak_trial(threads: usize, body: impl Fn(usize) -> (f64, f32) + Sync) -> f64 {
     let iters = 15_000_000;
     let threads = threads.max(1);
-    fma_loop(iters / 20); // warm up, and let the clock settle
+    body(iters / 20); // warm up, and let the clock settle
     let barrier = Barrier::new(threads);
     let runs: Vec<(f64, Run)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
@@ -72,7 +87,7 @@ fn fma_trial(threads: usize) -> f64 {
                 s.spawn(|| {
                     barrier.wait();
                     let start = Instant::now();
-                    let (flops, v) = fma_loop(iters);
+                    let (flops, v) = body(iters);
                     std::hint::black_box(v);
                     (flops, Run { start, end: Instant::now() })
                 })
@@ -341,6 +356,22 @@ mod x86 {
         for _ in 0..iters {
             for r in acc.iter_mut() {
                 *r = _mm512_fmadd_ps(*r, a, b);
+            }
+        }
+        acc.iter().map(|&r| _mm512_reduce_add_ps(r)).sum()
+    }
+
+    /// [`CHAINS`] independent `vdpbf16ps` accumulators, `iters` steps each: every step adds
+    /// 1·1 + 2⁻⁸·1 (bf16 pairs) to each lane, no memory traffic.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    pub fn dpbf16_avx512(iters: usize) -> f32 {
+        // SAFETY (both): plain 64-byte vectors; every bit pattern is valid in each.
+        let a: __m512bh = unsafe { std::mem::transmute(_mm512_set1_epi32(0x3b80_3f80)) };
+        let b: __m512bh = unsafe { std::mem::transmute(_mm512_set1_epi32(0x3f80_3f80)) };
+        let mut acc = [_mm512_setzero_ps(); CHAINS];
+        for _ in 0..iters {
+            for r in acc.iter_mut() {
+                *r = _mm512_dpbf16_ps(*r, a, b);
             }
         }
         acc.iter().map(|&r| _mm512_reduce_add_ps(r)).sum()

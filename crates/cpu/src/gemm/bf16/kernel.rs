@@ -1,0 +1,91 @@
+//! The `vdpbf16ps` microkernel: `C[MR × NR] += α · A_sliver · B_sliver` over `⌈kc/2⌉` depth
+//! pairs, the tile held in f32 registers. Slivers are pair-interleaved (`pack.rs`): a step reads
+//! one pair word per row of `A` (broadcast to all 16 lanes) and `NR/16` vectors of `B` pairs, and
+//! each `vdpbf16ps` adds two products into each of 16 f32 lanes, in f32 (the products of two
+//! bf16 values are exact in f32; the sums round as f32 additions do).
+//!
+//! | kernel      | MR × NR | accumulators    | per depth pair                          |
+//! |-------------|---------|-----------------|-----------------------------------------|
+//! | dpbf16_8x32 | 8 × 32  | 16 zmm (of 32)  | 2 loads of B, 8 broadcasts, 16 vdpbf16ps |
+
+/// A pair-interleaved microkernel (see the module header).
+#[derive(Clone, Copy, Debug)]
+pub struct PairKernel {
+    pub name: &'static str,
+    pub mr: usize,
+    pub nr: usize,
+    /// Depth (in bf16 values, even) of one pass of the packed loops.
+    pub kc: usize,
+    /// # Safety
+    /// `a` holds `pairs·mr` words, `b` holds `pairs·nr`, `c` points at an `mr × nr` tile of row
+    /// stride `ldc`, and the CPU has AVX-512F and AVX512-BF16 (checked by [`PairKernel::detect`]).
+    pub run: unsafe fn(pairs: usize, a: *const u32, b: *const u32, c: *mut f32, ldc: usize, alpha: f32),
+}
+
+/// The largest tile of any pair kernel, for edge tiles computed into a scratch buffer.
+pub const MAX_TILE: usize = 8 * 32;
+
+#[cfg(target_arch = "x86_64")]
+pub const DPBF16_8X32: PairKernel = PairKernel { name: "dpbf16_8x32", mr: 8, nr: 32, kc: 1024, run: x86::dpbf16_8x32 };
+
+impl PairKernel {
+    /// The `vdpbf16ps` kernel if this CPU runs it, else the missing feature.
+    pub fn detect() -> Result<PairKernel, String> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if crate::convert::has_avx512_bf16() {
+                return Ok(DPBF16_8X32);
+            }
+            if !crate::simd::has_avx512() {
+                return Err("the CPU lacks AVX-512F (and AVX512-BF16)".into());
+            }
+            Err("the CPU lacks AVX512-BF16 (vdpbf16ps)".into())
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        Err(format!("vdpbf16ps is an x86_64 instruction; this is {}", std::env::consts::ARCH))
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// 16 bf16 pairs as the type `vdpbf16ps` takes (the same 64 bytes).
+    #[inline(always)]
+    fn pairs(v: __m512i) -> __m512bh {
+        // SAFETY: both are plain 64-byte vectors; every bit pattern is valid in each.
+        unsafe { std::mem::transmute::<__m512i, __m512bh>(v) }
+    }
+
+    /// AVX512-BF16, 8 × 32: sixteen zmm accumulators (see the module header).
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    pub unsafe fn dpbf16_8x32(n_pairs: usize, a: *const u32, b: *const u32, c: *mut f32, ldc: usize, alpha: f32) {
+        // As the f32 kernel does: the C tile is touched only after the whole depth, so ask for it now.
+        for i in 0..8 {
+            _mm_prefetch::<_MM_HINT_T0>(c.wrapping_add(i * ldc) as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(c.wrapping_add(i * ldc + 16) as *const i8);
+        }
+        let mut acc = [[_mm512_setzero_ps(); 2]; 8];
+        for q in 0..n_pairs {
+            // SAFETY: q < n_pairs, so every load stays inside the packed slivers.
+            unsafe {
+                let b0 = pairs(_mm512_loadu_si512(b.add(q * 32).cast()));
+                let b1 = pairs(_mm512_loadu_si512(b.add(q * 32 + 16).cast()));
+                for (i, row) in acc.iter_mut().enumerate() {
+                    let ai = pairs(_mm512_set1_epi32(*a.add(q * 8 + i) as i32));
+                    row[0] = _mm512_dpbf16_ps(row[0], ai, b0);
+                    row[1] = _mm512_dpbf16_ps(row[1], ai, b1);
+                }
+            }
+        }
+        let alpha = _mm512_set1_ps(alpha);
+        for (i, row) in acc.iter().enumerate() {
+            // SAFETY: row i of the tile holds 32 values at c + i·ldc.
+            unsafe {
+                let c_row = c.add(i * ldc);
+                _mm512_storeu_ps(c_row, _mm512_fmadd_ps(alpha, row[0], _mm512_loadu_ps(c_row)));
+                _mm512_storeu_ps(c_row.add(16), _mm512_fmadd_ps(alpha, row[1], _mm512_loadu_ps(c_row.add(16))));
+            }
+        }
+    }
+}

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""PyTorch's CPU matmul in bf16 and f32 (oneDNN / MKL) beside kernelab's own rows, in the same
+minutes: an external reference for the bf16 GEMM.
+
+    scripts/bf16_pytorch.py --python /tmp/torchenv/bin/python --kernelab target/release/kernelab \
+        --sizes 1024,2048 --threads 1,2 --rounds 3 --out results/precision/pytorch-bf16.json
+
+Rounds are interleaved: in every round, for every thread count and size, PyTorch's f32 and bf16
+products are timed (a median of `--repeat` runs after 3 warm-ups, in a child process pinned to
+that thread count), then `kernelab bench --op matmul --dtype f32,bf16 --shape NxNxN --threads T`
+runs with a short budget; so a slow minute of the shared machine falls on both. The summary takes,
+per size and thread count, the median over rounds of each side's GFLOP/s (2·n³ per product) and
+the ratios of kernelab's bf16 rows to PyTorch bf16 and to kernelab's own f32 default.
+
+PyTorch is checked, not assumed: one product of each type runs once with ONEDNN_VERBOSE=1 and the
+implementation oneDNN chose (e.g. `brg_matmul:avx512_core_amx` or `brg_matmul:avx512_core_bf16`)
+is recorded; a bf16 product that oneDNN did not run (MKL or a reference path) is said so.
+Without `--kernelab` only PyTorch is timed."""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+CHILD = r"""
+import json, statistics, sys, time, torch
+n, threads, repeat = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+torch.set_num_threads(threads)
+out = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+for name, dtype in (("f32", torch.float32), ("bf16", torch.bfloat16)):
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=g).to(dtype)
+    b = torch.randn(n, n, generator=g).to(dtype)
+    for _ in range(3):
+        torch.matmul(a, b)
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        torch.matmul(a, b)
+        times.append(time.perf_counter() - t0)
+    out[name] = 2 * n**3 / statistics.median(times) / 1e9
+print(json.dumps(out))
+"""
+
+PROBE = r"""
+import torch
+torch.set_num_threads(1)
+for dtype in (torch.float32, torch.bfloat16):
+    a = torch.ones(256, 256, dtype=dtype)
+    torch.matmul(a, a)
+"""
+
+
+def torch_gflops(python: str, n: int, threads: int, repeat: int) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    done = subprocess.run([python, "-c", CHILD, str(n), str(threads), str(repeat)], env=env,
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def onednn_kernels(python: str) -> list[str]:
+    """The primitives oneDNN ran for a 256³ f32 and bf16 matmul (its verbose lines)."""
+    env = dict(os.environ, ONEDNN_VERBOSE="1", DNNL_VERBOSE="1")
+    done = subprocess.run([python, "-c", PROBE], env=env, capture_output=True, text=True, check=True)
+    return [line for line in done.stdout.splitlines() if ",exec," in line and "matmul" in line]
+
+
+def row_precision(record: dict) -> str:
+    """A record's precision as `storage→accumulate`, whatever the report calls it."""
+    for key in ("precision", "dtype"):
+        value = record.get(key)
+        if isinstance(value, dict):
+            return f"{value.get('storage')}→{value.get('accumulate')}"
+        if value:
+            return str(value)
+    return "f32→f32"
+
+
+def kernelab_rows(binary: str, n: int, threads: int, budget: float) -> list[dict]:
+    with tempfile.TemporaryDirectory() as tmp:
+        report = os.path.join(tmp, "report.json")
+        cmd = [binary, "bench", "--op", "matmul", "--backend", "cpu", "--dtype", "f32,bf16",
+               "--shape", f"{n}x{n}x{n}", "--threads", str(threads), "--budget", str(budget), "--json", report]
+        subprocess.run(cmd, capture_output=True, text=True)
+        if not os.path.exists(report):
+            raise SystemExit(f"kernelab wrote no report: {' '.join(cmd)}")
+        with open(report) as f:
+            records = json.load(f)["records"]
+    return [{"variant": r["variant"], "precision": row_precision(r), "gflops": r["gflops"]}
+            for r in records if r.get("status") == "ok" and r.get("gflops")]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--python", default=sys.executable, help="a Python with torch")
+    ap.add_argument("--kernelab", help="the kernelab binary (release build)")
+    ap.add_argument("--sizes", default="1024,2048")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=10)
+    ap.add_argument("--budget", type=float, default=1.5, help="kernelab's --budget per row, seconds")
+    ap.add_argument("--out", help="write the summary JSON here")
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    threads = [int(t) for t in args.threads.split(",")]
+
+    kernels = onednn_kernels(args.python)
+    print("oneDNN ran:", *kernels or ["no oneDNN matmul (PyTorch used another library)"], sep="\n  ")
+    samples: dict[tuple, dict[str, list[float]]] = {}
+    for r in range(args.rounds):
+        for t in threads:
+            for n in sizes:
+                cell = samples.setdefault((n, t), {})
+                got = torch_gflops(args.python, n, t, args.repeat)
+                for name in ("f32", "bf16"):
+                    cell.setdefault(f"torch {name}", []).append(got[name])
+                if args.kernelab:
+                    for row in kernelab_rows(args.kernelab, n, t, args.budget):
+                        cell.setdefault(f"kernelab {row['variant']} {row['precision']}", []).append(row["gflops"])
+                print(f"round {r + 1}: {n}³, {t} thread(s): torch f32 {got['f32']:.0f}, bf16 {got['bf16']:.0f} GFLOP/s",
+                      flush=True)
+
+    summary = []
+    for (n, t), cell in sorted(samples.items()):
+        medians = {name: statistics.median(v) for name, v in cell.items()}
+        summary.append({"n": n, "threads": t, "gflops": medians, "rounds": cell})
+        print(f"\n{n}x{n}x{n}, {t} thread(s), median GFLOP/s over {args.rounds} rounds:")
+        for name, value in sorted(medians.items(), key=lambda kv: -kv[1]):
+            vs = value / medians["torch bf16"]
+            print(f"  {name:40s} {value:8.1f}   {vs:5.2f}x torch bf16")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({"sizes": sizes, "threads": threads, "rounds": args.rounds, "onednn": kernels,
+                       "kernelab": args.kernelab, "cells": summary}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
