@@ -30,6 +30,9 @@ pub const ADAM_F16: &str = "Adam's second moment v = gÂ² underflows f16 below 6Â
 /// The name of every f16 variant of an op with one kernel.
 pub const F16_VARIANT: &str = "f16-wgsl";
 
+/// A narrowed module, made on first use ([`crate::shaders`]).
+pub type Narrowed = fn() -> Shader;
+
 /// f16 storage, f32 accumulation.
 pub const F16_F32: Precision = Precision { storage: Dtype::F16, accumulate: Dtype::F32 };
 /// f16 storage, f16 accumulation.
@@ -40,7 +43,7 @@ pub const F16_F16: Precision = Precision { storage: Dtype::F16, accumulate: Dtyp
 pub struct F16Rung {
     pub variant: &'static str,
     pub precision: Precision,
-    pub shader: fn() -> Shader,
+    pub shader: Narrowed,
     pub entry: &'static str,
     pub tile: u32,
     pub summary: &'static str,
@@ -92,7 +95,7 @@ pub const MATMUL_F16_LADDER: [F16Rung; 5] = [
 
 /// Every op with one f16 kernel: the narrowed module holding it and its entry point (the f32
 /// entry's name).
-pub const F16_ONE_ENTRY: [(Op, fn() -> Shader, &str); 16] = [
+pub const F16_ONE_ENTRY: [(Op, Narrowed, &str); 16] = [
     (Op::Fill, shaders::elementwise_f16, "fill"),
     (Op::BiasAdd, shaders::elementwise_f16, "bias_add"),
     (Op::BiasRelu, shaders::elementwise_f16, "bias_relu"),
