@@ -143,7 +143,7 @@ fn loaded_variants_follow_the_built_ins_and_each_runs_its_own_module() {
         .launch(Kernel::Scale { x: &*b.alloc(1).unwrap(), alpha: 1.0, y: &mut *b.alloc(1).unwrap() }, Some("k"))
         .unwrap_err()
         .to_string();
-    assert!(unknown.contains("has no variant `k` for scale; it has: wgsl, k.wgsl, k.wgsl#2"), "{unknown}");
+    assert!(unknown.contains("has no variant `k` for scale; it has: wgsl, f16-wgsl, k.wgsl, k.wgsl#2"), "{unknown}");
 }
 
 #[test]
