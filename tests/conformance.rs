@@ -42,6 +42,8 @@ conformance! {
     scale_by: Op::ScaleBy,
     axpy: Op::Axpy,
     adam: Op::Adam,
+    narrow: Op::Narrow,
+    widen: Op::Widen,
 }
 
 /// Every op of the catalogue has a test above (the list cannot silently fall behind `Op::ALL`).

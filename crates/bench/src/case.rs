@@ -6,7 +6,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
-use kernelab_tensor::{AdamStep, Device, DeviceBuffer, Error, Gemm, Kernel, Op, OpFamily, Result};
+use kernelab_tensor::{AdamStep, Device, DeviceBuffer, Dtype, Error, Gemm, Kernel, Op, OpFamily, Precision, Result};
 
 use crate::reference::{self, Expected};
 
@@ -46,6 +46,9 @@ pub struct Case {
     inputs: Vec<Vec<f32>>,
     /// For each output: its initial contents when the kernel reads it, `None` when it is poisoned.
     outputs: Vec<(usize, Option<Vec<f32>>)>,
+    /// The storage and accumulation the kernel runs in ([`Precision::F32`] unless set with
+    /// [`Case::with_precision`]): the buffers' dtypes and the reference's budget.
+    pub precision: Precision,
 }
 
 /// Draws `n` values from `N(mean, std²)`.
@@ -160,7 +163,35 @@ impl Case {
                 (vec![logits(rng, r, c), distributions(rng, r, c)], vec![poisoned(r), poisoned(r * c)])
             }
         };
-        Ok(Self { op, dims: dims.to_vec(), knobs, inputs, outputs })
+        Ok(Self { op, dims: dims.to_vec(), knobs, inputs, outputs, precision: Precision::F32 })
+    }
+
+    /// The same case for a kernel of precision `p`: every input and initial output rounded to the
+    /// dtype its buffer holds ([`Op::buffer_dtype`]), so that the f64 reference starts from the
+    /// values the kernel gets, and the budget of `p` ([`Expected::for_precision`]).
+    pub fn with_precision(mut self, p: Precision) -> Self {
+        let (in_names, out_names) = buffer_names(self.op);
+        let round = |values: &mut Vec<f32>, name: &str| {
+            let dtype = self.op.buffer_dtype(name, p.storage);
+            values.iter_mut().for_each(|v| *v = dtype.round(*v));
+        };
+        for (values, name) in self.inputs.iter_mut().zip(in_names) {
+            round(values, name);
+        }
+        for ((_, init), name) in self.outputs.iter_mut().zip(out_names) {
+            if let Some(values) = init {
+                round(values, name);
+            }
+        }
+        self.precision = p;
+        self
+    }
+
+    /// The dtype of each input buffer, then of each output buffer, in the kernel's order.
+    fn dtypes(&self) -> (Vec<Dtype>, Vec<Dtype>) {
+        let (in_names, out_names) = buffer_names(self.op);
+        let of = |names: &[&str]| names.iter().map(|n| self.op.buffer_dtype(n, self.precision.storage)).collect();
+        (of(in_names), of(out_names))
     }
 
     /// The same case with one input value replaced (`inputs[input][at] = value`), to feed NaN or
@@ -185,7 +216,7 @@ impl Case {
 
     /// Another case of the same op, shape and knobs with inputs drawn from `seed`.
     pub fn reseeded(&self, seed: u64) -> Result<Self> {
-        Self::new(self.op, &self.dims, self.knobs, seed)
+        Ok(Self::new(self.op, &self.dims, self.knobs, seed)?.with_precision(self.precision))
     }
 
     /// The matmul parameters of a matmul case.
@@ -230,18 +261,27 @@ impl Case {
 
     /// [`Op::cost`] of this case: an output with initial contents is one the kernel adds into.
     fn cost(&self) -> kernelab_tensor::LaunchCost {
-        self.op.cost(&self.dims, self.outputs.iter().any(|(_, init)| init.is_some()))
+        self.op.cost_as(&self.dims, self.outputs.iter().any(|(_, init)| init.is_some()), self.precision.storage)
     }
 
     /// Bytes of every input and output: what one launch keeps in cache between launches.
     pub fn working_set(&self) -> f64 {
         let values: usize =
             self.inputs.iter().map(Vec::len).sum::<usize>() + self.outputs.iter().map(|(n, _)| n).sum::<usize>();
-        4.0 * values as f64
+        self.precision.storage.bytes() as f64 * values as f64
     }
 
-    /// The f64 reference of every output, in the kernel's order.
+    /// The f64 reference of every output, in the kernel's order, with the budget of the case's
+    /// precision.
     pub fn expected(&self) -> Vec<Expected> {
+        let (_, out_dtypes) = self.dtypes();
+        let accumulate = self.precision.accumulate;
+        let f32_budget = self.expected_f32();
+        f32_budget.into_iter().zip(out_dtypes).map(|(e, out)| e.for_precision(accumulate, out)).collect()
+    }
+
+    /// The f64 reference with the budget of an f32 kernel.
+    fn expected_f32(&self) -> Vec<Expected> {
         let ins = &self.inputs;
         let init = |i: usize| self.outputs[i].1.as_deref().unwrap_or(&[]);
         let (k, n) = (&self.knobs, self.dims.iter().product::<usize>());
@@ -277,8 +317,14 @@ impl Case {
 
     /// Uploads the inputs to `device` and allocates the outputs, poisoned.
     pub fn prepare(&self, device: &Device) -> Result<Prepared<'_>> {
-        let ins = self.inputs.iter().map(|v| device.upload(v)).collect::<Result<Vec<_>>>()?;
-        let outs = self.outputs.iter().map(|(n, _)| device.alloc(*n)).collect::<Result<Vec<_>>>()?;
+        let (in_dtypes, out_dtypes) = self.dtypes();
+        let ins = self.inputs.iter().zip(in_dtypes).map(|(v, d)| device.upload_as(v, d)).collect::<Result<Vec<_>>>()?;
+        let outs = self
+            .outputs
+            .iter()
+            .zip(out_dtypes)
+            .map(|((n, _), d)| device.alloc_as(*n, d))
+            .collect::<Result<Vec<_>>>()?;
         let mut prepared = Prepared { case: self, device: device.clone(), ins, outs };
         prepared.reset_outputs()?;
         Ok(prepared)
@@ -375,7 +421,7 @@ impl Prepared<'_> {
     /// `case` must be this case's work with other values.
     fn same_work(&self, case: &Case) -> Result<()> {
         let mine = self.case;
-        if (case.op, &case.dims, case.knobs) == (mine.op, &mine.dims, mine.knobs) {
+        if (case.op, &case.dims, case.knobs, case.precision) == (mine.op, &mine.dims, mine.knobs, mine.precision) {
             return Ok(());
         }
         Err(Error::InvalidArgument {

@@ -4,7 +4,7 @@
 //! backend (`tests/conformance.rs`, `kernelab check`); the benchmark checks each row at the
 //! smaller set of [`row_shapes`] before timing it.
 
-use kernelab_tensor::{Device, Op, OpFamily, Result};
+use kernelab_tensor::{Device, Op, OpFamily, Precision, Result};
 
 use crate::case::{Case, Knobs};
 use crate::check::Check;
@@ -105,14 +105,15 @@ pub fn row_shapes(op: Op) -> Vec<Vec<usize>> {
 
 /// The cases of [`row_shapes`] with the knob sets of [`knob_sets`] — for matmul only the four
 /// layouts (`NN`, `NT`, `TN`, `TT`; the benchmark times `α = 1, β = 0`) — each with its f64
-/// reference.
-pub fn row_cases(op: Op) -> Result<Vec<(Case, Vec<crate::reference::Expected>)>> {
+/// reference, in `precision` (inputs rounded to its storage, its budget).
+pub fn row_cases(op: Op, precision: Precision) -> Result<Vec<(Case, Vec<crate::reference::Expected>)>> {
     let knobs: Vec<Knobs> =
         knob_sets(op).into_iter().filter(|k| op != Op::Matmul || (k.alpha, k.beta) == (1.0, 0.0)).collect();
     let mut cases = Vec::new();
     for dims in row_shapes(op) {
         for (i, k) in knobs.iter().enumerate() {
             let case = Case::new(op, &dims, *k, 0xc0ff_ee00 + i as u64)?;
+            let case = if precision == Precision::F32 { case } else { case.with_precision(precision) };
             let expected = case.expected();
             cases.push((case, expected));
         }
@@ -218,14 +219,24 @@ pub fn check_variants(device: &Device, op: Op, keep: impl Fn(&str) -> bool) -> V
                     continue;
                 }
             };
-            // The f64 reference is computed once per case, and only when a variant runs.
-            let mut expected = None;
+            // The f64 reference is computed once per case and precision, and only when a variant
+            // runs: the inputs rounded to the variant's storage, the budget of its precision.
+            let mut by_precision: Vec<(Case, Vec<crate::reference::Expected>)> = Vec::new();
             for v in &variants {
                 let (result, skipped) = match &v.unavailable {
                     Some(reason) => (Err(reason.clone()), true),
                     None => {
-                        let expected = expected.get_or_insert_with(|| case.expected());
-                        (run_checked(device, &case, expected, v.name).map_err(|e| e.to_string()), false)
+                        let at = match by_precision.iter().position(|(c, _)| c.precision == v.precision) {
+                            Some(at) => at,
+                            None => {
+                                let case = case.clone().with_precision(v.precision);
+                                let expected = case.expected();
+                                by_precision.push((case, expected));
+                                by_precision.len() - 1
+                            }
+                        };
+                        let (case, expected) = &by_precision[at];
+                        (run_checked(device, case, expected, v.name).map_err(|e| e.to_string()), false)
                     }
                 };
                 outcomes.push(Outcome {

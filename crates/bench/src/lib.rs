@@ -17,6 +17,8 @@ pub mod probe;
 pub mod read;
 pub mod record;
 pub mod reference;
+#[cfg(test)]
+mod reference_precision_tests;
 pub mod rounds;
 pub mod runner;
 pub mod slowdown;

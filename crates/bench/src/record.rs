@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use kernelab_tensor::{Baseline, Ceiling, Device, Result, Roofline};
+use kernelab_tensor::{Baseline, Ceiling, Device, Precision, Result, Roofline};
 
 /// The version of the report's schema.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -19,6 +19,12 @@ fn nan() -> f64 {
 /// Reads a number that JSON may hold as `null` (how serde_json writes NaN) back as NaN.
 fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+/// Whether a precision is plain f32, which reports leave out (rows and keys of f32 runs read and
+/// write exactly as before precision became an axis).
+fn is_f32(p: &Precision) -> bool {
+    *p == Precision::F32
 }
 
 /// What became of a row.
@@ -50,6 +56,10 @@ pub struct Record {
     pub shape: Vec<usize>,
     /// Matmul only: `NN`, `NT`, `TN`, `TT` (is `A`, is `B` transposed); `null` otherwise.
     pub transpose: Option<String>,
+    /// Storage and accumulation of the variant, `"f32"` or e.g. `"bf16→f32"`; absent (and read
+    /// as `"f32"`) in f32 rows and in reports written before precision was an axis.
+    #[serde(default, skip_serializing_if = "is_f32")]
+    pub precision: Precision,
     /// CPU threads the variant ran on; `null` on a GPU.
     pub threads: Option<usize>,
     /// `warm` (inputs left in cache by the previous launch) or `cold` (caches evicted first).
@@ -135,6 +145,7 @@ impl Record {
             baseline: false,
             shape: Vec::new(),
             transpose: None,
+            precision: Precision::F32,
             threads: None,
             mode: "warm".into(),
             status,
@@ -171,7 +182,7 @@ impl Record {
     }
 
     /// What identifies a row within a report and pairs it with its partner in another: op,
-    /// backend, device, variant, shape, layout, threads and mode.
+    /// backend, device, variant, shape, layout, precision, threads and mode.
     pub fn key(&self) -> RowKey {
         RowKey {
             op: self.op.clone(),
@@ -180,18 +191,20 @@ impl Record {
             variant: self.variant.clone(),
             shape: self.shape.clone(),
             transpose: self.transpose.clone(),
+            precision: self.precision,
             threads: self.threads,
             mode: self.mode.clone(),
         }
     }
 
-    /// The same work: backend, device, op, shape and layout.
+    /// The same work: backend, device, op, shape, layout and precision.
     pub fn same_work(&self, other: &Record) -> bool {
         self.backend == other.backend
             && self.device == other.device
             && self.op == other.op
             && self.shape == other.shape
             && self.transpose == other.transpose
+            && self.precision == other.precision
     }
 }
 
@@ -204,19 +217,24 @@ pub struct RowKey {
     pub variant: String,
     pub shape: Vec<usize>,
     pub transpose: Option<String>,
+    /// `f32` (left out of the JSON, the default when absent) or e.g. `bf16→f32`.
+    #[serde(default, skip_serializing_if = "is_f32")]
+    pub precision: Precision,
     pub threads: Option<usize>,
     pub mode: String,
 }
 
 impl std::fmt::Display for RowKey {
-    /// `matmul cpu/naive 64x64x64:NT 1t warm (AMD EPYC 9B45)`.
+    /// `matmul cpu/naive 64x64x64:NT 1t warm (AMD EPYC 9B45)`; a precision other than f32 follows
+    /// the shape: `matmul cpu/bf16-blocked 64x64x64 bf16→f32 1t warm (…)`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let shape = crate::table::dims_text(&self.shape);
         let layout = self.transpose.as_deref().filter(|t| *t != "NN").map_or(String::new(), |t| format!(":{t}"));
         let threads = self.threads.map_or(String::new(), |t| format!(" {t}t"));
+        let precision = if is_f32(&self.precision) { String::new() } else { format!(" {}", self.precision) };
         write!(
             f,
-            "{} {}/{} {shape}{layout}{threads} {} ({})",
+            "{} {}/{} {shape}{layout}{precision}{threads} {} ({})",
             self.op, self.backend, self.variant, self.mode, self.device
         )
     }
@@ -413,6 +431,7 @@ pub(crate) mod tests {
             baseline: ["openblas", "gemm-crate", "matrixmultiply"].contains(&variant),
             shape: shape.to_vec(),
             transpose: Some("NN".into()),
+            precision: Precision::F32,
             threads: Some(threads),
             mode: "warm".into(),
             status: Status::Ok,

@@ -6,10 +6,38 @@
 //! classical `γ_K·Σ|a||b|` with `γ_K ≈ (K+2)·u` and `u = 2⁻²⁴`, which holds for any summation
 //! order; row-wise ops get `(cols + c)·u` times their magnitude, plus room for a GPU's `exp`
 //! (a few ulp per unit of argument). A wrong kernel misses these bounds by orders of magnitude.
+//!
+//! ## Budgets per precision
+//!
+//! A kernel of precision `storage→accumulate` gets inputs already rounded to `storage` (the case
+//! rounds them before the reference reads them, as oneDNN's benchdnn does), carries its
+//! arithmetic in `accumulate` and rounds each output once to `storage`. Every f32 budget above is
+//! `n·U·scale` for the op's count `n` of roundings; with `u_acc`, `u_out` the unit roundoffs of
+//! the accumulation and storage types ([`Dtype::unit_roundoff`]) the budget of an element is
+//!
+//! ```text
+//! bound = n·u_acc·scale + u_out·|value| + floor_out          (storage narrower than f32)
+//! bound = n·u_acc·scale                                      (f32 storage: today's bound)
+//! ```
+//!
+//! per op family (`K` the reduction length, `C` the row length):
+//! - matmul (a dot product of length `K`): `n = K + 3`, `scale = |α|·Σ|a||b| + |β·c₀|`;
+//!   so bf16→f32 at `K = 4096` allows `4099·2⁻²⁴·Σ|a||b| + 2⁻⁸·|c|`;
+//! - col_sum (a sum of `rows` terms): `n = rows + 3`, `scale = |α|·Σ|x| + |y₀|`;
+//! - elementwise ops: `n` = the roundings of the formula (0 for relu, fill and the conversions,
+//!   1 for add and bias_add, 2 for scale and axpy, 4–24 for adam's three outputs), `scale` the
+//!   magnitude of the terms;
+//! - row-wise ops (softmax and its relatives): `n = C + 16 + 4·|arg|` (the row's sum, the
+//!   element's roundings and a GPU `exp`), `scale` the output's magnitude (see each function).
+//!
+//! `narrow`'s budget is the one rounding `u_out·|x|`; `widen` is exact. `floor_out` is half the
+//! smallest subnormal spacing of the storage (2⁻²⁵ for f16, where small outputs underflow; 0 for
+//! bf16, whose range is f32's). For f32→f32 the second line holds bit for bit: no f32 budget
+//! changed when precision became an axis.
 
 use rayon::prelude::*;
 
-use kernelab_tensor::{AdamStep, Gemm};
+use kernelab_tensor::{AdamStep, Dtype, Gemm};
 
 /// The unit roundoff of f32, `2⁻²⁴`.
 pub const U: f64 = 1.0 / 16_777_216.0;
@@ -55,6 +83,24 @@ impl Expected {
         self.value.extend(other.value);
         self.scale.extend(other.scale);
         self.bound.extend(other.bound);
+    }
+
+    /// The budget of a kernel accumulating in `accumulate` whose output is stored as `out` (module
+    /// doc): `n·u_acc·scale + u_out·|value| + floor_out`; the f32 budget itself when both are f32.
+    pub fn for_precision(mut self, accumulate: Dtype, out: Dtype) -> Self {
+        if (accumulate, out) == (Dtype::F32, Dtype::F32) {
+            return self;
+        }
+        let acc = accumulate.unit_roundoff() / U;
+        let (u_out, floor) = match out {
+            Dtype::F32 => (0.0, 0.0),
+            Dtype::F16 => (out.unit_roundoff(), (-25f64).exp2()),
+            Dtype::Bf16 => (out.unit_roundoff(), 0.0),
+        };
+        for (bound, value) in self.bound.iter_mut().zip(&self.value) {
+            *bound = (*bound - TINY) * acc + u_out * value.abs() + floor + TINY;
+        }
+        self
     }
 
     /// Builds one expected output from per-row pieces computed in parallel.

@@ -7,7 +7,7 @@
 //! same buffers. A row that fails a check is a `fail` row with the check and what it found in its
 //! note, and no time: its samples are not kept.
 
-use kernelab_tensor::{BackendKind, Device, DeviceBuffer, Kernel, Op, Result, Variant};
+use kernelab_tensor::{BackendKind, Device, DeviceBuffer, Dtype, Kernel, Op, Precision, Result, Variant};
 
 use crate::case::{Case, Knobs, Prepared};
 use crate::check::Check;
@@ -23,18 +23,33 @@ use crate::vet::{self, RowConformance};
 mod recheck;
 use recheck::Held;
 
-/// One op at one shape (with matmul's transposes).
+/// One op at one shape (with matmul's transposes) in one storage dtype: its rows are the
+/// variants whose `precision.storage` is `dtype`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Spec {
     pub op: Op,
     pub dims: Vec<usize>,
     pub trans_a: bool,
     pub trans_b: bool,
+    pub dtype: Dtype,
 }
 
 impl Spec {
     pub fn new(op: Op, dims: &[usize]) -> Self {
-        Self { op, dims: dims.to_vec(), trans_a: false, trans_b: false }
+        Self { op, dims: dims.to_vec(), trans_a: false, trans_b: false, dtype: Dtype::F32 }
+    }
+
+    /// The same spec in storage `dtype`.
+    pub fn with_dtype(self, dtype: Dtype) -> Self {
+        Self { dtype, ..self }
+    }
+
+    /// The precision of its case: f32, or the dtype accumulating in f32 (`bf16→f32`).
+    pub fn precision(&self) -> Precision {
+        match self.dtype {
+            Dtype::F32 => Precision::F32,
+            dtype => Precision::new(dtype, Dtype::F32),
+        }
     }
 
     /// `NN`, `NT`, `TN` or `TT`: which matmul operands are transposed.
@@ -112,6 +127,7 @@ impl Row<'_> {
             baseline: self.variant.baseline,
             shape: self.spec.dims.clone(),
             transpose: (self.spec.op == Op::Matmul).then(|| self.spec.transpose()),
+            precision: self.variant.precision,
             threads: self.threads(),
             mode: self.mode.into(),
             source: self.variant.source.clone(),
@@ -198,7 +214,15 @@ pub fn run_probed(
         let expected = case.expected();
         for (d, device) in devices.iter().enumerate() {
             let mut shared: Option<usize> = None;
-            for variant in variants.choose(&device.variants(spec.op)) {
+            let of_dtype: Vec<Variant> =
+                device.variants(spec.op).into_iter().filter(|v| v.precision.storage == spec.dtype).collect();
+            if of_dtype.is_empty() {
+                let record = no_variant_of_dtype(device, spec, mode);
+                on_row(&record);
+                slots.push(Some(record));
+                continue;
+            }
+            for variant in variants.choose(&of_dtype) {
                 let row = Row { device, spec, variant: variant.clone(), mode };
                 on_start(&format!("checking {} {}/{} {}", spec.op, device.kind(), variant.name, case.label()));
                 let slot = slots.len();
@@ -249,14 +273,25 @@ pub fn run_probed(
     Ok((rows, prober.probe))
 }
 
-/// The specs' cases, with seeded inputs.
+/// The one skipped row of a spec whose dtype no variant of `device` stores.
+fn no_variant_of_dtype(device: &Device, spec: &Spec, mode: &'static str) -> Record {
+    let why = match device.kind() {
+        BackendKind::Cpu => format!("the CPU backend has no {} variant of {}", spec.dtype, spec.op),
+        kind => format!("the {kind} backend lists no {} variant of {} yet", spec.dtype, spec.op),
+    };
+    let none = Variant::available("-", "").with_precision(spec.precision());
+    Row { device, spec, variant: none, mode }.record(Status::Skipped, Some(format!("skipped: {why}")))
+}
+
+/// The specs' cases, with seeded inputs rounded to each spec's dtype.
 fn cases(specs: &[Spec]) -> Result<Vec<Case>> {
     specs
         .iter()
         .enumerate()
         .map(|(i, s)| {
             let knobs = Knobs { trans_a: s.trans_a, trans_b: s.trans_b, ..Knobs::default() };
-            Case::new(s.op, &s.dims, knobs, 0x5eed + i as u64)
+            let case = Case::new(s.op, &s.dims, knobs, 0x5eed + i as u64)?;
+            Ok(if s.dtype == Dtype::F32 { case } else { case.with_precision(s.precision()) })
         })
         .collect()
 }
@@ -332,7 +367,7 @@ fn check_row<'c>(
             return Err(Box::new(row.record(Status::Skipped, Some(note))));
         }
     }
-    let verdict = conformance.verdict(row.device, row.spec.op, variant);
+    let verdict = conformance.verdict(row.device, row.spec.op, variant, row.variant.precision);
     let errored = |why: String| Box::new(row.record(Status::Error, Some(format!("error: {why}"))));
     if let Some((why, check)) = verdict.map_err(errored)? {
         return Err(Box::new(row.failed(&check, why)));
@@ -394,7 +429,8 @@ fn timed_record(p: &Pending, times: RowTimes, plan: &Plan) -> Record {
     let median = samples.median();
     let (flops, bytes) = (case.flops(), case.bytes());
     let (gflops, gbps) = (flops / median / 1e9, bytes / median / 1e9);
-    let ceiling = row.device.roofline().and_then(|r| r.ceiling(row.threads(), case.working_set(), plan.cold));
+    let (threads, working_set, dtype) = (row.threads(), case.working_set(), case.precision.storage);
+    let ceiling = row.device.roofline().and_then(|r| r.ceiling_as(threads, working_set, plan.cold, dtype));
     let roofline = ceiling.as_ref().map_or(f64::NAN, |c| c.fraction(gflops, gbps));
     debug_assert!(check.ok(), "only rows that passed their checks are timed");
     let mut record = row.record(Status::Ok, None);

@@ -106,7 +106,10 @@ pub fn cells(r: &Record) -> Vec<String> {
         format_time(r.host_median_s),
         number(r.gflops, 2),
         number(r.gbps, 2),
-        r.ceiling.as_ref().map_or_else(|| "-".into(), |c| c.level.clone()),
+        r.ceiling.as_ref().map_or_else(
+            || "-".into(),
+            |c| c.peak.as_ref().map_or_else(|| c.level.clone(), |peak| format!("{} ({peak})", c.level)),
+        ),
         roof_text(r),
         r.of_vendor.map_or_else(|| "-".into(), |f| format!("{:.1}", 100.0 * f)),
         if r.max_rel_err.is_finite() { format!("{:.1e}", r.max_rel_err) } else { "-".into() },
@@ -133,11 +136,32 @@ pub fn terminal_table(header: Vec<String>, right: &[bool], rows: Vec<Vec<String>
     table.to_string()
 }
 
+/// Whether any row is of another precision than f32: then every table gains a `precision`
+/// column after the variant (an f32 run's tables stay as they were).
+fn shows_precision(records: &[Record]) -> bool {
+    records.iter().any(|r| r.precision != kernelab_tensor::Precision::F32)
+}
+
+/// The header, alignment and cells of every row, with the precision column where
+/// [`shows_precision`].
+fn columns_and_cells(records: &[Record]) -> (Vec<String>, Vec<bool>, Vec<Vec<String>>) {
+    let mut header: Vec<String> = COLUMNS.iter().map(|(h, _)| h.to_string()).collect();
+    let mut right: Vec<bool> = COLUMNS.iter().map(|(_, r)| *r).collect();
+    let mut rows: Vec<Vec<String>> = records.iter().map(cells).collect();
+    if shows_precision(records) {
+        header.insert(3, "precision".into());
+        right.insert(3, false);
+        for (row, r) in rows.iter_mut().zip(records) {
+            row.insert(3, r.precision.name());
+        }
+    }
+    (header, right, rows)
+}
+
 /// The whole table, aligned for a terminal.
 pub fn render(records: &[Record]) -> String {
-    let header = COLUMNS.iter().map(|(h, _)| h.to_string()).collect();
-    let right: Vec<bool> = COLUMNS.iter().map(|(_, r)| *r).collect();
-    terminal_table(header, &right, records.iter().map(cells).collect())
+    let (header, right, rows) = columns_and_cells(records);
+    terminal_table(header, &right, rows)
 }
 
 /// One row as it finishes, for a live listing: `matmul cpu/threaded 2t 1024x1024x1024  12.3 ms
@@ -204,10 +228,11 @@ pub fn pivot(records: &[Record]) -> String {
 /// The same table as GitHub Markdown.
 pub fn markdown(records: &[Record]) -> String {
     let escape = |c: &str| c.replace('|', "\\|");
-    let mut out = format!("| {} |\n", COLUMNS.map(|(h, _)| h).join(" | "));
-    out += &format!("|{}\n", COLUMNS.map(|(_, right)| if right { "---:|" } else { "---|" }).concat());
-    for r in records {
-        out += &format!("| {} |\n", cells(r).iter().map(|c| escape(c)).collect::<Vec<_>>().join(" | "));
+    let (header, right, rows) = columns_and_cells(records);
+    let mut out = format!("| {} |\n", header.join(" | "));
+    out += &format!("|{}\n", right.iter().map(|&right| if right { "---:|" } else { "---|" }).collect::<String>());
+    for row in rows {
+        out += &format!("| {} |\n", row.iter().map(|c| escape(c)).collect::<Vec<_>>().join(" | "));
     }
     out
 }
@@ -223,10 +248,12 @@ ceiling_gflops,ceiling_gbps,roofline,suspect,of_vendor,vendor,max_rel_err,budget
     };
     let num = |v: f64| if v.is_finite() { format!("{v}") } else { String::new() };
     let opt = |v: Option<f64>| v.map_or_else(String::new, num);
-    let mut out = format!("{HEADER}\n");
+    let precision = shows_precision(records);
+    let mut out = if precision { HEADER.replacen(",variant,", ",variant,precision,", 1) } else { HEADER.to_string() };
+    out.push('\n');
     for r in records {
         let shape = dims_text(&r.shape);
-        let fields = [
+        let mut fields = vec![
             quote(&r.op),
             quote(&r.backend),
             quote(&r.device),
@@ -261,6 +288,9 @@ ceiling_gflops,ceiling_gbps,roofline,suspect,of_vendor,vendor,max_rel_err,budget
             r.ok.to_string(),
             quote(r.note.as_deref().unwrap_or("")),
         ];
+        if precision {
+            fields.insert(4, r.precision.name());
+        }
         out += &fields.join(",");
         out.push('\n');
     }

@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use kernelab_tensor::{Device, Op, Result};
+use kernelab_tensor::{Device, Op, Precision, Result};
 
 use crate::case::{Case, Prepared, buffer_names};
 use crate::check::{Check, compare};
@@ -118,7 +118,7 @@ fn inputs_changed(case: &Case, now: &[Vec<f32>]) -> Option<String> {
 /// once).
 #[derive(Default)]
 pub struct RowConformance {
-    cases: HashMap<Op, Vec<(Case, Vec<Expected>)>>,
+    cases: HashMap<(Op, Precision), Vec<(Case, Vec<Expected>)>>,
     verdicts: HashMap<(u64, Op, &'static str), Verdict>,
 }
 
@@ -136,14 +136,21 @@ impl RowConformance {
     /// Why `variant` of `op` on `device` fails one of the op's row shapes — `conformance OP SHAPE:
     /// what failed` (the first shape only) and its check — or `None` when it passes them all. An
     /// error (a launch's or a transfer's) is described with the shape it happened at.
-    pub fn verdict(&mut self, device: &Device, op: Op, variant: &'static str) -> std::result::Result<Verdict, String> {
+    /// The cases are those of the variant's `precision` (inputs rounded to its storage).
+    pub fn verdict(
+        &mut self,
+        device: &Device,
+        op: Op,
+        variant: &'static str,
+        precision: Precision,
+    ) -> std::result::Result<Verdict, String> {
         if let Some(known) = self.verdicts.get(&(device.id(), op, variant)) {
             return Ok(known.clone());
         }
-        let cases = match self.cases.entry(op) {
+        let cases = match self.cases.entry((op, precision)) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(crate::conformance::row_cases(op).map_err(|e| format!("conformance {op}: {e}"))?)
+                e.insert(crate::conformance::row_cases(op, precision).map_err(|e| format!("conformance {op}: {e}"))?)
             }
         };
         let mut verdict = None;

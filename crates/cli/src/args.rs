@@ -9,6 +9,18 @@ pub fn list(items: &[String]) -> Vec<String> {
     items.iter().flat_map(|s| s.split(',')).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
 }
 
+/// Parses storage dtype names (`--dtype f32,bf16,f16`); none given is f32 alone. An unknown name
+/// is refused listing the known ones.
+pub fn dtypes(items: &[String]) -> Result<Vec<kernelab_tensor::Dtype>> {
+    let mut dtypes: Vec<kernelab_tensor::Dtype> =
+        list(items).iter().map(|name| kernelab_tensor::Dtype::parse(name)).collect::<Result<_>>()?;
+    if dtypes.is_empty() {
+        dtypes.push(kernelab_tensor::Dtype::F32);
+    }
+    dtypes.dedup();
+    Ok(dtypes)
+}
+
 /// Parses op names.
 pub fn ops(items: &[String]) -> Result<Vec<Op>> {
     list(items).iter().map(|name| name.parse::<Op>()).collect()

@@ -34,6 +34,11 @@ pub struct BenchArgs {
     /// Backends, comma-separated (cpu, wgpu, cuda). Default: every available one.
     #[arg(long, value_delimiter = ',')]
     backend: Vec<String>,
+    /// Storage dtypes, comma-separated (f32, bf16, f16; default f32): the rows of each are the
+    /// variants storing it (`bf16→f32`: bf16 buffers, f32 accumulation); a backend with none has
+    /// one skipped row saying so.
+    #[arg(long, value_delimiter = ',')]
+    dtype: Vec<String>,
     /// `all` (default), `default` (each backend's default), or variant names, comma-separated.
     #[arg(long, default_value = "all")]
     variant: String,
@@ -331,6 +336,13 @@ pub(crate) fn announce(path: &std::path::Path) {
 /// The op × shape list: the default suite, or the requested ops at the requested (or default)
 /// shapes, the preset's shapes first. A preset is refused beside an op it holds no shapes for.
 fn specs(a: &BenchArgs) -> Result<Vec<Spec>> {
+    let dtypes = args::dtypes(&a.dtype)?;
+    let specs = specs_f32(a)?;
+    Ok(specs.into_iter().flat_map(|s| dtypes.iter().map(move |&d| s.clone().with_dtype(d))).collect())
+}
+
+/// [`specs`] in f32.
+fn specs_f32(a: &BenchArgs) -> Result<Vec<Spec>> {
     use kernelab_tensor::Op;
     if a.op.is_empty() && a.shape.is_empty() && a.preset.is_none() {
         return Ok(runner::default_suite());
@@ -352,7 +364,8 @@ fn specs(a: &BenchArgs) -> Result<Vec<Spec>> {
         let preset = if a.preset.is_some() { sweep::mlp_preset() } else { vec![] };
         let given = if a.shape.is_empty() && !preset.is_empty() { vec![] } else { args::shapes_for(op, &a.shape)? };
         for shape in preset.into_iter().chain(given) {
-            specs.push(Spec { op, dims: shape.dims, trans_a: shape.trans_a, trans_b: shape.trans_b });
+            let spec = Spec { trans_a: shape.trans_a, trans_b: shape.trans_b, ..Spec::new(op, &shape.dims) };
+            specs.push(spec);
         }
     }
     Ok(specs)

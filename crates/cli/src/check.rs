@@ -31,6 +31,10 @@ pub struct CheckArgs {
     /// the ops on one of the backends. Default: all.
     #[arg(long, value_delimiter = ',')]
     variant: Vec<String>,
+    /// Storage dtypes to check, comma-separated (f32, bf16, f16; default f32): the variants storing
+    /// them, on inputs rounded to that dtype, against the budget of their precision.
+    #[arg(long, value_delimiter = ',')]
+    dtype: Vec<String>,
     /// GPU adapter: the first whose name contains this (case-insensitive).
     #[arg(long)]
     adapter: Option<String>,
@@ -129,13 +133,20 @@ pub fn run(a: &CheckArgs) -> Result<usize> {
     };
     let here: Vec<String> = chosen.iter().filter(|c| !elsewhere(c)).cloned().collect();
     kernelab_bench::runner::check_variant_names(&devices, &ops, &here)?;
+    let dtypes = args::dtypes(&a.dtype)?;
     let wanted =
         |v: &str| loaded.names.contains(&v) || (!a.isolated && (chosen.is_empty() || chosen.iter().any(|c| c == v)));
     let (mut failed, mut ran, mut skipped) = (kernel_files(a, &loaded), 0, 0);
     for device in &devices {
         let mut by_variant: Vec<(&'static str, Tally)> = Vec::new();
         for &op in &ops {
-            let outcomes = check_variants(device, op, wanted);
+            let of_dtype: Vec<&'static str> = device
+                .variants(op)
+                .into_iter()
+                .filter(|v| dtypes.contains(&v.precision.storage))
+                .map(|v| v.name)
+                .collect();
+            let outcomes = check_variants(device, op, |v| wanted(v) && of_dtype.contains(&v));
             if outcomes.is_empty() {
                 continue;
             }

@@ -18,15 +18,23 @@ pub fn run() -> Result<()> {
         for op in Op::ALL {
             let variants = device.variants(op);
             // Elementwise and row-wise ops share one variant list per backend: print it once.
-            if op != Op::Matmul && op != Op::Relu {
+            if !matches!(op, Op::Matmul | Op::Relu | Op::Narrow) || variants.is_empty() {
                 continue;
             }
-            let heading = if op == Op::Matmul { "matmul".to_string() } else { "every other op".to_string() };
+            let heading = match op {
+                Op::Matmul => "matmul",
+                Op::Narrow => "narrow and widen",
+                _ => "every other op",
+            };
             outln!("  {heading}:");
             for (i, v) in variants.iter().enumerate() {
                 let default = if i == 0 { " (default)" } else { "" };
                 let state = v.unavailable.as_ref().map_or_else(String::new, |why| format!(" — unavailable: {why}"));
-                outln!("    {:<16} {}{default}{state}", v.name, v.summary);
+                let precision = match v.precision {
+                    kernelab_tensor::Precision::F32 => String::new(),
+                    p => format!(" [{p}]"),
+                };
+                outln!("    {:<16} {}{precision}{default}{state}", v.name, v.summary);
             }
         }
     }

@@ -82,6 +82,7 @@ impl CudaBackend {
                  (read + write) of {} KiB ×50 (L2) and 256 MiB (HBM); best of 5, CUDA events; measured per process",
                 (l2 / 4) >> 10
             ),
+            peaks: Default::default(),
         })
     }
 }

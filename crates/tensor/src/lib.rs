@@ -38,7 +38,7 @@ pub use op::{LaunchCost, Op, OpFamily};
 pub use ops::adam_step_;
 pub use pool::{DEFAULT_POOL_BYTES, Pool};
 pub use profile::{Cost, Profile, ProfileEntry};
-pub use roofline::{Ceiling, MemoryLevel, Roofline};
+pub use roofline::{Ceiling, MemoryLevel, Peak, Roofline};
 pub use shape::{MAX_RANK, Shape};
 pub use tape::{Grads, Tape};
 pub use tensor::{Tensor, TensorId};

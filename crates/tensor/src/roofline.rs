@@ -7,7 +7,21 @@
 //! ceiling it reaches is `max((F/t) / peak, (B/t) / bandwidth(level))`; a fraction above 1 means
 //! the ceiling or the count is wrong, and is flagged, never shown as a plain figure.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+
+use crate::Dtype;
+
+/// The compute peak of one narrow dtype, measured by a probe of its dot-product instruction
+/// (a `vdpbf16ps` loop for bf16 on a CPU), in GFLOP/s.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Peak {
+    /// With every thread (or the whole GPU).
+    pub gflops: f64,
+    /// With one thread.
+    pub gflops_one_thread: f64,
+}
 
 /// One level of the memory hierarchy: how much it holds and the fastest that streaming kernels
 /// were measured to move bytes through it (bytes read + bytes written, per second).
@@ -54,6 +68,10 @@ pub struct Roofline {
     pub levels: Vec<MemoryLevel>,
     /// How it was measured.
     pub how: String,
+    /// The compute peaks of narrow dtypes where they were measured; a row of a dtype without one
+    /// is held against the f32 FMA peak, and its ceiling says so.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub peaks: BTreeMap<Dtype, Peak>,
 }
 
 /// The ceiling one benchmark row is held against.
@@ -65,6 +83,10 @@ pub struct Ceiling {
     pub gflops: f64,
     /// That level's bandwidth for the row's thread count.
     pub gbps: f64,
+    /// Which compute peak `gflops` is, for a row of a narrow dtype: `bf16 peak`, or the f32 FMA
+    /// peak where none was measured for it; absent for f32 rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak: Option<String>,
 }
 
 impl Ceiling {
@@ -92,7 +114,27 @@ impl Roofline {
         } else {
             (self.peak_gflops_one_thread * threads as f64).min(self.peak_gflops)
         };
-        Some(Ceiling { level: level.name.clone(), gflops, gbps: level.gbps(threads, all) })
+        Some(Ceiling { level: level.name.clone(), gflops, gbps: level.gbps(threads, all), peak: None })
+    }
+
+    /// [`Roofline::ceiling`] for a row storing `dtype`: held against that dtype's peak where one
+    /// was measured ([`Roofline::peaks`]), else the f32 FMA peak, the ceiling naming which.
+    pub fn ceiling_as(&self, threads: Option<usize>, working_set: f64, cold: bool, dtype: Dtype) -> Option<Ceiling> {
+        let mut ceiling = self.ceiling(threads, working_set, cold)?;
+        if !dtype.is_narrow() {
+            return Some(ceiling);
+        }
+        match self.peaks.get(&dtype) {
+            Some(p) => {
+                let all = self.threads.max(1);
+                let threads = threads.unwrap_or(all).clamp(1, all);
+                ceiling.gflops =
+                    if threads >= all { p.gflops } else { (p.gflops_one_thread * threads as f64).min(p.gflops) };
+                ceiling.peak = Some(format!("{dtype} peak"));
+            }
+            None => ceiling.peak = Some(format!("f32 FMA peak; no {dtype} peak measured")),
+        }
+        Some(ceiling)
     }
 
     /// The bandwidth of the last level (main memory) with every thread, in GB/s.
@@ -140,6 +182,7 @@ mod tests {
                 level("DRAM", None, None, 20.0, 30.0),
             ],
             how: String::new(),
+            peaks: BTreeMap::new(),
         }
     }
 
@@ -174,7 +217,7 @@ mod tests {
 
     #[test]
     fn the_fraction_is_the_tighter_of_compute_and_memory() {
-        let c = Ceiling { level: "L3".into(), gflops: 100.0, gbps: 50.0 };
+        let c = Ceiling { level: "L3".into(), gflops: 100.0, gbps: 50.0, peak: None };
         assert_eq!(c.fraction(80.0, 10.0), 0.8);
         assert_eq!(c.fraction(1.0, 45.0), 0.9);
         assert!(c.fraction(1.0, 60.0) > 1.0);

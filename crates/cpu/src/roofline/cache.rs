@@ -186,6 +186,7 @@ mod tests {
             peak_gflops_one_thread: 150.0,
             levels: vec![dram],
             how: "test".into(),
+            peaks: Default::default(),
         };
         CacheFile { key: key(), measured_unix_time: 1, roofline }
     }

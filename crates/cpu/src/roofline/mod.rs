@@ -93,7 +93,17 @@ pub fn measure() -> Roofline {
             probe::fma_isa(),
             dram >> 20
         ),
+        peaks: narrow_peaks(cores),
     }
+}
+
+/// The compute peaks of the narrow dtypes this CPU has a probe for, with `cores` threads and one:
+/// the hook for a bf16 dot-product probe (a `vdpbf16ps` loop, like [`probe::fma_peak_gflops`]),
+/// which adds `Dtype::Bf16` here. None yet: narrow rows are held against the FMA peak, and their
+/// ceiling says so.
+pub fn narrow_peaks(cores: usize) -> std::collections::BTreeMap<kernelab_tensor::Dtype, kernelab_tensor::Peak> {
+    let _ = cores;
+    std::collections::BTreeMap::new()
 }
 
 /// This process's copy of the machine's roofline, shared by every CPU device.
