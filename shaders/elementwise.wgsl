@@ -7,6 +7,12 @@
 // Params: n = elements, cols = row length (bias ops), alpha = scale factor or fill value.
 // Launch: workgroups of 256 invocations, at most 65535 of them; every invocation strides over the
 // elements by the grid size, so any n fits one dispatch.
+// Precision: `S` is the storage type of every buffer; every value is widened to f32 as it is read,
+// computed on in f32 and rounded once to S as it is written. This file is the f32 version as
+// written; the backend derives the f16 one by changing only the alias line below and putting
+// `enable f16;` first (crates/wgpu/src/shaders.rs).
+
+alias S = f32;
 
 struct Params {
     n: u32,
@@ -20,9 +26,9 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@group(0) @binding(3) var<storage, read> z: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<S>;
+@group(0) @binding(2) var<storage, read_write> y: array<S>;
+@group(0) @binding(3) var<storage, read> z: array<S>;
 
 const WG: u32 = 256u;
 
@@ -30,7 +36,7 @@ const WG: u32 = 256u;
 @compute @workgroup_size(256)
 fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     for (var i = gid.x; i < p.n; i += groups.x * WG) {
-        y[i] = p.alpha;
+        y[i] = S(p.alpha);
     }
 }
 
@@ -43,8 +49,8 @@ fn is_nan(v: f32) -> bool {
 @compute @workgroup_size(256)
 fn relu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     for (var i = gid.x; i < p.n; i += groups.x * WG) {
-        let v = x[i];
-        y[i] = select(0.0, v, v > 0.0 || is_nan(v));
+        let v = f32(x[i]);
+        y[i] = S(select(0.0, v, v > 0.0 || is_nan(v)));
     }
 }
 
@@ -52,7 +58,7 @@ fn relu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 @compute @workgroup_size(256)
 fn relu_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     for (var i = gid.x; i < p.n; i += groups.x * WG) {
-        y[i] = select(0.0, z[i], x[i] > 0.0);
+        y[i] = S(select(0.0, f32(z[i]), f32(x[i]) > 0.0));
     }
 }
 
@@ -60,7 +66,7 @@ fn relu_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 @compute @workgroup_size(256)
 fn bias_add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     for (var i = gid.x; i < p.n; i += groups.x * WG) {
-        y[i] = x[i] + z[i % p.cols];
+        y[i] = S(f32(x[i]) + f32(z[i % p.cols]));
     }
 }
 
@@ -68,8 +74,8 @@ fn bias_add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
 @compute @workgroup_size(256)
 fn bias_relu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     for (var i = gid.x; i < p.n; i += groups.x * WG) {
-        let v = x[i] + z[i % p.cols];
-        y[i] = select(0.0, v, v > 0.0 || is_nan(v));
+        let v = f32(x[i]) + f32(z[i % p.cols]);
+        y[i] = S(select(0.0, v, v > 0.0 || is_nan(v)));
     }
 }
 
@@ -77,7 +83,7 @@ fn bias_relu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
 @compute @workgroup_size(256)
 fn add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     for (var i = gid.x; i < p.n; i += groups.x * WG) {
-        y[i] = x[i] + z[i];
+        y[i] = S(f32(x[i]) + f32(z[i]));
     }
 }
 
@@ -85,16 +91,16 @@ fn add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) g
 @compute @workgroup_size(256)
 fn scale(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     for (var i = gid.x; i < p.n; i += groups.x * WG) {
-        y[i] = p.alpha * x[i];
+        y[i] = S(p.alpha * f32(x[i]));
     }
 }
 
 // y = alpha · s[0] · x   (the scalar s in `z`)
 @compute @workgroup_size(256)
 fn scale_by(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let a = p.alpha * z[0];
+    let a = p.alpha * f32(z[0]);
     for (var i = gid.x; i < p.n; i += groups.x * WG) {
-        y[i] = a * x[i];
+        y[i] = S(a * f32(x[i]));
     }
 }
 
@@ -102,6 +108,6 @@ fn scale_by(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
 @compute @workgroup_size(256)
 fn axpy(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     for (var i = gid.x; i < p.n; i += groups.x * WG) {
-        y[i] = y[i] + p.alpha * x[i];
+        y[i] = S(f32(y[i]) + p.alpha * f32(x[i]));
     }
 }

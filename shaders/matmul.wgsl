@@ -14,6 +14,14 @@
 //                    matrix); otherwise that operand falls back to scalar loads. Same dispatch.
 // Bindings (group 0): 0 params (uniform), 1 A (read), 3 B (read), 2 C (read_write); matmul_vec4
 // also reads A as vec4 at 5 and B as vec4 at 6 (the same buffers, 16-byte multiples).
+// Precision: `S` is the storage type of A, B and C, `Acc` the type the products are summed in.
+// This file is the f32→f32 ladder as written; the backend derives the f16→f32 ladder (S = f16,
+// operands widened as they are staged) and the f16→f16 one (S = Acc = f16) by changing only
+// the two alias lines below and putting `enable f16;` first (crates/wgpu/src/shaders.rs). α, β
+// and the final α·dot + β·C are f32 in every precision.
+
+alias S = f32;
+alias Acc = f32;
 
 struct Params {
     m: u32,
@@ -27,32 +35,33 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read_write> c: array<f32>;
-@group(0) @binding(3) var<storage, read> b: array<f32>;
-@group(0) @binding(5) var<storage, read> a4: array<vec4<f32>>;
-@group(0) @binding(6) var<storage, read> b4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> a: array<S>;
+@group(0) @binding(2) var<storage, read_write> c: array<S>;
+@group(0) @binding(3) var<storage, read> b: array<S>;
+@group(0) @binding(5) var<storage, read> a4: array<vec4<S>>;
+@group(0) @binding(6) var<storage, read> b4: array<vec4<S>>;
 
 // op(A)[i, q], zero outside the matrix
-fn a_at(i: u32, q: u32) -> f32 {
+fn a_at(i: u32, q: u32) -> Acc {
     if (i >= p.m || q >= p.k) {
         return 0.0;
     }
-    return select(a[i * p.k + q], a[q * p.m + i], p.trans_a != 0u);
+    return Acc(select(a[i * p.k + q], a[q * p.m + i], p.trans_a != 0u));
 }
 
 // op(B)[q, j], zero outside the matrix
-fn b_at(q: u32, j: u32) -> f32 {
+fn b_at(q: u32, j: u32) -> Acc {
     if (q >= p.k || j >= p.n) {
         return 0.0;
     }
-    return select(b[q * p.n + j], b[j * p.k + q], p.trans_b != 0u);
+    return Acc(select(b[q * p.n + j], b[j * p.k + q], p.trans_b != 0u));
 }
 
-// C[i, j] ← α·dot + β·C[i, j]
-fn store(i: u32, j: u32, dot: f32) {
+// C[i, j] ← α·dot + β·C[i, j], in f32, rounded once to S
+fn store(i: u32, j: u32, dot: Acc) {
     let at = i * p.n + j;
-    c[at] = select(p.alpha * dot, p.alpha * dot + p.beta * c[at], p.beta != 0.0);
+    let v = p.alpha * f32(dot);
+    c[at] = S(select(v, v + p.beta * f32(c[at]), p.beta != 0.0));
 }
 
 @compute @workgroup_size(16, 16)
@@ -62,7 +71,7 @@ fn matmul_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (i >= p.m || j >= p.n) {
         return;
     }
-    var dot = 0.0;
+    var dot = Acc(0.0);
     for (var q = 0u; q < p.k; q++) {
         dot += a_at(i, q) * b_at(q, j);
     }
@@ -70,14 +79,14 @@ fn matmul_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 const T: u32 = 16u;
-var<workgroup> tile_a: array<array<f32, 16>, 16>;
-var<workgroup> tile_b: array<array<f32, 16>, 16>;
+var<workgroup> tile_a: array<array<Acc, 16>, 16>;
+var<workgroup> tile_b: array<array<Acc, 16>, 16>;
 
 @compute @workgroup_size(16, 16)
 fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let i = wid.y * T + lid.y;
     let j = wid.x * T + lid.x;
-    var dot = 0.0;
+    var dot = Acc(0.0);
     for (var q0 = 0u; q0 < p.k; q0 += T) {
         tile_a[lid.y][lid.x] = a_at(i, q0 + lid.x);
         tile_b[lid.y][lid.x] = b_at(q0 + lid.y, j);
@@ -94,8 +103,8 @@ fn matmul_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
 
 const BM: u32 = 64u;
 const BK: u32 = 16u;
-var<workgroup> block_a: array<array<f32, 16>, 64>;  // BM × BK
-var<workgroup> block_b: array<array<f32, 64>, 16>;  // BK × BM
+var<workgroup> block_a: array<array<Acc, 16>, 64>;  // BM × BK
+var<workgroup> block_b: array<array<Acc, 64>, 16>;  // BK × BM
 
 // Scalar loads of the 64 × 16 block of op(A) and the 16 × 64 block of op(B) at depth q0, four
 // values of each per invocation.
@@ -114,10 +123,10 @@ fn load_b_block(flat: u32, col0: u32, q0: u32) {
 }
 
 // acc += this invocation's 4 × 4 share of block_a · block_b.
-fn accumulate(lid: vec3<u32>, acc: ptr<function, array<array<f32, 4>, 4>>) {
+fn accumulate(lid: vec3<u32>, acc: ptr<function, array<array<Acc, 4>, 4>>) {
     for (var q = 0u; q < BK; q++) {
-        var ar: array<f32, 4>;
-        var br: array<f32, 4>;
+        var ar: array<Acc, 4>;
+        var br: array<Acc, 4>;
         for (var r = 0u; r < 4u; r++) {
             ar[r] = block_a[lid.y * 4u + r][q];
             br[r] = block_b[q][lid.x * 4u + r];
@@ -131,7 +140,7 @@ fn accumulate(lid: vec3<u32>, acc: ptr<function, array<array<f32, 4>, 4>>) {
 }
 
 // Writes this invocation's 4 × 4 block of C, skipping what lies outside the matrix.
-fn store_block(row0: u32, col0: u32, lid: vec3<u32>, acc: array<array<f32, 4>, 4>) {
+fn store_block(row0: u32, col0: u32, lid: vec3<u32>, acc: array<array<Acc, 4>, 4>) {
     for (var r = 0u; r < 4u; r++) {
         for (var s = 0u; s < 4u; s++) {
             let i = row0 + lid.y * 4u + r;
@@ -147,7 +156,7 @@ fn store_block(row0: u32, col0: u32, lid: vec3<u32>, acc: array<array<f32, 4>, 4
 fn matmul_regblock(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) flat: u32, @builtin(local_invocation_id) lid: vec3<u32>) {
     let row0 = wid.y * BM;
     let col0 = wid.x * BM;
-    var acc: array<array<f32, 4>, 4>;
+    var acc: array<array<Acc, 4>, 4>;
     for (var q0 = 0u; q0 < p.k; q0 += BK) {
         load_a_block(flat, row0, q0);
         load_b_block(flat, col0, q0);
@@ -159,19 +168,19 @@ fn matmul_regblock(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
 }
 
 // op(A)[i, q..q+4] as a vec4 (A not transposed, k % 4 = 0, q % 4 = 0): zeros outside the matrix
-fn a_vec(i: u32, q: u32) -> vec4<f32> {
+fn a_vec(i: u32, q: u32) -> vec4<Acc> {
     if (i >= p.m || q >= p.k) {
-        return vec4<f32>(0.0);
+        return vec4<Acc>(0.0);
     }
-    return a4[(i * p.k + q) / 4u];
+    return vec4<Acc>(a4[(i * p.k + q) / 4u]);
 }
 
 // op(B)[q, j..j+4] as a vec4 (B not transposed, n % 4 = 0, j % 4 = 0): zeros outside the matrix
-fn b_vec(q: u32, j: u32) -> vec4<f32> {
+fn b_vec(q: u32, j: u32) -> vec4<Acc> {
     if (q >= p.k || j >= p.n) {
-        return vec4<f32>(0.0);
+        return vec4<Acc>(0.0);
     }
-    return b4[(q * p.n + j) / 4u];
+    return vec4<Acc>(b4[(q * p.n + j) / 4u]);
 }
 
 @compute @workgroup_size(16, 16)
@@ -180,7 +189,7 @@ fn matmul_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     let col0 = wid.x * BM;
     let a_wide = p.trans_a == 0u && p.k % 4u == 0u;
     let b_wide = p.trans_b == 0u && p.n % 4u == 0u;
-    var acc: array<array<f32, 4>, 4>;
+    var acc: array<array<Acc, 4>, 4>;
     for (var q0 = 0u; q0 < p.k; q0 += BK) {
         if (a_wide) {
             // 64 rows × 4 vec4 per row: invocation `flat` loads row flat / 4, vec4 flat % 4.

@@ -9,6 +9,11 @@
 //! reads (`y` of axpy, `C` when β ≠ 0, Adam's state) is read_write too. An entry point may leave
 //! any binding unused; one it uses must sit where the table below puts it, with that access.
 //!
+//! **Precision.** A variant of precision `f16→…` gets f16 buffers (`array<f16>`, `enable f16;`,
+//! where the adapter offers `shader-f16`), padded like f32 ones to 16 bytes; the labels of
+//! softmax_cross_entropy stay f32 class indices. `narrow` writes and `widen` reads its f16 side;
+//! the built-in conversions declare that side `array<u32>` (two halves a word, the even index low).
+//!
 //! | op | bindings (after 0 = params) | params words |
 //! |----|-----------------------------|--------------|
 //! | matmul | 1 `a` read, 3 `b` read, 2 `c` read_write, 5 `a` as vec4 read, 6 `b` as vec4 read | m, n, k, trans_a, trans_b, alpha (f32), beta (f32) |

@@ -14,54 +14,26 @@
 //! download, or a synchronize. A training step, which uploads a batch and then only launches,
 //! is therefore one submission.
 
+mod buffer;
 pub mod convention;
 mod launch;
 mod load;
 mod pipeline;
 pub mod shaders;
 pub mod table;
+pub mod table_f16;
 
+pub use buffer::WgpuBuffer;
 pub use load::{Checked, check_file};
 
-use std::any::Any;
 use std::sync::{Arc, Mutex, RwLock};
 
 use kernelab_tensor::{
-    Backend, BackendKind, DeviceBuffer, DeviceInfo, Error, Kernel, KernelFile, Op, Pool, Result, Variant, resolve,
+    Backend, BackendKind, DeviceBuffer, DeviceInfo, Dtype, Error, Kernel, KernelFile, Op, Pool, Result, Variant,
+    resolve_for,
 };
 
 use table::Entry;
-
-/// A device buffer: a wgpu storage buffer of `len` f32 values, its size rounded up to 16 bytes so it
-/// can also be read as `array<vec4<f32>>`,
-/// returned to its device's pool when dropped. Reuse is safe in queue order: work recorded before
-/// the drop runs before any work recorded after the buffer is handed out again.
-#[derive(Debug)]
-pub struct WgpuBuffer {
-    buffer: wgpu::Buffer,
-    len: usize,
-    pool: Arc<Pool<wgpu::Buffer>>,
-}
-
-impl Drop for WgpuBuffer {
-    fn drop(&mut self) {
-        self.pool.give(self.len, self.buffer.clone());
-    }
-}
-
-impl DeviceBuffer for WgpuBuffer {
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-}
 
 /// One wgpu device and queue, with its variant tables and compiled pipelines.
 pub struct WgpuBackend {
@@ -79,6 +51,9 @@ pub struct WgpuBackend {
     pool: Arc<Pool<wgpu::Buffer>>,
     /// Whether the device was created with timestamp queries, and the timer while timing is on.
     timestamps: bool,
+    /// Whether the adapter offers `shader-f16` (and the device was created with it): the f16
+    /// variants run only then.
+    shader_f16: bool,
     timer: Mutex<Option<Timer>>,
     /// An error wgpu raised outside any error scope (asynchronously, say), kept for the next call
     /// to return: the handler that records it replaces wgpu's default, which panics.
@@ -185,10 +160,12 @@ impl WgpuBackend {
             })
         })?;
         let limits = adapter.limits();
-        let timestamps = adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
+        let offered = adapter.features();
+        let timestamps = offered.contains(wgpu::Features::TIMESTAMP_QUERY);
+        let shader_f16 = offered.contains(wgpu::Features::SHADER_F16);
         let descriptor = wgpu::DeviceDescriptor {
             label: Some("kernelab"),
-            required_features: if timestamps { wgpu::Features::TIMESTAMP_QUERY } else { wgpu::Features::empty() },
+            required_features: offered & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SHADER_F16),
             required_limits: limits.clone(),
             ..Default::default()
         };
@@ -205,11 +182,12 @@ impl WgpuBackend {
             queue,
             info: adapter.get_info(),
             limits,
-            tables: RwLock::new(table::builtin()),
+            tables: RwLock::new(table::builtin(shader_f16)),
             pipelines: Mutex::new(pipeline::Cache::default()),
             pending: Mutex::new((None, 0)),
             pool: Arc::new(Pool::default()),
             timestamps,
+            shader_f16,
             timer: Mutex::new(None),
             uncaptured,
         })
@@ -240,6 +218,11 @@ impl WgpuBackend {
     /// fail with an error, not hang or panic. For tests of that path.
     pub fn lose_device(&self) {
         self.device.destroy();
+    }
+
+    /// Whether the adapter offers `shader-f16`: without it every f16 variant is unavailable.
+    pub fn shader_f16(&self) -> bool {
+        self.shader_f16
     }
 
     /// Bytes of freed buffers the pool holds for reuse.
@@ -360,6 +343,7 @@ impl Backend for WgpuBackend {
                 ("max storage binding".into(), format!("{} MiB", l.max_storage_buffer_binding_size >> 20)),
                 ("workgroup storage".into(), format!("{} KiB", l.max_compute_workgroup_storage_size >> 10)),
                 ("invocations".into(), format!("{} per workgroup", l.max_compute_invocations_per_workgroup)),
+                ("shader-f16".into(), table_f16::shader_f16_detail(self.shader_f16)),
             ],
             software: (self.info.device_type == wgpu::DeviceType::Cpu)
                 .then(|| "a CPU adapter (software Vulkan such as lavapipe; timings mean nothing)".to_string()),
@@ -378,67 +362,19 @@ impl Backend for WgpuBackend {
     }
 
     fn alloc(&self, len: usize) -> Result<Box<dyn DeviceBuffer>> {
-        let bytes = (len.max(1) as u64).saturating_mul(4).div_ceil(16).saturating_mul(16);
-        let limit = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
-        if bytes > limit {
-            return Err(device_error(format!(
-                "a buffer of {} MiB exceeds this adapter's largest storage binding ({} MiB); use a smaller shape",
-                bytes >> 20,
-                limit >> 20
-            )));
-        }
-        if let Some(buffer) = self.pool.take(len) {
-            return Ok(Box::new(WgpuBuffer { buffer, len, pool: self.pool.clone() }));
-        }
-        let buffer = self
-            .checked("alloc", || {
-                self.device.create_buffer(&wgpu::BufferDescriptor {
-                    label: None,
-                    size: bytes,
-                    usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                })
-            })
-            .map_err(|_| Error::OutOfMemory {
-                device: format!("wgpu ({})", self.info.name),
-                bytes: bytes as usize,
-                len,
-            })?;
-        Ok(Box::new(WgpuBuffer { buffer, len, pool: self.pool.clone() }))
+        self.allocate(len, Dtype::F32)
+    }
+
+    fn alloc_as(&self, len: usize, dtype: Dtype) -> Result<Box<dyn DeviceBuffer>> {
+        self.allocate(len, dtype)
     }
 
     fn upload(&self, src: &[f32], dst: &mut dyn DeviceBuffer) -> Result<()> {
-        if !src.is_empty() {
-            self.flush()?;
-            let dst = own(dst)?;
-            self.checked("upload", || self.queue.write_buffer(dst, 0, bytemuck::cast_slice(src)))?;
-        }
-        Ok(())
+        self.write(src, dst)
     }
 
     fn download(&self, src: &dyn DeviceBuffer, dst: &mut [f32]) -> Result<()> {
-        if dst.is_empty() {
-            return Ok(());
-        }
-        let bytes = (dst.len() * 4) as u64;
-        let src = own(src)?;
-        self.flush()?;
-        let staging = self.checked("download", || {
-            let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("staging"),
-                size: bytes,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            let mut encoder =
-                self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("download") });
-            encoder.copy_buffer_to_buffer(src, 0, &staging, 0, bytes);
-            self.queue.submit([encoder.finish()]);
-            staging
-        })?;
-        let bytes = self.read_back(&staging)?;
-        dst.copy_from_slice(bytemuck::cast_slice(&bytes));
-        Ok(())
+        self.read(src, dst)
     }
 
     fn synchronize(&self) -> Result<()> {
@@ -480,7 +416,7 @@ impl Backend for WgpuBackend {
         let op = kernel.op();
         let (name, code) = {
             let tables = self.tables.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let found = resolve(BackendKind::Wgpu, op, &tables[op.index()], variant)?;
+            let found = resolve_for(BackendKind::Wgpu, op, &tables[op.index()], variant, Some(kernel.storage()))?;
             (found.variant.name, found.code)
         };
         self.run(&kernel, name, code)

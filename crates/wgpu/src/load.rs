@@ -192,6 +192,7 @@ pub fn check_bindings(op: Op, module: &Module, info: &ModuleInfo, index: usize) 
 mod tests {
     use super::*;
     use crate::table::{MATMUL_LADDER, ONE_ENTRY};
+    use crate::table_f16::{CONVERSIONS, F16_ONE_ENTRY, MATMUL_F16_LADDER};
 
     fn validated(source: &str) -> (Module, ModuleInfo) {
         let module = naga::front::wgsl::parse_str(source).unwrap();
@@ -213,6 +214,16 @@ mod tests {
         }
         for (op, shader, entry) in ONE_ENTRY {
             check(op, &validated(shader.source), entry).unwrap_or_else(|e| panic!("{entry}: {e}"));
+        }
+        for rung in MATMUL_F16_LADDER {
+            check(Op::Matmul, &validated((rung.shader)().source), rung.entry)
+                .unwrap_or_else(|e| panic!("{}: {e}", rung.variant));
+        }
+        for (op, shader, entry) in F16_ONE_ENTRY {
+            check(op, &validated(shader().source), entry).unwrap_or_else(|e| panic!("{entry} f16: {e}"));
+        }
+        for (op, entry) in CONVERSIONS {
+            check(op, &validated(crate::shaders::CONVERT.source), entry).unwrap_or_else(|e| panic!("{entry}: {e}"));
         }
     }
 

@@ -1,13 +1,17 @@
 //! The WGPU backend's variants as data: one table per op of entries that say which WGSL module,
 //! which entry point and which launch geometry run each variant. The built-in ones come from
 //! [`MATMUL_LADDER`] and [`ONE_ENTRY`]; kernels loaded from files are appended after them. Every
-//! launch looks its entry up with [`kernelab_tensor::resolve`]; nothing else matches names.
+//! launch looks its entry up with [`kernelab_tensor::resolve_for`] (by name, or the first entry of
+//! the launch's storage dtype); nothing else matches names.
 //!
 //! To add a built-in variant: write its entry point in the shader of its family (`shaders/*.wgsl`,
 //! and its line in that file's header), add a [`Rung`] to [`MATMUL_LADDER`] (or, for another op,
 //! its line in [`ONE_ENTRY`]), and run the conformance suite (`KERNELAB_REQUIRE=wgpu cargo test
 //! --test conformance`); the entry's bindings must follow [`crate::convention`], which the test
 //! `builtin_entries_follow_the_convention` checks.
+//!
+//! Its f16 twin is one more line, in [`crate::table_f16`]: the same entry point in the family's
+//! file narrowed to f16 storage (`shaders.rs`), listed after the f32 entries.
 
 use kernelab_tensor::{Geometry, Op, Variant, VariantEntry};
 
@@ -92,10 +96,12 @@ pub const ONE_ENTRY: [(Op, Shader, &str); 17] = [
 ];
 
 /// The built-in shaders' geometry for ops of one entry: 256 elements or one row per workgroup.
-const ONE_ENTRY_GEOMETRY: Geometry = Geometry { tile: None, items: Some(256), rows: Some(1), block: None };
+pub(crate) const ONE_ENTRY_GEOMETRY: Geometry = Geometry { tile: None, items: Some(256), rows: Some(1), block: None };
 
-/// The built-in entries of every op, indexed by [`Op::index`], the default of each first.
-pub fn builtin() -> Vec<Vec<Entry>> {
+/// The built-in entries of every op, indexed by [`Op::index`]: the f32 ones, the default of each
+/// first, then the f16 ones ([`crate::table_f16`]), unavailable unless the adapter offers
+/// `shader-f16`.
+pub fn builtin(shader_f16: bool) -> Vec<Vec<Entry>> {
     let mut tables: Vec<Vec<Entry>> = Op::ALL.iter().map(|_| Vec::new()).collect();
     tables[Op::Matmul.index()] = MATMUL_LADDER
         .iter()
@@ -114,6 +120,7 @@ pub fn builtin() -> Vec<Vec<Entry>> {
             code: Code { shader, entry, geometry: ONE_ENTRY_GEOMETRY },
         });
     }
+    crate::table_f16::add_f16(&mut tables, shader_f16);
     tables
 }
 
@@ -123,12 +130,24 @@ mod tests {
 
     #[test]
     fn every_op_has_a_builtin_variant() {
-        let tables = builtin();
-        // narrow and widen need narrow storage, which this backend has no kernels for yet.
-        for op in Op::ALL.into_iter().filter(|op| !matches!(op, Op::Narrow | Op::Widen)) {
+        let tables = builtin(true);
+        for op in Op::ALL {
             assert!(!tables[op.index()].is_empty(), "{op} has no built-in variant");
         }
         let names: Vec<&str> = tables[Op::Matmul.index()].iter().map(|e| e.variant.name).collect();
-        assert_eq!(names, ["regblock", "vec4", "tiled", "naive"]);
+        assert_eq!(
+            names,
+            [
+                "regblock",
+                "vec4",
+                "tiled",
+                "naive",
+                "f16-regblock",
+                "f16-vec4",
+                "f16-tiled",
+                "f16-naive",
+                "f16-regblock-f16acc"
+            ]
+        );
     }
 }

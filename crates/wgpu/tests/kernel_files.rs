@@ -135,7 +135,7 @@ fn loaded_variants_follow_the_built_ins_and_each_runs_its_own_module() {
     assert_eq!(first.source.as_ref().unwrap().path, once);
     assert_eq!(second.source.as_ref().unwrap().path, thrice);
     let names: Vec<&str> = b.variants(Op::Scale).iter().map(|v| v.name).collect();
-    assert_eq!(names, ["wgsl", "k.wgsl", "k.wgsl#2"]);
+    assert_eq!(names, ["wgsl", "f16-wgsl", "k.wgsl", "k.wgsl#2"]);
     assert_eq!(scale(&b, "k.wgsl", &x), [2.0, -4.0, 7.0]);
     assert_eq!(scale(&b, "k.wgsl#2", &x), [6.0, -12.0, 21.0]);
     assert_eq!(scale(&b, "wgsl", &x), [2.0, -4.0, 7.0], "the built-in scale after both");
@@ -143,7 +143,7 @@ fn loaded_variants_follow_the_built_ins_and_each_runs_its_own_module() {
         .launch(Kernel::Scale { x: &*b.alloc(1).unwrap(), alpha: 1.0, y: &mut *b.alloc(1).unwrap() }, Some("k"))
         .unwrap_err()
         .to_string();
-    assert!(unknown.contains("has no variant `k` for scale; it has: wgsl, k.wgsl, k.wgsl#2"), "{unknown}");
+    assert!(unknown.contains("has no variant `k` for scale; it has: wgsl, f16-wgsl, k.wgsl, k.wgsl#2"), "{unknown}");
 }
 
 #[test]

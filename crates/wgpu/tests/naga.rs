@@ -4,11 +4,11 @@ use std::path::Path;
 
 use kernelab_tensor::{KernelFile, Op};
 use kernelab_wgpu::check_file;
-use kernelab_wgpu::shaders::ALL;
+use kernelab_wgpu::shaders::{ALL, Shader, all_f16};
 
 #[test]
 fn every_shader_validates() {
-    for shader in ALL {
+    for shader in ALL.into_iter().chain(all_f16()) {
         let module = naga::front::wgsl::parse_str(shader.source)
             .unwrap_or_else(|e| panic!("{}: {}", shader.file, e.emit_to_string(shader.source)));
         let mut validator =
@@ -22,10 +22,50 @@ fn every_shader_validates() {
 
 #[test]
 fn every_shader_file_starts_with_a_header_naming_its_bindings() {
-    for shader in ALL {
+    for shader in ALL.into_iter().chain(all_f16()) {
         let header: String = shader.source.lines().take_while(|l| l.starts_with("//")).collect::<Vec<_>>().join("\n");
         assert!(header.contains("Bindings") && header.contains("ntry point"), "{} lacks its header", shader.file);
     }
+}
+
+/// The f16 modules are the f32 files with their alias lines changed and `enable f16;` after the
+/// header: their storage buffers are `array<f16>` (so a replacement that missed would show), the
+/// f16→f16 matmul sums in f16, the f16→f32 one in f32, and nothing else differs.
+#[test]
+fn f16_shaders_are_the_f32_text_narrowed() {
+    let [elementwise, rowwise, matmul, matmul_acc] = all_f16();
+    let storage_f16 = |s: &Shader| {
+        let module = naga::front::wgsl::parse_str(s.source).unwrap();
+        let scalars: Vec<naga::Scalar> = module
+            .global_variables
+            .iter()
+            // softmax_cross_entropy's labels are f32 class indices in every precision
+            .filter(|(_, v)| {
+                matches!(v.space, naga::AddressSpace::Storage { .. }) && v.name.as_deref() != Some("labels")
+            })
+            .map(|(_, v)| match &module.types[v.ty].inner {
+                naga::TypeInner::Array { base, .. } => match module.types[*base].inner {
+                    naga::TypeInner::Scalar(s) => s,
+                    naga::TypeInner::Vector { scalar, .. } => scalar,
+                    ref other => panic!("{}: storage of {other:?}", s.file),
+                },
+                other => panic!("{}: storage of {other:?}", s.file),
+            })
+            .collect();
+        assert!(!scalars.is_empty(), "{}", s.file);
+        scalars.iter().all(|&x| x == naga::Scalar::F16)
+    };
+    for (shader, f32_twin) in [(elementwise, ALL[0]), (rowwise, ALL[1]), (matmul, ALL[2]), (matmul_acc, ALL[2])] {
+        assert!(storage_f16(&shader), "{} keeps f32 storage", shader.file);
+        assert!(!storage_f16(&f32_twin), "{} is not f32", f32_twin.file);
+        let header = f32_twin.source.lines().take_while(|l| l.starts_with("//")).count();
+        let lines: Vec<&str> = shader.source.lines().collect();
+        assert_eq!(lines[header], "enable f16;", "{}", shader.file);
+        let differing =
+            lines.iter().filter(|l| **l != "enable f16;").zip(f32_twin.source.lines()).filter(|(a, b)| a != &b).count();
+        assert_eq!(differing, if shader.file.contains("Acc = f16") { 2 } else { 1 }, "{}", shader.file);
+    }
+    assert!(matmul_acc.source.contains("alias Acc = f16;") && matmul.source.contains("alias Acc = f32;"));
 }
 
 /// Every WGSL kernel file of the repository (the examples and the cheats, which are wrong in
