@@ -68,6 +68,7 @@ mod ir;
 mod lex;
 mod link;
 mod memory;
+pub mod mma;
 mod ops;
 mod parse;
 mod race;
