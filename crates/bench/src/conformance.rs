@@ -4,7 +4,7 @@
 //! backend (`tests/conformance.rs`, `kernelab check`); the benchmark checks each row at the
 //! smaller set of [`row_shapes`] before timing it.
 
-use kernelab_tensor::{Device, Op, OpFamily, Result};
+use kernelab_tensor::{BackendKind, Device, Op, OpFamily, Result};
 
 use crate::case::{Case, Knobs};
 use crate::check::Check;
@@ -89,6 +89,39 @@ pub fn shapes(op: Op) -> Vec<Vec<usize>> {
             sizes
         }
     }
+}
+
+/// Whether `device` runs each GPU thread in an interpreter (the emulated CUDA device): thousands
+/// of times slower than lavapipe, which compiles its shaders, so the suite runs there at
+/// [`interpreted_shapes`].
+pub fn interpreted(device: &Device) -> bool {
+    device.kind() == BackendKind::Cuda && device.info().software.is_some()
+}
+
+/// The shapes the suite runs `op` at on an [interpreted] device: [`shapes`] without the largest
+/// (no product over about 1.4 M multiply-adds, no row-wise case over 130 K values). Kept: every
+/// small and edge shape, partial tiles of every rung (16, 64 and 128 wide), depths past every
+/// rung's k-tile and past 1024, rows longer than one 1024-wide pass.
+pub fn interpreted_shapes(op: Op) -> Vec<Vec<usize>> {
+    let product = |dims: &Vec<usize>| dims.iter().product::<usize>();
+    let mut kept: Vec<Vec<usize>> = match op.family() {
+        OpFamily::Elementwise => shapes(op).into_iter().filter(|d| product(d) < 1 << 17).collect(),
+        OpFamily::Rowwise => shapes(op).into_iter().filter(|d| d[0] < 1023 && product(d) < 140_000).collect(),
+        OpFamily::Matmul => shapes(op).into_iter().filter(|d| product(d) <= 1_400_000).collect(),
+    };
+    match op.family() {
+        // Partial 128 × 128 warp tiles in both directions.
+        OpFamily::Matmul => kept.push(vec![129, 131, 33]),
+        OpFamily::Rowwise => kept.push(vec![5, 1025]),
+        OpFamily::Elementwise => {}
+    }
+    kept
+}
+
+/// The shapes the suite runs `op` at on `device`: [`interpreted_shapes`] on an [interpreted]
+/// device, [`shapes`] everywhere else.
+pub fn shapes_on(device: &Device, op: Op) -> Vec<Vec<usize>> {
+    if interpreted(device) { interpreted_shapes(op) } else { shapes(op) }
 }
 
 /// The few shapes every benchmark row of `op` is checked at before it is timed (see
@@ -201,7 +234,7 @@ pub fn check_variants(device: &Device, op: Op, keep: impl Fn(&str) -> bool) -> V
         return Vec::new();
     }
     let mut outcomes = Vec::new();
-    for dims in shapes(op) {
+    for dims in shapes_on(device, op) {
         for knobs in knob_sets(op) {
             let seed = dims.iter().fold(op.index() as u64, |s, &d| s.wrapping_mul(1_000_003).wrapping_add(d as u64));
             let case = match Case::new(op, &dims, knobs, seed) {
@@ -267,4 +300,25 @@ pub fn devices_under_test() -> Result<Vec<Device>> {
         }
     }
     Ok(devices)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The interpreted device's shapes still reach past every tile: depths past 16, 64 and 1024
+    /// with a partial last k-tile, products wider and taller than a 128 × 128 warp tile, rows past
+    /// one 1024-wide pass — and nothing large.
+    #[test]
+    fn interpreted_shapes_reach_past_every_tile() {
+        let matmul = interpreted_shapes(Op::Matmul);
+        assert!(matmul.iter().all(|d| d.iter().product::<usize>() <= 1_400_000));
+        for tile in [16, 64, 1024] {
+            assert!(matmul.iter().any(|d| d[2] > tile && d[2] % tile != 0), "no depth past {tile}");
+        }
+        assert!(matmul.iter().any(|d| d[0] > 128 && d[1] > 128 && d[0] % 128 != 0 && d[1] % 128 != 0));
+        assert!(interpreted_shapes(Op::Softmax).iter().any(|d| d[1] > 1024));
+        assert!(interpreted_shapes(Op::Relu).iter().any(|d| d[0] > 1 << 16));
+        assert!(interpreted_shapes(Op::Relu).len() < shapes(Op::Relu).len());
+    }
 }

@@ -312,6 +312,10 @@ pub struct DeviceRecord {
     pub driver: String,
     pub details: BTreeMap<String, String>,
     pub roofline: Option<Roofline>,
+    /// What the device is when it is software standing in for a GPU (the emulated CUDA device,
+    /// lavapipe): its rows are checked, but their timings mean nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub software: Option<String>,
 }
 
 impl DeviceRecord {
@@ -324,6 +328,7 @@ impl DeviceRecord {
             driver: info.driver,
             details: info.details.into_iter().collect(),
             roofline: device.roofline(),
+            software: info.software,
         }
     }
 }

@@ -287,6 +287,9 @@ pub fn footer(report: &Report) -> String {
         if let Some(r) = &d.roofline {
             out += &format!("ceilings {}: {}\n", d.label, r.summary());
         }
+        if let Some(what) = &d.software {
+            out += &format!("{}: {what}; its rows are checked, their times are no measure of a GPU\n", d.label);
+        }
     }
     out += "% roof: against the FMA peak and the bandwidth of the memory level (column `level`) that holds the \
             row's working set, for the row's threads; above 100% is marked suspect\n";

@@ -25,7 +25,10 @@ pub fn run(a: &DevicesArgs) -> Result<()> {
         match device {
             Ok(device) => {
                 let info = device.info();
-                outln!("{kind:<5} available    {}", info.name);
+                match &info.software {
+                    Some(what) => outln!("{kind:<5} available    {} — {what}", info.name),
+                    None => outln!("{kind:<5} available    {}", info.name),
+                }
                 outln!("      driver       {}", info.driver);
                 for (key, value) in &info.details {
                     outln!("      {key:<12} {value}");

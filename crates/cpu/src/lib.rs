@@ -123,6 +123,7 @@ impl Backend for CpuBackend {
                 details.push(("openblas".into(), openblas::describe()));
                 details
             },
+            software: None,
         }
     }
 

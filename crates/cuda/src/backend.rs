@@ -164,6 +164,7 @@ impl Backend for CudaBackend {
                     },
                 ),
             ],
+            software: crate::emulated::is_emulated().then(|| crate::emulated::EMULATED.to_string()),
         }
     }
 
@@ -211,7 +212,11 @@ impl Backend for CudaBackend {
         self.stream.synchronize().map_err(driver("synchronize (or a kernel launched before it)"))
     }
 
+    /// The measured roofline; none on the emulated device, whose timings mean nothing.
     fn roofline(&self) -> Option<Roofline> {
+        if crate::emulated::is_emulated() {
+            return None;
+        }
         self.roofline.get_or_init(|| self.measure_roofline().ok()).clone()
     }
 

@@ -80,7 +80,11 @@ impl CudaBackend {
         // SAFETY: f32 has no invalid bit patterns; the contents are unspecified, as `alloc` promises.
         let buffer = unsafe { CuBuffer::<f32>::uninitialized(len) }.map_err(|e| match e {
             CudaError::OutOfMemory => {
-                Error::OutOfMemory { device: format!("cuda ({})", self.name), bytes: len * 4, len }
+                // The device's free and total memory, as the driver counts them now.
+                let free = cust::memory::mem_get_info()
+                    .map(|(free, total)| format!("; {} of {} MiB free", free >> 20, total >> 20))
+                    .unwrap_or_default();
+                Error::OutOfMemory { device: format!("cuda ({}{free})", self.name), bytes: len * 4, len }
             }
             e => device_error(format!("allocating {len} values: {}", code(e))),
         })?;

@@ -59,7 +59,8 @@ unsafe impl Send for Cublas {}
 unsafe impl Sync for Cublas {}
 
 fn candidates() -> Vec<String> {
-    let mut names: Vec<String> = std::env::var("KERNELAB_CUBLAS").into_iter().collect();
+    // An empty path would open the program itself (dlopen("") is the main program), so it is unset.
+    let mut names: Vec<String> = std::env::var("KERNELAB_CUBLAS").into_iter().filter(|p| !p.is_empty()).collect();
     for name in ["libcublas.so.13", "libcublas.so.12", "libcublas.so.11", "libcublas.so"] {
         names.push(name.into());
         names.push(format!("/usr/local/cuda/lib64/{name}"));

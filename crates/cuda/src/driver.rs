@@ -15,7 +15,11 @@ pub(crate) fn device_error(message: impl std::fmt::Display) -> Error {
 
 /// A raw driver call's result as ours: `Err` names the call and the driver's code.
 pub(crate) fn checked(result: sys::CUresult, what: &str) -> Result<()> {
-    if result == sys::cudaError_enum::CUDA_SUCCESS { Ok(()) } else { Err(device_error(format!("{what}: {result:?}"))) }
+    if result == sys::cudaError_enum::CUDA_SUCCESS {
+        Ok(())
+    } else {
+        Err(device_error(format!("{what}: {result:?} ({}){}", result as u32, crate::emulated::explain(result as u32))))
+    }
 }
 
 /// `CUDA_ERROR_NOT_SUPPORTED (801)`: the driver's name for an error. (cust's `Display` asks the
@@ -32,7 +36,7 @@ pub(crate) fn code(e: CudaError) -> String {
 }
 
 pub(crate) fn driver(what: &str) -> impl FnOnce(CudaError) -> Error + '_ {
-    move |e| device_error(format!("{what}: {}", code(e)))
+    move |e| device_error(format!("{what}: {}{}", code(e), crate::emulated::explain(e as u32)))
 }
 
 /// The driver's error log for PTX that failed to load, from a second load with a log buffer.

@@ -22,6 +22,8 @@ mod cublas;
 #[cfg(feature = "cuda")]
 mod driver;
 #[cfg(feature = "cuda")]
+pub mod emulated;
+#[cfg(feature = "cuda")]
 mod launch;
 #[cfg(feature = "cuda")]
 mod roofline;

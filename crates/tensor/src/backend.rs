@@ -59,6 +59,10 @@ pub struct DeviceInfo {
     pub driver: String,
     /// Further facts worth a line each (SIMD level, memory, limits), as `(key, value)`.
     pub details: Vec<(String, String)>,
+    /// `Some(what it is)` for a software device standing in for a GPU (the emulated CUDA device,
+    /// a CPU Vulkan adapter such as lavapipe): its results are checked like any device's, but its
+    /// timings mean nothing, so no ceiling is measured for it and no ratio is quoted against one.
+    pub software: Option<String>,
 }
 
 /// A vendor or peer library that a backend times beside its own kernels, and what it runs as here.

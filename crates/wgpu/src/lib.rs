@@ -361,6 +361,8 @@ impl Backend for WgpuBackend {
                 ("workgroup storage".into(), format!("{} KiB", l.max_compute_workgroup_storage_size >> 10)),
                 ("invocations".into(), format!("{} per workgroup", l.max_compute_invocations_per_workgroup)),
             ],
+            software: (self.info.device_type == wgpu::DeviceType::Cpu)
+                .then(|| "a CPU adapter (software Vulkan such as lavapipe; timings mean nothing)".to_string()),
         }
     }
 
