@@ -8,7 +8,7 @@
 //! To add a built-in variant, in order:
 //! 1. Write its entry point with the op's parameters, in the order [`plan`](crate::plan::plan)
 //!    passes every kernel of that op: a matmul rung in a file of its own under `kernels/matmul/`
-//!    (`7_NAME.ptx`, headed like the others: what it changes over the rung below and why, its
+//!    (`10_NAME.ptx`, headed like the others: what it changes over the rung below and why, its
 //!    launch shape, its ptxas lines, which `scripts/check_ptx.py` fills in, and its benchmark
 //!    command; a row in that folder's README), any other op in its family's file under
 //!    `kernels/` (`elementwise.ptx`, `rowwise.ptx`, `adam.ptx`), named in the file's header
@@ -30,8 +30,8 @@ use kernelab_tensor::{Op, Variant, VariantEntry};
 
 use crate::plan::BLOCK;
 use crate::ptx::{
-    ADAM, ELEMENTWISE, MATMUL_COALESCED, MATMUL_NAIVE, MATMUL_REGBLOCK, MATMUL_TILED, MATMUL_VEC4, MATMUL_WARPTILE,
-    PtxModule, ROWWISE,
+    ADAM, ELEMENTWISE, MATMUL_COALESCED, MATMUL_MMA_BF16, MATMUL_MMA_F16, MATMUL_MMA_TF32, MATMUL_NAIVE,
+    MATMUL_REGBLOCK, MATMUL_TILED, MATMUL_VEC4, MATMUL_WARPTILE, PtxModule, ROWWISE,
 };
 
 /// How a kernel's grid of blocks covers its work.
@@ -125,6 +125,35 @@ pub const MATMUL_LADDER: [PtxKernel; 6] = [
         128,
         (256, 1),
         "128×128 block tile, 8×8 per thread, double-buffered 8-deep k slices, 128-bit loads",
+    ),
+];
+
+/// The tensor-core rungs (rungs 7 to 9 of `kernels/matmul/`), each at its own precision: the
+/// same parameters as the ladder, strides in elements, A, B and C in the rung's storage type.
+pub const MMA_RUNGS: [PtxKernel; 3] = [
+    rung(
+        "mma_tf32",
+        MATMUL_MMA_TF32,
+        "matmul_mma_tf32",
+        64,
+        (128, 1),
+        "tensor cores, mma.sync m16n8k8 TF32 on f32 storage, 64×64 block tile, 4 warps of 2×4 mma tiles",
+    ),
+    rung(
+        "mma_bf16",
+        MATMUL_MMA_BF16,
+        "matmul_mma_bf16",
+        64,
+        (128, 1),
+        "tensor cores, mma.sync m16n8k16 on bf16 storage, f32 sums, 64×64 block tile",
+    ),
+    rung(
+        "mma_f16",
+        MATMUL_MMA_F16,
+        "matmul_mma_f16",
+        64,
+        (128, 1),
+        "tensor cores, mma.sync m16n8k16 on f16 storage, f32 sums, 64×64 block tile",
     ),
 ];
 
@@ -257,7 +286,7 @@ mod tests {
             let ptx: Vec<&PtxKernel> = KERNELS.iter().filter(|k| k.op == op && k.variant == PTX).collect();
             assert!(matches!(ptx.as_slice(), [k] if k.entry == op.name()), "{op}: {ptx:?}");
         }
-        for k in KERNELS.iter().chain(&MATMUL_LADDER) {
+        for k in KERNELS.iter().chain(&MATMUL_LADDER).chain(&MMA_RUNGS) {
             assert!(crate::ptx::entries(k.module).contains(&k.entry), "{} in {}", k.entry, k.module.file);
         }
     }

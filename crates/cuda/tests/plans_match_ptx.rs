@@ -6,7 +6,7 @@ use std::any::Any;
 
 use kernelab_cuda::plan::{self, Arg};
 use kernelab_cuda::ptx::{self, ParamType};
-use kernelab_cuda::variants::{self, CudaKernel, MATMUL_LADDER, PtxKernel};
+use kernelab_cuda::variants::{self, CudaKernel, MATMUL_LADDER, MMA_RUNGS, PtxKernel};
 use kernelab_tensor::{AdamStep, BackendKind, DeviceBuffer, Error, Gemm, Kernel, Op, resolve};
 
 /// A stand-in buffer: plans only read lengths.
@@ -94,6 +94,21 @@ fn every_matmul_rung_matches_its_entry_point_in_every_transpose_form() {
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
             let gemm = Gemm::new(m, n, k).trans(ta, tb).scaled(0.5, 1.0);
             assert_matches(&Kernel::Matmul { a: &a, b: &b, c, gemm }, Some(variant));
+        }
+    }
+}
+
+#[test]
+fn every_mma_rung_matches_its_entry_point_with_a_64_square_tile_per_block() {
+    let (m, n, k) = (130, 65, 17);
+    let (a, b, c) = (Fake(m * k), Fake(k * n), &mut Fake(m * n));
+    for rung in &MMA_RUNGS {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let kernel = Kernel::Matmul { a: &a, b: &b, c, gemm: Gemm::new(m, n, k).trans(ta, tb) };
+            let launch = plan::plan(&kernel, rung).unwrap().expect("work to do");
+            let declared = ptx::entry_params(launch.module, launch.entry).expect("the entry point");
+            assert_eq!(types(&launch.args), declared, "{}", launch.entry);
+            assert_eq!((launch.grid, launch.block), ((2, 3), (128, 1)), "{}", launch.entry);
         }
     }
 }

@@ -285,17 +285,15 @@ mod tests {
             assert!(seen_a.iter().chain(&seen_b).chain(&seen_c).all(|&n| n == 1), "{kind:?}");
         }
         // Spot checks from the ISA's figures: lane 5 is group 1, thread 1.
-        assert_eq!([a_at(MmaKind::Bf16, 5, 0), a_at(MmaKind::Bf16, 5, 3), a_at(MmaKind::Bf16, 5, 7)], [
-            (1, 2),
-            (9, 3),
-            (9, 11)
-        ]);
+        assert_eq!(
+            [a_at(MmaKind::Bf16, 5, 0), a_at(MmaKind::Bf16, 5, 3), a_at(MmaKind::Bf16, 5, 7)],
+            [(1, 2), (9, 3), (9, 11)]
+        );
         assert_eq!([b_at(MmaKind::Bf16, 5, 1), b_at(MmaKind::Bf16, 5, 2)], [(3, 1), (10, 1)]);
-        assert_eq!([a_at(MmaKind::Tf32, 5, 1), a_at(MmaKind::Tf32, 5, 2), b_at(MmaKind::Tf32, 5, 1)], [
-            (9, 1),
-            (1, 5),
-            (5, 1)
-        ]);
+        assert_eq!(
+            [a_at(MmaKind::Tf32, 5, 1), a_at(MmaKind::Tf32, 5, 2), b_at(MmaKind::Tf32, 5, 1)],
+            [(9, 1), (1, 5), (5, 1)]
+        );
         assert_eq!(c_at(5, 3), (9, 3));
     }
 

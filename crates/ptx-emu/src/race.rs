@@ -31,7 +31,8 @@ impl Shadow {
         let first = (offset / GRAIN) as usize;
         let last = ((offset + width as u64).div_ceil(GRAIN)) as usize;
         for w in first..last.min(self.writer.len()) {
-            let race = |other: u32| FaultKind::SharedRace { offset: w as u64 * GRAIN, other_thread: [other, NONE, NONE] };
+            let race =
+                |other: u32| FaultKind::SharedRace { offset: w as u64 * GRAIN, other_thread: [other, NONE, NONE] };
             let (wepoch, writer) = self.writer[w];
             if wepoch == self.epoch && writer != tid {
                 return Err(race(writer));

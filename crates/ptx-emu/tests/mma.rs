@@ -41,7 +41,8 @@ fn narrow_rungs_show_their_storage_rounding() {
         let (got, want, budget) = matmul_in(*storage, &text, rung, (64, 64, 64), false, false, 0.0, true)
             .unwrap_or_else(|f| panic!("{}: {f}", rung.entry));
         let worst = (0..got.len()).map(|i| (got[i] as f64 - want[i]).abs() / budget[i]).fold(0.0, f64::max);
-        let f32_budget = (0..got.len()).map(|i| (got[i] as f64 - want[i]).abs() / (budget[i] * 1e-3)).fold(0.0, f64::max);
+        let f32_budget =
+            (0..got.len()).map(|i| (got[i] as f64 - want[i]).abs() / (budget[i] * 1e-3)).fold(0.0, f64::max);
         assert!(worst <= 1.0 && f32_budget > 1.0, "{}: worst {worst} of its budget", rung.entry);
     }
 }
