@@ -108,7 +108,9 @@ impl Case {
                 (vec![normal(rng, m * k, 0.25, 1.0), normal(rng, k * n, -0.125, 1.0)], vec![(m * n, c0)])
             }
             Op::Fill => (vec![], vec![poisoned(dims[0])]),
-            Op::Relu | Op::Scale => (vec![normal(rng, dims[0], 0.1, 1.0)], vec![poisoned(dims[0])]),
+            Op::Relu | Op::Scale | Op::Narrow | Op::Widen => {
+                (vec![normal(rng, dims[0], 0.1, 1.0)], vec![poisoned(dims[0])])
+            }
             Op::ReluBackward | Op::Add => {
                 let n = dims[0];
                 (vec![normal(rng, n, 0.1, 1.0), normal(rng, n, -0.2, 1.0)], vec![poisoned(n)])
@@ -269,6 +271,7 @@ impl Case {
             Op::ScaleBy => vec![reference::scale(&ins[0], f64::from(k.alpha) * f64::from(ins[1][0]))],
             Op::Axpy => vec![reference::axpy(k.alpha, &ins[0], init(0))],
             Op::Adam => reference::adam(init(0), &ins[0], init(1), init(2), &ADAM).into(),
+            Op::Narrow | Op::Widen => vec![reference::convert(&ins[0])],
         }
     }
 
@@ -287,7 +290,7 @@ pub fn buffer_names(op: Op) -> (&'static [&'static str], &'static [&'static str]
     match op {
         Op::Fill => (&[], &["y"]),
         Op::Matmul => (&["a", "b"], &["c"]),
-        Op::Relu | Op::Scale | Op::Axpy => (&["x"], &["y"]),
+        Op::Relu | Op::Scale | Op::Axpy | Op::Narrow | Op::Widen => (&["x"], &["y"]),
         Op::ReluBackward => (&["x", "dy"], &["dx"]),
         Op::Add => (&["a", "b"], &["y"]),
         Op::ScaleBy => (&["x", "s"], &["y"]),
@@ -418,6 +421,8 @@ impl Prepared<'_> {
             Op::ScaleBy => Kernel::ScaleBy { x: ins[0], s: ins[1], alpha: k.alpha, y: out()? },
             Op::Axpy => Kernel::Axpy { alpha: k.alpha, x: ins[0], y: out()? },
             Op::Adam => Kernel::Adam { param: out()?, grad: ins[0], m: out()?, v: out()?, step: ADAM },
+            Op::Narrow => Kernel::Narrow { x: ins[0], y: out()? },
+            Op::Widen => Kernel::Widen { x: ins[0], y: out()? },
         };
         self.device.launch(kernel, variant)
     }

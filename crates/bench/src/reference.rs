@@ -99,6 +99,12 @@ pub fn fill(n: usize, value: f32) -> Expected {
     pointwise(n, 0.0, |_| (wide(value), wide(value).abs()))
 }
 
+/// `y = x` of `narrow` and `widen`: the value itself, whose one rounding (to the narrow storage,
+/// for `narrow`) the precision's output term budgets.
+pub fn convert<T: Real>(x: &[T]) -> Expected {
+    pointwise(x.len(), 0.0, |i| (wide(x[i]), wide(x[i]).abs()))
+}
+
 /// `max(0, v)` with NaN propagated (IEEE and PyTorch semantics; `f64::max` would drop it).
 fn relu_of(v: f64) -> f64 {
     if v > 0.0 || v.is_nan() { v } else { 0.0 }

@@ -200,6 +200,12 @@ fn elementwise_or_rowwise(kernel: Kernel<'_>, isa: simd::Isa) -> Result<()> {
                 why: "internal: matmul has its own table of variants, not an instruction set".into(),
             });
         }
+        Kernel::Narrow { .. } | Kernel::Widen { .. } => {
+            return Err(Error::InvalidArgument {
+                op: "narrow",
+                why: "internal: conversions run in the narrow variants, not an f32 instruction set".into(),
+            });
+        }
         Kernel::Fill { y, value } => elementwise::fill(isa, host_mut(y)?, value),
         Kernel::BiasAdd { x, bias, y, cols, .. } => {
             elementwise::bias_add(isa, host(x)?, host(bias)?, host_mut(y)?, cols, false)

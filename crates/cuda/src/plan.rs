@@ -92,7 +92,7 @@ fn args<'a>(kernel: &'a Kernel<'a>) -> Result<Vec<Arg<'a>>> {
     let u = |v: usize| index(v, op).map(U32);
     Ok(match kernel {
         Kernel::Fill { y, value } => vec![B(&**y), u(y.len())?, F32(*value)],
-        Kernel::Relu { x, y } => vec![B(*x), B(&**y), u(y.len())?],
+        Kernel::Relu { x, y } | Kernel::Narrow { x, y } | Kernel::Widen { x, y } => vec![B(*x), B(&**y), u(y.len())?],
         Kernel::ReluBackward { x, dy, dx } => vec![B(*x), B(*dy), B(&**dx), u(dx.len())?],
         Kernel::BiasAdd { x, bias, y, cols, .. } | Kernel::BiasRelu { x, bias, y, cols, .. } => {
             vec![B(*x), B(*bias), B(&**y), u(y.len())?, u(*cols)?]

@@ -7,7 +7,7 @@
 use std::any::Any;
 use std::fmt;
 
-use crate::{Error, Kernel, KernelFile, Op, Result, Roofline, SourceRef};
+use crate::{Dtype, Error, Kernel, KernelFile, Op, Precision, Result, Roofline, SourceRef};
 
 /// Which family of backend a device belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -36,10 +36,16 @@ impl fmt::Display for BackendKind {
     }
 }
 
-/// A buffer of f32 values owned by one device. Backends downcast it to their own type.
+/// A buffer of values owned by one device, stored as its [`dtype`](DeviceBuffer::dtype) (f32
+/// unless allocated with [`Backend::alloc_as`]). Backends downcast it to their own type.
 pub trait DeviceBuffer: Any + Send + Sync + fmt::Debug {
-    /// The number of f32 values it holds.
+    /// The number of values it holds.
     fn len(&self) -> usize;
+
+    /// The type its values are stored in.
+    fn dtype(&self) -> Dtype {
+        Dtype::F32
+    }
 
     fn is_empty(&self) -> bool {
         self.len() == 0
@@ -99,11 +105,28 @@ pub struct Variant {
     pub baseline: bool,
     /// It was loaded from a file at run time ([`Backend::load_kernel`]): the file and its hash.
     pub source: Option<SourceRef>,
+    /// The dtype its buffers hold and the one it accumulates in ([`Precision::F32`] unless set
+    /// with [`Variant::with_precision`]). Every float buffer of a launch by this variant is of
+    /// `precision.storage` (for `narrow` the output, for `widen` the input).
+    pub precision: Precision,
 }
 
 impl Variant {
     pub fn available(name: &'static str, summary: &'static str) -> Self {
-        Self { name, summary, unavailable: None, single_thread: false, baseline: false, source: None }
+        Self {
+            name,
+            summary,
+            unavailable: None,
+            single_thread: false,
+            baseline: false,
+            source: None,
+            precision: Precision::F32,
+        }
+    }
+
+    /// The same variant, storing and accumulating in `p`.
+    pub fn with_precision(self, p: Precision) -> Self {
+        Self { precision: p, ..self }
     }
 
     /// The variant of a kernel loaded from `file`, named after it.
@@ -153,10 +176,41 @@ pub fn resolve<'t, T: VariantEntry>(
     table: &'t [T],
     requested: Option<&str>,
 ) -> Result<&'t T> {
-    let chosen = match requested {
-        None => table.first(),
-        Some(name) => table.iter().find(|e| e.variant().name == name),
+    resolve_for(backend, op, table, requested, Some(Dtype::F32))
+}
+
+/// [`resolve`] for a launch whose buffers hold `storage` ([`Kernel::storage`]): the default is
+/// the first entry of that storage, and a named entry of another storage is
+/// [`Error::DtypeMismatch`] naming both. `None`: any storage, the default the first entry.
+pub fn resolve_for<'t, T: VariantEntry>(
+    backend: BackendKind,
+    op: Op,
+    table: &'t [T],
+    requested: Option<&str>,
+    storage: Option<Dtype>,
+) -> Result<&'t T> {
+    let chosen = match (requested, storage) {
+        (None, Some(storage)) => table.iter().find(|e| e.variant().precision.storage == storage),
+        (None, None) => table.first(),
+        (Some(name), _) => table.iter().find(|e| e.variant().name == name),
     };
+    if let (Some(e), Some(storage)) = (chosen, storage)
+        && e.variant().precision.storage != storage
+    {
+        let v = e.variant();
+        return Err(Error::DtypeMismatch {
+            op: op.name(),
+            found: format!("variant {} stores {}, the buffers hold {storage}", v.name, v.precision.storage),
+            why: format!("pick a {storage} variant of {op} on {backend}"),
+        });
+    }
+    if let (None, None, Some(storage)) = (chosen, requested, storage) {
+        return Err(Error::NoStorage {
+            backend: backend.name().into(),
+            dtype: storage,
+            why: format!(" kernel for {op}: it lists no {storage} variant"),
+        });
+    }
     match chosen {
         Some(e) if e.variant().is_available() => Ok(e),
         Some(e) => Err(Error::VariantUnavailable {
@@ -186,6 +240,17 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
 
     /// A buffer of `len` values with unspecified contents; refusal is [`Error::OutOfMemory`](crate::Error).
     fn alloc(&self, len: usize) -> Result<Box<dyn DeviceBuffer>>;
+
+    /// A buffer of `len` values stored as `dtype`, unspecified contents. [`Backend::upload`] into
+    /// a narrow buffer rounds each f32 to the nearest value of its type (ties to even) and
+    /// [`Backend::download`] widens exactly. Default: f32 is [`Backend::alloc`], any other dtype is
+    /// [`Error::NoStorage`].
+    fn alloc_as(&self, len: usize, dtype: Dtype) -> Result<Box<dyn DeviceBuffer>> {
+        match dtype {
+            Dtype::F32 => self.alloc(len),
+            _ => Err(Error::NoStorage { backend: self.kind().name().into(), dtype, why: String::new() }),
+        }
+    }
 
     /// Copies `src` (exactly `dst.len()` values, checked by the caller) into `dst`.
     fn upload(&self, src: &[f32], dst: &mut dyn DeviceBuffer) -> Result<()>;

@@ -104,7 +104,7 @@ impl Device {
     /// (the lookup every backend's launch makes): an unknown name is an error listing the known
     /// ones, a variant that cannot run here is an error saying why.
     pub fn variant(&self, op: Op, name: &str) -> Result<Variant> {
-        crate::resolve(self.kind(), op, &self.variants(op), Some(name)).cloned()
+        crate::resolve_for(self.kind(), op, &self.variants(op), Some(name), None).cloned()
     }
 
     /// Makes tensor ops on this device use the named variant of `op` instead of the default; the
@@ -121,9 +121,19 @@ impl Device {
         self.0.backend.alloc(len)
     }
 
+    /// A buffer of `len` values stored as `dtype` (see [`Backend::alloc_as`]).
+    pub fn alloc_as(&self, len: usize, dtype: crate::Dtype) -> Result<Box<dyn DeviceBuffer>> {
+        self.0.backend.alloc_as(len, dtype)
+    }
+
     /// A buffer holding a copy of `data`.
     pub fn upload(&self, data: &[f32]) -> Result<Box<dyn DeviceBuffer>> {
-        let mut buf = self.alloc(data.len())?;
+        self.upload_as(data, crate::Dtype::F32)
+    }
+
+    /// A buffer stored as `dtype` holding `data`, each value rounded to the nearest of that type.
+    pub fn upload_as(&self, data: &[f32], dtype: crate::Dtype) -> Result<Box<dyn DeviceBuffer>> {
+        let mut buf = self.alloc_as(data.len(), dtype)?;
         self.0.backend.upload(data, &mut *buf)?;
         Ok(buf)
     }
@@ -193,7 +203,7 @@ impl Device {
         self.0.default_variants.get_or_init(|| {
             Op::ALL
                 .iter()
-                .map(|&op| crate::resolve(self.kind(), op, &self.variants(op), None).map_or("", |v| v.name))
+                .map(|&op| crate::resolve_for(self.kind(), op, &self.variants(op), None, None).map_or("", |v| v.name))
                 .collect()
         })[op.index()]
     }

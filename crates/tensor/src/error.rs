@@ -86,6 +86,15 @@ pub enum Error {
     #[error("kernel file {path}: {why}")]
     KernelFile { path: String, why: String },
 
+    /// A dtype a backend cannot store (`alloc_as`), or a variant asked to run on buffers of
+    /// another dtype than it stores.
+    #[error("the {backend} backend has no {dtype} storage{why}")]
+    NoStorage { backend: String, dtype: crate::Dtype, why: String },
+
+    /// A launch whose float buffers are not all of the one dtype its op and variant take.
+    #[error("{op}: buffers of different dtypes ({found}); {why}")]
+    DtypeMismatch { op: &'static str, found: String, why: String },
+
     /// An output that would destroy a file: one the command reads, another of its outputs, a file
     /// of another kind, or one whose mode does not let the user write it. Refused before any work.
     #[error("{path}: {why}")]

@@ -117,6 +117,11 @@ pub enum Kernel<'a> {
     Axpy { alpha: f32, x: In<'a>, y: Out<'a> },
     /// One Adam step over one parameter tensor (see [`AdamStep`]), updating `param`, `m`, `v`.
     Adam { param: Out<'a>, grad: In<'a>, m: Out<'a>, v: Out<'a>, step: AdamStep },
+    /// `y ← round(x)`: f32 `x` to the narrow dtype of `y`, to nearest, ties to even (f16 overflow
+    /// gives ±∞, NaN stays NaN).
+    Narrow { x: In<'a>, y: Out<'a> },
+    /// `y ← x`: the narrow `x` widened to f32 `y`, exactly.
+    Widen { x: In<'a>, y: Out<'a> },
 }
 
 impl Kernel<'_> {
@@ -140,6 +145,8 @@ impl Kernel<'_> {
             Kernel::ScaleBy { .. } => Op::ScaleBy,
             Kernel::Axpy { .. } => Op::Axpy,
             Kernel::Adam { .. } => Op::Adam,
+            Kernel::Narrow { .. } => Op::Narrow,
+            Kernel::Widen { .. } => Op::Widen,
         }
     }
 
@@ -154,6 +161,7 @@ impl Kernel<'_> {
                 y.len()
             }
             Kernel::ReluBackward { dx, .. } => dx.len(),
+            Kernel::Narrow { y, .. } | Kernel::Widen { y, .. } => y.len(),
             Kernel::Matmul { c, .. } => c.len(),
             Kernel::Adam { param, .. } => param.len(),
             Kernel::ColSum { cols, .. } => *cols,
@@ -185,7 +193,9 @@ impl Kernel<'_> {
             | Kernel::ReluBackward { x, .. }
             | Kernel::Scale { x, .. }
             | Kernel::ScaleBy { x, .. }
-            | Kernel::Axpy { x, .. } => vec![x.len()],
+            | Kernel::Axpy { x, .. }
+            | Kernel::Narrow { x, .. }
+            | Kernel::Widen { x, .. } => vec![x.len()],
             Kernel::Add { a, .. } => vec![a.len()],
             Kernel::Adam { param, .. } => vec![param.len()],
         }
@@ -201,8 +211,10 @@ impl Kernel<'_> {
         }
     }
 
-    /// Checks every buffer's length against the parameters, so that backends may index freely.
+    /// Checks every buffer's length against the parameters and their dtypes against each other
+    /// ([`Kernel::check_dtypes`]), so that backends may index freely.
     pub fn check(&self) -> Result<()> {
+        self.check_dtypes()?;
         let op = self.op().name();
         let want = |buffer: &'static str, buf: &dyn DeviceBuffer, expected: usize| {
             if buf.len() == expected {
@@ -227,7 +239,7 @@ impl Kernel<'_> {
                 want("x", *x, rows * cols)?;
                 want("y", &**y, *cols)
             }
-            Kernel::Relu { x, y } => want("y", &**y, x.len()),
+            Kernel::Relu { x, y } | Kernel::Narrow { x, y } | Kernel::Widen { x, y } => want("y", &**y, x.len()),
             Kernel::ReluBackward { x, dy, dx } => {
                 want("dy", *dy, x.len())?;
                 want("dx", &**dx, x.len())

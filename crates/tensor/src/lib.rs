@@ -7,9 +7,11 @@
 
 mod backend;
 mod device;
+mod dtype;
 mod error;
 pub mod files;
 mod kernel;
+mod kernel_buffers;
 mod kernel_file;
 mod labels;
 pub mod memory;
@@ -22,10 +24,14 @@ mod shape;
 mod tape;
 mod tensor;
 
-pub use backend::{Backend, BackendKind, Baseline, DeviceBuffer, DeviceInfo, Variant, VariantEntry, resolve};
+pub use backend::{
+    Backend, BackendKind, Baseline, DeviceBuffer, DeviceInfo, Variant, VariantEntry, resolve, resolve_for,
+};
 pub use device::Device;
+pub use dtype::{Dtype, Precision};
 pub use error::{Error, Result};
 pub use kernel::{AdamStep, Gemm, In, Kernel, Out};
+pub use kernel_buffers::Written;
 pub use kernel_file::{Geometry, KernelFile, SourceKind, SourceRef, sha256_hex};
 pub use labels::Labels;
 pub use op::{LaunchCost, Op, OpFamily};

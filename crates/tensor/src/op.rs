@@ -33,7 +33,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::{Error, Result};
+use crate::{Dtype, Error, Result};
 
 /// One kernel entry point of the [`Backend`](crate::Backend) contract.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -56,6 +56,10 @@ pub enum Op {
     ScaleBy,
     Axpy,
     Adam,
+    /// f32 → a narrow dtype, rounding to nearest even.
+    Narrow,
+    /// A narrow dtype → f32, exactly.
+    Widen,
 }
 
 /// How an op's work is shaped, which decides how a benchmark shape is read (`N`, `RxC`, `MxNxK`).
@@ -71,7 +75,7 @@ pub enum OpFamily {
 
 impl Op {
     /// Every op, in catalogue order.
-    pub const ALL: [Op; 18] = [
+    pub const ALL: [Op; 20] = [
         Op::Fill,
         Op::Matmul,
         Op::BiasAdd,
@@ -90,6 +94,8 @@ impl Op {
         Op::ScaleBy,
         Op::Axpy,
         Op::Adam,
+        Op::Narrow,
+        Op::Widen,
     ];
 
     /// The op's name as the CLI, the registries and the JSON records spell it.
@@ -113,6 +119,8 @@ impl Op {
             Op::ScaleBy => "scale_by",
             Op::Axpy => "axpy",
             Op::Adam => "adam",
+            Op::Narrow => "narrow",
+            Op::Widen => "widen",
         }
     }
 
@@ -128,9 +136,16 @@ impl Op {
             | Op::LogSoftmaxBackward
             | Op::SoftmaxCrossEntropy
             | Op::KlDiv => OpFamily::Rowwise,
-            Op::Fill | Op::Relu | Op::ReluBackward | Op::Add | Op::Scale | Op::ScaleBy | Op::Axpy | Op::Adam => {
-                OpFamily::Elementwise
-            }
+            Op::Fill
+            | Op::Relu
+            | Op::ReluBackward
+            | Op::Add
+            | Op::Scale
+            | Op::ScaleBy
+            | Op::Axpy
+            | Op::Adam
+            | Op::Narrow
+            | Op::Widen => OpFamily::Elementwise,
         }
     }
 
@@ -150,6 +165,12 @@ impl Op {
     /// for matmul, a few per element elsewhere (an `exp` counts one: 4 for softmax, 14 for adam);
     /// bytes are f32 values × 4.
     pub fn cost(self, dims: &[usize], accumulate: bool) -> LaunchCost {
+        self.cost_as(dims, accumulate, Dtype::F32)
+    }
+
+    /// [`Op::cost`] for buffers stored as `storage`: the same FLOPs, bytes at `storage.bytes()`
+    /// per value (`narrow` reads f32 and writes `storage`, `widen` the other way round).
+    pub fn cost_as(self, dims: &[usize], accumulate: bool, storage: Dtype) -> LaunchCost {
         let d = |i: usize| dims.get(i).map_or(1.0, |&v| v as f64);
         let n: f64 = dims.iter().map(|&v| v as f64).product();
         let (rows, cols) = (d(0), d(1));
@@ -173,8 +194,12 @@ impl Op {
             Op::SoftmaxBackward | Op::LogSoftmaxBackward => (4.0 * n, 2.0 * n, n),
             Op::SoftmaxCrossEntropy => (5.0 * n, n + rows, n + rows),
             Op::KlDiv => (8.0 * n, 2.0 * n, n + rows),
+            Op::Narrow | Op::Widen => {
+                let narrow = storage.bytes() as f64;
+                return LaunchCost { flops: n, bytes: (4.0 + narrow) * n };
+            }
         };
-        LaunchCost { flops, bytes: 4.0 * (read + written) }
+        LaunchCost { flops, bytes: storage.bytes() as f64 * (read + written) }
     }
 }
 

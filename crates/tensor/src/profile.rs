@@ -30,7 +30,7 @@ impl Kernel<'_> {
             _ => "",
         };
         let shape = dims.iter().map(usize::to_string).collect::<Vec<_>>().join("x") + layout;
-        let LaunchCost { flops, bytes } = self.op().cost(&dims, self.accumulates());
+        let LaunchCost { flops, bytes } = self.op().cost_as(&dims, self.accumulates(), self.storage());
         Cost { shape, flops, bytes }
     }
 }

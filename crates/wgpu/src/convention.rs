@@ -95,7 +95,7 @@ pub fn slots(op: Op) -> &'static [Slot] {
     match op {
         Op::Matmul => bindings![read(1, "a"), read(3, "b"), write(2, "c"), read(5, "a as vec4"), read(6, "b as vec4")],
         Op::Fill => bindings![write(2, "y")],
-        Op::Relu | Op::Scale => bindings![read(1, "x"), write(2, "y")],
+        Op::Relu | Op::Scale | Op::Narrow | Op::Widen => bindings![read(1, "x"), write(2, "y")],
         Op::ReluBackward => bindings![read(1, "x"), read(3, "dy"), write(2, "dx")],
         Op::BiasAdd | Op::BiasRelu => bindings![read(1, "x"), read(3, "bias"), write(2, "y")],
         Op::Add => bindings![read(1, "a"), read(3, "b"), write(2, "y")],
@@ -151,7 +151,7 @@ pub fn arguments<'a>(kernel: &'a Kernel<'a>) -> Result<Arguments<'a>> {
             dims: vec![g.m, g.n, g.k],
         }),
         Kernel::Fill { y, value } => ew(y.len(), 1, *value, vec![&**y]),
-        Kernel::Relu { x, y } => ew(y.len(), 1, 0.0, vec![*x, &**y]),
+        Kernel::Relu { x, y } | Kernel::Narrow { x, y } | Kernel::Widen { x, y } => ew(y.len(), 1, 0.0, vec![*x, &**y]),
         Kernel::Scale { x, alpha, y } => ew(y.len(), 1, *alpha, vec![*x, &**y]),
         Kernel::ReluBackward { x, dy, dx } => ew(dx.len(), 1, 0.0, vec![*x, *dy, &**dx]),
         Kernel::BiasAdd { x, bias, y, cols, .. } | Kernel::BiasRelu { x, bias, y, cols, .. } => {

@@ -1,0 +1,184 @@
+//! The buffers of a [`Kernel`] by name and role, and the dtype rule every launch obeys: `narrow`
+//! reads f32 and writes a narrow dtype, `widen` the other way round, and every other op's float
+//! buffers share one dtype, its [storage](Kernel::storage) (the `labels` of
+//! `softmax_cross_entropy` are class indices and stay f32). Backends that run a narrow launch
+//! through f32 code use [`Kernel::inputs`], [`Kernel::outputs`] and [`Kernel::rebind`] instead
+//! of a match per op.
+
+use crate::{DeviceBuffer, Dtype, Error, Kernel, Op, Result};
+
+impl Op {
+    /// The dtype of the buffer `name` (a field of its [`Kernel`]) in a launch of storage
+    /// `storage`: `narrow`'s `x` and `widen`'s `y` and the `labels` of `softmax_cross_entropy`
+    /// are f32, every other buffer is `storage`.
+    pub fn buffer_dtype(self, name: &str, storage: Dtype) -> Dtype {
+        match (self, name) {
+            (Op::Narrow, "x") | (Op::Widen, "y") | (Op::SoftmaxCrossEntropy, "labels") => Dtype::F32,
+            _ => storage,
+        }
+    }
+}
+
+/// A buffer a launch writes: its name, the buffer, and whether the launch reads it too
+/// (accumulating or in-place).
+pub type Written<'k> = (&'static str, &'k dyn DeviceBuffer, bool);
+
+impl<'a> Kernel<'a> {
+    /// The buffers the launch only reads, by name, in the order [`Kernel::rebind`] takes them.
+    pub fn inputs(&self) -> Vec<(&'static str, &dyn DeviceBuffer)> {
+        match self {
+            Kernel::Fill { .. } => vec![],
+            Kernel::Matmul { a, b, .. } | Kernel::Add { a, b, .. } => vec![("a", *a), ("b", *b)],
+            Kernel::BiasAdd { x, bias, .. } | Kernel::BiasRelu { x, bias, .. } => vec![("x", *x), ("bias", *bias)],
+            Kernel::ColSum { x, .. }
+            | Kernel::Relu { x, .. }
+            | Kernel::Softmax { x, .. }
+            | Kernel::LogSoftmax { x, .. }
+            | Kernel::Scale { x, .. }
+            | Kernel::Axpy { x, .. }
+            | Kernel::Narrow { x, .. }
+            | Kernel::Widen { x, .. } => vec![("x", *x)],
+            Kernel::ReluBackward { x, dy, .. } => vec![("x", *x), ("dy", *dy)],
+            Kernel::SoftmaxBackward { y, dy, .. } | Kernel::LogSoftmaxBackward { y, dy, .. } => {
+                vec![("y", *y), ("dy", *dy)]
+            }
+            Kernel::SoftmaxCrossEntropy { logits, labels, .. } => vec![("logits", *logits), ("labels", *labels)],
+            Kernel::KlDiv { logits, target, .. } => vec![("logits", *logits), ("target", *target)],
+            Kernel::ScaleBy { x, s, .. } => vec![("x", *x), ("s", *s)],
+            Kernel::Adam { grad, .. } => vec![("grad", *grad)],
+        }
+    }
+
+    /// The buffers the launch writes, by name, in the order [`Kernel::rebind`] takes them.
+    pub fn outputs(&self) -> Vec<Written<'_>> {
+        let reads = self.accumulates();
+        match self {
+            Kernel::Fill { y, .. }
+            | Kernel::BiasAdd { y, .. }
+            | Kernel::BiasRelu { y, .. }
+            | Kernel::Relu { y, .. }
+            | Kernel::Softmax { y, .. }
+            | Kernel::LogSoftmax { y, .. }
+            | Kernel::Add { y, .. }
+            | Kernel::Scale { y, .. }
+            | Kernel::ScaleBy { y, .. }
+            | Kernel::Narrow { y, .. }
+            | Kernel::Widen { y, .. } => vec![("y", &**y, false)],
+            Kernel::ColSum { y, .. } => vec![("y", &**y, reads)],
+            Kernel::Axpy { y, .. } => vec![("y", &**y, true)],
+            Kernel::Matmul { c, .. } => vec![("c", &**c, reads)],
+            Kernel::ReluBackward { dx, .. }
+            | Kernel::SoftmaxBackward { dx, .. }
+            | Kernel::LogSoftmaxBackward { dx, .. } => vec![("dx", &**dx, false)],
+            Kernel::SoftmaxCrossEntropy { loss, grad, .. } | Kernel::KlDiv { loss, grad, .. } => {
+                vec![("loss", &**loss, false), ("grad", &**grad, false)]
+            }
+            Kernel::Adam { param, m, v, .. } => vec![("param", &**param, true), ("m", &**m, true), ("v", &**v, true)],
+        }
+    }
+
+    /// The written buffers, in the order of [`Kernel::outputs`], for writing.
+    pub fn into_outputs(self) -> Vec<&'a mut dyn DeviceBuffer> {
+        match self {
+            Kernel::Fill { y, .. }
+            | Kernel::BiasAdd { y, .. }
+            | Kernel::BiasRelu { y, .. }
+            | Kernel::Relu { y, .. }
+            | Kernel::Softmax { y, .. }
+            | Kernel::LogSoftmax { y, .. }
+            | Kernel::Add { y, .. }
+            | Kernel::Scale { y, .. }
+            | Kernel::ScaleBy { y, .. }
+            | Kernel::Narrow { y, .. }
+            | Kernel::Widen { y, .. }
+            | Kernel::ColSum { y, .. }
+            | Kernel::Axpy { y, .. } => vec![y],
+            Kernel::Matmul { c, .. } => vec![c],
+            Kernel::ReluBackward { dx, .. }
+            | Kernel::SoftmaxBackward { dx, .. }
+            | Kernel::LogSoftmaxBackward { dx, .. } => vec![dx],
+            Kernel::SoftmaxCrossEntropy { loss, grad, .. } | Kernel::KlDiv { loss, grad, .. } => vec![loss, grad],
+            Kernel::Adam { param, m, v, .. } => vec![param, m, v],
+        }
+    }
+
+    /// The same launch (op and parameters) over other buffers: `inputs` in the order of
+    /// [`Kernel::inputs`], `outputs` in the order of [`Kernel::outputs`]. Too few buffers is an
+    /// error naming the op.
+    pub fn rebind<'b>(
+        &self,
+        inputs: &[&'b dyn DeviceBuffer],
+        outputs: Vec<&'b mut dyn DeviceBuffer>,
+    ) -> Result<Kernel<'b>> {
+        let op = self.op().name();
+        let short = || Error::InvalidArgument { op, why: "internal: rebind was given too few buffers".into() };
+        let i = |n: usize| inputs.get(n).copied().ok_or_else(short);
+        let mut outs = outputs.into_iter();
+        let mut o = move || outs.next().ok_or_else(short);
+        Ok(match *self {
+            Kernel::Fill { value, .. } => Kernel::Fill { y: o()?, value },
+            Kernel::Matmul { gemm, .. } => Kernel::Matmul { a: i(0)?, b: i(1)?, c: o()?, gemm },
+            Kernel::BiasAdd { rows, cols, .. } => Kernel::BiasAdd { x: i(0)?, bias: i(1)?, y: o()?, rows, cols },
+            Kernel::BiasRelu { rows, cols, .. } => Kernel::BiasRelu { x: i(0)?, bias: i(1)?, y: o()?, rows, cols },
+            Kernel::ColSum { rows, cols, alpha, accumulate, .. } => {
+                Kernel::ColSum { x: i(0)?, y: o()?, rows, cols, alpha, accumulate }
+            }
+            Kernel::Relu { .. } => Kernel::Relu { x: i(0)?, y: o()? },
+            Kernel::ReluBackward { .. } => Kernel::ReluBackward { x: i(0)?, dy: i(1)?, dx: o()? },
+            Kernel::Softmax { rows, cols, .. } => Kernel::Softmax { x: i(0)?, y: o()?, rows, cols },
+            Kernel::SoftmaxBackward { rows, cols, .. } => {
+                Kernel::SoftmaxBackward { y: i(0)?, dy: i(1)?, dx: o()?, rows, cols }
+            }
+            Kernel::LogSoftmax { rows, cols, .. } => Kernel::LogSoftmax { x: i(0)?, y: o()?, rows, cols },
+            Kernel::LogSoftmaxBackward { rows, cols, .. } => {
+                Kernel::LogSoftmaxBackward { y: i(0)?, dy: i(1)?, dx: o()?, rows, cols }
+            }
+            Kernel::SoftmaxCrossEntropy { rows, cols, .. } => {
+                Kernel::SoftmaxCrossEntropy { logits: i(0)?, labels: i(1)?, loss: o()?, grad: o()?, rows, cols }
+            }
+            Kernel::KlDiv { rows, cols, temperature, .. } => {
+                Kernel::KlDiv { logits: i(0)?, target: i(1)?, loss: o()?, grad: o()?, rows, cols, temperature }
+            }
+            Kernel::Add { .. } => Kernel::Add { a: i(0)?, b: i(1)?, y: o()? },
+            Kernel::Scale { alpha, .. } => Kernel::Scale { x: i(0)?, alpha, y: o()? },
+            Kernel::ScaleBy { alpha, .. } => Kernel::ScaleBy { x: i(0)?, s: i(1)?, alpha, y: o()? },
+            Kernel::Axpy { alpha, .. } => Kernel::Axpy { alpha, x: i(0)?, y: o()? },
+            Kernel::Adam { step, .. } => Kernel::Adam { param: o()?, grad: i(0)?, m: o()?, v: o()?, step },
+            Kernel::Narrow { .. } => Kernel::Narrow { x: i(0)?, y: o()? },
+            Kernel::Widen { .. } => Kernel::Widen { x: i(0)?, y: o()? },
+        })
+    }
+
+    /// The dtype the launch stores values in, which picks the variants that can run it: the
+    /// output's for `narrow`, the input's for `widen`, otherwise the first written buffer's.
+    pub fn storage(&self) -> Dtype {
+        match self {
+            Kernel::Widen { x, .. } => x.dtype(),
+            _ => self.outputs().first().map_or(Dtype::F32, |(_, b, _)| b.dtype()),
+        }
+    }
+
+    /// The dtype rule (module doc): a mix is [`Error::DtypeMismatch`] naming every buffer's dtype.
+    pub fn check_dtypes(&self) -> Result<()> {
+        let op = self.op();
+        let mut buffers: Vec<(&'static str, &dyn DeviceBuffer)> = self.inputs();
+        buffers.extend(self.outputs().into_iter().map(|(name, b, _)| (name, b)));
+        let storage = self.storage();
+        let conversion = matches!(op, Op::Narrow | Op::Widen);
+        let wrong = (conversion && !storage.is_narrow())
+            || buffers.iter().any(|&(name, b)| b.dtype() != op.buffer_dtype(name, storage));
+        if !wrong {
+            return Ok(());
+        }
+        let found = buffers.iter().map(|(name, b)| format!("{name} is {}", b.dtype())).collect::<Vec<_>>().join(", ");
+        let why = match op {
+            Op::Narrow => "narrow reads an f32 x and writes a bf16 or f16 y".to_string(),
+            Op::Widen => "widen reads a bf16 or f16 x and writes an f32 y".to_string(),
+            Op::SoftmaxCrossEntropy => {
+                "labels are f32 class indices; logits, loss and grad share one dtype".to_string()
+            }
+            _ => format!("every buffer of {op} must hold one dtype (convert with narrow or widen)"),
+        };
+        Err(Error::DtypeMismatch { op: op.name(), found, why })
+    }
+}
