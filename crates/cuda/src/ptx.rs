@@ -30,6 +30,7 @@ pub const ELEMENTWISE: PtxModule =
     PtxModule { file: "elementwise.ptx", source: include_str!("../../../kernels/elementwise.ptx") };
 pub const ROWWISE: PtxModule = PtxModule { file: "rowwise.ptx", source: include_str!("../../../kernels/rowwise.ptx") };
 pub const ADAM: PtxModule = PtxModule { file: "adam.ptx", source: include_str!("../../../kernels/adam.ptx") };
+pub const CONVERT: PtxModule = PtxModule { file: "convert.ptx", source: include_str!("../../../kernels/convert.ptx") };
 pub const PROBE: PtxModule = PtxModule { file: "probe.ptx", source: include_str!("../../../kernels/probe.ptx") };
 
 /// The matmul ladder, one module per rung (`kernels/matmul/`, whose README tells the ladder).
@@ -55,8 +56,9 @@ pub const MATMUL_MMA_F16: PtxModule =
     PtxModule { file: "matmul/9_mma_f16.ptx", source: include_str!("../../../kernels/matmul/9_mma_f16.ptx") };
 
 /// Every module, for checks that go over them all.
-pub const ALL: [PtxModule; 13] = [
+pub const ALL: [PtxModule; 14] = [
     ELEMENTWISE,
+    CONVERT,
     ROWWISE,
     MATMUL_NAIVE,
     MATMUL_COALESCED,

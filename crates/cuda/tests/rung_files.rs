@@ -8,7 +8,7 @@ use kernelab_cuda::variants::{MATMUL_LADDER, MMA_RUNGS, PtxKernel};
 
 /// The f32 ladder and the tensor-core rungs after it, numbered as their files are (1 to 9).
 fn rungs() -> Vec<PtxKernel> {
-    MATMUL_LADDER.iter().chain(&MMA_RUNGS).copied().collect()
+    MATMUL_LADDER.iter().copied().chain(MMA_RUNGS.iter().map(|r| r.kernel)).collect()
 }
 
 /// The leading `//` lines of a module: its header.

@@ -246,10 +246,10 @@ mod tests {
         }
         let d = mma(kind, &fa, &fb, &fc);
         let mut wrong = 0;
-        for lane in 0..32 {
-            for i in 0..4 {
+        for (lane, regs) in d.iter().enumerate() {
+            for (i, reg) in regs.iter().enumerate() {
                 let (r, col) = c_at(lane, i);
-                wrong += (f32::from_bits(d[lane][i]) != plain(k, &a, &b, &c, r, col)) as usize;
+                wrong += (f32::from_bits(*reg) != plain(k, &a, &b, &c, r, col)) as usize;
             }
         }
         wrong

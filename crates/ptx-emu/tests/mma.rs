@@ -8,7 +8,10 @@ mod common;
 use common::cases::{MMA_RUNGS, matmul_in, matmul_wrong};
 use common::source_of;
 
-const SHAPES: [((usize, usize, usize), bool, bool, f32); 6] = [
+/// (m, n, k), A transposed, B transposed, β.
+type Shape = ((usize, usize, usize), bool, bool, f32);
+
+const SHAPES: [Shape; 6] = [
     ((67, 45, 73), false, false, 0.0),
     ((129, 65, 97), true, true, -1.0),
     ((33, 20, 36), true, false, 0.5),
@@ -73,16 +76,16 @@ fn swapped_a_fragment_registers_are_caught_by_the_result() {
 /// The fragments of the PTX ISA's tables for lane `l` = 4g + t, written out here independently
 /// of the interpreter: (row, column) of A's, B's and C's elements, in register order (two 16-bit
 /// elements per register, the first in the lower half).
-fn isa_layout(tf32: bool, l: usize) -> (Vec<(usize, usize)>, Vec<(usize, usize)>, Vec<(usize, usize)>) {
+fn isa_layout(tf32: bool, l: usize) -> [Vec<(usize, usize)>; 3] {
     let (g, t) = (l / 4, l % 4);
     let c = vec![(g, 2 * t), (g, 2 * t + 1), (g + 8, 2 * t), (g + 8, 2 * t + 1)];
     if tf32 {
-        (vec![(g, t), (g + 8, t), (g, t + 4), (g + 8, t + 4)], vec![(t, g), (t + 4, g)], c)
+        [vec![(g, t), (g + 8, t), (g, t + 4), (g + 8, t + 4)], vec![(t, g), (t + 4, g)], c]
     } else {
         let a = [(g, 2 * t), (g + 8, 2 * t), (g, 2 * t + 8), (g + 8, 2 * t + 8)];
         let a = a.iter().flat_map(|&(r, k)| [(r, k), (r, k + 1)]).collect();
         let b = [(2 * t, g), (2 * t + 8, g)].iter().flat_map(|&(k, n)| [(k, n), (k + 1, n)]).collect();
-        (a, b, c)
+        [a, b, c]
     }
 }
 
@@ -119,7 +122,7 @@ fn mma_sync_through_ptx_on_the_isa_fragment_layouts() {
         let (a, b, c) = (q(rng.vec(16 * k, -4.0, 4.0)), q(rng.vec(k * 8, -4.0, 4.0)), q(rng.vec(128, -4.0, 4.0)));
         let (mut fa, mut fb, mut fc) = (vec![0u32; 128], vec![0u32; 64], vec![0f32; 128]);
         for l in 0..32 {
-            let (la, lb, lc) = isa_layout(half.is_none(), l);
+            let [la, lb, lc] = isa_layout(half.is_none(), l);
             let put = |regs: &mut [u32], i: usize, x: f32| match half {
                 None => regs[i] = x.to_bits(),
                 Some(h) => regs[i / 2] |= (narrow(h, x) as u32) << (16 * (i % 2)),
@@ -136,7 +139,7 @@ fn mma_sync_through_ptx_on_the_isa_fragment_layouts() {
         run(&mma_kernel(shape), "k", [1, 1, 1], [32, 1, 1], &args, &mut mem, true).unwrap_or_else(|f| panic!("{f}"));
         let d = download(&mem, pd, 128);
         for l in 0..32 {
-            for (i, &(r, n)) in isa_layout(half.is_none(), l).2.iter().enumerate() {
+            for (i, &(r, n)) in isa_layout(half.is_none(), l)[2].iter().enumerate() {
                 let want: f32 = (0..k).map(|p| a[r * k + p] * b[p * 8 + n]).sum::<f32>() + c[r * 8 + n];
                 assert_eq!(d[4 * l + i], want, "{shape}: lane {l} d{i} = D({r}, {n})");
             }
