@@ -9,11 +9,15 @@
 //! nearest the buffer.
 //! The guards are filled when the buffer is allocated, new or taken back from the pool, and
 //! never again while it lives, so a violation stays visible until the buffer is dropped.
+//!
+//! A narrow buffer ([`CpuBuffer::try_new_as`], bf16 or f16) holds its values as `u16` bits
+//! between guard zones of the same [`GUARD`] values, each the signalling-NaN pattern of its type
+//! ([`guard_bits16`]); it is not pooled.
 
 use std::any::Any;
 use std::sync::Arc;
 
-use kernelab_tensor::{DeviceBuffer, Error, Pool, Result};
+use kernelab_tensor::{DeviceBuffer, Dtype, Error, Pool, Result};
 
 /// Values of guard zone on each side of a buffer (256 bytes, four cache lines).
 pub const GUARD: usize = 64;
@@ -23,18 +27,39 @@ pub const GUARD: usize = 64;
 /// `f32::NAN`, so a changed bit pattern means a write. Compared as bits, never as floats.
 pub const GUARD_BITS: u32 = 0x7FA5_A5A5;
 
-/// A CPU "device" buffer: a vector of f32 values between two guard zones, returned to its pool
-/// when dropped.
+/// The guard value of a narrow buffer of `dtype`: a signalling NaN of that type (exponent all
+/// ones, quiet bit clear, payload non-zero), which no conversion or kernel produces.
+pub const fn guard_bits16(dtype: Dtype) -> u16 {
+    match dtype {
+        // bf16: sign 0, exponent 0xFF, quiet bit (0x40) clear, payload 0x25.
+        Dtype::Bf16 | Dtype::F32 => 0x7FA5,
+        // f16: sign 0, exponent 0x1F, quiet bit (0x200) clear, payload 0xA5.
+        Dtype::F16 => 0x7CA5,
+    }
+}
+
+/// A CPU "device" buffer: a vector of f32 values (or, narrow, of bf16/f16 bits) between two
+/// guard zones; an f32 one returns to its pool when dropped.
 #[derive(Debug)]
 pub struct CpuBuffer {
-    /// `GUARD` guard values, the buffer's values, `GUARD` guard values.
+    /// `GUARD` guard values, the buffer's values, `GUARD` guard values (empty when narrow).
     data: Vec<f32>,
+    /// The same layout in bf16 or f16 bits for a narrow buffer (empty for an f32 one).
+    bits: Vec<u16>,
+    dtype: Dtype,
     pool: Option<Arc<Pool<Vec<f32>>>>,
 }
 
 impl DeviceBuffer for CpuBuffer {
     fn len(&self) -> usize {
-        self.data.len() - 2 * GUARD
+        match self.dtype {
+            Dtype::F32 => self.data.len() - 2 * GUARD,
+            _ => self.bits.len() - 2 * GUARD,
+        }
+    }
+
+    fn dtype(&self) -> Dtype {
+        self.dtype
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -63,9 +88,35 @@ impl CpuBuffer {
         let mut data = Vec::new();
         data.try_reserve_exact(total.ok_or_else(refused)?).map_err(|_| refused())?;
         data.resize(len + 2 * GUARD, 0.0);
-        let mut buffer = Self { data, pool: None };
+        let mut buffer = Self { data, bits: Vec::new(), dtype: Dtype::F32, pool: None };
         buffer.fill_guards();
         Ok(buffer)
+    }
+
+    /// A zero-filled buffer of `len` values stored as `dtype`, its guards filled, outside any
+    /// pool; an allocation the system refuses is [`Error::OutOfMemory`].
+    pub fn try_new_as(len: usize, dtype: Dtype) -> Result<Self> {
+        if dtype == Dtype::F32 {
+            return Self::try_new(len);
+        }
+        let refused = || Error::OutOfMemory { device: "cpu".into(), bytes: len.saturating_mul(2), len };
+        let mut bits = Vec::new();
+        bits.try_reserve_exact(len.checked_add(2 * GUARD).ok_or_else(refused)?).map_err(|_| refused())?;
+        bits.resize(len + 2 * GUARD, 0);
+        let mut buffer = Self { data: Vec::new(), bits, dtype, pool: None };
+        buffer.fill_guards();
+        Ok(buffer)
+    }
+
+    /// The bf16 or f16 bits of a narrow buffer (the guards excluded); empty for an f32 buffer.
+    pub fn bits(&self) -> &[u16] {
+        self.bits.get(GUARD..self.bits.len().saturating_sub(GUARD)).unwrap_or(&[])
+    }
+
+    /// [`CpuBuffer::bits`] for writing.
+    pub fn bits_mut(&mut self) -> &mut [u16] {
+        let end = self.bits.len().saturating_sub(GUARD);
+        self.bits.get_mut(GUARD..end).unwrap_or(&mut [])
     }
 
     /// A buffer of `len` values from `pool` (stale contents, fresh guards) or, failing that, a new
@@ -75,20 +126,21 @@ impl CpuBuffer {
             Some(data) => data,
             None => Self::try_new(len)?.into_storage(),
         };
-        let mut buffer = Self { data, pool: Some(pool.clone()) };
+        let mut buffer = Self { data, bits: Vec::new(), dtype: Dtype::F32, pool: Some(pool.clone()) };
         buffer.fill_guards();
         Ok(buffer)
     }
 
-    /// The buffer's values (the guards excluded).
+    /// The buffer's f32 values (the guards excluded); empty for a narrow buffer (see
+    /// [`CpuBuffer::bits`]).
     pub fn values(&self) -> &[f32] {
-        &self.data[GUARD..self.data.len() - GUARD]
+        self.data.get(GUARD..self.data.len().saturating_sub(GUARD)).unwrap_or(&[])
     }
 
-    /// The buffer's values for writing (the guards excluded).
+    /// The buffer's f32 values for writing (the guards excluded); empty for a narrow buffer.
     pub fn values_mut(&mut self) -> &mut [f32] {
-        let end = self.data.len() - GUARD;
-        &mut self.data[GUARD..end]
+        let end = self.data.len().saturating_sub(GUARD);
+        self.data.get_mut(GUARD..end).unwrap_or(&mut [])
     }
 
     /// Whether a guard value changed since the buffer was allocated: for each side that did, how
@@ -97,12 +149,10 @@ impl CpuBuffer {
     /// offset from its end (`+0` is the value just past its last one). `None` when both guards
     /// are intact.
     pub fn guard_violation(&self) -> Option<String> {
-        let end = self.data.len() - GUARD;
-        let changed = |zone: &[f32]| -> Vec<usize> {
-            zone.iter().enumerate().filter(|(_, v)| v.to_bits() != GUARD_BITS).map(|(i, _)| i).collect()
+        let (before, after) = match self.dtype {
+            Dtype::F32 => changed_guards(&self.data, |v| v.to_bits() == GUARD_BITS),
+            dtype => changed_guards(&self.bits, |&v| v == guard_bits16(dtype)),
         };
-        let before = changed(&self.data[..GUARD]);
-        let after = changed(&self.data[end..]);
         let plural = |n: usize| if n == 1 { "value" } else { "values" };
         let mut sides = Vec::new();
         if let Some(&last) = before.last() {
@@ -123,6 +173,13 @@ impl CpuBuffer {
     }
 
     fn fill_guards(&mut self) {
+        if self.dtype.is_narrow() {
+            let end = self.bits.len() - GUARD;
+            let guard = guard_bits16(self.dtype);
+            self.bits[..GUARD].fill(guard);
+            self.bits[end..].fill(guard);
+            return;
+        }
         let end = self.data.len() - GUARD;
         let guard = f32::from_bits(GUARD_BITS);
         self.data[..GUARD].fill(guard);
@@ -132,6 +189,15 @@ impl CpuBuffer {
     fn into_storage(mut self) -> Vec<f32> {
         std::mem::take(&mut self.data)
     }
+}
+
+/// The positions of the changed guard values of `all` (guards, values, guards): those before
+/// the values and those after them, each counted from the start of its zone.
+fn changed_guards<T>(all: &[T], intact: impl Fn(&T) -> bool) -> (Vec<usize>, Vec<usize>) {
+    let changed =
+        |zone: &[T]| -> Vec<usize> { zone.iter().enumerate().filter(|(_, v)| !intact(v)).map(|(i, _)| i).collect() };
+    let end = all.len().saturating_sub(GUARD);
+    (changed(&all[..GUARD.min(all.len())]), changed(&all[end..]))
 }
 
 fn foreign(what: &dyn DeviceBuffer) -> Error {
@@ -146,18 +212,41 @@ pub fn cpu(buf: &dyn DeviceBuffer) -> Result<&CpuBuffer> {
     buf.as_any().downcast_ref::<CpuBuffer>().ok_or_else(|| foreign(buf))
 }
 
-/// The values of a buffer that must belong to the CPU backend.
-pub fn host(buf: &dyn DeviceBuffer) -> Result<&[f32]> {
-    cpu(buf).map(CpuBuffer::values)
+/// A narrow buffer handed to code that reads f32.
+fn not_f32(buf: &dyn DeviceBuffer) -> Error {
+    Error::DtypeMismatch {
+        op: "cpu",
+        found: format!("a {} buffer of {} values where f32 is read", buf.dtype(), buf.len()),
+        why: "an f32 kernel cannot read narrow storage; pick a variant of its dtype".into(),
+    }
 }
 
-/// The values of a buffer that must belong to the CPU backend, for writing.
-pub fn host_mut(buf: &mut dyn DeviceBuffer) -> Result<&mut [f32]> {
+/// The f32 values of a buffer that must belong to the CPU backend.
+pub fn host(buf: &dyn DeviceBuffer) -> Result<&[f32]> {
+    let cpu = cpu(buf)?;
+    if cpu.dtype.is_narrow() {
+        return Err(not_f32(buf));
+    }
+    Ok(cpu.values())
+}
+
+/// The CPU buffer behind `buf`, for writing.
+pub fn cpu_mut(buf: &mut dyn DeviceBuffer) -> Result<&mut CpuBuffer> {
     if !buf.as_any().is::<CpuBuffer>() {
         return Err(foreign(buf));
     }
-    let cpu = buf.as_any_mut().downcast_mut::<CpuBuffer>().expect("the type was checked just above");
-    Ok(cpu.values_mut())
+    buf.as_any_mut().downcast_mut::<CpuBuffer>().ok_or_else(|| Error::Device {
+        backend: "cpu".into(),
+        message: "internal: a CPU buffer could not be borrowed for writing".into(),
+    })
+}
+
+/// The f32 values of a buffer that must belong to the CPU backend, for writing.
+pub fn host_mut(buf: &mut dyn DeviceBuffer) -> Result<&mut [f32]> {
+    if buf.dtype().is_narrow() {
+        return Err(not_f32(buf));
+    }
+    Ok(cpu_mut(buf)?.values_mut())
 }
 
 #[cfg(test)]
@@ -213,5 +302,19 @@ mod tests {
         drop(a);
         let b = CpuBuffer::pooled(100, &pool).unwrap();
         assert_eq!((b.values().as_ptr(), b.guard_violation()), (address, None), "the same memory, guards refilled");
+    }
+
+    #[test]
+    fn a_write_past_a_narrow_buffer_is_caught_by_its_guard() {
+        for dtype in [Dtype::Bf16, Dtype::F16] {
+            let mut buf = CpuBuffer::try_new_as(10, dtype).unwrap();
+            buf.bits_mut().fill(0x7FFF);
+            assert_eq!((buf.len(), buf.dtype(), buf.guard_violation()), (10, dtype, None), "every value written");
+            buf.bits[GUARD + 10] = 0x3C00;
+            let message = buf.guard_violation().unwrap();
+            assert!(message.starts_with("1 value after the end changed (first at +0) of a buffer of 10"), "{message}");
+            buf.bits[GUARD - 2] = 0;
+            assert!(buf.guard_violation().unwrap().starts_with("1 value before the start changed (last at -2)"));
+        }
     }
 }

@@ -16,6 +16,7 @@ pub mod elementwise;
 pub mod gemm;
 pub mod library;
 pub mod matmul;
+pub mod narrow;
 #[cfg(feature = "openblas")]
 pub mod openblas;
 mod parallel;
@@ -30,8 +31,10 @@ pub mod topology;
 
 pub use buffer::CpuBuffer;
 
-use buffer::{host, host_mut};
-use kernelab_tensor::{Backend, BackendKind, DeviceBuffer, DeviceInfo, Error, Kernel, Op, Result, Roofline, Variant};
+use buffer::{cpu_mut, host, host_mut};
+use kernelab_tensor::{
+    Backend, BackendKind, DeviceBuffer, DeviceInfo, Dtype, Error, Kernel, Op, Result, Roofline, Variant,
+};
 
 /// The CPU as a device: kernels run on the calling thread or are split over the kernels' threads
 /// ([`spin_pool`]; as many as rayon's global pool, which `--threads` sizes); buffers are
@@ -159,14 +162,23 @@ impl Backend for CpuBackend {
         Ok(Box::new(CpuBuffer::pooled(len, &self.pool)?))
     }
 
+    fn alloc_as(&self, len: usize, dtype: Dtype) -> Result<Box<dyn DeviceBuffer>> {
+        match dtype {
+            Dtype::F32 => self.alloc(len),
+            _ => Ok(Box::new(CpuBuffer::try_new_as(len, dtype)?)),
+        }
+    }
+
     fn upload(&self, src: &[f32], dst: &mut dyn DeviceBuffer) -> Result<()> {
-        host_mut(dst)?.copy_from_slice(src);
+        match dst.dtype() {
+            Dtype::F32 => host_mut(dst)?.copy_from_slice(src),
+            _ => narrow::store(src, cpu_mut(dst)?)?,
+        }
         Ok(())
     }
 
     fn download(&self, src: &dyn DeviceBuffer, dst: &mut [f32]) -> Result<()> {
-        dst.copy_from_slice(host(src)?);
-        Ok(())
+        narrow::load(buffer::cpu(src)?, dst)
     }
 
     fn synchronize(&self) -> Result<()> {
@@ -177,7 +189,23 @@ impl Backend for CpuBackend {
         if let Some(loaded) = variant.and_then(|name| self.libraries.find(kernel.op(), name)) {
             return loaded.launch(kernel);
         }
-        let (op, registry) = (kernel.op(), self.registry());
+        let (op, registry, storage) = (kernel.op(), self.registry(), kernel.storage());
+        let narrow_name = variant.is_some_and(|name| registry.narrow(op).iter().any(|e| e.variant.name == name));
+        if storage.is_narrow() || narrow_name || matches!(op, Op::Narrow | Op::Widen) {
+            let run = registry::lookup_for(registry.narrow(op), op, variant, storage).map_err(|e| {
+                // A name of the f32 tables: say that it stores f32, not that it is unknown.
+                let all = self.variants(op);
+                match (&e, variant) {
+                    (Error::UnknownVariant { .. }, Some(_)) => {
+                        kernelab_tensor::resolve_for(BackendKind::Cpu, op, &all, variant, Some(storage))
+                            .err()
+                            .unwrap_or(e)
+                    }
+                    _ => e,
+                }
+            })?;
+            return narrow::launch(kernel, run, &self.pool);
+        }
         match kernel {
             Kernel::Matmul { a, b, c, gemm } => {
                 let matmul = registry::lookup(&registry.matmul, op, variant)?;
@@ -192,7 +220,7 @@ impl Backend for CpuBackend {
 }
 
 /// Launches every kernel but matmul with the instruction set `isa`.
-fn elementwise_or_rowwise(kernel: Kernel<'_>, isa: simd::Isa) -> Result<()> {
+pub(crate) fn elementwise_or_rowwise(kernel: Kernel<'_>, isa: simd::Isa) -> Result<()> {
     match kernel {
         Kernel::Matmul { .. } => {
             return Err(Error::InvalidArgument {

@@ -24,9 +24,10 @@
 //!    `cargo test -p kernelab-cpu registry`, `kernelab check --backend cpu --variant NAME` and
 //!    `cargo test --test conformance`.
 
-use kernelab_tensor::{BackendKind, Error, Gemm, Op, Result, Variant, VariantEntry, resolve};
+use kernelab_tensor::{BackendKind, Dtype, Error, Gemm, Op, Precision, Result, Variant, VariantEntry, resolve_for};
 
 use crate::gemm::{self, MicroKernel, Strategy, direct::Nt};
+use crate::narrow::NarrowKernel;
 use crate::simd::Isa;
 
 /// A matmul over row-major host slices: `C ← α·op(A)·op(B) + β·C` (see [`Gemm`]); the slices'
@@ -82,7 +83,13 @@ impl<K: Copy> Entry<K> {
 /// The kernel of the entry of `table` named `requested` (the default when `None`), found by
 /// [`resolve`]: unknown and unavailable names are errors, never another kernel.
 pub fn lookup<K: Copy>(table: &[Entry<K>], op: Op, requested: Option<&str>) -> Result<K> {
-    let entry = resolve(BackendKind::Cpu, op, table, requested)?;
+    lookup_for(table, op, requested, Dtype::F32)
+}
+
+/// [`lookup`] for a launch whose buffers hold `storage`: the default is the table's first
+/// entry of that storage, a named entry of another storage is an error naming both.
+pub fn lookup_for<K: Copy>(table: &[Entry<K>], op: Op, requested: Option<&str>, storage: Dtype) -> Result<K> {
+    let entry = resolve_for(BackendKind::Cpu, op, table, requested, Some(storage))?;
     // `resolve` returns available entries only, and those have a kernel.
     let kernel = entry.kernel.ok_or_else(|| Error::VariantUnavailable {
         backend: BackendKind::Cpu.name().into(),
@@ -99,20 +106,73 @@ pub struct Registry {
     pub matmul: Vec<Entry<MatmulKernel>>,
     /// The variants of every op but matmul: one copy of its loop body per instruction set.
     pub simd: Vec<Entry<Isa>>,
+    /// The narrow (bf16, f16) variants of matmul.
+    pub narrow_matmul: Vec<Entry<NarrowKernel>>,
+    /// The narrow variants of `narrow` and `widen`.
+    pub narrow_convert: Vec<Entry<NarrowKernel>>,
+    /// The narrow variants of every other op.
+    pub narrow_other: Vec<Entry<NarrowKernel>>,
 }
 
 impl Registry {
     /// The tables for this processor and build.
     pub fn detect() -> Self {
-        Self { matmul: matmul_table(), simd: simd_table() }
+        Self {
+            matmul: matmul_table(),
+            simd: simd_table(),
+            narrow_matmul: narrow_table(Op::Matmul),
+            narrow_convert: narrow_table(Op::Narrow),
+            narrow_other: narrow_table(Op::Relu),
+        }
     }
 
-    /// The variants of `op`, the default first.
-    pub fn variants(&self, op: Op) -> Vec<Variant> {
+    /// The narrow variants of `op`.
+    pub fn narrow(&self, op: Op) -> &[Entry<NarrowKernel>] {
         match op {
-            Op::Matmul => self.matmul.iter().map(|e| e.variant.clone()).collect(),
-            _ => self.simd.iter().map(|e| e.variant.clone()).collect(),
+            Op::Matmul => &self.narrow_matmul,
+            Op::Narrow | Op::Widen => &self.narrow_convert,
+            _ => &self.narrow_other,
         }
+    }
+
+    /// The variants of `op`, the default first: the f32 ones, then the narrow ones (`narrow` and
+    /// `widen` have narrow ones only).
+    pub fn variants(&self, op: Op) -> Vec<Variant> {
+        let f32s: Vec<Variant> = match op {
+            Op::Matmul => self.matmul.iter().map(|e| e.variant.clone()).collect(),
+            Op::Narrow | Op::Widen => Vec::new(),
+            _ => self.simd.iter().map(|e| e.variant.clone()).collect(),
+        };
+        f32s.into_iter().chain(self.narrow(op).iter().map(|e| e.variant.clone())).collect()
+    }
+}
+
+/// The portable narrow variants of `op` (see [`crate::narrow`]): one per narrow dtype, storing it
+/// and accumulating in f32.
+pub fn narrow_table(op: Op) -> Vec<Entry<NarrowKernel>> {
+    let of = |dtype: Dtype, name: &'static str, summary: &'static str, kernel: NarrowKernel| {
+        Entry::new(Variant::available(name, summary).with_precision(Precision::new(dtype, Dtype::F32)), Ok(kernel))
+    };
+    let blocked = NarrowKernel::Matmul(crate::narrow::blocked);
+    let widened = NarrowKernel::Widened(Isa::Portable);
+    match op {
+        Op::Matmul => vec![
+            of(
+                Dtype::Bf16,
+                "bf16-blocked",
+                "bf16 operands widened to f32, the blocked GEMM, C rounded to bf16",
+                blocked,
+            ),
+            of(Dtype::F16, "f16-blocked", "f16 operands widened to f32, the blocked GEMM, C rounded to f16", blocked),
+        ],
+        Op::Narrow | Op::Widen => vec![
+            of(Dtype::Bf16, "bf16-portable", "f32 ↔ bf16, round to nearest even (half crate)", NarrowKernel::Convert),
+            of(Dtype::F16, "f16-portable", "f32 ↔ f16, round to nearest even, overflow to ±∞", NarrowKernel::Convert),
+        ],
+        _ => vec![
+            of(Dtype::Bf16, "bf16-portable", "bf16 widened to f32, the portable f32 loop body, rounded back", widened),
+            of(Dtype::F16, "f16-portable", "f16 widened to f32, the portable f32 loop body, rounded back", widened),
+        ],
     }
 }
 
