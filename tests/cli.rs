@@ -133,8 +133,9 @@ fn bench_runs_several_ops_at_their_own_shapes() {
 
 #[test]
 fn bad_arguments_exit_2_with_a_message() {
-    // Without the `cuda` feature the reason is the missing feature; with it (and no GPU), the driver's.
-    let no_cuda = if cfg!(feature = "cuda") { "CUDA_ERROR" } else { "--features cuda" };
+    // Without the `cuda` feature the reason is the missing feature; with it (and no GPU, or the
+    // emulated device told to report none), the driver's.
+    let no_cuda = if cfg!(feature = "cuda") { "CUDA_ERROR_NO_DEVICE" } else { "--features cuda" };
     let cases: [(&[&str], &str); 5] = [
         (&["bench", "--op", "matmull"], "unknown op `matmull`"),
         (&["bench", "--backend", "cuda", "--op", "relu", "--shape", "10"], no_cuda),
@@ -143,7 +144,11 @@ fn bad_arguments_exit_2_with_a_message() {
         (&["bench", "--op", "relu", "--shape", "10", "--variant", "warp9"], "no backend has a variant `warp9`"),
     ];
     for (args, message) in cases {
-        let out = kernelab(args);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kernelab"))
+            .args(args)
+            .env("KERNELAB_EMU_DEVICES", "0")
+            .output()
+            .unwrap();
         let (_, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(message), "{args:?}: {stderr}");

@@ -61,3 +61,17 @@ pub fn write_mnist(dir: &Path, n: usize, (rows, cols): (usize, usize)) {
         kernelab::nn::idx::write(&dir.join(label_file), &[n], &labels).unwrap();
     }
 }
+
+/// Whether the CUDA backend is available to the binary, and whether it is the emulated device
+/// (`crates/cuda-emu`): `None` where it is unavailable, after insisting that `KERNELAB_REQUIRE`
+/// does not name cuda.
+pub fn cuda_here() -> Option<bool> {
+    let devices = text(&kernelab(&["devices"]));
+    let line = devices.lines().find(|l| l.starts_with("cuda")).unwrap_or_default().to_string();
+    if line.contains("unavailable") || line.is_empty() {
+        let required = std::env::var("KERNELAB_REQUIRE").unwrap_or_default();
+        assert!(!required.split(',').any(|b| b.trim() == "cuda"), "KERNELAB_REQUIRE names cuda: {line}");
+        return None;
+    }
+    Some(line.contains("emulated (PTX interpreter"))
+}

@@ -133,6 +133,12 @@ pub fn run(a: &CheckArgs) -> Result<usize> {
         |v: &str| loaded.names.contains(&v) || (!a.isolated && (chosen.is_empty() || chosen.iter().any(|c| c == v)));
     let (mut failed, mut ran, mut skipped) = (kernel_files(a, &loaded), 0, 0);
     for device in &devices {
+        if kernelab_bench::conformance::interpreted(device) {
+            outln!(
+                "{}: an interpreted device: the suite's shapes without the largest (all still past every tile)",
+                device.label()
+            );
+        }
         let mut by_variant: Vec<(&'static str, Tally)> = Vec::new();
         for &op in &ops {
             let outcomes = check_variants(device, op, wanted);

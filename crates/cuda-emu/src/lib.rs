@@ -33,6 +33,8 @@ mod memory;
 mod module;
 mod state;
 mod sync;
+#[cfg(test)]
+mod tests;
 pub mod unsupported;
 
 use std::ffi::{c_char, c_int};
