@@ -183,19 +183,30 @@ impl Backend for CudaBackend {
         self.tables[op.index()].iter().chain(of_op).map(|e| e.variant.clone()).collect()
     }
 
+    /// `cublas` (SGEMM) and the GemmEx rows that can run (not the TF32 one: no budget yet).
     fn baselines(&self) -> Vec<kernelab_tensor::Baseline> {
-        match &self.cublas {
-            Ok(c) => vec![kernelab_tensor::Baseline {
-                variant: CUBLAS.into(),
-                library: c.describe(),
-                kernel: "cublasSgemm (its own heuristic)".into(),
-                config: "FP32 math mode, TF32 off, on kernelab's stream".into(),
-                threads: None,
-                degraded: false,
-                note: None,
-            }],
-            Err(_) => Vec::new(),
+        let Ok(c) = &self.cublas else { return Vec::new() };
+        let row = |variant: &str, kernel: &str, config: String| kernelab_tensor::Baseline {
+            variant: variant.into(),
+            library: c.describe(),
+            kernel: kernel.into(),
+            config,
+            threads: None,
+            degraded: false,
+            note: c.gemm_ex_unavailable().filter(|_| variant != CUBLAS),
+        };
+        let mut rows = vec![row(
+            CUBLAS,
+            "cublasSgemm (its own heuristic)",
+            "FP32 math mode, TF32 off, on kernelab's stream".into(),
+        )];
+        for ex in variants::CUBLAS_EX.iter().filter(|r| r.unavailable.is_none()) {
+            let (name, p) = ex.kernel;
+            let config =
+                format!("{} storage, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT, on kernelab's stream", p.storage());
+            rows.push(row(name, "cublasGemmEx (its own heuristic)", config));
         }
+        rows
     }
 
     fn alloc(&self, len: usize) -> Result<Box<dyn DeviceBuffer>> {

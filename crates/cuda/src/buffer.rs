@@ -122,7 +122,11 @@ impl CudaBackend {
                     .unwrap_or_default();
                 Error::OutOfMemory { device: format!("cuda ({}{free})", self.name), bytes, len }
             }
-            e => device_error(format!("allocating {len} {dtype} values: {}{}", code(e), crate::emulated::explain(e as u32))),
+            e => device_error(format!(
+                "allocating {len} {dtype} values: {}{}",
+                code(e),
+                crate::emulated::explain(e as u32)
+            )),
         };
         // SAFETY: f32 and u16 have no invalid bit patterns; the contents are unspecified, as
         // `alloc` promises.

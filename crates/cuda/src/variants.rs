@@ -197,6 +197,17 @@ pub enum GemmEx {
     F16,
 }
 
+impl GemmEx {
+    /// The type A, B and C are stored in.
+    pub fn storage(self) -> Dtype {
+        match self {
+            GemmEx::Tf32 => Dtype::F32,
+            GemmEx::Bf16 => Dtype::Bf16,
+            GemmEx::F16 => Dtype::F16,
+        }
+    }
+}
+
 /// The cuBLAS rows beside the tensor-core rungs, at the same precisions.
 pub const CUBLAS_EX: [AtPrecision<(&str, GemmEx)>; 3] = [
     AtPrecision { kernel: ("cublas_tf32", GemmEx::Tf32), precision: Precision::F32, unavailable: Some(NO_TF32_BUDGET) },
@@ -445,9 +456,12 @@ mod tests {
         );
         let wrong = resolve_for(BackendKind::Cuda, Op::Matmul, &table, Some("mma_bf16"), Some(Dtype::F16));
         assert!(matches!(wrong, Err(Error::DtypeMismatch { .. })), "{wrong:?}");
-        for r in MMA_RUNGS.iter().chain(&[]) {
+        for r in &MMA_RUNGS {
             let e = table.iter().find(|e| e.variant.name == r.kernel.variant).unwrap();
             assert_eq!(e.variant.precision, r.precision);
+        }
+        for r in &CUBLAS_EX {
+            assert_eq!(r.precision.storage, r.kernel.1.storage(), "{}", r.kernel.0);
         }
     }
 }
