@@ -20,17 +20,18 @@ use cust::module::Module;
 use cust::stream::{Stream, StreamFlags};
 
 use kernelab_tensor::{
-    Backend, BackendKind, DeviceBuffer, DeviceInfo, Error, Kernel, Op, Pool, Result, Roofline, Variant, resolve,
+    Backend, BackendKind, DeviceBuffer, DeviceInfo, Dtype, Error, Kernel, Op, Pool, Result, Roofline, Variant,
+    resolve_for,
 };
 
 use crate::CUBLAS;
-use crate::buffer::{Allocation, own, own_mut};
+use crate::buffer::{Allocation, Words, narrow_bits, own, own_mut, widen_bits};
 use crate::cublas::Cublas;
 use crate::driver::{code, device_error, driver};
 use crate::launch::Function;
 use crate::plan;
 use crate::ptx::ModuleId;
-use crate::variants::{self, CudaKernel, Entry};
+use crate::variants::{self, CudaKernel, Entry, GemmEx};
 
 /// One CUDA device.
 pub struct CudaBackend {
@@ -50,6 +51,8 @@ pub struct CudaBackend {
     /// Kernels loaded from PTX files ([`crate::loaded`]), of every op, in load order.
     pub(crate) loaded: Mutex<Vec<Entry>>,
     pub(crate) pool: Arc<Pool<Allocation>>,
+    /// Freed 16-bit allocations (bf16 and f16 alike), by length.
+    pub(crate) half_pool: Arc<Pool<Allocation>>,
     /// Start and end events of every launch since the last `take_device_seconds`, while timing.
     pub(crate) timing: Mutex<Option<Vec<(Event, Event)>>>,
     pub(crate) cublas: Result<Cublas, String>,
@@ -110,6 +113,7 @@ impl CudaBackend {
                 .collect(),
             loaded: Mutex::new(Vec::new()),
             pool: Arc::new(Pool::default()),
+            half_pool: Arc::new(Pool::default()),
             timing: Mutex::new(None),
             cublas,
             roofline: OnceLock::new(),
@@ -123,13 +127,14 @@ impl CudaBackend {
         CurrentContext::set_current(&*self.context).map_err(driver("making the context current"))
     }
 
-    /// `C ← α·op(A)·op(B) + β·C` through cuBLAS.
+    /// `C ← α·op(A)·op(B) + β·C` through cuBLAS: SGEMM, or `cublasGemmEx` at precision `ex`.
     fn cublas_gemm(
         &self,
         a: &dyn DeviceBuffer,
         b: &dyn DeviceBuffer,
         c: &dyn DeviceBuffer,
         g: &kernelab_tensor::Gemm,
+        ex: Option<GemmEx>,
     ) -> Result<()> {
         let cublas = self.cublas.as_ref().map_err(|reason| Error::VariantUnavailable {
             backend: "cuda".into(),
@@ -138,7 +143,11 @@ impl CudaBackend {
             reason: reason.clone(),
         })?;
         let events = self.start_event()?;
-        cublas.sgemm(g, own(a)?.device_address(), own(b)?.device_address(), own(c)?.device_address())?;
+        let (a, b, c) = (own(a)?.device_address(), own(b)?.device_address(), own(c)?.device_address());
+        match ex {
+            None => cublas.sgemm(g, a, b, c)?,
+            Some(p) => cublas.gemm_ex(p, g, a, b, c)?,
+        }
         self.end_event(events)
     }
 }
@@ -174,37 +183,68 @@ impl Backend for CudaBackend {
         self.tables[op.index()].iter().chain(of_op).map(|e| e.variant.clone()).collect()
     }
 
+    /// `cublas` (SGEMM) and the GemmEx rows that can run (not the TF32 one: no budget yet).
     fn baselines(&self) -> Vec<kernelab_tensor::Baseline> {
-        match &self.cublas {
-            Ok(c) => vec![kernelab_tensor::Baseline {
-                variant: CUBLAS.into(),
-                library: c.describe(),
-                kernel: "cublasSgemm (its own heuristic)".into(),
-                config: "FP32 math mode, TF32 off, on kernelab's stream".into(),
-                threads: None,
-                degraded: false,
-                note: None,
-            }],
-            Err(_) => Vec::new(),
+        let Ok(c) = &self.cublas else { return Vec::new() };
+        let row = |variant: &str, kernel: &str, config: String| kernelab_tensor::Baseline {
+            variant: variant.into(),
+            library: c.describe(),
+            kernel: kernel.into(),
+            config,
+            threads: None,
+            degraded: false,
+            note: c.gemm_ex_unavailable().filter(|_| variant != CUBLAS),
+        };
+        let mut rows = vec![row(
+            CUBLAS,
+            "cublasSgemm (its own heuristic)",
+            "FP32 math mode, TF32 off, on kernelab's stream".into(),
+        )];
+        for ex in variants::CUBLAS_EX.iter().filter(|r| r.unavailable.is_none()) {
+            let (name, p) = ex.kernel;
+            let config =
+                format!("{} storage, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT, on kernelab's stream", p.storage());
+            rows.push(row(name, "cublasGemmEx (its own heuristic)", config));
         }
+        rows
     }
 
     fn alloc(&self, len: usize) -> Result<Box<dyn DeviceBuffer>> {
-        self.allocate(len)
+        self.allocate(len, Dtype::F32)
+    }
+
+    /// bf16 and f16 buffers hold 2 bytes a value; uploads round on the host, downloads widen.
+    fn alloc_as(&self, len: usize, dtype: Dtype) -> Result<Box<dyn DeviceBuffer>> {
+        self.allocate(len, dtype)
     }
 
     fn upload(&self, src: &[f32], dst: &mut dyn DeviceBuffer) -> Result<()> {
         let dst = own_mut(dst)?;
+        let dtype = dst.dtype();
         let Some(allocation) = dst.allocation.as_mut() else { return Ok(()) };
         self.bind()?;
-        allocation.buffer.copy_from(src).map_err(driver("upload"))
+        match &mut allocation.words {
+            Words::F32(b) => b.copy_from(src),
+            Words::Half(b) => b.copy_from(narrow_bits(dtype, src).as_slice()),
+        }
+        .map_err(driver("upload"))
     }
 
     fn download(&self, src: &dyn DeviceBuffer, dst: &mut [f32]) -> Result<()> {
-        let Some(allocation) = own(src)?.allocation.as_ref() else { return Ok(()) };
+        let src = own(src)?;
+        let Some(allocation) = src.allocation.as_ref() else { return Ok(()) };
         self.bind()?;
         // A kernel fault surfaces here, as the error of the copy that waits for it.
-        allocation.buffer.copy_to(dst).map_err(driver("download (or a kernel launched before it)"))
+        let waited = driver("download (or a kernel launched before it)");
+        match &allocation.words {
+            Words::F32(b) => b.copy_to(dst).map_err(waited),
+            Words::Half(b) => {
+                let mut bits = vec![0u16; dst.len()];
+                b.copy_to(bits.as_mut_slice()).map_err(waited)?;
+                widen_bits(src.dtype(), &bits, dst);
+                Ok(())
+            }
+        }
     }
 
     fn synchronize(&self) -> Result<()> {
@@ -252,12 +292,20 @@ impl Backend for CudaBackend {
         });
         let found = match from_file {
             Some(found) => found,
-            None => resolve(BackendKind::Cuda, op, &self.tables[op.index()], variant)?.kernel,
+            None => {
+                let storage = Some(kernel.storage());
+                resolve_for(BackendKind::Cuda, op, &self.tables[op.index()], variant, storage)?.kernel
+            }
         };
         self.bind()?;
         match (found, &kernel) {
-            (CudaKernel::Cublas, Kernel::Matmul { a, b, c, gemm }) => self.cublas_gemm(*a, *b, &**c, gemm),
-            (CudaKernel::Cublas, _) => Err(device_error(format!("cuBLAS has no {op} kernel"))),
+            (CudaKernel::Cublas, Kernel::Matmul { a, b, c, gemm }) => self.cublas_gemm(*a, *b, &**c, gemm, None),
+            (CudaKernel::CublasEx(p), Kernel::Matmul { a, b, c, gemm }) => {
+                self.cublas_gemm(*a, *b, &**c, gemm, Some(p))
+            }
+            (CudaKernel::Cublas | CudaKernel::CublasEx(_), _) => {
+                Err(device_error(format!("cuBLAS has no {op} kernel")))
+            }
             (CudaKernel::Ptx(ptx), _) => match plan::plan(&kernel, &ptx)? {
                 Some(launch) => self.run(launch),
                 None => Ok(()),

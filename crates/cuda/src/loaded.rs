@@ -21,9 +21,15 @@ pub struct CheckedPtx {
 }
 
 /// The built-in module and entry point whose parameter list is `op`'s calling convention:
-/// `matmul_tiled` for matmul, else the entry named after the op, in whichever module holds it.
+/// `matmul_tiled` for matmul, `narrow_bf16` and `widen_bf16` for the conversions, else the entry
+/// named after the op, in whichever module holds it.
 pub fn convention(op: Op) -> (PtxModule, &'static str) {
-    let entry = if op == Op::Matmul { "matmul_tiled" } else { op.name() };
+    let entry = match op {
+        Op::Matmul => "matmul_tiled",
+        Op::Narrow => "narrow_bf16",
+        Op::Widen => "widen_bf16",
+        _ => op.name(),
+    };
     let module = ptx::module_of(entry).unwrap_or(MATMUL_TILED);
     (module, entry)
 }

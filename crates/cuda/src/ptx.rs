@@ -30,6 +30,7 @@ pub const ELEMENTWISE: PtxModule =
     PtxModule { file: "elementwise.ptx", source: include_str!("../../../kernels/elementwise.ptx") };
 pub const ROWWISE: PtxModule = PtxModule { file: "rowwise.ptx", source: include_str!("../../../kernels/rowwise.ptx") };
 pub const ADAM: PtxModule = PtxModule { file: "adam.ptx", source: include_str!("../../../kernels/adam.ptx") };
+pub const CONVERT: PtxModule = PtxModule { file: "convert.ptx", source: include_str!("../../../kernels/convert.ptx") };
 pub const PROBE: PtxModule = PtxModule { file: "probe.ptx", source: include_str!("../../../kernels/probe.ptx") };
 
 /// The matmul ladder, one module per rung (`kernels/matmul/`, whose README tells the ladder).
@@ -46,9 +47,18 @@ pub const MATMUL_VEC4: PtxModule =
 pub const MATMUL_WARPTILE: PtxModule =
     PtxModule { file: "matmul/6_warptile.ptx", source: include_str!("../../../kernels/matmul/6_warptile.ptx") };
 
+/// The tensor-core rungs, one module each: TF32 products on f32 storage, bf16 and f16 storage.
+pub const MATMUL_MMA_TF32: PtxModule =
+    PtxModule { file: "matmul/7_mma_tf32.ptx", source: include_str!("../../../kernels/matmul/7_mma_tf32.ptx") };
+pub const MATMUL_MMA_BF16: PtxModule =
+    PtxModule { file: "matmul/8_mma_bf16.ptx", source: include_str!("../../../kernels/matmul/8_mma_bf16.ptx") };
+pub const MATMUL_MMA_F16: PtxModule =
+    PtxModule { file: "matmul/9_mma_f16.ptx", source: include_str!("../../../kernels/matmul/9_mma_f16.ptx") };
+
 /// Every module, for checks that go over them all.
-pub const ALL: [PtxModule; 10] = [
+pub const ALL: [PtxModule; 14] = [
     ELEMENTWISE,
+    CONVERT,
     ROWWISE,
     MATMUL_NAIVE,
     MATMUL_COALESCED,
@@ -56,6 +66,9 @@ pub const ALL: [PtxModule; 10] = [
     MATMUL_REGBLOCK,
     MATMUL_VEC4,
     MATMUL_WARPTILE,
+    MATMUL_MMA_TF32,
+    MATMUL_MMA_BF16,
+    MATMUL_MMA_F16,
     ADAM,
     PROBE,
 ];

@@ -8,7 +8,7 @@
 //! To add a built-in variant, in order:
 //! 1. Write its entry point with the op's parameters, in the order [`plan`](crate::plan::plan)
 //!    passes every kernel of that op: a matmul rung in a file of its own under `kernels/matmul/`
-//!    (`7_NAME.ptx`, headed like the others: what it changes over the rung below and why, its
+//!    (`10_NAME.ptx`, headed like the others: what it changes over the rung below and why, its
 //!    launch shape, its ptxas lines, which `scripts/check_ptx.py` fills in, and its benchmark
 //!    command; a row in that folder's README), any other op in its family's file under
 //!    `kernels/` (`elementwise.ptx`, `rowwise.ptx`, `adam.ptx`), named in the file's header
@@ -26,12 +26,12 @@
 //!    (the parameters against the PTX text, no GPU needed), and `kernelab check --backend cuda
 //!    --variant NAME` on the emulated device (README, "CUDA") or a GPU.
 
-use kernelab_tensor::{Op, Variant, VariantEntry};
+use kernelab_tensor::{Dtype, Op, Precision, Variant, VariantEntry};
 
 use crate::plan::BLOCK;
 use crate::ptx::{
-    ADAM, ELEMENTWISE, MATMUL_COALESCED, MATMUL_NAIVE, MATMUL_REGBLOCK, MATMUL_TILED, MATMUL_VEC4, MATMUL_WARPTILE,
-    PtxModule, ROWWISE,
+    ADAM, CONVERT, ELEMENTWISE, MATMUL_COALESCED, MATMUL_MMA_BF16, MATMUL_MMA_F16, MATMUL_MMA_TF32, MATMUL_NAIVE,
+    MATMUL_REGBLOCK, MATMUL_TILED, MATMUL_VEC4, MATMUL_WARPTILE, PtxModule, ROWWISE,
 };
 
 /// How a kernel's grid of blocks covers its work.
@@ -128,6 +128,93 @@ pub const MATMUL_LADDER: [PtxKernel; 6] = [
     ),
 ];
 
+/// A matmul kernel at a precision of its own: a tensor-core rung or a cuBLAS GemmEx row.
+#[derive(Clone, Copy, Debug)]
+pub struct AtPrecision<K> {
+    pub kernel: K,
+    pub precision: Precision,
+    /// Why it is listed as unavailable everywhere, if it is.
+    pub unavailable: Option<&'static str>,
+}
+
+/// Why the TF32 rows are listed but cannot run: their error is TF32's, not f32's.
+pub const NO_TF32_BUDGET: &str = "TF32 products need an error budget of their own (inputs rounded to 2^-11), and \
+     no Precision names one yet: as f32 storage with f32 sums it would be checked against f32's budget and fail";
+
+/// `bf16→f32` and `f16→f32`.
+pub const BF16: Precision = Precision { storage: Dtype::Bf16, accumulate: Dtype::F32 };
+pub const F16: Precision = Precision { storage: Dtype::F16, accumulate: Dtype::F32 };
+
+/// The tensor-core rungs (rungs 7 to 9 of `kernels/matmul/`), each at its own precision: the
+/// same parameters as the ladder, strides in elements, A, B and C in the precision's storage type.
+pub const MMA_RUNGS: [AtPrecision<PtxKernel>; 3] = [
+    AtPrecision {
+        kernel: rung(
+            "mma_tf32",
+            MATMUL_MMA_TF32,
+            "matmul_mma_tf32",
+            64,
+            (128, 1),
+            "tensor cores, mma.sync m16n8k8 TF32 on f32 storage, 64×64 block tile, 4 warps of 2×4 mma tiles",
+        ),
+        precision: Precision::F32,
+        unavailable: Some(NO_TF32_BUDGET),
+    },
+    AtPrecision {
+        kernel: rung(
+            "mma_bf16",
+            MATMUL_MMA_BF16,
+            "matmul_mma_bf16",
+            64,
+            (128, 1),
+            "tensor cores, mma.sync m16n8k16 on bf16 storage, f32 sums, 64×64 block tile",
+        ),
+        precision: BF16,
+        unavailable: None,
+    },
+    AtPrecision {
+        kernel: rung(
+            "mma_f16",
+            MATMUL_MMA_F16,
+            "matmul_mma_f16",
+            64,
+            (128, 1),
+            "tensor cores, mma.sync m16n8k16 on f16 storage, f32 sums, 64×64 block tile",
+        ),
+        precision: F16,
+        unavailable: None,
+    },
+];
+
+/// What a `cublasGemmEx` row stores and computes in (every one sums in f32).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GemmEx {
+    /// f32 storage, TF32 products (`CUBLAS_COMPUTE_32F_FAST_TF32`).
+    Tf32,
+    /// bf16 storage (`CUDA_R_16BF`), `CUBLAS_COMPUTE_32F`.
+    Bf16,
+    /// f16 storage (`CUDA_R_16F`), `CUBLAS_COMPUTE_32F`.
+    F16,
+}
+
+impl GemmEx {
+    /// The type A, B and C are stored in.
+    pub fn storage(self) -> Dtype {
+        match self {
+            GemmEx::Tf32 => Dtype::F32,
+            GemmEx::Bf16 => Dtype::Bf16,
+            GemmEx::F16 => Dtype::F16,
+        }
+    }
+}
+
+/// The cuBLAS rows beside the tensor-core rungs, at the same precisions.
+pub const CUBLAS_EX: [AtPrecision<(&str, GemmEx)>; 3] = [
+    AtPrecision { kernel: ("cublas_tf32", GemmEx::Tf32), precision: Precision::F32, unavailable: Some(NO_TF32_BUDGET) },
+    AtPrecision { kernel: ("cublas_bf16", GemmEx::Bf16), precision: BF16, unavailable: None },
+    AtPrecision { kernel: ("cublas_f16", GemmEx::F16), precision: F16, unavailable: None },
+];
+
 /// The variant name of the ops with one PTX kernel each.
 pub const PTX: &str = "ptx";
 
@@ -174,6 +261,27 @@ pub const KERNELS: [PtxKernel; 17] = [
     PtxKernel { module: ADAM, ..elementwise(Op::Adam, "adam") },
 ];
 
+/// A conversion kernel of `op` (`narrow` or `widen`) at the precision of its 16-bit side.
+const fn conversion(
+    op: Op,
+    variant: &'static str,
+    entry: &'static str,
+    precision: Precision,
+) -> AtPrecision<PtxKernel> {
+    let grid = Grid::Elements { per_block: BLOCK };
+    let summary = "one hand-written PTX entry point, grid-stride over elements";
+    let kernel = PtxKernel { op, variant, module: CONVERT, entry, grid, block: (BLOCK, 1), summary };
+    AtPrecision { kernel, precision, unavailable: None }
+}
+
+/// The `narrow` and `widen` kernels (`kernels/convert.ptx`), one per 16-bit type.
+pub const CONVERSIONS: [AtPrecision<PtxKernel>; 4] = [
+    conversion(Op::Narrow, "ptx_bf16", "narrow_bf16", BF16),
+    conversion(Op::Narrow, "ptx_f16", "narrow_f16", F16),
+    conversion(Op::Widen, "ptx_bf16", "widen_bf16", BF16),
+    conversion(Op::Widen, "ptx_f16", "widen_f16", F16),
+];
+
 /// The name of the cuBLAS matmul variant.
 pub const CUBLAS: &str = "cublas";
 
@@ -184,6 +292,8 @@ pub enum CudaKernel {
     Ptx(PtxKernel),
     /// cuBLAS SGEMM, the vendor baseline (matmul).
     Cublas,
+    /// `cublasGemmEx` at a precision of a tensor-core rung, its baseline.
+    CublasEx(GemmEx),
 }
 
 /// One row of an op's table: the variant and what runs it.
@@ -199,25 +309,56 @@ impl VariantEntry for Entry {
     }
 }
 
-/// The variants of `op`, the default first: for matmul the ladder from the top rung down, then
-/// `cublas` (unavailable for the reason `cublas` gives, where it could not be loaded); for every
-/// other op its one PTX kernel.
+/// The variants of `op`, the default first: for matmul the f32 ladder from the top rung down,
+/// the tensor-core rungs at their precisions, then `cublas` and its GemmEx rows (unavailable for
+/// the reason `cublas` gives, where it could not be loaded); for every other op its one PTX
+/// kernel. A launch picks the first variant of its buffers' storage by default, so the f32
+/// default stays the top f32 rung.
 pub fn table(op: Op, cublas: Result<(), &str>) -> Vec<Entry> {
     let ptx = |k: &PtxKernel| Entry { variant: Variant::available(k.variant, k.summary), kernel: CudaKernel::Ptx(*k) };
+    let no_cublas = cublas.err().map(str::to_string);
     match op {
         Op::Matmul => {
             let mut table: Vec<Entry> = MATMUL_LADDER.iter().rev().map(ptx).collect();
+            table.extend(MMA_RUNGS.iter().map(|r| {
+                Entry {
+                    variant: Variant::available(r.kernel.variant, r.kernel.summary)
+                        .with_precision(r.precision)
+                        .unavailable_if(r.unavailable.map(str::to_string)),
+                    kernel: CudaKernel::Ptx(r.kernel),
+                }
+            }));
             table.push(Entry {
                 variant: Variant::available(
                     CUBLAS,
                     "cuBLAS SGEMM (FP32, TF32 off), loaded at run time: the vendor baseline",
                 )
                 .as_baseline()
-                .unavailable_if(cublas.err().map(str::to_string)),
+                .unavailable_if(no_cublas.clone()),
                 kernel: CudaKernel::Cublas,
             });
+            table.extend(CUBLAS_EX.iter().map(|r| {
+                Entry {
+                    variant: Variant::available(
+                        r.kernel.0,
+                        "cublasGemmEx at the precision of the tensor-core rung beside it",
+                    )
+                    .as_baseline()
+                    .with_precision(r.precision)
+                    .unavailable_if(r.unavailable.map(str::to_string).or_else(|| no_cublas.clone())),
+                    kernel: CudaKernel::CublasEx(r.kernel.1),
+                }
+            }));
             table
         }
+        Op::Narrow | Op::Widen => CONVERSIONS
+            .iter()
+            .filter(|c| c.kernel.op == op)
+            .map(|c| Entry {
+                variant: Variant::available(c.kernel.variant, c.kernel.summary).with_precision(c.precision),
+                kernel: CudaKernel::Ptx(c.kernel),
+            })
+            .collect(),
         _ => KERNELS.iter().filter(|k| k.op == op).map(ptx).collect(),
     }
 }
@@ -237,9 +378,25 @@ mod tests {
             unique.dedup();
             assert_eq!(unique.len(), names.len(), "{op}: {names:?}");
             match op {
-                Op::Matmul => {
-                    assert_eq!(names, ["warptile", "vec4", "regblock", "tiled", "coalesced", "naive", CUBLAS])
-                }
+                Op::Matmul => assert_eq!(
+                    names,
+                    [
+                        "warptile",
+                        "vec4",
+                        "regblock",
+                        "tiled",
+                        "coalesced",
+                        "naive",
+                        "mma_tf32",
+                        "mma_bf16",
+                        "mma_f16",
+                        CUBLAS,
+                        "cublas_tf32",
+                        "cublas_bf16",
+                        "cublas_f16"
+                    ]
+                ),
+                Op::Narrow | Op::Widen => assert_eq!(names, ["ptx_bf16", "ptx_f16"], "{op}"),
                 _ => assert_eq!(names, [PTX], "{op}"),
             }
             for entry in &table {
@@ -250,15 +407,20 @@ mod tests {
         }
     }
 
-    /// The `ptx` kernel of every op but matmul is the entry point named after the op (the calling
-    /// convention a loaded PTX file is held to), in a module that has it.
+    /// The `ptx` kernel of every op but matmul and the conversions is the entry point named after
+    /// the op (the calling convention a loaded PTX file is held to), in a module that has it; a
+    /// conversion's entry points are named after the op and the 16-bit type.
     #[test]
     fn every_op_but_matmul_has_a_ptx_kernel_named_after_it() {
+        for c in &CONVERSIONS {
+            assert_eq!(c.kernel.entry, format!("{}_{}", c.kernel.op, c.precision.storage));
+        }
         for op in Op::ALL.into_iter().filter(|&op| !matches!(op, Op::Matmul | Op::Narrow | Op::Widen)) {
             let ptx: Vec<&PtxKernel> = KERNELS.iter().filter(|k| k.op == op && k.variant == PTX).collect();
             assert!(matches!(ptx.as_slice(), [k] if k.entry == op.name()), "{op}: {ptx:?}");
         }
-        for k in KERNELS.iter().chain(&MATMUL_LADDER) {
+        let at_precision = MMA_RUNGS.iter().chain(&CONVERSIONS).map(|r| &r.kernel);
+        for k in KERNELS.iter().chain(&MATMUL_LADDER).chain(at_precision) {
             assert!(crate::ptx::entries(k.module).contains(&k.entry), "{} in {}", k.entry, k.module.file);
         }
     }
@@ -266,9 +428,41 @@ mod tests {
     #[test]
     fn cublas_is_listed_with_the_reason_it_cannot_load() {
         let table = table(Op::Matmul, Err("libcublas not found"));
-        let cublas = table.last().unwrap();
-        assert!(matches!(cublas.kernel, CudaKernel::Cublas) && cublas.variant.baseline);
-        assert_eq!(cublas.variant.unavailable.as_deref(), Some("libcublas not found"));
-        assert!(self::table(Op::Matmul, Ok(())).iter().all(|e| e.variant.is_available()));
+        let cublas: Vec<&Entry> = table.iter().filter(|e| e.variant.name.starts_with(CUBLAS)).collect();
+        assert_eq!(cublas.len(), 4);
+        assert!(matches!(cublas[0].kernel, CudaKernel::Cublas) && cublas.iter().all(|e| e.variant.baseline));
+        for e in &cublas {
+            let reason = if e.variant.name == "cublas_tf32" { NO_TF32_BUDGET } else { "libcublas not found" };
+            assert_eq!(e.variant.unavailable.as_deref(), Some(reason), "{}", e.variant.name);
+        }
+        let unavailable: Vec<&str> = self::table(Op::Matmul, Ok(()))
+            .iter()
+            .filter(|e| !e.variant.is_available())
+            .map(|e| e.variant.name)
+            .collect();
+        assert_eq!(unavailable, ["mma_tf32", "cublas_tf32"]);
+    }
+
+    /// A launch picks the first variant of its storage: the top f32 rung for f32 buffers, the
+    /// tensor-core rung for bf16 and f16 ones; a named variant of another storage is refused.
+    #[test]
+    fn each_storage_defaults_to_its_own_rung() {
+        use kernelab_tensor::{BackendKind, Error, resolve_for};
+        let table = table(Op::Matmul, Ok(()));
+        let pick =
+            |dtype| resolve_for(BackendKind::Cuda, Op::Matmul, &table, None, Some(dtype)).map(|e| e.variant.name);
+        assert_eq!(
+            [pick(Dtype::F32).unwrap(), pick(Dtype::Bf16).unwrap(), pick(Dtype::F16).unwrap()],
+            ["warptile", "mma_bf16", "mma_f16"]
+        );
+        let wrong = resolve_for(BackendKind::Cuda, Op::Matmul, &table, Some("mma_bf16"), Some(Dtype::F16));
+        assert!(matches!(wrong, Err(Error::DtypeMismatch { .. })), "{wrong:?}");
+        for r in &MMA_RUNGS {
+            let e = table.iter().find(|e| e.variant.name == r.kernel.variant).unwrap();
+            assert_eq!(e.variant.precision, r.precision);
+        }
+        for r in &CUBLAS_EX {
+            assert_eq!(r.precision.storage, r.kernel.1.storage(), "{}", r.kernel.0);
+        }
     }
 }

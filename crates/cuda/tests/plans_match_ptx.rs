@@ -6,7 +6,7 @@ use std::any::Any;
 
 use kernelab_cuda::plan::{self, Arg};
 use kernelab_cuda::ptx::{self, ParamType};
-use kernelab_cuda::variants::{self, CudaKernel, MATMUL_LADDER, PtxKernel};
+use kernelab_cuda::variants::{self, CONVERSIONS, CudaKernel, MATMUL_LADDER, MMA_RUNGS, PtxKernel};
 use kernelab_tensor::{AdamStep, BackendKind, DeviceBuffer, Error, Gemm, Kernel, Op, resolve};
 
 /// A stand-in buffer: plans only read lengths.
@@ -40,7 +40,7 @@ fn ptx_kernel(op: Op, variant: Option<&str>) -> PtxKernel {
     let table = variants::table(op, Ok(()));
     match resolve(BackendKind::Cuda, op, &table, variant).unwrap().kernel {
         CudaKernel::Ptx(k) => k,
-        CudaKernel::Cublas => panic!("{op} {variant:?} is cuBLAS"),
+        CudaKernel::Cublas | CudaKernel::CublasEx(_) => panic!("{op} {variant:?} is cuBLAS"),
     }
 }
 
@@ -81,7 +81,17 @@ fn every_plan_matches_its_entry_point() {
     check(Kernel::ScaleBy { x: &x, s: &s, alpha: 2.0, y });
     check(Kernel::Axpy { alpha: 2.0, x: &x, y });
     check(Kernel::Adam { param: y, grad: &x, m, v, step });
-    for op in Op::ALL.into_iter().filter(|&op| !matches!(op, Op::Matmul | Op::Narrow | Op::Widen)) {
+    // The conversions have no f32 variant: each 16-bit one is planned by itself.
+    for c in &CONVERSIONS {
+        let kernel = match c.kernel.op {
+            Op::Narrow => Kernel::Narrow { x: &x, y },
+            _ => Kernel::Widen { x: &x, y },
+        };
+        let launch = plan::plan(&kernel, &c.kernel).unwrap().expect("work to do");
+        assert_eq!(Some(types(&launch.args)), ptx::entry_params(launch.module, launch.entry), "{}", launch.entry);
+        ops.push(c.kernel.op);
+    }
+    for op in Op::ALL.into_iter().filter(|&op| op != Op::Matmul) {
         assert!(ops.contains(&op), "{op:?} has no plan check");
     }
 }
@@ -94,6 +104,21 @@ fn every_matmul_rung_matches_its_entry_point_in_every_transpose_form() {
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
             let gemm = Gemm::new(m, n, k).trans(ta, tb).scaled(0.5, 1.0);
             assert_matches(&Kernel::Matmul { a: &a, b: &b, c, gemm }, Some(variant));
+        }
+    }
+}
+
+#[test]
+fn every_mma_rung_matches_its_entry_point_with_a_64_square_tile_per_block() {
+    let (m, n, k) = (130, 65, 17);
+    let (a, b, c) = (Fake(m * k), Fake(k * n), &mut Fake(m * n));
+    for rung in MMA_RUNGS.map(|r| r.kernel) {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let kernel = Kernel::Matmul { a: &a, b: &b, c, gemm: Gemm::new(m, n, k).trans(ta, tb) };
+            let launch = plan::plan(&kernel, &rung).unwrap().expect("work to do");
+            let declared = ptx::entry_params(launch.module, launch.entry).expect("the entry point");
+            assert_eq!(types(&launch.args), declared, "{}", launch.entry);
+            assert_eq!((launch.grid, launch.block), ((2, 3), (128, 1)), "{}", launch.entry);
         }
     }
 }
@@ -174,7 +199,7 @@ fn an_unknown_name_is_an_error_listing_the_ladder() {
     let table = variants::table(Op::Matmul, Ok(()));
     let err = resolve(BackendKind::Cuda, Op::Matmul, &table, Some("strassen")).unwrap_err();
     assert!(matches!(err, Error::UnknownVariant { .. }), "{err:?}");
-    assert!(err.to_string().contains("warptile, vec4, regblock, tiled, coalesced, naive, cublas"), "{err}");
+    assert!(err.to_string().contains("warptile, vec4, regblock, tiled, coalesced, naive, mma_tf32"), "{err}");
     let table = variants::table(Op::Softmax, Ok(()));
     let err = resolve(BackendKind::Cuda, Op::Softmax, &table, Some("warptile")).unwrap_err().to_string();
     assert!(err.contains("`warptile`") && err.contains("it has: ptx"), "{err}");

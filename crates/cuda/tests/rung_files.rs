@@ -4,7 +4,12 @@
 //! unrolled block's markers tell its true length, so a reader can skip it.
 
 use kernelab_cuda::ptx::{self, PtxModule};
-use kernelab_cuda::variants::MATMUL_LADDER;
+use kernelab_cuda::variants::{MATMUL_LADDER, MMA_RUNGS, PtxKernel};
+
+/// The f32 ladder and the tensor-core rungs after it, numbered as their files are (1 to 9).
+fn rungs() -> Vec<PtxKernel> {
+    MATMUL_LADDER.iter().copied().chain(MMA_RUNGS.iter().map(|r| r.kernel)).collect()
+}
 
 /// The leading `//` lines of a module: its header.
 fn header(module: PtxModule) -> Vec<&'static str> {
@@ -13,7 +18,7 @@ fn header(module: PtxModule) -> Vec<&'static str> {
 
 #[test]
 fn every_rung_is_a_module_of_its_own_holding_its_entry_point() {
-    for (i, rung) in MATMUL_LADDER.iter().enumerate() {
+    for (i, rung) in rungs().iter().enumerate() {
         let file = rung.module.file;
         assert_eq!(file, format!("matmul/{}_{}.ptx", i + 1, rung.variant), "rung {} lives in its numbered file", i + 1);
         assert_eq!(ptx::entries(rung.module), [rung.entry], "kernels/{file}");
@@ -31,7 +36,8 @@ fn every_rung_is_a_module_of_its_own_holding_its_entry_point() {
 
 #[test]
 fn every_rung_is_headed_by_its_story() {
-    for (i, rung) in MATMUL_LADDER.iter().enumerate() {
+    let rungs = rungs();
+    for (i, rung) in rungs.iter().enumerate() {
         let (file, head) = (rung.module.file, header(rung.module).join("\n"));
         let want = [
             format!("// {}: rung {} of kernelab's matmul ladder", rung.entry, i + 1),
@@ -43,7 +49,7 @@ fn every_rung_is_headed_by_its_story() {
         for line in want {
             assert!(head.contains(&line), "kernels/{file}: its header lacks `{line}`");
         }
-        if let Some(below) = i.checked_sub(1).map(|b| MATMUL_LADDER[b].variant) {
+        if let Some(below) = i.checked_sub(1).map(|b| rungs[b].variant) {
             let changes = format!("// What changes over rung {i} ({below}):");
             assert!(head.contains(&changes), "kernels/{file}: its header lacks `{changes}`");
         }
@@ -53,7 +59,7 @@ fn every_rung_is_headed_by_its_story() {
 #[test]
 fn every_unrolled_block_is_marked_with_its_true_length() {
     let mut blocks = 0;
-    for rung in MATMUL_LADDER {
+    for rung in rungs() {
         let file = rung.module.file;
         let lines: Vec<&str> = rung.module.source.lines().collect();
         for (at, line) in lines.iter().enumerate() {
@@ -74,5 +80,5 @@ fn every_unrolled_block_is_marked_with_its_true_length() {
         let starts = lines.iter().filter(|l| l.trim_start().starts_with("// ---- unrolled")).count();
         assert_eq!(starts, ends, "kernels/{file}: every end marker closes a block");
     }
-    assert_eq!(blocks, 10, "tiled 1, regblock 4, vec4 2, warptile 3");
+    assert_eq!(blocks, 19, "tiled 1, regblock 4, vec4 2, warptile 3, each mma rung 3");
 }

@@ -200,6 +200,7 @@ pub fn decode(ins: &RawInstr, names: &impl Names) -> Result<Op, LoadError> {
         "ld" | "st" => crate::decode_mem::load_store(&c, mods, base == "ld"),
         "atom" | "red" => crate::decode_mem::atomic(&c, mods, base == "atom"),
         "shfl" => shfl(&c, mods),
+        "mma" => mma(&c, mods),
         "bar" | "barrier" => {
             if !matches!(mods, ["sync"] | [] | ["sync", "aligned"]) {
                 return c.unsupported();
@@ -386,9 +387,25 @@ fn mov<N: Names>(c: &Ctx<N>, ty: &str) -> Result<Op, LoadError> {
     }
 }
 
+fn half_of(t: &str) -> Option<Half> {
+    match t {
+        "bf16" | "bf16x2" => Some(Half::Bf16),
+        "f16" | "f16x2" => Some(Half::F16),
+        _ => None,
+    }
+}
+
 fn cvt<N: Names>(c: &Ctx<N>, mods: &[&str]) -> Result<Op, LoadError> {
+    if let ["rn", pair @ ("bf16x2" | "f16x2"), "f32"] = mods {
+        c.count(3)?;
+        let half = c.known(half_of(pair))?;
+        return Ok(Op::CvtPair { half, d: c.dst(0)?, a: c.src(1, Kind::F32)?, b: c.src(2, Kind::F32)? });
+    }
     c.count(2)?;
     let cvt = match mods {
+        ["rn", to @ ("bf16" | "f16"), "f32"] => Cvt::ToHalf(c.known(half_of(to))?),
+        ["f32", from @ ("bf16" | "f16")] => Cvt::FromHalf(c.known(half_of(from))?),
+        ["rna", "tf32", "f32"] => Cvt::Tf32,
         [to, from] => match (int_ty(to), int_ty(from)) {
             (Some(to), Some(from)) => Cvt::Int { from, to },
             _ => return c.unsupported(),
@@ -403,9 +420,36 @@ fn cvt<N: Names>(c: &Ctx<N>, mods: &[&str]) -> Result<Op, LoadError> {
     };
     let kind = match cvt {
         Cvt::Int { from, .. } | Cvt::IntToF32 { from } => Kind::Int(from),
-        Cvt::F32ToInt { .. } | Cvt::F32Round(_) => Kind::F32,
+        Cvt::FromHalf(_) => Kind::Int(IntTy::U32),
+        Cvt::F32ToInt { .. } | Cvt::F32Round(_) | Cvt::ToHalf(_) | Cvt::Tf32 => Kind::F32,
     };
     Ok(Op::Cvt { cvt, d: c.dst(0)?, a: c.src(1, kind)? })
+}
+
+/// `mma.sync.aligned.m16n8k16.row.col.f32.{bf16,f16}.{bf16,f16}.f32` or
+/// `mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {d0..d3}, {a0..a3}, {b0, b1}, {c0..c3}`.
+fn mma<N: Names>(c: &Ctx<N>, mods: &[&str]) -> Result<Op, LoadError> {
+    let kind = match mods {
+        ["sync", "aligned", "m16n8k16", "row", "col", "f32", "bf16", "bf16", "f32"] => MmaKind::Bf16,
+        ["sync", "aligned", "m16n8k16", "row", "col", "f32", "f16", "f16", "f32"] => MmaKind::F16,
+        ["sync", "aligned", "m16n8k8", "row", "col", "f32", "tf32", "tf32", "f32"] => MmaKind::Tf32,
+        _ => return c.unsupported(),
+    };
+    c.count(4)?;
+    let list = |i: usize, n: usize, kind: Kind| -> Result<Vec<Src>, LoadError> {
+        match c.operand(i)? {
+            Operand::List(items) if items.len() == n => items.iter().map(|o| c.src_of(o, kind)).collect(),
+            o => c.err(format!("operand {} of `{}` must be a list of {n} registers, not {o:?}", i + 1, c.ins.opcode)),
+        }
+    };
+    let u = Kind::Int(IntTy::U32);
+    let (a, b, cc) = (list(1, 4, u)?, list(2, 2, u)?, list(3, 4, Kind::F32)?);
+    let mut d = [0; 4];
+    for (slot, o) in d.iter_mut().zip(list(0, 4, Kind::F32)?) {
+        let Src::R(r) = o else { return c.err("an mma's destinations must be registers") };
+        *slot = r;
+    }
+    Ok(Op::Mma { kind, d, a: [a[0], a[1], a[2], a[3]], b: [b[0], b[1]], c: [cc[0], cc[1], cc[2], cc[3]] })
 }
 
 fn shfl<N: Names>(c: &Ctx<N>, mods: &[&str]) -> Result<Op, LoadError> {

@@ -23,7 +23,7 @@ pub(crate) fn load_store<N: Names>(c: &Ctx<N>, mods: &[&str], load: bool) -> Res
     let (Some(space), Some(bytes)) = (space, type_bytes(ty)) else {
         return c.err(format!("`{}`: a load or store needs .global, .shared or .param and a type", c.ins.opcode));
     };
-    if ty == "pred" || ty.starts_with('f') && ty != "f32" {
+    if ty == "pred" || ty.starts_with('f') && ty != "f32" || ty.starts_with("bf") {
         return c.unsupported();
     }
     c.count(2)?;

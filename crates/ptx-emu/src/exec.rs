@@ -248,7 +248,8 @@ impl<'k> Block<'k> {
         Ok(())
     }
 
-    /// Resolves a shuffle of the warp `lo..hi` if its lanes wait at one; false if none does.
+    /// Resolves a shuffle or an `mma.sync` of the warp `lo..hi` if its lanes wait at one; false if
+    /// none does.
     fn shuffle(&mut self, lo: usize, hi: usize) -> Result<bool, Fault> {
         let Some(first) = (lo..hi).find(|&t| self.state[t] == Some(Stop::Shfl)) else { return Ok(false) };
         let pc = self.pc[first];
@@ -257,12 +258,13 @@ impl<'k> Block<'k> {
         {
             return Err(self.divergent(first, o));
         }
-        let Op::Shfl { mode, d, p, a, b, c } = self.kernel.code[pc as usize].op else {
-            return Err(self.fault(FaultKind::Unsupported("a shuffle that is not one".into()), first));
-        };
-        let read = |regs: &[u64], s: Src| match s {
-            Src::R(i) => regs[i as usize],
-            Src::I(x) => x,
+        let (mode, d, p, a, b, c) = match self.kernel.code[pc as usize].op {
+            Op::Shfl { mode, d, p, a, b, c } => (mode, d, p, a, b, c),
+            Op::Mma { kind, d, a, b, c } => {
+                self.mma(lo, hi, first, kind, d, (a, b, c))?;
+                return Ok(true);
+            }
+            _ => return Err(self.fault(FaultKind::Unsupported("a warp instruction that is none".into()), first)),
         };
         let mut values = [0u64; 32];
         let mut waiting = [false; 32];
@@ -285,5 +287,48 @@ impl<'k> Block<'k> {
             self.pc[t] += 1;
         }
         Ok(true)
+    }
+    /// `mma.sync.aligned` of the warp `lo..hi`: every one of its 32 lanes must wait at it (a lane
+    /// that has exited, or a warp of fewer than 32 threads, is undefined on a GPU and a fault here).
+    fn mma(
+        &mut self,
+        lo: usize,
+        hi: usize,
+        first: usize,
+        kind: MmaKind,
+        d: [Reg; 4],
+        (a, b, c): ([Src; 4], [Src; 2], [Src; 4]),
+    ) -> Result<(), Fault> {
+        if hi - lo != 32 {
+            let why = format!("mma.sync needs all 32 lanes of a warp; this warp has {} threads", hi - lo);
+            return Err(self.fault(FaultKind::Unsupported(why), first));
+        }
+        if let Some(o) = (lo..hi).find(|&t| self.state[t] != Some(Stop::Shfl)) {
+            return Err(self.divergent(first, o));
+        }
+        let (mut fa, mut fb, mut fc) = ([[0u32; 4]; 32], [[0u32; 2]; 32], [[0u32; 4]; 32]);
+        for t in lo..hi {
+            let r = &self.regs[t * self.slots..(t + 1) * self.slots];
+            let l = t - lo;
+            (0..4).for_each(|i| fa[l][i] = read(r, a[i]) as u32);
+            (0..2).for_each(|i| fb[l][i] = read(r, b[i]) as u32);
+            (0..4).for_each(|i| fc[l][i] = read(r, c[i]) as u32);
+        }
+        let out = crate::mma::mma(kind, &fa, &fb, &fc);
+        for t in lo..hi {
+            let r = &mut self.regs[t * self.slots..(t + 1) * self.slots];
+            (0..4).for_each(|i| r[d[i] as usize] = out[t - lo][i] as u64);
+            self.state[t] = None;
+            self.pc[t] += 1;
+        }
+        Ok(())
+    }
+}
+
+/// The value of operand `s` in the register file `regs`.
+fn read(regs: &[u64], s: Src) -> u64 {
+    match s {
+        Src::R(i) => regs[i as usize],
+        Src::I(x) => x,
     }
 }

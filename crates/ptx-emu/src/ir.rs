@@ -3,6 +3,8 @@
 //! (shared variables to offsets, `.param`s to byte offsets), labels are instruction indices, and
 //! every `.func` a kernel calls is inlined with its registers renamed.
 
+pub use crate::mma::{Half, MmaKind};
+
 /// A register index. Indices below [`FIRST_USER_REG`] are the special registers.
 pub type Reg = u32;
 
@@ -142,6 +144,12 @@ pub enum Cvt {
     F32ToInt { to: IntTy, round: Round },
     /// f32 to f32 rounded to an integral value.
     F32Round(Round),
+    /// f32 to bf16 or f16 (`cvt.rn.bf16.f32`), round to nearest even, in the low 16 bits.
+    ToHalf(Half),
+    /// bf16 or f16 (the low 16 bits) to f32, exact (`cvt.f32.f16`).
+    FromHalf(Half),
+    /// `cvt.rna.tf32.f32`: round to tf32, ties away from zero (the 13 low bits cleared).
+    Tf32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -281,6 +289,22 @@ pub enum Op {
         cvt: Cvt,
         d: Reg,
         a: Src,
+    },
+    /// `cvt.rn.bf16x2.f32 d, a, b` (or `.f16x2`): `a` rounded into the upper half of `d`, `b`
+    /// into the lower.
+    CvtPair {
+        half: Half,
+        d: Reg,
+        a: Src,
+        b: Src,
+    },
+    /// `mma.sync.aligned` of one warp (see [`crate::mma`]): `d = a·b + c` on fragments.
+    Mma {
+        kind: MmaKind,
+        d: [Reg; 4],
+        a: [Src; 4],
+        b: [Src; 2],
+        c: [Src; 4],
     },
     /// `ld.param` of an entry parameter: `bytes` at byte `offset` of the parameter buffer.
     LdParam {

@@ -15,7 +15,11 @@
 //! `cvt`, `cvta`; `ld`/`st` on `.global` (`.nc` too), `.shared` and `.param`, scalar, `.v2`, `.v4`;
 //! `atom`/`red` on `.global`/`.shared` (`add min max and or xor`, `exch` and `cas`; `.u32 .s32
 //! .u64 .b32 .b64`, `add/exch/cas.f32`); `bra` (`.uni`), `call` of `.func`s with `.reg` or `.param` arguments and `ret`, `exit`;
-//! `bar.sync 0`/`barrier.sync 0`; `shfl.sync.{up,down,bfly,idx}.b32` (with `d|p`); the special registers `%tid`,
+//! `bar.sync 0`/`barrier.sync 0`; `shfl.sync.{up,down,bfly,idx}.b32` (with `d|p`);
+//! `mma.sync.aligned.m16n8k16.row.col.f32.{bf16,f16}.{bf16,f16}.f32` and
+//! `mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32` (see [`mma`]); `cvt.rn.{bf16,f16}.f32`,
+//! `cvt.f32.{bf16,f16}`, `cvt.rn.{bf16,f16}x2.f32`, `cvt.rna.tf32.f32`; `.b16` registers (and
+//! `.b16`/`.u16` loads and stores); the special registers `%tid`,
 //! `%ntid`, `%ctaid`, `%nctaid`, `%laneid`, `%warpid`; `.f32` literals `0fXXXXXXXX`, decimal and
 //! `0x` integers. Anything else is a [`LoadError`] naming the line, at parse time.
 //!
@@ -31,14 +35,17 @@
 //! 0`, `lg2(0) = −∞`, `lg2(x < 0) = NaN`). `min`/`max` return the other operand when one is NaN,
 //! the `.NaN` forms return NaN; of +0 and −0, `max` gives +0 and `min` −0. Subnormals are kept.
 //! `cvt` from f32 to an integer saturates and maps NaN to 0; integer division by zero gives all
-//! ones (no trap); shifts past the width give 0 (or the sign, for `shr.s*`).
+//! ones (no trap); shifts past the width give 0 (or the sign, for `shr.s*`). Conversions to bf16
+//! and f16 round to nearest even (overflow to infinity, NaN to `0x7fff`); an `mma.sync` sums exact
+//! products in f64 and rounds once to f32 (the [`mma`] module says how a GPU may differ).
 //!
 //! # Execution
 //!
 //! Blocks run one after another (no threads: a 128×128×128 tiled matmul takes well under a
 //! second in a release build). In a block, each warp's threads run one after another, each until
 //! it reaches `bar.sync`, a shuffle or its end; a warp's shuffle is resolved once every live lane
-//! of the warp waits at it, the barrier once every live thread of the block does (without the
+//! of the warp waits at it (an `mma.sync` likewise, once all 32 lanes do: a partial warp or an
+//! exited lane faults), the barrier once every live thread of the block does (without the
 //! sanitizer, threads that have exited do not hold a barrier up). Shared memory starts each block
 //! filled with NaN (`0xFF` bytes), so a read of a word no one wrote shows in the results. Global
 //! memory is a [`Memory`] of separate allocations with unmapped gaps between them.
@@ -52,7 +59,7 @@
 //! ([`FaultKind::InvalidLaunch`]) for a bad geometry, parameters of the wrong count or size, or
 //! more than 48 KiB of static + dynamic shared memory.
 //! With [`Launch::sanitize`] also, as compute-sanitizer's racecheck and synccheck do: a shared
-//! word accessed by two threads (at least one writing) with no barrier between that both passed
+//! half-word (2 bytes) accessed by two threads (at least one writing) with no barrier between that both passed
 //! (read after write, write after write, write after read), and a divergent barrier (threads at
 //! different `bar.sync`s, or some at one while others have exited). Not checked: races through
 //! global memory, atomics (they do not race with each other; an atomic against a plain access is
@@ -68,6 +75,7 @@ mod ir;
 mod lex;
 mod link;
 mod memory;
+pub mod mma;
 mod ops;
 mod parse;
 mod race;

@@ -206,6 +206,9 @@ pub fn convert(cvt: Cvt, a: u64) -> u64 {
             }
         }
         Cvt::F32Round(r) => bits(round(r, f(a))),
+        Cvt::ToHalf(h) => crate::mma::narrow(h, f(a)) as u64,
+        Cvt::FromHalf(h) => bits(crate::mma::widen(h, a as u16)),
+        Cvt::Tf32 => crate::mma::tf32(f(a)) as u64,
     }
 }
 

@@ -11,6 +11,7 @@ use crate::race::Shadow;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stop {
     Bar,
+    /// At an instruction of the whole warp: a shuffle or an `mma.sync`.
     Shfl,
     Done,
 }
@@ -201,7 +202,7 @@ impl Env<'_> {
                     i = target as usize;
                     continue;
                 }
-                Op::Bar | Op::Shfl { .. } => {
+                Op::Bar | Op::Shfl { .. } | Op::Mma { .. } => {
                     *pc = i as u32;
                     return Ok(if ins.op == Op::Bar { Stop::Bar } else { Stop::Shfl });
                 }
@@ -256,6 +257,10 @@ fn alu(op: &Op, r: &mut [u64]) {
             r[hi as usize] = x >> 32;
         }
         Op::Cvt { cvt, d, a } => r[d as usize] = ops::convert(cvt, v(r, a)),
+        Op::CvtPair { half, d, a, b } => {
+            let (hi, lo) = (crate::mma::narrow(half, fv(r, a)), crate::mma::narrow(half, fv(r, b)));
+            r[d as usize] = ((hi as u64) << 16) | lo as u64;
+        }
         _ => {}
     }
 }

@@ -5,12 +5,13 @@ mod common;
 
 use kernelab_ptx_emu::{Memory, Module};
 
-/// Runs `body` in one thread (registers %f0-7 .f32, %r0-7 .b32, %rd0-7 .b64, %p0-3 .pred, %out
+/// Runs `body` in one thread (registers %f0-7 .f32, %r0-7 .b32, %rd0-7 .b64, %p0-3 .pred, %h0-3
+/// .b16, %out
 /// the address of an 8-byte output) and returns the output's 8 bytes as a u64.
 fn eval(body: &str) -> u64 {
     let text = format!(
         ".version 8.0\n.target sm_80\n.address_size 64\n.visible .entry t(.param .u64 t_out)\n{{\n\
-         .reg .f32 %f<8>;\n.reg .b32 %r<8>;\n.reg .b64 %rd<8>;\n.reg .pred %p<4>;\n.reg .b64 %out;\n\
+         .reg .f32 %f<8>;\n.reg .b32 %r<8>;\n.reg .b64 %rd<8>;\n.reg .pred %p<4>;\n.reg .b16 %h<4>;\n.reg .b64 %out;\n\
          ld.param.u64 %out, [t_out];\n{body}\nret;\n}}\n"
     );
     let mut mem = Memory::new(1 << 16);
@@ -174,6 +175,32 @@ fn conversions_saturate_and_round() {
     assert_eq!(wide, 0xFFFF_FFFF);
     let signed = eval("cvt.s64.s32 %rd0, 4294967295;\nst.global.u64 [%out], %rd0;");
     assert_eq!(signed as i64, -1);
+}
+
+#[test]
+fn narrow_float_conversions() {
+    let pair = |op: &str, a: f32, b: f32| {
+        eval(&format!("{op} %r0, 0f{:08X}, 0f{:08X};\nst.global.u32 [%out], %r0;", a.to_bits(), b.to_bits())) as u32
+    };
+    // The first source goes to the upper half, the second to the lower (the PTX ISA's order).
+    assert_eq!(pair("cvt.rn.bf16x2.f32", 1.0, -2.0), 0x3f80_c000);
+    assert_eq!(pair("cvt.rn.f16x2.f32", 1.0, -2.0), 0x3c00_c000);
+    assert_eq!(pair("cvt.rn.bf16x2.f32", 1.0 + 3.0 / 256.0, f32::INFINITY), 0x3f82_7f80, "to nearest even");
+    let one = |body: &str| eval(&format!("mov.u32 %r0, 0;\nst.global.u32 [%out], %r0;\n{body}")) as u32;
+    let narrow = |op: &str, v: f32| one(&format!("{op} %h0, 0f{:08X};\nst.global.b16 [%out], %h0;", v.to_bits()));
+    assert_eq!(narrow("cvt.rn.f16.f32", 65520.0), 0x7c00, "65520 overflows f16");
+    assert_eq!(narrow("cvt.rn.f16.f32", 65519.0), 0x7bff);
+    assert_eq!(narrow("cvt.rn.bf16.f32", -2.5), 0xc020);
+    let widen = |op: &str, h: u16| {
+        let body = format!("mov.u32 %r1, {h};\nst.global.u32 [%out], %r1;\nld.global.b16 %h1, [%out];\n{op} %f0, %h1;");
+        f32::from_bits(eval(&format!("{body}\nst.global.f32 [%out], %f0;")) as u32)
+    };
+    assert_eq!(widen("cvt.f32.f16", 0x0001), 2f32.powi(-24), "f16 subnormals are kept");
+    assert_eq!(widen("cvt.f32.f16", 0xfbff), -65504.0);
+    assert_eq!(widen("cvt.f32.bf16", 0x3f81), 1.0 + 1.0 / 128.0);
+    let tf32 = |v: u32| one(&format!("cvt.rna.tf32.f32 %r0, 0f{v:08X};\nst.global.u32 [%out], %r0;"));
+    assert_eq!(tf32(0x3f80_1000), 0x3f80_2000, "a tie rounds away from zero");
+    assert_eq!(tf32(0x3f80_0fff), 0x3f80_0000);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The kernels the tests run: the matmul ladder and the softmax family, launched as
 //! crates/cuda/src/variants.rs launches them, with f64 references.
 
+use kernelab_ptx_emu::mma::{Half, narrow, widen};
 use kernelab_ptx_emu::{Fault, Memory};
 
 use super::{Arg, Rng, download, run, upload};
@@ -24,12 +25,69 @@ pub const RUNGS: [Rung; 6] = [
     Rung { entry: "matmul_warptile", block: [256, 1, 1], tile: 128, rows_along_x: false },
 ];
 
+/// The tensor-core rungs and how each stores its operands.
+pub const MMA_RUNGS: [(Rung, Storage); 3] = [
+    (Rung { entry: "matmul_mma_tf32", block: [128, 1, 1], tile: 64, rows_along_x: false }, TF32),
+    (Rung { entry: "matmul_mma_bf16", block: [128, 1, 1], tile: 64, rows_along_x: false }, BF16),
+    (Rung { entry: "matmul_mma_f16", block: [128, 1, 1], tile: 64, rows_along_x: false }, F16),
+];
+
 /// A matmul's result, its f64 reference and the error budget of each element.
 pub type Product = (Vec<f32>, Vec<f64>, Vec<f64>);
 
-/// C ← α·op(A)·op(B) + β·C through `rung` of `text`; returns the result, the f64 reference and
-/// the per-element error budget (4·k·2⁻²⁴·Σ|a||b| + |β·c|·2⁻²³ + 1e-6), or the launch's fault.
+/// How a rung stores A, B and C and rounds its products: `u_in` is the relative rounding of an
+/// input, `u_out` of the result (unit roundoffs), `bytes` an element's size in memory.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Storage {
+    pub half: Option<Half>,
+    pub bytes: usize,
+    pub u_in: f64,
+    pub u_out: f64,
+}
+
+/// f32 storage and products (rungs 1 to 6).
+pub const F32: Storage = Storage { half: None, bytes: 4, u_in: 0.0, u_out: 0.0 };
+/// f32 storage, TF32 products (inputs rounded to 10 mantissa bits).
+pub const TF32: Storage = Storage { half: None, bytes: 4, u_in: 1.0 / 2048.0, u_out: 0.0 };
+pub const BF16: Storage = Storage { half: Some(Half::Bf16), bytes: 2, u_in: 1.0 / 256.0, u_out: 1.0 / 256.0 };
+pub const F16: Storage = Storage { half: Some(Half::F16), bytes: 2, u_in: 1.0 / 2048.0, u_out: 1.0 / 2048.0 };
+
+impl Storage {
+    fn upload(self, mem: &mut Memory, v: &[f32]) -> u64 {
+        let Some(half) = self.half else { return upload(mem, v) };
+        let bytes: Vec<u8> = v.iter().flat_map(|&x| narrow(half, x).to_le_bytes()).collect();
+        let p = mem.alloc(bytes.len()).unwrap();
+        mem.write(p, &bytes).unwrap();
+        p
+    }
+    fn download(self, mem: &Memory, p: u64, n: usize) -> Vec<f32> {
+        let Some(half) = self.half else { return download(mem, p, n) };
+        let mut bytes = vec![0u8; n * 2];
+        mem.read(p, &mut bytes).unwrap();
+        bytes.chunks_exact(2).map(|c| widen(half, u16::from_le_bytes([c[0], c[1]]))).collect()
+    }
+}
+
+/// C ← α·op(A)·op(B) + β·C through `rung` of `text` with f32 buffers; see [`matmul_in`].
 pub fn matmul(
+    text: &str,
+    rung: &Rung,
+    shape: (usize, usize, usize),
+    ta: bool,
+    tb: bool,
+    beta: f32,
+    sanitize: bool,
+) -> Result<Product, Fault> {
+    matmul_in(F32, text, rung, shape, ta, tb, beta, sanitize)
+}
+
+/// C ← α·op(A)·op(B) + β·C through `rung` of `text`, A, B and C in `storage` (rounded on the way
+/// in, widened on the way out); returns the result, the f64 reference of the unrounded f32 inputs,
+/// and the per-element error budget: (2·u_in + 4·k·2⁻²⁴)·|α|·Σ|a||b| for the inputs and the f32
+/// sums, u_out·(|α|·Σ|a||b| + 2·|β·c|) for the result and the stored C, |β·c|·2⁻²³, and 1e-6.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_in(
+    storage: Storage,
     text: &str,
     rung: &Rung,
     (m, n, k): (usize, usize, usize),
@@ -46,6 +104,7 @@ pub fn matmul(
     let (sbk, sbn) = if tb { (1, k) } else { (n, 1) };
     let mut want = vec![0.0; m * n];
     let mut budget = vec![0.0; m * n];
+    let u = f32::EPSILON as f64 / 2.0;
     for i in 0..m {
         for j in 0..n {
             let (mut acc, mut abs) = (0.0f64, 0.0f64);
@@ -55,12 +114,16 @@ pub fn matmul(
                 abs += t.abs();
             }
             let c = if beta == 0.0 { 0.0 } else { beta as f64 * c0[i * n + j] as f64 };
+            let abs = alpha as f64 * abs;
             want[i * n + j] = alpha as f64 * acc + c;
-            budget[i * n + j] = 4.0 * k as f64 * f32::EPSILON as f64 / 2.0 * abs + c.abs() * f32::EPSILON as f64 + 1e-6;
+            budget[i * n + j] = (2.0 * storage.u_in + 4.0 * k as f64 * u) * abs
+                + storage.u_out * (abs + 2.0 * c.abs())
+                + c.abs() * f32::EPSILON as f64
+                + 1e-6;
         }
     }
     let mut mem = Memory::new(1 << 30);
-    let (pa, pb, pc) = (upload(&mut mem, &a), upload(&mut mem, &b), upload(&mut mem, &c0));
+    let (pa, pb, pc) = (storage.upload(&mut mem, &a), storage.upload(&mut mem, &b), storage.upload(&mut mem, &c0));
     let (gm, gn) = ((m as u32).div_ceil(rung.tile), (n as u32).div_ceil(rung.tile));
     let grid = if rung.rows_along_x { [gm, gn, 1] } else { [gn, gm, 1] };
     let u = |v: usize| Arg::U32(v as u32);
@@ -79,7 +142,7 @@ pub fn matmul(
         Arg::F32(beta),
     ];
     run(text, rung.entry, grid, rung.block, &args, &mut mem, sanitize)?;
-    Ok((download(&mem, pc, m * n), want, budget))
+    Ok((storage.download(&mem, pc, m * n), want, budget))
 }
 
 /// The first element outside its budget.
