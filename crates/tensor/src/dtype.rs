@@ -84,6 +84,16 @@ impl Dtype {
     pub fn is_narrow(self) -> bool {
         self != Dtype::F32
     }
+
+    /// How many of `values` are finite in f32 but become ±∞ when rounded to this type (f16
+    /// beyond ±65504, bf16 within half an ulp of f32's largest values). A conversion reports
+    /// this count instead of flushing silently; NaN and ±∞ already in `values` are not counted.
+    pub fn count_overflows(self, values: &[f32]) -> usize {
+        if !self.is_narrow() {
+            return 0;
+        }
+        values.iter().filter(|&&x| x.is_finite() && !self.round(x).is_finite()).count()
+    }
 }
 
 impl fmt::Display for Dtype {
@@ -186,6 +196,10 @@ mod tests {
         assert!(Dtype::Bf16.round(1e38).is_finite(), "bf16 keeps f32's exponent range");
         assert!(Dtype::Bf16.round(f32::NAN).is_nan());
         assert_eq!(Dtype::F32.round(0.1), 0.1);
+        let values = [1.0, 65504.0, 70000.0, -1e9, f32::INFINITY, f32::NAN, f32::MAX];
+        assert_eq!(Dtype::F16.count_overflows(&values), 3, "70000, -1e9 and f32::MAX, not ∞ or NaN");
+        assert_eq!(Dtype::Bf16.count_overflows(&values), 1, "f32::MAX rounds up past bf16's largest");
+        assert_eq!(Dtype::F32.count_overflows(&values), 0);
         for d in Dtype::ALL {
             let x = 0.1f32;
             assert!(f64::from((d.round(x) - x).abs()) <= d.unit_roundoff() * 0.1, "{d}");
