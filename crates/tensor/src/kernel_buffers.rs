@@ -5,7 +5,16 @@
 //! through f32 code use [`Kernel::inputs`], [`Kernel::outputs`] and [`Kernel::rebind`] instead
 //! of a match per op.
 
+use arrayvec::ArrayVec;
+
 use crate::{DeviceBuffer, Dtype, Error, Kernel, Op, Result};
+
+/// At most this many buffers are read, or written, by one launch (Adam writes three).
+const MAX_BUFFERS: usize = 3;
+
+/// A launch's buffers, held inline: every launch checks them, and a warm training step or
+/// inference call takes nothing from the allocator.
+pub type Buffers<T> = ArrayVec<T, MAX_BUFFERS>;
 
 impl Op {
     /// The dtype of the buffer `name` (a field of its [`Kernel`]) in a launch of storage
@@ -19,17 +28,26 @@ impl Op {
     }
 }
 
+/// A [`Buffers`] of these elements (at most [`MAX_BUFFERS`]).
+macro_rules! buffers {
+    ($($b:expr),* $(,)?) => {{
+        let mut held = Buffers::new();
+        $(held.push($b);)*
+        held
+    }};
+}
+
 /// A buffer a launch writes: its name, the buffer, and whether the launch reads it too
 /// (accumulating or in-place).
 pub type Written<'k> = (&'static str, &'k dyn DeviceBuffer, bool);
 
 impl<'a> Kernel<'a> {
     /// The buffers the launch only reads, by name, in the order [`Kernel::rebind`] takes them.
-    pub fn inputs(&self) -> Vec<(&'static str, &dyn DeviceBuffer)> {
+    pub fn inputs(&self) -> Buffers<(&'static str, &dyn DeviceBuffer)> {
         match self {
-            Kernel::Fill { .. } => vec![],
-            Kernel::Matmul { a, b, .. } | Kernel::Add { a, b, .. } => vec![("a", *a), ("b", *b)],
-            Kernel::BiasAdd { x, bias, .. } | Kernel::BiasRelu { x, bias, .. } => vec![("x", *x), ("bias", *bias)],
+            Kernel::Fill { .. } => Buffers::new(),
+            Kernel::Matmul { a, b, .. } | Kernel::Add { a, b, .. } => buffers![("a", *a), ("b", *b)],
+            Kernel::BiasAdd { x, bias, .. } | Kernel::BiasRelu { x, bias, .. } => buffers![("x", *x), ("bias", *bias)],
             Kernel::ColSum { x, .. }
             | Kernel::Relu { x, .. }
             | Kernel::Softmax { x, .. }
@@ -37,20 +55,20 @@ impl<'a> Kernel<'a> {
             | Kernel::Scale { x, .. }
             | Kernel::Axpy { x, .. }
             | Kernel::Narrow { x, .. }
-            | Kernel::Widen { x, .. } => vec![("x", *x)],
-            Kernel::ReluBackward { x, dy, .. } => vec![("x", *x), ("dy", *dy)],
+            | Kernel::Widen { x, .. } => buffers![("x", *x)],
+            Kernel::ReluBackward { x, dy, .. } => buffers![("x", *x), ("dy", *dy)],
             Kernel::SoftmaxBackward { y, dy, .. } | Kernel::LogSoftmaxBackward { y, dy, .. } => {
-                vec![("y", *y), ("dy", *dy)]
+                buffers![("y", *y), ("dy", *dy)]
             }
-            Kernel::SoftmaxCrossEntropy { logits, labels, .. } => vec![("logits", *logits), ("labels", *labels)],
-            Kernel::KlDiv { logits, target, .. } => vec![("logits", *logits), ("target", *target)],
-            Kernel::ScaleBy { x, s, .. } => vec![("x", *x), ("s", *s)],
-            Kernel::Adam { grad, .. } => vec![("grad", *grad)],
+            Kernel::SoftmaxCrossEntropy { logits, labels, .. } => buffers![("logits", *logits), ("labels", *labels)],
+            Kernel::KlDiv { logits, target, .. } => buffers![("logits", *logits), ("target", *target)],
+            Kernel::ScaleBy { x, s, .. } => buffers![("x", *x), ("s", *s)],
+            Kernel::Adam { grad, .. } => buffers![("grad", *grad)],
         }
     }
 
     /// The buffers the launch writes, by name, in the order [`Kernel::rebind`] takes them.
-    pub fn outputs(&self) -> Vec<Written<'_>> {
+    pub fn outputs(&self) -> Buffers<Written<'_>> {
         let reads = self.accumulates();
         match self {
             Kernel::Fill { y, .. }
@@ -63,22 +81,22 @@ impl<'a> Kernel<'a> {
             | Kernel::Scale { y, .. }
             | Kernel::ScaleBy { y, .. }
             | Kernel::Narrow { y, .. }
-            | Kernel::Widen { y, .. } => vec![("y", &**y, false)],
-            Kernel::ColSum { y, .. } => vec![("y", &**y, reads)],
-            Kernel::Axpy { y, .. } => vec![("y", &**y, true)],
-            Kernel::Matmul { c, .. } => vec![("c", &**c, reads)],
+            | Kernel::Widen { y, .. } => buffers![("y", &**y, false)],
+            Kernel::ColSum { y, .. } => buffers![("y", &**y, reads)],
+            Kernel::Axpy { y, .. } => buffers![("y", &**y, true)],
+            Kernel::Matmul { c, .. } => buffers![("c", &**c, reads)],
             Kernel::ReluBackward { dx, .. }
             | Kernel::SoftmaxBackward { dx, .. }
-            | Kernel::LogSoftmaxBackward { dx, .. } => vec![("dx", &**dx, false)],
+            | Kernel::LogSoftmaxBackward { dx, .. } => buffers![("dx", &**dx, false)],
             Kernel::SoftmaxCrossEntropy { loss, grad, .. } | Kernel::KlDiv { loss, grad, .. } => {
-                vec![("loss", &**loss, false), ("grad", &**grad, false)]
+                buffers![("loss", &**loss, false), ("grad", &**grad, false)]
             }
-            Kernel::Adam { param, m, v, .. } => vec![("param", &**param, true), ("m", &**m, true), ("v", &**v, true)],
+            Kernel::Adam { param, m, v, .. } => buffers![("param", &**param, true), ("m", &**m, true), ("v", &**v, true)],
         }
     }
 
     /// The written buffers, in the order of [`Kernel::outputs`], for writing.
-    pub fn into_outputs(self) -> Vec<&'a mut dyn DeviceBuffer> {
+    pub fn into_outputs(self) -> Buffers<&'a mut dyn DeviceBuffer> {
         match self {
             Kernel::Fill { y, .. }
             | Kernel::BiasAdd { y, .. }
@@ -92,13 +110,13 @@ impl<'a> Kernel<'a> {
             | Kernel::Narrow { y, .. }
             | Kernel::Widen { y, .. }
             | Kernel::ColSum { y, .. }
-            | Kernel::Axpy { y, .. } => vec![y],
-            Kernel::Matmul { c, .. } => vec![c],
+            | Kernel::Axpy { y, .. } => buffers![y],
+            Kernel::Matmul { c, .. } => buffers![c],
             Kernel::ReluBackward { dx, .. }
             | Kernel::SoftmaxBackward { dx, .. }
-            | Kernel::LogSoftmaxBackward { dx, .. } => vec![dx],
-            Kernel::SoftmaxCrossEntropy { loss, grad, .. } | Kernel::KlDiv { loss, grad, .. } => vec![loss, grad],
-            Kernel::Adam { param, m, v, .. } => vec![param, m, v],
+            | Kernel::LogSoftmaxBackward { dx, .. } => buffers![dx],
+            Kernel::SoftmaxCrossEntropy { loss, grad, .. } | Kernel::KlDiv { loss, grad, .. } => buffers![loss, grad],
+            Kernel::Adam { param, m, v, .. } => buffers![param, m, v],
         }
     }
 
@@ -161,7 +179,8 @@ impl<'a> Kernel<'a> {
     /// The dtype rule (module doc): a mix is [`Error::DtypeMismatch`] naming every buffer's dtype.
     pub fn check_dtypes(&self) -> Result<()> {
         let op = self.op();
-        let mut buffers: Vec<(&'static str, &dyn DeviceBuffer)> = self.inputs();
+        let mut buffers: ArrayVec<(&'static str, &dyn DeviceBuffer), { 2 * MAX_BUFFERS }> = ArrayVec::new();
+        buffers.extend(self.inputs());
         buffers.extend(self.outputs().into_iter().map(|(name, b, _)| (name, b)));
         let storage = self.storage();
         let conversion = matches!(op, Op::Narrow | Op::Widen);

@@ -31,7 +31,7 @@ pub use device::Device;
 pub use dtype::{Dtype, Precision};
 pub use error::{Error, Result};
 pub use kernel::{AdamStep, Gemm, In, Kernel, Out};
-pub use kernel_buffers::Written;
+pub use kernel_buffers::{Buffers, Written};
 pub use kernel_file::{Geometry, KernelFile, SourceKind, SourceRef, sha256_hex};
 pub use labels::Labels;
 pub use op::{LaunchCost, Op, OpFamily};
