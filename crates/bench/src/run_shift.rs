@@ -73,7 +73,14 @@ impl RunShift {
         let floor = median(&mut rows.iter().map(|r| r.floor).collect::<Vec<_>>());
         let t = rows.iter().map(|r| r.quantile).fold(0.0, f64::max);
         let half = t * (error * error + 2.0 * floor * floor).sqrt();
-        Some(Self { ratio: c.exp(), ratio_low: (c - half).exp(), ratio_high: (c + half).exp(), scatter, error, rows: n })
+        Some(Self {
+            ratio: c.exp(),
+            ratio_low: (c - half).exp(),
+            ratio_high: (c + half).exp(),
+            scatter,
+            error,
+            rows: n,
+        })
     }
 
     /// A row's `new ÷ base` relative to the run's shift and its 99% interval (see the module

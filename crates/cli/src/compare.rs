@@ -10,10 +10,10 @@ use clap::Args;
 use kernelab_bench::compare::{
     Comparison, Judging, Pair, Verdict, compare_with, differences, regressions, spread_beyond_floor,
 };
-use kernelab_bench::run_shift::RunShift;
 use kernelab_bench::contention::Contention;
 use kernelab_bench::noise::{self, Floor, Source};
 use kernelab_bench::record::Report;
+use kernelab_bench::run_shift::RunShift;
 use kernelab_bench::table::{format_time, terminal_table};
 use kernelab_tensor::{Error, Result};
 
@@ -31,17 +31,18 @@ use kernelab_tensor::{Error, Result};
   slower than the threshold: the machine's state or a change every kernel shares, which one pair
   of runs cannot tell apart; run both again, and use --absolute if you know every row changed.
 
-  Once per machine, the noise floor: the same command five times, then
-  for i in 1 2 3 4 5; do kernelab bench --op matmul --shape 64..1024 --json aa$i.json; done
-  kernelab compare --calibrate aa1.json aa2.json aa3.json aa4.json aa5.json")]
+  Once per machine, the noise floor: the same command ten times, then
+  for i in $(seq 10); do kernelab bench --op matmul --shape 64..1024 --json aa$i.json; done
+  kernelab compare --calibrate aa*.json")]
 pub struct CompareArgs {
     /// BASE.json and NEW.json (from `kernelab bench --json`); with --calibrate, two or more
     /// reports of one command repeated on one machine.
     #[arg(required = true, value_name = "REPORTS")]
     reports: Vec<PathBuf>,
     /// Exit with status 1 when a row is slower by more than this, e.g. `5%`: when its whole 99%
-    /// interval of new/base lies above 1 + this (for CI). Any value means what it says; `0%`
-    /// fails every row that is surely slower.
+    /// interval of new/base, relative to the whole run (its own with --absolute), lies above
+    /// 1 + this (for CI); exit 3 when only the whole run is (see below). Any value means what it
+    /// says; `0%` fails every row that is surely slower.
     #[arg(long, value_parser = parse_percent)]
     threshold: Option<f64>,
     /// The spread of a row's median between two runs on this machine, e.g. `2%`. Default: what
@@ -59,12 +60,14 @@ pub struct CompareArgs {
     /// show: ask for absolute verdicts when you know it. The run's shift is reported either way.
     #[arg(long)]
     absolute: bool,
-    /// Also write the comparison as JSON to this file: the floor, every pair with its interval
-    /// and verdict, the failed rows, the rows past the threshold and the exit status.
+    /// Also write the comparison as JSON to this file: the floor, the whole run's shift, every
+    /// pair with its interval, its interval relative to the run and its verdict, the failed
+    /// rows, the rows past the threshold and the exit status.
     #[arg(long, value_name = "FILE", conflicts_with = "calibrate")]
     json: Option<PathBuf>,
-    /// Measure the noise floor from REPORTS (the same `kernelab bench` command run several times,
-    /// five is good) and keep it for their machine, beside the roofline ceilings.
+    /// Measure the noise floor from REPORTS (the same `kernelab bench` command run several times;
+    /// ten is good, five can come out far too low) and keep it for their machine, beside the
+    /// roofline ceilings.
     #[arg(long, conflicts_with_all = ["threshold", "noise_floor"])]
     calibrate: bool,
 }
@@ -119,17 +122,7 @@ pub fn run(a: &CompareArgs) -> Result<u8> {
         eprintln!("warning: {warning}");
     }
     outln!("noise floor between runs: {}", describe(&floor));
-    match found.machine {
-        Some((ratio, shift)) if shift > 0.0 => outln!(
-            "machine probe: {ratio:.3}× the time in NEW (the same fixed work, timed every round): the machine itself \
-             ran at another speed; every interval is widened by {} so that no row is judged closer than that",
-            percent(shift.exp() - 1.0)
-        ),
-        Some((ratio, _)) => {
-            outln!("machine probe: {ratio:.3}× the time in NEW, within its noise: the machine ran alike")
-        }
-        None => {}
-    }
+    print_machine(found.machine);
     print_contention(&found.contention, &found.pairs);
     if let Some((observed, expected)) = spread_beyond_floor(&found.pairs) {
         eprintln!(
@@ -161,25 +154,45 @@ pub fn run(a: &CompareArgs) -> Result<u8> {
             eprintln!("  {} {:.3} ({:.3}–{:.3})", p.key, p.ratio, p.ratio_low, p.ratio_high);
         }
     }
-    let failing = found.failed.len() + slow.len();
-    let run_slower = !a.absolute && a.threshold.zip(found.run).is_some_and(|(t, run)| run.slower_beyond(t));
-    let status = match (failing, run_slower) {
-        (1.., _) => ROWS_FAILED,
-        (0, true) => WHOLE_RUN_SLOWER,
-        (0, false) => 0,
-    };
-    if status == WHOLE_RUN_SLOWER {
-        eprintln!(
-            "the whole run is slower by more than {} (its 99% interval lies above {:.3}) and no row stands out \
-             from it: exit status 3; run both again to tell the machine from the code, or judge with --absolute",
-            percent(a.threshold.unwrap_or_default()),
-            1.0 + a.threshold.unwrap_or_default()
-        );
-    }
+    let status = exit_status(a, &found, slow.len());
     if let Some(path) = &a.json {
         write_json(path, a, &floor, &found, &slow, status)?;
     }
     Ok(status)
+}
+
+/// 1 when `slow` rows are past the threshold or new rows failed; else 3 when the whole run is
+/// surely slower than the threshold (relative verdicts only), said on stderr; else 0.
+fn exit_status(a: &CompareArgs, found: &Comparison, slow: usize) -> u8 {
+    if found.failed.len() + slow > 0 {
+        return ROWS_FAILED;
+    }
+    let Some(threshold) = a.threshold.filter(|_| !a.absolute) else { return 0 };
+    if !found.run.is_some_and(|run| run.slower_beyond(threshold)) {
+        return 0;
+    }
+    eprintln!(
+        "the whole run is slower by more than {} (its 99% interval lies above {:.3}) and no row stands out from it: \
+         exit status 3; run both again to tell the machine from the code, or judge with --absolute",
+        percent(threshold),
+        1.0 + threshold
+    );
+    WHOLE_RUN_SLOWER
+}
+
+/// The machine probes' ratio, in a line, when both reports have one.
+fn print_machine(machine: Option<(f64, f64)>) {
+    match machine {
+        Some((ratio, shift)) if shift > 0.0 => outln!(
+            "machine probe: {ratio:.3}× the time in NEW (the same fixed work, timed every round): the machine itself \
+             ran at another speed; every interval is widened by {} so that no row is judged closer than that",
+            percent(shift.exp() - 1.0)
+        ),
+        Some((ratio, _)) => {
+            outln!("machine probe: {ratio:.3}× the time in NEW, within its noise: the machine ran alike")
+        }
+        None => {}
+    }
 }
 
 /// The whole run's shift, in a line, and how rows were judged against it.
