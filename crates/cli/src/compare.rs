@@ -145,13 +145,16 @@ pub fn run(a: &CompareArgs) -> Result<u8> {
         && !slow.is_empty()
     {
         eprintln!(
-            "{} rows are slower by more than {} (their whole 99% interval lies above {:.3}):",
+            "{} rows are slower by more than {} (their whole 99% interval{} lies above {:.3}):",
             slow.len(),
             percent(threshold),
+            if found.run.is_some() && !a.absolute { " relative to the whole run" } else { "" },
             1.0 + threshold
         );
         for p in &slow {
-            eprintln!("  {} {:.3} ({:.3}–{:.3})", p.key, p.ratio, p.ratio_low, p.ratio_high);
+            let (low, high) = p.judged_interval();
+            let ratio = p.relative.filter(|_| p.judged_relative).unwrap_or(p.ratio);
+            eprintln!("  {} {ratio:.3} ({low:.3}–{high:.3})", p.key);
         }
     }
     let status = exit_status(a, &found, slow.len());
