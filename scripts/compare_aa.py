@@ -10,7 +10,9 @@ slowdown still found?
 2. Runs PAIRS A/A pairs of that command, back to back, without and/or with other processes
    spinning on the CPU (--load), and compares each pair with `--threshold`: counts each row's
    verdicts and the exit statuses. The issue's acceptance: at least 95% of rows `same` or
-   `undecided` and no exit status 1.
+   `undecided` and no exit status 1. Exit status 3 (no row stands out, but the whole run is
+   surely slower than the threshold: `compare` cannot tell the machine from the code) is counted
+   apart, with each pair's whole-run shift.
 3. Runs SLOWDOWN_PAIRS pairs whose second run slows one CPU variant down on purpose
    (KERNELAB_TEST_SLOWDOWN, only in a build with the cargo feature `slowdown-knob`, see
    crates/bench/src/slowdown.rs) and counts how often its rows come out `slower` and the gate
@@ -22,6 +24,8 @@ under results/compare_aa/ (or --out).
 Build once:   cargo build --release --features slowdown-knob
 Quick check:  scripts/compare_aa.py --pairs 1 --calibration-runs 2 --slowdown-pairs 1 --budget 0.02 --repeat 5
 Measurement:  scripts/compare_aa.py --pairs 10 --load both
+One thread, idle and beside one busy loop (the quiet-machine acceptance):
+              scripts/compare_aa.py --threads 1 --load both --load-procs 1 --pairs 10 --slowdown direct_avx512:10
 """
 
 import argparse
@@ -116,7 +120,7 @@ class Runner:
         out_json = new.with_suffix(".compare.json")
         out = self.kernelab(["compare", str(base), str(new), "--threshold", self.a.threshold, "--json", str(out_json)],
                             check=False)
-        if out.returncode not in (0, 1):
+        if out.returncode not in (0, 1, 3):
             sys.exit(f"compare {base} {new} exited {out.returncode}:\n{out.stdout}\n{out.stderr}")
         result = json.loads(out_json.read_text())
         return out.returncode, result
@@ -153,21 +157,24 @@ class Load:
 
 def cores_note(result):
     """What other processes took of the cores in each run, and how many rows that made undecided."""
+    run = result.get("run_shift")
+    note = f"; whole run {run['ratio']:.3f}x ({run['ratio_low']:.3f}-{run['ratio_high']:.3f})" if run else ""
     busy = [c["others_busy_cores"] for c in (result.get("contention_base"), result.get("contention_new")) if c]
     if not busy:
-        return ""
+        return note
     contended = sum(1 for p in result["pairs"] if p.get("contended"))
-    return f"; others busy {'/'.join(f'{b:.2f}' for b in busy)} cores, {contended} rows contended"
+    return f"{note}; others busy {'/'.join(f'{b:.2f}' for b in busy)} cores, {contended} rows contended"
 
 
 def aa_pairs(r: Runner, pairs, label):
     verdicts, statuses, per_row, comparisons = Counter(), Counter(), {}, []
-    contended = 0
+    contended, with_run = 0, 0
     for i in range(pairs):
         base, new = r.bench(f"{label}-a{i}"), r.bench(f"{label}-b{i}")
         code, result = r.compare(base, new)
         statuses[code] += 1
         contended += sum(1 for p in result["pairs"] if p.get("contended"))
+        with_run += sum(1 for p in result["pairs"] if p.get("with_run"))
         for p in result["pairs"]:
             verdicts[p["verdict"]] += 1
             per_row.setdefault(row_name(p["key"]), Counter())[p["verdict"]] += 1
@@ -182,6 +189,8 @@ def aa_pairs(r: Runner, pairs, label):
         "rows": rows,
         "verdicts": dict(verdicts),
         "contended_rows": contended,
+        "undecided_with_the_run": with_run,
+        "run_shifts": [c["result"].get("run_shift") for c in comparisons],
         "same_or_undecided": quiet / rows if rows else None,
         "exit_statuses": {str(k): v for k, v in statuses.items()},
         "accepted": bool(rows) and quiet >= 0.95 * rows and statuses[1] == 0,
@@ -260,7 +269,8 @@ def main():
         share = "-" if p["same_or_undecided"] is None else f"{100 * p['same_or_undecided']:.1f}%"
         print(f"  A/A, load {p['load']} (floor of load {p['noise_floor_from']}): {p['pairs']} pairs, {p['rows']} rows, "
               f"verdicts {p['verdicts']}, "
-              f"same or undecided {share}, exit statuses {p['exit_statuses']}: "
+              f"same or undecided {share} ({p['undecided_with_the_run']} undecided as the whole run moved), "
+              f"exit statuses {p['exit_statuses']}: "
               f"{'accepted' if p['accepted'] else 'NOT accepted'}")
     if slow and "skipped" in slow:
         print(f"  slowdown: skipped ({slow['skipped']})")

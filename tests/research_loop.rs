@@ -138,12 +138,23 @@ fn compare_says_same_for_one_file_and_slower_for_a_twofold_slowdown() {
     let report = json(&base);
     let base = write(&d.path().join("base.json"), &with_samples(&report, |_| 1.0));
     let slow = write(&d.path().join("slow.json"), &with_samples(&report, |_| 2.0));
-    let out = kernelab(&["compare", &base, &slow, "--threshold", "5%", "--noise-floor", "1%"]);
+    // Every row twice as slow: each row on its own (--absolute) is slower and fails the gate.
+    let out = kernelab(&["compare", &base, &slow, "--threshold", "5%", "--noise-floor", "1%", "--absolute"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("0 faster, 6 slower") && stdout.contains("1.0% (--noise-floor)"), "{stdout}");
     assert_eq!(out.status.code(), Some(1), "a slowdown past the threshold fails");
-    let out = kernelab(&["compare", &slow, &base, "--threshold", "5%", "--noise-floor", "1%"]);
+    let out = kernelab(&["compare", &slow, &base, "--threshold", "5%", "--noise-floor", "1%", "--absolute"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("6 faster"));
+    assert_eq!(out.status.code(), Some(0));
+    // Judged relative to the run, no row stands out from the rest: the whole run moved, 2×, and
+    // the gate says so with its own exit status, 3; faster, it fails nothing.
+    let out = kernelab(&["compare", &base, &slow, "--threshold", "5%", "--noise-floor", "1%"]);
+    let all = common::text(&out);
+    assert!(all.contains("0 faster, 0 slower, 0 same, 6 undecided") && all.contains("whole run: 2.000×"), "{all}");
+    assert!(all.contains("undecided (whole run moved 2.000×)") && all.contains("exit status 3"), "{all}");
+    assert_eq!(out.status.code(), Some(3), "{all}");
+    let out = kernelab(&["compare", &slow, &base, "--threshold", "5%", "--noise-floor", "1%"]);
+    assert!(common::text(&out).contains("whole run: 0.500×"));
     assert_eq!(out.status.code(), Some(0));
 }
 
@@ -155,7 +166,7 @@ fn the_threshold_means_what_it_says_at_one_and_at_fifty_percent() {
     let base = write(&d.path().join("base.json"), &with_samples(&report, |_| 1.0));
     let new = write(&d.path().join("new.json"), &with_samples(&report, |i| if i == 0 { 2.0 } else { 1.03 }));
     let gate = |threshold: &str| {
-        let out = kernelab(&["compare", &base, &new, "--threshold", threshold, "--noise-floor", "0.2%"]);
+        let out = kernelab(&["compare", &base, &new, "--threshold", threshold, "--noise-floor", "0.2%", "--absolute"]);
         (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
     };
     let (code, stderr) = gate("1%");
@@ -166,6 +177,11 @@ fn the_threshold_means_what_it_says_at_one_and_at_fifty_percent() {
     assert!(stderr.contains("1 rows are slower by more than 50.0%"), "{stderr}");
     let (code, _) = gate("150%");
     assert_eq!(code, Some(0), "nothing is 2.5 times slower");
+    // Relative to the run (1.03×, the median row), only the twofold row stands out.
+    let out = kernelab(&["compare", &base, &new, "--threshold", "1%", "--noise-floor", "0.2%"]);
+    let all = common::text(&out);
+    assert!(all.contains("1 rows are slower by more than 1.0%") && all.contains("whole run: 1.030×"), "{all}");
+    assert_eq!(out.status.code(), Some(1));
     // The same 3% with a floor of 5%: the runs cannot tell, and a 1% gate does not fail them.
     let out = kernelab(&["compare", &base, &new, "--threshold", "1%", "--noise-floor", "5%"]);
     let all = common::text(&out);

@@ -26,8 +26,18 @@
 //! its times (unless both runs hold the very same samples), and no gate fails on it.
 //!
 //! The verdict: `slower` when the interval lies above 1, `faster` below 1, `same` when it lies
-//! within `±same_within` (of 1), otherwise `undecided` (the runs cannot tell). A gate of
-//! threshold `X` fails exactly the rows whose interval lies above `1 + X`, contended rows aside.
+//! within `±same_within` (of 1), otherwise `undecided` (the runs cannot tell).
+//!
+//! The whole run is a control as well ([`crate::run_shift`]): from five judged rows on, the
+//! run's common shift (the median of the rows' `ln new/base`) is estimated with its interval,
+//! and by default a row is `faster` or `slower` only when it moved *relative to the rest of the
+//! run* beyond its noise and the rows' scatter; it is `same` only when it is the same both on its
+//! own and relative to the run. A row that moved only as far as the whole run did is `undecided`
+//! (its [`Pair::with_run`] set): one pair of runs cannot tell the machine's state from a change
+//! every kernel shares. [`Judging::absolute`] judges each row on its own interval instead. A gate
+//! of threshold `X` fails exactly the rows whose interval of the verdict (relative, or absolute
+//! when asked) lies above `1 + X`, contended rows aside; the run's shift beyond `X` is
+//! [`RunShift::slower_beyond`], for the caller to report.
 
 use std::collections::HashMap;
 
@@ -36,6 +46,7 @@ use serde::Serialize;
 use crate::contention::Contention;
 use crate::noise::{Floor, RowFloor};
 use crate::record::{Record, Report, RowKey, Status};
+use crate::run_shift::{RowMove, RunShift};
 use crate::stats::{log_median_se, robust_sd, t99};
 
 /// The band of [`Verdict::Same`] unless told otherwise: ±5%.
@@ -84,6 +95,54 @@ pub struct Pair {
     /// Its threads shared the cores with other processes in one of the runs: `undecided`, and
     /// never a regression.
     pub contended: bool,
+    /// `ratio` over the whole run's shift ([`Comparison::run`]) and its 99% interval, when the
+    /// shift was estimated and the row judged (not contended, samples not identical).
+    pub relative: Option<f64>,
+    pub relative_low: Option<f64>,
+    pub relative_high: Option<f64>,
+    /// On its own the row is faster or slower, but relative to the run it is not: `undecided`
+    /// because the whole run moved.
+    pub with_run: bool,
+    /// The verdict and the gate used the relative interval (not `--absolute`, shift estimated).
+    pub judged_relative: bool,
+}
+
+impl Pair {
+    /// The interval the verdict and the gate used: relative to the run, or the row's own.
+    pub fn judged_interval(&self) -> (f64, f64) {
+        match (self.judged_relative, self.relative_low, self.relative_high) {
+            (true, Some(low), Some(high)) => (low, high),
+            _ => (self.ratio_low, self.ratio_high),
+        }
+    }
+
+    /// `ln ratio` with its standard deviation, for the run's shift; `None` for a row whose
+    /// samples are identical, whose interval is unbounded, or that shared its cores.
+    fn movement(&self) -> Option<RowMove> {
+        let sd = (self.ratio_high / self.ratio).ln() / self.quantile;
+        let judged = !self.contended && self.ratio_high > self.ratio_low && sd.is_finite();
+        judged.then(|| RowMove { d: self.ratio.ln(), sd, floor: self.floor, quantile: self.quantile })
+    }
+}
+
+/// How rows are judged: the same-band, and whether on their own (`absolute`) or relative to the
+/// whole run's shift (the default; see the module header).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Judging {
+    pub same_within: f64,
+    pub absolute: bool,
+}
+
+impl Judging {
+    /// Relative to the run, with `same_within` as the same-band.
+    pub fn relative(same_within: f64) -> Self {
+        Self { same_within, absolute: false }
+    }
+
+    /// Each row on its own.
+    pub fn absolute(same_within: f64) -> Self {
+        Self { same_within, absolute: true }
+    }
 }
 
 /// The ratio of medians, its 99% interval and the verdict for samples `base` and `new` (seconds,
@@ -144,6 +203,8 @@ pub struct Comparison {
     pub machine: Option<(f64, f64)>,
     /// What other processes took of the cores in the base and in the new run, where measured.
     pub contention: [Option<Contention>; 2],
+    /// The whole run's shift, from [`crate::run_shift::MIN_ROWS`] judged pairs on.
+    pub run: Option<RunShift>,
 }
 
 /// Pairs the `ok` rows of `base` and `new` and judges each pair on their steadied samples (see
@@ -151,6 +212,12 @@ pub struct Comparison {
 /// matched through a hash of their keys, so the cost is that of the samples' sorting,
 /// `O(n log n)` in a row's samples.
 pub fn compare(base: &Report, new: &Report, floor: &Floor, same_within: f64) -> Comparison {
+    compare_with(base, new, floor, Judging::relative(same_within))
+}
+
+/// [`compare`], judging as `judging` says.
+pub fn compare_with(base: &Report, new: &Report, floor: &Floor, judging: Judging) -> Comparison {
+    let same_within = judging.same_within;
     let machine = crate::probe::machine_shift(base, new);
     let shift = machine.map_or(0.0, |(_, shift)| shift);
     let contention = [base, new].map(|r| r.probe.as_ref().and_then(|p| p.contention.clone()));
@@ -187,8 +254,14 @@ pub fn compare(base: &Report, new: &Report, floor: &Floor, same_within: f64) -> 
             quantile: t99(f.df),
             verdict,
             contended,
+            relative: None,
+            relative_low: None,
+            relative_high: None,
+            with_run: false,
+            judged_relative: false,
         });
     }
+    out.run = judge_against_run(&mut out.pairs, judging);
     for r in &new.records {
         if matches!(r.status, Status::Fail | Status::Error) {
             out.failed.push((r.key(), r.status, r.note.clone().unwrap_or_default()));
@@ -199,10 +272,35 @@ pub fn compare(base: &Report, new: &Report, floor: &Floor, same_within: f64) -> 
     out
 }
 
-/// The pairs slower by more than `threshold` (0.05 is 5%): those whose whole interval lies above
-/// `1 + threshold`, except rows that shared their cores with other processes.
+/// Estimates the run's shift from `pairs` and, unless `judging` is absolute, judges each
+/// judged pair relative to it: `faster`/`slower` from the relative interval, `same` only when
+/// both intervals say so, otherwise `undecided` (see the module header).
+fn judge_against_run(pairs: &mut [Pair], judging: Judging) -> Option<RunShift> {
+    let run = RunShift::estimate(&pairs.iter().filter_map(Pair::movement).collect::<Vec<_>>())?;
+    for p in pairs.iter_mut() {
+        let Some(row) = p.movement() else { continue };
+        let (ratio, (low, high)) = run.relative(&row);
+        (p.relative, p.relative_low, p.relative_high) = (Some(ratio), Some(low), Some(high));
+        if judging.absolute {
+            continue;
+        }
+        let own = p.verdict;
+        p.judged_relative = true;
+        p.verdict = match (verdict((low, high), judging.same_within), own) {
+            (v @ (Verdict::Faster | Verdict::Slower), _) => v,
+            (Verdict::Same, Verdict::Same) => Verdict::Same,
+            _ => Verdict::Undecided,
+        };
+        p.with_run = p.verdict == Verdict::Undecided && matches!(own, Verdict::Faster | Verdict::Slower);
+    }
+    Some(run)
+}
+
+/// The pairs slower by more than `threshold` (0.05 is 5%): those whose whole interval of the
+/// verdict ([`Pair::judged_interval`]) lies above `1 + threshold`, except rows that shared their
+/// cores with other processes.
 pub fn regressions(pairs: &[Pair], threshold: f64) -> Vec<&Pair> {
-    pairs.iter().filter(|p| !p.contended && p.ratio_low > 1.0 + threshold).collect()
+    pairs.iter().filter(|p| !p.contended && p.judged_interval().0 > 1.0 + threshold).collect()
 }
 
 /// Do the pairs spread around their common shift more than their intervals allow? On the log
@@ -221,24 +319,6 @@ pub fn spread_beyond_floor(pairs: &[Pair]) -> Option<(f64, f64)> {
     let mut s: Vec<f64> = judged.iter().map(|p| (p.ratio_high / p.ratio).ln() / p.quantile).collect();
     let (observed, expected) = (robust_sd(&d), crate::stats::median(&mut s));
     (observed > 2.0 * expected).then_some((observed, expected))
-}
-
-/// Did most rows move together? When at least 8 pairs were judged and three quarters or more of
-/// them came out `slower` (or `faster`), returns (how many moved that way, how many were judged,
-/// the median ratio): a shift of the whole run — the machine's state, or something every kernel
-/// shares — which one pair of runs cannot tell apart from a change of each row.
-pub fn common_shift(pairs: &[Pair]) -> Option<(usize, usize, f64)> {
-    let judged: Vec<&Pair> = pairs.iter().filter(|p| !p.contended && p.ratio_high > p.ratio_low).collect();
-    if judged.len() < 8 {
-        return None;
-    }
-    let moved = [Verdict::Slower, Verdict::Faster]
-        .map(|v| judged.iter().filter(|p| p.verdict == v).count())
-        .into_iter()
-        .max()
-        .unwrap_or(0);
-    let mut ratios: Vec<f64> = judged.iter().map(|p| p.ratio).collect();
-    (4 * moved >= 3 * judged.len()).then(|| (moved, judged.len(), crate::stats::median(&mut ratios)))
 }
 
 /// What differs between the two runs' circumstances, one line each (empty when nothing does).

@@ -105,9 +105,9 @@ fn drift_between_runs_within_the_noise_floor_is_never_a_difference() {
             verdicts(&c)
         );
         assert!(regressions(&c.pairs, 0.05).is_empty(), "drift {drift} fails a 5% gate");
-        // Without the floor, the same drift is a difference in every row: the floor is what
-        // tells the two apart.
-        let bare = compare(&a, &b, &Floor::given(0.0), SAME_WITHIN);
+        // Without the floor, each row on its own, the same drift is a difference in every row:
+        // the floor is what tells the two apart.
+        let bare = compare_with(&a, &b, &Floor::given(0.0), Judging::absolute(SAME_WITHIN));
         let moved = bare.pairs.iter().filter(|p| matches!(p.verdict, Verdict::Slower | Verdict::Faster)).count();
         assert!(moved >= 8, "drift {drift}: {:?}", verdicts(&bare));
     }
@@ -211,21 +211,6 @@ fn rows_that_scatter_more_than_the_floor_allows_are_flagged() {
     assert_eq!(spread_beyond_floor(&compare(&a, &a, &Floor::given(0.01), SAME_WITHIN).pairs), None);
 }
 
-#[test]
-fn a_shift_of_the_whole_run_is_named() {
-    // Every row of the second run 60% slower (a run that shared its core), samples within ±1%,
-    // floor 1%: every row is `slower`, and the shift is named as the whole run's.
-    let (a, b) = (run(1, 0.01, |_| 1.0), run(2, 0.01, |_| 1.6));
-    let c = compare(&a, &b, &Floor::given(0.01), SAME_WITHIN);
-    let (moved, judged, ratio) = common_shift(&c.pairs).expect("named");
-    assert!(moved == 10 && judged == 10 && (ratio - 1.6).abs() < 0.02, "{moved} {judged} {ratio}");
-    // One row of ten slower is a change of that row, not of the run.
-    let one = run(2, 0.01, |i| if i == 4 { 1.6 } else { 1.0 });
-    assert_eq!(common_shift(&compare(&a, &one, &Floor::given(0.01), SAME_WITHIN).pairs), None);
-    // Identical runs: nothing was judged to move.
-    assert_eq!(common_shift(&compare(&a, &a, &Floor::given(0.01), SAME_WITHIN).pairs), None);
-}
-
 /// `report` with a machine probe of 30 samples around `t`.
 fn probed(mut report: Report, t: f64) -> Report {
     let samples: Vec<f64> = (0..30).map(|i| t * (1.0 + 0.01 * f64::from(i % 5))).collect();
@@ -244,14 +229,15 @@ fn a_machine_slower_in_one_run_by_its_own_probe_is_no_regression_of_the_code() {
     // row and the probe alike. Without the probe every row would be `slower` at a 5% gate.
     let floor = Floor::given(0.01);
     let (a, b) = (run(1, 0.01, |_| 1.0), run(2, 0.01, |_| 1.3));
-    let blind = compare(&a, &b, &floor, SAME_WITHIN);
+    let absolute = Judging::absolute(SAME_WITHIN);
+    let blind = compare_with(&a, &b, &floor, absolute);
     assert_eq!(regressions(&blind.pairs, 0.05).len(), 10, "the control: without probes, all ten fail");
     let c = compare(&probed(a.clone(), 2e-4), &probed(b.clone(), 2.6e-4), &floor, SAME_WITHIN);
     assert!(c.machine.is_some_and(|(ratio, shift)| (ratio - 1.3).abs() < 1e-9 && shift > 0.2), "{:?}", c.machine);
     assert!(regressions(&c.pairs, 0.05).is_empty(), "{:?}", verdicts(&c));
     assert!(c.pairs.iter().all(|p| p.verdict == Verdict::Undecided), "{:?}", verdicts(&c));
     // The probes agreeing, the same ten rows are slower again: the probe widens nothing then.
-    let same_machine = compare(&probed(a, 2e-4), &probed(b, 2e-4), &floor, SAME_WITHIN);
+    let same_machine = compare_with(&probed(a, 2e-4), &probed(b, 2e-4), &floor, absolute);
     assert_eq!(regressions(&same_machine.pairs, 0.05).len(), 10);
     assert_eq!(same_machine.machine.map(|(_, shift)| shift), Some(0.0));
 }
@@ -274,18 +260,91 @@ fn rows_whose_threads_shared_the_cores_are_undecided_whatever_their_times() {
     let c = compare(&a, &b, &floor, SAME_WITHIN);
     assert!(c.pairs.iter().all(|p| p.contended && p.verdict == Verdict::Undecided), "{:?}", verdicts(&c));
     assert!(regressions(&c.pairs, 0.05).is_empty());
-    assert_eq!(common_shift(&c.pairs), None, "contended rows are not counted as moving together either");
+    assert_eq!(c.run, None, "contended rows are not counted in the run's shift either");
     // The control: the same times with the second run's cores as free as the first's are ten
-    // regressions; so are one-thread rows beside the busy process (one thread and it fit on two cores).
-    let quiet = compare(&a, &on_shared_cores(run(2, 0.01, slow), 2, 0.02), &floor, SAME_WITHIN);
+    // regressions, each row on its own; so are one-thread rows beside the busy process (one
+    // thread and it fit on two cores).
+    let absolute = Judging::absolute(SAME_WITHIN);
+    let quiet = compare_with(&a, &on_shared_cores(run(2, 0.01, slow), 2, 0.02), &floor, absolute);
     assert_eq!(regressions(&quiet.pairs, 0.05).len(), 10);
     assert!(quiet.pairs.iter().all(|p| !p.contended));
     let (a1, b1) = (on_shared_cores(run(1, 0.01, |_| 1.0), 1, 0.02), on_shared_cores(run(2, 0.01, slow), 1, 0.97));
-    assert_eq!(regressions(&compare(&a1, &b1, &floor, SAME_WITHIN).pairs, 0.05).len(), 10);
+    assert_eq!(regressions(&compare_with(&a1, &b1, &floor, absolute).pairs, 0.05).len(), 10);
     // Contention in the base run counts as well.
     let reversed = compare(&on_shared_cores(run(1, 0.01, |_| 1.0), 2, 0.97), &b, &floor, SAME_WITHIN);
     assert!(reversed.pairs.iter().all(|p| p.contended));
     // One contended run read twice is the same samples: `same`, not doubted.
     let twice = compare(&b, &b, &floor, SAME_WITHIN);
     assert!(twice.pairs.iter().all(|p| !p.contended && p.verdict == Verdict::Same), "{:?}", verdicts(&twice));
+}
+
+/// The verdicts of `c`'s pairs other than `variant`.
+fn others(c: &Comparison, variant: &str) -> Vec<Verdict> {
+    c.pairs.iter().filter(|p| p.key.variant != variant).map(|p| p.verdict).collect()
+}
+
+#[test]
+fn a_whole_run_drift_of_eight_percent_is_no_row_slower_and_fails_no_gate() {
+    // Every row of the second run 8% slower (the machine after an hour of load), samples within
+    // ±0.5%, floor 1%. Each row on its own is `slower` (the control below); against the run's
+    // shift none is, and the shift is named with its interval.
+    let floor = Floor::given(0.01);
+    let (a, b) = (run(1, 0.005, |_| 1.0), run(2, 0.005, |_| 1.08));
+    let c = compare(&a, &b, &floor, SAME_WITHIN);
+    assert!(c.pairs.iter().all(|p| p.verdict == Verdict::Undecided && p.with_run), "{:?}", verdicts(&c));
+    assert!(regressions(&c.pairs, 0.05).is_empty());
+    let run = c.run.expect("ten rows");
+    assert!((run.ratio - 1.08).abs() < 0.005 && run.moved(), "{run:?}");
+    assert!(run.ratio_low < 1.05 && run.ratio_high > 1.10, "the floor between runs allows 8%: {run:?}");
+    assert!(!run.slower_beyond(0.05), "so no exit for the whole run at a 5% gate either: {run:?}");
+    let absolute = compare_with(&a, &b, &floor, Judging::absolute(SAME_WITHIN));
+    assert_eq!(verdicts(&absolute), vec![Verdict::Slower; 10], "the control: each row on its own is slower");
+    assert_eq!(absolute.run, c.run, "the shift is reported either way");
+}
+
+#[test]
+fn one_row_ten_percent_slower_under_the_same_drift_is_slower() {
+    // The same 8% drift, and v4 10% slower than that (1.188 in all): v4 alone is `slower`,
+    // relative to the run, and fails a 5% gate; the other nine moved only with the run.
+    let floor = Floor::given(0.01);
+    let (a, b) = (run(1, 0.005, |_| 1.0), run(2, 0.005, |i| if i == 4 { 1.08 * 1.10 } else { 1.08 }));
+    let c = compare(&a, &b, &floor, SAME_WITHIN);
+    let slow = &c.pairs[4];
+    assert_eq!(slow.verdict, Verdict::Slower, "{slow:?}");
+    let relative = slow.relative.expect("judged");
+    assert!((relative - 1.10).abs() < 0.01 && slow.relative_low.is_some_and(|low| low > 1.05), "{slow:?}");
+    let failing: Vec<&str> = regressions(&c.pairs, 0.05).iter().map(|p| p.key.variant.as_str()).collect();
+    assert_eq!(failing, vec!["v4"]);
+    assert_eq!(others(&c, "v4"), vec![Verdict::Undecided; 9]);
+    assert!((c.run.expect("ten rows").ratio - 1.08).abs() < 0.005, "{:?}", c.run);
+}
+
+#[test]
+fn one_row_ten_percent_slower_without_drift_is_still_slower() {
+    // No drift: the run's shift is 1 within its interval, v4 is `slower` and the rest `same`,
+    // as when each row is judged on its own.
+    let floor = Floor::given(0.01);
+    let (a, b) = (run(1, 0.005, |_| 1.0), run(2, 0.005, |i| if i == 4 { 1.10 } else { 1.0 }));
+    let c = compare(&a, &b, &floor, SAME_WITHIN);
+    assert_eq!(c.pairs[4].verdict, Verdict::Slower, "{:?}", c.pairs[4]);
+    assert_eq!(others(&c, "v4"), vec![Verdict::Same; 9]);
+    let run = c.run.expect("ten rows");
+    assert!(!run.moved() && (run.ratio - 1.0).abs() < 0.005, "{run:?}");
+    assert_eq!(regressions(&c.pairs, 0.05).len(), 1);
+    assert_eq!(verdicts(&compare_with(&a, &b, &floor, Judging::absolute(SAME_WITHIN))), verdicts(&c));
+}
+
+#[test]
+fn the_control_one_report_twice_and_two_quiet_runs_are_the_same() {
+    // One run read twice: every row `same` with the interval [1, 1], and no shift (no row
+    // differs). Two independent runs of one quiet machine: every row `same`, the shift 1.
+    let floor = Floor::given(0.01);
+    let a = run(1, 0.005, |_| 1.0);
+    let twice = compare(&a, &a, &floor, SAME_WITHIN);
+    assert_eq!(verdicts(&twice), vec![Verdict::Same; 10]);
+    assert_eq!(twice.run, None);
+    let quiet = compare(&a, &run(2, 0.005, |_| 1.0), &floor, SAME_WITHIN);
+    assert_eq!(verdicts(&quiet), vec![Verdict::Same; 10]);
+    assert!(quiet.pairs.iter().all(|p| p.judged_relative && !p.with_run));
+    assert!(quiet.run.is_some_and(|r| !r.moved()), "{:?}", quiet.run);
 }

@@ -20,6 +20,7 @@ pub mod reference;
 #[cfg(test)]
 mod reference_precision_tests;
 pub mod rounds;
+pub mod run_shift;
 pub mod runner;
 pub mod slowdown;
 pub mod stats;

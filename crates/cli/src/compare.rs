@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use kernelab_bench::compare::{
-    Comparison, Pair, Verdict, common_shift, compare, differences, regressions, spread_beyond_floor,
+    Comparison, Judging, Pair, Verdict, compare_with, differences, regressions, spread_beyond_floor,
 };
 use kernelab_bench::contention::Contention;
 use kernelab_bench::noise::{self, Floor, Source};
 use kernelab_bench::record::Report;
+use kernelab_bench::run_shift::RunShift;
 use kernelab_bench::table::{format_time, terminal_table};
 use kernelab_tensor::{Error, Result};
 
@@ -24,17 +25,24 @@ use kernelab_tensor::{Error, Result};
   kernelab compare base.json new.json
   kernelab compare base.json new.json --threshold 5%    # exit 1 when a row is surely slower by over 5%
 
-  Once per machine, the noise floor: the same command five times, then
-  for i in 1 2 3 4 5; do kernelab bench --op matmul --shape 64..1024 --json aa$i.json; done
-  kernelab compare --calibrate aa1.json aa2.json aa3.json aa4.json aa5.json")]
+  Exit status: 0 nothing failed; 1 a new row failed its check, or (with --threshold) a row is
+  surely slower than the threshold relative to the rest of its run (on its own with --absolute);
+  2 an error; 3 (with --threshold, not --absolute) no row stands out but the whole run is surely
+  slower than the threshold: the machine's state or a change every kernel shares, which one pair
+  of runs cannot tell apart; run both again, and use --absolute if you know every row changed.
+
+  Once per machine, the noise floor: the same command ten times, then
+  for i in $(seq 10); do kernelab bench --op matmul --shape 64..1024 --json aa$i.json; done
+  kernelab compare --calibrate aa*.json")]
 pub struct CompareArgs {
     /// BASE.json and NEW.json (from `kernelab bench --json`); with --calibrate, two or more
     /// reports of one command repeated on one machine.
     #[arg(required = true, value_name = "REPORTS")]
     reports: Vec<PathBuf>,
     /// Exit with status 1 when a row is slower by more than this, e.g. `5%`: when its whole 99%
-    /// interval of new/base lies above 1 + this (for CI). Any value means what it says; `0%`
-    /// fails every row that is surely slower.
+    /// interval of new/base, relative to the whole run (its own with --absolute), lies above
+    /// 1 + this (for CI); exit 3 when only the whole run is (see below). Any value means what it
+    /// says; `0%` fails every row that is surely slower.
     #[arg(long, value_parser = parse_percent)]
     threshold: Option<f64>,
     /// The spread of a row's median between two runs on this machine, e.g. `2%`. Default: what
@@ -44,12 +52,22 @@ pub struct CompareArgs {
     /// A row is `same` when its whole interval lies within ± this.
     #[arg(long, value_parser = parse_percent, default_value = "5%")]
     same_within: f64,
-    /// Also write the comparison as JSON to this file: the floor, every pair with its interval
-    /// and verdict, the failed rows, the rows past the threshold and the exit status.
+    /// Judge each row on its own times, not relative to the whole run. By default a row is
+    /// faster or slower only when it moved relative to the rest of its run, because two runs of
+    /// identical code on one machine often move together by several percent (the machine's
+    /// state) and one pair of runs cannot tell that from a change every kernel shares (a compiler
+    /// flag). Whether every row really changed is your knowledge, not something the two reports
+    /// show: ask for absolute verdicts when you know it. The run's shift is reported either way.
+    #[arg(long)]
+    absolute: bool,
+    /// Also write the comparison as JSON to this file: the floor, the whole run's shift, every
+    /// pair with its interval, its interval relative to the run and its verdict, the failed
+    /// rows, the rows past the threshold and the exit status.
     #[arg(long, value_name = "FILE", conflicts_with = "calibrate")]
     json: Option<PathBuf>,
-    /// Measure the noise floor from REPORTS (the same `kernelab bench` command run several times,
-    /// five is good) and keep it for their machine, beside the roofline ceilings.
+    /// Measure the noise floor from REPORTS (the same `kernelab bench` command run several times;
+    /// ten is good, five can come out far too low) and keep it for their machine, beside the
+    /// roofline ceilings.
     #[arg(long, conflicts_with_all = ["threshold", "noise_floor"])]
     calibrate: bool,
 }
@@ -69,9 +87,15 @@ fn percent(fraction: f64) -> String {
     format!("{:.1}%", 100.0 * fraction)
 }
 
-/// Compares (or calibrates); returns how many rows fail: new rows that failed their check or
-/// could not run, and with a threshold the rows slower by more than it.
-pub fn run(a: &CompareArgs) -> Result<usize> {
+/// Exit status 1: rows failed (see the after-help).
+const ROWS_FAILED: u8 = 1;
+/// Exit status 3: the whole run is slower than the threshold and no row stands out.
+const WHOLE_RUN_SLOWER: u8 = 3;
+
+/// Compares (or calibrates); returns the exit status (see the after-help): 1 when rows fail (new
+/// rows that failed their check or could not run, and with a threshold the rows slower by more
+/// than it), else 3 when the whole run is slower than the threshold, else 0.
+pub fn run(a: &CompareArgs) -> Result<u8> {
     if a.calibrate {
         return calibrate(a).map(|()| 0);
     }
@@ -89,7 +113,8 @@ pub fn run(a: &CompareArgs) -> Result<usize> {
         Some(f) => Floor::given(f),
         None => Floor::for_report(&noise::path(), &base),
     };
-    let found = compare(&base, &new, &floor, a.same_within);
+    let judging = Judging { same_within: a.same_within, absolute: a.absolute };
+    let found = compare_with(&base, &new, &floor, judging);
     if found.pairs.is_empty() && found.failed.is_empty() {
         return Err(nothing_in_common(&found, base_path, new_path));
     }
@@ -97,17 +122,7 @@ pub fn run(a: &CompareArgs) -> Result<usize> {
         eprintln!("warning: {warning}");
     }
     outln!("noise floor between runs: {}", describe(&floor));
-    match found.machine {
-        Some((ratio, shift)) if shift > 0.0 => outln!(
-            "machine probe: {ratio:.3}× the time in NEW (the same fixed work, timed every round): the machine itself \
-             ran at another speed; every interval is widened by {} so that no row is judged closer than that",
-            percent(shift.exp() - 1.0)
-        ),
-        Some((ratio, _)) => {
-            outln!("machine probe: {ratio:.3}× the time in NEW, within its noise: the machine ran alike")
-        }
-        None => {}
-    }
+    print_machine(found.machine);
     print_contention(&found.contention, &found.pairs);
     if let Some((observed, expected)) = spread_beyond_floor(&found.pairs) {
         eprintln!(
@@ -118,13 +133,7 @@ pub fn run(a: &CompareArgs) -> Result<usize> {
             percent(expected)
         );
     }
-    if let Some((moved, judged, ratio)) = common_shift(&found.pairs) {
-        eprintln!(
-            "warning: {moved} of {judged} rows moved the same way, by about {ratio:.3}× (median new/base): a shift of \
-             the whole run — the machine's state, or something every kernel shares — which one pair of runs cannot \
-             tell from a change of each row; run both again"
-        );
-    }
+    print_run(found.run.as_ref(), a.absolute);
     print_table(&found);
     print_summary(&found, a, base_path, new_path);
     for (key, status, note) in &found.failed {
@@ -136,20 +145,92 @@ pub fn run(a: &CompareArgs) -> Result<usize> {
         && !slow.is_empty()
     {
         eprintln!(
-            "{} rows are slower by more than {} (their whole 99% interval lies above {:.3}):",
+            "{} rows are slower by more than {} (their whole 99% interval{} lies above {:.3}):",
             slow.len(),
             percent(threshold),
+            if found.run.is_some() && !a.absolute { " relative to the whole run" } else { "" },
             1.0 + threshold
         );
         for p in &slow {
-            eprintln!("  {} {:.3} ({:.3}–{:.3})", p.key, p.ratio, p.ratio_low, p.ratio_high);
+            let (low, high) = p.judged_interval();
+            let ratio = p.relative.filter(|_| p.judged_relative).unwrap_or(p.ratio);
+            eprintln!("  {} {ratio:.3} ({low:.3}–{high:.3})", p.key);
         }
     }
-    let failing = found.failed.len() + slow.len();
+    let status = exit_status(a, &found, slow.len());
     if let Some(path) = &a.json {
-        write_json(path, a, &floor, &found, &slow, failing)?;
+        write_json(path, a, &floor, &found, &slow, status)?;
     }
-    Ok(failing)
+    Ok(status)
+}
+
+/// 1 when `slow` rows are past the threshold or new rows failed; else 3 when the whole run is
+/// surely slower than the threshold (relative verdicts only), said on stderr; else 0.
+fn exit_status(a: &CompareArgs, found: &Comparison, slow: usize) -> u8 {
+    if found.failed.len() + slow > 0 {
+        return ROWS_FAILED;
+    }
+    let Some(threshold) = a.threshold.filter(|_| !a.absolute) else { return 0 };
+    if !found.run.is_some_and(|run| run.slower_beyond(threshold)) {
+        return 0;
+    }
+    eprintln!(
+        "the whole run is slower by more than {} (its 99% interval lies above {:.3}) and no row stands out from it: \
+         exit status 3; run both again to tell the machine from the code, or judge with --absolute",
+        percent(threshold),
+        1.0 + threshold
+    );
+    WHOLE_RUN_SLOWER
+}
+
+/// The machine probes' ratio, in a line, when both reports have one.
+fn print_machine(machine: Option<(f64, f64)>) {
+    match machine {
+        Some((ratio, shift)) if shift > 0.0 => outln!(
+            "machine probe: {ratio:.3}× the time in NEW (the same fixed work, timed every round): the machine itself \
+             ran at another speed; every interval is widened by {} so that no row is judged closer than that",
+            percent(shift.exp() - 1.0)
+        ),
+        Some((ratio, _)) => {
+            outln!("machine probe: {ratio:.3}× the time in NEW, within its noise: the machine ran alike")
+        }
+        None => {}
+    }
+}
+
+/// The whole run's shift, in a line, and how rows were judged against it.
+fn print_run(run: Option<&RunShift>, absolute: bool) {
+    let Some(run) = run else {
+        outln!(
+            "whole run: too few rows to estimate its shift (fewer than {} judged); each row judged on its own",
+            kernelab_bench::run_shift::MIN_ROWS
+        );
+        return;
+    };
+    let judged = if absolute {
+        "each row judged on its own (--absolute)"
+    } else {
+        "rows judged relative to it (`vs run`); --absolute judges each on its own"
+    };
+    outln!(
+        "whole run: {:.3}× the time in NEW (99% interval {:.3}–{:.3}, the median of {} rows, which scatter ±{} \
+         around it); {judged}",
+        run.ratio,
+        run.ratio_low,
+        run.ratio_high,
+        run.rows,
+        percent(run.scatter)
+    );
+    if run.moved() {
+        eprintln!(
+            "warning: the whole run moved, {:.3}× ({:.3}–{:.3}): the machine's state, or a change every kernel shares \
+             (a compiler flag, a common helper); one pair of runs cannot tell which{}",
+            run.ratio,
+            run.ratio_low,
+            run.ratio_high,
+            if absolute { "" } else { ", so rows that moved only with it are undecided, not slower or faster" }
+        );
+    }
 }
 
 /// The error of two reports without a row to compare.
@@ -178,7 +259,7 @@ fn write_json(
     floor: &Floor,
     found: &Comparison,
     slow: &[&Pair],
-    failing: usize,
+    status: u8,
 ) -> Result<()> {
     let failed: Vec<serde_json::Value> = found
         .failed
@@ -194,12 +275,15 @@ fn write_json(
         "machine_shift": found.machine.map(|(_, shift)| shift),
         "contention_base": found.contention[0],
         "contention_new": found.contention[1],
+        "run_shift": found.run,
+        "absolute": a.absolute,
+        "whole_run_slower_than_threshold": status == WHOLE_RUN_SLOWER,
         "same_within": a.same_within,
         "threshold": a.threshold,
         "pairs": found.pairs,
         "failed": failed,
         "slower_than_threshold": slow.iter().map(|p| &p.key).collect::<Vec<_>>(),
-        "exit_status": if failing > 0 { 1 } else { 0 },
+        "exit_status": status,
     });
     let text = serde_json::to_string_pretty(&summary)
         .map_err(|e| Error::InvalidArgument { op: "compare", why: format!("cannot write JSON: {e}") })?;
@@ -274,8 +358,20 @@ fn print_contention(contention: &[Option<Contention>; 2], pairs: &[Pair]) {
 }
 
 fn print_table(found: &Comparison) {
-    let header =
-        ["op", "backend", "variant", "threads", "shape", "base", "new", "new/base", "99% interval", "floor", "verdict"];
+    let header = [
+        "op",
+        "backend",
+        "variant",
+        "threads",
+        "shape",
+        "base",
+        "new",
+        "new/base",
+        "99% interval",
+        "vs run",
+        "floor",
+        "verdict",
+    ];
     let rows = found
         .pairs
         .iter()
@@ -292,13 +388,23 @@ fn print_table(found: &Comparison) {
                 format_time(p.new_median_s),
                 format!("{:.3}", p.ratio),
                 format!("{:.3}–{:.3}", p.ratio_low, p.ratio_high),
+                p.relative.map_or_else(|| "-".into(), |r| format!("{r:.3}")),
                 percent(p.floor),
-                if p.contended { "undecided (cores shared)".into() } else { p.verdict.name().into() },
+                verdict_text(p, found.run.as_ref()),
             ]
         })
         .collect();
-    let right: Vec<bool> = (0..header.len()).map(|i| (5..10).contains(&i) || i == 3).collect();
+    let right: Vec<bool> = (0..header.len()).map(|i| (5..11).contains(&i) || i == 3).collect();
     outln!("{}", terminal_table(header.map(String::from).to_vec(), &right, rows));
+}
+
+/// A pair's verdict, with why it is undecided where the reason is not the row's own noise.
+fn verdict_text(p: &Pair, run: Option<&RunShift>) -> String {
+    match run {
+        _ if p.contended => "undecided (cores shared)".into(),
+        Some(run) if p.with_run => format!("undecided (whole run moved {:.3}×)", run.ratio),
+        _ => p.verdict.name().into(),
+    }
 }
 
 fn print_summary(found: &Comparison, a: &CompareArgs, base: &Path, new: &Path) {
@@ -313,6 +419,10 @@ fn print_summary(found: &Comparison, a: &CompareArgs, base: &Path, new: &Path) {
         count(Verdict::Undecided),
         percent(a.same_within)
     );
+    let with_run = found.pairs.iter().filter(|p| p.with_run).count();
+    if with_run > 0 {
+        outln!("{with_run} of the undecided rows moved only as far as the whole run did");
+    }
     if found.unmatched > 0 {
         outln!("{} ok rows of {} have no ok partner in {}", found.unmatched, base.display(), new.display());
     }

@@ -112,7 +112,7 @@ pub fn main() -> ExitCode {
         Command::List => list::run().map(|()| 0),
         Command::Compare(a) => match compare::run(a) {
             Ok(0) => Ok(0),
-            Ok(_) => return ExitCode::from(1),
+            Ok(status) => return ExitCode::from(status),
             Err(e) => Err(e),
         },
     };
