@@ -165,11 +165,9 @@ impl Backend for CpuBackend {
     }
 
     fn alloc_as(&self, len: usize, dtype: Dtype) -> Result<Box<dyn DeviceBuffer>> {
+        dtype.storable("cpu")?;
         match dtype {
             Dtype::F32 => self.alloc(len),
-            Dtype::Tf32 => {
-                Err(Error::NoStorage { backend: "cpu".into(), dtype, why: ": tf32 values live in f32 buffers".into() })
-            }
             _ => Ok(Box::new(CpuBuffer::try_new_as(len, dtype)?)),
         }
     }

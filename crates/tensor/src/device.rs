@@ -127,18 +127,7 @@ impl Device {
     /// A buffer of `len` values stored as `dtype` (see [`Backend::alloc_as`]). TF32 has no buffers
     /// of its own ([`Dtype::buffer`](crate::Dtype::buffer)): asking for one is [`Error::NoStorage`].
     pub fn alloc_as(&self, len: usize, dtype: crate::Dtype) -> Result<Box<dyn DeviceBuffer>> {
-        if dtype.buffer() != dtype {
-            return Err(Error::NoStorage {
-                backend: self.kind().name().into(),
-                dtype,
-                why: format!(
-                    ": {dtype} values live in {} buffers and a {dtype} kernel rounds its operands itself; \
-                     allocate {} and name a {dtype} variant",
-                    dtype.buffer(),
-                    dtype.buffer()
-                ),
-            });
-        }
+        dtype.storable(self.kind().name())?;
         self.0.backend.alloc_as(len, dtype)
     }
 

@@ -106,6 +106,23 @@ impl Dtype {
         }
     }
 
+    /// `Ok` for a type with buffers of its own; for TF32, which lives in f32 buffers
+    /// ([`Dtype::buffer`]), the [`Error::NoStorage`] every `alloc_as` answers on `backend`.
+    pub fn storable(self, backend: &str) -> Result<()> {
+        if self.buffer() == self {
+            return Ok(());
+        }
+        let f32 = self.buffer();
+        Err(Error::NoStorage {
+            backend: backend.into(),
+            dtype: self,
+            why: format!(
+                ": {self} values live in {f32} buffers and a {self} kernel rounds its operands itself; allocate \
+                 {f32} and name a {self} variant"
+            ),
+        })
+    }
+
     /// Whether values of the type are stored narrower than f32 (bf16, f16; not TF32).
     pub fn is_narrow(self) -> bool {
         self.buffer() != Dtype::F32
