@@ -15,7 +15,14 @@ the ratios of kernelab's bf16 rows to PyTorch bf16 and to kernelab's own f32 def
 PyTorch is checked, not assumed: one product of each type runs once with ONEDNN_VERBOSE=1 and the
 implementation oneDNN chose (e.g. `brg_matmul:avx512_core_amx` or `brg_matmul:avx512_core_bf16`)
 is recorded; a bf16 product that oneDNN did not run (MKL or a reference path) is said so.
-Without `--kernelab` only PyTorch is timed."""
+Without `--kernelab` only PyTorch is timed.
+
+With `--peak BIN` (the `bf16_profile` example, release build) every round also runs the
+`vdpbf16ps` peak probe (`BIN --peak-only --rounds 1`) between the products, and the summary ends
+with the issue's target table: per size and thread count, kernelab's best bf16 row against its
+own best f32 row (target ≥ 1.8×), against the one-thread bf16 peak (target ≥ 85%, one thread
+only) and against PyTorch's bf16 matmul (target ≥ 1×), each from the medians over the rounds.
+`--reports DIR` keeps every kernelab report and peak JSON there instead of discarding them."""
 import argparse
 import json
 import os
@@ -78,9 +85,11 @@ def row_precision(record: dict) -> str:
     return "f32→f32"
 
 
-def kernelab_rows(binary: str, n: int, threads: int, budget: float) -> list[dict]:
+def kernelab_rows(binary: str, n: int, threads: int, budget: float, keep: str | None = None) -> list[dict]:
+    """kernelab's checked f32 and bf16 matmul rows at n³ on `threads` threads; the report is
+    written to `keep` when given (else to a temporary file)."""
     with tempfile.TemporaryDirectory() as tmp:
-        report = os.path.join(tmp, "report.json")
+        report = keep or os.path.join(tmp, "report.json")
         cmd = [binary, "bench", "--op", "matmul", "--backend", "cpu", "--dtype", "f32,bf16",
                "--shape", f"{n}x{n}x{n}", "--threads", str(threads), "--budget", str(budget), "--json", report]
         subprocess.run(cmd, capture_output=True, text=True)
@@ -88,8 +97,52 @@ def kernelab_rows(binary: str, n: int, threads: int, budget: float) -> list[dict
             raise SystemExit(f"kernelab wrote no report: {' '.join(cmd)}")
         with open(report) as f:
             records = json.load(f)["records"]
-    return [{"variant": r["variant"], "precision": row_precision(r), "gflops": r["gflops"]}
+    return [{"variant": r["variant"], "precision": row_precision(r), "gflops": r["gflops"],
+             "baseline": bool(r.get("baseline"))}
             for r in records if r.get("status") == "ok" and r.get("gflops")]
+
+
+def bf16_peak(binary: str, keep: str | None = None) -> float:
+    """The one-thread `vdpbf16ps` peak in GFLOP/s from the `bf16_profile` example's probe."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = keep or os.path.join(tmp, "peak.json")
+        subprocess.run([binary, "--peak-only", "--rounds", "1", "--json", path], capture_output=True, text=True)
+        if not os.path.exists(path):
+            raise SystemExit(f"{binary} wrote no peak (does this CPU have vdpbf16ps?)")
+        with open(path) as f:
+            return float(json.load(f)["best_gflops"]["peak dpbf16 1t"])
+
+
+def best_own(medians: dict[str, float], precision: str) -> tuple[str, float]:
+    """kernelab's fastest non-baseline row of `precision` (`f32`, `bf16→f32`) among the medians."""
+    rows = [(k, v) for k, v in medians.items() if k.startswith("kernelab ") and k.endswith(f" {precision}")
+            and not k.startswith("kernelab baseline ")]
+    return max(rows, key=lambda kv: kv[1], default=("none", float("nan")))
+
+
+def targets(summary: list[dict], peak: float | None) -> list[dict]:
+    """The issue's targets per cell: bf16 ÷ own f32 ≥ 1.8, bf16 ÷ peak ≥ 0.85 (one thread), bf16 ÷
+    PyTorch bf16 ≥ 1; `met` is None where a figure is missing."""
+    rows = []
+    for cell in summary:
+        m = cell["gflops"]
+        (bf_name, bf), (f_name, f) = best_own(m, "bf16→f32"), best_own(m, "f32")
+        checks = [("bf16 / own f32", bf / f, 1.8), ("bf16 / PyTorch bf16", bf / m.get("torch bf16", float("nan")), 1.0)]
+        if cell["threads"] == 1 and peak:
+            checks.append(("bf16 / bf16 peak", bf / peak, 0.85))
+        for name, ratio, goal in checks:
+            rows.append({"n": cell["n"], "threads": cell["threads"], "target": name, "ratio": ratio, "goal": goal,
+                         "met": None if ratio != ratio else ratio >= goal, "bf16 row": bf_name, "f32 row": f_name})
+    return rows
+
+
+def print_targets(rows: list[dict]) -> None:
+    print("\n| size | threads | target | ratio | goal | met | rows |")
+    print("|------|---------|--------|-------|------|-----|------|")
+    for r in rows:
+        met = {True: "yes", False: "**no**", None: "—"}[r["met"]]
+        print(f"| {r['n']}³ | {r['threads']} | {r['target']} | {r['ratio']:.2f} | ≥ {r['goal']} | {met} "
+              f"| {r['bf16 row']} vs {r['f32 row']} |")
 
 
 def main() -> None:
@@ -102,6 +155,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--budget", type=float, default=1.5, help="kernelab's --budget per row, seconds")
     ap.add_argument("--out", help="write the summary JSON here")
+    ap.add_argument("--peak", help="the bf16_profile example binary: time the vdpbf16ps peak every round")
+    ap.add_argument("--reports", help="keep every kernelab report and peak JSON in this folder")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     threads = [int(t) for t in args.threads.split(",")]
@@ -109,7 +164,14 @@ def main() -> None:
     kernels = onednn_kernels(args.python)
     print("oneDNN ran:", *kernels or ["no oneDNN matmul (PyTorch used another library)"], sep="\n  ")
     samples: dict[tuple, dict[str, list[float]]] = {}
+    peaks: list[float] = []
+    if args.reports:
+        os.makedirs(args.reports, exist_ok=True)
+    keep = (lambda name: os.path.join(args.reports, name)) if args.reports else (lambda name: None)
     for r in range(args.rounds):
+        if args.peak:
+            peaks.append(bf16_peak(args.peak, keep(f"peak-round{r + 1}.json")))
+            print(f"round {r + 1}: vdpbf16ps peak, 1 thread: {peaks[-1]:.0f} GFLOP/s", flush=True)
         for t in threads:
             for n in sizes:
                 cell = samples.setdefault((n, t), {})
@@ -117,8 +179,11 @@ def main() -> None:
                 for name in ("f32", "bf16"):
                     cell.setdefault(f"torch {name}", []).append(got[name])
                 if args.kernelab:
-                    for row in kernelab_rows(args.kernelab, n, t, args.budget):
-                        cell.setdefault(f"kernelab {row['variant']} {row['precision']}", []).append(row["gflops"])
+                    report = keep(f"kernelab-{n}-{t}t-round{r + 1}.json")
+                    for row in kernelab_rows(args.kernelab, n, t, args.budget, report):
+                        kind = "baseline " if row["baseline"] else ""
+                        key = f"kernelab {kind}{row['variant']} {row['precision']}"
+                        cell.setdefault(key, []).append(row["gflops"])
                 print(f"round {r + 1}: {n}³, {t} thread(s): torch f32 {got['f32']:.0f}, bf16 {got['bf16']:.0f} GFLOP/s",
                       flush=True)
 
@@ -130,10 +195,17 @@ def main() -> None:
         for name, value in sorted(medians.items(), key=lambda kv: -kv[1]):
             vs = value / medians["torch bf16"]
             print(f"  {name:40s} {value:8.1f}   {vs:5.2f}x torch bf16")
+    peak = statistics.median(peaks) if peaks else None
+    table = targets(summary, peak) if args.kernelab else []
+    if peak:
+        print(f"\nvdpbf16ps peak, 1 thread, median over {len(peaks)} rounds: {peak:.0f} GFLOP/s")
+    if table:
+        print_targets(table)
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"sizes": sizes, "threads": threads, "rounds": args.rounds, "onednn": kernels,
-                       "kernelab": args.kernelab, "cells": summary}, f, indent=1)
+                       "kernelab": args.kernelab, "cells": summary, "bf16_peak_1t": peak, "peaks": peaks,
+                       "targets": table}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -181,6 +181,21 @@ fn check_runs_the_conformance_suite() {
     );
 }
 
+/// `check --dtype` runs the variants of each dtype against their budget, and a dtype a backend has
+/// no variant of is one skipped line naming what is missing.
+#[test]
+fn check_by_dtype_runs_narrow_variants_and_names_what_a_backend_lacks() {
+    let (stdout, _) = kernelab_ok(&["check", "--backend", "cpu", "--op", "relu", "--dtype", "f16,tf32"]);
+    assert!(stdout.contains("f16-portable") && stdout.contains("all cases passed"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "relu: skipped (the CPU backend has no tf32 variant of relu: TF32 is a mode of NVIDIA's tensor cores"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("no tf32 variant").count(), 1, "one line, not one per case: {stdout}");
+}
+
 /// A small MNIST-format folder of 2×2 images in 3 classes, the class readable from the pixels.
 fn tiny_mnist() -> std::path::PathBuf {
     let dir = temp_path("tiny-mnist");

@@ -2,7 +2,9 @@
 //! `KERNELAB_REQUIRE`): every op, every variant, awkward shapes, poisoned outputs.
 
 use kernelab::Op;
+use kernelab::bench::backends::no_variant_reason;
 use kernelab::bench::conformance::{Outcome, check_op, devices_under_test};
+use kernelab::tensor::{BackendKind, Dtype};
 
 fn assert_conforms(op: Op) {
     let devices = devices_under_test().unwrap_or_else(|e| panic!("a required backend is missing: {e}"));
@@ -54,4 +56,38 @@ fn every_op_is_covered() {
         let variant = format!("{op:?}");
         assert!(source.contains(&format!("Op::{variant},")), "Op::{variant} has no conformance test");
     }
+}
+
+/// The suite above runs every variant a device lists, so every op in every precision a backend
+/// offers is in it: the CPU stores bf16 and f16 for every op, WGPU f16 (listed unavailable with
+/// the reason where the adapter lacks `shader-f16`), CUDA bf16 and f16 for matmul and the
+/// conversions and TF32 for matmul. A dtype a backend lacks has a reason naming what is missing.
+#[test]
+fn every_precision_each_backend_offers_is_in_the_suite() {
+    use Dtype::{Bf16, F16, F32, Tf32};
+    let devices = devices_under_test().unwrap_or_else(|e| panic!("a required backend is missing: {e}"));
+    for device in &devices {
+        for op in Op::ALL {
+            let mut stored: Vec<Dtype> = device.variants(op).iter().map(|v| v.precision.storage).collect();
+            stored.sort();
+            stored.dedup();
+            let conversion = matches!(op, Op::Narrow | Op::Widen);
+            let want: &[Dtype] = match device.kind() {
+                BackendKind::Cpu if conversion => &[Bf16, F16],
+                BackendKind::Cpu => &[F32, Bf16, F16],
+                BackendKind::Wgpu if conversion => &[F16],
+                BackendKind::Wgpu => &[F32, F16],
+                BackendKind::Cuda if op == Op::Matmul => &[F32, Bf16, F16, Tf32],
+                BackendKind::Cuda if conversion => &[Bf16, F16],
+                BackendKind::Cuda => &[F32],
+            };
+            assert_eq!(stored, want, "{} {op}", device.label());
+            for dtype in Dtype::ALL.into_iter().filter(|d| !stored.contains(d)) {
+                let why = no_variant_reason(device.kind(), op, dtype);
+                assert!(why.contains(&format!("no {dtype} variant of {op}")), "{why}");
+            }
+        }
+    }
+    let wgpu_bf16 = no_variant_reason(BackendKind::Wgpu, Op::Relu, Bf16);
+    assert!(wgpu_bf16.ends_with("WGSL has no bf16 type"), "{wgpu_bf16}");
 }

@@ -4,7 +4,7 @@
 //! finds no device, answers with a reason instead of disappearing.
 
 use kernelab_cpu::CpuBackend;
-use kernelab_tensor::{BackendKind, Device, Error, Result};
+use kernelab_tensor::{BackendKind, Device, Dtype, Error, Op, Result};
 
 /// The backend names `--backend` accepts.
 pub fn known() -> String {
@@ -89,4 +89,20 @@ pub fn probe_all() -> Vec<(BackendKind, Result<Device>)> {
 /// One device of every backend that is available here.
 pub fn available() -> Vec<Device> {
     probe_all().into_iter().filter_map(|(_, d)| d.ok()).collect()
+}
+
+/// Why a backend lists no variant of `op` storing `dtype`, naming what is missing: `the wgpu
+/// backend has no bf16 variant of matmul: WGSL has no bf16 type`.
+pub fn no_variant_reason(kind: BackendKind, op: Op, dtype: Dtype) -> String {
+    let missing = match (kind, dtype) {
+        (BackendKind::Wgpu, Dtype::Bf16) => ": WGSL has no bf16 type".to_string(),
+        (BackendKind::Cpu | BackendKind::Wgpu, Dtype::Tf32) => {
+            ": TF32 is a mode of NVIDIA's tensor cores (mma.sync .tf32, cuBLAS FAST_TF32); only the cuda backend has it"
+                .to_string()
+        }
+        (BackendKind::Cpu, _) => String::new(),
+        _ => " yet".to_string(),
+    };
+    let name = if kind == BackendKind::Cpu { "CPU".to_string() } else { kind.to_string() };
+    format!("the {name} backend has no {dtype} variant of {op}{missing}")
 }

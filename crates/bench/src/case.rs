@@ -49,6 +49,9 @@ pub struct Case {
     /// The storage and accumulation the kernel runs in ([`Precision::F32`] unless set with
     /// [`Case::with_precision`]): the buffers' dtypes and the reference's budget.
     pub precision: Precision,
+    /// Finite values that the precision's conversions turn into ±∞, one line per buffer
+    /// ([`Dtype::overflow_note`]); empty for f32 and for values within range.
+    overflows: Vec<String>,
 }
 
 /// Draws `n` values from `N(mean, std²)`.
@@ -163,16 +166,24 @@ impl Case {
                 (vec![logits(rng, r, c), distributions(rng, r, c)], vec![poisoned(r), poisoned(r * c)])
             }
         };
-        Ok(Self { op, dims: dims.to_vec(), knobs, inputs, outputs, precision: Precision::F32 })
+        Ok(Self { op, dims: dims.to_vec(), knobs, inputs, outputs, precision: Precision::F32, overflows: Vec::new() })
     }
 
     /// The same case for a kernel of precision `p`: every input and initial output rounded to the
     /// dtype its buffer holds ([`Op::buffer_dtype`]), so that the f64 reference starts from the
     /// values the kernel gets, and the budget of `p` ([`Expected::for_precision`]).
+    ///
+    /// Finite values that become ±∞ on the way, in an input or in what `narrow` converts, are
+    /// counted, not flushed silently: [`Case::overflows`] names each buffer and how many.
     pub fn with_precision(mut self, p: Precision) -> Self {
         let (in_names, out_names) = buffer_names(self.op);
-        let round = |values: &mut Vec<f32>, name: &str| {
+        let mut overflows = Vec::new();
+        if self.op == Op::Narrow {
+            overflows.extend(p.storage.overflow_note(&self.inputs[0], "narrow of x"));
+        }
+        let mut round = |values: &mut Vec<f32>, name: &str| {
             let dtype = self.op.buffer_dtype(name, p.storage);
+            overflows.extend(dtype.overflow_note(values, name));
             values.iter_mut().for_each(|v| *v = dtype.round(*v));
         };
         for (values, name) in self.inputs.iter_mut().zip(in_names) {
@@ -184,7 +195,14 @@ impl Case {
             }
         }
         self.precision = p;
+        self.overflows = overflows;
         self
+    }
+
+    /// What [`Case::with_precision`] found: one line per buffer whose finite values became ±∞
+    /// (`narrow of x: 2 of 100 finite values are beyond f16's range (±65504) and became ±∞`).
+    pub fn overflows(&self) -> &[String] {
+        &self.overflows
     }
 
     /// The dtype of each input buffer, then of each output buffer, in the kernel's order.
@@ -275,9 +293,8 @@ impl Case {
     /// precision.
     pub fn expected(&self) -> Vec<Expected> {
         let (_, out_dtypes) = self.dtypes();
-        let accumulate = self.precision.accumulate;
         let f32_budget = self.expected_f32();
-        f32_budget.into_iter().zip(out_dtypes).map(|(e, out)| e.for_precision(accumulate, out)).collect()
+        f32_budget.into_iter().zip(out_dtypes).map(|(e, out)| e.for_precision(self.precision, out)).collect()
     }
 
     /// The f64 reference with the budget of an f32 kernel.
@@ -311,7 +328,7 @@ impl Case {
             Op::ScaleBy => vec![reference::scale(&ins[0], f64::from(k.alpha) * f64::from(ins[1][0]))],
             Op::Axpy => vec![reference::axpy(k.alpha, &ins[0], init(0))],
             Op::Adam => reference::adam(init(0), &ins[0], init(1), init(2), &ADAM).into(),
-            Op::Narrow | Op::Widen => vec![reference::convert(&ins[0])],
+            Op::Narrow | Op::Widen => vec![reference::convert(&ins[0], self.precision.storage)],
         }
     }
 

@@ -19,6 +19,9 @@ pub struct Check {
     /// Each failed check beyond the error, named, with what it found
     /// (`untrustworthy: output 0 is all zeros …`).
     pub findings: Vec<String>,
+    /// What a person should know that is no failure: finite values the conversions of the
+    /// precision turned into ±∞, counted ([`crate::case::Case::overflows`]).
+    pub notes: Vec<String>,
 }
 
 impl Check {
@@ -40,8 +43,14 @@ impl Check {
 
 /// Compares every output (`got[o]`) with its reference (`expected[o]`).
 pub fn compare(expected: &[Expected], got: &[Vec<f32>]) -> Check {
-    let mut check =
-        Check { max_rel_err: 0.0, worst_budget_ratio: 0.0, failures: 0, first_failure: None, findings: Vec::new() };
+    let mut check = Check {
+        max_rel_err: 0.0,
+        worst_budget_ratio: 0.0,
+        failures: 0,
+        first_failure: None,
+        findings: Vec::new(),
+        notes: Vec::new(),
+    };
     if expected.len() != got.len() {
         check.failures = 1;
         check.first_failure = Some(format!("{} outputs, expected {}", got.len(), expected.len()));
@@ -58,7 +67,8 @@ pub fn compare(expected: &[Expected], got: &[Vec<f32>]) -> Check {
             continue;
         }
         for (i, &g) in got.iter().enumerate() {
-            let err = (f64::from(g) - exp.value[i]).abs();
+            // Equal values have no error, ±∞ where ±∞ is expected included.
+            let err = if f64::from(g) == exp.value[i] { 0.0 } else { (f64::from(g) - exp.value[i]).abs() };
             let (rel, ratio) = if err.is_finite() {
                 (err / exp.scale[i].max(f64::MIN_POSITIVE), err / exp.bound[i])
             } else {

@@ -200,7 +200,8 @@ impl Outcome {
         let head = format!("{} {}/{} {}", self.backend, self.op, self.variant, self.case);
         match &self.result {
             Ok(c) if c.ok() => {
-                format!("{head}: ok (max rel err {:.1e}, {:.2} of budget)", c.max_rel_err, c.worst_budget_ratio)
+                let notes = c.notes.iter().map(|n| format!("; {n}")).collect::<String>();
+                format!("{head}: ok (max rel err {:.1e}, {:.2} of budget){notes}", c.max_rel_err, c.worst_budget_ratio)
             }
             Ok(c) if c.failures == 0 => format!("{head}: FAIL, {}", c.findings.join("; ")),
             Ok(c) => {

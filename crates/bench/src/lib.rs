@@ -13,6 +13,8 @@ pub mod drift;
 pub mod fast_p;
 pub mod footprint;
 pub mod noise;
+#[cfg(test)]
+mod overflow_tests;
 pub mod probe;
 pub mod read;
 pub mod record;

@@ -34,10 +34,21 @@
 //! smallest subnormal spacing of the storage (2⁻²⁵ for f16, where small outputs underflow; 0 for
 //! bf16, whose range is f32's). For f32→f32 the second line holds bit for bit: no f32 budget
 //! changed when precision became an axis.
+//!
+//! TF32 (`tf32→f32`, [`Dtype::Tf32`]) stores f32 and the case does not round its inputs: the
+//! kernel rounds each operand to TF32 (`u_op = 2⁻¹¹`) as it reads it, so each product
+//! `ã·b̃ = a·b·(1 + δ)` with `|δ| ≤ 2·u_op + u_op²`, sums and output are f32's, and
+//!
+//! ```text
+//! bound = n·u_acc·scale + (2·u_op + u_op²)·scale            (tf32→f32: u_acc = 2⁻²⁴, no u_out)
+//! ```
+//!
+//! so tf32→f32 at `K = 4096` allows `(4099·2⁻²⁴ + 2⁻¹⁰ + 2⁻²²)·Σ|a||b|` (matmul is the only op
+//! with TF32 kernels).
 
 use rayon::prelude::*;
 
-use kernelab_tensor::{AdamStep, Dtype, Gemm};
+use kernelab_tensor::{AdamStep, Dtype, Gemm, Precision};
 
 /// The unit roundoff of f32, `2⁻²⁴`.
 pub const U: f64 = 1.0 / 16_777_216.0;
@@ -85,20 +96,24 @@ impl Expected {
         self.bound.extend(other.bound);
     }
 
-    /// The budget of a kernel accumulating in `accumulate` whose output is stored as `out` (module
-    /// doc): `n·u_acc·scale + u_out·|value| + floor_out`; the f32 budget itself when both are f32.
-    pub fn for_precision(mut self, accumulate: Dtype, out: Dtype) -> Self {
-        if (accumulate, out) == (Dtype::F32, Dtype::F32) {
+    /// The budget of a kernel of precision `p` whose output is stored as `out` (module doc):
+    /// `n·u_acc·scale + u_out·|value| + floor_out`, plus `(2·u_op + u_op²)·scale` where the kernel
+    /// rounds its operands itself (TF32); the f32 budget itself for f32.
+    pub fn for_precision(mut self, p: Precision, out: Dtype) -> Self {
+        let operands = p.storage != p.storage.buffer();
+        if (p.accumulate, out) == (Dtype::F32, Dtype::F32) && !operands {
             return self;
         }
-        let acc = accumulate.unit_roundoff() / U;
+        let acc = p.accumulate.unit_roundoff() / U;
         let (u_out, floor) = match out {
-            Dtype::F32 => (0.0, 0.0),
+            Dtype::F32 | Dtype::Tf32 => (0.0, 0.0),
             Dtype::F16 => (out.unit_roundoff(), (-25f64).exp2()),
             Dtype::Bf16 => (out.unit_roundoff(), 0.0),
         };
-        for (bound, value) in self.bound.iter_mut().zip(&self.value) {
-            *bound = (*bound - TINY) * acc + u_out * value.abs() + floor + TINY;
+        let u_op = if operands { p.storage.unit_roundoff() } else { 0.0 };
+        let products = 2.0 * u_op + u_op * u_op;
+        for ((bound, value), scale) in self.bound.iter_mut().zip(&self.value).zip(&self.scale) {
+            *bound = (*bound - TINY) * acc + products * scale + u_out * value.abs() + floor + TINY;
         }
         self
     }
@@ -147,8 +162,16 @@ pub fn fill(n: usize, value: f32) -> Expected {
 
 /// `y = x` of `narrow` and `widen`: the value itself, whose one rounding (to the narrow storage,
 /// for `narrow`) the precision's output term budgets.
-pub fn convert<T: Real>(x: &[T]) -> Expected {
-    pointwise(x.len(), 0.0, |i| (wide(x[i]), wide(x[i]).abs()))
+///
+/// A finite `x` past the range of `to` (the narrow type of the conversion) is expected as the ±∞
+/// IEEE rounding gives it (and counted by the case, [`Dtype::overflow_note`]).
+pub fn convert<T: Real>(x: &[T], to: Dtype) -> Expected {
+    pointwise(x.len(), 0.0, |i| {
+        let v = wide(x[i]);
+        let rounded = f64::from(to.round(v as f32));
+        let value = if v.is_finite() && rounded.is_infinite() { rounded } else { v };
+        (value, v.abs())
+    })
 }
 
 /// `max(0, v)` with NaN propagated (IEEE and PyTorch semantics; `f64::max` would drop it).

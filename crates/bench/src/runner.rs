@@ -275,10 +275,7 @@ pub fn run_probed(
 
 /// The one skipped row of a spec whose dtype no variant of `device` stores.
 fn no_variant_of_dtype(device: &Device, spec: &Spec, mode: &'static str) -> Record {
-    let why = match device.kind() {
-        BackendKind::Cpu => format!("the CPU backend has no {} variant of {}", spec.dtype, spec.op),
-        kind => format!("the {kind} backend lists no {} variant of {} yet", spec.dtype, spec.op),
-    };
+    let why = crate::backends::no_variant_reason(device.kind(), spec.op, spec.dtype);
     let none = Variant::available("-", "").with_precision(spec.precision());
     Row { device, spec, variant: none, mode }.record(Status::Skipped, Some(format!("skipped: {why}")))
 }
@@ -433,7 +430,8 @@ fn timed_record(p: &Pending, times: RowTimes, plan: &Plan) -> Record {
     let ceiling = row.device.roofline().and_then(|r| r.ceiling_as(threads, working_set, plan.cold, dtype));
     let roofline = ceiling.as_ref().map_or(f64::NAN, |c| c.fraction(gflops, gbps));
     debug_assert!(check.ok(), "only rows that passed their checks are timed");
-    let mut record = row.record(Status::Ok, None);
+    let note = (!check.notes.is_empty()).then(|| check.notes.join("; "));
+    let mut record = row.record(Status::Ok, note);
     record.clock = Some(if on_device { "device" } else { "host" }.into());
     record.launches_per_sample = p.batch;
     record.n = samples.len();

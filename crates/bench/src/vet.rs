@@ -78,6 +78,7 @@ fn launch_and_vet(
     findings.extend(inputs_changed(case, &p.read_inputs()?));
     findings.extend(p.guard_violations()?.into_iter().map(|v| format!("guard zone broken: {v}")));
     check.findings = findings;
+    check.notes = case.overflows().to_vec();
     Ok(Checked { check, launch_s })
 }
 

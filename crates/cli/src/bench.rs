@@ -34,9 +34,11 @@ pub struct BenchArgs {
     /// Backends, comma-separated (cpu, wgpu, cuda). Default: every available one.
     #[arg(long, value_delimiter = ',')]
     backend: Vec<String>,
-    /// Storage dtypes, comma-separated (f32, bf16, f16; default f32): the rows of each are the
-    /// variants storing it (`bf16→f32`: bf16 buffers, f32 accumulation); a backend with none has
-    /// one skipped row saying so.
+    /// Storage dtypes, comma-separated (f32, bf16, f16, tf32; default f32): the rows of each are
+    /// the variants storing it (`bf16→f32`: bf16 buffers, f32 accumulation); a backend with none
+    /// has one skipped row saying so. `tf32`: f32 buffers whose operands the kernel rounds to
+    /// TF32 (10-bit mantissa, u = 2^-11) with f32 sums, NVIDIA's tensor-core mode (cuda only:
+    /// mma_tf32, cublas_tf32), checked against its own budget.
     #[arg(long, value_delimiter = ',')]
     dtype: Vec<String>,
     /// `all` (default), `default` (each backend's default), or variant names, comma-separated.

@@ -9,7 +9,7 @@ use crate::out::outln;
 use clap::Args;
 
 use kernelab_bench::conformance::{Outcome, check_variants};
-use kernelab_tensor::{Device, Op, Result};
+use kernelab_tensor::{Device, Dtype, Op, Result};
 
 use crate::args;
 
@@ -31,8 +31,10 @@ pub struct CheckArgs {
     /// the ops on one of the backends. Default: all.
     #[arg(long, value_delimiter = ',')]
     variant: Vec<String>,
-    /// Storage dtypes to check, comma-separated (f32, bf16, f16; default f32): the variants storing
-    /// them, on inputs rounded to that dtype, against the budget of their precision.
+    /// Storage dtypes to check, comma-separated (f32, bf16, f16, tf32; default f32): the variants
+    /// storing them, on inputs rounded to that dtype, against the budget of their precision; a
+    /// backend with none has a skipped line naming what it lacks. `tf32`: f32 buffers, operands
+    /// rounded to TF32 (10-bit mantissa) by the kernel, f32 sums (cuda's tensor-core mode).
     #[arg(long, value_delimiter = ',')]
     dtype: Vec<String>,
     /// GPU adapter: the first whose name contains this (case-insensitive).
@@ -153,6 +155,7 @@ pub fn run(a: &CheckArgs) -> Result<usize> {
                 .map(|v| v.name)
                 .collect();
             let outcomes = check_variants(device, op, |v| wanted(v) && of_dtype.contains(&v));
+            print_missing_dtypes(device, op, &dtypes, a.variant.is_empty());
             if outcomes.is_empty() {
                 continue;
             }
@@ -175,6 +178,18 @@ pub fn run(a: &CheckArgs) -> Result<usize> {
         }
     );
     Ok(failed)
+}
+
+/// One skipped line per requested dtype that `device` has no variant of `op` in (all variants
+/// asked for), naming what is missing (see [`no_variant_reason`](kernelab_bench::backends::no_variant_reason)).
+fn print_missing_dtypes(device: &Device, op: Op, dtypes: &[Dtype], all: bool) {
+    let variants = device.variants(op);
+    for &dtype in dtypes.iter().filter(|_| all) {
+        if !variants.iter().any(|v| v.precision.storage == dtype) {
+            let why = kernelab_bench::backends::no_variant_reason(device.kind(), op, dtype);
+            outln!("{} {op}: skipped ({why})", device.label());
+        }
+    }
 }
 
 /// The kernel files that run apart from this process's devices: a line for each that will not

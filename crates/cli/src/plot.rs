@@ -3,10 +3,11 @@
 //!
 //! - `roofline`: GFLOP/s against arithmetic intensity (FLOP/byte), log-log; every measured ceiling
 //!   of every device drawn and labelled (the FMA peak, and each memory level's bandwidth × the
-//!   intensity), each timed row a point, coloured by variant and labelled by shape.
+//!   intensity), each timed row a point, coloured by series (variant, layout, precision, threads) and labelled
+//!   by shape.
 //! - `sweep`: GFLOP/s (or the time, for an op without flops) against the one quantity the shapes
-//!   vary in (a dimension, or `n` of `n×n×n`), one line per backend, variant, layout and thread
-//!   count, the baselines dashed (see [`sweep`]).
+//!   vary in (a dimension, or `n` of `n×n×n`), one line per backend, variant, layout, precision and
+//!   thread count, the baselines dashed (see [`sweep`]).
 
 use std::path::{Path, PathBuf};
 
@@ -15,7 +16,7 @@ use plotters::prelude::*;
 
 use kernelab_bench::record::{Record, Report};
 use kernelab_bench::table::shape_text;
-use kernelab_tensor::{Error, Result};
+use kernelab_tensor::{Error, Precision, Result};
 
 mod sweep;
 use sweep::sweep;
@@ -208,12 +209,14 @@ fn padded(v: impl Iterator<Item = f64>, pad: f64) -> (f64, f64) {
     if !lo.is_finite() { (0.1, 10.0) } else { (lo / pad, hi * pad) }
 }
 
-/// A series: backend, variant, layout (when not NN) and threads, so that the NN and NT rows of
-/// one variant are two lines, not one zig-zag.
+/// A series: backend, variant, layout (when not NN), precision (when not f32) and threads, so
+/// that the NN and NT rows of one variant, or its bf16 and f32 rows, are two lines, not one
+/// zig-zag: `cpu/blocked NT bf16→f32, 1t`.
 fn series_key(r: &Record) -> String {
     let threads = r.threads.map_or_else(String::new, |t| format!(", {t}t"));
     let layout = r.transpose.as_deref().filter(|t| *t != "NN").map_or_else(String::new, |t| format!(" {t}"));
-    format!("{}/{}{layout}{threads}", r.backend, r.variant)
+    let precision = Some(r.precision).filter(|p| *p != Precision::F32).map_or_else(String::new, |p| format!(" {p}"));
+    format!("{}/{}{layout}{precision}{threads}", r.backend, r.variant)
 }
 
 /// A row's throughput must be a positive number to sit on a log axis; an error names the row.
@@ -364,4 +367,30 @@ fn roofline(root: &Area, report: &Report) -> std::result::Result<Vec<Entry>, Str
         )
         .map_err(|e| e.to_string())?;
     Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kernelab_bench::record::Status;
+    use kernelab_tensor::Dtype;
+
+    fn row(variant: &str, precision: Precision, transpose: &str) -> Record {
+        Record {
+            backend: "cpu".into(),
+            variant: variant.into(),
+            precision,
+            transpose: Some(transpose.into()),
+            threads: Some(1),
+            ..Record::blank(Status::Ok, None)
+        }
+    }
+
+    #[test]
+    fn rows_of_one_variant_in_two_precisions_are_two_series_named_by_precision() {
+        let bf16 = Precision::new(Dtype::Bf16, Dtype::F32);
+        let keys = [row("blocked", Precision::F32, "NN"), row("blocked", bf16, "NN"), row("blocked", bf16, "NT")]
+            .map(|r| series_key(&r));
+        assert_eq!(keys, ["cpu/blocked, 1t", "cpu/blocked bf16→f32, 1t", "cpu/blocked NT bf16→f32, 1t"]);
+    }
 }

@@ -5,6 +5,9 @@
 //!
 //!     cargo run --release -p kernelab-cpu --example bf16_profile -- [--rounds 5] [--json OUT] 1024 2048
 //!
+//! `--peak-only` runs the two peak probes alone (`vdpbf16ps` and f32 FMA, one thread), as
+//! `scripts/precision_targets.sh` does between the products it times.
+//!
 //! Every measurement runs once per round, the rounds one after another, and each figure is the
 //! best over the rounds: on a machine shared with other work a figure is only ever lowered, so
 //! the best of interleaved rounds is the nearest to what the code does alone, and the ratios
@@ -43,10 +46,15 @@ impl Best {
     }
 }
 
-/// One round of every measurement, offered to `best` as GFLOP/s (packing as ms, negated).
-fn round(kernel: PairKernel, sizes: &[usize], best: &mut Best) {
+/// The one-thread peaks of `vdpbf16ps` and of the f32 FMA, offered to `best` as GFLOP/s.
+fn peaks(best: &mut Best) {
     best.offer("peak dpbf16 1t".into(), probe::dpbf16_peak_gflops(1).unwrap_or(f64::NAN));
     best.offer("peak fma 1t".into(), probe::fma_peak_gflops(1));
+}
+
+/// One round of every measurement, offered to `best` as GFLOP/s (packing as ms, negated).
+fn round(kernel: PairKernel, sizes: &[usize], best: &mut Best) {
+    peaks(best);
     let pairs = kernel.kc / 2;
     let (a, b) = (vec![0x3f80_3f80u32; pairs * kernel.mr], vec![0x3f80_3f80u32; pairs * kernel.nr]);
     let mut c = vec![0.0f32; kernel.mr * kernel.nr];
@@ -93,9 +101,10 @@ fn round(kernel: PairKernel, sizes: &[usize], best: &mut Best) {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let (mut rounds, mut json, mut sizes) = (5, None, Vec::new());
+    let (mut rounds, mut json, mut sizes, mut peak_only) = (5, None, Vec::new(), false);
     while let Some(arg) = args.next() {
         match arg.as_str() {
+            "--peak-only" => peak_only = true,
             "--rounds" => rounds = args.next().and_then(|v| v.parse().ok()).unwrap_or(rounds),
             "--json" => json = args.next(),
             size => sizes.extend(size.parse::<usize>().ok()),
@@ -110,12 +119,20 @@ fn main() {
     };
     let mut best = Best::default();
     for r in 0..rounds {
-        round(kernel, &sizes, &mut best);
+        if peak_only {
+            peaks(&mut best);
+        } else {
+            round(kernel, &sizes, &mut best);
+        }
         eprintln!("round {} of {rounds} done", r + 1);
     }
     let peak = best.get("peak dpbf16 1t");
-    let micro = best.get("microkernel 1t");
     println!("peaks, one thread: vdpbf16ps {peak:.0} GFLOP/s, f32 FMA {:.0} GFLOP/s", best.get("peak fma 1t"));
+    if peak_only {
+        write_json(json, rounds, &[], kernel, &best);
+        return;
+    }
+    let micro = best.get("microkernel 1t");
     println!(
         "microkernel {} alone (kc = {}): {micro:.0} GFLOP/s = {:.0}% of the bf16 peak",
         kernel.name,
@@ -139,13 +156,17 @@ fn main() {
             );
         }
     }
-    if let Some(path) = json {
-        let values: serde_json::Map<String, serde_json::Value> =
-            best.0.iter().map(|(k, v)| (k.clone(), (*v).into())).collect();
-        let doc = serde_json::json!({"rounds": rounds, "sizes": sizes, "kernel": kernel.name, "best_gflops": values,
-            "cpu": kernelab_cpu::cpu_model(), "note": "best over interleaved rounds on a machine shared with other builds"});
-        if let Err(e) = std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap_or_default()) {
-            eprintln!("cannot write {path}: {e}");
-        }
+    write_json(json, rounds, &sizes, kernel, &best);
+}
+
+/// Every best figure as `{"best_gflops": {key: value}, …}` to `path`, when one was given.
+fn write_json(path: Option<String>, rounds: usize, sizes: &[usize], kernel: PairKernel, best: &Best) {
+    let Some(path) = path else { return };
+    let values: serde_json::Map<String, serde_json::Value> =
+        best.0.iter().map(|(k, v)| (k.clone(), (*v).into())).collect();
+    let doc = serde_json::json!({"rounds": rounds, "sizes": sizes, "kernel": kernel.name, "best_gflops": values,
+        "cpu": kernelab_cpu::cpu_model(), "note": "best over interleaved rounds on a machine shared with other builds"});
+    if let Err(e) = std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap_or_default()) {
+        eprintln!("cannot write {path}: {e}");
     }
 }

@@ -32,7 +32,7 @@ pub const GUARD_BITS: u32 = 0x7FA5_A5A5;
 pub const fn guard_bits16(dtype: Dtype) -> u16 {
     match dtype {
         // bf16: sign 0, exponent 0xFF, quiet bit (0x40) clear, payload 0x25.
-        Dtype::Bf16 | Dtype::F32 => 0x7FA5,
+        Dtype::Bf16 | Dtype::F32 | Dtype::Tf32 => 0x7FA5,
         // f16: sign 0, exponent 0x1F, quiet bit (0x200) clear, payload 0xA5.
         Dtype::F16 => 0x7CA5,
     }

@@ -165,6 +165,7 @@ impl Backend for CpuBackend {
     }
 
     fn alloc_as(&self, len: usize, dtype: Dtype) -> Result<Box<dyn DeviceBuffer>> {
+        dtype.storable("cpu")?;
         match dtype {
             Dtype::F32 => self.alloc(len),
             _ => Ok(Box::new(CpuBuffer::try_new_as(len, dtype)?)),

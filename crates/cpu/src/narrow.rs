@@ -51,7 +51,7 @@ pub fn store(src: &[f32], dst: &mut CpuBuffer) -> Result<()> {
     match dtype {
         Dtype::Bf16 => bytemuck::cast_slice_mut::<u16, bf16>(bits).convert_from_f32_slice(src),
         Dtype::F16 => bytemuck::cast_slice_mut::<u16, f16>(bits).convert_from_f32_slice(src),
-        Dtype::F32 => return Err(internal("store into an f32 buffer")),
+        Dtype::F32 | Dtype::Tf32 => return Err(internal("store into an f32 buffer")),
     }
     Ok(())
 }
@@ -65,7 +65,7 @@ pub fn load(src: &CpuBuffer, dst: &mut [f32]) -> Result<()> {
     match src.dtype() {
         Dtype::Bf16 => bytemuck::cast_slice::<u16, bf16>(bits).convert_to_f32_slice(dst),
         Dtype::F16 => bytemuck::cast_slice::<u16, f16>(bits).convert_to_f32_slice(dst),
-        Dtype::F32 => dst.copy_from_slice(src.values()),
+        Dtype::F32 | Dtype::Tf32 => dst.copy_from_slice(src.values()),
     }
     Ok(())
 }

@@ -27,7 +27,7 @@ pub fn launch(kernel: Kernel<'_>, isa: Isa, pool: &std::sync::Arc<Pool<Vec<f32>>
     let kind = |dtype: Dtype| match dtype {
         Dtype::Bf16 => Ok(Narrow::Bf16),
         Dtype::F16 => Ok(Narrow::F16),
-        Dtype::F32 => {
+        Dtype::F32 | Dtype::Tf32 => {
             Err(Error::Device { backend: "cpu".into(), message: "internal: f32 buffers in a narrow op".into() })
         }
     };

@@ -183,7 +183,7 @@ impl Backend for CudaBackend {
         self.tables[op.index()].iter().chain(of_op).map(|e| e.variant.clone()).collect()
     }
 
-    /// `cublas` (SGEMM) and the GemmEx rows that can run (not the TF32 one: no budget yet).
+    /// `cublas` (SGEMM) and the GemmEx rows (bf16, f16 and TF32 on f32 data).
     fn baselines(&self) -> Vec<kernelab_tensor::Baseline> {
         let Ok(c) = &self.cublas else { return Vec::new() };
         let row = |variant: &str, kernel: &str, config: String| kernelab_tensor::Baseline {
@@ -202,8 +202,9 @@ impl Backend for CudaBackend {
         )];
         for ex in variants::CUBLAS_EX.iter().filter(|r| r.unavailable.is_none()) {
             let (name, p) = ex.kernel;
+            let compute = if p == GemmEx::Tf32 { "CUBLAS_COMPUTE_32F_FAST_TF32" } else { "CUBLAS_COMPUTE_32F" };
             let config =
-                format!("{} storage, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT, on kernelab's stream", p.storage());
+                format!("{} storage, {compute}, CUBLAS_GEMM_DEFAULT, on kernelab's stream", p.storage().buffer());
             rows.push(row(name, "cublasGemmEx (its own heuristic)", config));
         }
         rows

@@ -105,6 +105,7 @@ impl CudaBackend {
     /// A buffer of `len` values stored as `dtype`: from the pool of its width when one of that
     /// length is free, else a fresh device allocation; out of memory is [`Error::OutOfMemory`].
     pub(crate) fn allocate(&self, len: usize, dtype: Dtype) -> Result<Box<dyn DeviceBuffer>> {
+        dtype.storable("cuda")?;
         let pool = if dtype.is_narrow() { self.half_pool.clone() } else { self.pool.clone() };
         if len == 0 {
             return Ok(Box::new(CudaBuffer { allocation: None, len, dtype, pool }));

@@ -137,10 +137,6 @@ pub struct AtPrecision<K> {
     pub unavailable: Option<&'static str>,
 }
 
-/// Why the TF32 rows are listed but cannot run: their error is TF32's, not f32's.
-pub const NO_TF32_BUDGET: &str = "TF32 products need an error budget of their own (inputs rounded to 2^-11), and \
-     no Precision names one yet: as f32 storage with f32 sums it would be checked against f32's budget and fail";
-
 /// `bf16→f32` and `f16→f32`.
 pub const BF16: Precision = Precision { storage: Dtype::Bf16, accumulate: Dtype::F32 };
 pub const F16: Precision = Precision { storage: Dtype::F16, accumulate: Dtype::F32 };
@@ -157,8 +153,8 @@ pub const MMA_RUNGS: [AtPrecision<PtxKernel>; 3] = [
             (128, 1),
             "tensor cores, mma.sync m16n8k8 TF32 on f32 storage, 64×64 block tile, 4 warps of 2×4 mma tiles",
         ),
-        precision: Precision::F32,
-        unavailable: Some(NO_TF32_BUDGET),
+        precision: Precision::TF32,
+        unavailable: None,
     },
     AtPrecision {
         kernel: rung(
@@ -198,10 +194,10 @@ pub enum GemmEx {
 }
 
 impl GemmEx {
-    /// The type A, B and C are stored in.
+    /// The type of A and B as the row's precision names it (TF32 lives in f32 buffers).
     pub fn storage(self) -> Dtype {
         match self {
-            GemmEx::Tf32 => Dtype::F32,
+            GemmEx::Tf32 => Dtype::Tf32,
             GemmEx::Bf16 => Dtype::Bf16,
             GemmEx::F16 => Dtype::F16,
         }
@@ -210,7 +206,7 @@ impl GemmEx {
 
 /// The cuBLAS rows beside the tensor-core rungs, at the same precisions.
 pub const CUBLAS_EX: [AtPrecision<(&str, GemmEx)>; 3] = [
-    AtPrecision { kernel: ("cublas_tf32", GemmEx::Tf32), precision: Precision::F32, unavailable: Some(NO_TF32_BUDGET) },
+    AtPrecision { kernel: ("cublas_tf32", GemmEx::Tf32), precision: Precision::TF32, unavailable: None },
     AtPrecision { kernel: ("cublas_bf16", GemmEx::Bf16), precision: BF16, unavailable: None },
     AtPrecision { kernel: ("cublas_f16", GemmEx::F16), precision: F16, unavailable: None },
 ];
@@ -369,8 +365,7 @@ mod tests {
 
     #[test]
     fn every_op_has_a_table_the_default_first() {
-        // narrow and widen need narrow storage, which this backend has no kernels for yet.
-        for op in Op::ALL.into_iter().filter(|op| !matches!(op, Op::Narrow | Op::Widen)) {
+        for op in Op::ALL {
             let table = table(op, Ok(()));
             let names: Vec<&str> = table.iter().map(|e| e.variant.name).collect();
             let mut unique = names.clone();
@@ -432,15 +427,13 @@ mod tests {
         assert_eq!(cublas.len(), 4);
         assert!(matches!(cublas[0].kernel, CudaKernel::Cublas) && cublas.iter().all(|e| e.variant.baseline));
         for e in &cublas {
-            let reason = if e.variant.name == "cublas_tf32" { NO_TF32_BUDGET } else { "libcublas not found" };
-            assert_eq!(e.variant.unavailable.as_deref(), Some(reason), "{}", e.variant.name);
+            assert_eq!(e.variant.unavailable.as_deref(), Some("libcublas not found"), "{}", e.variant.name);
         }
-        let unavailable: Vec<&str> = self::table(Op::Matmul, Ok(()))
-            .iter()
-            .filter(|e| !e.variant.is_available())
-            .map(|e| e.variant.name)
-            .collect();
-        assert_eq!(unavailable, ["mma_tf32", "cublas_tf32"]);
+        let table = self::table(Op::Matmul, Ok(()));
+        assert!(table.iter().all(|e| e.variant.is_available()), "TF32 has its precision and budget now");
+        let tf32: Vec<&str> =
+            table.iter().filter(|e| e.variant.precision == Precision::TF32).map(|e| e.variant.name).collect();
+        assert_eq!(tf32, ["mma_tf32", "cublas_tf32"]);
     }
 
     /// A launch picks the first variant of its storage: the top f32 rung for f32 buffers, the
@@ -456,6 +449,11 @@ mod tests {
             ["warptile", "mma_bf16", "mma_f16"]
         );
         let wrong = resolve_for(BackendKind::Cuda, Op::Matmul, &table, Some("mma_bf16"), Some(Dtype::F16));
+        assert!(matches!(wrong, Err(Error::DtypeMismatch { .. })), "{wrong:?}");
+        // TF32 runs on f32 buffers when named, and is never the f32 default.
+        let named = resolve_for(BackendKind::Cuda, Op::Matmul, &table, Some("mma_tf32"), Some(Dtype::F32));
+        assert_eq!(named.map(|e| e.variant.name).ok(), Some("mma_tf32"));
+        let wrong = resolve_for(BackendKind::Cuda, Op::Matmul, &table, Some("mma_tf32"), Some(Dtype::Bf16));
         assert!(matches!(wrong, Err(Error::DtypeMismatch { .. })), "{wrong:?}");
         for r in &MMA_RUNGS {
             let e = table.iter().find(|e| e.variant.name == r.kernel.variant).unwrap();

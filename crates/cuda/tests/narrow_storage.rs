@@ -1,8 +1,8 @@
 //! Narrow storage and the tensor-core rungs on whatever CUDA device opens (a GPU, or the emulated
 //! device of `scripts/cuda-emu-root.sh`): bf16 and f16 buffers round on upload and widen on
-//! download, the conversion kernels agree with the host's rounding, and every rung at a 16-bit
-//! precision computes C ← α·op(A)·op(B) + β·C within its precision's budget against the f64
-//! reference of the unrounded inputs, C poisoned first. Where no device opens, the tests return
+//! download, the conversion kernels agree with the host's rounding, and every tensor-core rung
+//! (bf16, f16, and TF32 on f32 buffers) computes C ← α·op(A)·op(B) + β·C within its precision's
+//! budget against the f64 reference of the unrounded inputs, C poisoned first. Where no device opens, the tests return
 //! (`KERNELAB_REQUIRE=cuda` makes that a failure).
 
 #![cfg(feature = "cuda")]
@@ -91,11 +91,15 @@ fn values(n: usize, seed: u64) -> Vec<f32> {
 fn mma_rungs_within_their_precision_budget_in_every_transpose_form() {
     let Some(cuda) = device() else { return };
     for rung in MMA_RUNGS.iter().filter(|r| r.unavailable.is_none()) {
-        let dtype = rung.precision.storage;
-        let u = dtype.unit_roundoff();
-        for ((m, n, k), ta, tb, beta) in
-            [((67, 45, 73), false, false, 0.0), ((65, 33, 40), true, true, -1.0), ((17, 70, 19), true, false, 0.5)]
-        {
+        // TF32 operands live in f32 buffers; the rung rounds them (u = 2⁻¹¹) as it reads them.
+        let dtype = rung.precision.storage.buffer();
+        let u = rung.precision.storage.unit_roundoff();
+        for ((m, n, k), ta, tb, beta) in [
+            ((67, 45, 73), false, false, 0.0),
+            ((65, 33, 40), true, true, -1.0),
+            ((17, 70, 19), true, false, 0.5),
+            ((33, 18, 24), false, true, 0.0),
+        ] {
             let (a, b) = (values(m * k, 1), values(k * n, 2));
             let c0 = if beta == 0.0 { vec![f32::NAN; m * n] } else { values(m * n, 3) };
             let gemm = Gemm::new(m, n, k).trans(ta, tb).scaled(0.75, beta);

@@ -180,8 +180,9 @@ pub fn resolve<'t, T: VariantEntry>(
 }
 
 /// [`resolve`] for a launch whose buffers hold `storage` ([`Kernel::storage`]): the default is
-/// the first entry of that storage, and a named entry of another storage is
-/// [`Error::DtypeMismatch`] naming both. `None`: any storage, the default the first entry.
+/// the first entry of that storage, and a named entry whose buffers are of another type is
+/// [`Error::DtypeMismatch`] naming both (a TF32 entry runs on f32 buffers when named; it is never
+/// the default). `None`: any storage, the default the first entry.
 pub fn resolve_for<'t, T: VariantEntry>(
     backend: BackendKind,
     op: Op,
@@ -195,7 +196,7 @@ pub fn resolve_for<'t, T: VariantEntry>(
         (Some(name), _) => table.iter().find(|e| e.variant().name == name),
     };
     if let (Some(e), Some(storage)) = (chosen, storage)
-        && e.variant().precision.storage != storage
+        && e.variant().precision.storage.buffer() != storage
     {
         let v = e.variant();
         return Err(Error::DtypeMismatch {

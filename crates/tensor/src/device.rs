@@ -27,6 +27,8 @@ struct DeviceInner {
     profiling: std::sync::atomic::AtomicBool,
     /// Each op's default variant, looked up once for the profile's rows.
     default_variants: OnceLock<Vec<&'static str>>,
+    /// What uploads to narrow buffers turned into ±∞ (see [`Device::take_overflows`]).
+    overflows: std::sync::Mutex<Vec<String>>,
 }
 
 impl Device {
@@ -41,6 +43,7 @@ impl Device {
             profile: std::sync::Mutex::new(None),
             profiling: std::sync::atomic::AtomicBool::new(false),
             default_variants: OnceLock::new(),
+            overflows: std::sync::Mutex::new(Vec::new()),
         }))
     }
 
@@ -121,8 +124,10 @@ impl Device {
         self.0.backend.alloc(len)
     }
 
-    /// A buffer of `len` values stored as `dtype` (see [`Backend::alloc_as`]).
+    /// A buffer of `len` values stored as `dtype` (see [`Backend::alloc_as`]). TF32 has no buffers
+    /// of its own ([`Dtype::buffer`](crate::Dtype::buffer)): asking for one is [`Error::NoStorage`].
     pub fn alloc_as(&self, len: usize, dtype: crate::Dtype) -> Result<Box<dyn DeviceBuffer>> {
+        dtype.storable(self.kind().name())?;
         self.0.backend.alloc_as(len, dtype)
     }
 
@@ -131,19 +136,42 @@ impl Device {
         self.upload_as(data, crate::Dtype::F32)
     }
 
-    /// A buffer stored as `dtype` holding `data`, each value rounded to the nearest of that type.
+    /// A buffer stored as `dtype` holding `data`, each value rounded to the nearest of that type;
+    /// finite values past a narrow type's range become ±∞ and are counted ([`Device::take_overflows`]).
     pub fn upload_as(&self, data: &[f32], dtype: crate::Dtype) -> Result<Box<dyn DeviceBuffer>> {
         let mut buf = self.alloc_as(data.len(), dtype)?;
+        self.note_overflows(data, dtype);
         self.0.backend.upload(data, &mut *buf)?;
         Ok(buf)
     }
 
-    /// Overwrites `dst` with `data`, which must have exactly its length.
+    /// Overwrites `dst` with `data`, which must have exactly its length (rounded and counted as
+    /// [`Device::upload_as`] does when `dst` is narrow).
     pub fn write(&self, dst: &mut dyn DeviceBuffer, data: &[f32]) -> Result<()> {
         if data.len() != dst.len() {
             return Err(Error::BufferLength { op: "upload", buffer: "dst", len: dst.len(), expected: data.len() });
         }
+        self.note_overflows(data, dst.dtype());
         self.0.backend.upload(data, dst)
+    }
+
+    /// Keeps [`Dtype::overflow_note`](crate::Dtype::overflow_note) of an upload of `data` to a
+    /// `dtype` buffer, when some finite value overflows.
+    fn note_overflows(&self, data: &[f32], dtype: crate::Dtype) {
+        if !dtype.is_narrow() {
+            return;
+        }
+        if let Some(note) = dtype.overflow_note(data, &format!("upload to {}", self.0.label)) {
+            self.0.overflows.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(note);
+        }
+    }
+
+    /// Every upload since the last call that turned finite values into ±∞ because they lie past
+    /// the buffer's type's range, one line each (`upload to cpu:0: 2 of 100 finite values are
+    /// beyond f16's range (±65504) and became ±∞`), for the caller to report: a conversion never
+    /// flushes values silently.
+    pub fn take_overflows(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.overflows.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 
     /// The contents of `buf`, after every pending kernel has finished.

@@ -10,9 +10,16 @@
 //! | f32   | 32   | 24          | 2⁻²⁴              | 3.4·10³⁸       |
 //! | bf16  | 16   | 8           | 2⁻⁸               | 3.4·10³⁸       |
 //! | f16   | 16   | 11          | 2⁻¹¹              | 65504          |
+//! | tf32  | 32   | 11          | 2⁻¹¹              | 3.4·10³⁸       |
 //!
 //! `u` bounds the relative error of one rounding to nearest: `|round(x) − x| ≤ u·|x|` for `x` in
 //! the normal range (f16 overflows to ±∞ beyond 65504; below 2⁻¹⁴ its error is absolute).
+//!
+//! TF32 is no storage type of its own: its values live in f32 buffers ([`Dtype::buffer`]), and a
+//! TF32 kernel (a tensor core's `mma.sync … .tf32`, cuBLAS's `CUBLAS_COMPUTE_32F_FAST_TF32`)
+//! rounds its operands to f32's exponent and an 11-bit significand (10 bits stored) itself, as
+//! it reads them (`cvt.rna.tf32.f32`: to nearest, ties away from zero). Data is never converted
+//! to it on upload; only the budget of the kernel's result changes.
 
 use std::fmt;
 use std::str::FromStr;
@@ -29,11 +36,14 @@ pub enum Dtype {
     Bf16,
     /// IEEE 754 binary16: 5 exponent bits, 11 significand bits.
     F16,
+    /// NVIDIA's TensorFloat-32 operands: f32's exponent, 11 significand bits, stored in f32
+    /// buffers (module doc).
+    Tf32,
 }
 
 impl Dtype {
     /// Every dtype, f32 first.
-    pub const ALL: [Dtype; 3] = [Dtype::F32, Dtype::Bf16, Dtype::F16];
+    pub const ALL: [Dtype; 4] = [Dtype::F32, Dtype::Bf16, Dtype::F16, Dtype::Tf32];
 
     /// The name the CLI, the reports and the variant names spell: `f32`, `bf16`, `f16`.
     pub fn name(self) -> &'static str {
@@ -41,6 +51,7 @@ impl Dtype {
             Dtype::F32 => "f32",
             Dtype::Bf16 => "bf16",
             Dtype::F16 => "f16",
+            Dtype::Tf32 => "tf32",
         }
     }
 
@@ -52,37 +63,92 @@ impl Dtype {
         })
     }
 
-    /// Bytes per stored value: 4, 2, 2.
+    /// Bytes per stored value: 4, 2, 2, and 4 for TF32 (f32 buffers).
     pub fn bytes(self) -> usize {
+        self.buffer().bytes_stored()
+    }
+
+    fn bytes_stored(self) -> usize {
         match self {
-            Dtype::F32 => 4,
+            Dtype::F32 | Dtype::Tf32 => 4,
             Dtype::Bf16 | Dtype::F16 => 2,
         }
     }
 
-    /// The unit roundoff `u = 2⁻ᵖ` of a type with a `p`-bit significand: 2⁻²⁴, 2⁻⁸, 2⁻¹¹.
+    /// The dtype of the buffers that hold values of this type: itself, f32 for TF32.
+    pub fn buffer(self) -> Dtype {
+        match self {
+            Dtype::Tf32 => Dtype::F32,
+            other => other,
+        }
+    }
+
+    /// The unit roundoff `u = 2⁻ᵖ` of a type with a `p`-bit significand: 2⁻²⁴, 2⁻⁸, 2⁻¹¹, 2⁻¹¹.
     pub fn unit_roundoff(self) -> f64 {
         match self {
             Dtype::F32 => (-24f64).exp2(),
             Dtype::Bf16 => (-8f64).exp2(),
-            Dtype::F16 => (-11f64).exp2(),
+            Dtype::F16 | Dtype::Tf32 => (-11f64).exp2(),
         }
     }
 
     /// `x` rounded to the nearest value of this type (ties to even) and widened back to f32,
     /// exactly what a narrow buffer stores: f32 gives `x` itself; f16 overflows to ±∞; NaN stays
-    /// NaN.
+    /// NaN. TF32 gives what a TF32 kernel makes of an operand (`cvt.rna.tf32.f32`: ties away from
+    /// zero, the 13 low bits cleared), though its buffer keeps `x`.
     pub fn round(self, x: f32) -> f32 {
         match self {
             Dtype::F32 => x,
             Dtype::Bf16 => half::bf16::from_f32(x).to_f32(),
             Dtype::F16 => half::f16::from_f32(x).to_f32(),
+            Dtype::Tf32 if !x.is_finite() => x,
+            Dtype::Tf32 => f32::from_bits(x.to_bits().wrapping_add(0x1000) & !0x1fff),
         }
     }
 
-    /// Whether the type is narrower than f32.
+    /// `Ok` for a type with buffers of its own; for TF32, which lives in f32 buffers
+    /// ([`Dtype::buffer`]), the [`Error::NoStorage`] every `alloc_as` answers on `backend`.
+    pub fn storable(self, backend: &str) -> Result<()> {
+        if self.buffer() == self {
+            return Ok(());
+        }
+        let f32 = self.buffer();
+        Err(Error::NoStorage {
+            backend: backend.into(),
+            dtype: self,
+            why: format!(
+                ": {self} values live in {f32} buffers and a {self} kernel rounds its operands itself; allocate \
+                 {f32} and name a {self} variant"
+            ),
+        })
+    }
+
+    /// Whether values of the type are stored narrower than f32 (bf16, f16; not TF32).
     pub fn is_narrow(self) -> bool {
-        self != Dtype::F32
+        self.buffer() != Dtype::F32
+    }
+
+    /// The largest finite value of the type: f32's and bf16's about 3.4·10³⁸, f16's 65504.
+    pub fn max_finite(self) -> f64 {
+        match self {
+            Dtype::F32 | Dtype::Tf32 => f64::from(f32::MAX),
+            Dtype::Bf16 => f64::from(half::bf16::MAX.to_f32()),
+            Dtype::F16 => f64::from(half::f16::MAX.to_f32()),
+        }
+    }
+
+    /// What a conversion of `values` to this type does to finite values past its range, for a
+    /// person: `x: 2 of 100 finite values are beyond f16's range (±65504) and became ±∞`; `None`
+    /// when no value overflows ([`Dtype::count_overflows`]). `what` names the values.
+    pub fn overflow_note(self, values: &[f32], what: &str) -> Option<String> {
+        let n = self.count_overflows(values);
+        (n > 0).then(|| {
+            format!(
+                "{what}: {n} of {} finite values are beyond {self}'s range (±{}) and became ±∞",
+                values.len(),
+                self.max_finite()
+            )
+        })
     }
 
     /// How many of `values` are finite in f32 but become ±∞ when rounded to this type (f16
@@ -128,6 +194,10 @@ impl Default for Precision {
 impl Precision {
     /// f32 storage, f32 accumulation: every kernel before precision became an axis.
     pub const F32: Precision = Precision { storage: Dtype::F32, accumulate: Dtype::F32 };
+
+    /// `tf32→f32`: f32 buffers, operands rounded to TF32 by the kernel, f32 sums (tensor cores'
+    /// TF32 mode).
+    pub const TF32: Precision = Precision { storage: Dtype::Tf32, accumulate: Dtype::F32 };
 
     pub fn new(storage: Dtype, accumulate: Dtype) -> Self {
         Self { storage, accumulate }
@@ -179,8 +249,10 @@ mod tests {
             assert_eq!(serde_json::to_string(&d).unwrap(), format!("\"{}\"", d.name()));
         }
         let err = Dtype::parse("fp8").unwrap_err().to_string();
-        assert!(err.contains("`fp8`") && err.contains("f32, bf16, f16"), "{err}");
-        assert_eq!([Dtype::F32.bytes(), Dtype::Bf16.bytes(), Dtype::F16.bytes()], [4, 2, 2]);
+        assert!(err.contains("`fp8`") && err.contains("f32, bf16, f16, tf32"), "{err}");
+        assert_eq!(Dtype::ALL.map(Dtype::bytes), [4, 2, 2, 4]);
+        assert_eq!(Dtype::ALL.map(Dtype::buffer), [Dtype::F32, Dtype::Bf16, Dtype::F16, Dtype::F32]);
+        assert_eq!(Dtype::ALL.map(Dtype::is_narrow), [false, true, true, false]);
     }
 
     #[test]
@@ -196,10 +268,22 @@ mod tests {
         assert!(Dtype::Bf16.round(1e38).is_finite(), "bf16 keeps f32's exponent range");
         assert!(Dtype::Bf16.round(f32::NAN).is_nan());
         assert_eq!(Dtype::F32.round(0.1), 0.1);
+        // TF32 keeps 10 stored significand bits: 1 + 2⁻¹¹ is a tie and goes away from zero (the
+        // PTX rounding, not ties-to-even), just below it goes down; the range is f32's.
+        let one = 1f32.to_bits();
+        assert_eq!(Dtype::Tf32.round(f32::from_bits(one + 0x1000)), f32::from_bits(one + 0x2000));
+        assert_eq!(Dtype::Tf32.round(f32::from_bits(one + 0x0fff)), 1.0);
+        assert_eq!(Dtype::Tf32.round(-f32::from_bits(one + 0x1000)), -f32::from_bits(one + 0x2000));
+        assert_eq!(Dtype::Tf32.round(f32::INFINITY), f32::INFINITY);
+        assert!(Dtype::Tf32.round(f32::NAN).is_nan());
         let values = [1.0, 65504.0, 70000.0, -1e9, f32::INFINITY, f32::NAN, f32::MAX];
         assert_eq!(Dtype::F16.count_overflows(&values), 3, "70000, -1e9 and f32::MAX, not ∞ or NaN");
         assert_eq!(Dtype::Bf16.count_overflows(&values), 1, "f32::MAX rounds up past bf16's largest");
         assert_eq!(Dtype::F32.count_overflows(&values), 0);
+        assert_eq!(Dtype::Tf32.count_overflows(&values[..6]), 0, "tf32 has f32's range");
+        let note = Dtype::F16.overflow_note(&values, "x").unwrap();
+        assert_eq!(note, "x: 3 of 7 finite values are beyond f16's range (±65504) and became ±∞");
+        assert_eq!(Dtype::F16.overflow_note(&values[..2], "x"), None, "65504 itself is f16's largest");
         for d in Dtype::ALL {
             let x = 0.1f32;
             assert!(f64::from((d.round(x) - x).abs()) <= d.unit_roundoff() * 0.1, "{d}");
@@ -217,5 +301,7 @@ mod tests {
         assert_eq!(serde_json::to_string(&bf16).unwrap(), "\"bf16→f32\"");
         assert_eq!(serde_json::from_str::<Precision>("\"f32\"").unwrap(), Precision::F32);
         assert!(Precision::parse("bf16→int4").is_err());
+        assert_eq!(Precision::parse("tf32").unwrap(), Precision::TF32);
+        assert_eq!(Precision::TF32.name(), "tf32→f32");
     }
 }

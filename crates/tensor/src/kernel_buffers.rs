@@ -19,11 +19,11 @@ pub type Buffers<T> = ArrayVec<T, MAX_BUFFERS>;
 impl Op {
     /// The dtype of the buffer `name` (a field of its [`Kernel`]) in a launch of storage
     /// `storage`: `narrow`'s `x` and `widen`'s `y` and the `labels` of `softmax_cross_entropy`
-    /// are f32, every other buffer is `storage`.
+    /// are f32, every other buffer is `storage`'s [buffer type](Dtype::buffer) (f32 for TF32).
     pub fn buffer_dtype(self, name: &str, storage: Dtype) -> Dtype {
         match (self, name) {
             (Op::Narrow, "x") | (Op::Widen, "y") | (Op::SoftmaxCrossEntropy, "labels") => Dtype::F32,
-            _ => storage,
+            _ => storage.buffer(),
         }
     }
 }

@@ -83,6 +83,7 @@ pub fn widen_f16(bytes: &[u8], out: &mut [f32]) {
 impl WgpuBackend {
     /// [`Backend::alloc_as`](kernelab_tensor::Backend::alloc_as): f32 and f16 buffers; bf16 is [`Error::NoStorage`].
     pub(crate) fn allocate(&self, len: usize, dtype: Dtype) -> Result<Box<dyn DeviceBuffer>> {
+        dtype.storable("wgpu")?;
         if dtype == Dtype::Bf16 {
             return Err(Error::NoStorage {
                 backend: "wgpu".into(),

@@ -23,7 +23,9 @@ fn narrow_of(c: &CpuBuffer) -> Result<Narrow> {
     match c.dtype() {
         Dtype::Bf16 => Ok(Narrow::Bf16),
         Dtype::F16 => Ok(Narrow::F16),
-        Dtype::F32 => Err(Error::Device { backend: "cpu".into(), message: "internal: a narrow GEMM got f32 C".into() }),
+        Dtype::F32 | Dtype::Tf32 => {
+            Err(Error::Device { backend: "cpu".into(), message: "internal: a narrow GEMM got f32 C".into() })
+        }
     }
 }
 
