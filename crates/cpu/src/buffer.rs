@@ -14,7 +14,6 @@
 //! between guard zones of the same [`GUARD`] values, each the signalling-NaN pattern of its type
 //! ([`guard_bits16`]); it is not pooled.
 
-use std::any::Any;
 use std::sync::Arc;
 
 use kernelab_tensor::{DeviceBuffer, Dtype, Error, Pool, Result};
@@ -60,14 +59,6 @@ impl DeviceBuffer for CpuBuffer {
 
     fn dtype(&self) -> Dtype {
         self.dtype
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
     }
 }
 
