@@ -25,10 +25,8 @@ one per core) so the epoch times compare like with like.
 """
 
 import argparse
-import gzip
 import json
 import os
-import struct
 import sys
 import time
 
@@ -36,24 +34,18 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import mnist_idx
+
 DEFAULT_DATA = "/usr/share/datasets/fashion-mnist"
 
 
 def read_idx(path):
     """An IDX file (raw or gzipped) as a uint8 tensor of its shape."""
-    for candidate in (path, path + ".gz"):
-        if os.path.exists(candidate):
-            with open(candidate, "rb") as f:
-                raw = f.read()
-            if raw[:2] == b"\x1f\x8b":
-                raw = gzip.decompress(raw)
-            zero, dtype, rank = struct.unpack(">HBB", raw[:4])
-            if zero != 0 or dtype != 0x08:
-                sys.exit(f"{candidate}: not an IDX file of u8 values")
-            dims = struct.unpack(">" + "I" * rank, raw[4 : 4 + 4 * rank])
-            data = torch.frombuffer(bytearray(raw[4 + 4 * rank :]), dtype=torch.uint8)
-            return data.reshape(dims)
-    sys.exit(f"{path}: neither it nor {path}.gz exists")
+    try:
+        dims, values = mnist_idx.read(path)
+    except mnist_idx.IdxError as e:
+        sys.exit(str(e))
+    return torch.frombuffer(bytearray(values), dtype=torch.uint8).reshape(dims)
 
 
 def load(data_dir):

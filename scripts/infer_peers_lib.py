@@ -1,11 +1,9 @@
 """The models, the engines, the reference check and the timing of scripts/infer_peers.py (its
 header says what they do); the report is written by infer_peers_report.py."""
 
-import gzip
 import math
 import os
 import random
-import struct
 import time
 
 import numpy as np
@@ -15,6 +13,8 @@ import torch
 import torch.nn as nn
 from onnx import TensorProto, helper, numpy_helper
 from safetensors.numpy import load_file, save_file
+
+import mnist_idx
 
 torch.set_num_interop_threads(1)
 
@@ -119,22 +119,12 @@ def save_checkpoint(path, layers):
 def read_idx(path, rank):
     """The u8 values of an IDX file (raw or .gz) of `rank` dimensions: images (3) flattened to
     (n, rows·cols), labels (1) as (n,)."""
-    for candidate in (path, path + ".gz"):
-        if os.path.exists(candidate):
-            with open(candidate, "rb") as f:
-                raw = f.read()
-            if raw[:2] == b"\x1f\x8b":
-                raw = gzip.decompress(raw)
-            zero, dtype, got = struct.unpack(">HBB", raw[:4])
-            if zero != 0 or dtype != 0x08 or got != rank:
-                raise Refused(f"{candidate}: not an IDX file of u8 values in {rank} dimensions")
-            dims = struct.unpack(">" + "I" * rank, raw[4:4 + 4 * rank])
-            body = len(raw) - 4 - 4 * rank
-            if body != math.prod(dims):
-                raise Refused(f"{candidate}: {body} bytes of values for dimensions {list(dims)}")
-            values = np.frombuffer(raw, np.uint8, offset=4 + 4 * rank)
-            return values.reshape(dims[0], -1) if rank == 3 else values
-    raise Refused(f"{path}: neither it nor {path}.gz exists")
+    try:
+        dims, values = mnist_idx.read(path, rank)
+    except mnist_idx.IdxError as e:
+        raise Refused(str(e)) from None
+    values = np.frombuffer(values, np.uint8)
+    return values.reshape(dims[0], -1) if rank == 3 else values
 
 
 def read_idx_images(path):

@@ -371,8 +371,8 @@ fn training_input_errors_are_clear() {
 
 #[test]
 fn gpu_adapters_are_listed_and_chosen_by_name() {
-    let required = std::env::var("KERNELAB_REQUIRE").unwrap_or_default();
-    if cfg!(feature = "wgpu") && required.contains("wgpu") {
+    let required = kernelab::BackendKind::Wgpu.is_required();
+    if cfg!(feature = "wgpu") && required {
         let (stdout, _) = kernelab_ok(&["devices"]);
         assert!(stdout.contains("adapter 0"), "every adapter is listed:\n{stdout}");
     }
@@ -380,7 +380,7 @@ fn gpu_adapters_are_listed_and_chosen_by_name() {
     assert_eq!(out.status.code(), Some(2));
     let (_, stderr) = text(&out);
     assert!(stderr.contains("wgpu is unavailable"), "{stderr}");
-    if cfg!(feature = "wgpu") && required.contains("wgpu") {
+    if cfg!(feature = "wgpu") && required {
         assert!(stderr.contains("no adapter matches `no-such-gpu`; found:"), "{stderr}");
     }
 }
@@ -391,8 +391,7 @@ fn gpu_adapters_are_listed_and_chosen_by_name() {
 fn bench_rows_name_their_clock() {
     let json = temp_path("clock.json");
     let mut args = vec!["bench", "--op", "relu", "--shape", "100000", "--variant", "default", "--budget", "0.2"];
-    let required = std::env::var("KERNELAB_REQUIRE").unwrap_or_default();
-    let gpu = cfg!(feature = "wgpu") && required.contains("wgpu");
+    let gpu = cfg!(feature = "wgpu") && kernelab::BackendKind::Wgpu.is_required();
     if !gpu {
         args.extend(["--backend", "cpu"]);
     }

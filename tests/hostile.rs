@@ -247,8 +247,7 @@ fn empty_work_and_unknown_names_fail() {
         "no backend has a variant `packed_avx513`",
     );
     fails_with(&["bench", "--op", "relu", "--adapter", "no-such-gpu-anywhere"], 2, "no-such-gpu-anywhere");
-    let required = std::env::var("KERNELAB_REQUIRE").unwrap_or_default();
-    if required.contains("wgpu") {
+    if kernelab::BackendKind::Wgpu.is_required() {
         // Over lavapipe's 128 MiB storage binding the wgpu row errors: beside a CPU row that runs,
         // the run fails (1); alone, nothing ran and the run is an error (2).
         let mixed = [

@@ -238,7 +238,7 @@ fn every_cheating_shader_is_caught_at_a_round_shape() {
     let (_, rows) = bench_files("matmul", "wgpu", "tiled", "64x64x64", &files);
     let example_row = rows_of(&rows, "matmul_tile32.wgsl").first().map(|r| (*r).clone()).unwrap_or_default();
     let unavailable = example_row["note"].as_str().is_some_and(|n| n.contains("unavailable"));
-    if unavailable && std::env::var("KERNELAB_REQUIRE").unwrap_or_default() != "wgpu" {
+    if unavailable && !kernelab::BackendKind::Wgpu.is_required() {
         return; // no wgpu adapter here, and none required
     }
     assert_eq!(example_row["status"], "ok", "{example_row}");

@@ -48,7 +48,7 @@ impl Backend for SumsInF16 {
 /// The WGPU device when it has the f16 variants; `None` (skipped, said why) otherwise, unless
 /// `KERNELAB_REQUIRE` names wgpu.
 fn wgpu_with_f16() -> Option<Device> {
-    let required = std::env::var("KERNELAB_REQUIRE").unwrap_or_default().contains("wgpu");
+    let required = BackendKind::Wgpu.is_required();
     let device = match kernelab::backends::open(BackendKind::Wgpu) {
         Ok(d) => d,
         Err(e) if required => panic!("{e}"),

@@ -13,7 +13,7 @@ use kernelab::{BackendKind, Device, Op};
 fn wgpu_device() -> Option<Device> {
     match kernelab::backends::open(BackendKind::Wgpu) {
         Ok(d) => Some(d),
-        Err(e) if std::env::var("KERNELAB_REQUIRE").unwrap_or_default().contains("wgpu") => panic!("{e}"),
+        Err(e) if BackendKind::Wgpu.is_required() => panic!("{e}"),
         Err(e) => {
             eprintln!("skipped: {e}");
             None

@@ -69,8 +69,7 @@ pub fn cuda_here() -> Option<bool> {
     let devices = text(&kernelab(&["devices"]));
     let line = devices.lines().find(|l| l.starts_with("cuda")).unwrap_or_default().to_string();
     if line.contains("unavailable") || line.is_empty() {
-        let required = std::env::var("KERNELAB_REQUIRE").unwrap_or_default();
-        assert!(!required.split(',').any(|b| b.trim() == "cuda"), "KERNELAB_REQUIRE names cuda: {line}");
+        assert!(!kernelab::BackendKind::Cuda.is_required(), "KERNELAB_REQUIRE names cuda: {line}");
         return None;
     }
     Some(line.contains("emulated (PTX interpreter"))

@@ -298,8 +298,7 @@ fn run_checked(device: &Device, case: &Case, expected: &[crate::reference::Expec
 /// environment variable `KERNELAB_REQUIRE` (comma-separated, e.g. `wgpu,cuda`) must be among them:
 /// their absence is an error with the reason, never a silent skip.
 pub fn devices_under_test() -> Result<Vec<Device>> {
-    let required = std::env::var("KERNELAB_REQUIRE").unwrap_or_default();
-    let required: Vec<&str> = required.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    let required = kernelab_tensor::required_backends();
     for name in &required {
         crate::backends::kind(name)?;
     }
@@ -307,7 +306,7 @@ pub fn devices_under_test() -> Result<Vec<Device>> {
     for (kind, device) in crate::backends::probe_all() {
         match device {
             Ok(device) => devices.push(device),
-            Err(e) if required.contains(&kind.name()) => return Err(e),
+            Err(e) if kind.is_required() => return Err(e),
             Err(_) => {}
         }
     }

@@ -14,7 +14,6 @@
 //! between guard zones of the same [`GUARD`] values, each the signalling-NaN pattern of its type
 //! ([`guard_bits16`]); it is not pooled.
 
-use std::any::Any;
 use std::sync::Arc;
 
 use kernelab_tensor::{DeviceBuffer, Dtype, Error, Pool, Result};
@@ -36,6 +35,18 @@ pub const fn guard_bits16(dtype: Dtype) -> u16 {
         // f16: sign 0, exponent 0x1F, quiet bit (0x200) clear, payload 0xA5.
         Dtype::F16 => 0x7CA5,
     }
+}
+
+/// `storage` less its `GUARD` values at each end: a buffer's values; empty where `storage` holds
+/// no more than the guards (the unused vector of a buffer of the other width).
+fn between_guards<T>(storage: &[T]) -> &[T] {
+    storage.get(GUARD..storage.len().saturating_sub(GUARD)).unwrap_or(&[])
+}
+
+/// [`between_guards`] for writing.
+fn between_guards_mut<T>(storage: &mut [T]) -> &mut [T] {
+    let end = storage.len().saturating_sub(GUARD);
+    storage.get_mut(GUARD..end).unwrap_or(&mut [])
 }
 
 /// A CPU "device" buffer: a vector of f32 values (or, narrow, of bf16/f16 bits) between two
@@ -60,14 +71,6 @@ impl DeviceBuffer for CpuBuffer {
 
     fn dtype(&self) -> Dtype {
         self.dtype
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
     }
 }
 
@@ -110,13 +113,12 @@ impl CpuBuffer {
 
     /// The bf16 or f16 bits of a narrow buffer (the guards excluded); empty for an f32 buffer.
     pub fn bits(&self) -> &[u16] {
-        self.bits.get(GUARD..self.bits.len().saturating_sub(GUARD)).unwrap_or(&[])
+        between_guards(&self.bits)
     }
 
     /// [`CpuBuffer::bits`] for writing.
     pub fn bits_mut(&mut self) -> &mut [u16] {
-        let end = self.bits.len().saturating_sub(GUARD);
-        self.bits.get_mut(GUARD..end).unwrap_or(&mut [])
+        between_guards_mut(&mut self.bits)
     }
 
     /// A buffer of `len` values from `pool` (stale contents, fresh guards) or, failing that, a new
@@ -134,13 +136,12 @@ impl CpuBuffer {
     /// The buffer's f32 values (the guards excluded); empty for a narrow buffer (see
     /// [`CpuBuffer::bits`]).
     pub fn values(&self) -> &[f32] {
-        self.data.get(GUARD..self.data.len().saturating_sub(GUARD)).unwrap_or(&[])
+        between_guards(&self.data)
     }
 
     /// The buffer's f32 values for writing (the guards excluded); empty for a narrow buffer.
     pub fn values_mut(&mut self) -> &mut [f32] {
-        let end = self.data.len().saturating_sub(GUARD);
-        self.data.get_mut(GUARD..end).unwrap_or(&mut [])
+        between_guards_mut(&mut self.data)
     }
 
     /// Whether a guard value changed since the buffer was allocated: for each side that did, how

@@ -112,6 +112,12 @@ pub extern "C" fn cuMemsetD32_v2(destination: u64, value: c_uint, count: usize) 
     answer(fill(&mut driver(), destination, value, count))
 }
 
+/// The `Async` forms: `work` done at once, as the plain form does it, once `stream` is checked.
+fn on_stream(stream: *mut c_void, work: impl FnOnce(&mut Driver) -> Answer) -> u32 {
+    let mut driver = driver();
+    answer(driver.check_stream(handle(stream)).and_then(|()| work(&mut driver)))
+}
+
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cuMemcpyHtoDAsync_v2(
     destination: u64,
@@ -119,13 +125,8 @@ pub unsafe extern "C" fn cuMemcpyHtoDAsync_v2(
     bytes: usize,
     stream: *mut c_void,
 ) -> u32 {
-    let mut driver = driver();
     // SAFETY: the caller's contract is this function's.
-    answer(
-        driver
-            .check_stream(handle(stream))
-            .and_then(|()| unsafe { host_to_device(&mut driver, destination, source, bytes) }),
-    )
+    on_stream(stream, |driver| unsafe { host_to_device(driver, destination, source, bytes) })
 }
 
 #[unsafe(no_mangle)]
@@ -135,23 +136,16 @@ pub unsafe extern "C" fn cuMemcpyDtoHAsync_v2(
     bytes: usize,
     stream: *mut c_void,
 ) -> u32 {
-    let mut driver = driver();
     // SAFETY: the caller's contract is this function's.
-    answer(
-        driver
-            .check_stream(handle(stream))
-            .and_then(|()| unsafe { device_to_host(&mut driver, destination, source, bytes) }),
-    )
+    on_stream(stream, |driver| unsafe { device_to_host(driver, destination, source, bytes) })
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn cuMemcpyDtoDAsync_v2(destination: u64, source: u64, bytes: usize, stream: *mut c_void) -> u32 {
-    let mut driver = driver();
-    answer(driver.check_stream(handle(stream)).and_then(|()| device_to_device(&mut driver, destination, source, bytes)))
+    on_stream(stream, |driver| device_to_device(driver, destination, source, bytes))
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn cuMemsetD32Async(destination: u64, value: c_uint, count: usize, stream: *mut c_void) -> u32 {
-    let mut driver = driver();
-    answer(driver.check_stream(handle(stream)).and_then(|()| fill(&mut driver, destination, value, count)))
+    on_stream(stream, |driver| fill(driver, destination, value, count))
 }

@@ -108,6 +108,22 @@ fn a_context_computes_refuses_faults_and_starts_afresh() {
         assert_eq!(out[..3], [2.0, 4.0, 6.0]);
         assert!(out[3].is_nan(), "the fourth value was not written");
 
+        // The Async forms do their work at once on a live stream and refuse an unknown one.
+        let (values, mut back) = ([5.0f32, 6.0, 7.0, 8.0], [0.0f32; 4]);
+        assert_eq!(cuMemcpyHtoDAsync_v2(y, values.as_ptr().cast(), 16, null_mut()), code::SUCCESS);
+        assert_eq!(cuMemcpyDtoDAsync_v2(x, y, 16, null_mut()), code::SUCCESS);
+        assert_eq!(cuMemsetD32Async(x, 1.0f32.to_bits(), 2, null_mut()), code::SUCCESS);
+        assert_eq!(cuMemcpyDtoHAsync_v2(back.as_mut_ptr().cast(), x, 16, null_mut()), code::SUCCESS);
+        assert_eq!(back, [1.0, 1.0, 7.0, 8.0]);
+        let unknown = 0xdead as *mut c_void;
+        assert_eq!(cuMemsetD32Async(x, 0, 4, unknown), code::INVALID_HANDLE);
+        assert_eq!(cuMemcpyHtoDAsync_v2(x, input.as_ptr().cast(), 16, unknown), code::INVALID_HANDLE);
+        assert_eq!(cuMemcpyDtoDAsync_v2(x, y, 16, unknown), code::INVALID_HANDLE);
+        assert_eq!(cuMemcpyDtoHAsync_v2(back.as_mut_ptr().cast(), y, 16, unknown), code::INVALID_HANDLE);
+        assert_eq!(back, [1.0, 1.0, 7.0, 8.0], "a refused copy writes nothing");
+        assert_eq!(cuMemcpyDtoH_v2(back.as_mut_ptr().cast(), x, 16), code::SUCCESS);
+        assert_eq!(back, [1.0, 1.0, 7.0, 8.0], "a refused fill or copy leaves the device memory as it was");
+
         // Refusals: the call fails, the context stays usable.
         assert_eq!(launch(f, 2048, (x, y, 3, 0)), code::INVALID_VALUE);
         assert!(last_fault().contains("2048"), "{}", last_fault());

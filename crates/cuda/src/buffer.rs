@@ -2,7 +2,6 @@
 //! each), taken from (and returned to) the backend's pool of its width, the host-side conversions
 //! of narrow uploads and downloads, and the downcasts from the tensor crate's `dyn DeviceBuffer`.
 
-use std::any::Any;
 use std::sync::Arc;
 
 use cust::context::{Context, CurrentContext};
@@ -90,14 +89,6 @@ impl DeviceBuffer for CudaBuffer {
 
     fn dtype(&self) -> Dtype {
         self.dtype
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
     }
 }
 

@@ -26,34 +26,31 @@ impl PtxModule {
     }
 }
 
-pub const ELEMENTWISE: PtxModule =
-    PtxModule { file: "elementwise.ptx", source: include_str!("../../../kernels/elementwise.ptx") };
-pub const ROWWISE: PtxModule = PtxModule { file: "rowwise.ptx", source: include_str!("../../../kernels/rowwise.ptx") };
-pub const ADAM: PtxModule = PtxModule { file: "adam.ptx", source: include_str!("../../../kernels/adam.ptx") };
-pub const CONVERT: PtxModule = PtxModule { file: "convert.ptx", source: include_str!("../../../kernels/convert.ptx") };
-pub const PROBE: PtxModule = PtxModule { file: "probe.ptx", source: include_str!("../../../kernels/probe.ptx") };
+/// The module `kernels/$file`, its path written once for its name and for the text it embeds.
+macro_rules! embedded {
+    ($file:literal) => {
+        PtxModule { file: $file, source: include_str!(concat!("../../../kernels/", $file)) }
+    };
+}
+
+pub const ELEMENTWISE: PtxModule = embedded!("elementwise.ptx");
+pub const ROWWISE: PtxModule = embedded!("rowwise.ptx");
+pub const ADAM: PtxModule = embedded!("adam.ptx");
+pub const CONVERT: PtxModule = embedded!("convert.ptx");
+pub const PROBE: PtxModule = embedded!("probe.ptx");
 
 /// The matmul ladder, one module per rung (`kernels/matmul/`, whose README tells the ladder).
-pub const MATMUL_NAIVE: PtxModule =
-    PtxModule { file: "matmul/1_naive.ptx", source: include_str!("../../../kernels/matmul/1_naive.ptx") };
-pub const MATMUL_COALESCED: PtxModule =
-    PtxModule { file: "matmul/2_coalesced.ptx", source: include_str!("../../../kernels/matmul/2_coalesced.ptx") };
-pub const MATMUL_TILED: PtxModule =
-    PtxModule { file: "matmul/3_tiled.ptx", source: include_str!("../../../kernels/matmul/3_tiled.ptx") };
-pub const MATMUL_REGBLOCK: PtxModule =
-    PtxModule { file: "matmul/4_regblock.ptx", source: include_str!("../../../kernels/matmul/4_regblock.ptx") };
-pub const MATMUL_VEC4: PtxModule =
-    PtxModule { file: "matmul/5_vec4.ptx", source: include_str!("../../../kernels/matmul/5_vec4.ptx") };
-pub const MATMUL_WARPTILE: PtxModule =
-    PtxModule { file: "matmul/6_warptile.ptx", source: include_str!("../../../kernels/matmul/6_warptile.ptx") };
+pub const MATMUL_NAIVE: PtxModule = embedded!("matmul/1_naive.ptx");
+pub const MATMUL_COALESCED: PtxModule = embedded!("matmul/2_coalesced.ptx");
+pub const MATMUL_TILED: PtxModule = embedded!("matmul/3_tiled.ptx");
+pub const MATMUL_REGBLOCK: PtxModule = embedded!("matmul/4_regblock.ptx");
+pub const MATMUL_VEC4: PtxModule = embedded!("matmul/5_vec4.ptx");
+pub const MATMUL_WARPTILE: PtxModule = embedded!("matmul/6_warptile.ptx");
 
 /// The tensor-core rungs, one module each: TF32 products on f32 storage, bf16 and f16 storage.
-pub const MATMUL_MMA_TF32: PtxModule =
-    PtxModule { file: "matmul/7_mma_tf32.ptx", source: include_str!("../../../kernels/matmul/7_mma_tf32.ptx") };
-pub const MATMUL_MMA_BF16: PtxModule =
-    PtxModule { file: "matmul/8_mma_bf16.ptx", source: include_str!("../../../kernels/matmul/8_mma_bf16.ptx") };
-pub const MATMUL_MMA_F16: PtxModule =
-    PtxModule { file: "matmul/9_mma_f16.ptx", source: include_str!("../../../kernels/matmul/9_mma_f16.ptx") };
+pub const MATMUL_MMA_TF32: PtxModule = embedded!("matmul/7_mma_tf32.ptx");
+pub const MATMUL_MMA_BF16: PtxModule = embedded!("matmul/8_mma_bf16.ptx");
+pub const MATMUL_MMA_F16: PtxModule = embedded!("matmul/9_mma_f16.ptx");
 
 /// Every module, for checks that go over them all.
 pub const ALL: [PtxModule; 14] = [

@@ -7,22 +7,15 @@
 
 #![cfg(feature = "cuda")]
 
+mod common;
+
+use common::cuda;
+
 use std::ffi::c_void;
 
 use cust::error::CudaError;
-use kernelab_cuda::{CudaBackend, emulated, ptx};
+use kernelab_cuda::{emulated, ptx};
 use kernelab_tensor::{Backend, Error};
-
-fn cuda() -> Option<CudaBackend> {
-    match CudaBackend::new() {
-        Ok(cuda) => Some(cuda),
-        Err(e) => {
-            let required = std::env::var("KERNELAB_REQUIRE").unwrap_or_default();
-            assert!(!required.split(',').any(|b| b.trim() == "cuda"), "KERNELAB_REQUIRE names cuda: {e}");
-            None
-        }
-    }
-}
 
 #[test]
 fn an_allocation_past_the_memory_is_out_of_memory_with_the_numbers() {

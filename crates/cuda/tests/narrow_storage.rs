@@ -7,20 +7,13 @@
 
 #![cfg(feature = "cuda")]
 
+mod common;
+
+use common::cuda;
+
 use kernelab_cuda::CudaBackend;
 use kernelab_cuda::variants::MMA_RUNGS;
 use kernelab_tensor::{Backend, DeviceBuffer, Dtype, Error, Gemm, Kernel};
-
-fn device() -> Option<CudaBackend> {
-    match CudaBackend::new() {
-        Ok(cuda) => Some(cuda),
-        Err(e) => {
-            let required = std::env::var("KERNELAB_REQUIRE").unwrap_or_default();
-            assert!(!required.split(',').any(|b| b.trim() == "cuda"), "KERNELAB_REQUIRE names cuda: {e}");
-            None
-        }
-    }
-}
 
 fn upload(cuda: &CudaBackend, values: &[f32], dtype: Dtype) -> Box<dyn DeviceBuffer> {
     let mut buffer = cuda.alloc_as(values.len(), dtype).unwrap();
@@ -43,7 +36,7 @@ fn awkward() -> Vec<f32> {
 
 #[test]
 fn narrow_buffers_round_on_upload_and_widen_on_download() {
-    let Some(cuda) = device() else { return };
+    let Some(cuda) = cuda() else { return };
     let values = awkward();
     for dtype in [Dtype::Bf16, Dtype::F16] {
         let buffer = upload(&cuda, &values, dtype);
@@ -58,7 +51,7 @@ fn narrow_buffers_round_on_upload_and_widen_on_download() {
 
 #[test]
 fn narrow_and_widen_kernels_agree_with_the_host() {
-    let Some(cuda) = device() else { return };
+    let Some(cuda) = cuda() else { return };
     let values = awkward();
     for dtype in [Dtype::Bf16, Dtype::F16] {
         let x = upload(&cuda, &values, Dtype::F32);
@@ -89,7 +82,7 @@ fn values(n: usize, seed: u64) -> Vec<f32> {
 
 #[test]
 fn mma_rungs_within_their_precision_budget_in_every_transpose_form() {
-    let Some(cuda) = device() else { return };
+    let Some(cuda) = cuda() else { return };
     for rung in MMA_RUNGS.iter().filter(|r| r.unavailable.is_none()) {
         // TF32 operands live in f32 buffers; the rung rounds them (u = 2⁻¹¹) as it reads them.
         let dtype = rung.precision.storage.buffer();
@@ -134,7 +127,7 @@ fn mma_rungs_within_their_precision_budget_in_every_transpose_form() {
 
 #[test]
 fn a_narrow_launch_defaults_to_its_storage_and_refuses_another() {
-    let Some(cuda) = device() else { return };
+    let Some(cuda) = cuda() else { return };
     let (m, n, k) = (5, 6, 7);
     let (a, b) = (upload(&cuda, &values(m * k, 4), Dtype::F16), upload(&cuda, &values(k * n, 5), Dtype::F16));
     let mut c = cuda.alloc_as(m * n, Dtype::F16).unwrap();

@@ -2,8 +2,6 @@
 //! and passes arguments of exactly the types, in exactly the order, that the entry declares.
 //! A mismatch here would be a wrong value in a kernel parameter on the GPU, silently.
 
-use std::any::Any;
-
 use kernelab_cuda::plan::{self, Arg};
 use kernelab_cuda::ptx::{self, ParamType};
 use kernelab_cuda::variants::{self, CONVERSIONS, CudaKernel, MATMUL_LADDER, MMA_RUNGS, PtxKernel};
@@ -16,12 +14,6 @@ struct Fake(usize);
 impl DeviceBuffer for Fake {
     fn len(&self) -> usize {
         self.0
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
     }
 }
 

@@ -28,12 +28,30 @@ impl BackendKind {
             BackendKind::Cuda => "cuda",
         }
     }
+
+    /// Whether the environment variable `KERNELAB_REQUIRE` names this backend (see
+    /// [`required_backends`]): where it does, its absence fails a test run instead of skipping it.
+    pub fn is_required(self) -> bool {
+        required_backends().iter().any(|name| name == self.name())
+    }
 }
 
 impl fmt::Display for BackendKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// The backends named in the environment variable `KERNELAB_REQUIRE`, comma-separated (e.g.
+/// `wgpu,cuda`), each trimmed, empty names dropped: those a test run must find instead of
+/// skipping. The names are as given; unknown ones are the caller's to refuse.
+pub fn required_backends() -> Vec<String> {
+    names_in(&std::env::var("KERNELAB_REQUIRE").unwrap_or_default())
+}
+
+/// The names of a comma-separated list, each trimmed, empty ones dropped.
+fn names_in(list: &str) -> Vec<String> {
+    list.split(',').map(str::trim).filter(|name| !name.is_empty()).map(String::from).collect()
 }
 
 /// A buffer of values owned by one device, stored as its [`dtype`](DeviceBuffer::dtype) (f32
@@ -50,10 +68,18 @@ pub trait DeviceBuffer: Any + Send + Sync + fmt::Debug {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
 
-    fn as_any(&self) -> &dyn Any;
+impl dyn DeviceBuffer {
+    /// The buffer as [`Any`], for a backend to downcast to its own buffer type.
+    pub fn as_any(&self) -> &dyn Any {
+        self
+    }
 
-    fn as_any_mut(&mut self) -> &mut dyn Any;
+    /// The buffer as mutable [`Any`], for a backend to downcast to its own buffer type.
+    pub fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
 }
 
 /// What a device says about itself, for `kernelab devices` and result records.
@@ -303,4 +329,36 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// Runs `kernel` with the named variant (a name from [`Backend::variants`]), or the default one.
     /// The kernel's lengths were checked ([`Kernel::check`]); the variant name was not.
     fn launch(&self, kernel: Kernel<'_>, variant: Option<&str>) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_required_list_is_split_on_commas_and_trimmed() {
+        assert_eq!(names_in(" wgpu, cuda ,,"), ["wgpu", "cuda"]);
+        assert_eq!(names_in("wgpucuda"), ["wgpucuda"]);
+        assert!(names_in("").is_empty() && names_in(" , ").is_empty());
+    }
+
+    /// A buffer seen as `dyn DeviceBuffer` downcasts to its own type and to no other.
+    #[test]
+    fn a_buffer_downcasts_to_its_own_type_only() {
+        #[derive(Debug)]
+        struct Mine(usize);
+        impl DeviceBuffer for Mine {
+            fn len(&self) -> usize {
+                self.0
+            }
+        }
+        let mut buffer: Box<dyn DeviceBuffer> = Box::new(Mine(7));
+        assert_eq!(buffer.as_any().downcast_ref::<Mine>().map(|m| m.0), Some(7));
+        assert!(buffer.as_any().downcast_ref::<Box<dyn DeviceBuffer>>().is_none());
+        assert!(buffer.as_any().downcast_ref::<usize>().is_none());
+        if let Some(mine) = buffer.as_any_mut().downcast_mut::<Mine>() {
+            mine.0 = 9;
+        }
+        assert_eq!(buffer.len(), 9);
+    }
 }

@@ -37,6 +37,48 @@ macro_rules! buffers {
     }};
 }
 
+/// The one list of the buffers each kind of launch writes, in order, for [`Kernel::outputs`] and
+/// [`Kernel::into_outputs`]: `written!(kernel, reads, |name, buffer, read| expr)` matches `kernel`
+/// (by reference or by value, and the bindings follow) and makes a [`Buffers`] of `expr` for each
+/// written buffer, with `name` its field's name and `read` whether the launch also reads it
+/// (`reads`, the launch's [accumulate](Kernel::accumulates) flag, where that decides it).
+macro_rules! written {
+    ($kernel:expr, $reads:expr, |$name:tt, $buffer:tt, $read:tt| $make:expr) => {{
+        // One written buffer: `$make` with the closure-like parameters bound to it.
+        macro_rules! each {
+            ($field:literal, $value:expr, $flag:expr) => {{
+                let ($name, $buffer, $read) = ($field, $value, $flag);
+                $make
+            }};
+        }
+        match $kernel {
+            Kernel::Fill { y, .. }
+            | Kernel::BiasAdd { y, .. }
+            | Kernel::BiasRelu { y, .. }
+            | Kernel::Relu { y, .. }
+            | Kernel::Softmax { y, .. }
+            | Kernel::LogSoftmax { y, .. }
+            | Kernel::Add { y, .. }
+            | Kernel::Scale { y, .. }
+            | Kernel::ScaleBy { y, .. }
+            | Kernel::Narrow { y, .. }
+            | Kernel::Widen { y, .. } => buffers![each!("y", y, false)],
+            Kernel::ColSum { y, .. } => buffers![each!("y", y, $reads)],
+            Kernel::Axpy { y, .. } => buffers![each!("y", y, true)],
+            Kernel::Matmul { c, .. } => buffers![each!("c", c, $reads)],
+            Kernel::ReluBackward { dx, .. }
+            | Kernel::SoftmaxBackward { dx, .. }
+            | Kernel::LogSoftmaxBackward { dx, .. } => buffers![each!("dx", dx, false)],
+            Kernel::SoftmaxCrossEntropy { loss, grad, .. } | Kernel::KlDiv { loss, grad, .. } => {
+                buffers![each!("loss", loss, false), each!("grad", grad, false)]
+            }
+            Kernel::Adam { param, m, v, .. } => {
+                buffers![each!("param", param, true), each!("m", m, true), each!("v", v, true)]
+            }
+        }
+    }};
+}
+
 /// A buffer a launch writes: its name, the buffer, and whether the launch reads it too
 /// (accumulating or in-place).
 pub type Written<'k> = (&'static str, &'k dyn DeviceBuffer, bool);
@@ -70,54 +112,12 @@ impl<'a> Kernel<'a> {
     /// The buffers the launch writes, by name, in the order [`Kernel::rebind`] takes them.
     pub fn outputs(&self) -> Buffers<Written<'_>> {
         let reads = self.accumulates();
-        match self {
-            Kernel::Fill { y, .. }
-            | Kernel::BiasAdd { y, .. }
-            | Kernel::BiasRelu { y, .. }
-            | Kernel::Relu { y, .. }
-            | Kernel::Softmax { y, .. }
-            | Kernel::LogSoftmax { y, .. }
-            | Kernel::Add { y, .. }
-            | Kernel::Scale { y, .. }
-            | Kernel::ScaleBy { y, .. }
-            | Kernel::Narrow { y, .. }
-            | Kernel::Widen { y, .. } => buffers![("y", &**y, false)],
-            Kernel::ColSum { y, .. } => buffers![("y", &**y, reads)],
-            Kernel::Axpy { y, .. } => buffers![("y", &**y, true)],
-            Kernel::Matmul { c, .. } => buffers![("c", &**c, reads)],
-            Kernel::ReluBackward { dx, .. }
-            | Kernel::SoftmaxBackward { dx, .. }
-            | Kernel::LogSoftmaxBackward { dx, .. } => buffers![("dx", &**dx, false)],
-            Kernel::SoftmaxCrossEntropy { loss, grad, .. } | Kernel::KlDiv { loss, grad, .. } => {
-                buffers![("loss", &**loss, false), ("grad", &**grad, false)]
-            }
-            Kernel::Adam { param, m, v, .. } => buffers![("param", &**param, true), ("m", &**m, true), ("v", &**v, true)],
-        }
+        written!(self, reads, |name, buffer, read| (name, &**buffer, read))
     }
 
     /// The written buffers, in the order of [`Kernel::outputs`], for writing.
     pub fn into_outputs(self) -> Buffers<&'a mut dyn DeviceBuffer> {
-        match self {
-            Kernel::Fill { y, .. }
-            | Kernel::BiasAdd { y, .. }
-            | Kernel::BiasRelu { y, .. }
-            | Kernel::Relu { y, .. }
-            | Kernel::Softmax { y, .. }
-            | Kernel::LogSoftmax { y, .. }
-            | Kernel::Add { y, .. }
-            | Kernel::Scale { y, .. }
-            | Kernel::ScaleBy { y, .. }
-            | Kernel::Narrow { y, .. }
-            | Kernel::Widen { y, .. }
-            | Kernel::ColSum { y, .. }
-            | Kernel::Axpy { y, .. } => buffers![y],
-            Kernel::Matmul { c, .. } => buffers![c],
-            Kernel::ReluBackward { dx, .. }
-            | Kernel::SoftmaxBackward { dx, .. }
-            | Kernel::LogSoftmaxBackward { dx, .. } => buffers![dx],
-            Kernel::SoftmaxCrossEntropy { loss, grad, .. } | Kernel::KlDiv { loss, grad, .. } => buffers![loss, grad],
-            Kernel::Adam { param, m, v, .. } => buffers![param, m, v],
-        }
+        written!(self, false, |_, buffer, _| buffer)
     }
 
     /// The same launch (op and parameters) over other buffers: `inputs` in the order of
@@ -199,5 +199,54 @@ impl<'a> Kernel<'a> {
             _ => format!("every buffer of {op} must hold one dtype (convert with narrow or widen)"),
         };
         Err(Error::DtypeMismatch { op: op.name(), found, why })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AdamStep, Gemm};
+
+    /// A stand-in buffer known by its length.
+    #[derive(Debug)]
+    struct Fake(usize);
+
+    impl DeviceBuffer for Fake {
+        fn len(&self) -> usize {
+            self.0
+        }
+    }
+
+    /// `(name, length, read)` of each written buffer, and the lengths `into_outputs` hands back.
+    fn written(kernel: Kernel<'_>) -> (Vec<(&'static str, usize, bool)>, Vec<usize>) {
+        let named = kernel.outputs().into_iter().map(|(name, b, read)| (name, b.len(), read)).collect();
+        (named, kernel.into_outputs().into_iter().map(|b| b.len()).collect())
+    }
+
+    #[test]
+    fn outputs_and_into_outputs_name_the_same_buffers_in_the_same_order() {
+        let (a, b, mut c) = (Fake(1), Fake(2), Fake(3));
+        let gemm = Gemm::new(1, 1, 1);
+        let plain = Kernel::Matmul { a: &a, b: &b, c: &mut c, gemm };
+        assert_eq!(written(plain), (vec![("c", 3, false)], vec![3]));
+        let accumulating = Kernel::Matmul { a: &a, b: &b, c: &mut c, gemm: gemm.scaled(1.0, 1.0) };
+        assert_eq!(written(accumulating), (vec![("c", 3, true)], vec![3]));
+
+        let (mut loss, mut grad) = (Fake(4), Fake(5));
+        let sce =
+            Kernel::SoftmaxCrossEntropy { logits: &a, labels: &b, loss: &mut loss, grad: &mut grad, rows: 1, cols: 1 };
+        assert_eq!(written(sce), (vec![("loss", 4, false), ("grad", 5, false)], vec![4, 5]));
+
+        let (mut param, mut m, mut v) = (Fake(6), Fake(7), Fake(8));
+        let step = AdamStep { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 1 };
+        let adam = Kernel::Adam { param: &mut param, grad: &a, m: &mut m, v: &mut v, step };
+        assert_eq!(written(adam), (vec![("param", 6, true), ("m", 7, true), ("v", 8, true)], vec![6, 7, 8]));
+
+        let axpy = Kernel::Axpy { alpha: 2.0, x: &a, y: &mut c };
+        assert_eq!(written(axpy), (vec![("y", 3, true)], vec![3]));
+        let col_sum = Kernel::ColSum { x: &a, y: &mut c, rows: 1, cols: 1, alpha: 1.0, accumulate: true };
+        assert_eq!(written(col_sum), (vec![("y", 3, true)], vec![3]));
+        let relu_backward = Kernel::ReluBackward { x: &a, dy: &b, dx: &mut c };
+        assert_eq!(written(relu_backward), (vec![("dx", 3, false)], vec![3]));
     }
 }

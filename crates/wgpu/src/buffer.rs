@@ -11,7 +11,6 @@
 //! `half` crate, then copies 2 bytes per value; a download copies 2 bytes per value and widens
 //! them exactly.
 
-use std::any::Any;
 use std::sync::Arc;
 
 use kernelab_tensor::{DeviceBuffer, Dtype, Error, Pool, Result};
@@ -43,14 +42,6 @@ impl DeviceBuffer for WgpuBuffer {
 
     fn dtype(&self) -> Dtype {
         self.dtype
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
     }
 }
 

@@ -6,7 +6,7 @@ use kernelab_wgpu::WgpuBackend;
 pub fn backend() -> Option<WgpuBackend> {
     match WgpuBackend::new() {
         Ok(b) => Some(b),
-        Err(e) if std::env::var("KERNELAB_REQUIRE").unwrap_or_default().contains("wgpu") => panic!("{e}"),
+        Err(e) if kernelab_tensor::BackendKind::Wgpu.is_required() => panic!("{e}"),
         Err(e) => {
             eprintln!("skipped: {e}");
             None
