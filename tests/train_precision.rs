@@ -136,7 +136,7 @@ fn f16_loss_scaling_skips_a_step_on_overflow_and_recovers() {
             if poison {
                 g[0] = 1e6; // beyond 65504: ±∞ in f16
             }
-            grads.set(&p, Tensor::from_slice_as(&g, p.dims(), Dtype::F16, &cpu()).unwrap());
+            grads.set(&p, Tensor::from_slice_as(&g, p.dims(), Dtype::F16, p.device()).unwrap());
         }
         grads
     };
