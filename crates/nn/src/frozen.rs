@@ -39,7 +39,7 @@ impl Frozen {
         if self.0.dtype() == dtype {
             return Ok(self.clone());
         }
-        Ok(Self::copy_of(&self.0.to_dtype(dtype)?)?)
+        Self::copy_of(&self.0.to_dtype(dtype)?)
     }
 
     /// The model, to read: evaluate, save, describe. Its tensors are constants (see above).
