@@ -39,6 +39,7 @@ fn plan<'a>(devices: &'a [Device], split: &'a [f64]) -> Plan<'a> {
         epochs: 2,
         batch: 64,
         lr: 1e-3,
+        dtype: kernelab::tensor::Dtype::F32,
         allow_nonfinite: false,
         profile: false,
     }

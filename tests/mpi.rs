@@ -193,6 +193,7 @@ fn alpha_zero_rank() {
         epochs: 2,
         batch: 64,
         lr: 1e-3,
+        dtype: kernelab::tensor::Dtype::F32,
         allow_nonfinite: false,
         profile: false,
     };

@@ -9,7 +9,7 @@ use clap::Args;
 use kernelab_nn::distill::{Distillation, Finals, Students, Teacher};
 use kernelab_nn::world::{self, Comm};
 use kernelab_nn::{Data, EpochLog, FASHION_MNIST_DIR, Frozen, Mlp, Observer, Plan, check_split, parse_spec};
-use kernelab_tensor::{Device, Error, Result};
+use kernelab_tensor::{Device, Dtype, Error, Result};
 
 use crate::bench::open_devices;
 
@@ -70,6 +70,10 @@ pub struct CommonArgs {
     /// training stops with an error naming the epoch and step.
     #[arg(long)]
     allow_nonfinite: bool,
+    /// The dtype of weights, activations and gradients: f32, or bf16/f16 with f32 master weights
+    /// in Adam (f16 with dynamic loss scaling); on one device. Checkpoints hold the f32 masters.
+    #[arg(long, default_value = "f32")]
+    dtype: String,
     /// Kernel variants to train with, as op=name pairs, comma-separated (e.g.
     /// `matmul=packed_avx2,softmax_cross_entropy=portable`); `kernelab list` shows them.
     #[arg(long, value_delimiter = ',')]
@@ -81,6 +85,7 @@ pub struct CommonArgs {
   kernelab train --epochs 10                                   784-128-10 on Fashion-MNIST
   kernelab train --model 784-512-256-10 --backend cpu,wgpu --split 3,1
   kernelab train --epochs 1 --profile --variant matmul=packed_avx2
+  kernelab train --dtype bf16                                  bf16 weights, f32 masters in Adam
   mpirun -np 2 kernelab train --distributed                    (a build with --features mpi)")]
 pub struct TrainArgs {
     #[command(flatten)]
@@ -320,6 +325,7 @@ fn check_common(common: &CommonArgs, checkpoints: &[Flagged], inputs: &[Flagged]
     if common.limit == Some(0) {
         return bad("--limit 0 leaves no training images".into());
     }
+    Dtype::parse(&common.dtype)?;
     use kernelab_tensor::files::{Kind, Paths};
     let mut paths = Paths::new();
     for file in data_dir(&common.data).map(|dir| kernelab_nn::data::files(&dir)).unwrap_or_default() {
@@ -355,6 +361,8 @@ fn setup(common: &CommonArgs, widths: &[usize], comm: Option<&Comm>) -> Result<(
     let setup = (|| {
         let devices = open_devices(&common.backend, common.adapter.as_deref())?;
         prefer_variants(&devices, &common.variant)?;
+        let dtype = Dtype::parse(&common.dtype)?;
+        devices.iter().try_for_each(|d| kernelab_nn::mixed::check_dtype(d, dtype))?;
         check_split(devices.len(), &common.split)?;
         let data = Data::load(&data_dir(&common.data)?, widths[0], widths[widths.len() - 1], common.limit)?;
         let logger = Logger::new(&common.json, world::leads(comm))?;
@@ -375,6 +383,7 @@ fn plan<'a>(c: &'a CommonArgs, devices: &'a [Device], comm: Option<&'a Comm>) ->
         epochs: c.epochs,
         batch: c.batch,
         lr: c.lr,
+        dtype: Dtype::parse(&c.dtype).unwrap_or(Dtype::F32),
         allow_nonfinite: c.allow_nonfinite,
         profile: c.profile,
     }
@@ -404,7 +413,10 @@ pub fn train(a: &TrainArgs) -> Result<()> {
     summary("model", &model, &logs);
     if let Some(path) = &a.save {
         model.save_for_images(path, data.train.image_rows, data.train.image_cols)?;
-        eprintln!("saved {}", path.display());
+        match plan.dtype {
+            Dtype::F32 => eprintln!("saved {}", path.display()),
+            d => eprintln!("saved {}: the f32 master weights of this {d} run (checkpoints hold f32)", path.display()),
+        }
     }
     Ok(())
 }
@@ -430,6 +442,7 @@ pub fn distill(a: &DistillArgs) -> Result<()> {
     let (devices, data, logger) = setup(&a.common, &widths, comm)?;
     if let Some(path) = &a.teacher_checkpoint {
         let loaded = Frozen::load(path, &devices[0]).and_then(|teacher| {
+            announce_conversion(path, teacher.model(), Dtype::parse(&a.common.dtype)?)?;
             d.teacher = Teacher::Given(teacher);
             d.check().map_err(|e| Error::InvalidArgument {
                 op: "distill",
@@ -453,6 +466,20 @@ pub fn distill(a: &DistillArgs) -> Result<()> {
     if plan.leads() {
         eprintln!("{}", distill_verdict(&finals, a.temperature, a.alpha));
         payoff(&mut reporter, &finals)?;
+    }
+    Ok(())
+}
+
+/// Says on stderr that the f32 checkpoint at `path` will run converted to a narrow `dtype`, and
+/// how many of its values overflow that type (±∞ in it: counted, never flushed silently).
+fn announce_conversion(path: &Path, model: &Mlp, dtype: Dtype) -> Result<()> {
+    if dtype.is_narrow() {
+        let overflows = model.overflows_in(dtype)?;
+        eprintln!(
+            "{}: converting the f32 checkpoint to {dtype} for this run (round to nearest even); \
+             {overflows} values overflow {dtype} and become ±∞",
+            path.display()
+        );
     }
     Ok(())
 }

@@ -34,6 +34,14 @@ impl Frozen {
         Ok(Self(Arc::new(self.0.constant_copy(device)?)))
     }
 
+    /// The same frozen values stored as `dtype` (this teacher itself when already stored so).
+    pub fn to_dtype(&self, dtype: kernelab_tensor::Dtype) -> Result<Self> {
+        if self.0.dtype() == dtype {
+            return Ok(self.clone());
+        }
+        Self::copy_of(&self.0.to_dtype(dtype)?)
+    }
+
     /// The model, to read: evaluate, save, describe. Its tensors are constants (see above).
     pub fn model(&self) -> &Mlp {
         &self.0

@@ -3,7 +3,7 @@
 //! of an MPI world — and driven by [`fit`]. `kernelab train` is [`train`]; `kernelab distill`
 //! runs [`run`] three ways (see [`crate::distill`]).
 
-use kernelab_tensor::{Device, Result};
+use kernelab_tensor::{Device, Dtype, Error, Result};
 
 use crate::parallel::check_split;
 use crate::train::{EpochLog, Fit, FitConfig, Objective, Trainer, fit};
@@ -25,6 +25,9 @@ pub struct Plan<'a> {
     pub batch: usize,
     /// Adam's learning rate.
     pub lr: f32,
+    /// The dtype of weights, activations and gradients: f32, or bf16/f16 with f32 masters
+    /// ([`crate::mixed`]; one device only).
+    pub dtype: Dtype,
     /// Go on when the loss or a parameter becomes NaN or infinite.
     pub allow_nonfinite: bool,
     /// Profile every kernel launch of the training steps on every device (see
@@ -111,6 +114,15 @@ pub struct Run {
 /// learner owns its model and builds its optimizer on that model's parameters alone.
 pub fn learner<'c>(plan: &Plan<'c>, model: Mlp, objective: Objective) -> Result<Box<dyn Fit + 'c>> {
     check_split(plan.devices.len(), plan.split)?;
+    if plan.dtype.is_narrow() && (plan.devices.len() > 1 || plan.comm.is_some()) {
+        return Err(Error::InvalidArgument {
+            op: "train",
+            why: format!(
+                "--dtype {} trains on one device in one process; data-parallel and distributed training run f32 only",
+                plan.dtype
+            ),
+        });
+    }
     #[cfg(feature = "mpi")]
     if let Some(comm) = plan.comm {
         let local = DataParallel::new(&model, plan.devices, plan.split, plan.lr, &objective)?;
@@ -123,7 +135,7 @@ pub fn learner<'c>(plan: &Plan<'c>, model: Mlp, objective: Objective) -> Result<
     if plan.devices.len() > 1 {
         return Ok(Box::new(DataParallel::new(&model, plan.devices, plan.split, plan.lr, &objective)?));
     }
-    Ok(Box::new(Trainer::adam(model, plan.lr, objective)?))
+    Ok(Box::new(Trainer::adam_as(model, plan.dtype, plan.lr, objective)?))
 }
 
 /// Trains `run` as `plan` says, on `data`: the trained model and every epoch's log (logs of a

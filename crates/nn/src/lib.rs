@@ -3,7 +3,7 @@
 //! JSON logs, safetensors [`checkpoint`]s, knowledge distillation ([`Objective::Distill`] from a
 //! [`Frozen`] teacher, run as an experiment with its control by [`distill::distill`]),
 //! data-parallel training across devices ([`DataParallel`]) and processes ([`world`]), the
-//! choice between them ([`learner`]), and the forward-only inference path ([`Inference`]).
+//! choice between them ([`learner`]), mixed-precision training in bf16 or f16 ([`mixed`]), and the forward-only inference path ([`Inference`]).
 
 pub mod checkpoint;
 pub mod data;
@@ -16,6 +16,7 @@ pub mod idx;
 pub mod infer;
 pub mod learner;
 mod linear;
+pub mod mixed;
 pub mod optim;
 mod parallel;
 pub mod size;
@@ -27,6 +28,7 @@ pub use frozen::Frozen;
 pub use infer::Inference;
 pub use learner::{Observer, Plan, Run};
 pub use linear::{Linear, Mlp, parse_spec};
+pub use mixed::{LossScale, MixedAdam};
 pub use optim::{Adam, Optimizer, Sgd};
 pub use parallel::{DataParallel, check_split};
 pub use train::{EpochLog, Fit, FitConfig, Objective, Trainer, evaluate, fit};

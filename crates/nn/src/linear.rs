@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use kernelab_tensor::{Device, Error, Result, Tape, Tensor};
+use kernelab_tensor::{Device, Dtype, Error, Result, Tape, Tensor};
 
 /// `y = x·Wᵀ + b` with `W` of shape `out × in` (PyTorch's layout, so checkpoints load there).
 ///
@@ -45,6 +45,14 @@ impl Linear {
         let (weight, bias) = (self.weight.to(device)?, self.bias.to(device)?);
         weight.set_requires_grad(trainable);
         bias.set_requires_grad(trainable);
+        Ok(Self { weight, bias })
+    }
+
+    /// A copy of this layer stored as `dtype` (same device), still a parameter.
+    fn copy_as(&self, dtype: Dtype) -> Result<Self> {
+        let (weight, bias) = (self.weight.to_dtype(dtype)?, self.bias.to_dtype(dtype)?);
+        weight.set_requires_grad(true);
+        bias.set_requires_grad(true);
         Ok(Self { weight, bias })
     }
 
@@ -115,6 +123,24 @@ impl Mlp {
     /// The device the parameters live on.
     pub fn device(&self) -> &Device {
         self.layers[0].weight.device()
+    }
+
+    /// The dtype the parameters are stored in (inputs are uploaded in it).
+    pub fn dtype(&self) -> Dtype {
+        self.layers[0].weight.dtype()
+    }
+
+    /// An independent copy stored as `dtype` on the same device (each value rounded to nearest,
+    /// ties to even; see [`Mlp::overflows_in`] for values that become ±∞).
+    pub fn to_dtype(&self, dtype: Dtype) -> Result<Self> {
+        let layers = self.layers.iter().map(|l| l.copy_as(dtype)).collect::<Result<_>>()?;
+        Ok(Self { layers })
+    }
+
+    /// How many parameter values are finite here but ±∞ once rounded to `dtype` (f16 beyond
+    /// ±65504; [`Dtype::count_overflows`]): one download of every parameter.
+    pub fn overflows_in(&self, dtype: Dtype) -> Result<usize> {
+        self.parameters().iter().try_fold(0, |n, p| Ok(n + dtype.count_overflows(&p.to_vec()?)))
     }
 
     /// An independent copy on the same device: the same values in storage of its own, so that

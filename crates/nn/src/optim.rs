@@ -2,6 +2,8 @@
 
 use kernelab_tensor::{AdamStep, Error, Grads, Result, Tensor, adam_step_};
 
+use crate::Mlp;
+
 /// Refuses a tensor that is not a parameter (`requires_grad` off): a constant such as a frozen
 /// teacher's weights (see [`crate::Frozen`]) must never be updated.
 fn check_trainable(optimizer: &'static str, params: &[Tensor]) -> Result<()> {
@@ -22,6 +24,27 @@ fn check_trainable(optimizer: &'static str, params: &[Tensor]) -> Result<()> {
 pub trait Optimizer {
     /// One update of every parameter that has a gradient in `grads`.
     fn step(&mut self, grads: &Grads) -> Result<()>;
+
+    /// The factor the loss is multiplied by before the backward pass (mixed precision's loss
+    /// scale; 1 by default), which [`Optimizer::step`] divides back out.
+    fn loss_scale(&self) -> f32 {
+        1.0
+    }
+
+    /// Steps skipped for non-finite gradients since the last call (0 by default).
+    fn take_skipped_steps(&mut self) -> usize {
+        0
+    }
+
+    /// The f32 master weights, where the optimizer keeps them apart from the model it trains.
+    fn masters(&self) -> Option<&Mlp> {
+        None
+    }
+
+    /// The masters, the optimizer spent.
+    fn into_masters(self: Box<Self>) -> Option<Mlp> {
+        None
+    }
 }
 
 /// Adam with bias correction, as `torch.optim.Adam` (no weight decay, no amsgrad).

@@ -7,8 +7,9 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
-use kernelab_tensor::{Device, Error, Grads, Labels, Result, Tape, Tensor};
+use kernelab_tensor::{Device, Dtype, Error, Grads, Labels, Result, Tape, Tensor};
 
+use crate::MixedAdam;
 use crate::data::{Dataset, epoch_order};
 use crate::optim::{Adam, Optimizer};
 use crate::{Frozen, Mlp};
@@ -40,6 +41,17 @@ impl Objective {
                 tape.add(&soft, &hard)
             }
         }
+    }
+
+    /// The same objective with its teacher stored as `dtype` (a student trained in bf16 is
+    /// taught by a bf16 teacher: both read the same narrow batch).
+    pub fn to_dtype(&self, dtype: Dtype) -> Result<Self> {
+        Ok(match self {
+            Objective::CrossEntropy => Objective::CrossEntropy,
+            Objective::Distill { teacher, temperature, alpha } => {
+                Objective::Distill { teacher: teacher.to_dtype(dtype)?, temperature: *temperature, alpha: *alpha }
+            }
+        })
     }
 
     /// The same objective with its teacher on `device`.
@@ -79,6 +91,18 @@ impl Trainer {
         Self::new(model, Box::new(adam), objective)
     }
 
+    /// A trainer of `model` (f32) in `dtype`: plain [`Trainer::adam`] for f32; for bf16 or f16 a
+    /// working copy in that dtype trained by [`MixedAdam`] over `model` as the f32 masters, with
+    /// the objective's teacher in `dtype` too (see [`crate::mixed`]).
+    pub fn adam_as(model: Mlp, dtype: Dtype, lr: f32, objective: Objective) -> Result<Self> {
+        if !dtype.is_narrow() {
+            return Self::adam(model, lr, objective);
+        }
+        crate::mixed::check_dtype(model.device(), dtype)?;
+        let (working, mixed) = MixedAdam::new(model, dtype, lr)?;
+        Self::new(working, Box::new(mixed), objective.to_dtype(dtype)?)
+    }
+
     pub fn device(&self) -> &Device {
         self.model.device()
     }
@@ -87,21 +111,45 @@ impl Trainer {
         &self.model
     }
 
-    /// The model, the trainer (and its optimizer) spent.
-    pub fn into_model(self) -> Mlp {
-        self.model
+    /// The f32 master weights of a mixed-precision run; the model itself otherwise.
+    pub fn masters(&self) -> &Mlp {
+        self.optimizer.masters().unwrap_or(&self.model)
     }
 
-    /// Forward and backward on one batch: the gradients, and the rows' loss added to the running sum.
+    /// The model, the trainer (and its optimizer) spent: the f32 masters of a mixed-precision
+    /// run (what a checkpoint saves), the model itself otherwise.
+    pub fn into_model(self) -> Mlp {
+        let Self { model, optimizer, .. } = self;
+        optimizer.into_masters().unwrap_or(model)
+    }
+
+    /// What the run's precision did since the last call (see [`PrecisionLog`]): the skipped
+    /// steps and the masters' values that overflow the working dtype (one download of each).
+    pub fn take_precision(&mut self) -> Result<PrecisionLog> {
+        let dtype = self.model.dtype();
+        let overflows = if dtype.is_narrow() { self.masters().overflows_in(dtype)? } else { 0 };
+        let skipped_steps = self.optimizer.take_skipped_steps();
+        Ok(PrecisionLog { dtype, skipped_steps, loss_scale: self.optimizer.loss_scale(), overflows })
+    }
+
+    /// Forward and backward on one batch, in the model's dtype: the gradients (of the loss times
+    /// the optimizer's loss scale), and the rows' loss (widened to f32) added to the running sum.
     pub fn gradients(&mut self, images: &[f32], labels: &[u32]) -> Result<Grads> {
         let rows = labels.len();
         let device = self.device().clone();
-        let x = Tensor::from_slice(images, &[rows, images.len() / rows.max(1)], &device)?;
+        let dtype = self.model.dtype();
+        let x = Tensor::from_slice_as(images, &[rows, images.len() / rows.max(1)], dtype, &device)?;
         let labels = Labels::new(labels, self.classes, &device)?;
         self.tape.clear();
         let loss = self.objective.loss(&mut self.tape, &self.model, &x, &labels)?;
-        self.loss_sum.axpy_(rows as f32, &loss)?;
-        self.tape.backward(&loss)
+        let loss_f32 = if dtype.is_narrow() { loss.to_dtype(Dtype::F32)? } else { loss.clone() };
+        self.loss_sum.axpy_(rows as f32, &loss_f32)?;
+        let scale = self.optimizer.loss_scale();
+        if scale == 1.0 {
+            return self.tape.backward(&loss);
+        }
+        let scaled = self.tape.scale(&loss, scale)?;
+        self.tape.backward(&scaled)
     }
 
     /// Updates the parameters from `grads`.
@@ -144,6 +192,10 @@ pub trait Fit {
     fn take_allreduce_seconds(&mut self) -> f64 {
         0.0
     }
+    /// What the precision did since the last call (f32, nothing skipped, by default).
+    fn take_precision(&mut self) -> Result<PrecisionLog> {
+        Ok(PrecisionLog::default())
+    }
 }
 
 impl Fit for Trainer {
@@ -167,6 +219,10 @@ impl Fit for Trainer {
     fn into_model(self: Box<Self>) -> Mlp {
         Trainer::into_model(*self)
     }
+
+    fn take_precision(&mut self) -> Result<PrecisionLog> {
+        Trainer::take_precision(self)
+    }
 }
 
 /// Loss and accuracy of `model` on `data`, without a tape, in batches of `batch`.
@@ -177,7 +233,7 @@ pub fn evaluate(model: &Mlp, data: &Dataset, batch: usize) -> Result<(f64, f64)>
     let indices: Vec<usize> = (0..data.len()).collect();
     for chunk in indices.chunks(batch.max(1)) {
         data.gather(chunk, &mut images, &mut labels);
-        let x = Tensor::from_slice(&images, &[chunk.len(), data.features], device)?;
+        let x = Tensor::from_slice_as(&images, &[chunk.len(), data.features], model.dtype(), device)?;
         let logits = model.forward(&mut Tape::no_grad(), &x)?;
         let (rows, _) = logits.softmax_cross_entropy(&Labels::new(&labels, data.classes, device)?)?;
         loss += rows.to_vec()?.iter().map(|&l| f64::from(l)).sum::<f64>();
@@ -219,6 +275,42 @@ pub struct EpochLog {
     /// Seconds of the epoch spent all-reducing gradients across processes (0 in one process).
     #[serde(default)]
     pub allreduce_s: f64,
+    /// The dtype of the weights, activations and gradients, the steps it skipped, its loss
+    /// scale, its overflows (see [`PrecisionLog`]).
+    #[serde(flatten)]
+    pub precision: PrecisionLog,
+}
+
+/// What a run's precision did in an epoch.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PrecisionLog {
+    /// The dtype of the weights, activations and gradients (f32 masters behind a narrow one).
+    #[serde(default = "f32_dtype")]
+    pub dtype: Dtype,
+    /// Steps skipped for a non-finite gradient (f16's dynamic loss scaling).
+    #[serde(default)]
+    pub skipped_steps: usize,
+    /// The loss scale at the epoch's end (1 unless f16).
+    #[serde(default = "one_f32")]
+    pub loss_scale: f32,
+    /// Master values that are finite but ±∞ in `dtype` (f16 beyond ±65504) at the epoch's end:
+    /// the working weights hold ±∞ there, counted here rather than flushed silently.
+    #[serde(default)]
+    pub overflows: usize,
+}
+
+impl Default for PrecisionLog {
+    fn default() -> Self {
+        Self { dtype: Dtype::F32, skipped_steps: 0, loss_scale: 1.0, overflows: 0 }
+    }
+}
+
+fn f32_dtype() -> Dtype {
+    Dtype::F32
+}
+
+fn one_f32() -> f32 {
+    1.0
 }
 
 fn one() -> usize {
@@ -300,6 +392,7 @@ pub fn fit(
         let epoch_s = started.elapsed().as_secs_f64();
         bar.finish_and_clear();
         let allreduce_s = learner.take_allreduce_seconds();
+        let precision = learner.take_precision()?;
         config.profiled.iter().for_each(|d| d.pause_profile(true));
         let (test_loss, test_acc) =
             if learner.evaluates() { evaluate(learner.model(), test, 1000)? } else { (f64::NAN, f64::NAN) };
@@ -315,6 +408,7 @@ pub fn fit(
             samples_per_s: train.len() as f64 / epoch_s,
             world_size: learner.world_size(),
             allreduce_s,
+            precision,
         };
         if learner.evaluates() {
             on_epoch(&log);

@@ -2,12 +2,12 @@
 //! launches one kernel with the device's default (or preferred) variant. The [`Tape`](crate::Tape)
 //! records these same calls.
 
-use crate::{AdamStep, Error, Gemm, Kernel, Labels, Result, Shape, Tensor};
+use crate::{AdamStep, Dtype, Error, Gemm, Kernel, Labels, Result, Shape, Tensor};
 
 impl Tensor {
-    /// A new tensor of `shape` on this tensor's device, written by `kernel(out)`.
+    /// A new tensor of `shape` in this tensor's dtype on its device, written by `kernel(out)`.
     fn produce(&self, shape: Shape, kernel: impl FnOnce(&mut dyn crate::DeviceBuffer) -> Result<()>) -> Result<Tensor> {
-        let mut out = self.device().alloc(shape.numel())?;
+        let mut out = self.device().alloc_as(shape.numel(), self.dtype())?;
         kernel(&mut *out)?;
         Tensor::from_buffer(out, shape, self.device())
     }
@@ -177,7 +177,7 @@ impl Tensor {
         }
         let (z, l) = (self.read("softmax_cross_entropy")?, labels.tensor().read("softmax_cross_entropy")?);
         let device = self.device();
-        let (mut loss, mut grad) = (device.alloc(rows)?, device.alloc(rows * cols)?);
+        let (mut loss, mut grad) = (device.alloc_as(rows, self.dtype())?, device.alloc_as(rows * cols, self.dtype())?);
         let kernel =
             Kernel::SoftmaxCrossEntropy { logits: &**z, labels: &**l, loss: &mut *loss, grad: &mut *grad, rows, cols };
         device.launch(kernel, None)?;
@@ -191,7 +191,7 @@ impl Tensor {
         let (rows, cols) = self.shape().as_matrix("kl_div")?;
         let (z, q) = (self.read("kl_div")?, target.read("kl_div")?);
         let device = self.device();
-        let (mut loss, mut grad) = (device.alloc(rows)?, device.alloc(rows * cols)?);
+        let (mut loss, mut grad) = (device.alloc_as(rows, self.dtype())?, device.alloc_as(rows * cols, self.dtype())?);
         let kernel =
             Kernel::KlDiv { logits: &**z, target: &**q, loss: &mut *loss, grad: &mut *grad, rows, cols, temperature };
         device.launch(kernel, None)?;
@@ -226,6 +226,38 @@ impl Tensor {
         self.same_shape("axpy", x)?;
         let (x, mut y) = (x.read("axpy")?, self.write("axpy")?);
         self.device().launch(Kernel::Axpy { alpha, x: &**x, y: &mut **y }, None)
+    }
+
+    /// A copy stored as `dtype`: the `narrow` op (f32 to a narrow dtype, to nearest even), the
+    /// `widen` op (back to f32, exact), or a plain copy when the dtype is already `dtype`.
+    /// Narrow to narrow goes through f32 (both steps are exact or a single rounding).
+    pub fn to_dtype(&self, dtype: Dtype) -> Result<Tensor> {
+        let from = self.dtype();
+        if from == dtype {
+            return self.scale(1.0);
+        }
+        if from.is_narrow() && dtype.is_narrow() {
+            return self.to_dtype(Dtype::F32)?.to_dtype(dtype);
+        }
+        let mut out = self.device().alloc_as(self.numel(), dtype)?;
+        {
+            let x = self.read("to_dtype")?;
+            let kernel = if dtype.is_narrow() {
+                Kernel::Narrow { x: &**x, y: &mut *out }
+            } else {
+                Kernel::Widen { x: &**x, y: &mut *out }
+            };
+            self.device().launch(kernel, None)?;
+        }
+        Tensor::from_buffer(out, self.shape(), self.device())
+    }
+
+    /// `out ← round(self)` in place: this f32 tensor narrowed into the narrow tensor `out` of the
+    /// same shape (its buffer kept), by the `narrow` op.
+    pub fn narrow_into_(&self, out: &Tensor) -> Result<()> {
+        self.same_shape("narrow", out)?;
+        let (x, mut y) = (self.read("narrow")?, out.write("narrow")?);
+        self.device().launch(Kernel::Narrow { x: &**x, y: &mut **y }, None)
     }
 
     /// Sets every value to `value`, in place.

@@ -143,11 +143,13 @@ impl Node {
             // L = mean_r KL(q_r ‖ softmax(z_r/T)):  dz = dL·(softmax(z/T) − q)/(T·rows), saved as G
             Node::KlDiv { logits, grad, .. } => grads.accumulate(logits, grad.scale_by(dy, 1.0)?)?,
             // y = Σ x:  dx = dy·1
-            Node::Sum { x, .. } => grads.accumulate(x, Tensor::ones(x.dims(), x.device())?.scale_by(dy, 1.0)?)?,
+            Node::Sum { x, .. } => {
+                grads.accumulate(x, Tensor::full_as(x.dims(), 1.0, x.dtype(), x.device())?.scale_by(dy, 1.0)?)?
+            }
             // y = Σ x / n:  dx = dy·1/n
             Node::Mean { x, .. } => {
                 let n = x.numel() as f32;
-                grads.accumulate(x, Tensor::ones(x.dims(), x.device())?.scale_by(dy, 1.0 / n)?)?
+                grads.accumulate(x, Tensor::full_as(x.dims(), 1.0, x.dtype(), x.device())?.scale_by(dy, 1.0 / n)?)?
             }
             // y = α·x:  dx = α·dy
             Node::Scale { x, alpha, .. } => grads.accumulate(x, dy.scale(*alpha)?)?,
@@ -362,7 +364,7 @@ impl Tape {
             });
         }
         let mut grads = Grads::default();
-        grads.0.insert(loss.id(), Tensor::ones(loss.dims(), loss.device())?);
+        grads.0.insert(loss.id(), Tensor::full_as(loss.dims(), 1.0, loss.dtype(), loss.device())?);
         for node in self.nodes.iter().rev() {
             let Some(dy) = grads.get(node.out()).cloned() else {
                 continue;

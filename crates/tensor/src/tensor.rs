@@ -1,4 +1,5 @@
-//! [`Tensor`]: f32 values, row-major and contiguous, living on one [`Device`].
+//! [`Tensor`]: values row-major and contiguous, living on one [`Device`], stored as f32 or as a
+//! narrow [`Dtype`] (entering and leaving as f32: see [`crate::Dtype`]).
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -8,7 +9,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal, Uniform};
 
-use crate::{Device, DeviceBuffer, Error, Kernel, Result, Shape};
+use crate::{Device, DeviceBuffer, Dtype, Error, Kernel, Result, Shape};
 
 static NEXT_TENSOR_ID: AtomicU64 = AtomicU64::new(0);
 
@@ -17,7 +18,8 @@ pub type TensorId = u64;
 
 type Storage = Arc<RwLock<Box<dyn DeviceBuffer>>>;
 
-/// An f32 tensor on a device. Cloning is cheap and shares the values; every op returns a new tensor
+/// A tensor on a device, stored as its [`Tensor::dtype`]; ops produce their output in the dtype of
+/// their inputs (the launch picks a variant of that storage). Cloning is cheap and shares the values; every op returns a new tensor
 /// except the in-place ones, whose names end in `_`.
 #[derive(Clone)]
 pub struct Tensor(Arc<TensorInner>);
@@ -26,16 +28,18 @@ struct TensorInner {
     id: TensorId,
     shape: Shape,
     device: Device,
+    dtype: Dtype,
     storage: Storage,
     requires_grad: AtomicBool,
 }
 
 impl Tensor {
-    pub(crate) fn from_storage(storage: Storage, shape: Shape, device: Device) -> Self {
+    pub(crate) fn from_storage(storage: Storage, shape: Shape, device: Device, dtype: Dtype) -> Self {
         Tensor(Arc::new(TensorInner {
             id: NEXT_TENSOR_ID.fetch_add(1, Ordering::Relaxed),
             shape,
             device,
+            dtype,
             storage,
             requires_grad: AtomicBool::new(false),
         }))
@@ -46,16 +50,22 @@ impl Tensor {
         if buffer.len() != shape.numel() {
             return Err(Error::LengthMismatch { len: buffer.len(), shape, expected: shape.numel() });
         }
-        Ok(Self::from_storage(Arc::new(RwLock::new(buffer)), shape, device.clone()))
+        let dtype = buffer.dtype();
+        Ok(Self::from_storage(Arc::new(RwLock::new(buffer)), shape, device.clone(), dtype))
     }
 
     /// A tensor of the given dimensions holding a copy of `data` (length checked).
     pub fn from_slice(data: &[f32], dims: &[usize], device: &Device) -> Result<Self> {
+        Self::from_slice_as(data, dims, Dtype::F32, device)
+    }
+
+    /// A tensor stored as `dtype` holding `data`, each value rounded to nearest (ties to even).
+    pub fn from_slice_as(data: &[f32], dims: &[usize], dtype: Dtype, device: &Device) -> Result<Self> {
         let shape = Shape::new(dims)?;
         if data.len() != shape.numel() {
             return Err(Error::LengthMismatch { len: data.len(), shape, expected: shape.numel() });
         }
-        Self::from_buffer(device.upload(data)?, shape, device)
+        Self::from_buffer(device.upload_as(data, dtype)?, shape, device)
     }
 
     /// Like [`Tensor::from_slice`], taking the vector.
@@ -70,8 +80,13 @@ impl Tensor {
 
     /// A tensor whose every value is `value`, filled on the device.
     pub fn full(dims: &[usize], value: f32, device: &Device) -> Result<Self> {
+        Self::full_as(dims, value, Dtype::F32, device)
+    }
+
+    /// [`Tensor::full`] stored as `dtype` (`value` rounded to it).
+    pub fn full_as(dims: &[usize], value: f32, dtype: Dtype, device: &Device) -> Result<Self> {
         let shape = Shape::new(dims)?;
-        let mut buf = device.alloc(shape.numel())?;
+        let mut buf = device.alloc_as(shape.numel(), dtype)?;
         device.launch(Kernel::Fill { y: &mut *buf, value }, None)?;
         Self::from_buffer(buf, shape, device)
     }
@@ -131,6 +146,11 @@ impl Tensor {
         &self.0.device
     }
 
+    /// The type the values are stored in.
+    pub fn dtype(&self) -> Dtype {
+        self.0.dtype
+    }
+
     /// Marks this tensor as a leaf whose gradient [`Tape::backward`](crate::Tape::backward) returns.
     pub fn requires_grad(self) -> Self {
         self.set_requires_grad(true);
@@ -159,9 +179,9 @@ impl Tensor {
         Ok(self.to_vec()?[0])
     }
 
-    /// A copy on `device` (a new tensor even when it is this tensor's own device).
+    /// A copy on `device` in the same dtype (a new tensor even when it is this tensor's own device).
     pub fn to(&self, device: &Device) -> Result<Tensor> {
-        Tensor::from_slice(&self.to_vec()?, self.dims(), device)
+        Tensor::from_slice_as(&self.to_vec()?, self.dims(), self.dtype(), device)
     }
 
     /// Overwrites the values with `data` (length checked), keeping the buffer.
@@ -184,7 +204,7 @@ impl Tensor {
                 why: format!("{} elements cannot become {}", self.numel(), shape.numel()),
             });
         }
-        Ok(Tensor::from_storage(self.0.storage.clone(), shape, self.device().clone()))
+        Ok(Tensor::from_storage(self.0.storage.clone(), shape, self.device().clone(), self.dtype()))
     }
 
     /// Read access to the device buffer, for launching kernels.

@@ -1,0 +1,212 @@
+//! Mixed-precision training: weights, activations and gradients in a narrow dtype (bf16 or f16),
+//! f32 master weights and moments in Adam, and dynamic loss scaling for f16.
+//!
+//! One step, with masters `W` (f32) and working weights `w = round(W)` (narrow):
+//! 1. forward and backward run on `w` in the narrow dtype (every op's narrow variant reads and
+//!    writes the narrow type and computes in f32; cross-entropy reads narrow logits), the backward
+//!    pass started from `S·loss` where `S` is the loss scale (1 for bf16, whose exponent range is
+//!    f32's; dynamic for f16, whose largest finite value is 65504 and smallest normal 2⁻¹⁴);
+//! 2. each gradient is widened to f32 and multiplied by `1/S` (a power of two: exact);
+//! 3. f16: when any widened gradient holds NaN or ±∞, the step is skipped (no master or moment
+//!    changes, Adam's step count stays), `S` halves and the skip is counted; after
+//!    [`LossScale::growth_interval`] clean steps in a row `S` doubles, up to [`MAX_F16_SCALE`];
+//! 4. Adam (the f32 kernel, as in f32 training) updates `W` from the f32 gradients;
+//! 5. each master is narrowed (to nearest, ties to even) into its working weight.
+//!
+//! The masters are what a checkpoint of the run holds (the format stays f32).
+
+use kernelab_tensor::{Device, Dtype, Error, Grads, Op, Result, Tensor, resolve_for};
+
+use crate::Mlp;
+use crate::optim::{Adam, Optimizer};
+
+/// The largest f16 loss scale, 2¹⁵: the backward pass starts from `S` itself stored in f16, and
+/// 2¹⁶ would overflow it (f16's largest finite value is 65504).
+pub const MAX_F16_SCALE: f32 = 32768.0;
+
+/// Clean steps in a row after which an f16 loss scale doubles.
+pub const GROWTH_INTERVAL: usize = 1000;
+
+/// The loss scale `S` of a run: fixed at 1, or dynamic (f16), see the module doc.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LossScale {
+    scale: f32,
+    dynamic: bool,
+    /// Clean steps in a row after which a dynamic scale doubles.
+    pub growth_interval: usize,
+    clean: usize,
+    skipped: usize,
+}
+
+impl LossScale {
+    /// Dynamic from [`MAX_F16_SCALE`] for f16; fixed at 1 for bf16 and f32.
+    pub fn for_dtype(dtype: Dtype) -> Self {
+        let dynamic = dtype == Dtype::F16;
+        let scale = if dynamic { MAX_F16_SCALE } else { 1.0 };
+        Self { scale, dynamic, growth_interval: GROWTH_INTERVAL, clean: 0, skipped: 0 }
+    }
+
+    /// The current `S`.
+    pub fn scale(&self) -> f32 {
+        self.scale
+    }
+
+    /// Whether gradients are checked and the scale moves (f16).
+    pub fn is_dynamic(&self) -> bool {
+        self.dynamic
+    }
+
+    /// Steps skipped since the last [`LossScale::take_skipped`].
+    pub fn skipped(&self) -> usize {
+        self.skipped
+    }
+
+    /// Returns the skipped steps counted so far and starts again from 0.
+    pub fn take_skipped(&mut self) -> usize {
+        std::mem::take(&mut self.skipped)
+    }
+
+    /// After a step whose gradients were `finite` or not: whether to apply it. A non-finite step
+    /// is skipped, counted, and halves `S` (not below 2⁻²⁴, where f16 gradients would all
+    /// vanish anyway); the `growth_interval`-th clean step in a row doubles it (to the cap).
+    pub fn after_step(&mut self, finite: bool) -> bool {
+        if !self.dynamic {
+            return true;
+        }
+        if !finite {
+            self.skipped += 1;
+            self.clean = 0;
+            self.scale = (self.scale * 0.5).max((-24f32).exp2());
+            return false;
+        }
+        self.clean += 1;
+        if self.clean >= self.growth_interval.max(1) {
+            self.clean = 0;
+            self.scale = (self.scale * 2.0).min(MAX_F16_SCALE);
+        }
+        true
+    }
+}
+
+/// Adam over f32 masters for a model trained in a narrow dtype (see the module doc).
+pub struct MixedAdam {
+    masters: Mlp,
+    /// The working model's parameters, narrow, in the masters' order.
+    working: Vec<Tensor>,
+    adam: Adam,
+    loss_scale: LossScale,
+}
+
+impl MixedAdam {
+    /// The working copy of `masters` (an f32 model, kept as the masters) in `dtype`, and the
+    /// optimizer that trains it at learning rate `lr`. `dtype` must be narrow.
+    pub fn new(masters: Mlp, dtype: Dtype, lr: f32) -> Result<(Mlp, Self)> {
+        if !dtype.is_narrow() || masters.dtype() != Dtype::F32 {
+            return Err(Error::InvalidArgument {
+                op: "mixed precision",
+                why: format!("needs f32 masters and a narrow dtype, got {} masters and {dtype}", masters.dtype()),
+            });
+        }
+        let working = masters.to_dtype(dtype)?;
+        let adam = Adam::new(masters.parameters(), lr)?;
+        let opt = Self { working: working.parameters(), adam, loss_scale: LossScale::for_dtype(dtype), masters };
+        Ok((working, opt))
+    }
+
+    /// The f32 masters.
+    pub fn masters(&self) -> &Mlp {
+        &self.masters
+    }
+
+    pub fn loss_scale_state(&mut self) -> &mut LossScale {
+        &mut self.loss_scale
+    }
+}
+
+impl Optimizer for MixedAdam {
+    fn step(&mut self, grads: &Grads) -> Result<()> {
+        let unscale = 1.0 / self.loss_scale.scale();
+        let masters = self.masters.parameters();
+        let mut wide = Grads::default();
+        let mut total: Option<Tensor> = None;
+        for (w, master) in self.working.iter().zip(&masters) {
+            let Some(g) = grads.get(w) else { continue };
+            let mut g32 = g.to_dtype(Dtype::F32)?;
+            if unscale != 1.0 {
+                g32 = g32.scale(unscale)?;
+            }
+            if self.loss_scale.is_dynamic() {
+                // NaN and ±∞ survive a sum, so one scalar download checks every gradient.
+                let s = g32.sum()?;
+                total = Some(match total {
+                    Some(t) => t.add(&s)?,
+                    None => s,
+                });
+            }
+            wide.set(master, g32);
+        }
+        let finite = match &total {
+            Some(t) => t.item()?.is_finite(),
+            None => true,
+        };
+        if !self.loss_scale.after_step(finite) {
+            return Ok(());
+        }
+        self.adam.step(&wide)?;
+        for (w, master) in self.working.iter().zip(&masters) {
+            master.narrow_into_(w)?;
+        }
+        Ok(())
+    }
+
+    fn loss_scale(&self) -> f32 {
+        self.loss_scale.scale()
+    }
+
+    fn take_skipped_steps(&mut self) -> usize {
+        self.loss_scale.take_skipped()
+    }
+
+    fn masters(&self) -> Option<&Mlp> {
+        Some(&self.masters)
+    }
+
+    fn into_masters(self: Box<Self>) -> Option<Mlp> {
+        Some(self.masters)
+    }
+}
+
+/// The ops a training step launches in its storage dtype (`narrow` and `widen` store the narrow
+/// side as theirs).
+const TRAINING_OPS: [Op; 12] = [
+    Op::Fill,
+    Op::Matmul,
+    Op::BiasAdd,
+    Op::BiasRelu,
+    Op::ColSum,
+    Op::ReluBackward,
+    Op::SoftmaxCrossEntropy,
+    Op::Add,
+    Op::Scale,
+    Op::ScaleBy,
+    Op::Narrow,
+    Op::Widen,
+];
+
+/// Refuses to train in `dtype` on `device` unless it stores `dtype` and has an available variant
+/// of that storage for every op a step launches: the error names the device and what is missing
+/// (e.g. WGSL's lack of bf16, or an adapter without `shader-f16`).
+pub fn check_dtype(device: &Device, dtype: Dtype) -> Result<()> {
+    if !dtype.is_narrow() {
+        return Ok(());
+    }
+    let refuse = |e: Error| Error::InvalidArgument {
+        op: "train",
+        why: format!("--dtype {dtype} cannot train on {device}: {e}"),
+    };
+    device.alloc_as(1, dtype).map_err(refuse)?;
+    for op in TRAINING_OPS {
+        resolve_for(device.kind(), op, &device.variants(op), None, Some(dtype)).map_err(refuse)?;
+    }
+    Ok(())
+}

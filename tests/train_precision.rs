@@ -1,0 +1,247 @@
+//! Mixed-precision training (`kernelab train --dtype bf16|f16`): a narrow step against the f32
+//! step, convergence beside f32, f16 loss scaling, refusals, determinism, WGPU f16 against CPU f16.
+
+mod common;
+
+use kernelab::cpu::CpuBackend;
+use kernelab::nn::mixed::{MAX_F16_SCALE, check_dtype};
+use kernelab::nn::{Data, Dataset, MixedAdam, Mlp, Objective, Optimizer, Trainer, evaluate};
+use kernelab::tensor::{Dtype, Grads};
+use kernelab::{BackendKind, Device, Tensor};
+
+fn cpu() -> Device {
+    Device::new(CpuBackend::new())
+}
+
+/// `n` samples of `classes` Gaussian blobs in `features` dimensions, as bytes (pixels / 255 is
+/// what a model sees): class `c`'s centre is bright on features `≡ c (mod classes)`.
+fn blobs(n: usize, features: usize, classes: usize, seed: u64) -> Dataset {
+    let noise = Tensor::rand_uniform(&[n * features], -60.0, 60.0, seed, &cpu()).unwrap().to_vec().unwrap();
+    let labels: Vec<u32> = (0..n).map(|i| ((i * 7 + seed as usize) % classes) as u32).collect();
+    let pixels = (0..n * features)
+        .map(|i| {
+            let (row, f) = (i / features, i % features);
+            let centre = if f % classes == labels[row] as usize { 170.0 } else { 60.0 };
+            (centre + noise[i]).clamp(0.0, 255.0) as u8
+        })
+        .collect();
+    Dataset { pixels, labels, features, image_rows: 1, image_cols: features, classes }
+}
+
+/// A batch of the first `rows` samples.
+fn batch(data: &Dataset, rows: usize) -> (Vec<f32>, Vec<u32>) {
+    let (mut images, mut labels) = (Vec::new(), Vec::new());
+    data.gather(&(0..rows).collect::<Vec<_>>(), &mut images, &mut labels);
+    (images, labels)
+}
+
+/// `‖a − b‖₂ / ‖b‖₂`.
+fn rel_err(a: &[f32], b: &[f32]) -> f64 {
+    let d: f64 = a.iter().zip(b).map(|(x, y)| f64::from(x - y).powi(2)).sum();
+    let n: f64 = b.iter().map(|y| f64::from(*y).powi(2)).sum();
+    (d / n).sqrt()
+}
+
+/// The bound of a narrow step against the f32 step: every tensor on the path from the batch to
+/// a gradient of this 2-layer model is rounded once to the narrow type — x, W₁, b₁, h, W₂, b₂,
+/// the logits, their gradient, dh, and the gradient itself: 10 roundings, each a relative error
+/// of at most `u` (bf16: 2⁻⁸), and f32 sums inside every kernel. To first order the norm-wise
+/// relative error of a gradient (and of the loss) is at most `10·u` (bf16: 3.9%).
+fn step_bound(dtype: Dtype) -> f64 {
+    10.0 * dtype.unit_roundoff()
+}
+
+#[test]
+fn a_bf16_step_matches_the_f32_step_within_ten_unit_roundoffs() {
+    let data = blobs(128, 48, 4, 1);
+    let (images, labels) = batch(&data, 64);
+    let model = Mlp::new("48-32-4", 7, &cpu()).unwrap();
+    let mut f32_run = Trainer::adam(model.deep_copy().unwrap(), 1e-3, Objective::CrossEntropy).unwrap();
+    let mut bf16_run = Trainer::adam_as(model, Dtype::Bf16, 1e-3, Objective::CrossEntropy).unwrap();
+    assert_eq!(bf16_run.model().dtype(), Dtype::Bf16);
+    assert_eq!(bf16_run.masters().dtype(), Dtype::F32);
+    let g32 = f32_run.gradients(&images, &labels).unwrap();
+    let g16 = bf16_run.gradients(&images, &labels).unwrap();
+    let bound = step_bound(Dtype::Bf16);
+    let pairs = f32_run.model().parameters().into_iter().zip(bf16_run.model().parameters());
+    for (i, (p32, p16)) in pairs.enumerate() {
+        let (a, b) = (g32.get(&p32).unwrap().to_vec().unwrap(), g16.get(&p16).unwrap().to_vec().unwrap());
+        let err = rel_err(&b, &a);
+        assert!(err <= bound, "gradient {i}: relative error {err:.4} > 10u = {bound:.4}");
+        // The bf16 step really ran in bf16: its gradients are bf16 values and differ from f32's.
+        assert!(b.iter().all(|&v| Dtype::Bf16.round(v) == v), "gradient {i} holds values bf16 cannot");
+        assert!(err > 0.0, "gradient {i} equals the f32 one bit for bit: the step did not run in bf16");
+    }
+    let (l32, l16) = (f32_run.take_loss_sum().unwrap(), bf16_run.take_loss_sum().unwrap());
+    assert!((l16 - l32).abs() <= bound * l32, "loss {l16} against f32's {l32}");
+    // The update: Adam on the f32 masters, then the working weights are the masters rounded.
+    bf16_run.apply(&g16).unwrap();
+    for (master, working) in bf16_run.masters().parameters().iter().zip(bf16_run.model().parameters()) {
+        let (m, w) = (master.to_vec().unwrap(), working.to_vec().unwrap());
+        assert!(m.iter().zip(&w).all(|(m, w)| Dtype::Bf16.round(*m) == *w), "working weights ≠ round(masters)");
+        assert!(m.iter().any(|m| Dtype::Bf16.round(*m) != *m), "the masters kept only bf16 values: not f32");
+    }
+}
+
+/// Trains `spec` in `dtype` for `epochs` over `train`, returning the test accuracy and the masters.
+fn train(spec: &str, dtype: Dtype, train: &Dataset, test: &Dataset, steps: usize) -> (f64, Mlp, usize) {
+    let model = Mlp::new(spec, 3, &cpu()).unwrap();
+    let mut trainer = Trainer::adam_as(model, dtype, 3e-3, Objective::CrossEntropy).unwrap();
+    let (mut images, mut labels) = (Vec::new(), Vec::new());
+    let order: Vec<usize> = (0..train.len()).collect();
+    for chunk in order.chunks(32).cycle().take(steps) {
+        train.gather(chunk, &mut images, &mut labels);
+        let grads = trainer.gradients(&images, &labels).unwrap();
+        trainer.apply(&grads).unwrap();
+    }
+    let skipped = trainer.take_precision().unwrap().skipped_steps;
+    let (_, acc) = evaluate(trainer.model(), test, 500).unwrap();
+    (acc, trainer.into_model(), skipped)
+}
+
+/// Fashion-MNIST's first 2,000 training and 1,000 test images, or separable blobs where it is
+/// not installed.
+fn convergence_data() -> (Dataset, Dataset, &'static str) {
+    let dir = std::path::Path::new(kernelab::nn::FASHION_MNIST_DIR);
+    if dir.is_dir() {
+        let data = Data::load(dir, 784, 10, Some(2000)).unwrap();
+        return (data.train, data.test.take(1000), "784-64-10");
+    }
+    (blobs(2000, 784, 10, 5), blobs(1000, 784, 10, 6), "784-64-10")
+}
+
+#[test]
+fn three_hundred_bf16_and_f16_steps_reach_the_accuracy_of_f32() {
+    let (train_set, test_set, spec) = convergence_data();
+    let (acc32, _, _) = train(spec, Dtype::F32, &train_set, &test_set, 300);
+    assert!(acc32 > 0.70, "the f32 control reached only {acc32}");
+    for dtype in [Dtype::Bf16, Dtype::F16] {
+        let (acc, masters, skipped) = train(spec, dtype, &train_set, &test_set, 300);
+        assert_eq!(masters.dtype(), Dtype::F32, "the run ends with its f32 masters");
+        assert!((acc - acc32).abs() <= 0.03, "{dtype} reached {acc:.4}, f32 {acc32:.4}");
+        assert!(skipped == 0 || dtype == Dtype::F16, "{dtype} skipped {skipped} steps");
+    }
+}
+
+#[test]
+fn f16_loss_scaling_skips_a_step_on_overflow_and_recovers() {
+    let (working, mut adam) = MixedAdam::new(Mlp::new("6-4-3", 1, &cpu()).unwrap(), Dtype::F16, 1e-2).unwrap();
+    adam.loss_scale_state().growth_interval = 2;
+    assert_eq!(adam.loss_scale(), MAX_F16_SCALE);
+    let masters_before: Vec<Vec<f32>> = adam.masters().parameters().iter().map(|p| p.to_vec().unwrap()).collect();
+    let grads_of = |value: f32, poison: bool| {
+        let mut grads = Grads::default();
+        for p in working.parameters() {
+            let mut g = vec![value; p.numel()];
+            if poison {
+                g[0] = 1e6; // beyond 65504: ±∞ in f16
+            }
+            grads.set(&p, Tensor::from_slice_as(&g, p.dims(), Dtype::F16, p.device()).unwrap());
+        }
+        grads
+    };
+    adam.step(&grads_of(1.0, true)).unwrap();
+    assert_eq!(adam.take_skipped_steps(), 1, "the overflowing step is counted");
+    assert_eq!(adam.loss_scale(), MAX_F16_SCALE / 2.0, "and halves the scale");
+    let masters_now: Vec<Vec<f32>> = adam.masters().parameters().iter().map(|p| p.to_vec().unwrap()).collect();
+    assert_eq!(masters_now, masters_before, "a skipped step leaves the masters as they were");
+    for _ in 0..2 {
+        adam.step(&grads_of(1.0, false)).unwrap();
+    }
+    assert_eq!(adam.take_skipped_steps(), 0);
+    assert_eq!(adam.loss_scale(), MAX_F16_SCALE, "two clean steps double it back");
+    let masters_now: Vec<Vec<f32>> = adam.masters().parameters().iter().map(|p| p.to_vec().unwrap()).collect();
+    assert_ne!(masters_now, masters_before, "clean steps update the masters");
+    for (master, w) in adam.masters().parameters().iter().zip(working.parameters()) {
+        let expect: Vec<f32> = master.to_vec().unwrap().iter().map(|&m| Dtype::F16.round(m)).collect();
+        assert_eq!(w.to_vec().unwrap(), expect, "the working weights are the masters rounded to f16");
+    }
+}
+
+#[test]
+fn the_same_seed_twice_gives_bit_identical_bf16_runs() {
+    let data = blobs(256, 48, 4, 2);
+    let bits = |m: &Mlp| -> Vec<u32> {
+        m.parameters().iter().flat_map(|p| p.to_vec().unwrap()).map(f32::to_bits).collect::<Vec<_>>()
+    };
+    let runs: Vec<Vec<u32>> = (0..2).map(|_| bits(&train("48-32-4", Dtype::Bf16, &data, &data, 20).1)).collect();
+    assert_eq!(runs[0], runs[1]);
+    let other = bits(&train("48-32-4", Dtype::F32, &data, &data, 20).1);
+    assert_ne!(runs[0], other, "the control: an f32 run of the same seed differs");
+}
+
+#[test]
+fn dtype_refusals_are_clear_errors() {
+    common::fails_with(
+        &["train", "--dtype", "fp8", "--epochs", "1"],
+        2,
+        "unknown dtype `fp8`; known dtypes: f32, bf16, f16",
+    );
+    let two = [cpu(), cpu()];
+    let plan = kernelab::nn::Plan {
+        devices: &two,
+        split: &[],
+        comm: None,
+        verify_replicas: false,
+        epochs: 1,
+        batch: 8,
+        lr: 1e-3,
+        dtype: Dtype::Bf16,
+        allow_nonfinite: false,
+        profile: false,
+    };
+    let model = Mlp::new("4-3", 0, &two[0]).unwrap();
+    let err = kernelab::nn::learner::learner(&plan, model, Objective::CrossEntropy).err().unwrap().to_string();
+    assert!(err.contains("--dtype bf16 trains on one device"), "{err}");
+    let Some(gpu) = wgpu() else { return };
+    let err = check_dtype(&gpu, Dtype::Bf16).unwrap_err().to_string();
+    assert!(err.contains("--dtype bf16 cannot train on") && err.contains("WGSL has no bf16"), "{err}");
+    let model = Mlp::new("4-3", 0, &gpu).unwrap();
+    let err = Trainer::adam_as(model, Dtype::Bf16, 1e-3, Objective::CrossEntropy).err().unwrap().to_string();
+    assert!(err.contains("WGSL has no bf16"), "{err}");
+}
+
+/// The WGPU device, or none (skipped) unless `KERNELAB_REQUIRE` names wgpu.
+fn wgpu() -> Option<Device> {
+    let required = std::env::var("KERNELAB_REQUIRE").unwrap_or_default().contains("wgpu");
+    match kernelab::backends::open(BackendKind::Wgpu) {
+        Ok(d) => Some(d),
+        Err(e) if required => panic!("{e}"),
+        Err(e) => {
+            eprintln!("skipped: {e}");
+            None
+        }
+    }
+}
+
+#[test]
+fn a_wgpu_f16_step_matches_the_cpu_f16_step() {
+    let Some(gpu) = wgpu() else { return };
+    if let Err(e) = check_dtype(&gpu, Dtype::F16) {
+        assert!(e.to_string().contains("shader-f16"), "{e}");
+        eprintln!("skipped: {e}");
+        return;
+    }
+    let data = blobs(64, 48, 4, 3);
+    let (images, labels) = batch(&data, 64);
+    let model = Mlp::new("48-32-4", 9, &cpu()).unwrap();
+    let on_gpu = model.to(&gpu).unwrap();
+    let mut cpu_run = Trainer::adam_as(model, Dtype::F16, 1e-3, Objective::CrossEntropy).unwrap();
+    let mut gpu_run = Trainer::adam_as(on_gpu, Dtype::F16, 1e-3, Objective::CrossEntropy).unwrap();
+    let (gc, gg) = (cpu_run.gradients(&images, &labels).unwrap(), gpu_run.gradients(&images, &labels).unwrap());
+    // Both round the same tensors to f16; they differ only in the order of their f32 sums and in
+    // which of two neighbours a value near a tie rounds to: within the f16 step bound of each
+    // other (gradients of the scaled loss, S = 2¹⁵ on both).
+    let bound = step_bound(Dtype::F16);
+    for (i, (pc, pg)) in cpu_run.model().parameters().into_iter().zip(gpu_run.model().parameters()).enumerate() {
+        let (a, b) = (gc.get(&pc).unwrap().to_vec().unwrap(), gg.get(&pg).unwrap().to_vec().unwrap());
+        let err = rel_err(&b, &a);
+        assert!(err <= bound, "gradient {i}: WGPU against CPU {err:.5} > {bound:.5}");
+    }
+    cpu_run.apply(&gc).unwrap();
+    gpu_run.apply(&gg).unwrap();
+    for (mc, mg) in cpu_run.masters().parameters().iter().zip(gpu_run.masters().parameters()) {
+        let err = rel_err(&mg.to_vec().unwrap(), &mc.to_vec().unwrap());
+        assert!(err <= 1e-3, "masters after the step differ by {err}");
+    }
+}
