@@ -142,7 +142,7 @@ pub fn run(a: &InferArgs) -> Result<usize> {
             &copy
         };
         let accuracy = match &data {
-            Some((dir, set)) => Some((Inference::new(model).accuracy(set, 1000)?, set.len(), dir.clone())),
+            Some((dir, set)) => Some((Inference::new(model)?.accuracy(set, 1000)?, set.len(), dir.clone())),
             None => None,
         };
         for &batch in &a.batch {
@@ -254,7 +254,7 @@ fn fitting_test_set(dir: &std::path::Path, widths: &[usize], image: Option<(usiz
 
 /// Times `model` at `batch` on its device (see [`time_calls`]) and makes its record.
 pub fn time_row(model: &Mlp, batch: usize, seed: u64, timing: &Timing) -> Result<Record> {
-    let mut inference = Inference::new(model);
+    let mut inference = Inference::new(model)?;
     inference.prepare(batch)?;
     let images: Vec<f32> = (0..batch * inference.inputs()).map(|i| pixel(seed, i)).collect();
     let samples = Samples::from_secs(time_calls(&mut inference, &images, timing)?);

@@ -27,6 +27,7 @@ pub mod peers;
 pub mod registry;
 pub mod roofline;
 pub mod rowwise;
+pub mod linear;
 pub mod simd;
 pub mod spin_pool;
 pub mod topology;
@@ -185,6 +186,16 @@ impl Backend for CpuBackend {
 
     fn synchronize(&self) -> Result<()> {
         Ok(())
+    }
+
+    fn prepare_linear(
+        &self,
+        weight: &dyn DeviceBuffer,
+        bias: &dyn DeviceBuffer,
+        outputs: usize,
+        relu: bool,
+    ) -> Result<Option<Box<dyn kernelab_tensor::PreparedLinear>>> {
+        Ok(linear::CpuLinear::new(weight, bias, outputs, relu)?.map(|l| Box::new(l) as Box<_>))
     }
 
     fn launch(&self, kernel: Kernel<'_>, variant: Option<&str>) -> Result<()> {
