@@ -239,21 +239,21 @@ mod tests {
         assert_eq!(Epilogue::relu(-0.0).to_bits(), 0.0f32.to_bits());
         assert_eq!(Epilogue::relu(-2.5), 0.0);
         assert_eq!(Epilogue::relu(2.5), 2.5);
-        // Through the kernels: 1 row (dot), 64 rows (broadcast on panels), 300 × 784 (packed). A
-        // zero weight row and a −0 bias give −0 + −0 = −0 before the ReLU; a NaN input gives NaN.
-        for (m, k) in [(1, 16), (64, 16), (300, 784)] {
+        // Through the kernels: 2 rows (dot), 64 rows (broadcast on panels), 300 × 784 (packed). A
+        // zero weight row and a bias of −3 give −3 before the ReLU; a NaN input gives a NaN row.
+        for (m, k) in [(2, 16), (64, 16), (300, 784)] {
             let n = 33;
             let mut w = values(n * k, 7);
             w[..k].fill(0.0);
             let mut bias = values(n, 8);
-            bias[0] = -0.0;
+            bias[0] = -3.0;
             let mut a = values(m * k, 9);
             a[k * (m - 1)] = f32::NAN;
             let packed = PackedNt::new(&w, n, k).unwrap();
             let mut c = vec![f32::NAN; m * n];
             let ep = Epilogue { bias: Some(&bias), relu: true };
             gemm_prepacked(&a, m, &packed, &mut c, &ep, true).unwrap();
-            assert_eq!(c[0].to_bits(), 0.0f32.to_bits(), "{m}x{k}: −0 after the ReLU");
+            assert_eq!(c[0].to_bits(), 0.0f32.to_bits(), "{m}x{k}: +0 after the ReLU");
             assert!(c[(m - 1) * n + 1].is_nan(), "{m}x{k}: NaN kept");
             assert!(c[..(m - 1) * n].iter().all(|v| *v >= 0.0), "{m}x{k}: nothing negative");
         }
