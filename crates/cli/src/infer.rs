@@ -291,7 +291,8 @@ pub fn time_rows(model: &Mlp, batches: &[usize], seed: u64, timing: &Timing) -> 
         .iter()
         .zip(times)
         .map(|(&batch, t)| {
-            let t = t.ok_or_else(|| Error::InvalidArgument { op: "infer", why: "internal: a row left untimed".into() })??;
+            let t =
+                t.ok_or_else(|| Error::InvalidArgument { op: "infer", why: "internal: a row left untimed".into() })??;
             let mut r = record(model, batch, &Samples::from_secs(t.host), inference.is_prepared());
             r.rounds = t.rounds;
             Ok(r)
@@ -378,7 +379,10 @@ fn path_of(model: &Mlp, batch: usize, prepared: bool) -> String {
         })
         .collect();
     if prepared {
-        format!("prepared layers (matmul {variant}'s kernels on packed weights, bias+ReLU in its stores): {}", paths.join(", "))
+        format!(
+            "prepared layers (matmul {variant}'s kernels on packed weights, bias+ReLU in its stores): {}",
+            paths.join(", ")
+        )
     } else {
         format!("matmul {variant}: {}", paths.join(", "))
     }

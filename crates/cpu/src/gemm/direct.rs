@@ -35,7 +35,7 @@ use std::ops::Range;
 
 use kernelab_tensor::Gemm;
 
-use super::prepacked::Epilogue;
+use super::prepacked::{Epilogue, Prepared};
 
 /// Depth of one pass of the broadcast kernel: a 32-column strip of `B` over this depth (32 KiB)
 /// is reused by every 8-row tile of the pass.
@@ -171,18 +171,6 @@ pub unsafe fn gemm_block(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, block: &Bl
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (a, b, c, block, nt, prep);
-}
-
-/// What a forward-only caller prepared for [`gemm_block`]: `op(B)`'s panels, packed once, and the
-/// epilogue. [`Prepared::NONE`] is the plain product.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Prepared<'a> {
-    pub panels: Option<&'a [f32]>,
-    pub epilogue: Epilogue<'a>,
-}
-
-impl Prepared<'_> {
-    pub const NONE: Prepared<'static> = Prepared { panels: None, epilogue: Epilogue::NONE };
 }
 
 thread_local! {

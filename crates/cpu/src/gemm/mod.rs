@@ -117,7 +117,7 @@ pub fn gemm(a: &[f32], b: &[f32], c: &mut [f32], g: &Gemm, strategy: Strategy, t
     }
     let kernel = match strategy {
         Strategy::Direct(nt) if direct::supports(g) => {
-            return gemm_direct(a, b, c, g, nt, threaded, &direct::Prepared::NONE);
+            return gemm_direct(a, b, c, g, nt, threaded, &prepacked::Prepared::NONE);
         }
         Strategy::Direct(_) => MicroKernel::best(),
         Strategy::Packed(kernel) => kernel,
@@ -157,7 +157,7 @@ pub(crate) fn gemm_packed(
 }
 
 /// [`gemm`] by the direct kernels (`direct::supports(g)` holds, `m`, `n`, `k` > 0), with what a
-/// forward-only caller prepared ([`direct::Prepared`]).
+/// forward-only caller prepared ([`prepacked::Prepared`]).
 pub(crate) fn gemm_direct(
     a: &[f32],
     b: &[f32],
@@ -165,7 +165,7 @@ pub(crate) fn gemm_direct(
     g: &Gemm,
     nt: direct::Nt,
     threaded: bool,
-    prep: &direct::Prepared,
+    prep: &prepacked::Prepared,
 ) {
     let (m, n, k) = (g.m, g.n, g.k);
     let shared = SendPtr(c.as_mut_ptr());
@@ -231,7 +231,9 @@ fn column_block(
                     pack::pack_b(b, g, pc..pc + kc, cols.clone(), kernel.nr, b_pack);
                     (b_pack.values(cols.len().div_ceil(kernel.nr) * kc * kernel.nr), kc * kernel.nr)
                 }
-                Slivers::Panels(panels) => (&panels[(cols.start / kernel.nr * g.k + pc) * kernel.nr..], g.k * kernel.nr),
+                Slivers::Panels(panels) => {
+                    (&panels[(cols.start / kernel.nr * g.k + pc) * kernel.nr..], g.k * kernel.nr)
+                }
             };
             let last = (pc + kc == g.k).then_some(ep);
             // Loop 3: blocks of MC rows.

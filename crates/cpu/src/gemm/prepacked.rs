@@ -61,6 +61,18 @@ impl Epilogue<'_> {
     }
 }
 
+/// What a forward-only caller prepared for [`direct::gemm_block`]: `op(B)`'s panels, packed once, and the
+/// epilogue. [`Prepared::NONE`] is the plain product.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Prepared<'a> {
+    pub panels: Option<&'a [f32]>,
+    pub epilogue: Epilogue<'a>,
+}
+
+impl Prepared<'_> {
+    pub const NONE: Prepared<'static> = Prepared { panels: None, epilogue: Epilogue::NONE };
+}
+
 /// `W` (`n × k`) prepared for [`gemm_prepacked`]: see the module header.
 #[derive(Debug)]
 pub struct PackedNt {
@@ -132,7 +144,7 @@ pub fn gemm_prepacked(a: &[f32], m: usize, w: &PackedNt, c: &mut [f32], ep: &Epi
     let g = Gemm::new(m, n, k).trans(false, true);
     match (w.panel_values(), Strategy::choose(&g)) {
         (Some(panels), Strategy::Direct(nt)) if k > 0 => {
-            let prep = direct::Prepared { panels: Some(panels), epilogue: *ep };
+            let prep = Prepared { panels: Some(panels), epilogue: *ep };
             super::gemm_direct(a, &w.weights, c, &g, nt, threaded, &prep);
         }
         (Some(panels), Strategy::Packed(kernel)) if k > 0 && kernel.nr == direct::NR => {
@@ -195,7 +207,8 @@ mod tests {
                 gemm_prepacked(&a, m, &packed, &mut c, &ep, true).unwrap();
                 for (at, &got) in c.iter().enumerate() {
                     let (i, j) = (at / n, at % n);
-                    let row = |x: &[f32], r: usize| x[r * k..(r + 1) * k].iter().map(|&v| f64::from(v)).collect::<Vec<_>>();
+                    let row =
+                        |x: &[f32], r: usize| x[r * k..(r + 1) * k].iter().map(|&v| f64::from(v)).collect::<Vec<_>>();
                     let (ai, wj) = (row(&a, i), row(&w, j));
                     let dot: f64 = ai.iter().zip(&wj).map(|(x, y)| x * y).sum();
                     let mag: f64 = ai.iter().zip(&wj).map(|(x, y)| (x * y).abs()).sum();
