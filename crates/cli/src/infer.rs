@@ -41,12 +41,13 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use kernelab_bench::record::{Record, Report, Settings, Status};
 use kernelab_bench::rounds::{self, RowTimes};
-use kernelab_bench::table::{self, format_time};
+use kernelab_bench::table;
 use kernelab_bench::timing::{Plan, Sample, Samples};
 use kernelab_nn::infer::{check_batch, multiply_adds};
 use kernelab_nn::{Dataset, Inference, Mlp, Split};
 use kernelab_tensor::{BackendKind, Error, Op, Result};
 
+use crate::infer_table::{markdown, one_line, render};
 use crate::out::outln;
 
 #[derive(Args, Debug)]
@@ -389,7 +390,7 @@ fn path_of(model: &Mlp, batch: usize, prepared: bool) -> String {
 }
 
 /// A record's note without the accuracy.
-fn note(r: &Record) -> String {
+pub(crate) fn note(r: &Record) -> String {
     r.note.clone().unwrap_or_default()
 }
 
@@ -414,51 +415,6 @@ pub fn images_per_s(r: &Record) -> f64 {
     r.shape.first().map_or(f64::NAN, |&b| b as f64 / r.median_s)
 }
 
-/// `cpu 784-128-10 batch 1: p50 2.10 µs, p99 3.02 µs, 476190 images/s, 96.8 GFLOP/s`.
-fn one_line(r: &Record) -> String {
-    format!(
-        "{} {} batch {}: p50 {}, p99 {}, {:.0} images/s, {:.1} GFLOP/s",
-        r.backend,
-        r.variant,
-        table::dims_text(&r.shape),
-        format_time(r.median_s),
-        format_time(r.p99_s.unwrap_or(f64::NAN)),
-        images_per_s(r),
-        r.gflops
-    )
-}
-
-const COLUMNS: [(&str, bool); 11] = [
-    ("backend", false),
-    ("model", false),
-    ("batch", true),
-    ("threads", true),
-    ("p50", true),
-    ("p99", true),
-    ("p99/p50", true),
-    ("images/s", true),
-    ("GFLOP/s", true),
-    ("% roof", true),
-    ("notes", false),
-];
-
-fn cells(r: &Record) -> Vec<String> {
-    let p99 = r.p99_s.unwrap_or(f64::NAN);
-    vec![
-        r.backend.clone(),
-        r.variant.clone(),
-        table::dims_text(&r.shape),
-        r.threads.map_or_else(|| "-".into(), |t| t.to_string()),
-        format_time(r.median_s),
-        format_time(p99),
-        format!("{:.2}", p99 / r.median_s),
-        format!("{:.0}", images_per_s(r)),
-        format!("{:.2}", r.gflops),
-        table::roof_text(r),
-        note(r),
-    ]
-}
-
 /// What the path does, for the line above the table.
 fn header(model: &Mlp) -> String {
     format!(
@@ -471,23 +427,6 @@ fn header(model: &Mlp) -> String {
         model.parameter_count(),
         multiply_adds(&model.widths())
     )
-}
-
-/// The table for a terminal.
-pub fn render(records: &[Record]) -> String {
-    let head = COLUMNS.iter().map(|(h, _)| h.to_string()).collect();
-    let right: Vec<bool> = COLUMNS.iter().map(|(_, r)| *r).collect();
-    table::terminal_table(head, &right, records.iter().map(cells).collect())
-}
-
-/// The table as GitHub Markdown.
-pub fn markdown(records: &[Record]) -> String {
-    let mut out = format!("| {} |\n", COLUMNS.map(|(h, _)| h).join(" | "));
-    out += &format!("|{}\n", COLUMNS.map(|(_, right)| if right { "---:|" } else { "---|" }).concat());
-    for r in records {
-        out += &format!("| {} |\n", cells(r).iter().map(|c| c.replace('|', "\\|")).collect::<Vec<_>>().join(" | "));
-    }
-    out
 }
 
 fn write_outputs(a: &InferArgs, report: &Report, model: &Mlp) -> Result<()> {
