@@ -269,6 +269,7 @@ mod x86 {
     /// the walk's strips, and its rows in tiles beneath each strip, so that a strip of `op(B)`
     /// (from `strip(pc, j, kc, width)`) stays in cache while `A` streams past it.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     unsafe fn drive(
         a: &[f32],
         c: *mut f32,
