@@ -22,20 +22,26 @@ fn training_logits(model: &Mlp, x: &[f32], rows: usize) -> Vec<f32> {
     logits.to_vec().unwrap()
 }
 
-/// Equal bit for bit: the same kernels with the same variants on the same operands. Every
-/// backend runs the inference path through the launches the training forward makes, so no
-/// tolerance is needed on any of them (the CPU's and lavapipe's are checked here).
+/// Equal bit for bit: the same kernels with the same variants on the same operands. The CPU runs
+/// prepared layers (weights packed once, bias and ReLU applied as the product is stored), whose
+/// arithmetic is the default matmul's and `bias_relu`'s in the same order; the other backends
+/// run the launches the training forward makes. So no tolerance is needed on any of them (the
+/// CPU's and lavapipe's are checked here).
 #[test]
 fn the_logits_equal_the_training_forward_bit_for_bit_on_every_backend() {
     let devices = devices_under_test().unwrap();
     for device in &devices {
         for spec in ["784-128-10", "784-512-256-10", "5-3-7-2"] {
             let model = Mlp::new(spec, 11, device).unwrap();
-            let mut inference = Inference::new(&model);
+            let mut inference = Inference::new(&model).unwrap();
             let inputs = model.widths()[0];
-            // Batch sizes that take each kernel path (1: dot products; 64 and 257: the transposed
-            // broadcast), and a size seen twice (its buffers reused, their old contents ignored).
-            for rows in [1, 3, 64, 257, 3] {
+            if device.kind() == kernelab::BackendKind::Cpu {
+                assert!(inference.is_prepared(), "the CPU prepares every layer of {spec}");
+            }
+            // Batch sizes that take each kernel path (1, 3, 8: dot products; 64: the transposed
+            // broadcast; 257 and 1100: the packed GEMM for the first layer, 1100 for all), and a
+            // size seen twice (its buffers reused, their old contents ignored).
+            for rows in [1, 3, 8, 64, 257, 1100, 3] {
                 let x = images(rows, inputs);
                 let want = training_logits(&model, &x, rows);
                 let got = inference.forward(&x).unwrap().to_vec();
@@ -66,7 +72,7 @@ fn a_hand_computed_model() {
     ];
     kernelab::nn::checkpoint::save(&path, &tensors, Default::default()).unwrap();
     let model = Mlp::load(&path, &device).unwrap();
-    let mut inference = Inference::new(&model);
+    let mut inference = Inference::new(&model).unwrap();
     // x = [1, 1]: h = relu([3.5, -2]) = [3.5, 0]; logits = [3.5, 8].
     // x = [-1, 0]: h = relu([-0.5, 1]) = [0, 1]; logits = [1, -2].
     assert_eq!(inference.forward(&[1.0, 1.0, -1.0, 0.0]).unwrap(), [3.5, 8.0, 1.0, -2.0]);
@@ -77,7 +83,7 @@ fn a_hand_computed_model() {
 fn accuracy_counts_the_largest_logit_against_the_label() {
     let device = Device::new(kernelab::cpu::CpuBackend::new());
     let model = Mlp::new("4-3", 2, &device).unwrap();
-    let mut inference = Inference::new(&model);
+    let mut inference = Inference::new(&model).unwrap();
     let pixels: Vec<u8> = (0..7 * 4).map(|i| (i * 37 % 256) as u8).collect();
     let x: Vec<f32> = pixels.iter().map(|&b| f32::from(b) / 255.0).collect();
     let predicted: Vec<u32> = inference
@@ -101,7 +107,7 @@ fn accuracy_counts_the_largest_logit_against_the_label() {
 fn bad_batches_are_refused_with_the_numbers() {
     let device = Device::new(kernelab::cpu::CpuBackend::new());
     let model = Mlp::new("784-128-10", 0, &device).unwrap();
-    let mut inference = Inference::new(&model);
+    let mut inference = Inference::new(&model).unwrap();
     let err = inference.prepare(0).unwrap_err().to_string();
     assert!(err.contains("model 784-128-10: a batch of 0 images has nothing to answer"), "{err}");
     let err = inference.forward(&[0.5; 783]).unwrap_err().to_string();

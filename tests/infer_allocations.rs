@@ -19,7 +19,7 @@ fn a_warm_call_takes_nothing_from_the_allocator() {
     let device = Device::new(CpuBackend::new());
     for spec in ["784-128-10", "784-512-256-10"] {
         let model = Mlp::new(spec, 0, &device).unwrap();
-        let mut inference = Inference::new(&model);
+        let mut inference = Inference::new(&model).unwrap();
         for rows in [1, 64, 256] {
             let images: Vec<f32> = (0..rows * 784).map(|i| (i % 255) as f32 / 255.0).collect();
             for _ in 0..3 {

@@ -142,11 +142,8 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
         return crate::watch::run(&a.kernel);
     }
     set_threads(a.threads)?;
-    let outputs: Vec<&PathBuf> = [&a.json, &a.csv, &a.markdown].into_iter().flatten().collect();
     let mut paths = kernelab_tensor::files::Paths::new();
-    for (flag, path) in [("--json", &a.json), ("--csv", &a.csv), ("--markdown", &a.markdown)] {
-        paths.output(flag, path.as_deref(), kernelab_tensor::files::Kind::Replaced);
-    }
+    add_outputs(&mut paths, [&a.json, &a.csv, &a.markdown]);
     paths.check()?;
     if !a.kernel.is_empty() && a.op.is_empty() {
         return Err(Error::InvalidArgument {
@@ -249,7 +246,7 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
     }
     if a.isolated {
         // The parent prints these rows in its own table.
-    } else if outputs.iter().any(|p| kernelab_tensor::files::is_stdout(p)) {
+    } else if any_stdout([&a.json, &a.csv, &a.markdown]) {
         eprint!("{text}");
     } else {
         outln!("{}", text.trim_end_matches('\n'));
@@ -330,6 +327,19 @@ fn child_args(a: &BenchArgs, specs: &[Spec], kernel: &str) -> Vec<String> {
 }
 
 /// Says where a file went (on stderr, so stdout stays the table or the data).
+/// Adds a report's output files, `--json`, `--csv` and `--markdown` in that order, to the paths
+/// `paths` checks, each one replaced where it exists.
+pub(crate) fn add_outputs(paths: &mut kernelab_tensor::files::Paths, outputs: [&Option<PathBuf>; 3]) {
+    for (flag, path) in ["--json", "--csv", "--markdown"].into_iter().zip(outputs) {
+        paths.output(flag, path.as_deref(), kernelab_tensor::files::Kind::Replaced);
+    }
+}
+
+/// Whether one of a report's output files is `-` (stdout), so that the table goes to stderr.
+pub(crate) fn any_stdout(outputs: [&Option<PathBuf>; 3]) -> bool {
+    outputs.iter().any(|p| p.as_deref().is_some_and(kernelab_tensor::files::is_stdout))
+}
+
 pub(crate) fn announce(path: &std::path::Path) {
     if !kernelab_tensor::files::is_stdout(path) {
         eprintln!("wrote {}", path.display());

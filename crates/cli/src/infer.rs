@@ -16,6 +16,9 @@
 //! - `clock`: `"host"`, `launches_per_sample`: 1: each sample in `samples_s` is one call's wall
 //!   time in seconds — copy the batch to the device, every layer, copy the logits back (which
 //!   waits for the device) — in the order taken, after untimed warm-up calls; `n` of them;
+//!   `rounds`: the round of each sample, the batch sizes of a backend being timed in interleaved
+//!   rounds as bench's rows are ([`time_rows`]; the report's `settings.round_seed` seeds their
+//!   order), so that `compare` pairs samples by round;
 //! - `median_s` (p50), `p10_s`, `p90_s`, `p99_s` of those samples, `host_median_s` = `median_s`;
 //! - `flops`: `2 × multiply-adds per image × batch` (the matmuls only); `bytes`: the least
 //!   traffic of one call, `4 × (parameters + batch × (inputs + classes))`; `gflops`, `gbps`,
@@ -37,12 +40,14 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use kernelab_bench::record::{Record, Report, Settings, Status};
-use kernelab_bench::table::{self, format_time};
-use kernelab_bench::timing::Samples;
+use kernelab_bench::rounds::{self, RowTimes};
+use kernelab_bench::table;
+use kernelab_bench::timing::{Plan, Sample, Samples};
 use kernelab_nn::infer::{check_batch, multiply_adds};
 use kernelab_nn::{Dataset, Inference, Mlp, Split};
 use kernelab_tensor::{BackendKind, Error, Op, Result};
 
+use crate::infer_table::{markdown, one_line, render};
 use crate::out::outln;
 
 #[derive(Args, Debug)]
@@ -142,12 +147,11 @@ pub fn run(a: &InferArgs) -> Result<usize> {
             &copy
         };
         let accuracy = match &data {
-            Some((dir, set)) => Some((Inference::new(model).accuracy(set, 1000)?, set.len(), dir.clone())),
+            Some((dir, set)) => Some((Inference::new(model)?.accuracy(set, 1000)?, set.len(), dir.clone())),
             None => None,
         };
-        for &batch in &a.batch {
-            bar.set_message(format!("{} {} batch {batch}", device.kind(), model.spec()));
-            let mut record = time_row(model, batch, a.seed, &timing)?;
+        bar.set_message(format!("{} {} batch {:?}, interleaved", device.kind(), model.spec(), a.batch));
+        for mut record in time_rows(model, &a.batch, a.seed, &timing)? {
             if let Some((acc, n, dir)) = &accuracy {
                 record.note =
                     Some(format!("{}; test accuracy {:.2}% on {n} images of {dir}", note(&record), 100.0 * acc));
@@ -166,7 +170,7 @@ pub fn run(a: &InferArgs) -> Result<usize> {
 /// Every output checked writable, none the checkpoint, a data file or another output, before
 /// any work.
 fn check_paths(a: &InferArgs) -> Result<()> {
-    use kernelab_tensor::files::{Kind, Paths};
+    use kernelab_tensor::files::Paths;
     let mut paths = Paths::new();
     paths.input("--checkpoint", a.checkpoint.as_deref());
     if let Some(dir) = data_dir(a) {
@@ -174,9 +178,7 @@ fn check_paths(a: &InferArgs) -> Result<()> {
             paths.input("--data", Some(&file));
         }
     }
-    for (flag, path) in [("--json", &a.json), ("--csv", &a.csv), ("--markdown", &a.markdown)] {
-        paths.output(flag, path.as_deref(), Kind::Replaced);
-    }
+    crate::bench::add_outputs(&mut paths, [&a.json, &a.csv, &a.markdown]);
     paths.check()
 }
 
@@ -252,13 +254,63 @@ fn fitting_test_set(dir: &std::path::Path, widths: &[usize], image: Option<(usiz
     Ok(set)
 }
 
-/// Times `model` at `batch` on its device (see [`time_calls`]) and makes its record.
-pub fn time_row(model: &Mlp, batch: usize, seed: u64, timing: &Timing) -> Result<Record> {
-    let mut inference = Inference::new(model);
-    inference.prepare(batch)?;
-    let images: Vec<f32> = (0..batch * inference.inputs()).map(|i| pixel(seed, i)).collect();
-    let samples = Samples::from_secs(time_calls(&mut inference, &images, timing)?);
-    Ok(record(model, batch, &samples))
+/// Times `model` on its device at each of `batches` in interleaved rounds
+/// ([`kernelab_bench::rounds`], as `bench` times its rows): every batch size is warmed up first
+/// (`timing.warmup` untimed calls, cut short after a quarter of the budget); then each round
+/// takes one timed call of every row still timing, in a shuffled order, each right after one
+/// untimed call of the same size, so that its images and buffers are in cache again after the
+/// other rows, as for a server answering a stream of batches of one size. A row leaves after
+/// `timing.calls` samples, or once it has [`MIN_CALLS`] and spent `timing.budget` (its untimed
+/// calls included). One record per batch size, in order, with the round of each sample.
+pub fn time_rows(model: &Mlp, batches: &[usize], seed: u64, timing: &Timing) -> Result<Vec<Record>> {
+    let mut inference = Inference::new(model)?;
+    let inputs = inference.inputs();
+    let images: Vec<Vec<f32>> =
+        batches.iter().map(|&batch| (0..batch * inputs).map(|i| pixel(seed, i)).collect()).collect();
+    for x in &images {
+        inference.prepare(x.len() / inputs)?;
+        warm_up(&mut inference, x, timing)?;
+    }
+    let plan = Plan {
+        warmup: timing.warmup,
+        repeat: timing.calls,
+        min_runs: MIN_CALLS,
+        budget: timing.budget,
+        ..Plan::default()
+    };
+    let mut times: Vec<Option<Result<RowTimes>>> = batches.iter().map(|_| None).collect();
+    let sample = |i: usize| -> Result<Sample> {
+        let started = Instant::now();
+        inference.forward(&images[i])?;
+        let t0 = Instant::now();
+        inference.forward(&images[i])?;
+        let host = t0.elapsed().as_secs_f64();
+        Ok(Sample { host, device: None, spent: started.elapsed().as_secs_f64() })
+    };
+    rounds::run(&plan, batches.len(), |_, _| {}, sample, |i, t| times[i] = Some(t));
+    batches
+        .iter()
+        .zip(times)
+        .map(|(&batch, t)| {
+            let t =
+                t.ok_or_else(|| Error::InvalidArgument { op: "infer", why: "internal: a row left untimed".into() })??;
+            let mut r = record(model, batch, &Samples::from_secs(t.host), inference.is_prepared());
+            r.rounds = t.rounds;
+            Ok(r)
+        })
+        .collect()
+}
+
+/// `timing.warmup` untimed calls (at least one), cut short after a quarter of the budget.
+fn warm_up(inference: &mut Inference, images: &[f32], timing: &Timing) -> Result<()> {
+    let warming = Instant::now();
+    for _ in 0..timing.warmup.max(1) {
+        inference.forward(images)?;
+        if warming.elapsed() > timing.budget / 4 {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// A pixel value in [0, 1) for image value `i`: a hash of the seed and `i` (splitmix64's
@@ -270,29 +322,8 @@ fn pixel(seed: u64, i: usize) -> f32 {
     ((z ^ (z >> 31)) % 255) as f32 / 255.0
 }
 
-/// Each call's wall time in seconds, after `warmup` untimed calls (cut short after a quarter of
-/// the budget): calls until `calls` of them, or until the budget is spent with at least
-/// [`MIN_CALLS`].
-pub fn time_calls(inference: &mut Inference, images: &[f32], timing: &Timing) -> Result<Vec<f64>> {
-    let warming = Instant::now();
-    for _ in 0..timing.warmup.max(1) {
-        inference.forward(images)?;
-        if warming.elapsed() > timing.budget / 4 {
-            break;
-        }
-    }
-    let mut samples = Vec::with_capacity(timing.calls);
-    let started = Instant::now();
-    while samples.len() < timing.calls && (samples.len() < MIN_CALLS || started.elapsed() < timing.budget) {
-        let t0 = Instant::now();
-        inference.forward(images)?;
-        samples.push(t0.elapsed().as_secs_f64());
-    }
-    Ok(samples)
-}
-
 /// The record of `model` at `batch` timed as `samples` (see the module header).
-fn record(model: &Mlp, batch: usize, samples: &Samples) -> Record {
+fn record(model: &Mlp, batch: usize, samples: &Samples, prepared: bool) -> Record {
     let device = model.device();
     let widths = model.widths();
     let threads = (device.kind() == BackendKind::Cpu).then(kernelab_cpu::threads);
@@ -328,13 +359,13 @@ fn record(model: &Mlp, batch: usize, samples: &Samples) -> Record {
         roofline,
         suspect: roofline > 1.0,
         ok: true,
-        ..Record::blank(Status::Ok, Some(path_of(model, batch)))
+        ..Record::blank(Status::Ok, Some(path_of(model, batch, prepared)))
     }
 }
 
-/// The matmul variant the forward runs with, and on the CPU the path of each layer's product:
-/// `matmul threaded: direct, direct`.
-fn path_of(model: &Mlp, batch: usize) -> String {
+/// The matmul variant the forward runs with, and on the CPU whether the layers are prepared and
+/// the path of each layer's product: `prepared layers (…): direct, direct`.
+fn path_of(model: &Mlp, batch: usize, prepared: bool) -> String {
     let device = model.device();
     let variant = device.variants(Op::Matmul).first().map_or("?", |v| v.name);
     if device.kind() != BackendKind::Cpu {
@@ -348,11 +379,18 @@ fn path_of(model: &Mlp, batch: usize) -> String {
             if kernelab_cpu::gemm::prefers_direct(&g) { "direct" } else { "packed" }
         })
         .collect();
-    format!("matmul {variant}: {}", paths.join(", "))
+    if prepared {
+        format!(
+            "prepared layers (matmul {variant}'s kernels on packed weights, bias+ReLU in its stores): {}",
+            paths.join(", ")
+        )
+    } else {
+        format!("matmul {variant}: {}", paths.join(", "))
+    }
 }
 
 /// A record's note without the accuracy.
-fn note(r: &Record) -> String {
+pub(crate) fn note(r: &Record) -> String {
     r.note.clone().unwrap_or_default()
 }
 
@@ -368,7 +406,7 @@ fn settings(timing: &Timing) -> Settings {
         batch_target_s: 0.0,
         noisy_spread: kernelab_bench::timing::NOISY_SPREAD,
         variants: "infer".into(),
-        round_seed: None,
+        round_seed: Some(Plan::default().seed),
     }
 }
 
@@ -377,84 +415,23 @@ pub fn images_per_s(r: &Record) -> f64 {
     r.shape.first().map_or(f64::NAN, |&b| b as f64 / r.median_s)
 }
 
-/// `cpu 784-128-10 batch 1: p50 2.10 µs, p99 3.02 µs, 476190 images/s, 96.8 GFLOP/s`.
-fn one_line(r: &Record) -> String {
-    format!(
-        "{} {} batch {}: p50 {}, p99 {}, {:.0} images/s, {:.1} GFLOP/s",
-        r.backend,
-        r.variant,
-        table::dims_text(&r.shape),
-        format_time(r.median_s),
-        format_time(r.p99_s.unwrap_or(f64::NAN)),
-        images_per_s(r),
-        r.gflops
-    )
-}
-
-const COLUMNS: [(&str, bool); 11] = [
-    ("backend", false),
-    ("model", false),
-    ("batch", true),
-    ("threads", true),
-    ("p50", true),
-    ("p99", true),
-    ("p99/p50", true),
-    ("images/s", true),
-    ("GFLOP/s", true),
-    ("% roof", true),
-    ("notes", false),
-];
-
-fn cells(r: &Record) -> Vec<String> {
-    let p99 = r.p99_s.unwrap_or(f64::NAN);
-    vec![
-        r.backend.clone(),
-        r.variant.clone(),
-        table::dims_text(&r.shape),
-        r.threads.map_or_else(|| "-".into(), |t| t.to_string()),
-        format_time(r.median_s),
-        format_time(p99),
-        format!("{:.2}", p99 / r.median_s),
-        format!("{:.0}", images_per_s(r)),
-        format!("{:.2}", r.gflops),
-        table::roof_text(r),
-        note(r),
-    ]
-}
-
 /// What the path does, for the line above the table.
 fn header(model: &Mlp) -> String {
     format!(
-        "forward only, {} ({} parameters, {} multiply-adds an image): no tape; per layer one matmul (NT, the \
-         weights read in place) and one fused bias+ReLU (bias add on the last); buffers owned per batch size; \
-         a call = copy the batch in, every layer, copy the logits out (synchronized); p50/p99 of single calls",
+        "forward only, {} ({} parameters, {} multiply-adds an image): no tape; per layer, where the backend \
+         prepares layers (cpu), one product on weights packed once at load with bias+ReLU applied as it stores \
+         C, else one matmul (NT, the weights read in place) and one fused bias+ReLU (bias add on the last); \
+         buffers owned per batch size; a call = copy the batch in, every layer, copy the logits out \
+         (synchronized); p50/p99 of single calls, batch sizes timed in interleaved rounds",
         model.spec(),
         model.parameter_count(),
         multiply_adds(&model.widths())
     )
 }
 
-/// The table for a terminal.
-pub fn render(records: &[Record]) -> String {
-    let head = COLUMNS.iter().map(|(h, _)| h.to_string()).collect();
-    let right: Vec<bool> = COLUMNS.iter().map(|(_, r)| *r).collect();
-    table::terminal_table(head, &right, records.iter().map(cells).collect())
-}
-
-/// The table as GitHub Markdown.
-pub fn markdown(records: &[Record]) -> String {
-    let mut out = format!("| {} |\n", COLUMNS.map(|(h, _)| h).join(" | "));
-    out += &format!("|{}\n", COLUMNS.map(|(_, right)| if right { "---:|" } else { "---|" }).concat());
-    for r in records {
-        out += &format!("| {} |\n", cells(r).iter().map(|c| c.replace('|', "\\|")).collect::<Vec<_>>().join(" | "));
-    }
-    out
-}
-
 fn write_outputs(a: &InferArgs, report: &Report, model: &Mlp) -> Result<()> {
     let text = format!("{}\n{}\n\n{}", header(model), render(&report.records), table::footer(report));
-    let outputs = [&a.json, &a.csv, &a.markdown];
-    if outputs.iter().any(|p| p.as_deref().is_some_and(kernelab_tensor::files::is_stdout)) {
+    if crate::bench::any_stdout([&a.json, &a.csv, &a.markdown]) {
         eprintln!("{text}");
     } else {
         outln!("{text}");

@@ -7,6 +7,7 @@ mod check;
 mod compare;
 mod devices;
 pub mod infer;
+mod infer_table;
 mod isolate;
 mod kernels;
 mod list;

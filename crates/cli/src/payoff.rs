@@ -13,9 +13,9 @@ use serde::Serialize;
 use kernelab_bench::table::{self, format_time};
 use kernelab_nn::Mlp;
 use kernelab_nn::infer::multiply_adds;
-use kernelab_tensor::Result;
+use kernelab_tensor::{Error, Result};
 
-use crate::infer::{Timing, images_per_s, time_row};
+use crate::infer::{Timing, images_per_s, time_rows};
 
 /// The batch whose latency the table shows, and the one whose throughput it shows.
 pub const LATENCY_BATCH: usize = 1;
@@ -64,8 +64,12 @@ pub fn measure(entries: &[Entry], timing: &Timing) -> Result<Vec<Row>> {
 }
 
 fn row(e: &Entry, timing: &Timing) -> Result<Row> {
-    let latency = time_row(e.model, LATENCY_BATCH, 0, timing)?;
-    let throughput = time_row(e.model, THROUGHPUT_BATCH, 0, timing)?;
+    // Both batch sizes in interleaved rounds.
+    let timed = time_rows(e.model, &[LATENCY_BATCH, THROUGHPUT_BATCH], 0, timing)?;
+    let (latency, throughput) = match timed.as_slice() {
+        [latency, throughput] => (latency, throughput),
+        _ => return Err(Error::InvalidArgument { op: "distill", why: "internal: two rows were timed".into() }),
+    };
     let (mean, sd) = kernelab_bench::stats::mean_and_sd(&e.accuracies);
     let macs = multiply_adds(&e.model.widths());
     Ok(Row {
@@ -79,7 +83,7 @@ fn row(e: &Entry, timing: &Timing) -> Result<Row> {
         test_acc_sd: sd.is_finite().then_some(sd),
         seeds: e.accuracies.len(),
         batch1_p50_s: latency.median_s,
-        batch256_images_per_s: images_per_s(&throughput),
+        batch256_images_per_s: images_per_s(throughput),
         acc_per_mmac: mean / (macs as f64 / 1e6),
     })
 }

@@ -16,6 +16,7 @@ pub mod convert;
 pub mod elementwise;
 pub mod gemm;
 pub mod library;
+pub mod linear;
 pub mod matmul;
 pub mod narrow;
 pub mod narrow_ops;
@@ -186,6 +187,16 @@ impl Backend for CpuBackend {
 
     fn synchronize(&self) -> Result<()> {
         Ok(())
+    }
+
+    fn prepare_linear(
+        &self,
+        weight: &dyn DeviceBuffer,
+        bias: &dyn DeviceBuffer,
+        outputs: usize,
+        relu: bool,
+    ) -> Result<Option<Box<dyn kernelab_tensor::PreparedLinear>>> {
+        Ok(linear::CpuLinear::new(weight, bias, outputs, relu)?.map(|l| Box::new(l) as Box<_>))
     }
 
     fn launch(&self, kernel: Kernel<'_>, variant: Option<&str>) -> Result<()> {

@@ -1,42 +1,48 @@
 //! The forward-only inference path: an [`Mlp`]'s logits for a batch of images, with no tape, no
 //! per-call allocation once warm, and the device's own kernels.
 //!
-//! Layer `i` of `L` computes `Zᵢ = Hᵢ₋₁·Wᵢᵀ` (one matmul, `rows × outᵢ × inᵢ`, `Wᵢ` read in place as
-//! `Bᵀ`: the NT layout) and then `Hᵢ = max(0, Zᵢ + 1·bᵢᵀ)` in one fused `bias_relu` launch, or
-//! `Hᵢ = Zᵢ + 1·bᵢᵀ` (`bias_add`) for the last layer, whose output is the logits. These are the
-//! launches [`Mlp::forward`] makes under a tape, with the same variant choice (the device's
-//! preferred variant, else its default: on the CPU the `threaded` matmul, which picks the direct
-//! small-matrix kernels for every product of the seed models up to large batches), so on one
-//! device the logits are the training forward's bit for bit. What differs is the plumbing: the
-//! training forward allocates each output from the device's pool and records nothing on a
-//! `no_grad` tape, while [`Inference`] writes into buffers it owns, one set per batch size,
-//! made on the first call of that size (or by [`Inference::prepare`]).
+//! Layer `i` of `L` computes `Hᵢ = max(0, Hᵢ₋₁·Wᵢᵀ + 1·bᵢᵀ)`, or `Hᵢ₋₁·Wᵢᵀ + 1·bᵢᵀ` for the last
+//! layer, whose output is the logits. Where the backend prepares layers
+//! ([`Device::prepare_linear`], the CPU), each layer's `W` is packed once, when the runner is made,
+//! into the layout the GEMM reads, and a call is one product per layer whose stores add the bias
+//! and take the ReLU: no packing and no second pass over the output. Elsewhere (or with a
+//! preferred variant set) a layer is two launches, the matmul `Zᵢ = Hᵢ₋₁·Wᵢᵀ` (`rows × outᵢ ×
+//! inᵢ`, `Wᵢ` read in place as `Bᵀ`: the NT layout) and a fused `bias_relu` (`bias_add` last).
+//! Either way the arithmetic is that of [`Mlp::forward`] under a tape, with the same variant
+//! choice (the device's preferred variant, else its default: on the CPU the `threaded` matmul's
+//! choice of kernel for the shape), so on one device the logits are the training forward's bit
+//! for bit. What differs is the plumbing: the training forward allocates each output from the
+//! device's pool and records nothing on a `no_grad` tape, while [`Inference`] writes into buffers
+//! it owns, one set per batch size, made on the first call of that size (or by
+//! [`Inference::prepare`]).
 //!
 //! One call ([`Inference::forward`]) is what a server answering requests does: copy the batch to
 //! the device, run the layers, copy the logits back (which waits for the device), so its time is
 //! the latency a caller sees. On the CPU a warm call takes nothing from the allocator.
 
-use kernelab_tensor::{Device, DeviceBuffer, Error, Gemm, Kernel, Result, Tensor};
+use kernelab_tensor::{Device, DeviceBuffer, Error, Gemm, Kernel, PreparedLinear, Result, Tensor};
 
 use crate::data::Dataset;
 use crate::{Mlp, size};
 
-/// One layer's parameters: `W` (`out × in`) and `b` (`out`), handles to the model's storage.
+/// One layer's parameters: `W` (`out × in`) and `b` (`out`), handles to the model's storage, and
+/// the backend's packed copy of them where it prepares layers.
 #[derive(Debug)]
 struct Layer {
     weight: Tensor,
     bias: Tensor,
     inputs: usize,
     outputs: usize,
+    prepared: Option<Box<dyn PreparedLinear>>,
 }
 
-/// The device buffers of one batch size: the input, each layer's pre-activation `Zᵢ` and output
-/// `Hᵢ`, and the logits on the host.
+/// The device buffers of one batch size: the input, each layer's pre-activation `Zᵢ` (for the
+/// layers run as two launches) and output `Hᵢ`, and the logits on the host.
 #[derive(Debug)]
 struct Buffers {
     rows: usize,
     input: Box<dyn DeviceBuffer>,
-    pre: Vec<Box<dyn DeviceBuffer>>,
+    pre: Vec<Option<Box<dyn DeviceBuffer>>>,
     out: Vec<Box<dyn DeviceBuffer>>,
     logits: Vec<f32>,
 }
@@ -79,21 +85,35 @@ pub fn check_batch(widths: &[usize], rows: usize) -> Result<()> {
 }
 
 impl Inference {
-    /// A runner for `model` on the model's device; it shares the model's parameters (a model
-    /// trained further changes what it answers) and allocates nothing until a batch size is used.
-    /// A distillation teacher runs as `Inference::new(frozen.model())`.
-    pub fn new(model: &Mlp) -> Self {
+    /// A runner for `model` on the model's device, its layers prepared now where the backend
+    /// prepares them (a copy: make a new runner for a model trained further); it allocates no
+    /// batch buffers until a batch size is used. A distillation teacher runs as
+    /// `Inference::new(frozen.model())`.
+    pub fn new(model: &Mlp) -> Result<Self> {
+        let (device, last) = (model.device(), model.layers().len().saturating_sub(1));
         let layers = model
             .layers()
             .iter()
-            .map(|l| Layer {
-                weight: l.weight().clone(),
-                bias: l.bias().clone(),
-                inputs: l.inputs(),
-                outputs: l.outputs(),
+            .enumerate()
+            .map(|(i, l)| {
+                let (weight, bias) = (l.weight().read("infer")?, l.bias().read("infer")?);
+                let prepared = device.prepare_linear(&**weight, &**bias, l.outputs(), i < last)?;
+                Ok(Layer {
+                    weight: l.weight().clone(),
+                    bias: l.bias().clone(),
+                    inputs: l.inputs(),
+                    outputs: l.outputs(),
+                    prepared,
+                })
             })
-            .collect();
-        Self { device: model.device().clone(), layers, sizes: Vec::new() }
+            .collect::<Result<_>>()?;
+        Ok(Self { device: device.clone(), layers, sizes: Vec::new() })
+    }
+
+    /// Whether every layer runs as one prepared call (packed weights, fused epilogue) rather than
+    /// two launches.
+    pub fn is_prepared(&self) -> bool {
+        self.layers.iter().all(|l| l.prepared.is_some())
     }
 
     pub fn device(&self) -> &Device {
@@ -132,7 +152,11 @@ impl Inference {
         check_batch(&self.widths(), rows)?;
         let alloc = |len: usize| self.device.alloc(len);
         let input = alloc(rows * self.inputs())?;
-        let pre = self.layers.iter().map(|l| alloc(rows * l.outputs)).collect::<Result<_>>()?;
+        let pre = self
+            .layers
+            .iter()
+            .map(|l| if l.prepared.is_some() { Ok(None) } else { alloc(rows * l.outputs).map(Some) })
+            .collect::<Result<_>>()?;
         let out = self.layers.iter().map(|l| alloc(rows * l.outputs)).collect::<Result<_>>()?;
         self.sizes.push(Buffers { rows, input, pre, out, logits: vec![0.0; rows * self.classes()] });
         Ok(self.sizes.len() - 1)
@@ -156,10 +180,20 @@ impl Inference {
         device.write(&mut *b.input, images)?;
         let last = layers.len() - 1;
         for (i, layer) in layers.iter().enumerate() {
-            let (weight, bias) = (layer.weight.read("infer")?, layer.bias.read("infer")?);
             let (done, rest) = b.out.split_at_mut(i);
             let x: &dyn DeviceBuffer = if i == 0 { &*b.input } else { &*done[i - 1] };
-            let (z, h) = (&mut *b.pre[i], &mut *rest[0]);
+            let (z, h) = match (&layer.prepared, &mut b.pre[i]) {
+                (Some(prepared), _) => {
+                    prepared.forward(x, &mut *rest[0], b.rows)?;
+                    continue;
+                }
+                (None, Some(z)) => (&mut **z, &mut *rest[0]),
+                (None, None) => {
+                    let why = "internal: no buffer for Z of a layer run as two launches".into();
+                    return Err(Error::InvalidArgument { op: "infer", why });
+                }
+            };
+            let (weight, bias) = (layer.weight.read("infer")?, layer.bias.read("infer")?);
             let gemm = Gemm::new(b.rows, layer.outputs, layer.inputs).trans(false, true);
             device.launch(Kernel::Matmul { a: x, b: &**weight, c: &mut *z, gemm }, None)?;
             let (rows, cols) = (b.rows, layer.outputs);

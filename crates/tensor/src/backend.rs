@@ -329,6 +329,28 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// Runs `kernel` with the named variant (a name from [`Backend::variants`]), or the default one.
     /// The kernel's lengths were checked ([`Kernel::check`]); the variant name was not.
     fn launch(&self, kernel: Kernel<'_>, variant: Option<&str>) -> Result<()>;
+
+    /// A Linear layer for forward-only calls, `y = x·Wᵀ + b` then `max(0, ·)` when `relu`, with
+    /// `weight` (`outputs × inputs`, f32) and `bias` (`outputs`) copied and packed once into the
+    /// layout this backend's kernels read, so that calls pack nothing; `None` where the backend has
+    /// no such path (callers then launch `matmul` and `bias_relu` with the default variants, which
+    /// a prepared layer must match). Later writes to `weight` and `bias` are not seen.
+    fn prepare_linear(
+        &self,
+        _weight: &dyn DeviceBuffer,
+        _bias: &dyn DeviceBuffer,
+        _outputs: usize,
+        _relu: bool,
+    ) -> Result<Option<Box<dyn PreparedLinear>>> {
+        Ok(None)
+    }
+}
+
+/// A Linear layer packed once by [`Backend::prepare_linear`].
+pub trait PreparedLinear: Send + Sync + fmt::Debug {
+    /// `y ← x·Wᵀ + b` (then `max(0, ·)` if prepared with `relu`) for `rows` rows: `x` holds
+    /// `rows × inputs` values and `y` `rows × outputs`, both f32 buffers of the preparing backend.
+    fn forward(&self, x: &dyn DeviceBuffer, y: &mut dyn DeviceBuffer, rows: usize) -> Result<()>;
 }
 
 #[cfg(test)]

@@ -119,6 +119,24 @@ impl Device {
         Ok(())
     }
 
+    /// The backend's forward-only Linear layer ([`Backend::prepare_linear`]), or `None` where it
+    /// has none or where a preferred variant of `matmul`, `bias_add` or `bias_relu` is set (the
+    /// prepared layer runs the defaults' arithmetic, so a chosen variant keeps the launches).
+    pub fn prepare_linear(
+        &self,
+        weight: &dyn DeviceBuffer,
+        bias: &dyn DeviceBuffer,
+        outputs: usize,
+        relu: bool,
+    ) -> Result<Option<Box<dyn crate::PreparedLinear>>> {
+        let preferred = self.0.preferred.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if [Op::Matmul, Op::BiasAdd, Op::BiasRelu].iter().any(|op| preferred[op.index()].is_some()) {
+            return Ok(None);
+        }
+        drop(preferred);
+        self.0.backend.prepare_linear(weight, bias, outputs, relu)
+    }
+
     /// Allocates a buffer of `len` values with unspecified contents.
     pub fn alloc(&self, len: usize) -> Result<Box<dyn DeviceBuffer>> {
         self.0.backend.alloc(len)

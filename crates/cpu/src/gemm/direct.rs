@@ -35,6 +35,8 @@ use std::ops::Range;
 
 use kernelab_tensor::Gemm;
 
+use super::prepacked::{Epilogue, Prepared};
+
 /// Depth of one pass of the broadcast kernel: a 32-column strip of `B` over this depth (32 KiB)
 /// is reused by every 8-row tile of the pass.
 const KC_BROADCAST: usize = 256;
@@ -136,24 +138,39 @@ pub fn row_unit(g: &Gemm, nt: Nt) -> usize {
 /// # Safety
 /// [`supports`] holds for `g`; `a`, `b` and `c` hold `m·k`, `k·n` and `m·n` values; `block` lies
 /// inside `C`, and no other thread touches that block of `C` meanwhile.
-pub unsafe fn gemm_block(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, block: &Block, nt: Nt) {
+///
+/// `prep` adds what a forward-only caller prepared: `panels`, `op(B)` packed once into [`NR`]-column
+/// slivers over the whole depth (`panels[(s·k + p)·NR + c] = op(B)[p, s·NR + c]`, see
+/// [`super::prepacked`]), which the transposed broadcast kernel then reads in place of
+/// transposing each strip (the same values in the same order, so the same sums); and an
+/// [`Epilogue`] applied to each value as it is stored after the last pass.
+///
+/// # Safety
+/// [`supports`] holds for `g`; `a`, `b` and `c` hold `m·k`, `k·n` and `m·n` values (and `panels`,
+/// where given, `⌈n/NR⌉·k·NR`, and the epilogue's bias `n`); `block` lies inside `C`, its columns
+/// start at a multiple of [`NR`] where panels are read, and no other thread touches that block of
+/// `C` meanwhile.
+pub unsafe fn gemm_block(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, block: &Block, nt: Nt, prep: &Prepared) {
     debug_assert!(supports(g) && a.len() == g.m * g.k && b.len() == g.k * g.n);
     debug_assert!(block.rows.end <= g.m && block.cols.end <= g.n);
+    debug_assert!(prep.epilogue.bias.is_none_or(|bias| bias.len() == g.n));
     #[cfg(target_arch = "x86_64")]
     // SAFETY: forwarded from the caller; the drivers keep every tile inside the block.
     unsafe {
-        match kernel(g, nt) {
-            Kernel::Broadcast => x86::broadcast_driver(a, b, c, g, block),
-            Kernel::Dot => x86::dot_driver(a, b, c, g, block),
-            Kernel::TransposedBroadcast => STRIP.with(|scratch| {
+        let ep = &prep.epilogue;
+        match (kernel(g, nt), prep.panels) {
+            (Kernel::Broadcast, _) => x86::broadcast_driver(a, b, c, g, block, ep),
+            (Kernel::Dot, _) => x86::dot_driver(a, b, c, g, block, ep),
+            (Kernel::TransposedBroadcast, Some(panels)) => x86::panel_driver(a, panels, c, g, block, ep),
+            (Kernel::TransposedBroadcast, None) => STRIP.with(|scratch| {
                 let mut scratch = scratch.borrow_mut();
                 scratch.resize(KC_BROADCAST * NR, 0.0);
-                x86::transposed_driver(a, b, c, g, block, &mut scratch)
+                x86::transposed_driver(a, b, c, g, block, &mut scratch, ep)
             }),
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (a, b, c, block, nt);
+    let _ = (a, b, c, block, nt, prep);
 }
 
 thread_local! {
@@ -168,7 +185,7 @@ mod x86 {
     use kernelab_tensor::Gemm;
 
     use super::super::transpose::transpose;
-    use super::{Block, KC_BROADCAST, KC_DOT, MAX_TILE_ROWS, NR, dot_width};
+    use super::{Block, Epilogue, KC_BROADCAST, KC_DOT, MAX_TILE_ROWS, NR, dot_width};
     use crate::simd::first_lanes as lanes;
 
     /// How a kernel walks the product: the depth of a pass, the tile's rows and columns, and how
@@ -197,41 +214,62 @@ mod x86 {
 
     /// NN and TN: `B` row-major `k × n`, each strip read in place along its rows.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn broadcast_driver(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, block: &Block) {
+    pub unsafe fn broadcast_driver(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, block: &Block, ep: &Epilogue) {
         // SAFETY (both): forwarded from the caller; the strips and tiles `drive` makes lie
         // inside op(B) and are the kernel's.
         let strip = |pc: usize, j: usize, _: usize, _: usize| (unsafe { b.as_ptr().add(pc * g.n + j) }, g.n);
-        unsafe { drive(a, c, g, block, &broadcast_walk(g), strip, |rows, t| broadcast_tile(rows, t)) }
+        unsafe { drive(a, c, g, block, &broadcast_walk(g), strip, ep, |rows, t| broadcast_tile(rows, t)) }
     }
 
     /// NT by the broadcast kernel: each strip of `op(B) = Bᵀ`, [`NR`] columns (rows of `B`) over
     /// one pass of the depth, is transposed into `scratch` (`kc × NR`, in L1) before the block's
     /// row tiles run against it, so every value of `B` is transposed once.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn transposed_driver(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, block: &Block, scratch: &mut [f32]) {
+    pub unsafe fn transposed_driver(
+        a: &[f32],
+        b: &[f32],
+        c: *mut f32,
+        g: &Gemm,
+        block: &Block,
+        scratch: &mut [f32],
+        ep: &Epilogue,
+    ) {
         debug_assert!(scratch.len() >= KC_BROADCAST * NR);
         let strip = |pc: usize, j: usize, kc: usize, width: usize| {
             transpose(&b[j * g.k + pc..], g.k, width, kc, scratch);
             (scratch.as_ptr(), width)
         };
         // SAFETY: forwarded from the caller; the tiles `drive` makes are the kernel's.
-        unsafe { drive(a, c, g, block, &broadcast_walk(g), strip, |rows, t| broadcast_tile(rows, t)) }
+        unsafe { drive(a, c, g, block, &broadcast_walk(g), strip, ep, |rows, t| broadcast_tile(rows, t)) }
+    }
+
+    /// NT by the broadcast kernel on `op(B)` packed once into [`NR`]-column panels (see
+    /// [`super::gemm_block`]): the strip at depth `pc`, columns `j..` is read in place at
+    /// `panels[(j/NR·k + pc)·NR]` with row stride [`NR`], where [`transposed_driver`] would
+    /// transpose it.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn panel_driver(a: &[f32], panels: &[f32], c: *mut f32, g: &Gemm, block: &Block, ep: &Epilogue) {
+        debug_assert!(block.cols.start.is_multiple_of(NR) && panels.len() >= g.n.div_ceil(NR) * g.k * NR);
+        let strip = |pc: usize, j: usize, _: usize, _: usize| (panels[(j / NR * g.k + pc) * NR..].as_ptr(), NR);
+        // SAFETY: forwarded from the caller; the tiles `drive` makes are the kernel's.
+        unsafe { drive(a, c, g, block, &broadcast_walk(g), strip, ep, |rows, t| broadcast_tile(rows, t)) }
     }
 
     /// The dot kernel's walk: 4 × [`dot_width`] tiles, `A` and `B` both row-major along the depth.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn dot_driver(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, block: &Block) {
+    pub unsafe fn dot_driver(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, block: &Block, ep: &Epilogue) {
         let walk = Walk { kc: KC_DOT, rows: 4, cols: dot_width(block.cols.len()), rs: g.k, cs: 1 };
         // SAFETY (both): forwarded from the caller; the strips and tiles `drive` makes lie
         // inside B and are the kernel's.
         let strip = |pc: usize, j: usize, _: usize, _: usize| (unsafe { b.as_ptr().add(j * g.k + pc) }, g.k);
-        unsafe { drive(a, c, g, block, &walk, strip, |rows, t| dot_tile(rows, t)) }
+        unsafe { drive(a, c, g, block, &walk, strip, ep, |rows, t| dot_tile(rows, t)) }
     }
 
     /// Loops over the depth in passes (β on the first, accumulating after), the block's columns in
     /// the walk's strips, and its rows in tiles beneath each strip, so that a strip of `op(B)`
     /// (from `strip(pc, j, kc, width)`) stays in cache while `A` streams past it.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     unsafe fn drive(
         a: &[f32],
         c: *mut f32,
@@ -239,12 +277,15 @@ mod x86 {
         block: &Block,
         w: &Walk,
         mut strip: impl FnMut(usize, usize, usize, usize) -> Strip,
+        ep: &Epilogue,
         tile: impl Fn(usize, &Tile),
     ) {
         let Block { rows, cols } = block;
         for pc in (0..g.k).step_by(w.kc) {
             let kc = w.kc.min(g.k - pc);
             let beta = if pc == 0 { g.beta } else { 1.0 };
+            // The epilogue belongs to the last pass's stores only.
+            let last = pc + kc == g.k;
             for j in cols.clone().step_by(w.cols) {
                 let width = w.cols.min(cols.end - j);
                 let (b, ldb) = strip(pc, j, kc, width);
@@ -264,6 +305,11 @@ mod x86 {
                             width,
                             alpha: g.alpha,
                             beta,
+                            bias: match ep.bias {
+                                Some(bias) if last => bias.as_ptr().add(j),
+                                _ => std::ptr::null(),
+                            },
+                            relu: last && ep.relu,
                         };
                         tile(w.rows.min(rows.end - i), &t);
                     }
@@ -285,6 +331,10 @@ mod x86 {
         width: usize,
         alpha: f32,
         beta: f32,
+        /// `bias[j..]` to add to the stored values, or null; and whether to take `max(0, ·)`
+        /// after it (NaN kept), as [`Epilogue::apply`] does.
+        bias: *const f32,
+        relu: bool,
     }
 
     /// Picks the monomorphized kernel for `rows` (1–12) and the tile's width (1–32).
@@ -338,7 +388,7 @@ mod x86 {
         for (r, row) in acc.iter().enumerate() {
             for (v, &x) in row.iter().enumerate() {
                 // SAFETY: row r < M of the tile, columns masked to the tile's width.
-                unsafe { store(t.c.add(r * t.ldc + 16 * v), masks[v], x, t) };
+                unsafe { store(t.c.add(r * t.ldc + 16 * v), 16 * v, masks[v], x, t) };
             }
         }
     }
@@ -348,11 +398,20 @@ mod x86 {
     /// masked 512-bit store at a fraction of a plain one's rate.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn store(dst: *mut f32, lanes: __mmask16, x: __m512, t: &Tile) {
+    unsafe fn store(dst: *mut f32, col: usize, lanes: __mmask16, x: __m512, t: &Tile) {
         let mut out = if t.alpha == 1.0 { x } else { _mm512_mul_ps(_mm512_set1_ps(t.alpha), x) };
-        // SAFETY (all three accesses): the caller's lanes of `dst` lie inside C.
+        // SAFETY (all four accesses): the caller's lanes of `dst` lie inside C, and those of the
+        // bias (tile column `col` on) inside the bias.
         if t.beta != 0.0 {
             out = _mm512_fmadd_ps(_mm512_set1_ps(t.beta), unsafe { _mm512_maskz_loadu_ps(lanes, dst) }, out);
+        }
+        if !t.bias.is_null() {
+            out = _mm512_add_ps(out, unsafe { _mm512_maskz_loadu_ps(lanes, t.bias.add(col)) });
+        }
+        if t.relu {
+            // Keep lanes that are not ≤ 0 (positive or NaN), zero the rest (−0 included), as
+            // `Epilogue::apply` does.
+            out = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask::<_CMP_NLE_UQ>(out, _mm512_setzero_ps()), out);
         }
         if lanes == !0 {
             unsafe { _mm512_storeu_ps(dst, out) };
@@ -433,7 +492,9 @@ mod x86 {
                 unsafe {
                     let dst = t.c.add(i * t.ldc + j);
                     let s = if t.alpha == 1.0 { s } else { t.alpha * s };
-                    *dst = if t.beta == 0.0 { s } else { s + t.beta * *dst };
+                    let s = if t.beta == 0.0 { s } else { s + t.beta * *dst };
+                    let s = if t.bias.is_null() { s } else { s + *t.bias.add(j) };
+                    *dst = if t.relu { Epilogue::relu(s) } else { s };
                 }
             }
         }

@@ -32,6 +32,7 @@ pub mod bf16;
 pub mod direct;
 pub mod kernels;
 mod pack;
+pub mod prepacked;
 mod transpose;
 
 use std::ops::Range;
@@ -115,29 +116,63 @@ pub fn gemm(a: &[f32], b: &[f32], c: &mut [f32], g: &Gemm, strategy: Strategy, t
         return;
     }
     let kernel = match strategy {
-        Strategy::Direct(nt) if direct::supports(g) => return gemm_direct(a, b, c, g, nt, threaded),
+        Strategy::Direct(nt) if direct::supports(g) => {
+            return gemm_direct(a, b, c, g, nt, threaded, &prepacked::Prepared::NONE);
+        }
         Strategy::Direct(_) => MicroKernel::best(),
         Strategy::Packed(kernel) => kernel,
     };
+    gemm_packed(a, Slivers::Pack(b), c, g, kernel, threaded, &prepacked::Epilogue::NONE);
+}
+
+/// Where loop 4 takes `op(B)`'s slivers from: packed from `B` pass by pass, or read from panels
+/// packed once over the whole depth (`panels[(s·k + p)·NR + c]`, [`prepacked`]), which hold the
+/// same values in the same order.
+#[derive(Clone, Copy)]
+pub(crate) enum Slivers<'a> {
+    Pack(&'a [f32]),
+    Panels(&'a [f32]),
+}
+
+/// The packed path of [`gemm`] (`m`, `n`, `k` > 0, α ≠ 0), with `ep` applied to each tile of `C`
+/// right after the last pass stores it (while it is in L1).
+pub(crate) fn gemm_packed(
+    a: &[f32],
+    b: Slivers,
+    c: &mut [f32],
+    g: &Gemm,
+    kernel: MicroKernel,
+    threaded: bool,
+    ep: &prepacked::Epilogue,
+) {
     // The packed kernels accumulate into C (the direct ones apply β as they store).
     crate::matmul::scale_output(c, g.beta);
     let shared = SendPtr(c.as_mut_ptr());
-    let run = |cols: Range<usize>| column_block(a, b, g, cols, kernel, shared);
+    let run = |cols: Range<usize>| column_block(a, b, g, cols, kernel, shared, ep);
     if worth_threads(g, threaded, PAR_MIN_FMAS) {
-        split(n, kernel.nr, &run);
+        split(g.n, kernel.nr, &run);
     } else {
-        run(0..n);
+        run(0..g.n);
     }
 }
 
-/// [`gemm`] by the direct kernels (`direct::supports(g)` holds, `m`, `n`, `k` > 0).
-fn gemm_direct(a: &[f32], b: &[f32], c: &mut [f32], g: &Gemm, nt: direct::Nt, threaded: bool) {
+/// [`gemm`] by the direct kernels (`direct::supports(g)` holds, `m`, `n`, `k` > 0), with what a
+/// forward-only caller prepared ([`prepacked::Prepared`]).
+pub(crate) fn gemm_direct(
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    g: &Gemm,
+    nt: direct::Nt,
+    threaded: bool,
+    prep: &prepacked::Prepared,
+) {
     let (m, n, k) = (g.m, g.n, g.k);
     let shared = SendPtr(c.as_mut_ptr());
     let block = |rows: Range<usize>, cols: Range<usize>| {
         // SAFETY: `supports` holds, the slices have the product's sizes, and each task owns its
-        // block of C.
-        unsafe { direct::gemm_block(a, b, shared.get(), g, &direct::Block { rows, cols }, nt) }
+        // block of C (whose columns start at a multiple of the column unit, NR for panels).
+        unsafe { direct::gemm_block(a, b, shared.get(), g, &direct::Block { rows, cols }, nt, prep) }
     };
     if !worth_threads(g, threaded, PAR_MIN_FMAS_DIRECT) {
         block(0..m, 0..n);
@@ -174,38 +209,50 @@ thread_local! {
     static PACKED: std::cell::RefCell<(pack::Packed, pack::Packed)> = std::cell::RefCell::new(Default::default());
 }
 
-/// Loops 4 to 1 for the columns `cols` of `C`, packing into this thread's buffers.
-fn column_block(a: &[f32], b: &[f32], g: &Gemm, cols: Range<usize>, kernel: MicroKernel, c: SendPtr) {
+/// Loops 4 to 1 for the columns `cols` of `C` (starting at a multiple of `NR`), packing into this
+/// thread's buffers.
+fn column_block(
+    a: &[f32],
+    b: Slivers,
+    g: &Gemm,
+    cols: Range<usize>,
+    kernel: MicroKernel,
+    c: SendPtr,
+    ep: &prepacked::Epilogue,
+) {
     PACKED.with(|packed| {
         let (a_pack, b_pack) = &mut *packed.borrow_mut();
-        column_block_with(a, b, g, cols, kernel, c, a_pack, b_pack);
+        // Loop 4: passes over the depth.
+        for pc in (0..g.k).step_by(kernel.kc) {
+            let kc = kernel.kc.min(g.k - pc);
+            // This pass's slivers of op(B), and how far apart they lie.
+            let (b_slivers, stride): (&[f32], usize) = match b {
+                Slivers::Pack(b) => {
+                    pack::pack_b(b, g, pc..pc + kc, cols.clone(), kernel.nr, b_pack);
+                    (b_pack.values(cols.len().div_ceil(kernel.nr) * kc * kernel.nr), kc * kernel.nr)
+                }
+                Slivers::Panels(panels) => {
+                    (&panels[(cols.start / kernel.nr * g.k + pc) * kernel.nr..], g.k * kernel.nr)
+                }
+            };
+            let last = (pc + kc == g.k).then_some(ep);
+            // Loop 3: blocks of MC rows.
+            for ic in (0..g.m).step_by(MC) {
+                let rows = ic..(ic + MC).min(g.m);
+                pack::pack_a(a, g, rows.clone(), pc..pc + kc, kernel.mr, a_pack);
+                let a_len = rows.len().div_ceil(kernel.mr) * kc * kernel.mr;
+                let b = Pass { slivers: b_slivers, stride, kc };
+                tiles(a_pack.values(a_len), &b, rows, cols.clone(), g.n, kernel, c, last);
+            }
+        }
     });
 }
 
-#[allow(clippy::too_many_arguments)]
-fn column_block_with(
-    a: &[f32],
-    b: &[f32],
-    g: &Gemm,
-    cols: std::ops::Range<usize>,
-    kernel: MicroKernel,
-    c: SendPtr,
-    a_pack: &mut pack::Packed,
-    b_pack: &mut pack::Packed,
-) {
-    // Loop 4: passes over the depth.
-    for pc in (0..g.k).step_by(kernel.kc) {
-        let kc = kernel.kc.min(g.k - pc);
-        pack::pack_b(b, g, pc..pc + kc, cols.clone(), kernel.nr, b_pack);
-        // Loop 3: blocks of MC rows.
-        for ic in (0..g.m).step_by(MC) {
-            let rows = ic..(ic + MC).min(g.m);
-            pack::pack_a(a, g, rows.clone(), pc..pc + kc, kernel.mr, a_pack);
-            let a_len = rows.len().div_ceil(kernel.mr) * kc * kernel.mr;
-            let b_len = cols.len().div_ceil(kernel.nr) * kc * kernel.nr;
-            tiles(a_pack.values(a_len), b_pack.values(b_len), kc, rows, cols.clone(), g.n, kernel, c);
-        }
-    }
+/// One pass's slivers of `op(B)`: sliver `s` is `slivers[s·stride..][..kc·NR]`.
+struct Pass<'a> {
+    slivers: &'a [f32],
+    stride: usize,
+    kc: usize,
 }
 
 /// Columns per parallel task: whole slivers, at most [`TASK_N`], one task per thread where `n`
@@ -219,19 +266,19 @@ fn task_width(n: usize, nr: usize) -> usize {
 #[allow(clippy::too_many_arguments)]
 fn tiles(
     a_pack: &[f32],
-    b_pack: &[f32],
-    kc: usize,
+    b: &Pass,
     rows: std::ops::Range<usize>,
     cols: std::ops::Range<usize>,
     n: usize,
     kernel: MicroKernel,
     c: SendPtr,
+    last: Option<&prepacked::Epilogue>,
 ) {
-    let (mr, nr) = (kernel.mr, kernel.nr);
+    let (mr, nr, kc) = (kernel.mr, kernel.nr, b.kc);
     let m_end = rows.end;
     // Loop 2: one B sliver at a time.
     for j in cols.clone().step_by(nr) {
-        let b_sliver = &b_pack[((j - cols.start) / nr) * kc * nr..][..kc * nr];
+        let b_sliver = &b.slivers[((j - cols.start) / nr) * b.stride..][..kc * nr];
         let width = nr.min(cols.end - j);
         // Loop 1: every A sliver of the task's rows.
         for i in rows.clone().step_by(mr) {
@@ -250,6 +297,9 @@ fn tiles(
                         let dst = std::slice::from_raw_parts_mut(tile.add(r * n), width);
                         dst.iter_mut().zip(&scratch[r * nr..r * nr + width]).for_each(|(d, s)| *d += s);
                     }
+                }
+                if let Some(ep) = last {
+                    ep.apply_tile(tile, n, height, j..j + width);
                 }
             }
         }
