@@ -25,9 +25,8 @@ mod tape;
 mod tensor;
 
 pub use backend::{
-    Backend, BackendKind, Baseline, DeviceBuffer, DeviceInfo, PreparedLinear, Variant, VariantEntry,
-    required_backends, resolve,
-    resolve_for,
+    Backend, BackendKind, Baseline, DeviceBuffer, DeviceInfo, PreparedLinear, Variant, VariantEntry, required_backends,
+    resolve, resolve_for,
 };
 pub use device::Device;
 pub use dtype::{Dtype, Precision};
