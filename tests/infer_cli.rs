@@ -39,7 +39,13 @@ fn infer_prints_the_table_and_writes_a_report_that_compare_and_plot_read() {
     args.extend(["--json", arg(&json), "--csv", arg(&csv), "--markdown", arg(&md)]);
     let (stdout, _) = ok(&args);
     assert!(stdout.contains("forward only, 4-4-3 (35 parameters, 28 multiply-adds an image): no tape"), "{stdout}");
-    assert!(stdout.contains("fused bias+ReLU") && stdout.contains("matmul threaded: direct, direct"), "{stdout}");
+    assert!(
+        stdout.contains("weights packed once at load with bias+ReLU applied as it stores C")
+            && stdout.contains(
+                "prepared layers (matmul threaded's kernels on packed weights, bias+ReLU in its stores): direct, direct"
+            ),
+        "{stdout}"
+    );
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let rows = report["records"].as_array().unwrap();
     assert_eq!(rows.len(), 2);

@@ -25,8 +25,10 @@ fn kernelab_ok(args: &[&str]) -> String {
     text
 }
 
+/// A path in a folder of this test's own (tests run side by side and write files of one name).
 fn temp_path(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("kernelab-infer-peers-{}", std::process::id()));
+    let test = std::thread::current().name().unwrap_or("main").replace("::", "-");
+    let dir = std::env::temp_dir().join(format!("kernelab-infer-peers-{}-{test}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
 }
