@@ -85,13 +85,14 @@ def row_precision(record: dict) -> str:
     return "f32→f32"
 
 
-def kernelab_rows(binary: str, n: int, threads: int, budget: float, keep: str | None = None) -> list[dict]:
-    """kernelab's checked f32 and bf16 matmul rows at n³ on `threads` threads; the report is
-    written to `keep` when given (else to a temporary file)."""
+def kernelab_rows(binary: str, n: int, threads: int, budget: float, keep: str | None = None,
+                  variants: str = "all") -> list[dict]:
+    """kernelab's checked f32 and bf16 matmul rows (of `variants`, comma-separated, or all) at n³
+    on `threads` threads; the report is written to `keep` when given (else to a temporary file)."""
     with tempfile.TemporaryDirectory() as tmp:
         report = keep or os.path.join(tmp, "report.json")
         cmd = [binary, "bench", "--op", "matmul", "--backend", "cpu", "--dtype", "f32,bf16",
-               "--shape", f"{n}x{n}x{n}", "--threads", str(threads), "--budget", str(budget), "--json", report]
+               "--shape", f"{n}x{n}x{n}", "--threads", str(threads), "--budget", str(budget), "--variant", variants, "--json", report]
         subprocess.run(cmd, capture_output=True, text=True)
         if not os.path.exists(report):
             raise SystemExit(f"kernelab wrote no report: {' '.join(cmd)}")
@@ -154,6 +155,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--budget", type=float, default=1.5, help="kernelab's --budget per row, seconds")
+    ap.add_argument("--variants", default="all",
+                    help="kernelab's matmul variants, comma-separated (default: all; the naive ones take minutes at 2048³)")
     ap.add_argument("--out", help="write the summary JSON here")
     ap.add_argument("--peak", help="the bf16_profile example binary: time the vdpbf16ps peak every round")
     ap.add_argument("--reports", help="keep every kernelab report and peak JSON in this folder")
@@ -180,7 +183,7 @@ def main() -> None:
                     cell.setdefault(f"torch {name}", []).append(got[name])
                 if args.kernelab:
                     report = keep(f"kernelab-{n}-{t}t-round{r + 1}.json")
-                    for row in kernelab_rows(args.kernelab, n, t, args.budget, report):
+                    for row in kernelab_rows(args.kernelab, n, t, args.budget, report, args.variants):
                         kind = "baseline " if row["baseline"] else ""
                         key = f"kernelab {kind}{row['variant']} {row['precision']}"
                         cell.setdefault(key, []).append(row["gflops"])

@@ -3,6 +3,7 @@
 #
 #   scripts/precision_targets.sh                 # 1024³ and 2048³, 1 and 2 threads, 3 rounds
 #   SIZES=256 ROUNDS=1 BUDGET=0.2 scripts/precision_targets.sh   # a quick try of the plumbing
+#   VARIANTS=threaded,packed_avx512,bf16-dpbf16,bf16-dpbf16-1t scripts/precision_targets.sh   # fewer rows
 #
 # Builds kernelab (release) and the `bf16_profile` example, then runs scripts/bf16_pytorch.py,
 # which interleaves in every round, so that a slow minute falls on every figure alike: the
@@ -19,6 +20,7 @@ cd "$(dirname "$0")/.."
 SIZES="${SIZES:-1024,2048}"
 THREADS="${THREADS:-1,2}"
 ROUNDS="${ROUNDS:-3}"
+VARIANTS="${VARIANTS:-all}"
 BUDGET="${BUDGET:-1.5}"
 PYTHON="${PYTHON:-/tmp/torchenv/bin/python}"
 STAMP="${STAMP:-$(date -u +%Y%m%dT%H%M%SZ)}"
@@ -34,6 +36,6 @@ TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | "$PYTHON" -c 'import
 mkdir -p "$OUT"
 "$PYTHON" scripts/bf16_pytorch.py --python "$PYTHON" \
     --kernelab "$TARGET_DIR/release/kernelab" --peak "$TARGET_DIR/release/examples/bf16_profile" \
-    --sizes "$SIZES" --threads "$THREADS" --rounds "$ROUNDS" --budget "$BUDGET" \
+    --sizes "$SIZES" --threads "$THREADS" --rounds "$ROUNDS" --budget "$BUDGET" --variants "$VARIANTS" \
     --reports "$OUT" --out "$OUT/summary.json" | tee "$OUT/summary.txt"
 echo "reports in $OUT"
