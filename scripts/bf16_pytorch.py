@@ -115,7 +115,7 @@ def bf16_peak(binary: str, keep: str | None = None) -> float:
 
 
 def best_own(medians: dict[str, float], precision: str) -> tuple[str, float]:
-    """kernelab's fastest non-baseline row of `precision` (`f32`, `bf16→f32`) among the medians."""
+    """kernelab's fastest non-baseline row of `precision` (`f32→f32`, `bf16→f32`, as `row_precision` names them) among the medians."""
     rows = [(k, v) for k, v in medians.items() if k.startswith("kernelab ") and k.endswith(f" {precision}")
             and not k.startswith("kernelab baseline ")]
     return max(rows, key=lambda kv: kv[1], default=("none", float("nan")))
@@ -127,7 +127,7 @@ def targets(summary: list[dict], peak: float | None) -> list[dict]:
     rows = []
     for cell in summary:
         m = cell["gflops"]
-        (bf_name, bf), (f_name, f) = best_own(m, "bf16→f32"), best_own(m, "f32")
+        (bf_name, bf), (f_name, f) = best_own(m, "bf16→f32"), best_own(m, "f32→f32")
         checks = [("bf16 / own f32", bf / f, 1.8), ("bf16 / PyTorch bf16", bf / m.get("torch bf16", float("nan")), 1.0)]
         if cell["threads"] == 1 and peak:
             checks.append(("bf16 / bf16 peak", bf / peak, 0.85))
