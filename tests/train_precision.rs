@@ -245,3 +245,35 @@ fn a_wgpu_f16_step_matches_the_cpu_f16_step() {
         assert!(err <= 1e-3, "masters after the step differ by {err}");
     }
 }
+
+/// An f32 checkpoint into a bf16 run and back: a bf16 run saves its f32 masters and says so, and
+/// a bf16 distillation from that checkpoint converts the teacher and says how many values
+/// overflowed (none here); the checkpoint is still an f32 one another run reads.
+#[test]
+fn an_f32_checkpoint_goes_into_a_bf16_run_and_back_and_each_conversion_is_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = common::tiny_mnist(dir.path());
+    let (data, teacher) = (data.to_str().unwrap(), dir.path().join("teacher.safetensors"));
+    let teacher = teacher.to_str().unwrap();
+    let common = ["--epochs", "1", "--batch", "16", "--data", data, "--dtype", "bf16"];
+    let saved = common::kernelab(&[&["train", "--model", "4-8-3", "--save", teacher][..], &common].concat());
+    let said = String::from_utf8_lossy(&saved.stderr);
+    assert!(saved.status.success(), "{said}");
+    assert!(said.contains("the f32 master weights of this bf16 run (checkpoints hold f32)"), "{said}");
+    let args =
+        [&["distill", "--teacher-checkpoint", teacher, "--student", "4-4-3", "--seeds", "1"][..], &common].concat();
+    let distilled = common::kernelab(&args);
+    let said = String::from_utf8_lossy(&distilled.stderr);
+    assert!(distilled.status.success(), "{said}");
+    assert!(
+        said.contains("converting the f32 checkpoint to bf16") && said.contains("0 values overflow bf16"),
+        "{said}"
+    );
+    // Back to f32: the same checkpoint teaches an f32 run without a conversion.
+    let f32_args =
+        [&["distill", "--teacher-checkpoint", teacher, "--student", "4-4-3", "--seeds", "1"][..], &common[..6]]
+            .concat();
+    let plain = common::kernelab(&f32_args);
+    let said = String::from_utf8_lossy(&plain.stderr);
+    assert!(plain.status.success() && !said.contains("converting"), "{said}");
+}
