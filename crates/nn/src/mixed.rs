@@ -93,6 +93,9 @@ pub struct MixedAdam {
     masters: Mlp,
     /// The working model's parameters, narrow, in the masters' order.
     working: Vec<Tensor>,
+    /// One f32 gradient buffer per master, kept across steps: each step widens the narrow
+    /// gradients into them instead of allocating fresh device copies.
+    wide: Grads,
     adam: Adam,
     loss_scale: LossScale,
 }
@@ -109,7 +112,11 @@ impl MixedAdam {
         }
         let working = masters.to_dtype(dtype)?;
         let adam = Adam::new(masters.parameters(), lr)?;
-        let opt = Self { working: working.parameters(), adam, loss_scale: LossScale::for_dtype(dtype), masters };
+        let mut wide = Grads::default();
+        for master in masters.parameters() {
+            wide.set(&master, master.to_dtype(Dtype::F32)?);
+        }
+        let opt = Self { working: working.parameters(), wide, adam, loss_scale: LossScale::for_dtype(dtype), masters };
         Ok((working, opt))
     }
 
@@ -127,14 +134,15 @@ impl Optimizer for MixedAdam {
     fn step(&mut self, grads: &Grads) -> Result<()> {
         let unscale = 1.0 / self.loss_scale.scale();
         let masters = self.masters.parameters();
+        // This step's f32 gradients: handles on the kept buffers (no device allocation), only for
+        // the parameters that have a gradient, as the narrow `grads` has them.
         let mut wide = Grads::default();
         let mut total: Option<Tensor> = None;
         for (w, master) in self.working.iter().zip(&masters) {
-            let Some(g) = grads.get(w) else { continue };
-            let mut g32 = g.to_dtype(Dtype::F32)?;
-            if unscale != 1.0 {
-                g32 = g32.scale(unscale)?;
-            }
+            let (Some(g), Some(kept)) = (grads.get(w), self.wide.get(master)) else { continue };
+            g.convert_into_(kept)?;
+            // Loss scaling (f16 only) unscales into a fresh tensor for this step.
+            let g32 = if unscale != 1.0 { kept.scale(unscale)? } else { kept.clone() };
             if self.loss_scale.is_dynamic() {
                 // NaN and ±∞ survive a sum, so one scalar download checks every gradient.
                 let s = g32.sum()?;
@@ -154,7 +162,7 @@ impl Optimizer for MixedAdam {
         }
         self.adam.step(&wide)?;
         for (w, master) in self.working.iter().zip(&masters) {
-            master.narrow_into_(w)?;
+            master.convert_into_(w)?;
         }
         Ok(())
     }

@@ -239,25 +239,24 @@ impl Tensor {
         if from.is_narrow() && dtype.is_narrow() {
             return self.to_dtype(Dtype::F32)?.to_dtype(dtype);
         }
-        let mut out = self.device().alloc_as(self.numel(), dtype)?;
-        {
-            let x = self.read("to_dtype")?;
-            let kernel = if dtype.is_narrow() {
-                Kernel::Narrow { x: &**x, y: &mut *out }
-            } else {
-                Kernel::Widen { x: &**x, y: &mut *out }
-            };
-            self.device().launch(kernel, None)?;
-        }
-        Tensor::from_buffer(out, self.shape(), self.device())
+        let out = Tensor::from_buffer(self.device().alloc_as(self.numel(), dtype)?, self.shape(), self.device())?;
+        self.convert_into_(&out)?;
+        Ok(out)
     }
 
-    /// `out ← round(self)` in place: this f32 tensor narrowed into the narrow tensor `out` of the
-    /// same shape (its buffer kept), by the `narrow` op.
-    pub fn narrow_into_(&self, out: &Tensor) -> Result<()> {
-        self.same_shape("narrow", out)?;
-        let (x, mut y) = (self.read("narrow")?, out.write("narrow")?);
-        self.device().launch(Kernel::Narrow { x: &**x, y: &mut **y }, None)
+    /// `out ← self` converted, in place (its buffer kept): the `narrow` op from an f32 `self` into
+    /// a narrow `out` (to nearest even), or the `widen` op from a narrow `self` into an f32 `out`
+    /// (exact). The shapes must agree, and exactly one side must be f32 (the dtype rule of the
+    /// two ops refuses anything else).
+    pub fn convert_into_(&self, out: &Tensor) -> Result<()> {
+        self.same_shape("convert", out)?;
+        let (x, mut y) = (self.read("convert")?, out.write("convert")?);
+        let kernel = if out.dtype().is_narrow() {
+            Kernel::Narrow { x: &**x, y: &mut **y }
+        } else {
+            Kernel::Widen { x: &**x, y: &mut **y }
+        };
+        self.device().launch(kernel, None)
     }
 
     /// Sets every value to `value`, in place.
