@@ -37,7 +37,7 @@ pub struct AdamConstants {
 }
 
 impl AdamConstants {
-    fn new(s: &AdamStep) -> Self {
+    pub(crate) fn new(s: &AdamStep) -> Self {
         Self {
             step_size: s.lr / s.bias_correction1(),
             inv_sqrt_bc2: 1.0 / s.bias_correction2().sqrt(),
@@ -76,15 +76,22 @@ pub fn adam(isa: Isa, param: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f
                 std::slice::from_raw_parts_mut(v.get().add(at), p.len()),
             )
         };
-        let g = &grad[at..at + p.len()];
-        match isa {
-            // SAFETY: `Isa::Avx512` reaches a kernel only on a CPU with AVX-512F (see
-            // `CpuBackend::launch`), and the four slices are `p.len()` long.
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => unsafe { x86::adam_estimated(p, g, m, v, k) },
-            _ => adam_exact(isa, p, g, m, v, k),
-        }
+        adam_part(isa, p, &grad[at..at + p.len()], m, v, k);
     });
+}
+
+/// One step over equal-length slices on the calling thread: the `isa` variant's arithmetic, the
+/// same for every split of the slices into runs of a multiple of 16 (the AVX-512 loop's vectors
+/// and its choice of exact division are per 16 values from the start).
+pub(crate) fn adam_part(isa: Isa, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], k: AdamConstants) {
+    debug_assert!(g.len() == p.len() && m.len() == p.len() && v.len() == p.len());
+    match isa {
+        // SAFETY: `Isa::Avx512` reaches a kernel only on a CPU with AVX-512F (see
+        // `CpuBackend::launch`), and the four slices are `p.len()` long.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { x86::adam_estimated(p, g, m, v, k) },
+        _ => adam_exact(isa, p, g, m, v, k),
+    }
 }
 
 #[cfg(target_arch = "x86_64")]

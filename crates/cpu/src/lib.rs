@@ -11,6 +11,7 @@
 //! shared libraries at run time.
 
 pub mod adam;
+pub mod adam_narrow;
 mod buffer;
 pub mod convert;
 pub mod elementwise;
@@ -199,6 +200,26 @@ impl Backend for CpuBackend {
         Ok(linear::CpuLinear::new(weight, bias, outputs, relu)?.map(|l| Box::new(l) as Box<_>))
     }
 
+    fn adam_narrow_variant(&self, dtype: Dtype) -> Option<&'static str> {
+        adam_narrow::variant(simd::Isa::best(), dtype)
+    }
+
+    fn adam_narrow(&self, k: kernelab_tensor::AdamNarrow<'_>) -> Result<()> {
+        let kind = narrow_kind(k.dtype())?;
+        let (grad, working) = (buffer::cpu(k.grad)?.bits(), cpu_mut(k.working)?.bits_mut());
+        let (master, m, v) = (host_mut(k.master)?, host_mut(k.m)?, host_mut(k.v)?);
+        adam_narrow::adam_narrow(simd::Isa::best(), kind, master, grad, m, v, working, k.unscale, &k.step);
+        Ok(())
+    }
+
+    fn all_finite(&self, x: &dyn DeviceBuffer) -> Result<Option<bool>> {
+        let x = buffer::cpu(x)?;
+        Ok(Some(match x.dtype() {
+            Dtype::F32 | Dtype::Tf32 => x.values().iter().all(|v| v.is_finite()),
+            narrow => adam_narrow::all_finite(narrow_kind(narrow)?, x.bits()),
+        }))
+    }
+
     fn launch(&self, kernel: Kernel<'_>, variant: Option<&str>) -> Result<()> {
         if let Some(loaded) = variant.and_then(|name| self.libraries.find(kernel.op(), name)) {
             return loaded.launch(kernel);
@@ -229,6 +250,17 @@ impl Backend for CpuBackend {
                 let isa = registry::lookup(&registry.simd, op, variant)?;
                 elementwise_or_rowwise(kernel, isa)
             }
+        }
+    }
+}
+
+/// The narrow type of a bf16 or f16 buffer's bits.
+fn narrow_kind(dtype: Dtype) -> Result<convert::Narrow> {
+    match dtype {
+        Dtype::Bf16 => Ok(convert::Narrow::Bf16),
+        Dtype::F16 => Ok(convert::Narrow::F16),
+        Dtype::F32 | Dtype::Tf32 => {
+            Err(Error::Device { backend: "cpu".into(), message: format!("internal: {dtype} buffers in a narrow kernel") })
         }
     }
 }

@@ -6,16 +6,25 @@
 //!    writes the narrow type and computes in f32; cross-entropy reads narrow logits), the backward
 //!    pass started from `S·loss` where `S` is the loss scale (1 for bf16, whose exponent range is
 //!    f32's; dynamic for f16, whose largest finite value is 65504 and smallest normal 2⁻¹⁴);
-//! 2. each gradient is widened to f32 and multiplied by `1/S` (a power of two: exact);
-//! 3. f16: when any widened gradient holds NaN or ±∞, the step is skipped (no master or moment
+//! 2. f16: when any gradient holds NaN or ±∞, the step is skipped (no master or moment
 //!    changes, Adam's step count stays), `S` halves and the skip is counted; after
 //!    [`LossScale::growth_interval`] clean steps in a row `S` doubles, up to [`MAX_F16_SCALE`];
-//! 4. Adam (the f32 kernel, as in f32 training) updates `W` from the f32 gradients;
+//! 3. each gradient `g` is widened to f32 and multiplied by `1/S` (a power of two: exact);
+//! 4. Adam (the f32 arithmetic, as in f32 training) updates `W` from `g·(1/S)`;
 //! 5. each master is narrowed (to nearest, ties to even) into its working weight.
+//!
+//! Steps 3–5 run one of two ways, with results equal bit for bit:
+//! - **fused**, where the device offers it ([`Device::adam_narrow_variant`]; the CPU does, for
+//!   bf16 and f16): one pass per parameter ([`adam_narrow_step_`]) reads the narrow gradient and
+//!   writes master, moments and working weight, with no f32 gradient copy; step 2's check is a
+//!   scan of the narrow gradients ([`all_finite`]) before any master changes;
+//! - **composed** elsewhere (WGPU's f16, CUDA, or a CPU run that names a variant of `widen`,
+//!   `scale`, `adam` or `narrow`): `widen` into f32 buffers kept across steps, `scale`, the
+//!   check as one summed scalar, the f32 `adam` op, `narrow`.
 //!
 //! The masters are what a checkpoint of the run holds (the format stays f32).
 
-use kernelab_tensor::{Device, Dtype, Error, Grads, Op, Result, Tensor, resolve_for};
+use kernelab_tensor::{Device, Dtype, Error, Grads, Op, Result, Tensor, adam_narrow_step_, all_finite, resolve_for};
 
 use crate::Mlp;
 use crate::optim::{Adam, Optimizer};
@@ -93,9 +102,11 @@ pub struct MixedAdam {
     masters: Mlp,
     /// The working model's parameters, narrow, in the masters' order.
     working: Vec<Tensor>,
-    /// One f32 gradient buffer per master, kept across steps: each step widens the narrow
-    /// gradients into them instead of allocating fresh device copies.
-    wide: Grads,
+    /// The working model's dtype.
+    dtype: Dtype,
+    /// The composed step's f32 gradient buffers, one per master, kept across steps (each step
+    /// widens the narrow gradients into them); allocated on the first composed step.
+    wide: Option<Grads>,
     adam: Adam,
     loss_scale: LossScale,
 }
@@ -112,34 +123,63 @@ impl MixedAdam {
         }
         let working = masters.to_dtype(dtype)?;
         let adam = Adam::new(masters.parameters(), lr)?;
-        let mut wide = Grads::default();
-        for master in masters.parameters() {
-            wide.set(&master, master.to_dtype(Dtype::F32)?);
-        }
-        let opt = Self { working: working.parameters(), wide, adam, loss_scale: LossScale::for_dtype(dtype), masters };
+        let working_params = working.parameters();
+        let opt =
+            Self { working: working_params, dtype, wide: None, adam, loss_scale: LossScale::for_dtype(dtype), masters };
         Ok((working, opt))
     }
 
-    /// The f32 masters.
-    pub fn masters(&self) -> &Mlp {
-        &self.masters
+    /// Whether the step runs fused (see the module doc) on the masters' device.
+    pub fn is_fused(&self) -> bool {
+        self.masters.parameters().first().is_some_and(|p| p.device().adam_narrow_variant(self.dtype).is_some())
     }
 
-    pub fn loss_scale_state(&mut self) -> &mut LossScale {
-        &mut self.loss_scale
+    /// The fused step: the check (f16) over the narrow gradients, then one pass per parameter.
+    /// `None` where the device has no narrow check (the caller then composes the step).
+    fn step_fused(&mut self, grads: &Grads) -> Result<Option<()>> {
+        let mut finite = true;
+        if self.loss_scale.is_dynamic() {
+            for g in self.working.iter().filter_map(|w| grads.get(w)) {
+                match all_finite(g)? {
+                    Some(f) => finite &= f,
+                    None => return Ok(None),
+                }
+            }
+        }
+        if !self.loss_scale.after_step(finite) {
+            return Ok(Some(()));
+        }
+        let unscale = 1.0 / self.loss_scale.scale();
+        let step = self.adam.next_step();
+        for ((master, m, v), w) in self.adam.state().zip(&self.working) {
+            if let Some(g) = grads.get(w) {
+                adam_narrow_step_(master, g, m, v, w, step, unscale)?;
+            }
+        }
+        Ok(Some(()))
     }
-}
 
-impl Optimizer for MixedAdam {
-    fn step(&mut self, grads: &Grads) -> Result<()> {
+    /// The composed step: widen, scale, the check as one summed scalar (f16), `adam`, `narrow`.
+    fn step_composed(&mut self, grads: &Grads) -> Result<()> {
         let unscale = 1.0 / self.loss_scale.scale();
         let masters = self.masters.parameters();
+        if self.wide.is_none() {
+            let mut wide = Grads::default();
+            for master in &masters {
+                wide.set(master, master.to_dtype(Dtype::F32)?);
+            }
+            self.wide = Some(wide);
+        }
+        let kept_all = self.wide.as_ref().ok_or_else(|| Error::InvalidArgument {
+            op: "mixed precision",
+            why: "internal: the f32 gradient buffers were not allocated".into(),
+        })?;
         // This step's f32 gradients: handles on the kept buffers (no device allocation), only for
         // the parameters that have a gradient, as the narrow `grads` has them.
         let mut wide = Grads::default();
         let mut total: Option<Tensor> = None;
         for (w, master) in self.working.iter().zip(&masters) {
-            let (Some(g), Some(kept)) = (grads.get(w), self.wide.get(master)) else { continue };
+            let (Some(g), Some(kept)) = (grads.get(w), kept_all.get(master)) else { continue };
             g.convert_into_(kept)?;
             // Loss scaling (f16 only) unscales into a fresh tensor for this step.
             let g32 = if unscale != 1.0 { kept.scale(unscale)? } else { kept.clone() };
@@ -165,6 +205,24 @@ impl Optimizer for MixedAdam {
             master.convert_into_(w)?;
         }
         Ok(())
+    }
+
+    /// The f32 masters.
+    pub fn masters(&self) -> &Mlp {
+        &self.masters
+    }
+
+    pub fn loss_scale_state(&mut self) -> &mut LossScale {
+        &mut self.loss_scale
+    }
+}
+
+impl Optimizer for MixedAdam {
+    fn step(&mut self, grads: &Grads) -> Result<()> {
+        if self.is_fused() && self.step_fused(grads)?.is_some() {
+            return Ok(());
+        }
+        self.step_composed(grads)
     }
 
     fn loss_scale(&self) -> f32 {

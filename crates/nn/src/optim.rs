@@ -75,12 +75,22 @@ impl Adam {
     pub fn steps(&self) -> u32 {
         self.steps
     }
+
+    /// Counts one step and returns its constants (the first thing [`Optimizer::step`] does).
+    pub(crate) fn next_step(&mut self) -> AdamStep {
+        self.steps += 1;
+        AdamStep { lr: self.lr, beta1: self.beta1, beta2: self.beta2, eps: self.eps, step: self.steps }
+    }
+
+    /// Each parameter with its first and second moments, in the parameters' order.
+    pub(crate) fn state(&self) -> impl Iterator<Item = (&Tensor, &Tensor, &Tensor)> {
+        self.params.iter().zip(&self.moments).map(|(p, (m, v))| (p, m, v))
+    }
 }
 
 impl Optimizer for Adam {
     fn step(&mut self, grads: &Grads) -> Result<()> {
-        self.steps += 1;
-        let step = AdamStep { lr: self.lr, beta1: self.beta1, beta2: self.beta2, eps: self.eps, step: self.steps };
+        let step = self.next_step();
         for (param, (m, v)) in self.params.iter().zip(&self.moments) {
             if let Some(grad) = grads.get(param) {
                 adam_step_(param, grad, m, v, step)?;

@@ -344,6 +344,28 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     ) -> Result<Option<Box<dyn PreparedLinear>>> {
         Ok(None)
     }
+
+    /// The name of this backend's fused mixed-precision Adam step for gradients and working
+    /// weights stored as `dtype` ([`AdamNarrow`](crate::AdamNarrow)), or `None` where it has
+    /// none: callers then compose the step from `widen`, `scale`, `adam` and `narrow`.
+    fn adam_narrow_variant(&self, _dtype: Dtype) -> Option<&'static str> {
+        None
+    }
+
+    /// Runs the fused step named by [`Backend::adam_narrow_variant`]; the kernel was checked
+    /// ([`AdamNarrow::check`](crate::AdamNarrow::check)). A backend without one refuses.
+    fn adam_narrow(&self, kernel: crate::AdamNarrow<'_>) -> Result<()> {
+        Err(Error::InvalidArgument {
+            op: "adam (fused narrow)",
+            why: format!("the {} backend has no fused {} Adam step; compose widen, adam, narrow", self.kind(), kernel.dtype()),
+        })
+    }
+
+    /// Whether every value of `buffer` is finite, read in its own dtype; `None` where the backend
+    /// has no such pass (callers then widen and sum).
+    fn all_finite(&self, _buffer: &dyn DeviceBuffer) -> Result<Option<bool>> {
+        Ok(None)
+    }
 }
 
 /// A Linear layer packed once by [`Backend::prepare_linear`].

@@ -2,10 +2,10 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
-use std::time::Instant;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
-use crate::{Backend, BackendKind, DeviceBuffer, DeviceInfo, Error, Kernel, Op, Result, Variant};
+use crate::{Backend, BackendKind, DeviceBuffer, DeviceInfo, Dtype, Error, Kernel, Op, Result, Variant};
 
 static NEXT_DEVICE_ID: AtomicU64 = AtomicU64::new(0);
 
@@ -25,8 +25,8 @@ struct DeviceInner {
     profile: std::sync::Mutex<Option<crate::Profile>>,
     /// Whether launches are being recorded: read on every launch, so an atomic, not the lock.
     profiling: std::sync::atomic::AtomicBool,
-    /// Each op's default variant, looked up once for the profile's rows.
-    default_variants: OnceLock<Vec<&'static str>>,
+    /// The default variant of each op and storage seen, looked up once for the profile's rows.
+    default_variants: RwLock<Vec<(Op, Dtype, &'static str)>>,
     /// What uploads to narrow buffers turned into ±∞ (see [`Device::take_overflows`]).
     overflows: std::sync::Mutex<Vec<String>>,
 }
@@ -42,7 +42,7 @@ impl Device {
             preferred: RwLock::new([None; Op::ALL.len()]),
             profile: std::sync::Mutex::new(None),
             profiling: std::sync::atomic::AtomicBool::new(false),
-            default_variants: OnceLock::new(),
+            default_variants: RwLock::new(Vec::new()),
             overflows: std::sync::Mutex::new(Vec::new()),
         }))
     }
@@ -229,29 +229,73 @@ impl Device {
         // bookkeeping around it apart, so that the host's remainder does not absorb it.
         let bookkeeping = Instant::now();
         let (op, cost) = (kernel.op(), kernel.cost());
-        let name = variant.or(preferred).unwrap_or_else(|| self.default_variant(op));
+        let name = variant.or(preferred).unwrap_or_else(|| self.default_variant(op, kernel.storage()));
         let started = Instant::now();
         self.0.backend.launch(kernel, variant.or(preferred))?;
         let launched = Instant::now();
+        self.record(op, name, cost, launched - started, started - bookkeeping)
+    }
+
+    /// See [`Backend::adam_narrow_variant`]; `None` too where a preferred variant of `widen`,
+    /// `scale`, `adam` or `narrow` is set (the composed step then runs the variants asked for).
+    pub fn adam_narrow_variant(&self, dtype: Dtype) -> Option<&'static str> {
+        let preferred = self.0.preferred.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if [Op::Widen, Op::Scale, Op::Adam, Op::Narrow].iter().any(|op| preferred[op.index()].is_some()) {
+            return None;
+        }
+        drop(preferred);
+        self.0.backend.adam_narrow_variant(dtype)
+    }
+
+    /// Runs the fused mixed-precision Adam step ([`crate::AdamNarrow`]) after checking its
+    /// buffers; while profiling it is a row of `adam` under the fused variant's name.
+    pub fn adam_narrow(&self, kernel: crate::AdamNarrow<'_>) -> Result<()> {
+        kernel.check()?;
+        let Some(name) = self.0.backend.adam_narrow_variant(kernel.dtype()) else {
+            return self.0.backend.adam_narrow(kernel);
+        };
+        if !self.profiling() {
+            return self.0.backend.adam_narrow(kernel);
+        }
+        let bookkeeping = Instant::now();
+        let cost = kernel.cost();
+        let started = Instant::now();
+        self.0.backend.adam_narrow(kernel)?;
+        let launched = Instant::now();
+        self.record(Op::Adam, name, cost, launched - started, started - bookkeeping)
+    }
+
+    /// See [`Backend::all_finite`].
+    pub fn all_finite(&self, buffer: &dyn DeviceBuffer) -> Result<Option<bool>> {
+        self.0.backend.all_finite(buffer)
+    }
+
+    /// Adds one timed launch to the profile: `wall` its wall time (the device's clock where it
+    /// has one), `before` the bookkeeping spent before it started.
+    fn record(&self, op: Op, name: &str, cost: crate::Cost, wall: Duration, before: Duration) -> Result<()> {
+        let after = Instant::now();
         let seconds = match self.0.backend.take_device_seconds()? {
             Some(s) => s,
-            None => (launched - started).as_secs_f64(),
+            None => wall.as_secs_f64(),
         };
         if let Some(p) = self.0.profile.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).as_mut() {
             p.record(op, name, cost, seconds);
-            p.bookkeeping_seconds += (started - bookkeeping + launched.elapsed()).as_secs_f64();
+            p.bookkeeping_seconds += (before + after.elapsed()).as_secs_f64();
         }
         Ok(())
     }
 
     /// The name of `op`'s default variant (the first registered), looked up once per device.
-    fn default_variant(&self, op: Op) -> &'static str {
-        self.0.default_variants.get_or_init(|| {
-            Op::ALL
-                .iter()
-                .map(|&op| crate::resolve_for(self.kind(), op, &self.variants(op), None, None).map_or("", |v| v.name))
-                .collect()
-        })[op.index()]
+    fn default_variant(&self, op: Op, _storage: Dtype) -> &'static str {
+        let seen = |(o, _, _): &&(Op, Dtype, &'static str)| *o == op;
+        if let Some(&(_, _, name)) =
+            self.0.default_variants.read().unwrap_or_else(|poisoned| poisoned.into_inner()).iter().find(seen)
+        {
+            return name;
+        }
+        let name = crate::resolve_for(self.kind(), op, &self.variants(op), None, None).map_or("", |v| v.name);
+        self.0.default_variants.write().unwrap_or_else(|poisoned| poisoned.into_inner()).push((op, Dtype::F32, name));
+        name
     }
 
     fn profiling(&self) -> bool {

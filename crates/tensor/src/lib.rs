@@ -9,6 +9,7 @@ mod backend;
 mod device;
 mod dtype;
 mod error;
+mod fused;
 pub mod files;
 mod kernel;
 mod kernel_buffers;
@@ -31,6 +32,7 @@ pub use backend::{
 pub use device::Device;
 pub use dtype::{Dtype, Precision};
 pub use error::{Error, Result};
+pub use fused::{AdamNarrow, adam_narrow_step_, all_finite};
 pub use kernel::{AdamStep, Gemm, In, Kernel, Out};
 pub use kernel_buffers::{Buffers, Written};
 pub use kernel_file::{Geometry, KernelFile, SourceKind, SourceRef, sha256_hex};

@@ -22,7 +22,7 @@ impl Tensor {
     }
 
     /// An error unless `other` has this tensor's shape.
-    fn same_shape(&self, op: &'static str, other: &Tensor) -> Result<()> {
+    pub(crate) fn same_shape(&self, op: &'static str, other: &Tensor) -> Result<()> {
         self.same_device(op, other)?;
         if self.shape() == other.shape() {
             Ok(())
