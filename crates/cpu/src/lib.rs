@@ -21,6 +21,7 @@ pub mod linear;
 pub mod matmul;
 pub mod narrow;
 pub mod narrow_ops;
+pub mod narrow_strips;
 #[cfg(feature = "openblas")]
 pub mod openblas;
 mod parallel;

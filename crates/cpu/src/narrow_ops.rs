@@ -1,5 +1,5 @@
 //! ReLU and softmax reading and writing narrow storage (bf16 or f16 as `u16` bits) and computing
-//! in f32: each strip of a chunk (or each row) is widened into an f32 buffer in L1 with the SIMD
+//! in f32 (the elementwise, bias and column-sum ops likewise, in [`crate::narrow_strips`]): each strip of a chunk (or each row) is widened into an f32 buffer in L1 with the SIMD
 //! conversions of [`crate::narrow`] (AVX-512F for bf16, F16C `vcvtph2ps` for f16), run through
 //! the f32 kernel's own loop body for the chosen [`Isa`] ([`elementwise::relu_chunk`],
 //! [`rowwise::softmax_row`]), and rounded back once (`vcvtneps2bf16`, F16C `vcvtps2ph`; nearest
@@ -13,16 +13,18 @@
 
 use std::cell::RefCell;
 
-use kernelab_tensor::{DeviceBuffer, Dtype, Error, Kernel, Pool, Result};
+use kernelab_tensor::{DeviceBuffer, Dtype, Error, Kernel, Op, Pool, Result};
 
 use crate::buffer::{cpu, cpu_mut};
 use crate::convert::Narrow;
+use crate::narrow_strips as strips;
 use crate::simd::Isa;
 use crate::{elementwise, parallel, rowwise};
 
 /// Runs a narrow launch of the `bf16-avx512` / `f16-avx512` variants: ReLU and softmax by strips
-/// ([`relu`], [`softmax`]); every other op through the widened copies of
-/// [`crate::narrow::launch_widened`] with the f32 body compiled for `isa`.
+/// ([`relu`], [`softmax`]), the elementwise, bias and column-sum ops by strips too
+/// ([`crate::narrow_strips`]); the rest (the softmax backward passes, the fused losses, adam)
+/// through the widened copies of [`crate::narrow::launch_widened`] with the f32 body for `isa`.
 pub fn launch(kernel: Kernel<'_>, isa: Isa, pool: &std::sync::Arc<Pool<Vec<f32>>>) -> Result<()> {
     let kind = |dtype: Dtype| match dtype {
         Dtype::Bf16 => Ok(Narrow::Bf16),
@@ -31,6 +33,7 @@ pub fn launch(kernel: Kernel<'_>, isa: Isa, pool: &std::sync::Arc<Pool<Vec<f32>>
             Err(Error::Device { backend: "cpu".into(), message: "internal: f32 buffers in a narrow op".into() })
         }
     };
+    let op = kernel.op();
     match kernel {
         Kernel::Relu { x, y } => {
             let (x, y) = (cpu(x)?, cpu_mut(y)?);
@@ -40,6 +43,49 @@ pub fn launch(kernel: Kernel<'_>, isa: Isa, pool: &std::sync::Arc<Pool<Vec<f32>>
         Kernel::Softmax { x, y, cols, .. } => {
             let (x, y) = (cpu(x)?, cpu_mut(y)?);
             softmax(kind(y.dtype())?, isa, x.bits(), y.bits_mut(), cols);
+            Ok(())
+        }
+        Kernel::Fill { y, value } => {
+            let y = cpu_mut(y)?;
+            strips::fill(kind(y.dtype())?, y.bits_mut(), value);
+            Ok(())
+        }
+        Kernel::BiasAdd { x, bias, y, cols, .. } | Kernel::BiasRelu { x, bias, y, cols, .. } => {
+            let relu = op == Op::BiasRelu;
+            let (x, bias, y) = (cpu(x)?, cpu(bias)?, cpu_mut(y)?);
+            strips::bias_add(kind(y.dtype())?, isa, x.bits(), bias.bits(), y.bits_mut(), cols, relu);
+            Ok(())
+        }
+        Kernel::ColSum { x, y, rows, cols, alpha, accumulate } => {
+            let (x, y) = (cpu(x)?, cpu_mut(y)?);
+            strips::col_sum(kind(y.dtype())?, isa, x.bits(), y.bits_mut(), rows, cols, alpha, accumulate);
+            Ok(())
+        }
+        Kernel::ReluBackward { x, dy, dx } => {
+            let (x, dy, dx) = (cpu(x)?, cpu(dy)?, cpu_mut(dx)?);
+            strips::relu_backward(kind(dx.dtype())?, isa, x.bits(), dy.bits(), dx.bits_mut());
+            Ok(())
+        }
+        Kernel::Add { a, b, y } => {
+            let (a, b, y) = (cpu(a)?, cpu(b)?, cpu_mut(y)?);
+            strips::add(kind(y.dtype())?, isa, a.bits(), b.bits(), y.bits_mut());
+            Ok(())
+        }
+        Kernel::Scale { x, alpha, y } => {
+            let (x, y) = (cpu(x)?, cpu_mut(y)?);
+            strips::scale(kind(y.dtype())?, isa, x.bits(), alpha, y.bits_mut());
+            Ok(())
+        }
+        Kernel::ScaleBy { x, s, alpha, y } => {
+            let (x, s, y) = (cpu(x)?, cpu(s)?, cpu_mut(y)?);
+            let k = kind(y.dtype())?;
+            let factor = alpha * s.bits().first().map_or(f32::NAN, |&h| k.to_f32(h));
+            strips::scale(k, isa, x.bits(), factor, y.bits_mut());
+            Ok(())
+        }
+        Kernel::Axpy { alpha, x, y } => {
+            let (x, y) = (cpu(x)?, cpu_mut(y)?);
+            strips::axpy(kind(y.dtype())?, isa, alpha, x.bits(), y.bits_mut());
             Ok(())
         }
         kernel => crate::narrow::launch_widened(kernel, pool, |k| crate::elementwise_or_rowwise(k, isa)),

@@ -250,13 +250,13 @@ fn narrow_table_in_order(
             strips(
                 Dtype::Bf16,
                 "bf16-avx512",
-                "relu, softmax: 256-value strips widened in L1 (AVX-512), the AVX-512 f32 body, vcvtneps2bf16 back; other ops: widened copies, AVX-512 body",
+                "relu, softmax, elementwise, bias, col_sum: 256-value strips widened in L1 (AVX-512), the AVX-512 f32 body, vcvtneps2bf16 back; other ops: widened copies, AVX-512 body",
                 None,
             ),
             strips(
                 Dtype::F16,
                 "f16-avx512",
-                "relu, softmax: 256-value strips widened in L1 (F16C), the AVX-512 f32 body, vcvtps2ph back; other ops: widened copies, AVX-512 body",
+                "relu, softmax, elementwise, bias, col_sum: 256-value strips widened in L1 (F16C), the AVX-512 f32 body, vcvtps2ph back; other ops: widened copies, AVX-512 body",
                 f16c,
             ),
             of(Dtype::Bf16, "bf16-portable", "bf16 widened to f32, the portable f32 loop body, rounded back", widened),
