@@ -285,16 +285,21 @@ impl Device {
         Ok(())
     }
 
-    /// The name of `op`'s default variant (the first registered), looked up once per device.
-    fn default_variant(&self, op: Op, _storage: Dtype) -> &'static str {
-        let seen = |(o, _, _): &&(Op, Dtype, &'static str)| *o == op;
+    /// The name of the variant a launch of `op` on buffers of `storage` runs when none is named
+    /// (the first registered of that storage, as the backends resolve it), looked up once per op
+    /// and storage.
+    fn default_variant(&self, op: Op, storage: Dtype) -> &'static str {
+        let seen = |(o, d, _): &&(Op, Dtype, &'static str)| *o == op && *d == storage;
         if let Some(&(_, _, name)) =
             self.0.default_variants.read().unwrap_or_else(|poisoned| poisoned.into_inner()).iter().find(seen)
         {
             return name;
         }
-        let name = crate::resolve_for(self.kind(), op, &self.variants(op), None, None).map_or("", |v| v.name);
-        self.0.default_variants.write().unwrap_or_else(|poisoned| poisoned.into_inner()).push((op, Dtype::F32, name));
+        let variants = self.variants(op);
+        let name = crate::resolve_for(self.kind(), op, &variants, None, Some(storage))
+            .or_else(|_| crate::resolve_for(self.kind(), op, &variants, None, None))
+            .map_or("", |v| v.name);
+        self.0.default_variants.write().unwrap_or_else(|poisoned| poisoned.into_inner()).push((op, storage, name));
         name
     }
 
