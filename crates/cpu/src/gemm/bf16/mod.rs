@@ -24,6 +24,7 @@ use std::ops::Range;
 
 use kernelab_tensor::Gemm;
 
+use super::stages::{self, Stage};
 use super::{MC, MicroKernel, Strategy};
 use crate::convert::Narrow;
 use crate::spin_pool::SendPtr;
@@ -38,17 +39,19 @@ pub fn gemm_dpbf16(a: &[u16], b: &[u16], c: &mut [f32], g: &Gemm, kernel: PairKe
     if m == 0 || n == 0 {
         return;
     }
-    crate::matmul::scale_output(c, g.beta);
+    stages::timed(Stage::Prologue, || crate::matmul::scale_output(c, g.beta));
     if k == 0 || g.alpha == 0.0 {
         return;
     }
     let shared = SendPtr(c.as_mut_ptr());
-    let run = |cols: Range<usize>| column_block(a, b, g, cols, kernel, shared);
-    if super::worth_threads(g, threaded, super::PAR_MIN_FMAS) {
-        super::split(n, kernel.nr, &run);
-    } else {
-        run(0..n);
-    }
+    let run = |cols: Range<usize>| stages::timed(Stage::Piece, || column_block(a, b, g, cols, kernel, shared));
+    stages::timed(Stage::Parallel, || {
+        if super::worth_threads(g, threaded, super::PAR_MIN_FMAS) {
+            super::split(n, kernel.nr, &run);
+        } else {
+            run(0..n);
+        }
+    });
 }
 
 /// `op(A)` as rows × depth and `op(B)` as columns × depth ([`Panel`]s of the packing).
@@ -80,15 +83,15 @@ fn column_block(a: &[u16], b: &[u16], g: &Gemm, cols: Range<usize>, kernel: Pair
         for pc in (0..g.k).step_by(kernel.kc) {
             let depth = pc..(pc + kernel.kc).min(g.k);
             let pairs = depth.len().div_ceil(2);
-            pack::pack(b_panel, cols.clone(), depth.clone(), kernel.nr, b_pack);
+            stages::timed(Stage::PackB, || pack::pack(b_panel, cols.clone(), depth.clone(), kernel.nr, b_pack));
             let b_words = b_pack.words(cols.len().div_ceil(kernel.nr) * pairs * kernel.nr);
             // Loop 3: blocks of MC rows.
             for ic in (0..g.m).step_by(MC) {
                 let rows = ic..(ic + MC).min(g.m);
-                pack::pack(a_panel, rows.clone(), depth.clone(), kernel.mr, a_pack);
+                stages::timed(Stage::PackA, || pack::pack(a_panel, rows.clone(), depth.clone(), kernel.mr, a_pack));
                 let a_words = a_pack.words(rows.len().div_ceil(kernel.mr) * pairs * kernel.mr);
                 let block = Block { rows, cols: cols.clone(), pairs };
-                tiles(a_words, b_words, &block, g, kernel, c);
+                stages::timed(Stage::Kernel, || tiles(a_words, b_words, &block, g, kernel, c));
             }
         }
     });
@@ -158,13 +161,15 @@ pub fn gemm_widened(kind: Narrow, a: &[u16], b: &[u16], c: &mut [f32], g: &Gemm,
 pub fn narrow_output(kind: Narrow, c: &mut [u16], beta: f32, product: impl FnOnce(&mut [f32])) {
     WIDE_C.with(|wide| {
         let wide = &mut *wide.borrow_mut();
-        wide.clear();
-        wide.resize(c.len(), 0.0);
-        if beta != 0.0 {
-            kind.widen(c, wide);
-        }
+        stages::timed(Stage::Prologue, || {
+            wide.clear();
+            wide.resize(c.len(), 0.0);
+            if beta != 0.0 {
+                kind.widen(c, wide);
+            }
+        });
         product(wide);
-        kind.narrow(wide, c);
+        stages::timed(Stage::Epilogue, || kind.narrow(wide, c));
     });
 }
 
