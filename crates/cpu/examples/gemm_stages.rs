@@ -61,7 +61,7 @@ impl Operands {
             Path::F32 => gemm::gemm(&self.a32, &self.b32, &mut self.c32, &g, Strategy::choose(&g), true),
             Path::Bf16 => {
                 let (a, b) = (&self.a16, &self.b16);
-                bf16::narrow_output(Narrow::Bf16, &mut self.c16, g.beta, |c| {
+                bf16::narrow_output(Narrow::Bf16, &mut self.c16, g.beta, true, |c| {
                     bf16::gemm_dpbf16(a, b, c, &g, kernel, true)
                 });
             }

@@ -1,4 +1,5 @@
-//! The `vdpbf16ps` microkernel: `C[MR × NR] += α · A_sliver · B_sliver` over `⌈kc/2⌉` depth
+//! The `vdpbf16ps` microkernel: `C[MR × NR] += α · A_sliver · B_sliver` (or `=`, for the first
+//! pass of a β = 0 product) over `⌈kc/2⌉` depth
 //! pairs, the tile held in f32 registers. Slivers are pair-interleaved (`pack.rs`): a step reads
 //! one pair word per row of `A` (broadcast to all 16 lanes) and `NR/16` vectors of `B` pairs, and
 //! each `vdpbf16ps` adds two products into each of 16 f32 lanes, in f32 (the products of two
@@ -19,7 +20,8 @@ pub struct PairKernel {
     /// # Safety
     /// `a` holds `pairs·mr` words, `b` holds `pairs·nr`, `c` points at an `mr × nr` tile of row
     /// stride `ldc`, and the CPU has AVX-512F and AVX512-BF16 (checked by [`PairKernel::detect`]).
-    pub run: unsafe fn(pairs: usize, a: *const u32, b: *const u32, c: *mut f32, ldc: usize, alpha: f32),
+    /// With `store` the tile is overwritten (`C ← α·A·B`, `C` not read), else added to.
+    pub run: unsafe fn(pairs: usize, a: *const u32, b: *const u32, c: *mut f32, ldc: usize, alpha: f32, store: bool),
 }
 
 /// The largest tile of any pair kernel, for edge tiles computed into a scratch buffer.
@@ -59,7 +61,15 @@ mod x86 {
 
     /// AVX512-BF16, 8 × 32: sixteen zmm accumulators (see the module header).
     #[target_feature(enable = "avx512f,avx512bf16")]
-    pub unsafe fn dpbf16_8x32(n_pairs: usize, a: *const u32, b: *const u32, c: *mut f32, ldc: usize, alpha: f32) {
+    pub unsafe fn dpbf16_8x32(
+        n_pairs: usize,
+        a: *const u32,
+        b: *const u32,
+        c: *mut f32,
+        ldc: usize,
+        alpha: f32,
+        store: bool,
+    ) {
         // As the f32 kernel does: the C tile is touched only after the whole depth, so ask for it now.
         for i in 0..8 {
             _mm_prefetch::<_MM_HINT_T0>(c.wrapping_add(i * ldc) as *const i8);
@@ -83,8 +93,13 @@ mod x86 {
             // SAFETY: row i of the tile holds 32 values at c + i·ldc.
             unsafe {
                 let c_row = c.add(i * ldc);
-                _mm512_storeu_ps(c_row, _mm512_fmadd_ps(alpha, row[0], _mm512_loadu_ps(c_row)));
-                _mm512_storeu_ps(c_row.add(16), _mm512_fmadd_ps(alpha, row[1], _mm512_loadu_ps(c_row.add(16))));
+                if store {
+                    _mm512_storeu_ps(c_row, _mm512_mul_ps(alpha, row[0]));
+                    _mm512_storeu_ps(c_row.add(16), _mm512_mul_ps(alpha, row[1]));
+                } else {
+                    _mm512_storeu_ps(c_row, _mm512_fmadd_ps(alpha, row[0], _mm512_loadu_ps(c_row)));
+                    _mm512_storeu_ps(c_row.add(16), _mm512_fmadd_ps(alpha, row[1], _mm512_loadu_ps(c_row.add(16))));
+                }
             }
         }
     }
