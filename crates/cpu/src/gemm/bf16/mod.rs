@@ -65,6 +65,7 @@ pub fn gemm_dpbf16(a: &[u16], b: &[u16], c: &mut [f32], g: &Gemm, kernel: PairKe
         stages::timed(Stage::Prologue, || crate::matmul::scale_output(c, g.beta));
     }
     let threads = if super::worth_threads(g, threaded, PAR_MIN_FMAS) { crate::threads() } else { 1 };
+    let kernel = kernel.for_columns(n);
     let (a_panel, b_panel) = panels(a, b, g);
     let shared = SendPtr(c.as_mut_ptr());
     SHARED_B.with(|b_pack| {

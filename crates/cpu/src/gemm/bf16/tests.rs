@@ -7,7 +7,8 @@ use super::*;
 
 /// Shapes that cross every edge: partial tiles (MR = 8, NR = 32), more than one MC block (96),
 /// more than one depth pass (KC = 1024) ending on half a pair, and a product big enough to thread.
-const SHAPES: [(usize, usize, usize); 9] = [
+/// `n ≤ 16` runs the 8 × 16 kernel: full tiles at 17 × 16, partial ones at 64 × 10.
+const SHAPES: [(usize, usize, usize); 10] = [
     (1, 1, 1),
     (3, 17, 31),
     (8, 32, 2),
@@ -17,6 +18,7 @@ const SHAPES: [(usize, usize, usize); 9] = [
     (97, 65, 1031),
     (203, 333, 130),
     (64, 10, 784),
+    (17, 16, 35),
 ];
 
 /// A narrow product into an f32 `C`: `run(a, b, c, g)`.
