@@ -191,10 +191,10 @@ fn main() {
     }
     text += &scaling(&shapes, &configs, &best);
     print!("{text}");
-    if let Some(path) = json {
-        if let Err(e) = std::fs::write(&path, to_json(&shapes, &configs, &best, rounds)) {
-            eprintln!("cannot write {path}: {e}");
-        }
+    if let Some(path) = json
+        && let Err(e) = std::fs::write(&path, to_json(&shapes, &configs, &best, rounds))
+    {
+        eprintln!("cannot write {path}: {e}");
     }
 }
 

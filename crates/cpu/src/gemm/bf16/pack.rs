@@ -120,7 +120,7 @@ fn copy_pairs_blocks(
 ) -> (usize, usize) {
     let (lane_groups, pair_groups) = (lanes.len() / 8, depth.len() / 16);
     #[cfg(target_arch = "x86_64")]
-    if lane_groups > 0 && pair_groups > 0 && width % 8 == 0 && is_x86_feature_detected!("avx2") {
+    if lane_groups > 0 && pair_groups > 0 && width.is_multiple_of(8) && is_x86_feature_detected!("avx2") {
         for lg in 0..lane_groups {
             for pg in 0..pair_groups {
                 let first = lanes.start + 8 * lg;
