@@ -7,8 +7,8 @@
 //!   GEMM's (`gemm/mod.rs`: loop 4 passes over the depth in `KC` steps, loop 3 packs `MC`-row
 //!   blocks of `A`, loops 2 and 1 run the microkernel over the slivers), with slivers packed as
 //!   depth pairs (`pack.rs`) and the 8 × 32 `vdpbf16ps` kernel (`kernel.rs`). The threads split
-//!   differently: per pass they pack one shared `B` panel together, then each takes a run of
-//!   `C`'s rows and packs only its rows of `A`. Splitting columns, as the f32 GEMM does, every
+//!   differently: per pass they pack one shared `B` panel together, then they share out blocks
+//!   of `C`'s rows, each packing only its rows of `A`. Splitting columns, as the f32 GEMM does, every
 //!   thread packed all of `A` (at 2048³ twice, in 512-column tasks), and with a microkernel twice
 //!   as fast that repeated packing, and `C` zeroed and rounded on one thread, took twice the share
 //!   of a two-thread product (`examples/gemm_stages.rs` shows the breakdown). α is applied as the
@@ -46,9 +46,10 @@ pub const PAR_MIN_FMAS: usize = 1 << 21;
 /// pool when `threaded` and at least [`PAR_MIN_FMAS`] multiply-adds.
 ///
 /// Per depth pass (loop 4) the threads first pack `op(B)`'s whole panel into one shared buffer,
-/// each a run of its slivers, then each runs loops 3 to 1 over its own run of `C`'s rows (whole
-/// `MR`s): it packs only those rows of `A`, and every element of `C` is summed by one thread in
-/// the same order whatever the thread count. With β = 0 the first pass stores its tiles instead
+/// each a run of its slivers, then they claim blocks of `C`'s rows (whole `MR`s, at most `MC`,
+/// at least two blocks for two threads) and run loops 3 to 1 over each: a block packs only its
+/// rows of `A`, and every element of `C` is summed by one thread in the same order whatever the
+/// thread count. With β = 0 the first pass stores its tiles instead
 /// of adding them, so `C` is neither zeroed first nor read.
 pub fn gemm_dpbf16(a: &[u16], b: &[u16], c: &mut [f32], g: &Gemm, kernel: PairKernel, threaded: bool) {
     let (m, n, k) = (g.m, g.n, g.k);
@@ -77,10 +78,15 @@ pub fn gemm_dpbf16(a: &[u16], b: &[u16], c: &mut [f32], g: &Gemm, kernel: PairKe
                 let b_words = pack_b_panel(b_panel, n, depth.clone(), kernel.nr, threads, b_pack);
                 let pass = Pass { b_words, depth, first: pc == 0 && overwrite };
                 let rows = |rows: Range<usize>| rows_block(a_panel, &pass, rows, g, kernel, shared);
-                let per = m.div_ceil(threads).div_ceil(kernel.mr) * kernel.mr;
-                crate::spin_pool::run(m.div_ceil(per), &|t| {
-                    stages::timed(Stage::Piece, || rows(t * per..((t + 1) * per).min(m)))
-                });
+                // Row blocks of at most MC rows, claimed by whichever thread is free: a thread
+                // that falls behind (a core shared with other work) leaves blocks to the other.
+                let per = m.div_ceil(threads).div_ceil(kernel.mr).saturating_mul(kernel.mr).min(MC);
+                let block = |t: usize| stages::timed(Stage::Piece, || rows(t * per..((t + 1) * per).min(m)));
+                if threads > 1 {
+                    crate::spin_pool::run(m.div_ceil(per), &block);
+                } else {
+                    (0..m.div_ceil(per)).for_each(block);
+                }
             }
         });
     });
