@@ -3,7 +3,7 @@
 //!
 //! | variant          | storage | what runs                                                     |
 //! |------------------|---------|---------------------------------------------------------------|
-//! | `bf16-dpbf16`    | bf16    | [`gemm_dpbf16`], column blocks over the threads               |
+//! | `bf16-dpbf16`    | bf16    | [`gemm_dpbf16`], blocks of rows over the threads               |
 //! | `bf16-dpbf16-1t` | bf16    | the same, one thread                                          |
 //! | `bf16-widen`     | bf16    | [`gemm_widened`] with the AVX-512F f32 kernel, threaded       |
 //! | `f16-f16c`       | f16     | [`gemm_widened`] (F16C conversions), AVX-512F kernel, threaded |
