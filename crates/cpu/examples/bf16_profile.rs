@@ -62,7 +62,7 @@ fn round(kernel: PairKernel, sizes: &[usize], best: &mut Best) {
     let seconds = time(|| {
         for _ in 0..calls {
             // SAFETY: the slivers and the tile have the kernel's sizes; the kernel was detected.
-            unsafe { (kernel.run)(pairs, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), kernel.nr, 1.0) };
+            unsafe { (kernel.run)(pairs, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), kernel.nr, 1.0, false) };
         }
     });
     best.offer("microkernel 1t".into(), (calls * 2 * kernel.mr * kernel.nr * kernel.kc) as f64 / seconds / 1e9);

@@ -33,6 +33,7 @@ pub mod direct;
 pub mod kernels;
 mod pack;
 pub mod prepacked;
+pub mod stages;
 mod transpose;
 
 use std::ops::Range;
@@ -40,6 +41,7 @@ use std::ops::Range;
 use kernelab_tensor::Gemm;
 
 use crate::spin_pool::SendPtr;
+use stages::Stage;
 
 pub use kernels::MicroKernel;
 
@@ -146,14 +148,16 @@ pub(crate) fn gemm_packed(
     ep: &prepacked::Epilogue,
 ) {
     // The packed kernels accumulate into C (the direct ones apply β as they store).
-    crate::matmul::scale_output(c, g.beta);
+    stages::timed(Stage::Prologue, || crate::matmul::scale_output(c, g.beta));
     let shared = SendPtr(c.as_mut_ptr());
-    let run = |cols: Range<usize>| column_block(a, b, g, cols, kernel, shared, ep);
-    if worth_threads(g, threaded, PAR_MIN_FMAS) {
-        split(g.n, kernel.nr, &run);
-    } else {
-        run(0..g.n);
-    }
+    let run = |cols: Range<usize>| stages::timed(Stage::Piece, || column_block(a, b, g, cols, kernel, shared, ep));
+    stages::timed(Stage::Parallel, || {
+        if worth_threads(g, threaded, PAR_MIN_FMAS) {
+            split(g.n, kernel.nr, &run);
+        } else {
+            run(0..g.n);
+        }
+    });
 }
 
 /// [`gemm`] by the direct kernels (`direct::supports(g)` holds, `m`, `n`, `k` > 0), with what a
@@ -228,7 +232,7 @@ fn column_block(
             // This pass's slivers of op(B), and how far apart they lie.
             let (b_slivers, stride): (&[f32], usize) = match b {
                 Slivers::Pack(b) => {
-                    pack::pack_b(b, g, pc..pc + kc, cols.clone(), kernel.nr, b_pack);
+                    stages::timed(Stage::PackB, || pack::pack_b(b, g, pc..pc + kc, cols.clone(), kernel.nr, b_pack));
                     (b_pack.values(cols.len().div_ceil(kernel.nr) * kc * kernel.nr), kc * kernel.nr)
                 }
                 Slivers::Panels(panels) => {
@@ -239,10 +243,12 @@ fn column_block(
             // Loop 3: blocks of MC rows.
             for ic in (0..g.m).step_by(MC) {
                 let rows = ic..(ic + MC).min(g.m);
-                pack::pack_a(a, g, rows.clone(), pc..pc + kc, kernel.mr, a_pack);
+                stages::timed(Stage::PackA, || pack::pack_a(a, g, rows.clone(), pc..pc + kc, kernel.mr, a_pack));
                 let a_len = rows.len().div_ceil(kernel.mr) * kc * kernel.mr;
                 let b = Pass { slivers: b_slivers, stride, kc };
-                tiles(a_pack.values(a_len), &b, rows, cols.clone(), g.n, kernel, c, last);
+                stages::timed(Stage::Kernel, || {
+                    tiles(a_pack.values(a_len), &b, rows, cols.clone(), g.n, kernel, c, last)
+                });
             }
         }
     });

@@ -1,4 +1,5 @@
-//! The `vdpbf16ps` microkernel: `C[MR × NR] += α · A_sliver · B_sliver` over `⌈kc/2⌉` depth
+//! The `vdpbf16ps` microkernel: `C[MR × NR] += α · A_sliver · B_sliver` (or `=`, for the first
+//! pass of a β = 0 product) over `⌈kc/2⌉` depth
 //! pairs, the tile held in f32 registers. Slivers are pair-interleaved (`pack.rs`): a step reads
 //! one pair word per row of `A` (broadcast to all 16 lanes) and `NR/16` vectors of `B` pairs, and
 //! each `vdpbf16ps` adds two products into each of 16 f32 lanes, in f32 (the products of two
@@ -7,6 +8,10 @@
 //! | kernel      | MR × NR | accumulators    | per depth pair                          |
 //! |-------------|---------|-----------------|-----------------------------------------|
 //! | dpbf16_8x32 | 8 × 32  | 16 zmm (of 32)  | 2 loads of B, 8 broadcasts, 16 vdpbf16ps |
+//! | dpbf16_8x16 | 8 × 16  | 8 zmm           | 1 load of B, 8 broadcasts, 8 vdpbf16ps   |
+//!
+//! Both are one function, `dpbf16_8xv::<V>` with `V = NR/16`; the 8 × 16 one runs products at
+//! most 16 columns wide ([`PairKernel::for_columns`]).
 
 /// A pair-interleaved microkernel (see the module header).
 #[derive(Clone, Copy, Debug)]
@@ -19,16 +24,34 @@ pub struct PairKernel {
     /// # Safety
     /// `a` holds `pairs·mr` words, `b` holds `pairs·nr`, `c` points at an `mr × nr` tile of row
     /// stride `ldc`, and the CPU has AVX-512F and AVX512-BF16 (checked by [`PairKernel::detect`]).
-    pub run: unsafe fn(pairs: usize, a: *const u32, b: *const u32, c: *mut f32, ldc: usize, alpha: f32),
+    /// With `store` the tile is overwritten (`C ← α·A·B`, `C` not read), else added to.
+    pub run: unsafe fn(pairs: usize, a: *const u32, b: *const u32, c: *mut f32, ldc: usize, alpha: f32, store: bool),
 }
 
 /// The largest tile of any pair kernel, for edge tiles computed into a scratch buffer.
 pub const MAX_TILE: usize = 8 * 32;
 
 #[cfg(target_arch = "x86_64")]
-pub const DPBF16_8X32: PairKernel = PairKernel { name: "dpbf16_8x32", mr: 8, nr: 32, kc: 1024, run: x86::dpbf16_8x32 };
+pub const DPBF16_8X32: PairKernel =
+    PairKernel { name: "dpbf16_8x32", mr: 8, nr: 32, kc: 1024, run: x86::dpbf16_8xv::<2> };
+/// The half-width tile, for products at most 16 columns wide (a classifier's 10 outputs), where
+/// 8 × 32 tiles would compute more padding than values.
+#[cfg(target_arch = "x86_64")]
+pub const DPBF16_8X16: PairKernel =
+    PairKernel { name: "dpbf16_8x16", mr: 8, nr: 16, kc: 1024, run: x86::dpbf16_8xv::<1> };
 
 impl PairKernel {
+    /// The kernel to run a product `n` columns wide with: [`DPBF16_8X16`] in place of
+    /// [`DPBF16_8X32`] where `n ≤ 16`, else `self`.
+    pub fn for_columns(self, n: usize) -> PairKernel {
+        #[cfg(target_arch = "x86_64")]
+        if self.name == DPBF16_8X32.name && n <= DPBF16_8X16.nr {
+            return DPBF16_8X16;
+        }
+        let _ = n;
+        self
+    }
+
     /// The `vdpbf16ps` kernel if this CPU runs it, else the missing feature.
     pub fn detect() -> Result<PairKernel, String> {
         #[cfg(target_arch = "x86_64")]
@@ -57,34 +80,47 @@ mod x86 {
         unsafe { std::mem::transmute::<__m512i, __m512bh>(v) }
     }
 
-    /// AVX512-BF16, 8 × 32: sixteen zmm accumulators (see the module header).
+    /// AVX512-BF16, 8 × 16·V: 8·V zmm accumulators (see the module header).
     #[target_feature(enable = "avx512f,avx512bf16")]
-    pub unsafe fn dpbf16_8x32(n_pairs: usize, a: *const u32, b: *const u32, c: *mut f32, ldc: usize, alpha: f32) {
+    pub unsafe fn dpbf16_8xv<const V: usize>(
+        n_pairs: usize,
+        a: *const u32,
+        b: *const u32,
+        c: *mut f32,
+        ldc: usize,
+        alpha: f32,
+        store: bool,
+    ) {
         // As the f32 kernel does: the C tile is touched only after the whole depth, so ask for it now.
         for i in 0..8 {
-            _mm_prefetch::<_MM_HINT_T0>(c.wrapping_add(i * ldc) as *const i8);
-            _mm_prefetch::<_MM_HINT_T0>(c.wrapping_add(i * ldc + 16) as *const i8);
+            for v in 0..V {
+                _mm_prefetch::<_MM_HINT_T0>(c.wrapping_add(i * ldc + 16 * v) as *const i8);
+            }
         }
-        let mut acc = [[_mm512_setzero_ps(); 2]; 8];
+        let mut acc = [[_mm512_setzero_ps(); V]; 8];
         for q in 0..n_pairs {
             // SAFETY: q < n_pairs, so every load stays inside the packed slivers.
             unsafe {
-                let b0 = pairs(_mm512_loadu_si512(b.add(q * 32).cast()));
-                let b1 = pairs(_mm512_loadu_si512(b.add(q * 32 + 16).cast()));
+                let bq: [__m512bh; V] =
+                    std::array::from_fn(|v| pairs(_mm512_loadu_si512(b.add((q * V + v) * 16).cast())));
                 for (i, row) in acc.iter_mut().enumerate() {
                     let ai = pairs(_mm512_set1_epi32(*a.add(q * 8 + i) as i32));
-                    row[0] = _mm512_dpbf16_ps(row[0], ai, b0);
-                    row[1] = _mm512_dpbf16_ps(row[1], ai, b1);
+                    for (r, &bv) in row.iter_mut().zip(&bq) {
+                        *r = _mm512_dpbf16_ps(*r, ai, bv);
+                    }
                 }
             }
         }
         let alpha = _mm512_set1_ps(alpha);
         for (i, row) in acc.iter().enumerate() {
-            // SAFETY: row i of the tile holds 32 values at c + i·ldc.
-            unsafe {
-                let c_row = c.add(i * ldc);
-                _mm512_storeu_ps(c_row, _mm512_fmadd_ps(alpha, row[0], _mm512_loadu_ps(c_row)));
-                _mm512_storeu_ps(c_row.add(16), _mm512_fmadd_ps(alpha, row[1], _mm512_loadu_ps(c_row.add(16))));
+            for (v, &r) in row.iter().enumerate() {
+                // SAFETY: row i of the tile holds 16·V values at c + i·ldc.
+                unsafe {
+                    let at = c.add(i * ldc + 16 * v);
+                    let out =
+                        if store { _mm512_mul_ps(alpha, r) } else { _mm512_fmadd_ps(alpha, r, _mm512_loadu_ps(at)) };
+                    _mm512_storeu_ps(at, out);
+                }
             }
         }
     }

@@ -7,7 +7,8 @@ use super::*;
 
 /// Shapes that cross every edge: partial tiles (MR = 8, NR = 32), more than one MC block (96),
 /// more than one depth pass (KC = 1024) ending on half a pair, and a product big enough to thread.
-const SHAPES: [(usize, usize, usize); 9] = [
+/// `n ≤ 16` runs the 8 × 16 kernel: full tiles at 17 × 16, partial ones at 64 × 10.
+const SHAPES: [(usize, usize, usize); 10] = [
     (1, 1, 1),
     (3, 17, 31),
     (8, 32, 2),
@@ -17,6 +18,7 @@ const SHAPES: [(usize, usize, usize); 9] = [
     (97, 65, 1031),
     (203, 333, 130),
     (64, 10, 784),
+    (17, 16, 35),
 ];
 
 /// A narrow product into an f32 `C`: `run(a, b, c, g)`.
@@ -83,23 +85,29 @@ fn widened_products_match_the_f64_reference_in_both_narrow_types() {
     }
 }
 
+/// On one thread, and split over two threads (a `C` large enough, of an odd length), in both
+/// narrow types: the f32 result rounded once; with β = 0 a poisoned `C` comes out finite.
 #[test]
 fn a_narrow_output_is_the_f32_result_rounded_once() {
-    let g = Gemm::new(17, 33, 65).scaled(1.5, 0.25);
-    for kind in [Narrow::Bf16, Narrow::F16] {
-        let (a, b) = (input(kind, g.m * g.k, 3), input(kind, g.k * g.n, 4));
-        let c0: Vec<u16> = (0..g.m * g.n).map(|i| kind.from_f32(i as f32 / 64.0)).collect();
-        let mut wide: Vec<f32> = c0.iter().map(|&h| kind.to_f32(h)).collect();
-        gemm_widened(kind, &a, &b, &mut wide, &g, MicroKernel::best(), false);
-        let mut narrow = c0.clone();
-        narrow_output(kind, &mut narrow, g.beta, |c| gemm_widened(kind, &a, &b, c, &g, MicroKernel::best(), false));
-        let want: Vec<u16> = wide.iter().map(|&v| kind.from_f32(v)).collect();
-        assert_eq!(narrow, want, "{kind:?}");
-        // β = 0: a poisoned narrow output comes out finite (the product overwrites it).
-        let mut poisoned = vec![kind.from_f32(f32::NAN); g.m * g.n];
-        let g0 = g.scaled(1.0, 0.0);
-        narrow_output(kind, &mut poisoned, 0.0, |c| gemm_widened(kind, &a, &b, c, &g0, MicroKernel::best(), false));
-        assert!(poisoned.iter().all(|&h| kind.to_f32(h).is_finite()), "{kind:?}");
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    for (g, threaded) in [(Gemm::new(17, 33, 65), false), (Gemm::new(181, 197, 5), true)] {
+        assert!(!threaded || g.m * g.n >= super::PAR_MIN_CONVERT, "large enough to be split");
+        let g = g.scaled(1.5, 0.25);
+        for kind in [Narrow::Bf16, Narrow::F16] {
+            let (a, b) = (input(kind, g.m * g.k, 3), input(kind, g.k * g.n, 4));
+            let c0: Vec<u16> = (0..g.m * g.n).map(|i| kind.from_f32(i as f32 / 64.0)).collect();
+            let mut wide: Vec<f32> = c0.iter().map(|&h| kind.to_f32(h)).collect();
+            gemm_widened(kind, &a, &b, &mut wide, &g, MicroKernel::best(), false);
+            let (a, b) = (&a, &b);
+            let product = |g: Gemm| move |c: &mut [f32]| gemm_widened(kind, a, b, c, &g, MicroKernel::best(), false);
+            let mut narrow = c0.clone();
+            pool.install(|| narrow_output(kind, &mut narrow, g.beta, threaded, product(g)));
+            let want: Vec<u16> = wide.iter().map(|&v| kind.from_f32(v)).collect();
+            assert_eq!(narrow, want, "{kind:?} {g:?}");
+            let mut poisoned = vec![kind.from_f32(f32::NAN); g.m * g.n];
+            pool.install(|| narrow_output(kind, &mut poisoned, 0.0, threaded, product(g.scaled(1.0, 0.0))));
+            assert!(poisoned.iter().all(|&h| kind.to_f32(h).is_finite()), "{kind:?} {g:?}");
+        }
     }
 }
 
@@ -107,7 +115,7 @@ fn a_narrow_output_is_the_f32_result_rounded_once() {
 fn the_thread_count_does_not_change_dpbf16_results() {
     let Ok(kernel) = PairKernel::detect() else { return };
     let g = Gemm::new(203, 333, 130).trans(true, true);
-    assert!(g.m * g.n * g.k >= super::super::PAR_MIN_FMAS, "the shape must be large enough to be threaded");
+    assert!(g.m * g.n * g.k >= super::PAR_MIN_FMAS, "the shape must be large enough to be threaded");
     let (a, b) = (input(Narrow::Bf16, g.m * g.k, 5), input(Narrow::Bf16, g.k * g.n, 6));
     let run = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();

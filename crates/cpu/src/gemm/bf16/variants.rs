@@ -3,7 +3,7 @@
 //!
 //! | variant          | storage | what runs                                                     |
 //! |------------------|---------|---------------------------------------------------------------|
-//! | `bf16-dpbf16`    | bf16    | [`gemm_dpbf16`], column blocks over the threads               |
+//! | `bf16-dpbf16`    | bf16    | [`gemm_dpbf16`], blocks of rows over the threads               |
 //! | `bf16-dpbf16-1t` | bf16    | the same, one thread                                          |
 //! | `bf16-widen`     | bf16    | [`gemm_widened`] with the AVX-512F f32 kernel, threaded       |
 //! | `f16-f16c`       | f16     | [`gemm_widened`] (F16C conversions), AVX-512F kernel, threaded |
@@ -33,7 +33,9 @@ fn narrow_of(c: &CpuBuffer) -> Result<Narrow> {
 fn dpbf16(a: &CpuBuffer, b: &CpuBuffer, c: &mut CpuBuffer, g: &Gemm, threaded: bool) -> Result<()> {
     let kernel = PairKernel::detect().map_err(|why| Error::Device { backend: "cpu".into(), message: why })?;
     let kind = narrow_of(c)?;
-    narrow_output(kind, c.bits_mut(), g.beta, |c32| gemm_dpbf16(a.bits(), b.bits(), c32, g, kernel, threaded));
+    narrow_output(kind, c.bits_mut(), g.beta, threaded, |c32| {
+        gemm_dpbf16(a.bits(), b.bits(), c32, g, kernel, threaded)
+    });
     Ok(())
 }
 
@@ -49,7 +51,7 @@ pub fn dpbf16_one_thread(a: &CpuBuffer, b: &CpuBuffer, c: &mut CpuBuffer, g: &Ge
 pub fn widened(a: &CpuBuffer, b: &CpuBuffer, c: &mut CpuBuffer, g: &Gemm) -> Result<()> {
     let kernel = MicroKernel::detect("avx512").map_err(|why| Error::Device { backend: "cpu".into(), message: why })?;
     let kind = narrow_of(c)?;
-    narrow_output(kind, c.bits_mut(), g.beta, |c32| gemm_widened(kind, a.bits(), b.bits(), c32, g, kernel, true));
+    narrow_output(kind, c.bits_mut(), g.beta, true, |c32| gemm_widened(kind, a.bits(), b.bits(), c32, g, kernel, true));
     Ok(())
 }
 
@@ -57,7 +59,7 @@ pub fn widened(a: &CpuBuffer, b: &CpuBuffer, c: &mut CpuBuffer, g: &Gemm) -> Res
 #[cfg(feature = "openblas")]
 pub fn openblas_sbgemm(a: &CpuBuffer, b: &CpuBuffer, c: &mut CpuBuffer, g: &Gemm) -> Result<()> {
     let mut status = Ok(());
-    narrow_output(narrow_of(c)?, c.bits_mut(), g.beta, |c32| {
+    narrow_output(narrow_of(c)?, c.bits_mut(), g.beta, true, |c32| {
         status = crate::openblas::sbgemm(a.bits(), b.bits(), c32, g)
     });
     status
