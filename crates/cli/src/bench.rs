@@ -168,6 +168,9 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
         "default" => Variants::Default,
         names => Variants::Named(args::list(&[names.to_string()])),
     };
+    if let Variants::Named(names) = &variants {
+        check_named_dtypes(names, &specs, &devices)?;
+    }
     if !(a.budget >= 0.0 && a.budget.is_finite() && a.budget <= 3600.0) {
         return Err(Error::InvalidArgument {
             op: "bench",
@@ -261,6 +264,43 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
         });
     }
     Ok(report.records.iter().filter(|r| matches!(r.status, Status::Fail | Status::Error)).count())
+}
+
+/// Refuses, before any row runs, `--variant` names that select variants of an op but none in a
+/// storage dtype the run asks for (`--variant packed_avx2 --dtype bf16`: that op's bf16 rows
+/// would all be left out, and a run of nothing else would fail only at its end). The error names
+/// the variants of the op that each device has in that dtype.
+fn check_named_dtypes(names: &[String], specs: &[Spec], devices: &[Device]) -> Result<()> {
+    for spec in specs {
+        let named = |dtype: Option<kernelab_tensor::Dtype>| {
+            devices
+                .iter()
+                .flat_map(|d| d.variants(spec.op))
+                .any(|v| names.iter().any(|n| n == v.name) && dtype.is_none_or(|dtype| v.precision.storage == dtype))
+        };
+        if !named(None) || named(Some(spec.dtype)) {
+            continue;
+        }
+        let (op, dtype) = (spec.op, spec.dtype);
+        let existing: Vec<String> = devices
+            .iter()
+            .map(|d| {
+                let of: Vec<&str> =
+                    d.variants(op).iter().filter(|v| v.precision.storage == dtype).map(|v| v.name).collect();
+                format!("{}: {}", d.label(), if of.is_empty() { "none".to_string() } else { of.join(", ") })
+            })
+            .collect();
+        return Err(Error::InvalidArgument {
+            op: "variant",
+            why: format!(
+                "--variant {} names no {dtype} variant of {op}, and --dtype asks for {dtype}; the {dtype} variants \
+                 of {op} are {}",
+                names.join(","),
+                existing.join("; ")
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The fast_p summary the run asks for (`--fast-p`, or the default p's when it has kernel files).
