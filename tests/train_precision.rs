@@ -203,15 +203,7 @@ fn dtype_refusals_are_clear_errors() {
 
 /// The WGPU device, or none (skipped) unless `KERNELAB_REQUIRE` names wgpu.
 fn wgpu() -> Option<Device> {
-    let required = std::env::var("KERNELAB_REQUIRE").unwrap_or_default().contains("wgpu");
-    match kernelab::backends::open(BackendKind::Wgpu) {
-        Ok(d) => Some(d),
-        Err(e) if required => panic!("{e}"),
-        Err(e) => {
-            eprintln!("skipped: {e}");
-            None
-        }
-    }
+    common::open_or_skip(BackendKind::Wgpu)
 }
 
 #[test]
@@ -246,19 +238,6 @@ fn a_wgpu_f16_step_matches_the_cpu_f16_step() {
     }
 }
 
-/// The CUDA device (a GPU, or the emulated one of `scripts/cuda-emu-root.sh`), or none
-/// (skipped) unless `KERNELAB_REQUIRE` names cuda.
-fn cuda() -> Option<Device> {
-    match kernelab::backends::open(BackendKind::Cuda) {
-        Ok(d) => Some(d),
-        Err(e) if BackendKind::Cuda.is_required() => panic!("{e}"),
-        Err(e) => {
-            eprintln!("skipped: {e}");
-            None
-        }
-    }
-}
-
 /// One step of a 16-8-4 model on 32 samples in `dtype` on `device`, from the same CPU-made
 /// weights: the gradients, the loss sum, and the f32 masters and working weights after the update.
 struct Step {
@@ -290,7 +269,7 @@ fn one_step(device: &Device, dtype: Dtype) -> Step {
 /// step on CUDA really ran narrow (its gradients are narrow values, unlike the f32 step's).
 #[test]
 fn a_cuda_bf16_and_f16_step_matches_the_cpu_step() {
-    let Some(gpu) = cuda() else { return };
+    let Some(gpu) = common::open_or_skip(BackendKind::Cuda) else { return };
     let (on_cpu, on_gpu) = (one_step(&cpu(), Dtype::F32), one_step(&gpu, Dtype::F32));
     for (i, (c, g)) in on_cpu.grads.iter().zip(&on_gpu.grads).enumerate() {
         let err = rel_err(g, c);
