@@ -196,6 +196,23 @@ fn check_by_dtype_runs_narrow_variants_and_names_what_a_backend_lacks() {
     assert_eq!(stdout.matches("no tf32 variant").count(), 1, "one line, not one per case: {stdout}");
 }
 
+/// `bench --variant` naming only f32 variants of an op beside `--dtype bf16` is refused before any
+/// row runs (no table), naming the bf16 variants of that op that exist; the control: with one of
+/// those named too, the same run has its bf16 row.
+#[test]
+fn bench_refuses_variants_of_another_dtype_up_front_naming_those_that_exist() {
+    let args =
+        ["bench", "--backend", "cpu", "--op", "matmul", "--shape", "8x8x8", "--dtype", "bf16", "--budget", "0.01"];
+    let out = kernelab(&[&args[..], &["--variant", "packed_portable"]].concat());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(stdout.is_empty(), "no row ran: {stdout}");
+    assert!(stderr.contains("--variant packed_portable names no bf16 variant of matmul"), "{stderr}");
+    assert!(stderr.contains("the bf16 variants of matmul are cpu:0: ") && stderr.contains("bf16-blocked"), "{stderr}");
+    let (stdout, _) = kernelab_ok(&[&args[..], &["--variant", "packed_portable,bf16-blocked"]].concat());
+    assert!(stdout.contains("bf16-blocked"), "{stdout}");
+}
+
 /// A small MNIST-format folder of 2×2 images in 3 classes, the class readable from the pixels.
 fn tiny_mnist() -> std::path::PathBuf {
     let dir = temp_path("tiny-mnist");

@@ -60,8 +60,9 @@ fn every_op_is_covered() {
 
 /// The suite above runs every variant a device lists, so every op in every precision a backend
 /// offers is in it: the CPU stores bf16 and f16 for every op, WGPU f16 (listed unavailable with
-/// the reason where the adapter lacks `shader-f16`), CUDA bf16 and f16 for matmul and the
-/// conversions and TF32 for matmul. A dtype a backend lacks has a reason naming what is missing.
+/// the reason where the adapter lacks `shader-f16`), CUDA bf16 and f16 for every op (the
+/// tensor-core rungs for matmul, the f32 kernels between conversions for the others) and TF32
+/// for matmul. A dtype a backend lacks has a reason naming what is missing.
 #[test]
 fn every_precision_each_backend_offers_is_in_the_suite() {
     use Dtype::{Bf16, F16, F32, Tf32};
@@ -79,7 +80,7 @@ fn every_precision_each_backend_offers_is_in_the_suite() {
                 BackendKind::Wgpu => &[F32, F16],
                 BackendKind::Cuda if op == Op::Matmul => &[F32, Bf16, F16, Tf32],
                 BackendKind::Cuda if conversion => &[Bf16, F16],
-                BackendKind::Cuda => &[F32],
+                BackendKind::Cuda => &[F32, Bf16, F16],
             };
             assert_eq!(stored, want, "{} {op}", device.label());
             for dtype in Dtype::ALL.into_iter().filter(|d| !stored.contains(d)) {

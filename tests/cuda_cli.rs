@@ -1,7 +1,7 @@
 //! The CUDA backend through the command line, as on a GPU: `devices`, `bench` (every rung checked
 //! and timed, the `cublas` row unavailable with its reason), `check` of the example PTX kernels,
-//! and `train` on cuda alone (with `--profile`) and data parallel beside the CPU. On the emulated
-//! device the report says its timings mean nothing and quotes no ceiling.
+//! and `train` on cuda alone (in f32, bf16 and f16, with `--profile`) and data parallel beside
+//! the CPU. On the emulated device the report says its timings mean nothing and quotes no ceiling.
 //!
 //! Where CUDA is unavailable the tests have nothing to run, unless `KERNELAB_REQUIRE` names cuda.
 
@@ -78,6 +78,13 @@ fn train_on_cuda_alone_with_a_profile_and_beside_the_cpu() {
         let (stdout, _) = ok(&[&common[..], &["--backend", backend, "--epochs", epochs]].concat());
         let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
         assert!(last["test_acc"].as_f64().unwrap() > 0.9, "{backend}: the classes are separable: {last}");
+    }
+    // Narrow: every op of the step has a bf16 and an f16 variant on CUDA, and the run says its dtype.
+    for dtype in ["bf16", "f16"] {
+        let (stdout, _) = ok(&[&common[..], &["--backend", "cuda", "--epochs", "3", "--dtype", dtype]].concat());
+        let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        assert_eq!(last["dtype"], dtype, "{last}");
+        assert!(last["test_acc"].as_f64().unwrap() > 0.9, "{dtype}: the classes are separable: {last}");
     }
     let profile = temp("profile.json");
     let args = ["--backend", "cuda", "--epochs", "1", "--profile", "--profile-json", profile.to_str().unwrap()];

@@ -203,15 +203,7 @@ fn dtype_refusals_are_clear_errors() {
 
 /// The WGPU device, or none (skipped) unless `KERNELAB_REQUIRE` names wgpu.
 fn wgpu() -> Option<Device> {
-    let required = std::env::var("KERNELAB_REQUIRE").unwrap_or_default().contains("wgpu");
-    match kernelab::backends::open(BackendKind::Wgpu) {
-        Ok(d) => Some(d),
-        Err(e) if required => panic!("{e}"),
-        Err(e) => {
-            eprintln!("skipped: {e}");
-            None
-        }
-    }
+    common::open_or_skip(BackendKind::Wgpu)
 }
 
 #[test]
@@ -243,6 +235,69 @@ fn a_wgpu_f16_step_matches_the_cpu_f16_step() {
     for (mc, mg) in cpu_run.masters().parameters().iter().zip(gpu_run.masters().parameters()) {
         let err = rel_err(&mg.to_vec().unwrap(), &mc.to_vec().unwrap());
         assert!(err <= 1e-3, "masters after the step differ by {err}");
+    }
+}
+
+/// One step of a 16-8-4 model on 32 samples in `dtype` on `device`, from the same CPU-made
+/// weights: the gradients, the loss sum, and the f32 masters and working weights after the update.
+struct Step {
+    grads: Vec<Vec<f32>>,
+    loss: f64,
+    masters: Vec<Vec<f32>>,
+    working: Vec<Vec<f32>>,
+}
+
+fn one_step(device: &Device, dtype: Dtype) -> Step {
+    let data = blobs(32, 16, 4, 4);
+    let (images, labels) = batch(&data, 32);
+    let model = Mlp::new("16-8-4", 11, &cpu()).unwrap().to(device).unwrap();
+    let mut run = Trainer::adam_as(model, dtype, 1e-2, Objective::CrossEntropy).unwrap();
+    let g = run.gradients(&images, &labels).unwrap();
+    let grads = run.model().parameters().iter().map(|p| g.get(p).unwrap().to_vec().unwrap()).collect();
+    let loss = run.take_loss_sum().unwrap();
+    run.apply(&g).unwrap();
+    let values = |m: &Mlp| m.parameters().iter().map(|p| p.to_vec().unwrap()).collect();
+    Step { grads, loss, masters: values(run.masters()), working: values(run.model()) }
+}
+
+/// `kernelab train --dtype bf16|f16 --backend cuda`: every op of a step has a narrow CUDA variant
+/// (matmul on the tensor-core rung, the others through their f32 kernels between conversions), and
+/// a narrow step on CUDA matches the CPU's. Both round the same tensors to the narrow type and
+/// differ only in the order of their f32 sums, and so in which neighbour a value near a tie
+/// rounds to: within the step bound (10u, see [`step_bound`]) of each other, as each is of the f32
+/// step. The control: the f32 step on CUDA matches the CPU's to f32's own accuracy, and the narrow
+/// step on CUDA really ran narrow (its gradients are narrow values, unlike the f32 step's).
+#[test]
+fn a_cuda_bf16_and_f16_step_matches_the_cpu_step() {
+    let Some(gpu) = common::open_or_skip(BackendKind::Cuda) else { return };
+    let (on_cpu, on_gpu) = (one_step(&cpu(), Dtype::F32), one_step(&gpu, Dtype::F32));
+    for (i, (c, g)) in on_cpu.grads.iter().zip(&on_gpu.grads).enumerate() {
+        let err = rel_err(g, c);
+        assert!(err <= 1e-5, "f32 control, gradient {i}: CUDA against CPU {err:.2e}");
+    }
+    for dtype in [Dtype::Bf16, Dtype::F16] {
+        check_dtype(&gpu, dtype).unwrap_or_else(|e| panic!("{e}"));
+        let (cpu_step, gpu_step) = (one_step(&cpu(), dtype), one_step(&gpu, dtype));
+        let bound = step_bound(dtype);
+        for (i, ((c, g), f)) in cpu_step.grads.iter().zip(&gpu_step.grads).zip(&on_gpu.grads).enumerate() {
+            let err = rel_err(g, c);
+            assert!(err <= bound, "{dtype} gradient {i}: CUDA against CPU {err:.5} > {bound:.5}");
+            assert!(g.iter().all(|&v| dtype.round(v) == v), "{dtype} gradient {i} holds values {dtype} cannot");
+            // f16 gradients are of the loss scaled by 2¹⁵ on both devices; bf16's scale is 1.
+            let scale = if dtype == Dtype::F16 { MAX_F16_SCALE } else { 1.0 };
+            let unscaled: Vec<f32> = g.iter().map(|v| v / scale).collect();
+            let against_f32 = rel_err(&unscaled, f);
+            assert!(against_f32 > 0.0 && against_f32 <= bound, "{dtype} gradient {i} against f32: {against_f32}");
+        }
+        let loss_err = (gpu_step.loss - cpu_step.loss).abs() / cpu_step.loss.abs();
+        assert!(loss_err <= bound, "{dtype} loss {} against the CPU's {}", gpu_step.loss, cpu_step.loss);
+        for (i, (mc, mg)) in cpu_step.masters.iter().zip(&gpu_step.masters).enumerate() {
+            let err = rel_err(mg, mc);
+            assert!(err <= 1e-3, "{dtype} masters {i} after the step: CUDA against CPU {err}");
+        }
+        for (m, w) in gpu_step.masters.iter().zip(&gpu_step.working) {
+            assert!(m.iter().zip(w).all(|(m, w)| dtype.round(*m) == *w), "{dtype}: working weights ≠ round(masters)");
+        }
     }
 }
 

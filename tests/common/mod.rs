@@ -62,6 +62,19 @@ pub fn write_mnist(dir: &Path, n: usize, (rows, cols): (usize, usize)) {
     }
 }
 
+/// A device of `kind` (a GPU, the emulated CUDA device, lavapipe), or none where it does not
+/// open, said on stderr; where `KERNELAB_REQUIRE` names the backend, not opening fails the test.
+pub fn open_or_skip(kind: kernelab::BackendKind) -> Option<kernelab::Device> {
+    match kernelab::backends::open(kind) {
+        Ok(d) => Some(d),
+        Err(e) if kind.is_required() => panic!("{e}"),
+        Err(e) => {
+            eprintln!("skipped: {e}");
+            None
+        }
+    }
+}
+
 /// Whether the CUDA backend is available to the binary, and whether it is the emulated device
 /// (`crates/cuda-emu`): `None` where it is unavailable, after insisting that `KERNELAB_REQUIRE`
 /// does not name cuda.

@@ -1,7 +1,6 @@
 //! `kernelab bench`: one op (or several) on every backend and variant, one table.
 
 use crate::out::outln;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
@@ -14,9 +13,16 @@ use kernelab_bench::table;
 use kernelab_bench::timing::{self, Plan};
 use kernelab_tensor::{Device, Error, Result};
 
+use crate::report_files::{Format, ReportFiles};
 use crate::{args, sweep};
 
+/// `--json`'s help in `bench`.
+const JSON_HELP: &str = "Write the report (settings, machine, ceilings, baselines, every row with its raw samples) as \
+                         JSON to this file; `-` writes it to stdout and the table to stderr";
+
 #[derive(Args, Debug)]
+// The report holds more than `infer`'s: say what, in the one help line `ReportFiles` lets differ.
+#[command(mut_arg("json", |a| a.help(JSON_HELP)))]
 #[command(after_help = "Examples:
   kernelab bench                                               the default suite, every backend and variant
   kernelab bench --op matmul --shape 1024x1024x1024 --threads 1 --json matmul.json
@@ -89,16 +95,8 @@ pub struct BenchArgs {
     /// Evict the caches before every timed launch (rows are then held against main memory).
     #[arg(long)]
     cold: bool,
-    /// Write the report (settings, machine, ceilings, baselines, every row with its raw samples) as
-    /// JSON to this file; `-` writes it to stdout and the table to stderr.
-    #[arg(long)]
-    json: Option<PathBuf>,
-    /// Write the rows as CSV to this file (`-`: stdout).
-    #[arg(long)]
-    csv: Option<PathBuf>,
-    /// Write the table as Markdown to this file (`-`: stdout).
-    #[arg(long)]
-    markdown: Option<PathBuf>,
+    #[command(flatten)]
+    files: ReportFiles,
     /// A kernel of yours from a file, as a row beside the built-in variants: `.wgsl` (wgpu), `.ptx`
     /// (cuda) or `.so` (a CPU library exporting the op's C function; run in a child process). Give
     /// one --op; add `:ENTRY` to name the entry point. Repeatable. docs/kernels.md has the calling
@@ -143,7 +141,7 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
     }
     set_threads(a.threads)?;
     let mut paths = kernelab_tensor::files::Paths::new();
-    add_outputs(&mut paths, [&a.json, &a.csv, &a.markdown]);
+    a.files.add_to(&mut paths);
     paths.check()?;
     if !a.kernel.is_empty() && a.op.is_empty() {
         return Err(Error::InvalidArgument {
@@ -170,6 +168,9 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
         "default" => Variants::Default,
         names => Variants::Named(args::list(&[names.to_string()])),
     };
+    if let Variants::Named(names) = &variants {
+        check_named_dtypes(names, &specs, &devices)?;
+    }
     if !(a.budget >= 0.0 && a.budget.is_finite() && a.budget <= 3600.0) {
         return Err(Error::InvalidArgument {
             op: "bench",
@@ -246,23 +247,16 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
     }
     if a.isolated {
         // The parent prints these rows in its own table.
-    } else if any_stdout([&a.json, &a.csv, &a.markdown]) {
+    } else if a.files.any_stdout() {
         eprint!("{text}");
     } else {
         outln!("{}", text.trim_end_matches('\n'));
     }
-    if let Some(path) = &a.json {
-        kernelab_tensor::files::write(path, format!("{}\n", report.to_json()?).as_bytes())?;
-        announce(path);
-    }
-    if let Some(path) = &a.csv {
-        kernelab_tensor::files::write(path, table::csv(&report.records).as_bytes())?;
-        announce(path);
-    }
-    if let Some(path) = &a.markdown {
-        kernelab_tensor::files::write(path, table::markdown(&report.records).as_bytes())?;
-        announce(path);
-    }
+    a.files.write(|format| match format {
+        Format::Json => Ok(format!("{}\n", report.to_json()?)),
+        Format::Csv => Ok(table::csv(&report.records)),
+        Format::Markdown => Ok(table::markdown(&report.records)),
+    })?;
     if !a.isolated && !report.records.iter().any(|r| r.timed()) {
         return Err(Error::InvalidArgument {
             op: "bench",
@@ -270,6 +264,43 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
         });
     }
     Ok(report.records.iter().filter(|r| matches!(r.status, Status::Fail | Status::Error)).count())
+}
+
+/// Refuses, before any row runs, `--variant` names that select variants of an op but none in a
+/// storage dtype the run asks for (`--variant packed_avx2 --dtype bf16`: that op's bf16 rows
+/// would all be left out, and a run of nothing else would fail only at its end). The error names
+/// the variants of the op that each device has in that dtype.
+fn check_named_dtypes(names: &[String], specs: &[Spec], devices: &[Device]) -> Result<()> {
+    for spec in specs {
+        let named = |dtype: Option<kernelab_tensor::Dtype>| {
+            devices
+                .iter()
+                .flat_map(|d| d.variants(spec.op))
+                .any(|v| names.iter().any(|n| n == v.name) && dtype.is_none_or(|dtype| v.precision.storage == dtype))
+        };
+        if !named(None) || named(Some(spec.dtype)) {
+            continue;
+        }
+        let (op, dtype) = (spec.op, spec.dtype);
+        let existing: Vec<String> = devices
+            .iter()
+            .map(|d| {
+                let of: Vec<&str> =
+                    d.variants(op).iter().filter(|v| v.precision.storage == dtype).map(|v| v.name).collect();
+                format!("{}: {}", d.label(), if of.is_empty() { "none".to_string() } else { of.join(", ") })
+            })
+            .collect();
+        return Err(Error::InvalidArgument {
+            op: "variant",
+            why: format!(
+                "--variant {} names no {dtype} variant of {op}, and --dtype asks for {dtype}; the {dtype} variants \
+                 of {op} are {}",
+                names.join(","),
+                existing.join("; ")
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The fast_p summary the run asks for (`--fast-p`, or the default p's when it has kernel files).
@@ -327,19 +358,6 @@ fn child_args(a: &BenchArgs, specs: &[Spec], kernel: &str) -> Vec<String> {
 }
 
 /// Says where a file went (on stderr, so stdout stays the table or the data).
-/// Adds a report's output files, `--json`, `--csv` and `--markdown` in that order, to the paths
-/// `paths` checks, each one replaced where it exists.
-pub(crate) fn add_outputs(paths: &mut kernelab_tensor::files::Paths, outputs: [&Option<PathBuf>; 3]) {
-    for (flag, path) in ["--json", "--csv", "--markdown"].into_iter().zip(outputs) {
-        paths.output(flag, path.as_deref(), kernelab_tensor::files::Kind::Replaced);
-    }
-}
-
-/// Whether one of a report's output files is `-` (stdout), so that the table goes to stderr.
-pub(crate) fn any_stdout(outputs: [&Option<PathBuf>; 3]) -> bool {
-    outputs.iter().any(|p| p.as_deref().is_some_and(kernelab_tensor::files::is_stdout))
-}
-
 pub(crate) fn announce(path: &std::path::Path) {
     if !kernelab_tensor::files::is_stdout(path) {
         eprintln!("wrote {}", path.display());

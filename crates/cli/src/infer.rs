@@ -92,15 +92,8 @@ pub struct InferArgs {
     /// Seconds of timed calls per row, after which a row stops (it still takes 20 calls).
     #[arg(long, default_value_t = 1.0)]
     budget: f64,
-    /// Write the report as JSON to this file (`-`: stdout, the table then goes to stderr).
-    #[arg(long)]
-    json: Option<PathBuf>,
-    /// Write the rows as CSV to this file (`-`: stdout).
-    #[arg(long)]
-    csv: Option<PathBuf>,
-    /// Write the table as Markdown to this file (`-`: stdout).
-    #[arg(long)]
-    markdown: Option<PathBuf>,
+    #[command(flatten)]
+    files: crate::report_files::ReportFiles,
 }
 
 /// The fewest timed calls of a row, whatever the budget.
@@ -178,7 +171,7 @@ fn check_paths(a: &InferArgs) -> Result<()> {
             paths.input("--data", Some(&file));
         }
     }
-    crate::bench::add_outputs(&mut paths, [&a.json, &a.csv, &a.markdown]);
+    a.files.add_to(&mut paths);
     paths.check()
 }
 
@@ -431,23 +424,17 @@ fn header(model: &Mlp) -> String {
 
 fn write_outputs(a: &InferArgs, report: &Report, model: &Mlp) -> Result<()> {
     let text = format!("{}\n{}\n\n{}", header(model), render(&report.records), table::footer(report));
-    if crate::bench::any_stdout([&a.json, &a.csv, &a.markdown]) {
+    if a.files.any_stdout() {
         eprintln!("{text}");
     } else {
         outln!("{text}");
     }
-    let files = [
-        (&a.json, format!("{}\n", report.to_json()?)),
-        (&a.csv, table::csv(&report.records)),
-        (&a.markdown, format!("{}\n\n{}", header(model), markdown(&report.records))),
-    ];
-    for (path, contents) in files {
-        if let Some(path) = path {
-            kernelab_tensor::files::write(path, contents.as_bytes())?;
-            crate::bench::announce(path);
-        }
-    }
-    Ok(())
+    use crate::report_files::Format;
+    a.files.write(|format| match format {
+        Format::Json => Ok(format!("{}\n", report.to_json()?)),
+        Format::Csv => Ok(table::csv(&report.records)),
+        Format::Markdown => Ok(format!("{}\n\n{}", header(model), markdown(&report.records))),
+    })
 }
 
 /// A progress bar on stderr (hidden when stderr is not a terminal), a row a tick.

@@ -15,6 +15,7 @@ mod out;
 pub mod payoff;
 mod plot;
 mod profile;
+mod report_files;
 pub mod sweep;
 mod train;
 mod watch;

@@ -50,20 +50,32 @@ pub unsafe extern "C" fn cuMemGetInfo_v2(free: *mut usize, total: *mut usize) ->
     answer(unsafe { put(free, capacity.saturating_sub(used) as usize).and_then(|()| put(total, capacity as usize)) })
 }
 
+/// A copy between the host and the device of `bytes` bytes: none still needs a current device, a
+/// null host pointer (`host_is_null`) is refused, and `copy` runs on the device's memory.
+fn host_copy(
+    driver: &mut Driver,
+    host_is_null: bool,
+    bytes: usize,
+    copy: impl FnOnce(&mut kernelab_ptx_emu::Memory) -> Result<(), Fault>,
+) -> Answer {
+    if bytes == 0 {
+        return driver.device().map(|_| ());
+    }
+    if host_is_null {
+        return Err(code::INVALID_VALUE);
+    }
+    with_memory(driver, copy)
+}
+
 /// Host → device: `bytes` from `source` to `destination`.
 ///
 /// # Safety
 /// `source` is valid for reads of `bytes` bytes (or null, refused).
 unsafe fn host_to_device(driver: &mut Driver, destination: u64, source: *const c_void, bytes: usize) -> Answer {
-    if bytes == 0 {
-        return driver.device().map(|_| ());
-    }
-    if source.is_null() {
-        return Err(code::INVALID_VALUE);
-    }
-    // SAFETY: the caller's buffer holds `bytes` bytes.
-    let data = unsafe { std::slice::from_raw_parts(source.cast::<u8>(), bytes) };
-    with_memory(driver, |memory| memory.write(destination, data))
+    host_copy(driver, source.is_null(), bytes, |memory| {
+        // SAFETY: the caller's buffer holds `bytes` bytes, and is not null (`host_copy` checked).
+        memory.write(destination, unsafe { std::slice::from_raw_parts(source.cast::<u8>(), bytes) })
+    })
 }
 
 /// Device → host: `bytes` from `source` to `destination`.
@@ -71,15 +83,10 @@ unsafe fn host_to_device(driver: &mut Driver, destination: u64, source: *const c
 /// # Safety
 /// `destination` is valid for writes of `bytes` bytes (or null, refused).
 unsafe fn device_to_host(driver: &mut Driver, destination: *mut c_void, source: u64, bytes: usize) -> Answer {
-    if bytes == 0 {
-        return driver.device().map(|_| ());
-    }
-    if destination.is_null() {
-        return Err(code::INVALID_VALUE);
-    }
-    // SAFETY: the caller's buffer holds `bytes` bytes.
-    let data = unsafe { std::slice::from_raw_parts_mut(destination.cast::<u8>(), bytes) };
-    with_memory(driver, |memory| memory.read(source, data))
+    host_copy(driver, destination.is_null(), bytes, |memory| {
+        // SAFETY: the caller's buffer holds `bytes` bytes, and is not null (`host_copy` checked).
+        memory.read(source, unsafe { std::slice::from_raw_parts_mut(destination.cast::<u8>(), bytes) })
+    })
 }
 
 fn device_to_device(driver: &mut Driver, destination: u64, source: u64, bytes: usize) -> Answer {

@@ -1,8 +1,8 @@
 //! [`CudaBackend`]: one CUDA device, its primary context and one stream, and its `Backend`
 //! implementation. The rest of the backend lives beside it: device buffers from a pool
 //! (`buffer.rs`), PTX modules loaded on first use and launched with CUDA events around each launch
-//! while timing is on (`launch.rs`), the roofline probe (`roofline.rs`) and the driver's errors
-//! (`driver.rs`).
+//! while timing is on (`launch.rs`), narrow launches through the f32 kernels (`widened.rs`), the
+//! roofline probe (`roofline.rs`) and the driver's errors (`driver.rs`).
 //!
 //! The stream is a blocking one, so the synchronous copies of `upload` and `download` (which run on
 //! the legacy default stream) wait for every launch before them, and launches after them wait for
@@ -307,6 +307,7 @@ impl Backend for CudaBackend {
             (CudaKernel::Cublas | CudaKernel::CublasEx(_), _) => {
                 Err(device_error(format!("cuBLAS has no {op} kernel")))
             }
+            (CudaKernel::Widened(f32), _) => self.launch_widened(kernel, &f32),
             (CudaKernel::Ptx(ptx), _) => match plan::plan(&kernel, &ptx)? {
                 Some(launch) => self.run(launch),
                 None => Ok(()),

@@ -27,6 +27,8 @@ pub mod emulated;
 mod launch;
 #[cfg(feature = "cuda")]
 mod roofline;
+#[cfg(feature = "cuda")]
+mod widened;
 
 #[cfg(feature = "cuda")]
 pub use backend::CudaBackend;

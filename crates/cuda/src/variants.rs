@@ -278,6 +278,17 @@ pub const CONVERSIONS: [AtPrecision<PtxKernel>; 4] = [
     conversion(Op::Widen, "ptx_f16", "widen_f16", F16),
 ];
 
+/// The narrow variants of every op but matmul and the conversions, one per 16-bit type: the op's
+/// f32 PTX kernel between conversions ([`CudaKernel::Widened`]).
+pub const WIDENED: [AtPrecision<&str>; 2] = [
+    AtPrecision { kernel: "ptx_bf16", precision: BF16, unavailable: None },
+    AtPrecision { kernel: "ptx_f16", precision: F16, unavailable: None },
+];
+
+const WIDENED_SUMMARY: &str = "the f32 PTX kernel between conversions: narrow inputs widened to f32 scratch (`widen`), \
+                               outputs rounded back (`narrow`); f32 arithmetic, one conversion launch per narrow \
+                               buffer beside the op's own";
+
 /// The name of the cuBLAS matmul variant.
 pub const CUBLAS: &str = "cublas";
 
@@ -290,6 +301,10 @@ pub enum CudaKernel {
     Cublas,
     /// `cublasGemmEx` at a precision of a tensor-core rung, its baseline.
     CublasEx(GemmEx),
+    /// A narrow launch of an op's f32 PTX kernel: its bf16 or f16 buffers widened into f32
+    /// scratch, the kernel run on those, its outputs narrowed back
+    /// (`CudaBackend::launch_widened`).
+    Widened(PtxKernel),
 }
 
 /// One row of an op's table: the variant and what runs it.
@@ -307,8 +322,9 @@ impl VariantEntry for Entry {
 
 /// The variants of `op`, the default first: for matmul the f32 ladder from the top rung down,
 /// the tensor-core rungs at their precisions, then `cublas` and its GemmEx rows (unavailable for
-/// the reason `cublas` gives, where it could not be loaded); for every other op its one PTX
-/// kernel. A launch picks the first variant of its buffers' storage by default, so the f32
+/// the reason `cublas` gives, where it could not be loaded); for the conversions one kernel per
+/// 16-bit type; for every other op its one PTX kernel, then that kernel widened ([`WIDENED`]) at
+/// bf16 and at f16. A launch picks the first variant of its buffers' storage by default, so the f32
 /// default stays the top f32 rung.
 pub fn table(op: Op, cublas: Result<(), &str>) -> Vec<Entry> {
     let ptx = |k: &PtxKernel| Entry { variant: Variant::available(k.variant, k.summary), kernel: CudaKernel::Ptx(*k) };
@@ -355,7 +371,16 @@ pub fn table(op: Op, cublas: Result<(), &str>) -> Vec<Entry> {
                 kernel: CudaKernel::Ptx(c.kernel),
             })
             .collect(),
-        _ => KERNELS.iter().filter(|k| k.op == op).map(ptx).collect(),
+        _ => {
+            let kernels = KERNELS.iter().filter(|k| k.op == op);
+            let widened = kernels.clone().flat_map(|k| {
+                WIDENED.iter().map(|w| Entry {
+                    variant: Variant::available(w.kernel, WIDENED_SUMMARY).with_precision(w.precision),
+                    kernel: CudaKernel::Widened(*k),
+                })
+            });
+            kernels.map(ptx).chain(widened).collect()
+        }
     }
 }
 
@@ -392,11 +417,17 @@ mod tests {
                     ]
                 ),
                 Op::Narrow | Op::Widen => assert_eq!(names, ["ptx_bf16", "ptx_f16"], "{op}"),
-                _ => assert_eq!(names, [PTX], "{op}"),
+                _ => assert_eq!(names, [PTX, "ptx_bf16", "ptx_f16"], "{op}"),
             }
             for entry in &table {
-                if let CudaKernel::Ptx(k) = entry.kernel {
-                    assert_eq!((k.op, k.variant), (op, entry.variant.name));
+                match entry.kernel {
+                    CudaKernel::Ptx(k) => assert_eq!((k.op, k.variant), (op, entry.variant.name)),
+                    // A narrow variant runs the op's own f32 kernel, and stores its 16-bit type.
+                    CudaKernel::Widened(k) => {
+                        assert_eq!((k.op, k.variant), (op, PTX));
+                        assert!(entry.variant.precision.storage.is_narrow(), "{}", entry.variant.name);
+                    }
+                    CudaKernel::Cublas | CudaKernel::CublasEx(_) => {}
                 }
             }
         }

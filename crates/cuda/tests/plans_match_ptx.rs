@@ -31,7 +31,7 @@ fn types(args: &[Arg<'_>]) -> Vec<ParamType> {
 fn ptx_kernel(op: Op, variant: Option<&str>) -> PtxKernel {
     let table = variants::table(op, Ok(()));
     match resolve(BackendKind::Cuda, op, &table, variant).unwrap().kernel {
-        CudaKernel::Ptx(k) => k,
+        CudaKernel::Ptx(k) | CudaKernel::Widened(k) => k,
         CudaKernel::Cublas | CudaKernel::CublasEx(_) => panic!("{op} {variant:?} is cuBLAS"),
     }
 }
