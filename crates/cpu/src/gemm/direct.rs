@@ -42,7 +42,7 @@ use super::prepacked::{Epilogue, Prepared};
 const KC_BROADCAST: usize = 256;
 /// Depth of one pass of the dot kernel: four rows of `B` over this depth (16 KiB) stay in L1
 /// while every row of `A` streams past them.
-const KC_DOT: usize = 1024;
+pub(super) const KC_DOT: usize = 1024;
 /// The tallest broadcast tile: 12 rows × 2 vectors are 24 accumulators, beside the two vectors
 /// of `B` and a broadcast, in AVX-512's 32 registers.
 const MAX_TILE_ROWS: usize = 12;
@@ -87,6 +87,12 @@ enum Kernel {
     TransposedBroadcast,
     /// NT, dot products of rows of `A` and rows of `B`.
     Dot,
+}
+
+/// Whether the direct path computes `g` (an NT product, where [`supports`] holds) by dot
+/// products, the kernel [`super::dot_panels`] reproduces on prepared weights.
+pub fn computes_by_dot(g: &Gemm, nt: Nt) -> bool {
+    supports(g) && kernel(g, nt) == Kernel::Dot
 }
 
 fn kernel(g: &Gemm, nt: Nt) -> Kernel {
@@ -172,6 +178,9 @@ pub unsafe fn gemm_block(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, block: &Bl
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (a, b, c, block, nt, prep);
 }
+
+#[cfg(target_arch = "x86_64")]
+pub(super) use x86::sum4;
 
 thread_local! {
     /// Each thread's transposed strip of `Bᵀ`, kept between products so that it allocates once.
@@ -504,7 +513,7 @@ mod x86 {
     /// (`unpack`), the pairs' halves gathered and added (`shuffle`), then the four 128-bit lanes
     /// folded — 13 instructions where four separate reductions take 32.
     #[target_feature(enable = "avx512f")]
-    fn sum4(w: __m512, x: __m512, y: __m512, z: __m512) -> __m128 {
+    pub(in crate::gemm) fn sum4(w: __m512, x: __m512, y: __m512, z: __m512) -> __m128 {
         // Per 128-bit lane: [w, x, w, x] and [y, z, y, z] partial sums.
         let wx = _mm512_add_ps(_mm512_unpacklo_ps(w, x), _mm512_unpackhi_ps(w, x));
         let yz = _mm512_add_ps(_mm512_unpacklo_ps(y, z), _mm512_unpackhi_ps(y, z));

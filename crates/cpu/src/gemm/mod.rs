@@ -30,6 +30,7 @@
 
 pub mod bf16;
 pub mod direct;
+pub mod dot_panels;
 pub mod kernels;
 mod pack;
 pub mod prepacked;
@@ -61,7 +62,7 @@ pub(crate) const PAR_MIN_FMAS: usize = 1 << 23;
 /// no packing to repeat per thread: measured on 2 vCPUs (GFLOP/s, two threads against one) the
 /// seed model's 64x128x784:NT 196 vs 111 and 128x784x64:TN 189 vs 109, 128³ (2.1M) 155 vs 112 —
 /// while the 1M threshold made 160³ and 256x512x64:TN slower than this one.
-const PAR_MIN_FMAS_DIRECT: usize = 1 << 21;
+pub(crate) const PAR_MIN_FMAS_DIRECT: usize = 1 << 21;
 
 /// How a product is computed.
 #[derive(Clone, Copy, Debug)]

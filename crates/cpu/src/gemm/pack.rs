@@ -20,7 +20,7 @@ pub struct Packed(Vec<f32>);
 
 impl Packed {
     /// `len` zeroed values, cache-line aligned.
-    fn reset(&mut self, len: usize) -> &mut [f32] {
+    pub(super) fn reset(&mut self, len: usize) -> &mut [f32] {
         self.0.clear();
         self.0.resize(len + 16, 0.0);
         let offset = self.0.as_ptr().align_offset(64).min(16);

@@ -2,22 +2,26 @@
 //! row-major, a Linear layer's `out × in`) prepared when the model is loaded rather than on
 //! every call, and the layer's epilogue (`+ bias`, then `max(0, ·)`) applied as `C` is stored.
 //!
-//! [`PackedNt::new`] keeps `W` itself, which the dot kernel reads in place (rows of `W` run along
-//! the depth), and `op(B) = Wᵀ` packed into [`direct::NR`]-column panels over the whole depth,
+//! [`PackedNt::new`] keeps `W` itself (the plain product's operand where no panels are kept),
+//! `op(B) = Wᵀ` packed into [`direct::NR`]-column panels over the whole depth,
 //! `panels[(s·k + p)·NR + c] = W[s·NR + c, p]` (zeros past `n`): the layout `pack.rs` gives
 //! one pass of the 8 × 32 microkernel, and the transposed strip the direct broadcast kernel
-//! builds. [`gemm_prepacked`] then takes exactly the path the default `threaded` matmul takes for
-//! the NT product (`Strategy::choose`), with the per-call packing or transposing of `W` replaced
-//! by reads of the panels, which hold the same values in the same order: the sums, and with the
-//! epilogue's single rounding of `z + b`, the layer's outputs, are the training forward's
-//! (`matmul` then `bias_relu`) bit for bit. CPUs without AVX-512 keep no panels and run the
+//! builds; and `W` in the dot kernel's layout ([`DotPanels`]: groups of four rows interleaved
+//! 16 depths at a time, read as one stream). [`gemm_prepacked`] then takes exactly the path the
+//! default `threaded` matmul takes for the NT product (`Strategy::choose`), with the per-call
+//! packing or transposing of `W` replaced by reads of the panels, and the dot products (few
+//! rows, or ten columns) run on the dot layout, each sum in the dot kernel's order: the sums,
+//! and with the epilogue's single rounding of `z + b`, the layer's outputs, are the training
+//! forward's (`matmul` then `bias_relu`) bit for bit. CPUs without AVX-512 keep no panels and run the
 //! plain product followed by the epilogue.
 
 use std::ops::Range;
 
 use kernelab_tensor::{Error, Gemm, Result};
 
-use super::{MicroKernel, Slivers, Strategy, direct, pack};
+use super::direct::Nt;
+use super::dot_panels::{DotPanels, gemm_dot_panels};
+use super::{MicroKernel, Slivers, Strategy, direct, pack, prefers_direct};
 
 /// What is done to each value of `C` after its last pass: `v ← v + bias[j]` where a bias is
 /// given, then `v ← max(0, v)` (NaN kept, −0 to +0) when `relu`.
@@ -79,13 +83,23 @@ pub struct PackedNt {
     weights: Vec<f32>,
     /// `Wᵀ` in panels, where this CPU runs the direct kernels and the 8 × 32 microkernel.
     panels: Option<pack::Packed>,
+    /// `W` laid out for the dot kernel's products, where this CPU runs the direct kernels.
+    dots: Option<DotPanels>,
     n: usize,
     k: usize,
 }
 
 impl PackedNt {
-    /// Copies `w` (`n × k`, row-major) and packs its panels; `w` must hold `n·k` values.
+    /// Copies `w` (`n × k`, row-major) and packs its panels and its dot layout; `w` must hold
+    /// `n·k` values.
     pub fn new(w: &[f32], n: usize, k: usize) -> Result<Self> {
+        Self::with_dot_panels(w, n, k, true)
+    }
+
+    /// [`PackedNt::new`], with the dot layout ([`DotPanels`]) only where `dot_panels` (without it
+    /// the dot products read `W` in place, as the plain matmul does: the same outputs, to
+    /// measure what the layout buys).
+    pub fn with_dot_panels(w: &[f32], n: usize, k: usize, dot_panels: bool) -> Result<Self> {
         if n.checked_mul(k) != Some(w.len()) {
             return Err(Error::InvalidArgument {
                 op: "matmul",
@@ -98,7 +112,8 @@ impl PackedNt {
             pack::pack_b(w, &g, 0..k, 0..n, direct::NR, &mut panels);
             panels
         });
-        Ok(Self { weights: w.to_vec(), panels, n, k })
+        let dots = (dot_panels && direct::supports(&g) && n > 0 && k > 0).then(|| DotPanels::new(w, n, k));
+        Ok(Self { weights: w.to_vec(), panels, dots, n, k })
     }
 
     /// Rows of `W`: the columns of `C`.
@@ -142,6 +157,12 @@ pub fn gemm_prepacked(a: &[f32], m: usize, w: &PackedNt, c: &mut [f32], ep: &Epi
         return Ok(());
     }
     let g = Gemm::new(m, n, k).trans(false, true);
+    if let Some(dots) =
+        w.dots.as_ref().filter(|_| k > 0 && prefers_direct(&g) && direct::computes_by_dot(&g, Nt::ByShape))
+    {
+        gemm_dot_panels(a, m, dots, c, ep, threaded);
+        return Ok(());
+    }
     match (w.panel_values(), Strategy::choose(&g)) {
         (Some(panels), Strategy::Direct(nt)) if k > 0 => {
             let prep = Prepared { panels: Some(panels), epilogue: *ep };
@@ -174,7 +195,7 @@ mod tests {
             .collect()
     }
 
-    /// Shapes for every path: 1–8 rows (dot products), 33 and 64 (the transposed broadcast on
+    /// Shapes for every path: 1–8 rows (dot products, on the dot layout), 33 and 64 (the transposed broadcast on
     /// panels), 257 × 784 and 200 × 1025 (the packed GEMM on panels, the latter over two passes
     /// of its depth), and widths that are not multiples of a tile (1, 3, 10, 17, 31, 33).
     fn shapes() -> Vec<(usize, usize, usize)> {
@@ -187,6 +208,9 @@ mod tests {
             }
         }
         all.extend([(257, 10, 784), (257, 33, 784), (257, 128, 784), (200, 33, 1025), (1100, 17, 128)]);
+        // The dot layout over two and three passes of its depth (1024), many row tiles against
+        // 10 columns, and products large enough to split their groups over threads.
+        all.extend([(1, 33, 1025), (5, 10, 2049), (300, 10, 130), (8, 301, 1000), (1, 2100, 1000)]);
         all
     }
 
