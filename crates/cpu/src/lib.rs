@@ -260,9 +260,10 @@ fn narrow_kind(dtype: Dtype) -> Result<convert::Narrow> {
     match dtype {
         Dtype::Bf16 => Ok(convert::Narrow::Bf16),
         Dtype::F16 => Ok(convert::Narrow::F16),
-        Dtype::F32 | Dtype::Tf32 => {
-            Err(Error::Device { backend: "cpu".into(), message: format!("internal: {dtype} buffers in a narrow kernel") })
-        }
+        Dtype::F32 | Dtype::Tf32 => Err(Error::Device {
+            backend: "cpu".into(),
+            message: format!("internal: {dtype} buffers in a narrow kernel"),
+        }),
     }
 }
 
