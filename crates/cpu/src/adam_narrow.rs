@@ -6,12 +6,11 @@
 //! ```text
 //! g ← widen(grad)·unscale                  Narrow::widen (AVX-512F / F16C), one multiply
 //! m, v, master ← Adam(master, g, m, v)     the f32 `adam` op's own loop for the ISA
-//! working ← round(master)                  nearest even, bit for bit the `narrow` op's
+//! working ← round(master)                  Narrow::round, as the `narrow` op rounds
 //! ```
 //!
 //! Variants (by the widest instruction set, [`Isa::best`], as the f32 `adam` default picks it):
-//! `bf16-fused-avx512`, `f16-fused-avx512` (Adam's refined-reciprocal loop, bf16 rounded by
-//! integer AVX-512F), and `…-avx2`, `…-portable` (the exact loop, `half`'s rounding). Each is,
+//! `bf16-fused-avx512`, `f16-fused-avx512` (Adam's refined-reciprocal loop), and `…-avx2`, `…-portable` (the exact loop). Each is,
 //! bit for bit, the composition `widen → scale(unscale) → adam → narrow` with the default
 //! variants: the same f32 operations in the same order, the strips a multiple of 16 values from
 //! each thread's start, so the AVX-512 loop's vectors are the f32 op's. Parameters: master, grad,
@@ -21,8 +20,6 @@
 //! [`all_finite`] is the check before a dynamic loss scale's step: a scan of the narrow bits for
 //! an all-ones exponent (±∞ or NaN), no widening.
 
-use half::slice::HalfFloatSliceExt;
-use half::{bf16, f16};
 use kernelab_tensor::{AdamStep, Dtype};
 
 use crate::adam::{AdamConstants, adam_part};
@@ -94,31 +91,9 @@ pub fn adam_narrow(
                 wide.iter_mut().for_each(|x| *x *= unscale);
             }
             adam_part(isa, p, wide, &mut m[r.clone()], &mut v[r.clone()], k);
-            round(kind, isa, p, &mut w[r]);
+            kind.round(p, &mut w[r]);
         }
     });
-}
-
-/// `dst ← round(src)`, to nearest even, bit for bit the `narrow` op's rounding (`half`'s).
-fn round(kind: Narrow, isa: Isa, src: &[f32], dst: &mut [u16]) {
-    match kind {
-        Narrow::Bf16 => {
-            #[cfg(target_arch = "x86_64")]
-            let done = if isa == Isa::Avx512 {
-                // SAFETY: `Isa::Avx512` is chosen only on a CPU with AVX-512F.
-                unsafe { x86::round_bf16(src, dst) }
-            } else {
-                0
-            };
-            #[cfg(not(target_arch = "x86_64"))]
-            let done = {
-                let _ = isa;
-                0
-            };
-            bytemuck::cast_slice_mut::<u16, bf16>(&mut dst[done..]).convert_from_f32_slice(&src[done..]);
-        }
-        Narrow::F16 => bytemuck::cast_slice_mut::<u16, f16>(dst).convert_from_f32_slice(src),
-    }
 }
 
 /// Whether no value of the narrow `kind` bits `x` is ±∞ or NaN (exponent all ones).
@@ -129,35 +104,4 @@ pub fn all_finite(kind: Narrow, x: &[u16]) -> bool {
     };
     // A branch-free fold per strip vectorizes; stop at the first strip with a non-finite value.
     !x.chunks(STRIP).any(|strip| strip.iter().fold(false, |any, &h| any | (h & exponent == exponent)))
-}
-
-#[cfg(target_arch = "x86_64")]
-mod x86 {
-    use std::arch::x86_64::*;
-
-    /// Rounds the whole vectors of `src` into `dst` as `half::bf16::from_f32` does: NaN to
-    /// `(bits >> 16) | 0x40` (quiet, sign and payload top kept), else `bits + 0x7FFF + lsb`
-    /// shifted down (nearest, ties to even; overflow carries into ±∞). Returns how many it did.
-    ///
-    /// # Safety
-    /// The CPU has AVX-512F; `dst` is at least `src.len()` long.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn round_bf16(src: &[f32], dst: &mut [u16]) -> usize {
-        let full = src.len() - src.len() % 16;
-        let (bias, one, quiet) = (_mm512_set1_epi32(0x7FFF), _mm512_set1_epi32(1), _mm512_set1_epi32(0x40));
-        for at in (0..full).step_by(16) {
-            // SAFETY: `at + 16 ≤ full ≤ src.len() ≤ dst.len()`.
-            unsafe {
-                let x = _mm512_loadu_ps(src.as_ptr().add(at));
-                let bits = _mm512_castps_si512(x);
-                let lsb = _mm512_and_si512(_mm512_srli_epi32::<16>(bits), one);
-                let rounded = _mm512_srli_epi32::<16>(_mm512_add_epi32(bits, _mm512_add_epi32(bias, lsb)));
-                let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x);
-                let quieted = _mm512_or_si512(_mm512_srli_epi32::<16>(bits), quiet);
-                let out = _mm512_mask_blend_epi32(nan, rounded, quieted);
-                _mm256_storeu_si256(dst.as_mut_ptr().add(at).cast(), _mm512_cvtepi32_epi16(out));
-            }
-        }
-        full
-    }
 }

@@ -12,7 +12,8 @@
 //!
 //! A narrow buffer ([`CpuBuffer::try_new_as`], bf16 or f16) holds its values as `u16` bits
 //! between guard zones of the same [`GUARD`] values, each the signalling-NaN pattern of its type
-//! ([`guard_bits16`]); it is not pooled.
+//! ([`guard_bits16`]), recycled through the device's pool of `u16` storage
+//! ([`CpuBuffer::pooled_as`]).
 
 use std::sync::Arc;
 
@@ -59,6 +60,8 @@ pub struct CpuBuffer {
     bits: Vec<u16>,
     dtype: Dtype,
     pool: Option<Arc<Pool<Vec<f32>>>>,
+    /// Where a pooled narrow buffer's bits return when dropped.
+    bits_pool: Option<Arc<Pool<Vec<u16>>>>,
 }
 
 impl DeviceBuffer for CpuBuffer {
@@ -79,6 +82,9 @@ impl Drop for CpuBuffer {
         if let Some(pool) = &self.pool {
             pool.give(self.len(), std::mem::take(&mut self.data));
         }
+        if let Some(pool) = &self.bits_pool {
+            pool.give(self.len(), std::mem::take(&mut self.bits));
+        }
     }
 }
 
@@ -91,7 +97,7 @@ impl CpuBuffer {
         let mut data = Vec::new();
         data.try_reserve_exact(total.ok_or_else(refused)?).map_err(|_| refused())?;
         data.resize(len + 2 * GUARD, 0.0);
-        let mut buffer = Self { data, bits: Vec::new(), dtype: Dtype::F32, pool: None };
+        let mut buffer = Self { data, bits: Vec::new(), dtype: Dtype::F32, pool: None, bits_pool: None };
         buffer.fill_guards();
         Ok(buffer)
     }
@@ -106,7 +112,7 @@ impl CpuBuffer {
         let mut bits = Vec::new();
         bits.try_reserve_exact(len.checked_add(2 * GUARD).ok_or_else(refused)?).map_err(|_| refused())?;
         bits.resize(len + 2 * GUARD, 0);
-        let mut buffer = Self { data: Vec::new(), bits, dtype, pool: None };
+        let mut buffer = Self { data: Vec::new(), bits, dtype, pool: None, bits_pool: None };
         buffer.fill_guards();
         Ok(buffer)
     }
@@ -128,7 +134,19 @@ impl CpuBuffer {
             Some(data) => data,
             None => Self::try_new(len)?.into_storage(),
         };
-        let mut buffer = Self { data, bits: Vec::new(), dtype: Dtype::F32, pool: Some(pool.clone()) };
+        let mut buffer = Self { data, bits: Vec::new(), dtype: Dtype::F32, pool: Some(pool.clone()), bits_pool: None };
+        buffer.fill_guards();
+        Ok(buffer)
+    }
+
+    /// A narrow buffer of `len` values from `pool` (stale contents, fresh guards) or, failing
+    /// that, a new one; either way its bits return to `pool` when dropped.
+    pub fn pooled_as(len: usize, dtype: Dtype, pool: &Arc<Pool<Vec<u16>>>) -> Result<Self> {
+        let mut buffer = match pool.take(len) {
+            Some(bits) => Self { data: Vec::new(), bits, dtype, pool: None, bits_pool: None },
+            None => Self::try_new_as(len, dtype)?,
+        };
+        buffer.bits_pool = Some(pool.clone());
         buffer.fill_guards();
         Ok(buffer)
     }
@@ -303,6 +321,20 @@ mod tests {
         drop(a);
         let b = CpuBuffer::pooled(100, &pool).unwrap();
         assert_eq!((b.values().as_ptr(), b.guard_violation()), (address, None), "the same memory, guards refilled");
+    }
+
+    #[test]
+    fn pooled_narrow_buffers_are_reused_with_fresh_guards() {
+        let pool = Arc::new(Pool::default());
+        let mut a = CpuBuffer::pooled_as(100, Dtype::Bf16, &pool).unwrap();
+        a.bits[GUARD + 100] = 0;
+        assert!(a.guard_violation().unwrap().starts_with("1 value after the end changed (first at +0)"));
+        let address = a.bits().as_ptr();
+        drop(a);
+        let b = CpuBuffer::pooled_as(100, Dtype::F16, &pool).unwrap();
+        assert_eq!((b.bits().as_ptr(), b.guard_violation()), (address, None), "the same memory, guards refilled");
+        assert_eq!(b.dtype(), Dtype::F16);
+        assert_ne!(CpuBuffer::pooled_as(100, Dtype::Bf16, &pool).unwrap().bits().as_ptr(), address, "b holds it");
     }
 
     #[test]

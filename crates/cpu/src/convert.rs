@@ -79,6 +79,29 @@ impl Narrow {
     }
 }
 
+impl Narrow {
+    /// `dst[i] ← src[i]` rounded exactly as the `half` crate rounds one value (so subnormals are
+    /// kept, unlike [`Narrow::narrow`]'s `vcvtneps2bf16`): bf16 by integer arithmetic on
+    /// AVX-512F where the CPU has it (`half` for the tail and elsewhere), f16 by `half`'s slice
+    /// conversion (F16C where the CPU has it). The `narrow` op, uploads and the fused Adam step
+    /// round through here.
+    pub fn round(self, src: &[f32], dst: &mut [u16]) {
+        use half::slice::HalfFloatSliceExt;
+        debug_assert_eq!(src.len(), dst.len());
+        match self {
+            Narrow::Bf16 => {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: the feature is checked right here.
+                let done = if crate::simd::has_avx512() { unsafe { x86::round_bf16(src, dst) } } else { 0 };
+                #[cfg(not(target_arch = "x86_64"))]
+                let done = 0;
+                bytemuck::cast_slice_mut::<u16, half::bf16>(&mut dst[done..]).convert_from_f32_slice(&src[done..]);
+            }
+            Narrow::F16 => bytemuck::cast_slice_mut::<u16, half::f16>(dst).convert_from_f32_slice(src),
+        }
+    }
+}
+
 /// Whether the CPU has AVX512-BF16 (`vdpbf16ps`, `vcvtneps2bf16`) beside AVX-512F.
 pub fn has_avx512_bf16() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -135,6 +158,32 @@ mod x86 {
             }
         }
         whole
+    }
+
+    /// Rounds the whole 16-value chunks of `src` as `half::bf16::from_f32` does: NaN to
+    /// `(bits >> 16) | 0x40` (quiet, sign and payload top kept), else `bits + 0x7FFF + lsb`
+    /// shifted down (nearest, ties to even; overflow carries into ±∞). Returns how many it did.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F; `dst` is at least `src.len()` long.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn round_bf16(src: &[f32], dst: &mut [u16]) -> usize {
+        let full = src.len() - src.len() % 16;
+        let (bias, one, quiet) = (_mm512_set1_epi32(0x7FFF), _mm512_set1_epi32(1), _mm512_set1_epi32(0x40));
+        for at in (0..full).step_by(16) {
+            // SAFETY: `at + 16 ≤ full ≤ src.len() ≤ dst.len()`.
+            unsafe {
+                let x = _mm512_loadu_ps(src.as_ptr().add(at));
+                let bits = _mm512_castps_si512(x);
+                let lsb = _mm512_and_si512(_mm512_srli_epi32::<16>(bits), one);
+                let rounded = _mm512_srli_epi32::<16>(_mm512_add_epi32(bits, _mm512_add_epi32(bias, lsb)));
+                let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x);
+                let quieted = _mm512_or_si512(_mm512_srli_epi32::<16>(bits), quiet);
+                let out = _mm512_mask_blend_epi32(nan, rounded, quieted);
+                _mm256_storeu_si256(dst.as_mut_ptr().add(at).cast(), _mm512_cvtepi32_epi16(out));
+            }
+        }
+        full
     }
 
     /// Narrows the whole 16-value chunks of `src` by `vcvtneps2bf16`; returns how many it converted.
@@ -235,6 +284,18 @@ mod tests {
             kind.widen(&h, &mut back);
             let want: Vec<u32> = h.iter().map(|&b| kind.to_f32(b).to_bits()).collect();
             assert_eq!(back.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "{kind:?} widening");
+        }
+    }
+
+    #[test]
+    fn round_is_halfs_rounding_bit_for_bit() {
+        let mut src = probes();
+        src.extend((0..1000u32).map(|i| f32::from_bits(i.wrapping_mul(2_654_435_761))));
+        for kind in [Narrow::Bf16, Narrow::F16] {
+            let mut got = vec![0u16; src.len()];
+            kind.round(&src, &mut got);
+            let want: Vec<u16> = src.iter().map(|&x| kind.from_f32(x)).collect();
+            assert_eq!(got, want, "{kind:?}");
         }
     }
 

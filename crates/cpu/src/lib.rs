@@ -47,6 +47,8 @@ use kernelab_tensor::{
 #[derive(Debug, Default)]
 pub struct CpuBackend {
     pool: std::sync::Arc<kernelab_tensor::Pool<Vec<f32>>>,
+    /// The same for narrow (bf16, f16) buffers' bits.
+    narrow_pool: std::sync::Arc<kernelab_tensor::Pool<Vec<u16>>>,
     /// The variant tables, built once (they detect CPU features) and read on every launch.
     registry: std::sync::OnceLock<registry::Registry>,
     /// Kernels loaded from shared libraries ([`Backend::load_kernel`]), listed after the registry's.
@@ -171,7 +173,7 @@ impl Backend for CpuBackend {
         dtype.storable("cpu")?;
         match dtype {
             Dtype::F32 => self.alloc(len),
-            _ => Ok(Box::new(CpuBuffer::try_new_as(len, dtype)?)),
+            _ => Ok(Box::new(CpuBuffer::pooled_as(len, dtype, &self.narrow_pool)?)),
         }
     }
 
@@ -260,9 +262,10 @@ fn narrow_kind(dtype: Dtype) -> Result<convert::Narrow> {
     match dtype {
         Dtype::Bf16 => Ok(convert::Narrow::Bf16),
         Dtype::F16 => Ok(convert::Narrow::F16),
-        Dtype::F32 | Dtype::Tf32 => {
-            Err(Error::Device { backend: "cpu".into(), message: format!("internal: {dtype} buffers in a narrow kernel") })
-        }
+        Dtype::F32 | Dtype::Tf32 => Err(Error::Device {
+            backend: "cpu".into(),
+            message: format!("internal: {dtype} buffers in a narrow kernel"),
+        }),
     }
 }
 

@@ -12,8 +12,9 @@
 //! - `bf16-blocked`, `f16-blocked` (matmul): `A`, `B` (and `C` when `β ≠ 0`) widened to f32,
 //!   the `blocked` f32 GEMM (f32 accumulation), `C` rounded back.
 //!
-//! Conversions go through the `half` crate's slice conversions (F16C/AVX-512 where the CPU has
-//! them, exact plain Rust otherwise). Parameters: the kernel's buffers, as for f32; launch shape:
+//! Conversions: widening through the `half` crate's slice conversions, rounding through
+//! [`Narrow::round`](crate::convert::Narrow::round) (`half`'s rounding bit for bit, bf16 on
+//! AVX-512F and f16 on F16C where the CPU has them). Parameters: the kernel's buffers, as for f32; launch shape:
 //! the calling thread plus whatever the f32 body splits over the kernels' threads.
 
 use half::slice::HalfFloatSliceExt;
@@ -49,8 +50,8 @@ pub fn store(src: &[f32], dst: &mut CpuBuffer) -> Result<()> {
         return Err(Error::BufferLength { op: "narrow", buffer: "dst", len: bits.len(), expected: src.len() });
     }
     match dtype {
-        Dtype::Bf16 => bytemuck::cast_slice_mut::<u16, bf16>(bits).convert_from_f32_slice(src),
-        Dtype::F16 => bytemuck::cast_slice_mut::<u16, f16>(bits).convert_from_f32_slice(src),
+        Dtype::Bf16 => crate::convert::Narrow::Bf16.round(src, bits),
+        Dtype::F16 => crate::convert::Narrow::F16.round(src, bits),
         Dtype::F32 | Dtype::Tf32 => return Err(internal("store into an f32 buffer")),
     }
     Ok(())

@@ -357,7 +357,11 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     fn adam_narrow(&self, kernel: crate::AdamNarrow<'_>) -> Result<()> {
         Err(Error::InvalidArgument {
             op: "adam (fused narrow)",
-            why: format!("the {} backend has no fused {} Adam step; compose widen, adam, narrow", self.kind(), kernel.dtype()),
+            why: format!(
+                "the {} backend has no fused {} Adam step; compose widen, adam, narrow",
+                self.kind(),
+                kernel.dtype()
+            ),
         })
     }
 

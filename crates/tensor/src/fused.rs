@@ -40,7 +40,8 @@ impl AdamNarrow<'_> {
     /// narrow dtype: else a typed error naming the buffer.
     pub fn check(&self) -> Result<()> {
         let n = self.master.len();
-        let lengths = [("grad", self.grad.len()), ("m", self.m.len()), ("v", self.v.len()), ("working", self.working.len())];
+        let lengths =
+            [("grad", self.grad.len()), ("m", self.m.len()), ("v", self.v.len()), ("working", self.working.len())];
         if let Some(&(buffer, len)) = lengths.iter().find(|(_, len)| *len != n) {
             return Err(Error::BufferLength { op: "adam (fused narrow)", buffer, len, expected: n });
         }
@@ -88,7 +89,8 @@ pub fn adam_narrow_step_(
     }
     let g = grad.read(OP)?;
     let (mut p, mut m, mut v, mut w) = (master.write(OP)?, m.write(OP)?, v.write(OP)?, working.write(OP)?);
-    let kernel = AdamNarrow { master: &mut **p, grad: &**g, m: &mut **m, v: &mut **v, working: &mut **w, unscale, step };
+    let kernel =
+        AdamNarrow { master: &mut **p, grad: &**g, m: &mut **m, v: &mut **v, working: &mut **w, unscale, step };
     master.device().adam_narrow(kernel)
 }
 
