@@ -155,10 +155,25 @@ impl Dtype {
     /// beyond ±65504, bf16 within half an ulp of f32's largest values). A conversion reports
     /// this count instead of flushing silently; NaN and ±∞ already in `values` are not counted.
     pub fn count_overflows(self, values: &[f32]) -> usize {
-        if !self.is_narrow() {
-            return 0;
+        let Some(lowest) = self.lowest_overflowing_bits() else { return 0 };
+        // |x| by its bits: finite values at or past `lowest` round to ±∞. A branch-free count
+        // the compiler vectorises (this runs on every narrow upload, e.g. each training batch).
+        values
+            .iter()
+            .map(|x| x.to_bits() & 0x7fff_ffff)
+            .filter(|&bits| (lowest..0x7f80_0000).contains(&bits))
+            .count()
+    }
+
+    /// The bits of the smallest positive f32 that rounds to +∞ in this type, for a narrow type:
+    /// the midpoint between its largest finite value and the next power of two, as ties go to
+    /// even and both largest values (bf16 `0x7f7f`, f16 `0x7bff`) have an odd last bit.
+    fn lowest_overflowing_bits(self) -> Option<u32> {
+        match self {
+            Dtype::F32 | Dtype::Tf32 => None,
+            Dtype::Bf16 => Some(0x7f7f_8000),
+            Dtype::F16 => Some(65520f32.to_bits()),
         }
-        values.iter().filter(|&&x| x.is_finite() && !self.round(x).is_finite()).count()
     }
 }
 
@@ -287,6 +302,24 @@ mod tests {
         for d in Dtype::ALL {
             let x = 0.1f32;
             assert!(f64::from((d.round(x) - x).abs()) <= d.unit_roundoff() * 0.1, "{d}");
+        }
+    }
+
+    #[test]
+    fn the_overflow_threshold_is_where_rounding_reaches_infinity() {
+        for dtype in [Dtype::Bf16, Dtype::F16] {
+            let lowest = dtype.lowest_overflowing_bits().unwrap();
+            for bits in lowest - 4096..lowest + 4096 {
+                for x in [f32::from_bits(bits), -f32::from_bits(bits)] {
+                    let by_rounding = usize::from(!dtype.round(x).is_finite());
+                    assert_eq!(dtype.count_overflows(&[x]), by_rounding, "{dtype} at {x:e} ({bits:#x})");
+                }
+            }
+            // A coarse walk over every finite f32 magnitude, the control far from the threshold.
+            for bits in (0..0x7f80_0000u32).step_by(65_537) {
+                let x = f32::from_bits(bits);
+                assert_eq!(dtype.count_overflows(&[x]), usize::from(!dtype.round(x).is_finite()), "{dtype} {x:e}");
+            }
         }
     }
 
