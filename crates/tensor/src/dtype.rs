@@ -158,11 +158,7 @@ impl Dtype {
         let Some(lowest) = self.lowest_overflowing_bits() else { return 0 };
         // |x| by its bits: finite values at or past `lowest` round to ±∞. A branch-free count
         // the compiler vectorises (this runs on every narrow upload, e.g. each training batch).
-        values
-            .iter()
-            .map(|x| x.to_bits() & 0x7fff_ffff)
-            .filter(|&bits| (lowest..0x7f80_0000).contains(&bits))
-            .count()
+        values.iter().map(|x| x.to_bits() & 0x7fff_ffff).filter(|&bits| (lowest..0x7f80_0000).contains(&bits)).count()
     }
 
     /// The bits of the smallest positive f32 that rounds to +∞ in this type, for a narrow type:
