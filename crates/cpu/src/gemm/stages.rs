@@ -115,20 +115,14 @@ mod tests {
     #[test]
     fn time_lands_on_its_stage_and_thread_only_while_recording() {
         let sleep = || std::thread::sleep(std::time::Duration::from_millis(3));
+        let pack_b_on_a_thread_named = |name: &str| {
+            let thread = std::thread::Builder::new().name(name.into());
+            thread.spawn(move || timed(Stage::PackB, sleep)).unwrap().join().unwrap()
+        };
         record(true);
-        std::thread::Builder::new()
-            .name("stages-test".into())
-            .spawn(move || timed(Stage::PackB, sleep))
-            .unwrap()
-            .join()
-            .unwrap();
+        pack_b_on_a_thread_named("stages-test");
         record(false);
-        std::thread::Builder::new()
-            .name("stages-off".into())
-            .spawn(move || timed(Stage::PackB, sleep))
-            .unwrap()
-            .join()
-            .unwrap();
+        pack_b_on_a_thread_named("stages-off");
         let taken = take();
         let mine: Vec<_> = taken.iter().filter(|t| t.name.starts_with("stages-")).collect();
         assert_eq!(mine.len(), 1, "{taken:?}");
