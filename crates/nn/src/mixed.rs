@@ -129,9 +129,10 @@ impl MixedAdam {
         Ok((working, opt))
     }
 
-    /// Whether the step runs fused (see the module doc) on the masters' device.
+    /// Whether the step runs fused (see the module doc) on the model's device (read from the working
+    /// weights' handles, which every step has at hand: no list of the masters is built per step).
     pub fn is_fused(&self) -> bool {
-        self.masters.parameters().first().is_some_and(|p| p.device().adam_narrow_variant(self.dtype).is_some())
+        self.working.first().is_some_and(|w| w.device().adam_narrow_variant(self.dtype).is_some())
     }
 
     /// The fused step: the check (f16) over the narrow gradients, then one pass per parameter.
