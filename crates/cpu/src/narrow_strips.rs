@@ -31,6 +31,8 @@ thread_local! {
     /// A block of rows widened, and its result, per thread (for rows wider than a strip and for
     /// col_sum's whole input).
     static BLOCK: RefCell<(Vec<f32>, Vec<f32>)> = RefCell::new(Default::default());
+    /// `bias_add`'s bias widened, on the launching thread (its workers only read it).
+    static WIDE_BIAS: RefCell<Vec<f32>> = RefCell::new(Vec::new());
 }
 
 /// `y ← round(value)` everywhere.
@@ -95,23 +97,27 @@ pub fn bias_add(kind: Narrow, isa: Isa, x: &[u16], bias: &[u16], y: &mut [u16], 
     if cols == 0 {
         return;
     }
-    let mut wide_bias = vec![0.0f32; cols];
-    kind.widen(bias, &mut wide_bias);
-    let block = (STRIP / cols).max(1) * cols;
-    for_each_part(y, cols, y.len() >= parallel::PAR_MIN_WORK, |at, part| {
-        BLOCK.with(|buffers| {
-            let (wide, out) = &mut *buffers.borrow_mut();
-            wide.resize(block, 0.0);
-            out.resize(block, 0.0);
-            for (b, ys) in part.chunks_mut(block).enumerate() {
-                let (wide, out) = (&mut wide[..ys.len()], &mut out[..ys.len()]);
-                kind.widen(&x[at + b * block..at + b * block + ys.len()], wide);
-                for (xr, yr) in wide.chunks(cols).zip(out.chunks_mut(cols)) {
-                    elementwise::bias_row(isa, xr, &wide_bias, yr, relu);
+    WIDE_BIAS.with(|wide_bias| {
+        let wide_bias = &mut *wide_bias.borrow_mut();
+        wide_bias.resize(cols, 0.0);
+        kind.widen(bias, wide_bias);
+        let wide_bias = &*wide_bias;
+        let block = (STRIP / cols).max(1) * cols;
+        for_each_part(y, cols, y.len() >= parallel::PAR_MIN_WORK, |at, part| {
+            BLOCK.with(|buffers| {
+                let (wide, out) = &mut *buffers.borrow_mut();
+                wide.resize(block, 0.0);
+                out.resize(block, 0.0);
+                for (b, ys) in part.chunks_mut(block).enumerate() {
+                    let (wide, out) = (&mut wide[..ys.len()], &mut out[..ys.len()]);
+                    kind.widen(&x[at + b * block..at + b * block + ys.len()], wide);
+                    for (xr, yr) in wide.chunks(cols).zip(out.chunks_mut(cols)) {
+                        elementwise::bias_row(isa, xr, wide_bias, yr, relu);
+                    }
+                    kind.narrow(out, ys);
                 }
-                kind.narrow(out, ys);
-            }
-        })
+            })
+        });
     });
 }
 
