@@ -357,7 +357,9 @@ fn record(model: &Mlp, batch: usize, samples: &Samples, prepared: bool) -> Recor
 }
 
 /// The matmul variant the forward runs with, and on the CPU whether the layers are prepared and
-/// the path of each layer's product: `prepared layers (…): direct, direct`.
+/// the path of each layer's product: `prepared layers (…): direct, direct`, where a prepared
+/// layer that the matmul would pack reads `A` in place in the packed path's order (`packed order,
+/// A in place`, see `kernelab_cpu::gemm::prepacked`).
 fn path_of(model: &Mlp, batch: usize, prepared: bool) -> String {
     let device = model.device();
     let variant = device.variants(Op::Matmul).first().map_or("?", |v| v.name);
@@ -369,7 +371,13 @@ fn path_of(model: &Mlp, batch: usize, prepared: bool) -> String {
         .iter()
         .map(|l| {
             let g = kernelab_tensor::Gemm::new(batch, l.outputs(), l.inputs()).trans(false, true);
-            if kernelab_cpu::gemm::prefers_direct(&g) { "direct" } else { "packed" }
+            if kernelab_cpu::gemm::prefers_direct(&g) {
+                "direct"
+            } else if prepared && kernelab_cpu::gemm::direct::supports(&g) {
+                "packed order, A in place"
+            } else {
+                "packed"
+            }
         })
         .collect();
     if prepared {

@@ -149,7 +149,9 @@ pub fn row_unit(g: &Gemm, nt: Nt) -> usize {
 /// slivers over the whole depth (`panels[(s·k + p)·NR + c] = op(B)[p, s·NR + c]`, see
 /// [`super::prepacked`]), which the transposed broadcast kernel then reads in place of
 /// transposing each strip (the same values in the same order, so the same sums); and an
-/// [`Epilogue`] applied to each value as it is stored after the last pass.
+/// [`Epilogue`] applied to each value as it is stored after the last pass. With panels and
+/// `packed_kc`, any NT product runs the broadcast kernel on them in the packed path's order
+/// instead ([`Prepared::packed_kc`], `deep_driver`).
 ///
 /// # Safety
 /// [`supports`] holds for `g`; `a`, `b` and `c` hold `m·k`, `k·n` and `m·n` values (and `panels`,
@@ -164,11 +166,12 @@ pub unsafe fn gemm_block(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, block: &Bl
     // SAFETY: forwarded from the caller; the drivers keep every tile inside the block.
     unsafe {
         let ep = &prep.epilogue;
-        match (kernel(g, nt), prep.panels) {
-            (Kernel::Broadcast, _) => x86::broadcast_driver(a, b, c, g, block, ep),
-            (Kernel::Dot, _) => x86::dot_driver(a, b, c, g, block, ep),
-            (Kernel::TransposedBroadcast, Some(panels)) => x86::panel_driver(a, panels, c, g, block, ep),
-            (Kernel::TransposedBroadcast, None) => STRIP.with(|scratch| {
+        match (kernel(g, nt), prep.panels, prep.packed_kc) {
+            (_, Some(panels), Some(kc)) => x86::deep_driver(a, panels, c, g, block, kc, ep),
+            (Kernel::Broadcast, ..) => x86::broadcast_driver(a, b, c, g, block, ep),
+            (Kernel::Dot, ..) => x86::dot_driver(a, b, c, g, block, ep),
+            (Kernel::TransposedBroadcast, Some(panels), None) => x86::panel_driver(a, panels, c, g, block, ep),
+            (Kernel::TransposedBroadcast, None, _) => STRIP.with(|scratch| {
                 let mut scratch = scratch.borrow_mut();
                 scratch.resize(KC_BROADCAST * NR, 0.0);
                 x86::transposed_driver(a, b, c, g, block, &mut scratch, ep)
@@ -193,14 +196,17 @@ mod x86 {
 
     use kernelab_tensor::Gemm;
 
+    use super::super::MC;
     use super::super::transpose::transpose;
     use super::{Block, Epilogue, KC_BROADCAST, KC_DOT, MAX_TILE_ROWS, NR, dot_width};
     use crate::simd::first_lanes as lanes;
 
-    /// How a kernel walks the product: the depth of a pass, the tile's rows and columns, and how
-    /// `A` is laid out (`op(A)[i, p] = a[i·rs + p·cs]`).
+    /// How a kernel walks the product: the depth of a pass, the rows of a block (loop 3: every
+    /// strip of `op(B)` runs against one block's tiles before the next block), the tile's rows
+    /// and columns, and how `A` is laid out (`op(A)[i, p] = a[i·rs + p·cs]`).
     struct Walk {
         kc: usize,
+        mc: usize,
         rows: usize,
         cols: usize,
         rs: usize,
@@ -218,7 +224,7 @@ mod x86 {
     fn broadcast_walk(g: &Gemm) -> Walk {
         let (rs, cs) = if g.trans_a { (1, g.m) } else { (g.k, 1) };
         let height = if g.m <= MAX_TILE_ROWS { g.m } else { 8 };
-        Walk { kc: KC_BROADCAST, rows: height, cols: NR, rs, cs }
+        Walk { kc: KC_BROADCAST, mc: usize::MAX, rows: height, cols: NR, rs, cs }
     }
 
     /// NN and TN: `B` row-major `k × n`, each strip read in place along its rows.
@@ -264,19 +270,44 @@ mod x86 {
         unsafe { drive(a, c, g, block, &broadcast_walk(g), strip, ep, |rows, t| broadcast_tile(rows, t)) }
     }
 
+    /// NT on panels in the packed path's order ([`super::super::prepacked`]): passes of `kc` (the
+    /// packed microkernel's depth), blocks of [`MC`] rows, 8 × [`NR`] tiles, with `A` read in
+    /// place (`α = 1`, `β = 0`): each value of `C` is the same sequence of multiply-adds as the
+    /// packed 8 × 32 microkernel's, from a zeroed accumulator, and the first pass's store equals
+    /// its `0 + sum` (a sum that starts at +0 is never −0 when rounding to nearest), each later
+    /// pass's its `C + sum`.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn deep_driver(
+        a: &[f32],
+        panels: &[f32],
+        c: *mut f32,
+        g: &Gemm,
+        block: &Block,
+        kc: usize,
+        ep: &Epilogue,
+    ) {
+        debug_assert!(g.alpha == 1.0 && g.beta == 0.0 && !g.trans_a && g.trans_b);
+        debug_assert!(block.cols.start.is_multiple_of(NR) && panels.len() >= g.n.div_ceil(NR) * g.k * NR);
+        let walk = Walk { kc, mc: MC, rows: 8, cols: NR, rs: g.k, cs: 1 };
+        let strip = |pc: usize, j: usize, _: usize, _: usize| (panels[(j / NR * g.k + pc) * NR..].as_ptr(), NR);
+        // SAFETY: forwarded from the caller; the tiles `drive` makes are the kernel's.
+        unsafe { drive(a, c, g, block, &walk, strip, ep, |rows, t| broadcast_tile(rows, t)) }
+    }
+
     /// The dot kernel's walk: 4 × [`dot_width`] tiles, `A` and `B` both row-major along the depth.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn dot_driver(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, block: &Block, ep: &Epilogue) {
-        let walk = Walk { kc: KC_DOT, rows: 4, cols: dot_width(block.cols.len()), rs: g.k, cs: 1 };
+        let walk = Walk { kc: KC_DOT, mc: usize::MAX, rows: 4, cols: dot_width(block.cols.len()), rs: g.k, cs: 1 };
         // SAFETY (both): forwarded from the caller; the strips and tiles `drive` makes lie
         // inside B and are the kernel's.
         let strip = |pc: usize, j: usize, _: usize, _: usize| (unsafe { b.as_ptr().add(j * g.k + pc) }, g.k);
         unsafe { drive(a, c, g, block, &walk, strip, ep, |rows, t| dot_tile(rows, t)) }
     }
 
-    /// Loops over the depth in passes (β on the first, accumulating after), the block's columns in
-    /// the walk's strips, and its rows in tiles beneath each strip, so that a strip of `op(B)`
-    /// (from `strip(pc, j, kc, width)`) stays in cache while `A` streams past it.
+    /// Loops over the depth in passes (β on the first, accumulating after), the block's rows in
+    /// the walk's blocks, their columns in the walk's strips, and their rows in tiles beneath each
+    /// strip, so that a strip of `op(B)` (from `strip(pc, j, kc, width)`) stays in cache while a
+    /// block of `A` streams past it.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     unsafe fn drive(
@@ -292,35 +323,38 @@ mod x86 {
         let Block { rows, cols } = block;
         for pc in (0..g.k).step_by(w.kc) {
             let kc = w.kc.min(g.k - pc);
-            let beta = if pc == 0 { g.beta } else { 1.0 };
-            // The epilogue belongs to the last pass's stores only.
+            // β belongs to the first pass, the epilogue to the last pass's stores.
+            let first = pc == 0;
             let last = pc + kc == g.k;
-            for j in cols.clone().step_by(w.cols) {
-                let width = w.cols.min(cols.end - j);
-                let (b, ldb) = strip(pc, j, kc, width);
-                for i in rows.clone().step_by(w.rows) {
-                    // SAFETY: rows i.. (clipped to the block), columns j..j+width and depths
-                    // pc..pc+kc lie inside op(A), the strip and C; the caller owns this block of C.
-                    unsafe {
-                        let t = Tile {
-                            kc,
-                            a: a.as_ptr().add(i * w.rs + pc * w.cs),
-                            rs: w.rs,
-                            cs: w.cs,
-                            b,
-                            ldb,
-                            c: c.add(i * g.n + j),
-                            ldc: g.n,
-                            width,
-                            alpha: g.alpha,
-                            beta,
-                            bias: match ep.bias {
-                                Some(bias) if last => bias.as_ptr().add(j),
-                                _ => std::ptr::null(),
-                            },
-                            relu: last && ep.relu,
-                        };
-                        tile(w.rows.min(rows.end - i), &t);
+            for ic in rows.clone().step_by(w.mc) {
+                let rows = ic..rows.end.min(ic.saturating_add(w.mc));
+                for j in cols.clone().step_by(w.cols) {
+                    let width = w.cols.min(cols.end - j);
+                    let (b, ldb) = strip(pc, j, kc, width);
+                    for i in rows.clone().step_by(w.rows) {
+                        // SAFETY: rows i.. (clipped to the block), columns j..j+width and depths
+                        // pc..pc+kc lie inside op(A), the strip and C; the caller owns this block of C.
+                        unsafe {
+                            let t = Tile {
+                                kc,
+                                a: a.as_ptr().add(i * w.rs + pc * w.cs),
+                                rs: w.rs,
+                                cs: w.cs,
+                                b,
+                                ldb,
+                                c: c.add(i * g.n + j),
+                                ldc: g.n,
+                                width,
+                                alpha: g.alpha,
+                                beta: if first { g.beta } else { 1.0 },
+                                bias: match ep.bias {
+                                    Some(bias) if last => bias.as_ptr().add(j),
+                                    _ => std::ptr::null(),
+                                },
+                                relu: last && ep.relu,
+                            };
+                            tile(w.rows.min(rows.end - i), &t);
+                        }
                     }
                 }
             }
