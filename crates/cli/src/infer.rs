@@ -422,7 +422,7 @@ fn header(model: &Mlp) -> String {
         "forward only, {} ({} parameters, {} multiply-adds an image): no tape; per layer, where the backend \
          prepares layers (cpu), one product on weights packed once at load with bias+ReLU applied as it stores \
          C, else one matmul (NT, the weights read in place) and one fused bias+ReLU (bias add on the last); \
-         buffers owned per batch size; a call = copy the batch in, every layer, copy the logits out \
+         buffers owned per batch size; a call = copy the batch in (cpu: read in place), every layer, copy the logits out \
          (synchronized); p50/p99 of single calls, batch sizes timed in interleaved rounds",
         model.spec(),
         model.parameter_count(),
