@@ -23,6 +23,10 @@
 //!   accumulators (4 × 5 where five divides the width and four does not), 16 depths per FMA, the
 //!   depth's tail masked, and each row's accumulators reduced four at a time with one
 //!   transposing sum ([`x86::sum4`], 13 instructions for four dot products).
+//! - **Packed order on panels** (forward-only layers whose product the default matmul packs,
+//!   [`Prepared::packed_kc`]): the broadcast kernel on `Wᵀ` packed once, `A` read in place, in
+//!   8 × 32 tiles summed over the packed microkernel's passes, so each value is the packed
+//!   path's without `A` packed per call.
 //!
 //! TT products (both transposed) have neither layout and stay on the packed path.
 //!
