@@ -22,7 +22,7 @@
 //!   and row `j` of `B` are both contiguous in `p`, so `C[i, j]` is a dot product: up to 4 × 4
 //!   accumulators (4 × 5 where five divides the width and four does not), 16 depths per FMA, the
 //!   depth's tail masked, and each row's accumulators reduced four at a time with one
-//!   transposing sum ([`x86::sum4`], 13 instructions for four dot products).
+//!   transposing sum (`direct_dot.rs`, 13 instructions for four dot products).
 //! - **Packed order on panels** (forward-only layers whose product the default matmul packs,
 //!   [`Prepared::packed_kc`]): the broadcast kernel on `Wᵀ` packed once, `A` read in place, in
 //!   8 × 32 tiles summed over the packed microkernel's passes, so each value is the packed
@@ -187,7 +187,9 @@ pub unsafe fn gemm_block(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, block: &Bl
 }
 
 #[cfg(target_arch = "x86_64")]
-pub(super) use x86::sum4;
+pub(super) use super::direct_dot::sum4;
+#[cfg(target_arch = "x86_64")]
+pub(super) use x86::Tile;
 
 thread_local! {
     /// Each thread's transposed strip of `Bᵀ`, kept between products so that it allocates once.
@@ -201,6 +203,7 @@ mod x86 {
     use kernelab_tensor::Gemm;
 
     use super::super::MC;
+    use super::super::direct_dot::dot_tile;
     use super::super::transpose::transpose;
     use super::{Block, Epilogue, KC_BROADCAST, KC_DOT, MAX_TILE_ROWS, NR, dot_width};
     use crate::simd::first_lanes as lanes;
@@ -366,22 +369,22 @@ mod x86 {
     }
 
     /// One tile's operands: `a` at `op(A)[i, pc]`, `b` at `op(B)[pc, j]`, `c` at `C[i, j]`.
-    struct Tile {
-        kc: usize,
-        a: *const f32,
-        rs: usize,
-        cs: usize,
-        b: *const f32,
-        ldb: usize,
-        c: *mut f32,
-        ldc: usize,
-        width: usize,
-        alpha: f32,
-        beta: f32,
+    pub(in crate::gemm) struct Tile {
+        pub(in crate::gemm) kc: usize,
+        pub(in crate::gemm) a: *const f32,
+        pub(in crate::gemm) rs: usize,
+        pub(in crate::gemm) cs: usize,
+        pub(in crate::gemm) b: *const f32,
+        pub(in crate::gemm) ldb: usize,
+        pub(in crate::gemm) c: *mut f32,
+        pub(in crate::gemm) ldc: usize,
+        pub(in crate::gemm) width: usize,
+        pub(in crate::gemm) alpha: f32,
+        pub(in crate::gemm) beta: f32,
         /// `bias[j..]` to add to the stored values, or null; and whether to take `max(0, ·)`
         /// after it (NaN kept), as [`Epilogue::apply`] does.
-        bias: *const f32,
-        relu: bool,
+        pub(in crate::gemm) bias: *const f32,
+        pub(in crate::gemm) relu: bool,
     }
 
     /// Picks the monomorphized kernel for `rows` (1–12) and the tile's width (1–32).
@@ -465,101 +468,5 @@ mod x86 {
         } else {
             unsafe { _mm512_mask_storeu_ps(dst, lanes, out) };
         }
-    }
-
-    /// Picks the monomorphized dot kernel for `rows` (1–4) and the tile's width (1–4).
-    #[target_feature(enable = "avx512f")]
-    unsafe fn dot_tile(rows: usize, t: &Tile) {
-        macro_rules! by_width {
-            ($mi:literal) => {
-                match t.width {
-                    5 => dot::<$mi, 5>(t),
-                    4 => dot::<$mi, 4>(t),
-                    3 => dot::<$mi, 3>(t),
-                    2 => dot::<$mi, 2>(t),
-                    _ => dot::<$mi, 1>(t),
-                }
-            };
-        }
-        // SAFETY: forwarded from the caller.
-        unsafe {
-            match rows {
-                4 => by_width!(4),
-                3 => by_width!(3),
-                2 => by_width!(2),
-                _ => by_width!(1),
-            }
-        }
-    }
-
-    /// `C[i, j] ← α·Σ_p A[i, p]·B[j, p] + β·C[i, j]` for `MI` rows of `A` and `NJ` rows of `B`:
-    /// each accumulator sums 16 depths at once; the tail of the depth is a masked load.
-    #[target_feature(enable = "avx512f")]
-    unsafe fn dot<const MI: usize, const NJ: usize>(t: &Tile) {
-        let (a, b, rs, ldb, kc) = (t.a, t.b, t.rs, t.ldb, t.kc);
-        let mut acc = [[_mm512_setzero_ps(); NJ]; MI];
-        // One depth step of 16 (or fewer, under the tail's mask) for every accumulator; the load
-        // is a parameter so that the whole steps use plain loads (measured the same as writing
-        // the two loops out, 64x10x128:NT 0.90–0.93 µs either way).
-        // SAFETY (both uses): `load` reads only the depths from p inside the pass's kc.
-        let step = |acc: &mut [[__m512; NJ]; MI], p: usize, load: &dyn Fn(*const f32) -> __m512| {
-            let mut bv = [_mm512_setzero_ps(); NJ];
-            for (j, out) in bv.iter_mut().enumerate() {
-                *out = load(b.wrapping_add(j * ldb + p));
-            }
-            for (i, row) in acc.iter_mut().enumerate() {
-                let av = load(a.wrapping_add(i * rs + p));
-                for (x, &bj) in row.iter_mut().zip(&bv) {
-                    *x = _mm512_fmadd_ps(av, bj, *x);
-                }
-            }
-        };
-        let mut p = 0;
-        while p + 16 <= kc {
-            step(&mut acc, p, &|at| unsafe { _mm512_loadu_ps(at) });
-            p += 16;
-        }
-        if p < kc {
-            let mask = lanes(kc - p);
-            step(&mut acc, p, &|at| unsafe { _mm512_maskz_loadu_ps(mask, at) });
-        }
-        let zero = _mm512_setzero_ps();
-        for (i, row) in acc.iter().enumerate() {
-            // The row's sums, four columns per transposing sum, out through a small array: on
-            // Zen 5 this measured 3% faster than one 128-bit store of four (64x10x128:NT, one
-            // thread, 0.98 → 0.95 µs).
-            let mut sums = [0.0f32; 8];
-            for (q, out) in sums.chunks_exact_mut(4).enumerate().take(NJ.div_ceil(4)) {
-                let pick = |j: usize| row.get(4 * q + j).copied().unwrap_or(zero);
-                // SAFETY: `out` holds the four lanes stored.
-                unsafe { _mm_storeu_ps(out.as_mut_ptr(), sum4(pick(0), pick(1), pick(2), pick(3))) };
-            }
-            for (j, &s) in sums.iter().take(NJ).enumerate() {
-                // SAFETY: row i < MI and column j < NJ of the tile lie inside C.
-                unsafe {
-                    let dst = t.c.add(i * t.ldc + j);
-                    let s = if t.alpha == 1.0 { s } else { t.alpha * s };
-                    let s = if t.beta == 0.0 { s } else { s + t.beta * *dst };
-                    let s = if t.bias.is_null() { s } else { s + *t.bias.add(j) };
-                    *dst = if t.relu { Epilogue::relu(s) } else { s };
-                }
-            }
-        }
-    }
-
-    /// The sums of four zmm's lanes, as `[Σw, Σx, Σy, Σz]`: pairs are interleaved and added
-    /// (`unpack`), the pairs' halves gathered and added (`shuffle`), then the four 128-bit lanes
-    /// folded — 13 instructions where four separate reductions take 32.
-    #[target_feature(enable = "avx512f")]
-    pub(in crate::gemm) fn sum4(w: __m512, x: __m512, y: __m512, z: __m512) -> __m128 {
-        // Per 128-bit lane: [w, x, w, x] and [y, z, y, z] partial sums.
-        let wx = _mm512_add_ps(_mm512_unpacklo_ps(w, x), _mm512_unpackhi_ps(w, x));
-        let yz = _mm512_add_ps(_mm512_unpacklo_ps(y, z), _mm512_unpackhi_ps(y, z));
-        // Per 128-bit lane: [w, x, y, z].
-        let wxyz = _mm512_add_ps(_mm512_shuffle_ps::<0x44>(wx, yz), _mm512_shuffle_ps::<0xEE>(wx, yz));
-        // Fold the four lanes: swap the 256-bit halves and add, then swap neighbouring lanes.
-        let halves = _mm512_add_ps(wxyz, _mm512_shuffle_f32x4::<0x4E>(wxyz, wxyz));
-        let all = _mm512_add_ps(halves, _mm512_shuffle_f32x4::<0xB1>(halves, halves));
-        _mm512_castps512_ps128(all)
     }
 }

@@ -30,6 +30,7 @@
 
 pub mod bf16;
 pub mod direct;
+mod direct_dot;
 pub mod dot_panels;
 pub mod kernels;
 mod pack;
