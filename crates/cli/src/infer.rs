@@ -357,7 +357,9 @@ fn record(model: &Mlp, batch: usize, samples: &Samples, prepared: bool) -> Recor
 }
 
 /// The matmul variant the forward runs with, and on the CPU whether the layers are prepared and
-/// the path of each layer's product: `prepared layers (…): direct, direct`.
+/// the path of each layer's product: `prepared layers (…): direct, direct`, where a prepared
+/// layer that the matmul would pack reads `A` in place in the packed path's order (`packed order,
+/// A in place`, see `kernelab_cpu::gemm::prepacked`).
 fn path_of(model: &Mlp, batch: usize, prepared: bool) -> String {
     let device = model.device();
     let variant = device.variants(Op::Matmul).first().map_or("?", |v| v.name);
@@ -369,7 +371,13 @@ fn path_of(model: &Mlp, batch: usize, prepared: bool) -> String {
         .iter()
         .map(|l| {
             let g = kernelab_tensor::Gemm::new(batch, l.outputs(), l.inputs()).trans(false, true);
-            if kernelab_cpu::gemm::prefers_direct(&g) { "direct" } else { "packed" }
+            if kernelab_cpu::gemm::prefers_direct(&g) {
+                "direct"
+            } else if prepared && kernelab_cpu::gemm::direct::supports(&g) {
+                "packed order, A in place"
+            } else {
+                "packed"
+            }
         })
         .collect();
     if prepared {
@@ -414,7 +422,7 @@ fn header(model: &Mlp) -> String {
         "forward only, {} ({} parameters, {} multiply-adds an image): no tape; per layer, where the backend \
          prepares layers (cpu), one product on weights packed once at load with bias+ReLU applied as it stores \
          C, else one matmul (NT, the weights read in place) and one fused bias+ReLU (bias add on the last); \
-         buffers owned per batch size; a call = copy the batch in, every layer, copy the logits out \
+         buffers owned per batch size; a call = copy the batch in (cpu: read in place), every layer, copy the logits out \
          (synchronized); p50/p99 of single calls, batch sizes timed in interleaved rounds",
         model.spec(),
         model.parameter_count(),

@@ -40,9 +40,60 @@ impl CpuLinear {
     }
 }
 
+impl CpuLinear {
+    /// The product of `rows` rows of `x`, in host memory, into `y`.
+    fn run(&self, x: &[f32], y: &mut dyn DeviceBuffer, rows: usize) -> Result<()> {
+        let ep = Epilogue { bias: Some(&self.bias), relu: self.relu };
+        gemm_prepacked(x, rows, &self.weight, host_mut(y)?, &ep, true)
+    }
+}
+
 impl PreparedLinear for CpuLinear {
     fn forward(&self, x: &dyn DeviceBuffer, y: &mut dyn DeviceBuffer, rows: usize) -> Result<()> {
-        let ep = Epilogue { bias: Some(&self.bias), relu: self.relu };
-        gemm_prepacked(host(x)?, rows, &self.weight, host_mut(y)?, &ep, true)
+        self.run(host(x)?, y, rows)
+    }
+
+    /// A CPU buffer is host memory: `x` is read in place.
+    fn forward_host(&self, x: &[f32], y: &mut dyn DeviceBuffer, rows: usize) -> Option<Result<()>> {
+        Some(self.run(x, y, rows))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::CpuBuffer;
+
+    fn buffer(values: &[f32]) -> CpuBuffer {
+        let mut b = CpuBuffer::try_new(values.len()).unwrap();
+        host_mut(&mut b).unwrap().copy_from_slice(values);
+        b
+    }
+
+    fn bits(buf: &CpuBuffer) -> Vec<u32> {
+        host(buf).unwrap().iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// A batch read in place from host memory gives what the same batch in a CPU buffer gives, bit
+    /// for bit and every output written over NaN, on the dot path (3 rows) and the packed order
+    /// with `A` in place (300 rows of 784); a batch of the wrong size is refused with the numbers.
+    #[test]
+    fn a_batch_read_in_place_gives_what_a_buffer_gives() {
+        let (outputs, inputs) = (33, 784);
+        let w: Vec<f32> = (0..outputs * inputs).map(|i| ((i * 7919) % 2003) as f32 / 1001.5 - 1.0).collect();
+        let b: Vec<f32> = (0..outputs).map(|j| j as f32 / 7.0 - 2.0).collect();
+        let layer = CpuLinear::new(&buffer(&w), &buffer(&b), outputs, true).unwrap().unwrap();
+        for rows in [3, 300] {
+            let x: Vec<f32> = (0..rows * inputs).map(|i| ((i * 104_729) % 1009) as f32 / 1009.0).collect();
+            let mut want = buffer(&vec![f32::NAN; rows * outputs]);
+            layer.forward(&buffer(&x), &mut want, rows).unwrap();
+            let mut got = buffer(&vec![f32::NAN; rows * outputs]);
+            layer.forward_host(&x, &mut got, rows).unwrap().unwrap();
+            assert!(bits(&got) == bits(&want), "{rows} rows: the outputs differ");
+            assert!(host(&got).unwrap().iter().all(|v| *v >= 0.0), "{rows} rows: every output written");
+        }
+        let mut y = buffer(&[0.0; 33]);
+        let err = layer.forward_host(&[0.5; 5], &mut y, 1).unwrap().unwrap_err().to_string();
+        assert!(err.contains("A holds 5 values; a 1-row product with W 33 × 784 needs Some(784)"), "{err}");
     }
 }

@@ -377,6 +377,13 @@ pub trait PreparedLinear: Send + Sync + fmt::Debug {
     /// `y ← x·Wᵀ + b` (then `max(0, ·)` if prepared with `relu`) for `rows` rows: `x` holds
     /// `rows × inputs` values and `y` `rows × outputs`, both f32 buffers of the preparing backend.
     fn forward(&self, x: &dyn DeviceBuffer, y: &mut dyn DeviceBuffer, rows: usize) -> Result<()>;
+
+    /// [`forward`](Self::forward) with `x` in host memory (`rows × inputs` values), read where it
+    /// lies by a backend whose buffers are host memory (the CPU), which saves copying a batch in
+    /// before the first layer; `None` where `x` must be uploaded first (the default).
+    fn forward_host(&self, _x: &[f32], _y: &mut dyn DeviceBuffer, _rows: usize) -> Option<Result<()>> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -22,7 +22,11 @@
 //!   and row `j` of `B` are both contiguous in `p`, so `C[i, j]` is a dot product: up to 4 × 4
 //!   accumulators (4 × 5 where five divides the width and four does not), 16 depths per FMA, the
 //!   depth's tail masked, and each row's accumulators reduced four at a time with one
-//!   transposing sum ([`x86::sum4`], 13 instructions for four dot products).
+//!   transposing sum (`direct_dot.rs`, 13 instructions for four dot products).
+//! - **Packed order on panels** (forward-only layers whose product the default matmul packs,
+//!   [`Prepared::packed_kc`]): the broadcast kernel on `Wᵀ` packed once, `A` read in place, in
+//!   8 × 32 tiles summed over the packed microkernel's passes, so each value is the packed
+//!   path's without `A` packed per call.
 //!
 //! TT products (both transposed) have neither layout and stay on the packed path.
 //!
@@ -149,7 +153,9 @@ pub fn row_unit(g: &Gemm, nt: Nt) -> usize {
 /// slivers over the whole depth (`panels[(s·k + p)·NR + c] = op(B)[p, s·NR + c]`, see
 /// [`super::prepacked`]), which the transposed broadcast kernel then reads in place of
 /// transposing each strip (the same values in the same order, so the same sums); and an
-/// [`Epilogue`] applied to each value as it is stored after the last pass.
+/// [`Epilogue`] applied to each value as it is stored after the last pass. With panels and
+/// `packed_kc`, any NT product runs the broadcast kernel on them in the packed path's order
+/// instead ([`Prepared::packed_kc`], `deep_driver`).
 ///
 /// # Safety
 /// [`supports`] holds for `g`; `a`, `b` and `c` hold `m·k`, `k·n` and `m·n` values (and `panels`,
@@ -164,11 +170,12 @@ pub unsafe fn gemm_block(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, block: &Bl
     // SAFETY: forwarded from the caller; the drivers keep every tile inside the block.
     unsafe {
         let ep = &prep.epilogue;
-        match (kernel(g, nt), prep.panels) {
-            (Kernel::Broadcast, _) => x86::broadcast_driver(a, b, c, g, block, ep),
-            (Kernel::Dot, _) => x86::dot_driver(a, b, c, g, block, ep),
-            (Kernel::TransposedBroadcast, Some(panels)) => x86::panel_driver(a, panels, c, g, block, ep),
-            (Kernel::TransposedBroadcast, None) => STRIP.with(|scratch| {
+        match (kernel(g, nt), prep.panels, prep.packed_kc) {
+            (_, Some(panels), Some(kc)) => x86::deep_driver(a, panels, c, g, block, kc, ep),
+            (Kernel::Broadcast, ..) => x86::broadcast_driver(a, b, c, g, block, ep),
+            (Kernel::Dot, ..) => x86::dot_driver(a, b, c, g, block, ep),
+            (Kernel::TransposedBroadcast, Some(panels), None) => x86::panel_driver(a, panels, c, g, block, ep),
+            (Kernel::TransposedBroadcast, None, _) => STRIP.with(|scratch| {
                 let mut scratch = scratch.borrow_mut();
                 scratch.resize(KC_BROADCAST * NR, 0.0);
                 x86::transposed_driver(a, b, c, g, block, &mut scratch, ep)
@@ -180,7 +187,9 @@ pub unsafe fn gemm_block(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, block: &Bl
 }
 
 #[cfg(target_arch = "x86_64")]
-pub(super) use x86::sum4;
+pub(super) use super::direct_dot::sum4;
+#[cfg(target_arch = "x86_64")]
+pub(super) use x86::Tile;
 
 thread_local! {
     /// Each thread's transposed strip of `Bᵀ`, kept between products so that it allocates once.
@@ -193,14 +202,18 @@ mod x86 {
 
     use kernelab_tensor::Gemm;
 
+    use super::super::MC;
+    use super::super::direct_dot::dot_tile;
     use super::super::transpose::transpose;
     use super::{Block, Epilogue, KC_BROADCAST, KC_DOT, MAX_TILE_ROWS, NR, dot_width};
     use crate::simd::first_lanes as lanes;
 
-    /// How a kernel walks the product: the depth of a pass, the tile's rows and columns, and how
-    /// `A` is laid out (`op(A)[i, p] = a[i·rs + p·cs]`).
+    /// How a kernel walks the product: the depth of a pass, the rows of a block (loop 3: every
+    /// strip of `op(B)` runs against one block's tiles before the next block), the tile's rows
+    /// and columns, and how `A` is laid out (`op(A)[i, p] = a[i·rs + p·cs]`).
     struct Walk {
         kc: usize,
+        mc: usize,
         rows: usize,
         cols: usize,
         rs: usize,
@@ -218,7 +231,7 @@ mod x86 {
     fn broadcast_walk(g: &Gemm) -> Walk {
         let (rs, cs) = if g.trans_a { (1, g.m) } else { (g.k, 1) };
         let height = if g.m <= MAX_TILE_ROWS { g.m } else { 8 };
-        Walk { kc: KC_BROADCAST, rows: height, cols: NR, rs, cs }
+        Walk { kc: KC_BROADCAST, mc: usize::MAX, rows: height, cols: NR, rs, cs }
     }
 
     /// NN and TN: `B` row-major `k × n`, each strip read in place along its rows.
@@ -264,19 +277,44 @@ mod x86 {
         unsafe { drive(a, c, g, block, &broadcast_walk(g), strip, ep, |rows, t| broadcast_tile(rows, t)) }
     }
 
+    /// NT on panels in the packed path's order ([`super::super::prepacked`]): passes of `kc` (the
+    /// packed microkernel's depth), blocks of [`MC`] rows, 8 × [`NR`] tiles, with `A` read in
+    /// place (`α = 1`, `β = 0`): each value of `C` is the same sequence of multiply-adds as the
+    /// packed 8 × 32 microkernel's, from a zeroed accumulator, and the first pass's store equals
+    /// its `0 + sum` (a sum that starts at +0 is never −0 when rounding to nearest), each later
+    /// pass's its `C + sum`.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn deep_driver(
+        a: &[f32],
+        panels: &[f32],
+        c: *mut f32,
+        g: &Gemm,
+        block: &Block,
+        kc: usize,
+        ep: &Epilogue,
+    ) {
+        debug_assert!(g.alpha == 1.0 && g.beta == 0.0 && !g.trans_a && g.trans_b);
+        debug_assert!(block.cols.start.is_multiple_of(NR) && panels.len() >= g.n.div_ceil(NR) * g.k * NR);
+        let walk = Walk { kc, mc: MC, rows: 8, cols: NR, rs: g.k, cs: 1 };
+        let strip = |pc: usize, j: usize, _: usize, _: usize| (panels[(j / NR * g.k + pc) * NR..].as_ptr(), NR);
+        // SAFETY: forwarded from the caller; the tiles `drive` makes are the kernel's.
+        unsafe { drive(a, c, g, block, &walk, strip, ep, |rows, t| broadcast_tile(rows, t)) }
+    }
+
     /// The dot kernel's walk: 4 × [`dot_width`] tiles, `A` and `B` both row-major along the depth.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn dot_driver(a: &[f32], b: &[f32], c: *mut f32, g: &Gemm, block: &Block, ep: &Epilogue) {
-        let walk = Walk { kc: KC_DOT, rows: 4, cols: dot_width(block.cols.len()), rs: g.k, cs: 1 };
+        let walk = Walk { kc: KC_DOT, mc: usize::MAX, rows: 4, cols: dot_width(block.cols.len()), rs: g.k, cs: 1 };
         // SAFETY (both): forwarded from the caller; the strips and tiles `drive` makes lie
         // inside B and are the kernel's.
         let strip = |pc: usize, j: usize, _: usize, _: usize| (unsafe { b.as_ptr().add(j * g.k + pc) }, g.k);
         unsafe { drive(a, c, g, block, &walk, strip, ep, |rows, t| dot_tile(rows, t)) }
     }
 
-    /// Loops over the depth in passes (β on the first, accumulating after), the block's columns in
-    /// the walk's strips, and its rows in tiles beneath each strip, so that a strip of `op(B)`
-    /// (from `strip(pc, j, kc, width)`) stays in cache while `A` streams past it.
+    /// Loops over the depth in passes (β on the first, accumulating after), the block's rows in
+    /// the walk's blocks, their columns in the walk's strips, and their rows in tiles beneath each
+    /// strip, so that a strip of `op(B)` (from `strip(pc, j, kc, width)`) stays in cache while a
+    /// block of `A` streams past it.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     unsafe fn drive(
@@ -292,35 +330,38 @@ mod x86 {
         let Block { rows, cols } = block;
         for pc in (0..g.k).step_by(w.kc) {
             let kc = w.kc.min(g.k - pc);
-            let beta = if pc == 0 { g.beta } else { 1.0 };
-            // The epilogue belongs to the last pass's stores only.
+            // β belongs to the first pass, the epilogue to the last pass's stores.
+            let first = pc == 0;
             let last = pc + kc == g.k;
-            for j in cols.clone().step_by(w.cols) {
-                let width = w.cols.min(cols.end - j);
-                let (b, ldb) = strip(pc, j, kc, width);
-                for i in rows.clone().step_by(w.rows) {
-                    // SAFETY: rows i.. (clipped to the block), columns j..j+width and depths
-                    // pc..pc+kc lie inside op(A), the strip and C; the caller owns this block of C.
-                    unsafe {
-                        let t = Tile {
-                            kc,
-                            a: a.as_ptr().add(i * w.rs + pc * w.cs),
-                            rs: w.rs,
-                            cs: w.cs,
-                            b,
-                            ldb,
-                            c: c.add(i * g.n + j),
-                            ldc: g.n,
-                            width,
-                            alpha: g.alpha,
-                            beta,
-                            bias: match ep.bias {
-                                Some(bias) if last => bias.as_ptr().add(j),
-                                _ => std::ptr::null(),
-                            },
-                            relu: last && ep.relu,
-                        };
-                        tile(w.rows.min(rows.end - i), &t);
+            for ic in rows.clone().step_by(w.mc) {
+                let rows = ic..rows.end.min(ic.saturating_add(w.mc));
+                for j in cols.clone().step_by(w.cols) {
+                    let width = w.cols.min(cols.end - j);
+                    let (b, ldb) = strip(pc, j, kc, width);
+                    for i in rows.clone().step_by(w.rows) {
+                        // SAFETY: rows i.. (clipped to the block), columns j..j+width and depths
+                        // pc..pc+kc lie inside op(A), the strip and C; the caller owns this block of C.
+                        unsafe {
+                            let t = Tile {
+                                kc,
+                                a: a.as_ptr().add(i * w.rs + pc * w.cs),
+                                rs: w.rs,
+                                cs: w.cs,
+                                b,
+                                ldb,
+                                c: c.add(i * g.n + j),
+                                ldc: g.n,
+                                width,
+                                alpha: g.alpha,
+                                beta: if first { g.beta } else { 1.0 },
+                                bias: match ep.bias {
+                                    Some(bias) if last => bias.as_ptr().add(j),
+                                    _ => std::ptr::null(),
+                                },
+                                relu: last && ep.relu,
+                            };
+                            tile(w.rows.min(rows.end - i), &t);
+                        }
                     }
                 }
             }
@@ -328,22 +369,22 @@ mod x86 {
     }
 
     /// One tile's operands: `a` at `op(A)[i, pc]`, `b` at `op(B)[pc, j]`, `c` at `C[i, j]`.
-    struct Tile {
-        kc: usize,
-        a: *const f32,
-        rs: usize,
-        cs: usize,
-        b: *const f32,
-        ldb: usize,
-        c: *mut f32,
-        ldc: usize,
-        width: usize,
-        alpha: f32,
-        beta: f32,
+    pub(in crate::gemm) struct Tile {
+        pub(in crate::gemm) kc: usize,
+        pub(in crate::gemm) a: *const f32,
+        pub(in crate::gemm) rs: usize,
+        pub(in crate::gemm) cs: usize,
+        pub(in crate::gemm) b: *const f32,
+        pub(in crate::gemm) ldb: usize,
+        pub(in crate::gemm) c: *mut f32,
+        pub(in crate::gemm) ldc: usize,
+        pub(in crate::gemm) width: usize,
+        pub(in crate::gemm) alpha: f32,
+        pub(in crate::gemm) beta: f32,
         /// `bias[j..]` to add to the stored values, or null; and whether to take `max(0, ·)`
         /// after it (NaN kept), as [`Epilogue::apply`] does.
-        bias: *const f32,
-        relu: bool,
+        pub(in crate::gemm) bias: *const f32,
+        pub(in crate::gemm) relu: bool,
     }
 
     /// Picks the monomorphized kernel for `rows` (1–12) and the tile's width (1–32).
@@ -427,101 +468,5 @@ mod x86 {
         } else {
             unsafe { _mm512_mask_storeu_ps(dst, lanes, out) };
         }
-    }
-
-    /// Picks the monomorphized dot kernel for `rows` (1–4) and the tile's width (1–4).
-    #[target_feature(enable = "avx512f")]
-    unsafe fn dot_tile(rows: usize, t: &Tile) {
-        macro_rules! by_width {
-            ($mi:literal) => {
-                match t.width {
-                    5 => dot::<$mi, 5>(t),
-                    4 => dot::<$mi, 4>(t),
-                    3 => dot::<$mi, 3>(t),
-                    2 => dot::<$mi, 2>(t),
-                    _ => dot::<$mi, 1>(t),
-                }
-            };
-        }
-        // SAFETY: forwarded from the caller.
-        unsafe {
-            match rows {
-                4 => by_width!(4),
-                3 => by_width!(3),
-                2 => by_width!(2),
-                _ => by_width!(1),
-            }
-        }
-    }
-
-    /// `C[i, j] ← α·Σ_p A[i, p]·B[j, p] + β·C[i, j]` for `MI` rows of `A` and `NJ` rows of `B`:
-    /// each accumulator sums 16 depths at once; the tail of the depth is a masked load.
-    #[target_feature(enable = "avx512f")]
-    unsafe fn dot<const MI: usize, const NJ: usize>(t: &Tile) {
-        let (a, b, rs, ldb, kc) = (t.a, t.b, t.rs, t.ldb, t.kc);
-        let mut acc = [[_mm512_setzero_ps(); NJ]; MI];
-        // One depth step of 16 (or fewer, under the tail's mask) for every accumulator; the load
-        // is a parameter so that the whole steps use plain loads (measured the same as writing
-        // the two loops out, 64x10x128:NT 0.90–0.93 µs either way).
-        // SAFETY (both uses): `load` reads only the depths from p inside the pass's kc.
-        let step = |acc: &mut [[__m512; NJ]; MI], p: usize, load: &dyn Fn(*const f32) -> __m512| {
-            let mut bv = [_mm512_setzero_ps(); NJ];
-            for (j, out) in bv.iter_mut().enumerate() {
-                *out = load(b.wrapping_add(j * ldb + p));
-            }
-            for (i, row) in acc.iter_mut().enumerate() {
-                let av = load(a.wrapping_add(i * rs + p));
-                for (x, &bj) in row.iter_mut().zip(&bv) {
-                    *x = _mm512_fmadd_ps(av, bj, *x);
-                }
-            }
-        };
-        let mut p = 0;
-        while p + 16 <= kc {
-            step(&mut acc, p, &|at| unsafe { _mm512_loadu_ps(at) });
-            p += 16;
-        }
-        if p < kc {
-            let mask = lanes(kc - p);
-            step(&mut acc, p, &|at| unsafe { _mm512_maskz_loadu_ps(mask, at) });
-        }
-        let zero = _mm512_setzero_ps();
-        for (i, row) in acc.iter().enumerate() {
-            // The row's sums, four columns per transposing sum, out through a small array: on
-            // Zen 5 this measured 3% faster than one 128-bit store of four (64x10x128:NT, one
-            // thread, 0.98 → 0.95 µs).
-            let mut sums = [0.0f32; 8];
-            for (q, out) in sums.chunks_exact_mut(4).enumerate().take(NJ.div_ceil(4)) {
-                let pick = |j: usize| row.get(4 * q + j).copied().unwrap_or(zero);
-                // SAFETY: `out` holds the four lanes stored.
-                unsafe { _mm_storeu_ps(out.as_mut_ptr(), sum4(pick(0), pick(1), pick(2), pick(3))) };
-            }
-            for (j, &s) in sums.iter().take(NJ).enumerate() {
-                // SAFETY: row i < MI and column j < NJ of the tile lie inside C.
-                unsafe {
-                    let dst = t.c.add(i * t.ldc + j);
-                    let s = if t.alpha == 1.0 { s } else { t.alpha * s };
-                    let s = if t.beta == 0.0 { s } else { s + t.beta * *dst };
-                    let s = if t.bias.is_null() { s } else { s + *t.bias.add(j) };
-                    *dst = if t.relu { Epilogue::relu(s) } else { s };
-                }
-            }
-        }
-    }
-
-    /// The sums of four zmm's lanes, as `[Σw, Σx, Σy, Σz]`: pairs are interleaved and added
-    /// (`unpack`), the pairs' halves gathered and added (`shuffle`), then the four 128-bit lanes
-    /// folded — 13 instructions where four separate reductions take 32.
-    #[target_feature(enable = "avx512f")]
-    pub(in crate::gemm) fn sum4(w: __m512, x: __m512, y: __m512, z: __m512) -> __m128 {
-        // Per 128-bit lane: [w, x, w, x] and [y, z, y, z] partial sums.
-        let wx = _mm512_add_ps(_mm512_unpacklo_ps(w, x), _mm512_unpackhi_ps(w, x));
-        let yz = _mm512_add_ps(_mm512_unpacklo_ps(y, z), _mm512_unpackhi_ps(y, z));
-        // Per 128-bit lane: [w, x, y, z].
-        let wxyz = _mm512_add_ps(_mm512_shuffle_ps::<0x44>(wx, yz), _mm512_shuffle_ps::<0xEE>(wx, yz));
-        // Fold the four lanes: swap the 256-bit halves and add, then swap neighbouring lanes.
-        let halves = _mm512_add_ps(wxyz, _mm512_shuffle_f32x4::<0x4E>(wxyz, wxyz));
-        let all = _mm512_add_ps(halves, _mm512_shuffle_f32x4::<0xB1>(halves, halves));
-        _mm512_castps512_ps128(all)
     }
 }

@@ -30,6 +30,7 @@
 
 pub mod bf16;
 pub mod direct;
+mod direct_dot;
 pub mod dot_panels;
 pub mod kernels;
 mod pack;
@@ -125,33 +126,15 @@ pub fn gemm(a: &[f32], b: &[f32], c: &mut [f32], g: &Gemm, strategy: Strategy, t
         Strategy::Direct(_) => MicroKernel::best(),
         Strategy::Packed(kernel) => kernel,
     };
-    gemm_packed(a, Slivers::Pack(b), c, g, kernel, threaded, &prepacked::Epilogue::NONE);
+    gemm_packed(a, b, c, g, kernel, threaded);
 }
 
-/// Where loop 4 takes `op(B)`'s slivers from: packed from `B` pass by pass, or read from panels
-/// packed once over the whole depth (`panels[(s·k + p)·NR + c]`, [`prepacked`]), which hold the
-/// same values in the same order.
-#[derive(Clone, Copy)]
-pub(crate) enum Slivers<'a> {
-    Pack(&'a [f32]),
-    Panels(&'a [f32]),
-}
-
-/// The packed path of [`gemm`] (`m`, `n`, `k` > 0, α ≠ 0), with `ep` applied to each tile of `C`
-/// right after the last pass stores it (while it is in L1).
-pub(crate) fn gemm_packed(
-    a: &[f32],
-    b: Slivers,
-    c: &mut [f32],
-    g: &Gemm,
-    kernel: MicroKernel,
-    threaded: bool,
-    ep: &prepacked::Epilogue,
-) {
+/// The packed path of [`gemm`] (`m`, `n`, `k` > 0, α ≠ 0).
+fn gemm_packed(a: &[f32], b: &[f32], c: &mut [f32], g: &Gemm, kernel: MicroKernel, threaded: bool) {
     // The packed kernels accumulate into C (the direct ones apply β as they store).
     stages::timed(Stage::Prologue, || crate::matmul::scale_output(c, g.beta));
     let shared = SendPtr(c.as_mut_ptr());
-    let run = |cols: Range<usize>| stages::timed(Stage::Piece, || column_block(a, b, g, cols, kernel, shared, ep));
+    let run = |cols: Range<usize>| stages::timed(Stage::Piece, || column_block(a, b, g, cols, kernel, shared));
     stages::timed(Stage::Parallel, || {
         if worth_threads(g, threaded, PAR_MIN_FMAS) {
             split(g.n, kernel.nr, &run);
@@ -174,6 +157,10 @@ pub(crate) fn gemm_direct(
 ) {
     let (m, n, k) = (g.m, g.n, g.k);
     let shared = SendPtr(c.as_mut_ptr());
+    let (row_unit, column_unit) = match prep.packed_kc {
+        Some(_) => (8, direct::NR),
+        None => (direct::row_unit(g, nt), direct::column_unit(g, nt)),
+    };
     let block = |rows: Range<usize>, cols: Range<usize>| {
         // SAFETY: `supports` holds, the slices have the product's sizes, and each task owns its
         // block of C (whose columns start at a multiple of the column unit, NR for panels).
@@ -190,9 +177,9 @@ pub(crate) fn gemm_direct(
         // 199-246 µs against 204-247), but where cache lines moved slowly between its two vCPUs
         // (it came and went; bias+ReLU on data from the other core 4x slower), this product took
         // 64-76 ms an epoch against 97-110.
-        split(m, direct::row_unit(g, nt), &|rows| block(rows, 0..n));
+        split(m, row_unit, &|rows| block(rows, 0..n));
     } else {
-        split(n, direct::column_unit(g, nt), &|cols| block(0..m, cols));
+        split(n, column_unit, &|cols| block(0..m, cols));
     }
 }
 
@@ -216,40 +203,22 @@ thread_local! {
 
 /// Loops 4 to 1 for the columns `cols` of `C` (starting at a multiple of `NR`), packing into this
 /// thread's buffers.
-fn column_block(
-    a: &[f32],
-    b: Slivers,
-    g: &Gemm,
-    cols: Range<usize>,
-    kernel: MicroKernel,
-    c: SendPtr,
-    ep: &prepacked::Epilogue,
-) {
+fn column_block(a: &[f32], b: &[f32], g: &Gemm, cols: Range<usize>, kernel: MicroKernel, c: SendPtr) {
     PACKED.with(|packed| {
         let (a_pack, b_pack) = &mut *packed.borrow_mut();
         // Loop 4: passes over the depth.
         for pc in (0..g.k).step_by(kernel.kc) {
             let kc = kernel.kc.min(g.k - pc);
             // This pass's slivers of op(B), and how far apart they lie.
-            let (b_slivers, stride): (&[f32], usize) = match b {
-                Slivers::Pack(b) => {
-                    stages::timed(Stage::PackB, || pack::pack_b(b, g, pc..pc + kc, cols.clone(), kernel.nr, b_pack));
-                    (b_pack.values(cols.len().div_ceil(kernel.nr) * kc * kernel.nr), kc * kernel.nr)
-                }
-                Slivers::Panels(panels) => {
-                    (&panels[(cols.start / kernel.nr * g.k + pc) * kernel.nr..], g.k * kernel.nr)
-                }
-            };
-            let last = (pc + kc == g.k).then_some(ep);
+            stages::timed(Stage::PackB, || pack::pack_b(b, g, pc..pc + kc, cols.clone(), kernel.nr, b_pack));
+            let (b_slivers, stride) = (b_pack.values(cols.len().div_ceil(kernel.nr) * kc * kernel.nr), kc * kernel.nr);
             // Loop 3: blocks of MC rows.
             for ic in (0..g.m).step_by(MC) {
                 let rows = ic..(ic + MC).min(g.m);
                 stages::timed(Stage::PackA, || pack::pack_a(a, g, rows.clone(), pc..pc + kc, kernel.mr, a_pack));
                 let a_len = rows.len().div_ceil(kernel.mr) * kc * kernel.mr;
                 let b = Pass { slivers: b_slivers, stride, kc };
-                stages::timed(Stage::Kernel, || {
-                    tiles(a_pack.values(a_len), &b, rows, cols.clone(), g.n, kernel, c, last)
-                });
+                stages::timed(Stage::Kernel, || tiles(a_pack.values(a_len), &b, rows, cols.clone(), g.n, kernel, c));
             }
         }
     });
@@ -270,7 +239,6 @@ fn task_width(n: usize, nr: usize) -> usize {
 }
 
 /// Loops 2 and 1 over the tiles `rows × cols` of `C` (`n` columns), from their packed slivers.
-#[allow(clippy::too_many_arguments)]
 fn tiles(
     a_pack: &[f32],
     b: &Pass,
@@ -279,7 +247,6 @@ fn tiles(
     n: usize,
     kernel: MicroKernel,
     c: SendPtr,
-    last: Option<&prepacked::Epilogue>,
 ) {
     let (mr, nr, kc) = (kernel.mr, kernel.nr, b.kc);
     let m_end = rows.end;
@@ -304,9 +271,6 @@ fn tiles(
                         let dst = std::slice::from_raw_parts_mut(tile.add(r * n), width);
                         dst.iter_mut().zip(&scratch[r * nr..r * nr + width]).for_each(|(d, s)| *d += s);
                     }
-                }
-                if let Some(ep) = last {
-                    ep.apply_tile(tile, n, height, j..j + width);
                 }
             }
         }

@@ -7,13 +7,24 @@
 //! `panels[(s·k + p)·NR + c] = W[s·NR + c, p]` (zeros past `n`): the layout `pack.rs` gives
 //! one pass of the 8 × 32 microkernel, and the transposed strip the direct broadcast kernel
 //! builds; and `W` in the dot kernel's layout ([`DotPanels`]: groups of four rows interleaved
-//! 16 depths at a time, read as one stream). [`gemm_prepacked`] then takes exactly the path the
-//! default `threaded` matmul takes for the NT product (`Strategy::choose`), with the per-call
-//! packing or transposing of `W` replaced by reads of the panels, and the dot products (few
-//! rows, or ten columns) run on the dot layout, each sum in the dot kernel's order: the sums,
-//! and with the epilogue's single rounding of `z + b`, the layer's outputs, are the training
-//! forward's (`matmul` then `bias_relu`) bit for bit. CPUs without AVX-512 keep no panels and run the
-//! plain product followed by the epilogue.
+//! 16 depths at a time, read as one stream). [`gemm_prepacked`] then computes every sum in the
+//! order of the path the default `threaded` matmul takes for the NT product (`Strategy::choose`),
+//! with the per-call packing or transposing of `W` replaced by reads of the panels, and the dot
+//! products (few rows, or ten columns) run on the dot layout, each sum in the dot kernel's
+//! order: the sums, and with the epilogue's single rounding of `z + b`, the layer's outputs, are
+//! the training forward's (`matmul` then `bias_relu`) bit for bit. CPUs without AVX-512 keep no
+//! panels and run the plain product followed by the epilogue.
+//!
+//! Where the default matmul packs (a batch whose rows, the re-read operand, outgrow half of L2:
+//! the 784-wide layers at batch 256), packing `A` anew on every call is the one copy left, and a
+//! layer runs without it: the broadcast kernel on the panels reads `A` in place and sums each
+//! value as the packed 8 × 32 microkernel does — from zero, over passes of its depth
+//! ([`MicroKernel::kc`]), the depths in order — in blocks of [`super::MC`] rows so that a block
+//! of `A` stays in L2 while every panel runs past it ([`Prepared::packed_kc`]). Measured on this
+//! project's Zen 4 (one thread, the student's 256x128x784 layer, `gemm_stages`): packing `A` was
+//! 9% of the packed product's time; without it the kernel runs at 99% of the FMA peak (perf), and
+//! `kernelab infer` (one thread, both binaries alternating) took the student's batch-256 call
+//! from 507–535 to 466–473 µs (with the batch read in place, `linear.rs`).
 
 use std::ops::Range;
 
@@ -21,7 +32,7 @@ use kernelab_tensor::{Error, Gemm, Result};
 
 use super::direct::Nt;
 use super::dot_panels::{DotPanels, gemm_dot_panels};
-use super::{MicroKernel, Slivers, Strategy, direct, pack, prefers_direct};
+use super::{MicroKernel, Strategy, direct, pack, prefers_direct};
 
 /// What is done to each value of `C` after its last pass: `v ← v + bias[j]` where a bias is
 /// given, then `v ← max(0, v)` (NaN kept, −0 to +0) when `relu`.
@@ -71,10 +82,16 @@ impl Epilogue<'_> {
 pub struct Prepared<'a> {
     pub panels: Option<&'a [f32]>,
     pub epilogue: Epilogue<'a>,
+    /// With panels, for an NT product that the default matmul packs (`α = 1`, `β = 0`): the
+    /// packed microkernel's depth per pass ([`MicroKernel::kc`]). The broadcast kernel then sums
+    /// each value of `C` as the packed 8 × 32 kernel does — from zero, over passes of this depth,
+    /// in the same order — reading `A` in place instead of packing it, in 8 × [`direct::NR`]
+    /// tiles under blocks of [`super::MC`] rows.
+    pub packed_kc: Option<usize>,
 }
 
 impl Prepared<'_> {
-    pub const NONE: Prepared<'static> = Prepared { panels: None, epilogue: Epilogue::NONE };
+    pub const NONE: Prepared<'static> = Prepared { panels: None, epilogue: Epilogue::NONE, packed_kc: None };
 }
 
 /// `W` (`n × k`) prepared for [`gemm_prepacked`]: see the module header.
@@ -165,11 +182,12 @@ pub fn gemm_prepacked(a: &[f32], m: usize, w: &PackedNt, c: &mut [f32], ep: &Epi
     }
     match (w.panel_values(), Strategy::choose(&g)) {
         (Some(panels), Strategy::Direct(nt)) if k > 0 => {
-            let prep = Prepared { panels: Some(panels), epilogue: *ep };
+            let prep = Prepared { panels: Some(panels), epilogue: *ep, packed_kc: None };
             super::gemm_direct(a, &w.weights, c, &g, nt, threaded, &prep);
         }
         (Some(panels), Strategy::Packed(kernel)) if k > 0 && kernel.nr == direct::NR => {
-            super::gemm_packed(a, Slivers::Panels(panels), c, &g, kernel, threaded, ep);
+            let prep = Prepared { panels: Some(panels), epilogue: *ep, packed_kc: Some(kernel.kc) };
+            super::gemm_direct(a, &w.weights, c, &g, Nt::ByShape, threaded, &prep);
         }
         (_, strategy) => {
             super::gemm(a, &w.weights, c, &g, strategy, threaded);
@@ -196,8 +214,8 @@ mod tests {
     }
 
     /// Shapes for every path: 1–8 rows (dot products, on the dot layout), 33 and 64 (the transposed broadcast on
-    /// panels), 257 × 784 and 200 × 1025 (the packed GEMM on panels, the latter over two passes
-    /// of its depth), and widths that are not multiples of a tile (1, 3, 10, 17, 31, 33).
+    /// panels), 257 × 784 and 200 × 1025 (the packed GEMM's order with `A` in place, the latter
+    /// over two passes of its depth), and widths that are not multiples of a tile (1, 3, 10, 17, 31, 33).
     fn shapes() -> Vec<(usize, usize, usize)> {
         let mut all = Vec::new();
         for m in [1, 2, 3, 5, 8, 33, 64] {
@@ -211,6 +229,11 @@ mod tests {
         // The dot layout over two and three passes of its depth (1024), many row tiles against
         // 10 columns, and products large enough to split their groups over threads.
         all.extend([(1, 33, 1025), (5, 10, 2049), (300, 10, 130), (8, 301, 1000), (1, 2100, 1000)]);
+        // The packed order with `A` in place wherever this CPU's L2 is (up to 4 MiB): a row tail
+        // below a tile (300, 97), a block tail past MC (97 = 96 + 1), three passes of the depth
+        // (2100 = 1024 + 1024 + 52), columns threaded in strips of 32, and a product whose C is
+        // its largest operand (rows threaded in tiles of 8).
+        all.extend([(300, 128, 784), (97, 40, 2100), (1300, 10, 784), (2900, 200, 190)]);
         all
     }
 
