@@ -257,19 +257,9 @@ mod x86 {
 mod tests {
     use kernelab_tensor::Gemm;
 
+    use super::super::prepacked::tests::values;
     use super::super::{Strategy, direct};
     use super::*;
-
-    /// Values in [−1, 1) with every 89th a hundred times larger, so that a dropped or repeated
-    /// product shows in the bits.
-    fn values(len: usize, seed: usize) -> Vec<f32> {
-        (0..len)
-            .map(|i| {
-                let v = ((i * 7919 + seed * 104_729) % 2003) as f32 / 1001.5 - 1.0;
-                if i % 89 == seed % 89 { 100.0 * v } else { v }
-            })
-            .collect()
-    }
 
     /// Products with few rows whose `W` holds at least [`SPLIT_MIN_BYTES`] but whose FMAs are
     /// below the direct path's threshold, so only the bytes split them: awkward widths (257:
