@@ -269,6 +269,9 @@ mod tests {
     /// matmul on one thread followed by the epilogue, and the direction flips only where split.
     #[test]
     fn split_by_bytes_in_both_directions_equals_the_default_matmul_bit_for_bit() {
+        if !crate::simd::has_avx512() {
+            return; // the dot layout's kernels need AVX-512F; `PackedNt` makes none without it
+        }
         for (m, n, k) in [(1, 257, 257), (3, 131, 513), (2, 61, 1100), (1, 512, 784)] {
             assert!(n * k * 4 >= SPLIT_MIN_BYTES && m * n * k < super::super::PAR_MIN_FMAS_DIRECT, "{m}x{n}x{k}");
             let g = Gemm::new(m, n, k).trans(false, true);
@@ -298,6 +301,9 @@ mod tests {
     /// 784-128-10 student's last layer and a 1 × 64 × 1000 one.
     #[test]
     fn small_weights_stay_on_one_thread() {
+        if !crate::simd::has_avx512() {
+            return; // as above
+        }
         for (m, n, k) in [(1, 10, 128), (1, 64, 1000)] {
             let (a, w) = (values(m * k, 4), values(n * k, 5));
             let panels = DotPanels::new(&w, n, k);
