@@ -54,6 +54,36 @@ fn the_logits_equal_the_training_forward_bit_for_bit_on_every_backend() {
     }
 }
 
+/// The CPU's few-row products split the teacher's layers over the threads by the bytes of their
+/// weights, reading their groups in alternate directions from call to call: on 1 and on 2
+/// threads, over several calls of each batch size (both directions) on images that change from
+/// call to call, the logits are still the training forward's bit for bit.
+#[test]
+fn the_cpu_teacher_at_few_rows_equals_the_training_forward_on_one_and_two_threads() {
+    let device = Device::new(kernelab::cpu::CpuBackend::new());
+    let model = Mlp::new("784-512-256-10", 12, &device).unwrap();
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let mut inference = Inference::new(&model).unwrap();
+            for rows in [1, 2, 1, 3, 1] {
+                for call in 0..3 {
+                    // Other images at every call, so that an output left unwritten keeps the
+                    // previous call's value, which differs.
+                    let x: Vec<f32> = images(rows + 1, 784)[(call % 2) * 784..][..rows * 784].to_vec();
+                    let want = training_logits(&model, &x, rows);
+                    let got = inference.forward(&x).unwrap().to_vec();
+                    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                    assert!(
+                        bits(&got) == bits(&want),
+                        "{threads} threads, batch {rows}, call {call}: the logits differ"
+                    );
+                }
+            }
+        });
+    }
+}
+
 /// The path is checked against something other than itself too: a 2-2-2 model whose logits
 /// are worked out by hand (ReLU clipping one hidden unit).
 #[test]

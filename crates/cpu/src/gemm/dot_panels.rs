@@ -21,8 +21,20 @@
 //!
 //! Launch shape: groups outermost (a group's `4 × k` values stay in L1 while every row tile of
 //! `A` passes them), row tiles of 4 inside; threaded products split the groups.
+//!
+//! Threads, by bytes: a product with few rows is bound by the stream of `W`, not by its FMAs
+//! (the 784-512-256-10 teacher's first layer, 1 × 512 × 784, is 0.4M FMAs and 1.6 MB of `W`).
+//! One core streams about 100 GB/s from L2 or L3 alike, two cores twice that
+//! (`examples/weight_stream.rs`, results/infer/bandwidth-*), so where `W` holds at least
+//! [`SPLIT_MIN_BYTES`] the groups are split over the kernels' threads whatever the FMA count;
+//! the pool gives each thread the same groups at every call, so each core's share of a model's
+//! layers stays in its own L2 from call to call. Such a split product reads its groups in
+//! alternate directions from call to call (serpentine): the groups read last are read first on
+//! the next call, while the core's cache still holds them. Every output's sum is computed whole
+//! by one tile in the same order whichever direction, so the outputs do not change.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::direct::KC_DOT;
 use super::pack::Packed;
@@ -38,6 +50,10 @@ const LANES: usize = 16;
 pub const ROW_GROUPS: usize = 2;
 /// The most rows of `A` per tile.
 const TILE_ROWS: usize = 4;
+/// Bytes of `W` from which a product splits its groups over the threads whatever its FMAs (see
+/// the module header): a quarter of one Zen 4 core's L2. Split, the 784-128-10 student's first
+/// layer (401 KB, 4 µs on one core) saves more than the pool's hand-off costs (about a µs).
+pub const SPLIT_MIN_BYTES: usize = 256 << 10;
 
 /// `W` (`n × k`) in the layout of the module header.
 #[derive(Debug)]
@@ -45,6 +61,8 @@ pub struct DotPanels {
     panels: Packed,
     n: usize,
     k: usize,
+    /// Split products run so far, whose parity sets the direction of the next one's groups.
+    split_calls: AtomicUsize,
 }
 
 impl DotPanels {
@@ -60,7 +78,7 @@ impl DotPanels {
                 out[((g * blocks + b) * GROUP + r) * LANES..][..run.len()].copy_from_slice(run);
             }
         }
-        Self { panels, n, k }
+        Self { panels, n, k, split_calls: AtomicUsize::new(0) }
     }
 
     /// Values between the starts of two groups.
@@ -79,29 +97,42 @@ impl DotPanels {
 pub(crate) fn gemm_dot_panels(a: &[f32], m: usize, w: &DotPanels, c: &mut [f32], ep: &Epilogue, threaded: bool) {
     debug_assert!(a.len() == m * w.k && c.len() == m * w.n && m > 0 && w.n > 0 && w.k > 0);
     let shared = SendPtr(c.as_mut_ptr());
-    // SAFETY: the sizes above; each task writes only the columns of its own groups.
-    let block = |groups: Range<usize>| unsafe { block(a, m, w, shared.get(), groups, ep) };
     let g = kernelab_tensor::Gemm::new(m, w.n, w.k).trans(false, true);
-    if super::worth_threads(&g, threaded, super::PAR_MIN_FMAS_DIRECT) {
+    if splits(w, &g, threaded) {
+        let backward = w.split_calls.fetch_add(1, Ordering::Relaxed) % 2 == 1;
+        // SAFETY: the sizes above; each task writes only the columns of its own groups.
+        let block = |groups: Range<usize>| unsafe { block(a, m, w, shared.get(), groups, ep, backward) };
         super::split(w.n, GROUP, &|cols| block(cols.start / GROUP..cols.end.div_ceil(GROUP)));
     } else {
-        block(0..w.n.div_ceil(GROUP));
+        // SAFETY: as above, one task.
+        unsafe { block(a, m, w, shared.get(), 0..w.n.div_ceil(GROUP), ep, false) };
     }
 }
 
-/// Every row of `C` in the columns of `groups`, pass by pass over the depth.
+/// Whether the product `g` on `w` splits its groups over the threads: threaded and worth it by
+/// its multiply-adds, as the direct path decides, or by the bytes of `W` it streams (the module
+/// header).
+fn splits(w: &DotPanels, g: &kernelab_tensor::Gemm, threaded: bool) -> bool {
+    super::worth_threads(g, threaded, super::PAR_MIN_FMAS_DIRECT)
+        || (super::worth_threads(g, threaded, 0) && w.n * w.k * size_of::<f32>() >= SPLIT_MIN_BYTES)
+}
+
+/// Every row of `C` in the columns of `groups`, pass by pass over the depth; the groups' tiles
+/// taken last to first where `backward` (the same tiles, each computing its outputs alike).
 ///
 /// # Safety
 /// `a` holds `m·k` values, `c` points at `m × n`; no other thread writes these columns.
-unsafe fn block(a: &[f32], m: usize, w: &DotPanels, c: *mut f32, groups: Range<usize>, ep: &Epilogue) {
+unsafe fn block(a: &[f32], m: usize, w: &DotPanels, c: *mut f32, groups: Range<usize>, ep: &Epilogue, backward: bool) {
     #[cfg(target_arch = "x86_64")]
     {
         let (panels, stride) = (w.values(), w.group_stride());
+        let per_tile = if m == 1 { ROW_GROUPS } else { 1 };
+        let tiles = groups.len().div_ceil(per_tile);
         for pc in (0..w.k).step_by(KC_DOT) {
             let kc = KC_DOT.min(w.k - pc);
             let last = pc + kc == w.k;
-            let per_tile = if m == 1 { ROW_GROUPS } else { 1 };
-            for g in groups.clone().step_by(per_tile) {
+            for t in 0..tiles {
+                let g = groups.start + per_tile * if backward { tiles - 1 - t } else { t };
                 let count = per_tile.min(groups.end - g);
                 for i in (0..m).step_by(TILE_ROWS) {
                     let t = x86::Tile {
@@ -126,7 +157,7 @@ unsafe fn block(a: &[f32], m: usize, w: &DotPanels, c: *mut f32, groups: Range<u
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (a, m, w, c, groups, ep);
+    let _ = (a, m, w, c, groups, ep, backward);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -218,6 +249,69 @@ mod x86 {
                     *dst = if t.relu { Epilogue::relu(s) } else { s };
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kernelab_tensor::Gemm;
+
+    use super::super::prepacked::tests::values;
+    use super::super::{Strategy, direct};
+    use super::*;
+
+    /// Products with few rows whose `W` holds at least [`SPLIT_MIN_BYTES`] but whose FMAs are
+    /// below the direct path's threshold, so only the bytes split them: awkward widths (257:
+    /// a lone group at the end; 131: a pair of groups cut short), a depth over two passes
+    /// (1100), and the teacher's first layer. On 1 and 2 threads, three calls each (forward,
+    /// backward, forward on 2 threads), every output poisoned first: the bits of the default
+    /// matmul on one thread followed by the epilogue, and the direction flips only where split.
+    #[test]
+    fn split_by_bytes_in_both_directions_equals_the_default_matmul_bit_for_bit() {
+        if !crate::simd::has_avx512() {
+            return; // the dot layout's kernels need AVX-512F; `PackedNt` makes none without it
+        }
+        for (m, n, k) in [(1, 257, 257), (3, 131, 513), (2, 61, 1100), (1, 512, 784)] {
+            assert!(n * k * 4 >= SPLIT_MIN_BYTES && m * n * k < super::super::PAR_MIN_FMAS_DIRECT, "{m}x{n}x{k}");
+            let g = Gemm::new(m, n, k).trans(false, true);
+            assert!(direct::computes_by_dot(&g, direct::Nt::ByShape), "{m}x{n}x{k}: the dot kernel's shape");
+            let (a, w, bias) = (values(m * k, 1), values(n * k, 2), values(n, 3));
+            let ep = Epilogue { bias: Some(&bias), relu: true };
+            let mut z = vec![f32::NAN; m * n];
+            super::super::gemm(&a, &w, &mut z, &g, Strategy::choose(&g), false);
+            let want: Vec<u32> = z.iter().enumerate().map(|(at, &v)| ep.apply(v, at % n).to_bits()).collect();
+            assert!(want.iter().any(|&b| f32::from_bits(b) > 0.0), "{m}x{n}x{k}: some outputs pass the ReLU");
+            for threads in [1, 2] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let panels = DotPanels::new(&w, n, k);
+                for call in 0..3 {
+                    let mut c = vec![f32::NAN; m * n];
+                    pool.install(|| gemm_dot_panels(&a, m, &panels, &mut c, &ep, true));
+                    let got: Vec<u32> = c.iter().map(|v| v.to_bits()).collect();
+                    assert!(got == want, "{m}x{n}x{k}, {threads} threads, call {call}: differs");
+                }
+                let split = if threads == 2 { 3 } else { 0 };
+                assert_eq!(panels.split_calls.load(Ordering::Relaxed), split, "{m}x{n}x{k}, {threads} threads");
+            }
+        }
+    }
+
+    /// Below [`SPLIT_MIN_BYTES`] (and the FMA threshold) a product stays on one thread: the
+    /// 784-128-10 student's last layer and a 1 × 64 × 1000 one.
+    #[test]
+    fn small_weights_stay_on_one_thread() {
+        if !crate::simd::has_avx512() {
+            return; // as above
+        }
+        for (m, n, k) in [(1, 10, 128), (1, 64, 1000)] {
+            let (a, w) = (values(m * k, 4), values(n * k, 5));
+            let panels = DotPanels::new(&w, n, k);
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+            let mut c = vec![f32::NAN; m * n];
+            pool.install(|| gemm_dot_panels(&a, m, &panels, &mut c, &Epilogue::NONE, true));
+            assert!(c.iter().all(|v| v.is_finite()), "{m}x{n}x{k}: every output written");
+            assert_eq!(panels.split_calls.load(Ordering::Relaxed), 0, "{m}x{n}x{k}");
         }
     }
 }

@@ -199,12 +199,12 @@ pub fn gemm_prepacked(a: &[f32], m: usize, w: &PackedNt, c: &mut [f32], ep: &Epi
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// Values in [−1, 1) with a few a hundred times larger, so that a kernel that drops or
     /// repeats one product cannot stay inside the budget by luck.
-    fn values(len: usize, seed: usize) -> Vec<f32> {
+    pub(in crate::gemm) fn values(len: usize, seed: usize) -> Vec<f32> {
         (0..len)
             .map(|i| {
                 let v = ((i * 7919 + seed * 104_729) % 2003) as f32 / 1001.5 - 1.0;
