@@ -32,7 +32,7 @@ thread_local! {
     /// col_sum's whole input).
     static BLOCK: RefCell<(Vec<f32>, Vec<f32>)> = RefCell::new(Default::default());
     /// `bias_add`'s bias widened, on the launching thread (its workers only read it).
-    static WIDE_BIAS: RefCell<Vec<f32>> = RefCell::new(Vec::new());
+    static WIDE_BIAS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// `y ← round(value)` everywhere.
