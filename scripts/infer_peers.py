@@ -36,7 +36,11 @@ Controls (printed, and kept in the peers' reports under `peer_controls`):
   slow   PyTorch with a busy wait of --control-slow percent of its warm-up median added inside
          every timed call: its ratio to PyTorch must come out at 1 + wait/median (within 2% or
          the interval) and its interval must exclude 1; where it holds 1 too, the rows were too
-         few or too noisy to resolve that much, and the control says `undecided`
+         few or too noisy to resolve that much, and the control says `undecided`. One thread
+         only: on more, the wait is idle time for PyTorch's OpenMP workers, which stop spinning
+         and must be woken by the next call, so the wait costs more than itself (784-512-256-10,
+         batch 8, two threads: a 27 µs wait made a 135 µs call 208 µs; one thread: 1.21 against
+         1.20 expected). A server that is not called back to back sees the same.
 A failed control is written to the reports and the exit status is 2.
 
 With --kernelab PATH (a built `kernelab` binary), `kernelab infer --backend cpu` runs too, in

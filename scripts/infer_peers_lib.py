@@ -361,10 +361,12 @@ class Peers:
                         warm.append(time.perf_counter_ns() - t0)
             if a.control_slow > 0:
                 if group not in self.waits:
-                    self.waits[group] = max(1, int(np.median(warm) * a.control_slow / 100.0))
+                    # The slow control on one thread only (see the script's header).
+                    self.waits[group] = max(1, int(np.median(warm) * a.control_slow / 100.0)) if threads == 1 else None
                 for name in list(calls):
                     calls[name + AA] = calls[name]
-                calls["pytorch-eager" + SLOWED] = slowed(calls["pytorch-eager"], self.waits[group])
+                if self.waits[group] is not None:
+                    calls["pytorch-eager" + SLOWED] = slowed(calls["pytorch-eager"], self.waits[group])
             rows = {name: self.rows.setdefault((path, name, threads, batch), Row()) for name in calls}
             self.next_round[group] = time_rounds(calls, rows, self.next_round.get(group, 0), a.seed, a.calls, a.budget)
 
@@ -376,8 +378,9 @@ class Peers:
             row = lambda name: self.rows[(path, name, threads, batch)]  # noqa: E731
             base = row("pytorch-eager")
             cases = [(f"A/A {v}", row(v), row(v + AA), 1.0) for v in ("pytorch-eager", "onnxruntime")]
-            median = quantile(base.samples, 0.5)
-            cases.append(("slowed pytorch-eager", base, row("pytorch-eager" + SLOWED), 1.0 + wait_ns * 1e-9 / median))
+            if wait_ns is not None:
+                median = quantile(base.samples, 0.5)
+                cases.append(("slowed pytorch-eager", base, row("pytorch-eager" + SLOWED), 1.0 + wait_ns * 1e-9 / median))
             for kind, a, b, expected in cases:
                 ratio, low, high = paired_ratio(a, b)
                 out.append({"model": spec_of(self.layers[path]), "checkpoint": path, "threads": threads,
