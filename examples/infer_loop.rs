@@ -11,6 +11,10 @@
 //! - `spin:NS`: a busy wait of `NS` nanoseconds (a tail the machine adds to any work that long);
 //! - `stream:BYTES`: a sum over a buffer of `BYTES` bytes (the weights' traffic without their
 //!   arithmetic: a tail the memory hierarchy adds, e.g. the shared L3);
+//! - `after:B`: one call of batch `B`, then [`AFTER`] calls of the batch timed one by one, over
+//!   and over (`calls` ÷ [`AFTER`] times): the p50 of each position, so that what a call of another
+//!   size leaves behind (as `kernelab infer`'s interleaved rounds do) shows, and how long it lasts
+//!   (what `kernelab infer --settle-ms` must cover);
 //! - `ab`: the first layer's product alone on its weights prepared with and without the dot
 //!   layout, in alternating blocks of 1000 calls (p50 of each; their outputs compared bit for bit).
 //!
@@ -34,6 +38,9 @@ fn main() -> kernelab::Result<()> {
     let images: Vec<f32> = (0..batch * inference.inputs()).map(|i| (i % 251) as f32 / 251.0).collect();
     if mode == "ab" {
         return ab(&model, &images, batch, calls);
+    }
+    if let Some(other) = mode.strip_prefix("after:").and_then(|b| b.parse::<usize>().ok()) {
+        return after(&mut inference, &images, other, calls);
     }
     let spin = mode.strip_prefix("spin:").and_then(|ns| ns.parse::<u64>().ok());
     let stream: Vec<f32> = mode
@@ -141,5 +148,33 @@ fn ab(model: &Mlp, images: &[f32], batch: usize, calls: usize) -> kernelab::Resu
         "batch {batch}, every layer: in place {plain:.3} µs, dot layout {dots:.3} µs ({:.3}x); logits equal: {same}",
         dots / plain
     );
+    Ok(())
+}
+
+/// Calls timed after each call of the other batch size in the `after:B` mode.
+const AFTER: usize = 32;
+
+/// The `after:B` mode: see the header.
+fn after(inference: &mut Inference, images: &[f32], other: usize, calls: usize) -> kernelab::Result<()> {
+    let other_images: Vec<f32> = (0..other * inference.inputs()).map(|i| (i % 241) as f32 / 241.0).collect();
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); AFTER];
+    for rep in 0..calls / AFTER + 10 {
+        inference.forward(&other_images)?;
+        for t in &mut times {
+            let started = Instant::now();
+            inference.forward(images)?;
+            if rep >= 10 {
+                t.push(started.elapsed().as_secs_f64() * 1e6);
+            }
+        }
+    }
+    let p50s: Vec<String> = times
+        .iter_mut()
+        .map(|t| {
+            t.sort_by(f64::total_cmp);
+            format!("{:.2}", t[t.len() / 2])
+        })
+        .collect();
+    println!("after one call of batch {other}, the next {AFTER} calls' p50 (µs): {}", p50s.join(" "));
     Ok(())
 }

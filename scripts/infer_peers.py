@@ -23,9 +23,10 @@ its argmaxes are held to theirs: at most 5 in 10000 images may differ, near ties
 and the script refuses to report.
 
 Timing, as `kernelab bench` times: every row is warmed up, then all rows of one (model, threads,
-batch) are timed together in rounds, each round in a shuffled order (seeded): per row one untimed
-call (its own weights and inputs warm, whatever ran before) and one call timed with
-`time.perf_counter_ns`. A row leaves the rounds after --calls samples, or once it has 10 and its
+batch) are timed together in rounds, each round in a shuffled order (seeded): per row untimed
+calls for at least --settle-ms, at least one (its own weights and inputs warm again, whatever ran
+before: after one batch-256 call, kernelab's teacher needed about 20 batch-1 calls to come back to
+its steady time), and one call timed with `time.perf_counter_ns`. A row leaves the rounds after --calls samples, or once it has 10 and its
 calls took --budget seconds. Each sample is one call: p50 and p99 are per call, images/s is
 batch ÷ p50.
 
@@ -102,6 +103,9 @@ def parse_args(argv):
     p.add_argument("--threads", default="1", help="thread counts, comma-separated")
     p.add_argument("--warmup", type=int, default=20, help="untimed calls per row before the rounds")
     p.add_argument("--calls", type=int, default=2000, help="most timed calls per row")
+    p.add_argument("--settle-ms", type=float, default=2.0,
+                   help="untimed calls of a row for at least this many milliseconds before each timed call "
+                        "(kernelab's --settle-ms, passed on)")
     p.add_argument("--budget", type=float, default=0.5,
                    help="seconds of calls after which a row with 10 samples leaves the rounds")
     p.add_argument("--data", default=lib.DEFAULT_DATA if os.path.isdir(lib.DEFAULT_DATA) else None,
@@ -123,8 +127,9 @@ def parse_args(argv):
         p.error("give --checkpoint FILE or --model SPEC (or several)")
     if a.save and len(a.save) != len(a.model):
         p.error(f"--save given {len(a.save)} times for {len(a.model)} --model specs: one file each")
-    if a.calls < 10 or a.warmup < 1 or not 0 < a.budget <= 3600 or a.blocks < 1:
-        p.error("--calls is at least 10, --warmup at least 1, --budget in (0, 3600] s, --blocks at least 1")
+    if a.calls < 10 or a.warmup < 1 or not 0 < a.budget <= 3600 or a.blocks < 1 or not 0 <= a.settle_ms <= 10000:
+        p.error("--calls is at least 10, --warmup at least 1, --budget in (0, 3600] s, --blocks at least 1, "
+                "--settle-ms in [0, 10000]")
     if not 0 <= a.control_slow <= 1000:
         p.error(f"--control-slow {a.control_slow}: a percentage from 0 to 1000")
     return a

@@ -251,9 +251,10 @@ class Row:
         self.samples, self.rounds = [], []
 
 
-def time_rounds(calls, rows, first_round, seed, max_calls, budget_s):
+def time_rounds(calls, rows, first_round, seed, max_calls, budget_s, settle_s):
     """Times `calls` ({name: call}) together in rounds from `first_round` (see the script's
-    header), appending to `rows` ({name: Row}); returns the next round."""
+    header), appending to `rows` ({name: Row}); returns the next round. Each timed call follows
+    untimed calls of its row lasting at least `settle_s` (at least one), as kernelab's."""
     spent = {name: 0 for name in calls}
     taken = {name: 0 for name in calls}
     active, r = list(calls), first_round
@@ -264,6 +265,9 @@ def time_rounds(calls, rows, first_round, seed, max_calls, budget_s):
             call = calls[name]
             t0 = time.perf_counter_ns()
             call()
+            settle_until = t0 + settle_s * 1e9
+            while time.perf_counter_ns() < settle_until:
+                call()
             t1 = time.perf_counter_ns()
             call()
             t2 = time.perf_counter_ns()
@@ -368,7 +372,8 @@ class Peers:
                 if self.waits[group] is not None:
                     calls["pytorch-eager" + SLOWED] = slowed(calls["pytorch-eager"], self.waits[group])
             rows = {name: self.rows.setdefault((path, name, threads, batch), Row()) for name in calls}
-            self.next_round[group] = time_rounds(calls, rows, self.next_round.get(group, 0), a.seed, a.calls, a.budget)
+            self.next_round[group] = time_rounds(calls, rows, self.next_round.get(group, 0), a.seed, a.calls, a.budget,
+                                                   a.settle_ms / 1000.0)
 
     def controls(self):
         """Every control's outcome: the A/A pairs (expected 1) and the slowed PyTorch (expected

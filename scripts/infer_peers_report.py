@@ -200,7 +200,8 @@ def build_reports(a, argv, peers, kernelab_reports, started):
         "command": ["scripts/infer_peers.py", *argv],
         "settings": {"warmup": a.warmup, "repeat": a.calls, "min_runs": lib.MIN_SAMPLES, "budget_s": a.budget,
                      "cold": False, "threads": a.threads[0], "batch_below_s": 0.0, "batch_target_s": 0.0,
-                     "noisy_spread": NOISY_SPREAD, "variants": "infer", "round_seed": a.seed},
+                     "noisy_spread": NOISY_SPREAD, "variants": "infer", "round_seed": a.seed,
+                     "settle_s": a.settle_ms / 1000.0},
         "machine": own["machine"] if own else machine(started),
         "devices": [d for d in own["devices"] if d["backend"] == "cpu"] if own else [cpu_device(t) for t in a.threads],
         "peer_controls": peers.controls(),
@@ -321,7 +322,7 @@ def run_kernelab(a, path, threads, workdir):
     """One block of kernelab: every batch size of one model on `threads` CPU threads."""
     args = ["--checkpoint", path, "--backend", "cpu", "--threads", str(threads), "--batch",
             ",".join(map(str, a.batch)), "--warmup", str(a.warmup), "--calls", str(max(a.calls, 20)),
-            "--budget", str(a.budget), "--seed", str(a.seed)]
+            "--budget", str(a.budget), "--settle-ms", str(a.settle_ms), "--seed", str(a.seed)]
     if a.data:
         args += ["--data", a.data]
     return kernelab_infer(a.kernelab, args, workdir, f"kernelab-{time.time_ns()}.json")

@@ -76,6 +76,26 @@ fn infer_prints_the_table_and_writes_a_report_that_compare_and_plot_read() {
     assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
 }
 
+/// Each timed call follows untimed calls of its own batch size for at least `--settle-ms`: two
+/// rows of at least 20 samples at 20 ms each take at least 0.8 s, where without settling the
+/// 4-4-3 model's calls take microseconds; the report records the setting.
+#[test]
+fn infer_settles_each_timed_call_with_untimed_calls_of_its_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = student(dir.path());
+    let json = dir.path().join("settled.json");
+    let mut args = vec!["infer", "--checkpoint", arg(&model), "--batch", "1,3", "--settle-ms", "20"];
+    args.extend(QUICK);
+    args.extend(["--json", arg(&json)]);
+    let started = std::time::Instant::now();
+    ok(&args);
+    let took = started.elapsed().as_secs_f64();
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["settings"]["settle_s"].as_f64(), Some(0.02));
+    let samples: u64 = report["records"].as_array().unwrap().iter().map(|r| r["n"].as_u64().unwrap()).sum();
+    assert!(samples >= 40 && took >= samples as f64 * 0.02, "{samples} samples in {took:.3} s");
+}
+
 #[test]
 fn infer_refuses_bad_models_batches_data_and_backends() {
     let dir = tempfile::tempdir().unwrap();
@@ -89,6 +109,12 @@ fn infer_refuses_bad_models_batches_data_and_backends() {
         fails_with(&args.iter().map(String::as_str).collect::<Vec<_>>(), 2, message);
     };
     fails(with(&["infer", "--checkpoint", m, "--batch", "1,0"], &[]), "a batch of 0 images has nothing to answer");
+    for settle in ["-1", "NaN", "20000"] {
+        fails(
+            with(&["infer", "--checkpoint", m, &format!("--settle-ms={settle}")], &[]),
+            "must be a number of milliseconds from 0 to 10000",
+        );
+    }
     fails(
         with(&["infer", "--checkpoint", m, "--batch", "1000000000000000"], &[]),
         "model 4-4-3 at batch 1000000000000000 needs about",

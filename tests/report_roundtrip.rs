@@ -88,6 +88,7 @@ fn settings(plan: &Plan) -> Settings {
         noisy_spread: 1.2,
         variants: "all".into(),
         round_seed: Some(plan.seed),
+        settle_s: 0.0,
     }
 }
 

@@ -21,6 +21,7 @@ pub(crate) fn report(records: Vec<Record>) -> Report {
         noisy_spread: 1.2,
         variants: "all".into(),
         round_seed: Some(1),
+        settle_s: 0.0,
     };
     let machine = Machine {
         cpu: "Test CPU".into(),

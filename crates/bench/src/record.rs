@@ -267,6 +267,10 @@ pub struct Settings {
     /// written before rounds.
     #[serde(default)]
     pub round_seed: Option<u64>,
+    /// `infer`: each timed call followed untimed calls of its own row lasting at least this many
+    /// seconds (at least one call); 0 in `bench`'s reports and in reports written before it.
+    #[serde(default)]
+    pub settle_s: f64,
 }
 
 /// The machine and build that produced a report.

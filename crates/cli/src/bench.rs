@@ -233,6 +233,7 @@ pub fn run(a: &BenchArgs) -> Result<usize> {
         noisy_spread: timing::NOISY_SPREAD,
         variants: a.variant.clone(),
         round_seed: Some(plan.seed),
+        settle_s: 0.0,
     };
     let mut report = Report::new(std::env::args().collect(), settings, &devices, records);
     report.fast_p = fast_p(a, &devices, &ops, &report.records)?;

@@ -92,9 +92,17 @@ pub struct InferArgs {
     /// Seconds of timed calls per row, after which a row stops (it still takes 20 calls).
     #[arg(long, default_value_t = 1.0)]
     budget: f64,
+    /// Before each timed call, untimed calls of the same batch size for at least this many
+    /// milliseconds (at least one call), so that what the other sizes' calls left in the caches
+    /// is gone: a stream of batches of one size.
+    #[arg(long, default_value_t = SETTLE_MS)]
+    settle_ms: f64,
     #[command(flatten)]
     files: crate::report_files::ReportFiles,
 }
+
+/// The default of `--settle-ms` (see [`time_rows`]).
+pub const SETTLE_MS: f64 = 2.0;
 
 /// The fewest timed calls of a row, whatever the budget.
 const MIN_CALLS: usize = 20;
@@ -105,6 +113,8 @@ pub struct Timing {
     pub warmup: usize,
     pub calls: usize,
     pub budget: Duration,
+    /// Untimed calls of the row, for at least this long, before each timed call.
+    pub settle: Duration,
 }
 
 /// Runs `kernelab infer`.
@@ -188,7 +198,18 @@ fn check_timing(a: &InferArgs) -> Result<Timing> {
             why: format!("--calls {} must be from {MIN_CALLS} to 10000000", a.calls),
         });
     }
-    Ok(Timing { warmup: a.warmup, calls: a.calls, budget: Duration::from_secs_f64(a.budget) })
+    if !(a.settle_ms.is_finite() && (0.0..=10_000.0).contains(&a.settle_ms)) {
+        return Err(Error::InvalidArgument {
+            op: "infer",
+            why: format!("--settle-ms {} must be a number of milliseconds from 0 to 10000", a.settle_ms),
+        });
+    }
+    Ok(Timing {
+        warmup: a.warmup,
+        calls: a.calls,
+        budget: Duration::from_secs_f64(a.budget),
+        settle: Duration::from_secs_f64(a.settle_ms / 1000.0),
+    })
 }
 
 /// `--data`, else (with a checkpoint) Debian's Fashion-MNIST where it is installed.
@@ -250,9 +271,13 @@ fn fitting_test_set(dir: &std::path::Path, widths: &[usize], image: Option<(usiz
 /// Times `model` on its device at each of `batches` in interleaved rounds
 /// ([`kernelab_bench::rounds`], as `bench` times its rows): every batch size is warmed up first
 /// (`timing.warmup` untimed calls, cut short after a quarter of the budget); then each round
-/// takes one timed call of every row still timing, in a shuffled order, each right after one
-/// untimed call of the same size, so that its images and buffers are in cache again after the
-/// other rows, as for a server answering a stream of batches of one size. A row leaves after
+/// takes one timed call of every row still timing, in a shuffled order, each right after
+/// untimed calls of the same size lasting `timing.settle` (at least one), as for a server
+/// answering a stream of batches of one size. One untimed call is not enough: after one call of
+/// batch 256, the 784-512-256-10 teacher's next batch-1 calls on one thread took 150, 70, 57,
+/// 50… µs, back to their steady 30 µs only after about 20 calls (0.8 ms; `examples/infer_loop.rs`
+/// `after:256`), which put every round's batch-1 sample that followed a batch-256 call at twice
+/// its p50, and the row's p99 at 2.4–2.7× its p50 against 1.2–1.3× with batch 1 alone. A row leaves after
 /// `timing.calls` samples, or once it has [`MIN_CALLS`] and spent `timing.budget` (its untimed
 /// calls included). One record per batch size, in order, with the round of each sample.
 pub fn time_rows(model: &Mlp, batches: &[usize], seed: u64, timing: &Timing) -> Result<Vec<Record>> {
@@ -275,6 +300,9 @@ pub fn time_rows(model: &Mlp, batches: &[usize], seed: u64, timing: &Timing) -> 
     let sample = |i: usize| -> Result<Sample> {
         let started = Instant::now();
         inference.forward(&images[i])?;
+        while started.elapsed() < timing.settle {
+            inference.forward(&images[i])?;
+        }
         let t0 = Instant::now();
         inference.forward(&images[i])?;
         let host = t0.elapsed().as_secs_f64();
@@ -408,6 +436,7 @@ fn settings(timing: &Timing) -> Settings {
         noisy_spread: kernelab_bench::timing::NOISY_SPREAD,
         variants: "infer".into(),
         round_seed: Some(Plan::default().seed),
+        settle_s: timing.settle.as_secs_f64(),
     }
 }
 

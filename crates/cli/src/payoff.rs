@@ -23,7 +23,12 @@ pub const THROUGHPUT_BATCH: usize = 256;
 
 /// The timing of the table's rows: short, since `distill` runs in the test suite.
 pub fn timing() -> Timing {
-    Timing { warmup: 20, calls: 300, budget: std::time::Duration::from_millis(150) }
+    Timing {
+        warmup: 20,
+        calls: 300,
+        budget: std::time::Duration::from_millis(150),
+        settle: std::time::Duration::from_secs_f64(crate::infer::SETTLE_MS / 1000.0),
+    }
 }
 
 /// One model of the table: its name (`teacher`, `student`, `distilled`), the model (any instance
