@@ -150,13 +150,18 @@ def row_key(r):
 
 def merge_kernelab(reports):
     """kernelab's reports from every block as one: each row's samples joined in the order taken,
-    one round a sample (kernelab times its rows one after another), quantiles and rates redone."""
+    one round a sample (kernelab times its rows one after another), quantiles and rates redone;
+    `block_p99_over_p50` keeps each block's own p99/p50 (one process's tail, apart from the shifts
+    of the whole distribution between blocks that the joined p99/p50 also holds)."""
     if not reports:
         return None
     merged = {}
     for report in reports:
         for r in report["records"]:
-            merged.setdefault(row_key(r), dict(r, samples_s=[], rounds=[]))["samples_s"] += r["samples_s"]
+            row = merged.setdefault(row_key(r), dict(r, samples_s=[], rounds=[], block_p99_over_p50=[]))
+            row["samples_s"] += r["samples_s"]
+            if r["samples_s"]:
+                row["block_p99_over_p50"].append(lib.quantile(r["samples_s"], 0.99) / lib.quantile(r["samples_s"], 0.5))
     for r in merged.values():
         if r["samples_s"]:
             s = np.asarray(r["samples_s"])
@@ -362,15 +367,21 @@ def engines_by_row(report):
 
 def targets(rows, batch):
     """The issue's targets at this batch size, as text: batch 1, kernelab's p50 at most 1/5 of
-    PyTorch's and below ONNX Runtime's, p99 at most 2× p50; batch 256, images/s at or above both."""
+    PyTorch's and below ONNX Runtime's, p99 at most 2× p50 (of the blocks' samples joined; where
+    that misses and every block's own p99/p50 holds, the blocks' are named: their p50s differ);
+    batch 256, images/s at or above both."""
     own, torch_row, ort_row = rows.get("kernelab"), rows.get("pytorch-eager"), rows.get("onnxruntime")
     if own is None or torch_row is None or ort_row is None:
         return ""
     if batch == 1:
         met = [own["median_s"] * 5 <= torch_row["median_s"], own["median_s"] < ort_row["median_s"],
                own["p99_s"] <= 2 * own["median_s"]]
-        return "met" if all(met) else "missed: " + ", ".join(
+        text = "met" if all(met) else "missed: " + ", ".join(
             what for what, ok in zip(["≤ 1/5 PyTorch", "< ORT", "p99 ≤ 2×p50"], met) if not ok)
+        blocks = own.get("block_p99_over_p50") or []
+        if not met[2] and blocks and max(blocks) <= 2:
+            text += f" (joined; each block's p99/p50 ≤ 2: {' '.join(f'{b:.2f}' for b in blocks)})"
+        return text
     if batch == 256:
         return "met" if own["median_s"] <= min(torch_row["median_s"], ort_row["median_s"]) else "missed"
     return ""
