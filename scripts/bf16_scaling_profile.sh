@@ -19,9 +19,9 @@ PERF="${PERF:-1}"
 STAMP="${STAMP:-$(date -u +%Y%m%dT%H%M%SZ)}"
 OUT="results/precision/scaling-$STAMP"
 
-cargo build --release --quiet -p kernelab-cpu --example gemm_stages
-TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-BIN="$TARGET_DIR/release/examples/gemm_stages"
+# shellcheck source=scripts/example_bin.sh
+. scripts/example_bin.sh
+BIN=$(example_bin kernelab-cpu gemm_stages)
 mkdir -p "$OUT"
 # shellcheck disable=SC2086  # SHAPES is a list of words
 "$BIN" --rounds "$ROUNDS" --json "$OUT/stages.json" $SHAPES | tee "$OUT/stages.txt"

@@ -16,9 +16,9 @@ PASSES="${PASSES:-2000}"
 STAMP="${STAMP:-$(date -u +%Y%m%dT%H%M%SZ)}"
 OUT="results/infer/bandwidth-$STAMP"
 
-cargo build --release --quiet -p kernelab-cpu --example weight_stream
-TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-BIN="$TARGET_DIR/release/examples/weight_stream"
+# shellcheck source=scripts/example_bin.sh
+. scripts/example_bin.sh
+BIN=$(example_bin kernelab-cpu weight_stream)
 mkdir -p "$OUT"
 echo "$BIN --passes $PASSES --json $OUT/probe.json  # $(uname -n), $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)" \
     >"$OUT/command.txt"
