@@ -44,8 +44,12 @@ type Piece<'a> = dyn Fn(usize) + Sync + 'a;
 struct Pool {
     /// `generation << 32 | next unclaimed piece` of the current job.
     state: AtomicU64,
-    /// The current job and its number of pieces, written before `state` announces it.
-    job: Mutex<Option<(JobRef, usize)>>,
+    /// The current job's generation, its pieces and their number, written before `state`
+    /// announces it. A worker joins only the job of the generation it saw announced: one that
+    /// saw generation g and reads the slot after the next job was written into it leaves it
+    /// alone, instead of claiming its pieces under g's counter (which a job with more pieces
+    /// than g's would let it do, so that a piece ran twice).
+    job: Mutex<Option<(u64, JobRef, usize)>>,
     /// Pieces of the current job finished.
     done: AtomicUsize,
     /// The first panic of the current job's pieces, raised again on the caller once all finished.
@@ -110,9 +114,11 @@ pub fn run(parts: usize, piece: &(dyn Fn(usize) + Sync)) {
     // SAFETY (of the lifetime erasure): this function does not return before `done == parts`,
     // and no piece can be claimed after that (the next piece index is ≥ parts).
     let job = JobRef(unsafe { std::mem::transmute::<&Piece<'_>, *const Piece<'static>>(piece) });
-    *pool.job.lock().unwrap_or_else(|e| e.into_inner()) = Some((job, parts));
+    let generation = ((pool.state.load(Ordering::Relaxed) >> 32) + 1) & 0xFFFF_FFFF;
+    *pool.job.lock().unwrap_or_else(|e| e.into_inner()) = Some((generation, job, parts));
+    #[cfg(test)]
+    tests::stall_between_job_and_announcement();
     pool.done.store(0, Ordering::Relaxed);
-    let generation = (pool.state.load(Ordering::Relaxed) >> 32) + 1;
     // Piece 0 is the caller's, unclaimed: the workers start at piece 1.
     pool.state.store(generation << 32 | 1, Ordering::SeqCst);
     // A worker counts itself parked before it checks the generation under `sleep` (SeqCst on both
@@ -168,7 +174,7 @@ impl Pool {
             let generation = self.next_generation(seen);
             seen = generation;
             let job = *self.job.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((job, parts)) = job {
+            if let Some((_, job, parts)) = job.filter(|&(of, _, _)| of == generation) {
                 self.claim_and_run(generation, job, parts);
             }
         }
@@ -245,6 +251,36 @@ impl SendPtr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Microseconds [`run`] sleeps between writing its job and announcing it, standing in for
+    /// the caller being preempted there (0: no stall).
+    static STALL_US: AtomicU64 = AtomicU64::new(0);
+
+    pub(super) fn stall_between_job_and_announcement() {
+        let us = STALL_US.load(Ordering::Relaxed);
+        if us > 0 {
+            std::thread::sleep(Duration::from_micros(us));
+        }
+    }
+
+    /// A worker that saw one job announced and reads the job slot only after the caller wrote
+    /// the next job there (here: the caller stalls 300 µs between writing and announcing) must
+    /// leave that job alone: jobs of 2 and 6 pieces alternate, and every piece runs exactly once.
+    #[test]
+    fn a_late_worker_never_runs_a_piece_of_the_next_job() {
+        STALL_US.store(300, Ordering::Relaxed);
+        let mut wrong = 0;
+        for i in 0..2000 {
+            let parts = if i % 2 == 0 { 2 } else { 6 };
+            let hits: Vec<AtomicUsize> = (0..parts).map(|_| AtomicUsize::new(0)).collect();
+            run(parts, &|p| {
+                hits[p].fetch_add(1, Ordering::Relaxed);
+            });
+            wrong += usize::from(hits.iter().any(|h| h.load(Ordering::Relaxed) != 1));
+        }
+        STALL_US.store(0, Ordering::Relaxed);
+        assert_eq!(wrong, 0, "jobs with a piece run other than once");
+    }
 
     #[test]
     fn every_piece_runs_once_whatever_the_split() {
