@@ -349,6 +349,14 @@ pub fn differences(base: &Report, new: &Report) -> Vec<String> {
             base.settings.threads, new.settings.threads, base.settings.cold, new.settings.cold
         ));
     }
+    if base.settings.settle_s != new.settings.settle_s {
+        out.push(format!(
+            "different settling: each timed call followed {} ms and {} ms of untimed calls of its own row \
+             (infer --settle-ms; 0: one call), so a row's times after the other rows' calls differ by protocol",
+            base.settings.settle_s * 1e3,
+            new.settings.settle_s * 1e3
+        ));
+    }
     out
 }
 

@@ -349,3 +349,14 @@ fn the_control_one_report_twice_and_two_quiet_runs_are_the_same() {
     assert!(quiet.pairs.iter().all(|p| p.judged_relative && !p.with_run));
     assert!(quiet.run.is_some_and(|r| !r.moved()), "{:?}", quiet.run);
 }
+
+/// Two reports whose rows were timed with different settling are flagged; the same settling is not.
+#[test]
+fn differences_name_a_change_of_settling() {
+    let base = report(vec![]);
+    let mut new = report(vec![]);
+    assert!(differences(&base, &new).is_empty());
+    new.settings.settle_s = 0.002;
+    let lines = differences(&base, &new);
+    assert!(lines.len() == 1 && lines[0].starts_with("different settling") && lines[0].contains("0 ms and 2 ms"), "{lines:?}");
+}

@@ -27,8 +27,10 @@
 //! One core streams about 100 GB/s from L2 or L3 alike, two cores twice that
 //! (`examples/weight_stream.rs`, results/infer/bandwidth-*), so where `W` holds at least
 //! [`SPLIT_MIN_BYTES`] the groups are split over the kernels' threads whatever the FMA count;
-//! the pool gives each thread the same groups at every call, so each core's share of a model's
-//! layers stays in its own L2 from call to call. Such a split product reads its groups in
+//! the caller always runs the first share itself, so with one worker (two cores) and no more
+//! shares than threads each core reads the same groups at every call, and its share of a model's
+//! layers stays in its own L2 from call to call (with more workers, or more shares, the rest go to
+//! whichever worker claims them first). Such a split product reads its groups in
 //! alternate directions from call to call (serpentine): the groups read last are read first on
 //! the next call, while the core's cache still holds them. Every output's sum is computed whole
 //! by one tile in the same order whichever direction, so the outputs do not change.
