@@ -358,5 +358,8 @@ fn differences_name_a_change_of_settling() {
     assert!(differences(&base, &new).is_empty());
     new.settings.settle_s = 0.002;
     let lines = differences(&base, &new);
-    assert!(lines.len() == 1 && lines[0].starts_with("different settling") && lines[0].contains("0 ms and 2 ms"), "{lines:?}");
+    assert!(
+        lines.len() == 1 && lines[0].starts_with("different settling") && lines[0].contains("0 ms and 2 ms"),
+        "{lines:?}"
+    );
 }
