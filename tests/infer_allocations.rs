@@ -1,5 +1,5 @@
 //! A warm inference call takes nothing from the allocator: its buffers are the runner's, made on
-//! the first call of its batch size, the logits come back into a vector of its own, and no tape
+//! the first call of its batch size (on the CPU, no buffer for the batch itself), the logits come back into a vector of its own, and no tape
 //! or tensor handle is made per call. This binary counts with its own global allocator, so it
 //! holds this one test alone.
 //!
@@ -36,5 +36,16 @@ fn a_warm_call_takes_nothing_from_the_allocator() {
             calls.sort();
             assert_eq!(calls[0], (0, 0), "{spec} batch {rows}: allocations and bytes of five calls {calls:?}");
         }
+        // The CPU's first layer reads the batch where the caller holds it, so a batch size's
+        // buffers hold no copy of the input: at 4096 rows they take less than every layer's
+        // output plus that copy (12.8 MB of images) would.
+        let prepared = counting_alloc::count(|| inference.prepare(4096).unwrap());
+        let batch_copy = 4096 * 784 * std::mem::size_of::<f32>();
+        let outputs: usize = model.widths()[1..].iter().map(|w| 4096 * w * std::mem::size_of::<f32>()).sum();
+        assert!(
+            outputs <= prepared.bytes && prepared.bytes < outputs + batch_copy,
+            "{spec}: preparing batch 4096 took {} bytes (outputs {outputs}, a copy of the batch {batch_copy})",
+            prepared.bytes
+        );
     }
 }

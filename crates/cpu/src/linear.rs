@@ -54,8 +54,12 @@ impl PreparedLinear for CpuLinear {
     }
 
     /// A CPU buffer is host memory: `x` is read in place.
-    fn forward_host(&self, x: &[f32], y: &mut dyn DeviceBuffer, rows: usize) -> Option<Result<()>> {
-        Some(self.run(x, y, rows))
+    fn reads_host(&self) -> bool {
+        true
+    }
+
+    fn forward_host(&self, x: &[f32], y: &mut dyn DeviceBuffer, rows: usize) -> Result<()> {
+        self.run(x, y, rows)
     }
 }
 
@@ -88,12 +92,13 @@ mod tests {
             let mut want = buffer(&vec![f32::NAN; rows * outputs]);
             layer.forward(&buffer(&x), &mut want, rows).unwrap();
             let mut got = buffer(&vec![f32::NAN; rows * outputs]);
-            layer.forward_host(&x, &mut got, rows).unwrap().unwrap();
+            layer.forward_host(&x, &mut got, rows).unwrap();
             assert!(bits(&got) == bits(&want), "{rows} rows: the outputs differ");
             assert!(host(&got).unwrap().iter().all(|v| *v >= 0.0), "{rows} rows: every output written");
         }
         let mut y = buffer(&[0.0; 33]);
-        let err = layer.forward_host(&[0.5; 5], &mut y, 1).unwrap().unwrap_err().to_string();
+        assert!(layer.reads_host());
+        let err = layer.forward_host(&[0.5; 5], &mut y, 1).unwrap_err().to_string();
         assert!(err.contains("A holds 5 values; a 1-row product with W 33 × 784 needs Some(784)"), "{err}");
     }
 }

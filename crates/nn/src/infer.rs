@@ -39,12 +39,13 @@ struct Layer {
     prepared: Option<Box<dyn PreparedLinear>>,
 }
 
-/// The device buffers of one batch size: the input, each layer's pre-activation `Zᵢ` (for the
-/// layers run as two launches) and output `Hᵢ`, and the logits on the host.
+/// The device buffers of one batch size: the input (none where the first layer reads the batch
+/// in host memory), each layer's pre-activation `Zᵢ` (for the layers run as two launches) and
+/// output `Hᵢ`, and the logits on the host.
 #[derive(Debug)]
 struct Buffers {
     rows: usize,
-    input: Box<dyn DeviceBuffer>,
+    input: Option<Box<dyn DeviceBuffer>>,
     pre: Vec<Option<Box<dyn DeviceBuffer>>>,
     out: Vec<Box<dyn DeviceBuffer>>,
     logits: Vec<f32>,
@@ -147,6 +148,11 @@ impl Inference {
         self.buffers(rows).map(drop)
     }
 
+    /// Whether the first layer reads a batch where the caller holds it ([`PreparedLinear::reads_host`]).
+    fn first_reads_host(&self) -> bool {
+        self.layers.first().and_then(|l| l.prepared.as_ref()).is_some_and(|p| p.reads_host())
+    }
+
     /// The buffers of batches of `rows`, made on first use.
     fn buffers(&mut self, rows: usize) -> Result<usize> {
         if let Some(at) = self.sizes.iter().position(|b| b.rows == rows) {
@@ -154,7 +160,7 @@ impl Inference {
         }
         check_batch(&self.widths(), rows)?;
         let alloc = |len: usize| self.device.alloc(len);
-        let input = alloc(rows * self.inputs())?;
+        let input = if self.first_reads_host() { None } else { Some(alloc(rows * self.inputs())?) };
         let pre = self
             .layers
             .iter()
@@ -180,19 +186,26 @@ impl Inference {
         let at = self.buffers(images.len() / inputs)?;
         let Self { device, layers, sizes } = self;
         let b = &mut sizes[at];
-        // The first layer reads the batch in place where its backend can; else it is copied in.
-        let in_place = layers
-            .first()
-            .and_then(|l| l.prepared.as_ref())
-            .and_then(|p| p.forward_host(images, &mut *b.out[0], b.rows));
-        let first = match in_place {
-            Some(done) => done.map(|()| 1)?,
-            None => device.write(&mut *b.input, images).map(|()| 0)?,
+        // The first layer reads the batch in place where its backend can (it then has no input
+        // buffer); else the batch is copied in.
+        let first = match (&mut b.input, layers[0].prepared.as_ref()) {
+            (Some(input), _) => device.write(&mut **input, images).map(|()| 0)?,
+            (None, Some(prepared)) => prepared.forward_host(images, &mut *b.out[0], b.rows).map(|()| 1)?,
+            (None, None) => {
+                let why = "internal: no input buffer for a first layer that reads device buffers".into();
+                return Err(Error::InvalidArgument { op: "infer", why });
+            }
         };
         let last = layers.len() - 1;
         for (i, layer) in layers.iter().enumerate().skip(first) {
             let (done, rest) = b.out.split_at_mut(i);
-            let x: &dyn DeviceBuffer = if i == 0 { &*b.input } else { &*done[i - 1] };
+            let x: &dyn DeviceBuffer = match i {
+                0 => b.input.as_deref().ok_or_else(|| Error::InvalidArgument {
+                    op: "infer",
+                    why: "internal: the first layer has no input buffer".into(),
+                })?,
+                _ => &*done[i - 1],
+            };
             let (z, h) = match (&layer.prepared, &mut b.pre[i]) {
                 (Some(prepared), _) => {
                     prepared.forward(x, &mut *rest[0], b.rows)?;

@@ -378,11 +378,21 @@ pub trait PreparedLinear: Send + Sync + fmt::Debug {
     /// `rows × inputs` values and `y` `rows × outputs`, both f32 buffers of the preparing backend.
     fn forward(&self, x: &dyn DeviceBuffer, y: &mut dyn DeviceBuffer, rows: usize) -> Result<()>;
 
-    /// [`forward`](Self::forward) with `x` in host memory (`rows × inputs` values), read where it
-    /// lies by a backend whose buffers are host memory (the CPU), which saves copying a batch in
-    /// before the first layer; `None` where `x` must be uploaded first (the default).
-    fn forward_host(&self, _x: &[f32], _y: &mut dyn DeviceBuffer, _rows: usize) -> Option<Result<()>> {
-        None
+    /// Whether [`forward_host`](Self::forward_host) reads `x` where the caller holds it in host
+    /// memory: a backend whose buffers are host memory (the CPU), which then needs no copy of a
+    /// batch, nor a buffer to copy it into, before the first layer. `false` by default.
+    fn reads_host(&self) -> bool {
+        false
+    }
+
+    /// [`forward`](Self::forward) with `x` in host memory (`rows × inputs` values), where
+    /// [`reads_host`](Self::reads_host); refused elsewhere (upload `x` and call `forward`).
+    fn forward_host(&self, _x: &[f32], _y: &mut dyn DeviceBuffer, _rows: usize) -> Result<()> {
+        Err(Error::InvalidArgument {
+            op: "forward_host",
+            why: "this backend's prepared layers read their input from its own buffers: upload it and call forward"
+                .into(),
+        })
     }
 }
 
